@@ -1,0 +1,151 @@
+"""Engine snapshots in a JetStream KV bucket.
+
+A snapshot can outgrow the server's ``max_payload`` (1 MiB by default) once a large catalogue
+holds weeks of state, so large snapshots are split into parts. The value under ``key`` is a small
+envelope, either the snapshot inline or a manifest naming the parts. Parts alternate between two
+slots of fixed keys (``<key>.part.a.<i>`` / ``<key>.part.b.<i>``): a save writes the slot the
+current manifest does not use, then the manifest, so a crash mid-save leaves the previous snapshot
+whole, and the number of keys in the bucket stays bounded without ever deleting anything.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CheckpointStore"]
+
+import hashlib
+import json
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client
+from nats.js.kv import KeyValue
+
+from processor.bus.streams import cluster_size
+from processor.errors import CheckpointError
+
+_log = structlog.get_logger(__name__)
+
+_INLINE = b"\x00"
+_CHUNKED = b"\x01"
+_HISTORY = 5
+_WANTED_REPLICAS = 3
+# Room for the publish protocol line and headers inside max_payload.
+_PAYLOAD_OVERHEAD_BYTES = 4096
+
+
+class CheckpointStore:
+    def __init__(self, nc: Client, bucket: str = "slo_checkpoints", key: str = "default") -> None:
+        self._nc = nc
+        self._bucket = bucket
+        self._key = key
+        self._kv: KeyValue | None = None
+
+    async def _store(self) -> KeyValue:
+        if self._kv is not None:
+            return self._kv
+        js = self._nc.jetstream()
+        try:
+            try:
+                self._kv = await js.key_value(self._bucket)
+            except nats.js.errors.BucketNotFoundError:
+                size = cluster_size(self._nc) or 1
+                # Identical concurrent creates (two replicas starting together) both succeed.
+                self._kv = await js.create_key_value(
+                    bucket=self._bucket,
+                    history=_HISTORY,
+                    replicas=min(_WANTED_REPLICAS, size),
+                    description="slo-processor engine snapshots",
+                )
+                _log.info("checkpoint.bucket_created", bucket=self._bucket)
+        except nats.errors.Error as exc:
+            raise CheckpointError(f"checkpoint bucket {self._bucket}: {exc}") from exc
+        return self._kv
+
+    async def save(self, data: bytes) -> int:
+        """Store a snapshot; returns the KV revision of the entry under ``key``."""
+        kv = await self._store()
+        part_size = max(1024, self._nc.max_payload - _PAYLOAD_OVERHEAD_BYTES)
+        try:
+            if len(data) + 1 <= part_size:
+                return await kv.put(self._key, _INLINE + data)
+            slot = "b" if (await self._current_slot(kv)) == "a" else "a"
+            parts = 0
+            for offset in range(0, len(data), part_size):
+                await kv.put(self._part_key(slot, parts), data[offset : offset + part_size])
+                parts += 1
+            manifest = {
+                "slot": slot,
+                "parts": parts,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            return await kv.put(self._key, _CHUNKED + json.dumps(manifest).encode())
+        except nats.errors.Error as exc:
+            raise CheckpointError(
+                f"checkpoint {self._bucket}/{self._key}: cannot save {len(data)} bytes: {exc}"
+            ) from exc
+
+    async def load(self) -> bytes | None:
+        """The latest snapshot, or None when there is none yet."""
+        kv = await self._store()
+        where = f"checkpoint {self._bucket}/{self._key}"
+        try:
+            envelope = await self._get(kv, self._key)
+            if envelope is None:
+                return None
+            kind, body = envelope[:1], envelope[1:]
+            if kind == _INLINE:
+                return body
+            if kind != _CHUNKED:
+                raise CheckpointError(f"{where}: unknown envelope type {kind!r}")
+            manifest = self._manifest(body, where)
+            chunks = []
+            for index in range(manifest["parts"]):
+                chunk = await self._get(kv, self._part_key(manifest["slot"], index))
+                if chunk is None:
+                    raise CheckpointError(f"{where}: part {index} of {manifest['parts']} is missing")
+                chunks.append(chunk)
+        except nats.errors.Error as exc:
+            raise CheckpointError(f"{where}: cannot load: {exc}") from exc
+        data = b"".join(chunks)
+        if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+            # Two writers on one key, or a part overwritten after its manifest: not our snapshot.
+            raise CheckpointError(f"{where}: parts do not match their manifest (size or sha256)")
+        return data
+
+    async def _current_slot(self, kv: KeyValue) -> str | None:
+        envelope = await self._get(kv, self._key)
+        if envelope is None or envelope[:1] != _CHUNKED:
+            return None
+        try:
+            return str(json.loads(envelope[1:])["slot"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _manifest(body: bytes, where: str) -> dict[str, Any]:
+        try:
+            manifest = json.loads(body)
+            if not (
+                manifest["slot"] in ("a", "b")
+                and isinstance(manifest["parts"], int)
+                and isinstance(manifest["size"], int)
+                and isinstance(manifest["sha256"], str)
+            ):
+                raise ValueError("bad field types")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{where}: unreadable manifest: {exc}") from exc
+        return dict(manifest)
+
+    def _part_key(self, slot: str, index: int) -> str:
+        return f"{self._key}.part.{slot}.{index}"
+
+    @staticmethod
+    async def _get(kv: KeyValue, key: str) -> bytes | None:
+        try:
+            entry = await kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return entry.value

@@ -1,0 +1,228 @@
+"""Connecting to NATS: options from the CLI and the environment, TLS and auth, error translation."""
+
+from __future__ import annotations
+
+__all__ = ["ConnectOptions", "connect"]
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import nats
+import nats.errors
+import structlog
+from nats.aio.client import Client
+
+from processor.errors import BusError
+
+_log = structlog.get_logger(__name__)
+
+_MASK = "***"
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to reach NATS. ``url=None`` means "start and use the embedded server".
+
+    ``url`` may list several servers separated by commas, as ``NATS_URL`` conventionally does.
+    """
+
+    url: str | None = None
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    creds_file: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    name: str = "slo-processor"
+    # The whole first connect, retries included; reconnects after that are unbounded.
+    connect_timeout_s: float = 5.0
+
+    @classmethod
+    def resolve(cls, cli_url: str | None, env: Mapping[str, str]) -> ConnectOptions:
+        """URL from the CLI, else ``SLO_NATS_URL``, else ``NATS_URL``; credentials from ``SLO_NATS_*``."""
+
+        def get(key: str) -> str | None:
+            # An exported-but-empty variable means "not set", as shells make that easy to do.
+            return env.get(key) or None
+
+        return cls(
+            url=cli_url or get("SLO_NATS_URL") or get("NATS_URL"),
+            user=get("SLO_NATS_USER"),
+            password=get("SLO_NATS_PASSWORD"),
+            token=get("SLO_NATS_TOKEN"),
+            creds_file=get("SLO_NATS_CREDS"),
+            tls_ca=get("SLO_NATS_TLS_CA"),
+            tls_cert=get("SLO_NATS_TLS_CERT"),
+            tls_key=get("SLO_NATS_TLS_KEY"),
+        )
+
+    @property
+    def servers(self) -> list[str]:
+        if not self.url:
+            return []
+        return [part.strip() for part in self.url.split(",") if part.strip()]
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_cert or self.tls_key) or any(
+            s.startswith("tls://") for s in self.servers
+        )
+
+    def redacted_url(self) -> str:
+        if not self.url:
+            return "embedded nats-server"
+        return ",".join(_redact_url(s) for s in self.servers)
+
+    def redacted(self) -> str:
+        """A description for logs: where, and which kinds of auth, but never a secret."""
+        parts = [self.redacted_url()]
+        if self.user:
+            parts.append(f"user={self.user}")
+        if self.password:
+            parts.append(f"password={_MASK}")
+        if self.token:
+            parts.append(f"token={_MASK}")
+        if self.creds_file:
+            parts.append(f"creds={self.creds_file}")
+        if self.uses_tls:
+            parts.append("tls=on")
+        return " ".join(parts)
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    if parts.password is not None:
+        userinfo = f"{parts.username}:{_MASK}"
+    else:
+        # A lone userinfo in a NATS URL is a token (nats://s3cr3t@host), not a user name.
+        userinfo = _MASK
+    return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _tls_context(opts: ConnectOptions) -> ssl.SSLContext | None:
+    if not (opts.tls_ca or opts.tls_cert or opts.tls_key):
+        return None
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=opts.tls_ca)
+        if opts.tls_cert:
+            ctx.load_cert_chain(certfile=opts.tls_cert, keyfile=opts.tls_key)
+        elif opts.tls_key:
+            raise BusError("SLO_NATS_TLS_KEY is set without SLO_NATS_TLS_CERT")
+    except (OSError, ssl.SSLError) as exc:
+        raise BusError(f"cannot load TLS files for {opts.redacted_url()}: {exc}") from exc
+    return ctx
+
+
+# Retrying these cannot help: wrong credentials or certificates stay wrong.
+_FATAL_CONNECT_ERRORS = (
+    nats.errors.AuthorizationError,
+    nats.errors.InvalidUserCredentialsError,
+    nats.errors.SecureConnRequiredError,
+    nats.errors.SecureConnWantedError,
+    ssl.SSLError,
+    FileNotFoundError,
+)
+
+
+async def connect(opts: ConnectOptions) -> Client:
+    """Connect, or raise BusError within ``opts.connect_timeout_s``.
+
+    nats-py applies one ``max_reconnect_attempts`` to the first connect and to reconnects; we want
+    reconnects forever once connected (a NATS restart must not kill the processor) but a first
+    connect that gives up quickly with the real reason. So reconnect is unbounded and the first
+    connect is bounded from outside, ending early on errors that retrying cannot fix.
+    """
+    if not opts.url:
+        raise BusError("no NATS URL given (the embedded server provides one)")
+    where = opts.redacted_url()
+    tls = _tls_context(opts)
+
+    nc = Client()
+    errors_seen: list[Exception] = []
+    fatal = asyncio.Event()
+    connected = False
+
+    async def on_error(exc: Exception) -> None:
+        if not connected:
+            errors_seen.append(exc)
+            if isinstance(exc, _FATAL_CONNECT_ERRORS):
+                fatal.set()
+            return
+        _log.warning("nats.error", server=where, error=_describe(exc))
+
+    async def on_disconnected() -> None:
+        # nats-py calls this on our own close() too; only a lost connection deserves a warning.
+        if nc.is_closed:
+            _log.info("nats.closed", server=where)
+        else:
+            _log.warning("nats.disconnected", server=where)
+
+    async def on_reconnected() -> None:
+        _log.info("nats.reconnected", server=where)
+
+    kwargs: dict[str, object] = {
+        "servers": opts.servers,
+        "name": opts.name,
+        "connect_timeout": max(1, int(opts.connect_timeout_s)),
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnected,
+        "reconnected_cb": on_reconnected,
+    }
+    if tls is not None:
+        kwargs["tls"] = tls
+    if opts.user:
+        kwargs["user"] = opts.user
+    if opts.password:
+        kwargs["password"] = opts.password
+    if opts.token:
+        kwargs["token"] = opts.token
+    if opts.creds_file:
+        kwargs["user_credentials"] = opts.creds_file
+
+    connect_task = asyncio.ensure_future(nc.connect(**kwargs))  # type: ignore[arg-type]
+    fatal_task = asyncio.ensure_future(fatal.wait())
+    try:
+        await asyncio.wait(
+            {connect_task, fatal_task},
+            timeout=opts.connect_timeout_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        fatal_task.cancel()
+    if connect_task.done() and not connect_task.cancelled() and connect_task.exception() is None:
+        connected = True
+        _log.info("nats.connected", server=where, server_version=str(nc.connected_server_version))
+        return nc
+
+    if not connect_task.done():
+        connect_task.cancel()
+        try:
+            await connect_task
+        except BaseException:  # noqa: BLE001 - we are discarding a cancelled attempt
+            pass
+    elif connect_task.exception() is not None:
+        errors_seen.append(connect_task.exception())  # type: ignore[arg-type]
+    try:
+        await nc.close()
+    except Exception:  # noqa: BLE001 - cleanup of a client that never connected
+        pass
+    last = errors_seen[-1] if errors_seen else None
+    reason = _describe(last) if last is not None else f"timed out after {opts.connect_timeout_s:g} s"
+    raise BusError(f"cannot connect to {where}: {reason}") from last
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

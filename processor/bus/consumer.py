@@ -1,0 +1,436 @@
+"""The batch-level pull consumer: JetStream messages in batches, at the cost of one wake-up per batch.
+
+nats-py's ``PullSubscription.fetch()`` waits for each message separately (``next_msg`` with a
+timer per message), which caps it at a few tens of thousands of messages per second. Here one pull
+request asks for ``batch_size`` messages, a subscription callback appends the deliveries to a list,
+and the caller is woken once when the batch is complete. One request stays in flight ahead of the
+batch being processed, so the server streams the next batch while the engine works on this one.
+
+What the server does, read in nats-server's consumer.go and measured against 2.15, that shapes it:
+
+- Deliveries keep the subject they were published on; only status messages arrive on the pull
+  request's own reply subject. A data message cannot be attributed to the request it answers.
+- The server hands messages to a consumer's waiting requests round-robin, not request by request
+  (two requests for 10, 5 messages published: split 3/2). So the puller keeps one arrival-ordered
+  buffer and counts *credit*, the messages asked for and not yet delivered; a 408 carries
+  ``Nats-Pending-Messages``, the undelivered rest of that request, which keeps the count honest.
+- Requests are ``no_wait`` with ``expires``: with nothing pending the server holds the request
+  like a long poll (408 Request Timeout at ``expires``); once it has delivered something it ends
+  the request with 404 No Messages as soon as the consumer has nothing more pending. A batch is
+  therefore "what was there", returned at once, not "wait until batch_size or expiry", which keeps
+  latency low on a trickle without giving up large batches on a backlog.
+- A ``no_wait`` request that arrives while the requests already waiting cover every pending
+  message is turned away at once with 408 "Requests Pending" and no pending header.
+- Status messages come through the same subscription callback as data, as a ``Msg`` with empty
+  data, an empty reply subject and a ``Status`` header. A JetStream delivery always has a
+  ``$JS.ACK...`` reply subject, so ``msg.reply`` alone tells them apart, at no parsing cost.
+- Pull requests whose reply subject lost its subscriber are dropped by the server on the next
+  delivery attempt (interest check), so a stopped puller's requests do not swallow messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BatchPuller",
+    "consumer_pending",
+    "js_timestamp_ms",
+    "stream_sequence",
+]
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from processor.bus import _jsapi
+from processor.bus.jsreply import (
+    ack_tokens,
+    delivered_count,
+    delivered_index,
+    js_timestamp_ms,
+    stream_sequence,
+)
+from processor.errors import BusError
+
+_log = structlog.get_logger(__name__)
+
+_NS_PER_MS = 1_000_000
+_NS_PER_S = 1_000_000_000
+
+_ACK = b"+ACK"
+_ACK_WAIT_S = 30
+# Statuses after which sending the same pull request again cannot succeed.
+_FATAL_STATUSES = frozenset({"400", "412"})
+_FATAL_409_PREFIXES = (
+    "Consumer Deleted",
+    "Consumer is push based",
+    "Exceeded MaxRequestBatch",
+    "Exceeded MaxRequestExpires",
+    "Exceeded MaxRequestMaxBytes",
+)
+# An old server that answers an empty no_wait request at once, even with expires, would make an
+# idle puller spin; after this many such answers in a row the puller long-polls without no_wait.
+_EMPTY_404_LIMIT = 3
+
+
+async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
+    """Messages in the stream that the consumer has not delivered yet (its ``num_pending``)."""
+    info = await _jsapi.request(
+        nc,
+        f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{stream}.{durable}",
+        what=f"consumer {stream}/{durable}: info",
+    )
+    return int(info.get("num_pending", 0))
+
+
+class BatchPuller:
+    """A durable pull consumer (AckPolicy ALL) read a batch at a time.
+
+    Pass ``start_after_seq`` whenever a checkpoint exists: delivery then resumes exactly after it.
+    With ``None`` the durable's own position is used (or, for a new durable, the whole stream).
+    """
+
+    def __init__(
+        self,
+        nc: Client,
+        stream: str,
+        durable: str,
+        filter_subject: str | None = None,
+        batch_size: int = 1000,
+        expires_ms: int = 500,
+        start_after_seq: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if expires_ms < 10:
+            raise ValueError("expires_ms must be at least 10")
+        self._nc = nc
+        self._stream = stream
+        self._durable = durable
+        self._filter_subject = filter_subject
+        self._batch_size = batch_size
+        self._expires_ms = expires_ms
+        self._start_after_seq = start_after_seq
+        self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._pull_payload = json.dumps(
+            {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
+        ).encode()
+        self._what = f"consumer {stream}/{durable}"
+
+        self._inbox = ""
+        self._sub: Subscription | None = None
+        self._request_counter = 0
+        # reply subject of each pull request the server may still be serving -> when it expires
+        self._live_requests: dict[str, float] = {}
+        self._credit = 0
+        self._buffer: list[Msg] = []
+        self._request_ended = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._failure: BusError | None = None
+        # Everything before the <delivered> token of a first delivery ("$JS.ACK.S.C.1."): a
+        # reply starting with it is a first delivery, which the callback checks with startswith
+        # instead of parsing. Learned from the first delivery.
+        self._first_delivery_prefix: str | None = None
+        self._last_appended: Msg | None = None
+        self._delivered_total = 0
+        self._delivered_at_last_404 = -1
+        self._empty_404s = 0
+        self.redeliveries_dropped = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    async def start(self) -> None:
+        await self._ensure_consumer()
+        self._inbox = self._nc.new_inbox()
+        try:
+            # Pending limits sized for several batches: the defaults would be fine, but a slow
+            # consumer drop here would silently lose messages from a batch.
+            self._sub = await self._nc.subscribe(
+                f"{self._inbox}.*",
+                cb=self._on_msg,
+                pending_msgs_limit=max(64 * self._batch_size, 512 * 1024),
+                pending_bytes_limit=256 * 1024 * 1024,
+            )
+        except nats.errors.Error as exc:
+            raise BusError(f"{self._what}: cannot subscribe: {exc}") from exc
+        await self._top_up()
+
+    async def _ensure_consumer(self) -> None:
+        info: dict[str, Any] | None
+        try:
+            info = await _jsapi.request(
+                self._nc,
+                f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{self._stream}.{self._durable}",
+                what=f"{self._what}: info",
+            )
+        except _jsapi.JsApiError as exc:
+            if exc.err_code == _jsapi.ERR_STREAM_NOT_FOUND:
+                raise BusError(f"{self._what}: stream {self._stream} does not exist") from exc
+            if exc.err_code != _jsapi.ERR_CONSUMER_NOT_FOUND:
+                raise
+            info = None
+
+        config: dict[str, Any] = {
+            "durable_name": self._durable,
+            "name": self._durable,
+            "ack_policy": "all",
+            "ack_wait": _ACK_WAIT_S * _NS_PER_S,
+            # AckPolicy ALL with one ack per batch: a few batches are unacked at any time. Too low
+            # a limit would stall delivery mid-batch until the ack arrives.
+            "max_ack_pending": max(20 * self._batch_size, 50_000),
+            "max_deliver": -1,
+            "replay_policy": "instant",
+        }
+        if self._filter_subject:
+            config["filter_subject"] = self._filter_subject
+
+        if self._start_after_seq is not None:
+            if info is not None and self._reusable_at(info, self._start_after_seq):
+                await self._reconcile(info["config"], config)
+                return
+            if info is not None:
+                # Safe to delete: the checkpoint, not the consumer, is the source of truth. The
+                # engine state was restored from a snapshot that covers exactly the stream up to
+                # start_after_seq, so what the old consumer had delivered or acked beyond it is
+                # meaningless now; keeping it would skip events (acked past the checkpoint) or
+                # replay them out of order (delivered but unacked ones come back after ack_wait).
+                # Deleting a consumer never deletes stream data.
+                _log.info(
+                    "consumer.repositioned",
+                    stream=self._stream,
+                    durable=self._durable,
+                    start_after_seq=self._start_after_seq,
+                    was_delivered_seq=info.get("delivered", {}).get("stream_seq"),
+                    was_ack_floor_seq=info.get("ack_floor", {}).get("stream_seq"),
+                )
+                await _jsapi.request(
+                    self._nc,
+                    f"{_jsapi.API_PREFIX}.CONSUMER.DELETE.{self._stream}.{self._durable}",
+                    what=f"{self._what}: delete to reposition",
+                )
+            config["deliver_policy"] = "by_start_sequence"
+            config["opt_start_seq"] = self._start_after_seq + 1
+            await self._create_or_update(config)
+            return
+
+        if info is None:
+            config["deliver_policy"] = "all"
+            await self._create_or_update(config)
+            return
+        existing = info["config"]
+        if existing.get("ack_policy") != "all" or existing.get("deliver_subject"):
+            raise BusError(
+                f"{self._what}: an existing consumer of that name is not a pull consumer with "
+                f"AckPolicy ALL; remove it or choose another durable name"
+            )
+        await self._reconcile(existing, config)
+
+    async def _reconcile(self, existing: dict[str, Any], config: dict[str, Any]) -> None:
+        # Keep its deliver policy (which cannot change) and position; refresh what may change.
+        desired = dict(existing, **config)
+        if self._filter_subject is None:
+            desired.pop("filter_subject", None)
+        if desired != existing:
+            await self._create_or_update(desired)
+
+    @staticmethod
+    def _reusable_at(info: dict[str, Any], seq: int) -> bool:
+        config = info.get("config", {})
+        if config.get("ack_policy") != "all" or config.get("deliver_subject"):
+            return False
+        delivered = int(info.get("delivered", {}).get("stream_seq", -1))
+        ack_floor = int(info.get("ack_floor", {}).get("stream_seq", -1))
+        # Nothing delivered beyond the checkpoint, nothing unacked before it.
+        return delivered == seq and ack_floor == seq
+
+    async def _create_or_update(self, config: dict[str, Any]) -> None:
+        await _jsapi.request(
+            self._nc,
+            f"{_jsapi.API_PREFIX}.CONSUMER.CREATE.{self._stream}.{self._durable}",
+            {"stream_name": self._stream, "config": config},
+            what=f"{self._what}: create",
+        )
+
+    async def _top_up(self) -> None:
+        """Keep at least one full request's worth of messages asked for beyond the buffer."""
+        if self._live_requests:
+            now_s = time.monotonic()
+            stale = [r for r, deadline in self._live_requests.items() if deadline < now_s]
+            for reply in stale:
+                del self._live_requests[reply]
+            if not self._live_requests:
+                # Every request we made has expired server-side. Their 408s may have been lost
+                # (a reconnect drops pending pull requests silently): any credit left is fiction.
+                self._credit = 0
+        while self._credit < self._batch_size:
+            self._request_counter += 1
+            reply = f"{self._inbox}.{self._request_counter}"
+            # Grace beyond expires: the server's 408 is the normal end, the deadline a backstop.
+            self._live_requests[reply] = time.monotonic() + self._expires_ms / 1000 + 1.0
+            self._credit += self._batch_size
+            try:
+                await self._nc.publish(self._next_subject, self._pull_payload, reply=reply)
+            except nats.errors.Error as exc:
+                raise BusError(f"{self._what}: cannot send a pull request: {exc}") from exc
+
+    async def _on_msg(self, msg: Msg) -> None:
+        reply = msg.reply
+        if reply:
+            prefix = self._first_delivery_prefix
+            if prefix is None or not reply.startswith(prefix):
+                if not self._accept_slow_path(reply):
+                    return
+            self._buffer.append(msg)
+            self._last_appended = msg
+            self._delivered_total += 1
+            self._credit -= 1
+            if len(self._buffer) >= self._batch_size or self._credit <= 0:
+                self._wake()
+            return
+        self._on_status(msg)
+
+    def _accept_slow_path(self, reply: str) -> bool:
+        """A redelivery, or the first message: decide whether it is new to this puller."""
+        try:
+            tokens = ack_tokens(reply)
+        except ValueError:
+            return True
+        if delivered_count(tokens) == 1:
+            self._first_delivery_prefix = ".".join(tokens[: delivered_index(tokens)]) + ".1."
+            return True
+        # Redelivered after ack_wait while this puller still held it unacked (a stall longer than
+        # ack_wait). It arrives out of order, behind newer messages; passing it on would count it
+        # twice. One from before this puller existed is new to us and goes through.
+        last = self._last_appended
+        if last is not None and stream_sequence(reply) <= stream_sequence(last.reply):
+            self.redeliveries_dropped += 1
+            self._credit -= 1
+            return False
+        return True
+
+    def _on_status(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        status = headers.get("Status", "")
+        if status == "100":
+            return  # idle heartbeat; we do not ask for them, but they are harmless
+        was_live = self._live_requests.pop(msg.subject, None) is not None
+        undelivered = headers.get("Nats-Pending-Messages")
+        if status == "408" and undelivered is None:
+            # "Requests Pending": turned away on arrival, nothing delivered to it. The requests
+            # already waiting are still streaming, so this ends no batch and wakes nobody.
+            if was_live:
+                self._credit = max(0, self._credit - self._batch_size)
+            return
+        if was_live:
+            if undelivered is not None:
+                self._credit -= int(undelivered)
+            else:
+                # 404 (or a 409) does not say how much of this request went undelivered. The
+                # requests still live have either received nothing (full credit each) or are
+                # about to end the same way, so this is an upper bound that settles at zero.
+                self._credit = min(self._credit, self._batch_size * len(self._live_requests))
+            if not self._live_requests or self._credit < 0:
+                self._credit = 0
+        if status == "404":
+            self._note_404()
+        description = str(headers.get("Description", ""))
+        if status in _FATAL_STATUSES or (
+            status == "409" and description.startswith(_FATAL_409_PREFIXES)
+        ):
+            self._failure = BusError(f"{self._what}: server ended the pull: {status} {description}")
+        self._request_ended = True
+        self._wake()
+
+    def _note_404(self) -> None:
+        if self._delivered_total != self._delivered_at_last_404:
+            self._delivered_at_last_404 = self._delivered_total
+            self._empty_404s = 0
+            return
+        self._empty_404s += 1
+        if self._empty_404s == _EMPTY_404_LIMIT:
+            self._pull_payload = json.dumps(
+                {"batch": self._batch_size, "expires": self._expires_ms * _NS_PER_MS}
+            ).encode()
+            _log.warning(
+                "consumer.no_wait_unsupported",
+                stream=self._stream,
+                durable=self._durable,
+                fallback="long-poll pull requests; partial batches wait for expires_ms",
+            )
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _ready(self) -> bool:
+        buffered = len(self._buffer)
+        return (
+            buffered >= self._batch_size
+            or self._request_ended
+            or (buffered > 0 and self._credit <= 0)
+            or self._failure is not None
+        )
+
+    async def next_batch(self, timeout_s: float) -> list[Msg]:
+        """Up to ``batch_size`` messages in stream order; fewer or none once the server ends a
+        request early (no messages, request expired) or ``timeout_s`` has passed."""
+        if self._sub is None:
+            raise BusError(f"{self._what}: next_batch() needs start() and no stop()")
+        if self._failure is not None:
+            raise self._failure
+        await self._top_up()
+        if not self._ready():
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout_s, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if self._sub is None:
+            return []  # stop() was called while we waited
+        if self._failure is not None:
+            raise self._failure
+        self._request_ended = False
+        buffer = self._buffer
+        if len(buffer) <= self._batch_size:
+            batch, self._buffer = buffer, []
+        else:
+            batch, self._buffer = buffer[: self._batch_size], buffer[self._batch_size :]
+        if batch:
+            # Ask for the next batch now, so that it streams in while the caller works on this one.
+            await self._top_up()
+        return batch
+
+    async def ack(self, last_msg: Msg) -> None:
+        """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
+        try:
+            await self._nc.publish(last_msg.reply, _ACK)
+        except nats.errors.Error as exc:
+            raise BusError(f"{self._what}: cannot ack: {exc}") from exc
+
+    async def stop(self) -> None:
+        sub, self._sub = self._sub, None
+        self._wake()
+        self._live_requests.clear()
+        self._credit = 0
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                pass  # the connection is already gone, and the subscription with it
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

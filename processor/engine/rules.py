@@ -1,0 +1,166 @@
+"""The alert rule state machine: inactive -> pending -> firing -> resolved, in event time.
+
+At every closed sub-window boundary ``t`` the engine hands each rule the value of its stat over the
+trailing window ending at ``t`` (None when the window has no data, which never satisfies a
+condition). Semantics follow Prometheus' ``for`` / ``keep_firing_for``:
+
+- pending at the first boundary where the condition holds (``activeAt``);
+- firing once it has held at every boundary for ``for`` (``startsAt``); ``for: 0`` fires at once;
+- resolved at the first boundary where it no longer holds, or, with ``keep_firing_for``, at the
+  first boundary where it has not held for that long (``endsAt``);
+- a pending rule whose condition stops holding goes back to inactive and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from processor.engine.outputs import AlertTransition
+from processor.spec.model import AlertSpec
+
+__all__ = ["AlertRule", "RuleState", "format_duration_ms"]
+
+INACTIVE = "inactive"
+PENDING = "pending"
+FIRING = "firing"
+
+
+def format_duration_ms(ms: int) -> str:
+    """The shortest exact form: 300000 -> '5m', 90000 -> '90s', 1500 -> '1500ms'."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+class _TemplateContext(dict):
+    def __missing__(self, key: str) -> str:
+        # An unknown placeholder is left as written rather than failing the alert.
+        return "{" + key + "}"
+
+
+@dataclass(slots=True)
+class RuleState:
+    state: str = INACTIVE
+    active_at_ms: int = 0
+    starts_at_ms: int = 0
+    clear_since_ms: int | None = None
+
+    def snapshot(self) -> list:
+        return [self.state, self.active_at_ms, self.starts_at_ms, self.clear_since_ms]
+
+    @classmethod
+    def restore(cls, data: list) -> RuleState:
+        return cls(data[0], data[1], data[2], data[3])
+
+
+class AlertRule:
+    """One alert spec with the state of each series it watches (keyed by the series' labels)."""
+
+    def __init__(self, spec: AlertSpec, sli_label_names: tuple[str, ...]):
+        self.spec = spec
+        self.key = f"{spec.name}|{spec.severity}|" + ",".join(f"{k}={v}" for k, v in spec.labels)
+        self.sli_label_names = sli_label_names
+        self.states: dict[tuple[str, ...], RuleState] = {}
+        self._labels_cache: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...], str]] = {}
+
+    def active_series(self) -> int:
+        return sum(1 for s in self.states.values() if s.state != INACTIVE)
+
+    def _labels(self, series: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
+        cached = self._labels_cache.get(series)
+        if cached is None:
+            spec = self.spec
+            labels = {
+                "alertname": spec.name,
+                "service": spec.service,
+                "severity": spec.severity,
+                "sli": spec.sli,
+            }
+            if spec.slo:
+                labels["slo"] = spec.slo
+            labels.update(spec.labels)
+            labels.update(zip(self.sli_label_names, series))
+            items = tuple(sorted(labels.items()))
+            digest = hashlib.sha256("\n".join(f"{k}={v}" for k, v in items).encode()).hexdigest()
+            cached = (items, digest[:16])
+            self._labels_cache[series] = cached
+        return cached
+
+    def evaluate(self, series: tuple[str, ...], value: float | None, t_ms: int) -> AlertTransition | None:
+        holds = value is not None and self.spec.condition.holds(value)
+        st = self.states.get(series)
+        if st is None:
+            if not holds:
+                return None
+            st = self.states[series] = RuleState()
+        spec = self.spec
+        if st.state == INACTIVE:
+            if holds:
+                st.state, st.active_at_ms = PENDING, t_ms
+                if spec.for_ms == 0:
+                    return self._fire(st, series, value, t_ms)
+            return None
+        if st.state == PENDING:
+            if not holds:
+                del self.states[series]
+                return None
+            if t_ms - st.active_at_ms >= spec.for_ms:
+                return self._fire(st, series, value, t_ms)
+            return None
+        # FIRING
+        if holds:
+            st.clear_since_ms = None
+            return None
+        if st.clear_since_ms is None:
+            st.clear_since_ms = t_ms
+        if t_ms - st.clear_since_ms >= spec.keep_firing_for_ms:
+            transition = self._transition("resolved", st, series, value, t_ms, ends_at_ms=t_ms)
+            del self.states[series]
+            return transition
+        return None
+
+    def _fire(self, st: RuleState, series, value, t_ms: int) -> AlertTransition:
+        st.state, st.starts_at_ms, st.clear_since_ms = FIRING, t_ms, None
+        return self._transition("firing", st, series, value, t_ms, ends_at_ms=None)
+
+    def _transition(self, status, st, series, value, t_ms, ends_at_ms) -> AlertTransition:
+        spec = self.spec
+        labels, fingerprint = self._labels(series)
+        label_map = dict(labels)
+        ctx = _TemplateContext(label_map)
+        ctx.update(
+            value=float("nan") if value is None else value,
+            threshold=spec.condition.threshold,
+            expr=spec.condition.text,
+            service=spec.service,
+            sli=spec.sli,
+            slo=spec.slo or "",
+            window=format_duration_ms(spec.window_ms),
+            labels=label_map,
+        )
+        ctx["for"] = format_duration_ms(spec.for_ms) if spec.for_ms else "0s"
+        annotations = []
+        for key, template in (("summary", spec.summary), ("description", spec.description)):
+            if template:
+                try:
+                    text = template.format_map(ctx)
+                except (ValueError, IndexError, AttributeError, TypeError):
+                    text = template  # a malformed template must not cost us the alert
+                annotations.append((key, text))
+        return AlertTransition(
+            status=status,
+            labels=labels,
+            annotations=tuple(annotations),
+            fingerprint=fingerprint,
+            active_at_ms=st.active_at_ms,
+            starts_at_ms=st.starts_at_ms,
+            ends_at_ms=ends_at_ms,
+            value=value,
+            threshold=spec.condition.threshold,
+            expr=spec.condition.text,
+            window_ms=spec.window_ms,
+            for_ms=spec.for_ms,
+            evaluated_at_ms=t_ms,
+        )

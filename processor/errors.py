@@ -1,0 +1,65 @@
+"""The one exception tree of slo-processor.
+
+::
+
+    ProcessorError                 base of everything this package raises on purpose
+    ├── ConfigError                a config file is invalid (carries every problem found)
+    ├── BusError                   NATS / JetStream could not be reached or refused a request
+    │   └── EmbeddedServerError    the embedded nats-server binary is missing or did not start
+    └── CheckpointError            a snapshot could not be written, read or decoded
+
+Bad input events are *not* exceptions: the engine returns them as counted rejections and the shell
+dead-letters them. Exceptions are for bugs and broken infrastructure. Third-party errors are
+translated at the edge with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusError",
+    "CheckpointError",
+    "ConfigError",
+    "ConfigProblem",
+    "EmbeddedServerError",
+    "ProcessorError",
+]
+
+from dataclasses import dataclass
+
+
+class ProcessorError(Exception):
+    """Base of every error slo-processor raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a config file, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ConfigError(ProcessorError):
+    """A config file is invalid; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class BusError(ProcessorError):
+    """NATS or JetStream could not be reached, or refused a request."""
+
+
+class EmbeddedServerError(BusError):
+    """The embedded nats-server binary is missing or did not start."""
+
+
+class CheckpointError(ProcessorError):
+    """A snapshot could not be written, read or decoded."""

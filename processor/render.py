@@ -1,0 +1,75 @@
+"""Engine outputs -> bus messages (subjects, JSON payloads, headers, dedupe ids). Pure.
+
+This is the edge where event-time integers become RFC 3339 strings: the engine itself only knows
+epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+import orjson
+
+from processor.engine.outputs import AlertTransition, Rejection
+from processor.engine.rules import format_duration_ms
+
+__all__ = ["alert_message", "deadletter_message", "rfc3339_ms", "subject_token"]
+
+_UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def subject_token(text: str) -> str:
+    """A value made safe to be one NATS subject token (no dots, spaces or wildcards)."""
+    return _UNSAFE_TOKEN.sub("_", text) or "_"
+
+
+def rfc3339_ms(ts_ms: int) -> str:
+    """Epoch ms -> ``2026-11-27T12:00:00.000Z``."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of one alert transition, shaped as an Alertmanager alert."""
+    labels = alert.label_map
+    body = {
+        "status": alert.status,
+        "labels": labels,
+        "annotations": dict(alert.annotations),
+        "activeAt": rfc3339_ms(alert.active_at_ms),
+        "startsAt": rfc3339_ms(alert.starts_at_ms),
+        "endsAt": None if alert.ends_at_ms is None else rfc3339_ms(alert.ends_at_ms),
+        "fingerprint": alert.fingerprint,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "expr": alert.expr,
+        "window": format_duration_ms(alert.window_ms),
+        "for": format_duration_ms(alert.for_ms) if alert.for_ms else "0s",
+        "evaluatedAt": rfc3339_ms(alert.evaluated_at_ms),
+    }
+    subject = f"slo.alerts.{subject_token(labels['severity'])}.{subject_token(labels['service'])}"
+    return subject, orjson.dumps(body), alert.transition_id
+
+
+def deadletter_message(
+    rejection: Rejection, subject: str, data: bytes, stream: str, stream_seq: int | None
+) -> tuple[str, bytes, dict[str, str], str]:
+    """(subject, raw payload, headers, Nats-Msg-Id) of a dead-lettered message.
+
+    The payload is the original bytes, untouched, so it can be fixed and republished; the headers
+    say where it came from and why it was rejected.
+    """
+    headers = {
+        "Slo-Original-Subject": subject,
+        "Slo-Reason": rejection.reason,
+        "Slo-Detail": rejection.detail[:512],
+        "Slo-Stream": stream,
+    }
+    if stream_seq is not None:
+        headers["Slo-Stream-Seq"] = str(stream_seq)
+        msg_id = f"dl-{stream}-{stream_seq}"
+    else:
+        digest = hashlib.sha256(subject.encode() + b"\0" + data).hexdigest()[:24]
+        msg_id = f"dl-{stream}-{digest}"
+    return f"slo.deadletter.{rejection.reason}", data, headers, msg_id

@@ -1,0 +1,391 @@
+"""The asyncio runtime: bus -> engine -> publisher, checkpoints, idle time, signals.
+
+One engine per consumed JetStream stream (each stream is its own time domain, see engine/core.py),
+one batch puller per stream, and one loop per stream that does, in this order and nothing else:
+pull a batch -> ``engine.ingest`` -> publish the alerts and dead letters and wait for their PubAcks
+-> ack the batch's last message (AckPolicy.ALL). A crash anywhere before the ack redelivers the
+batch; the alerts' and dead letters' ``Nats-Msg-Id`` make the republish a no-op in the stream.
+
+Checkpoints hold every engine's snapshot with the last stream sequence whose effects it contains.
+They are taken between batches (under each stream's lock), so a restored engine resumes exactly
+after that sequence: nothing is lost and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from processor.bus.checkpoint import CheckpointStore
+from processor.bus.connect import ConnectOptions, connect
+from processor.bus.consumer import BatchPuller, js_timestamp_ms, stream_sequence
+from processor.bus.embedded import EmbeddedServer
+from processor.bus.publisher import OutMessage, Publisher
+from processor.bus.streams import load_stream_definitions, provision_streams
+from processor.engine import Engine, Outputs
+from processor.engine.extract import subject_matches
+from processor.errors import CheckpointError, ProcessorError
+from processor.render import alert_message, deadletter_message
+from processor.spec.model import Spec
+
+__all__ = ["Processor", "configure_logging", "decode_checkpoint", "encode_checkpoint", "run_from_args"]
+
+CHECKPOINT_FORMAT = 1
+
+
+def configure_logging(json_logs: bool | None = None) -> None:
+    """JSON lines when not on a TTY (collectors parse them), readable console otherwise."""
+    if json_logs is None:
+        json_logs = not sys.stderr.isatty()
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def encode_checkpoint(streams: dict[str, tuple[int, dict]]) -> bytes:
+    body = {"format": CHECKPOINT_FORMAT, "streams": {n: {"seq": s, "engine": e} for n, (s, e) in streams.items()}}
+    return zlib.compress(orjson.dumps(body), 6)
+
+
+def decode_checkpoint(raw: bytes) -> dict[str, tuple[int, dict]]:
+    try:
+        body = orjson.loads(zlib.decompress(raw))
+    except (zlib.error, orjson.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint is not a valid snapshot: {exc}") from exc
+    if body.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint format {body.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    return {n: (v["seq"], v["engine"]) for n, v in body["streams"].items()}
+
+
+def _stream_subjects(definition: dict) -> list[str]:
+    return list(definition.get("subjects", []))
+
+
+def partition_spec(spec: Spec, definitions: Sequence[dict]) -> tuple[dict[str, Spec], list[str]]:
+    """The sub-spec each stream's engine evaluates, and the SLIs that no stream holds."""
+    parts: dict[str, Spec] = {}
+    orphans = []
+    for sli in spec.slis:
+        home = next(
+            (d["name"] for d in definitions if any(subject_matches(s, sli.subject) for s in _stream_subjects(d))),
+            None,
+        )
+        if home is None:
+            orphans.append(sli.name)
+            continue
+        part = parts.setdefault(home, spec.model_copy(update={"slis": (), "slos": (), "alerts": ()}))
+        parts[home] = part.model_copy(
+            update={
+                "slis": part.slis + (sli,),
+                "slos": part.slos + tuple(s for s in spec.slos if s.sli == sli.name),
+                "alerts": part.alerts + tuple(a for a in spec.alerts if a.sli == sli.name),
+            }
+        )
+    return parts, orphans
+
+
+@dataclass
+class StreamStats:
+    accepted: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    alerts: int = 0
+    batches: int = 0
+    last_seq: int = 0
+
+
+@dataclass
+class _Lane:
+    """Everything one consumed stream needs: its engine, puller, lock and counters."""
+
+    stream: str
+    engine: Engine
+    puller: BatchPuller
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stats: StreamStats = field(default_factory=StreamStats)
+    last_event_monotonic_s: float = 0.0
+    dirty: bool = False
+
+
+def _fallback_ts_ms(msg: Any) -> int | None:
+    return js_timestamp_ms(msg.reply) if msg.reply else None
+
+
+class Processor:
+    def __init__(
+        self,
+        spec: Spec,
+        nc: Any,
+        definitions: Sequence[dict],
+        *,
+        batch_size: int = 1000,
+        checkpoint_key: str = "default",
+        checkpoint_interval_s: float = 5.0,
+        idle_after_s: float = 1.0,
+        consumer_prefix: str = "slo",
+        log: Any = None,
+    ):
+        self.spec = spec
+        self.nc = nc
+        self.definitions = list(definitions)
+        self.batch_size = batch_size
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.idle_after_s = idle_after_s
+        self.consumer_prefix = consumer_prefix
+        self.log = log or structlog.get_logger("slo")
+        self.publisher = Publisher(nc)
+        self.checkpoints = CheckpointStore(nc, key=checkpoint_key)
+        self.lanes: dict[str, _Lane] = {}
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        results = await provision_streams(self.nc, self.definitions, self.log)
+        for r in results:
+            self.log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
+        parts, orphans = partition_spec(self.spec, self.definitions)
+        for name in orphans:
+            self.log.warning("sli.no_stream", sli=name, hint="no stream in streams/ holds its subject; it is not evaluated")
+        restored: dict[str, tuple[int, dict]] = {}
+        raw = await self.checkpoints.load()
+        if raw is not None:
+            restored = decode_checkpoint(raw)
+        for stream, part in parts.items():
+            engine = Engine(part, fallback_ts_ms=_fallback_ts_ms)
+            start_after = None
+            if stream in restored:
+                seq, snap = restored[stream]
+                for note in engine.restore(snap):
+                    self.log.warning("checkpoint.dropped_state", stream=stream, note=note)
+                start_after = seq
+                self.log.info("checkpoint.restored", stream=stream, after_seq=seq)
+            durable = f"{self.consumer_prefix}_{stream}".lower()
+            puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
+            await puller.start()
+            lane = _Lane(stream, engine, puller)
+            lane.stats.last_seq = start_after or 0
+            self.lanes[stream] = lane
+            self.log.info(
+                "consumer.started",
+                stream=stream,
+                durable=durable,
+                slis=len(part.slis),
+                slos=len(part.slos),
+                alert_rules=len(part.alerts),
+            )
+        self.log.info(
+            "processor.ready",
+            streams=sorted(self.lanes),
+            slis=len(self.spec.slis),
+            slos=len(self.spec.slos),
+            alert_rules=len(self.spec.alerts),
+        )
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        lanes = [asyncio.create_task(self._lane_loop(lane), name=f"lane-{lane.stream}") for lane in self.lanes.values()]
+        checkpoints = asyncio.create_task(self._checkpoint_loop(), name="checkpoints")
+        try:
+            # Lanes are never cancelled: each notices the stop between batches (within one pull
+            # timeout), so a batch in hand is always published and acked before the lane ends.
+            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    self._stop.set()
+            await asyncio.gather(*lanes, return_exceptions=True)
+        finally:
+            checkpoints.cancel()
+            await asyncio.gather(checkpoints, return_exceptions=True)
+            await self.checkpoint()
+            for lane in self.lanes.values():
+                with contextlib.suppress(Exception):
+                    await lane.puller.stop()
+        for task in lanes:
+            if task.exception() is not None:
+                raise task.exception()
+
+    async def _lane_loop(self, lane: _Lane) -> None:
+        lane.last_event_monotonic_s = time.monotonic()
+        while not self._stop.is_set():
+            msgs = await lane.puller.next_batch(timeout_s=0.25)
+            async with lane.lock:
+                await self._apply(lane, msgs)
+
+    async def _apply(self, lane: _Lane, msgs: list) -> None:
+        engine = lane.engine
+        now_s = time.monotonic()
+        if msgs:
+            out = engine.ingest(msgs)
+            lane.last_event_monotonic_s = now_s
+        elif engine.max_ts_ms is not None and now_s - lane.last_event_monotonic_s >= self.idle_after_s:
+            # Idle bus: let event time run on with the wall clock so windows close and alerts
+            # resolve without new events. Only the shell does this; replays never do.
+            idle_ms = int((now_s - lane.last_event_monotonic_s) * 1000)
+            out = engine.advance(engine.max_ts_ms + idle_ms - engine.lateness_ms)
+        else:
+            return
+        await self._publish(lane, msgs, out)
+        if msgs:
+            await lane.puller.ack(msgs[-1])
+            lane.stats.last_seq = stream_sequence(msgs[-1].reply)
+            lane.stats.batches += 1
+        lane.stats.accepted += out.accepted
+        lane.stats.ignored += out.ignored
+        lane.stats.rejected += len(out.rejections)
+        lane.stats.alerts += len(out.alerts)
+        lane.dirty = True
+
+    async def _publish(self, lane: _Lane, msgs: list, out: Outputs) -> None:
+        messages = []
+        for alert in out.alerts:
+            subject, payload, msg_id = alert_message(alert)
+            messages.append(OutMessage(subject, payload, msg_id=msg_id))
+            self.log.info(
+                "alert." + alert.status,
+                alertname=alert.label_map["alertname"],
+                severity=alert.label_map["severity"],
+                service=alert.label_map["service"],
+                value=alert.value,
+                expr=alert.expr,
+                subject=subject,
+            )
+        for rej in out.rejections:
+            msg = msgs[rej.index]
+            seq = stream_sequence(msg.reply) if msg.reply else None
+            subject, payload, headers, msg_id = deadletter_message(rej, msg.subject, msg.data, lane.stream, seq)
+            messages.append(OutMessage(subject, payload, headers=headers, msg_id=msg_id))
+            self.log.warning(
+                "event.rejected", reason=rej.reason, detail=rej.detail, subject=msg.subject, stream=lane.stream, seq=seq
+            )
+        if messages:
+            await self.publisher.publish_all(messages)
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_interval_s)
+            try:
+                await self.checkpoint()
+            except ProcessorError as exc:
+                # A failed checkpoint loses no data (the consumer still holds everything after
+                # the last good one); keep processing and try again next interval.
+                self.log.error("checkpoint.failed", error=str(exc))
+
+    async def checkpoint(self) -> None:
+        if not any(lane.dirty for lane in self.lanes.values()):
+            return
+        states = {}
+        for lane in self.lanes.values():
+            async with lane.lock:
+                states[lane.stream] = (lane.stats.last_seq, lane.engine.snapshot())
+                lane.dirty = False
+        revision = await self.checkpoints.save(encode_checkpoint(states))
+        self.log.debug("checkpoint.saved", revision=revision, streams={s: v[0] for s, v in states.items()})
+
+    def counters(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {**lane.stats.__dict__, "rejected_by_reason": dict(lane.engine.rejected)}
+            for name, lane in self.lanes.items()
+        }
+
+
+async def serve(
+    spec: Spec,
+    opts: ConnectOptions,
+    streams_dir: Path,
+    store_dir: Path,
+    *,
+    batch_size: int = 1000,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Connect (starting the embedded server when no URL is given), run until ``stop`` is set."""
+    log = structlog.get_logger("slo")
+    definitions = load_stream_definitions(streams_dir)
+    embedded = None
+    if opts.url is None:
+        embedded = EmbeddedServer(store_dir / "nats")
+        url = await embedded.start()
+        log.info("embedded.started", url=url, store_dir=str(store_dir / "nats"))
+        opts = replace(opts, url=url)
+    try:
+        nc = await connect(opts)
+        log.info("nats.connected", server=opts.redacted())
+        try:
+            proc = Processor(spec, nc, definitions, batch_size=batch_size, log=log)
+            await proc.start()
+            runner = asyncio.create_task(proc.run())
+            stopper = asyncio.create_task((stop or asyncio.Event()).wait())
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            proc.request_stop()
+            stopper.cancel()
+            await runner
+            log.info("processor.stopped", counters=proc.counters())
+        finally:
+            await nc.drain()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+            log.info("embedded.stopped")
+
+
+def run_from_args(args: Any) -> int:
+    from processor.spec.load import load_spec
+
+    configure_logging()
+    log = structlog.get_logger("slo")
+    try:
+        spec = load_spec(args.config)
+    except ProcessorError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    opts = ConnectOptions.resolve(args.nats_url, os.environ)
+    overrides = {
+        k: v
+        for k, v in dict(
+            user=args.user,
+            password=args.password,
+            token=args.token,
+            creds_file=args.creds,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ).items()
+        if v
+    }
+    if overrides:
+        opts = replace(opts, **overrides)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(spec, opts, Path(args.streams_dir), Path(args.store_dir), batch_size=args.batch_size, stop=stop)
+
+    try:
+        asyncio.run(main())
+    except ProcessorError as exc:
+        log.error("processor.failed", error=str(exc))
+        return 1
+    return 0

@@ -1,0 +1,230 @@
+"""The processor end to end on a real nats-server: backlog, live traffic, bad input, restart.
+
+Incidents are one event per second per subject, so a 1 m window holds 60 events and its p95 (rank
+0.95 * 59 = 56.05, the 57th smallest) is slow as soon as 4 of the 60 are slow. The expected times
+below are worked out by hand from that, boundary by boundary (10 s resolution), in event time:
+
+API Gateway, slow (250 ms) from 200 s to 700 s, "p95 > 150ms for 5m" (warning):
+  boundary 210 sees 10 slow -> pending (activeAt 210); holds through 510 = 210 + 5m -> firing
+  (startsAt 510); boundary 760, window [700, 760), has none -> resolved (endsAt 760).
+  "p95 > 400ms for 2m" (critical) never holds: 250 < 400.
+Trading Engine, slow (250 ms) from 100 s to 400 s:
+  "p95 > 80ms for 5m" (warning): activeAt 110, startsAt 410, endsAt 460.
+  "p95 > 200ms for 2m" (critical): activeAt 110, startsAt 230, endsAt 460.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+import pytest_asyncio
+
+from processor.bus.connect import ConnectOptions, connect
+from processor.bus.embedded import EmbeddedServer
+from processor.bus.streams import load_stream_definitions
+from processor.service import Processor
+from processor.spec.load import load_spec
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+T0_MS = 1_700_000_000_000
+END_S = 900
+LIVE_FROM_S = 600
+
+
+def iso(offset_s: int) -> str:
+    return datetime.fromtimestamp((T0_MS + offset_s * 1000) / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+EXPECTED = sorted(
+    [
+        ("GatewayLatencyP95High", "warning", "api-gateway", "firing", iso(210), iso(510), None),
+        ("GatewayLatencyP95High", "warning", "api-gateway", "resolved", iso(210), iso(510), iso(760)),
+        ("TradingOrderLatencyP95High", "warning", "trading-engine", "firing", iso(110), iso(410), None),
+        ("TradingOrderLatencyP95High", "warning", "trading-engine", "resolved", iso(110), iso(410), iso(460)),
+        ("TradingOrderLatencyP95High", "critical", "trading-engine", "firing", iso(110), iso(230), None),
+        ("TradingOrderLatencyP95High", "critical", "trading-engine", "resolved", iso(110), iso(230), iso(460)),
+    ]
+)
+
+
+def gateway(t_s: int) -> tuple[str, bytes]:
+    latency = 250.0 if 200 <= t_s < 700 else 100.0
+    body = {"ts": T0_MS + t_s * 1000, "route": "/v1/orders", "method": "POST", "status_code": 200,
+            "latency_ms": latency, "rate_limited": False, "rate_limit_correct": True}
+    return "analytics.gateway.request", orjson.dumps(body)
+
+
+def order(t_s: int) -> tuple[str, bytes]:
+    latency = 250.0 if 100 <= t_s < 400 else 50.0
+    body = {"ts": T0_MS + t_s * 1000, "order_id": f"o{t_s}", "order_type": "market" if t_s % 2 else "limit",
+            "symbol": "AAPL", "latency_ms": latency, "status": "ok"}
+    return "trade.order.submitted", orjson.dumps(body)
+
+
+def bad(t_s: int) -> list[tuple[str, bytes, str]]:
+    """Bad payloads to interleave at time t_s, each with the reason it must be rejected for."""
+    ts = T0_MS + t_s * 1000
+    return [
+        ("analytics.gateway.request", b"{not json", "not_json"),
+        ("analytics.gateway.request", b"[1, 2]", "not_object"),
+        ("analytics.gateway.request", orjson.dumps({"ts": ts, "status_code": 200, "rate_limit_correct": True}), "missing_field"),
+        ("analytics.gateway.request", orjson.dumps({"ts": ts, "status_code": 200, "latency_ms": -3, "rate_limit_correct": True}), "negative_value"),
+        ("analytics.gateway.request", orjson.dumps({"ts": "noon", "status_code": 200, "latency_ms": 3, "rate_limit_correct": True}), "bad_timestamp"),
+        ("trade.order.submitted", orjson.dumps({"ts": ts, "order_type": "limit", "latency_ms": "fast", "status": "ok"}), "bad_value"),
+    ]
+
+
+def late() -> tuple[str, bytes, str]:
+    body = {"ts": T0_MS + 10_000, "route": "/", "method": "GET", "status_code": 200, "latency_ms": 9999.0,
+            "rate_limited": False, "rate_limit_correct": True}
+    return "analytics.gateway.request", orjson.dumps(body), "late"
+
+
+async def publish(js, items) -> None:
+    for start in range(0, len(items), 200):
+        await asyncio.gather(*(js.publish(subject, data) for subject, data, *_ in items[start : start + 200]))
+
+
+def traffic(lo_s: int, hi_s: int, bad_at: set[int]) -> tuple[list, list[str]]:
+    items, reasons = [], []
+    for t in range(lo_s, hi_s):
+        items += [gateway(t), order(t)]
+        if t in bad_at:
+            for item in bad(t):
+                items.append(item)
+                reasons.append(item[2])
+    return items, reasons
+
+
+@pytest_asyncio.fixture
+async def fresh_nats_url(tmp_path):
+    # A server of its own: the processor provisions the real stream names, which other tests use.
+    async with EmbeddedServer(tmp_path / "nats") as server:
+        yield server.url
+
+
+async def start_processor(nc, **kwargs) -> tuple[Processor, asyncio.Task]:
+    proc = Processor(
+        load_spec(ROOT / "config" / "slo.yaml"),
+        nc,
+        load_stream_definitions(ROOT / "streams"),
+        idle_after_s=3600,  # no wall-clock advance: this test's event times are not "now"
+        checkpoint_interval_s=0.5,
+        **kwargs,
+    )
+    await proc.start()
+    return proc, asyncio.create_task(proc.run())
+
+
+async def stream_messages(js, stream: str, subject: str) -> list:
+    sub = await js.pull_subscribe(subject, stream=stream)
+    out = []
+    try:
+        while True:
+            batch = await sub.fetch(100, timeout=1.0)
+            out += batch
+    except TimeoutError:
+        pass
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def wait_for(predicate, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)
+
+
+def alert_rows(msgs) -> list[tuple]:
+    rows = []
+    for m in msgs:
+        body = orjson.loads(m.data)
+        labels = body["labels"]
+        assert m.subject == f"slo.alerts.{labels['severity']}.{labels['service']}"
+        rows.append((labels["alertname"], labels["severity"], labels["service"], body["status"],
+                     body["activeAt"], body["startsAt"], body["endsAt"]))
+    return sorted(rows)
+
+
+async def test_backlog_then_live_incidents_fire_and_resolve_with_bad_input_dead_lettered(fresh_nats_url):
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    js = nc.jetstream()
+    seen: list = []
+
+    async def collect(msg):
+        seen.append(msg)
+
+    await nc.subscribe("slo.>", cb=collect)
+    # Provision by starting a first processor, then stop it: the backlog must be in the stream
+    # before the consuming processor starts.
+    proc, task = await start_processor(nc)
+    proc.request_stop()
+    await task
+
+    backlog, reasons = traffic(0, LIVE_FROM_S, bad_at={50, 300})
+    await publish(js, backlog)
+    proc, task = await start_processor(nc)
+    await wait_for(lambda: sum(lane.stats.last_seq for lane in proc.lanes.values()) >= len(backlog))
+
+    live, live_reasons = traffic(LIVE_FROM_S, END_S, bad_at={650})
+    live.insert(10, late())
+    live_reasons.append("late")
+    reasons += live_reasons
+    for start in range(0, len(live), 100):  # in small slices, so the processor sees it trickle in
+        await publish(js, live[start : start + 100])
+        await asyncio.sleep(0.02)
+
+    await wait_for(lambda: sum(lane.stats.rejected for lane in proc.lanes.values()) >= len(reasons)
+                   and len([m for m in seen if m.subject.startswith("slo.alerts.")]) >= len(EXPECTED))
+    proc.request_stop()
+    await task
+
+    alerts = await stream_messages(js, "SLO", "slo.alerts.>")
+    assert EXPECTED == alert_rows(alerts)
+    firing = orjson.loads(next(m.data for m in alerts if b'"critical"' in m.data and b"firing" in m.data))
+    assert 250.0 == pytest.approx(firing["value"], rel=0.01)
+    assert 200.0 == firing["threshold"]
+    assert "2m" == firing["for"] and "1m" == firing["window"]
+
+    dead = await stream_messages(js, "SLO", "slo.deadletter.>")
+    assert sorted(reasons) == sorted(m.subject.removeprefix("slo.deadletter.") for m in dead)
+    assert all(m.headers["Slo-Original-Subject"] in ("analytics.gateway.request", "trade.order.submitted") for m in dead)
+    counted = {}
+    for lane in proc.lanes.values():
+        for reason, n in lane.engine.rejected.items():
+            counted[reason] = counted.get(reason, 0) + n
+    assert {r: reasons.count(r) for r in set(reasons)} == counted
+    await nc.close()
+
+
+async def test_a_restart_resumes_from_the_checkpoint_without_losing_or_repeating_alerts(fresh_nats_url):
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    js = nc.jetstream()
+    proc, task = await start_processor(nc)
+    # First half of the incident timeline, then stop (final checkpoint), then a new processor.
+    first, _ = traffic(0, 450, bad_at=set())
+    await publish(js, first)
+    await wait_for(lambda: sum(lane.stats.last_seq for lane in proc.lanes.values()) >= len(first))
+    proc.request_stop()
+    await task
+
+    proc, task = await start_processor(nc)
+    assert {"ANALYTICS": 450, "TRADE": 450} == {name: lane.stats.last_seq for name, lane in proc.lanes.items()}
+    second, _ = traffic(450, END_S, bad_at=set())
+    await publish(js, second)
+    await wait_for(lambda: sum(lane.stats.last_seq for lane in proc.lanes.values()) >= len(first) + len(second))
+    proc.request_stop()
+    await task
+
+    alerts = await stream_messages(js, "SLO", "slo.alerts.>")
+    assert EXPECTED == alert_rows(alerts)
+    await nc.close()

@@ -1,0 +1,87 @@
+"""`slo validate` through processor.cli.main."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processor.cli import main
+
+PLATFORM_CONFIG = Path(__file__).resolve().parents[2] / "config" / "slo.yaml"
+
+
+def test_validate_accepts_the_platform_config(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["validate", str(PLATFORM_CONFIG)])
+
+    out, err = capsys.readouterr()
+    assert (0, "") == (exit_code, err)
+    assert out.startswith(f"OK: {PLATFORM_CONFIG}: ")
+    assert out.rstrip().endswith("alert rules")
+
+
+def test_validate_prints_every_problem_as_file_line_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        "version: 1\n"
+        "slis:\n"
+        "  a: {service: s, kind: latency, subject: x.>.y, value: v}\n"
+        "alerts:\n"
+        "  - name: A\n"
+        "    sli: b\n"
+        "    expr: p95 > 1s\n"
+        "    severity: warning\n",
+        encoding="utf-8",
+    )
+
+    exit_code = main(["validate", str(path)])
+
+    out, err = capsys.readouterr()
+    assert (1, "") == (exit_code, out)
+    assert [
+        f"{path}:3: slis.a.subject: '>' matches the rest of the subject and must be the last token, in 'x.>.y'",
+        f"{path}:6: alerts[0].sli: unknown SLI 'b': defined SLIs: a",
+        f"{path}: 2 problems",
+    ] == err.splitlines()
+
+
+def test_validate_of_a_missing_file_fails_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nope.yaml"
+
+    exit_code = main(["validate", str(path)])
+
+    _, err = capsys.readouterr()
+    assert 1 == exit_code
+    assert f"{path}: config file not found" == err.splitlines()[0]
+
+
+def test_validate_defaults_to_config_slo_yaml(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(PLATFORM_CONFIG.parents[1])
+
+    exit_code = main(["validate"])
+
+    out, _ = capsys.readouterr()
+    assert (0, True) == (exit_code, out.startswith("OK: config/slo.yaml: "))
+
+
+def test_no_command_prints_usage_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main([])
+
+    _, err = capsys.readouterr()
+    assert (2, True) == (exit_code, "usage: slo" in err)
+
+
+def test_run_accepts_the_connection_options() -> None:
+    from processor.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["run", "--nats-url", "nats://h:4222", "--user", "u", "--password", "p", "--tls-ca", "ca.pem",
+         "--batch-size", "512"]
+    )
+
+    assert ("config/slo.yaml", "nats://h:4222", "streams", ".slo", "u", "p", None, None, "ca.pem", 512) == (
+        args.config, args.nats_url, args.streams_dir, args.store_dir, args.user, args.password, args.token,
+        args.creds, args.tls_ca, args.batch_size,
+    )

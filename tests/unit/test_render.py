@@ -1,0 +1,62 @@
+import orjson
+
+from processor.engine.outputs import AlertTransition, Rejection
+from processor.render import alert_message, deadletter_message, rfc3339_ms, subject_token
+
+
+def test_rfc3339_keeps_milliseconds_in_utc():
+    # 1,700,000,000 s after the epoch is 2023-11-14 22:13:20 UTC.
+    assert "2023-11-14T22:13:20.250Z" == rfc3339_ms(1_700_000_000_250)
+    assert "1970-01-01T00:00:00.007Z" == rfc3339_ms(7)
+
+
+def test_subject_tokens_lose_dots_spaces_and_wildcards():
+    assert "api_gateway_v1__" == subject_token("api.gateway v1*>")
+
+
+def test_an_alert_is_published_on_its_severity_and_service_with_alertmanager_fields():
+    alert = AlertTransition(
+        status="resolved",
+        labels=(("alertname", "X"), ("service", "api-gateway"), ("severity", "critical")),
+        annotations=(("summary", "s"),),
+        fingerprint="abc",
+        active_at_ms=1_700_000_000_000,
+        starts_at_ms=1_700_000_060_000,
+        ends_at_ms=1_700_000_120_000,
+        value=None,
+        threshold=400.0,
+        expr="p95 > 400ms",
+        window_ms=60_000,
+        for_ms=120_000,
+        evaluated_at_ms=1_700_000_120_000,
+    )
+    subject, payload, msg_id = alert_message(alert)
+    body = orjson.loads(payload)
+    assert "slo.alerts.critical.api-gateway" == subject
+    assert "abc-resolved-1700000060000" == msg_id
+    assert {
+        "status": "resolved",
+        "labels": {"alertname": "X", "service": "api-gateway", "severity": "critical"},
+        "annotations": {"summary": "s"},
+        "activeAt": "2023-11-14T22:13:20.000Z",
+        "startsAt": "2023-11-14T22:14:20.000Z",
+        "endsAt": "2023-11-14T22:15:20.000Z",
+        "fingerprint": "abc",
+        "value": None,
+        "threshold": 400.0,
+        "expr": "p95 > 400ms",
+        "window": "1m",
+        "for": "2m",
+        "evaluatedAt": "2023-11-14T22:15:20.000Z",
+    } == body
+
+
+def test_a_dead_letter_keeps_the_raw_bytes_and_says_where_they_came_from():
+    subject, payload, headers, msg_id = deadletter_message(
+        Rejection(3, "not_json", "payload is not valid JSON"), "trade.order.submitted", b"{oops", "TRADE", 42
+    )
+    assert "slo.deadletter.not_json" == subject
+    assert b"{oops" == payload
+    assert "trade.order.submitted" == headers["Slo-Original-Subject"]
+    assert "42" == headers["Slo-Stream-Seq"]
+    assert "dl-TRADE-42" == msg_id
