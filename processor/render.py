@@ -12,10 +12,17 @@ from datetime import UTC, datetime
 
 import orjson
 
-from processor.engine.outputs import AlertTransition, Rejection
-from processor.engine.rules import format_duration_ms
+from processor.engine.outputs import AlertTransition, BudgetReport, PolicyAction, Rejection
+from processor.spec.parse import format_duration
 
-__all__ = ["alert_message", "deadletter_message", "rfc3339_ms", "subject_token"]
+__all__ = [
+    "action_message",
+    "alert_message",
+    "budget_message",
+    "deadletter_message",
+    "rfc3339_ms",
+    "subject_token",
+]
 
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -44,8 +51,8 @@ def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
         "value": alert.value,
         "threshold": alert.threshold,
         "expr": alert.expr,
-        "window": format_duration_ms(alert.window_ms),
-        "for": format_duration_ms(alert.for_ms) if alert.for_ms else "0s",
+        "window": format_duration(alert.window_ms),
+        "for": format_duration(alert.for_ms),
         "evaluatedAt": rfc3339_ms(alert.evaluated_at_ms),
     }
     subject = f"slo.alerts.{subject_token(labels['severity'])}.{subject_token(labels['service'])}"
@@ -73,3 +80,50 @@ def deadletter_message(
         digest = hashlib.sha256(subject.encode() + b"\0" + data).hexdigest()[:24]
         msg_id = f"dl-{stream}-{digest}"
     return f"slo.deadletter.{rejection.reason}", data, headers, msg_id
+
+
+def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of an error-budget state on ``slo.budget.<service>.<slo>``."""
+    body = {
+        "slo": report.slo,
+        "service": report.service,
+        "sli": report.sli,
+        "reason": report.reason,
+        "evaluatedAt": rfc3339_ms(report.evaluated_at_ms),
+        "method": report.method,
+        "objective": report.objective,
+        "window": report.window,
+        "periodStart": rfc3339_ms(report.period_start_ms),
+        "periodEnd": rfc3339_ms(report.period_end_ms),
+        "good": report.good,
+        "total": report.total,
+        "bad": report.total - report.good,
+        "allowedBad": report.allowed_bad,
+        "consumed": report.consumed,
+        "remaining": report.remaining,
+        "remainingBad": report.remaining_bad,
+        "burnRates": {format_duration(w): b for w, b in report.burn_rates},
+        "timeToExhaustionSeconds": None
+        if report.time_to_exhaustion_ms is None
+        else report.time_to_exhaustion_ms / 1000,
+        "policy": report.policy,
+        "previousPolicy": report.previous_policy,
+    }
+    subject = f"slo.budget.{subject_token(report.service)}.{subject_token(report.slo)}"
+    msg_id = f"budget-{report.slo}-{report.evaluated_at_ms}-{report.reason}"
+    return subject, orjson.dumps(body), msg_id
+
+
+def action_message(action: PolicyAction) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of a budget-policy action on ``slo.actions.<service>``."""
+    body = {
+        "slo": action.slo,
+        "service": action.service,
+        "evaluatedAt": rfc3339_ms(action.evaluated_at_ms),
+        "policy": action.policy,
+        "previousPolicy": action.previous_policy,
+        "action": action.action,
+        "remaining": action.remaining,
+    }
+    subject = f"slo.actions.{subject_token(action.service)}"
+    return subject, orjson.dumps(body), f"action-{action.slo}-{action.evaluated_at_ms}-{action.policy}"

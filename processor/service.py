@@ -36,8 +36,8 @@ from processor.bus.publisher import OutMessage, Publisher
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.engine import Engine, Outputs
 from processor.engine.extract import subject_matches
-from processor.errors import CheckpointError, ProcessorError
-from processor.render import alert_message, deadletter_message
+from processor.errors import BusError, CheckpointError, ProcessorError
+from processor.render import action_message, alert_message, budget_message, deadletter_message
 from processor.spec.model import Spec
 
 __all__ = ["Processor", "configure_logging", "decode_checkpoint", "encode_checkpoint", "run_from_args"]
@@ -126,6 +126,11 @@ class _Lane:
     stats: StreamStats = field(default_factory=StreamStats)
     last_event_monotonic_s: float = 0.0
     dirty: bool = False
+    # The last checkpointed (seq, snapshot). A lane whose engine holds effects that could not be
+    # published (stopped while the bus was down) is "unsafe": its checkpoint stays at this one, so
+    # a restart replays those events instead of skipping them.
+    saved: tuple[int, dict] | None = None
+    unsafe: bool = False
 
 
 def _fallback_ts_ms(msg: Any) -> int | None:
@@ -182,7 +187,7 @@ class Processor:
             durable = f"{self.consumer_prefix}_{stream}".lower()
             puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
             await puller.start()
-            lane = _Lane(stream, engine, puller)
+            lane = _Lane(stream, engine, puller, saved=restored.get(stream))
             lane.stats.last_seq = start_after or 0
             self.lanes[stream] = lane
             self.log.info(
@@ -228,7 +233,7 @@ class Processor:
 
     async def _lane_loop(self, lane: _Lane) -> None:
         lane.last_event_monotonic_s = time.monotonic()
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not lane.unsafe:
             msgs = await lane.puller.next_batch(timeout_s=0.25)
             async with lane.lock:
                 await self._apply(lane, msgs)
@@ -246,7 +251,8 @@ class Processor:
             out = engine.advance(engine.max_ts_ms + idle_ms - engine.lateness_ms)
         else:
             return
-        await self._publish(lane, msgs, out)
+        if not await self._publish(lane, msgs, out):
+            return
         if msgs:
             await lane.puller.ack(msgs[-1])
             lane.stats.last_seq = stream_sequence(msgs[-1].reply)
@@ -257,7 +263,8 @@ class Processor:
         lane.stats.alerts += len(out.alerts)
         lane.dirty = True
 
-    async def _publish(self, lane: _Lane, msgs: list, out: Outputs) -> None:
+    async def _publish(self, lane: _Lane, msgs: list, out: Outputs) -> bool:
+        """Publish a batch's outputs, retrying while the bus is unavailable; False if stopped first."""
         messages = []
         for alert in out.alerts:
             subject, payload, msg_id = alert_message(alert)
@@ -271,6 +278,21 @@ class Processor:
                 expr=alert.expr,
                 subject=subject,
             )
+        for report in out.budgets:
+            subject, payload, msg_id = budget_message(report)
+            messages.append(OutMessage(subject, payload, msg_id=msg_id))
+        for action in out.actions:
+            subject, payload, msg_id = action_message(action)
+            messages.append(OutMessage(subject, payload, msg_id=msg_id))
+            self.log.warning(
+                "budget.policy_changed",
+                slo=action.slo,
+                service=action.service,
+                policy=action.policy,
+                previous=action.previous_policy,
+                action=action.action,
+                remaining=round(action.remaining, 4),
+            )
         for rej in out.rejections:
             msg = msgs[rej.index]
             seq = stream_sequence(msg.reply) if msg.reply else None
@@ -279,8 +301,23 @@ class Processor:
             self.log.warning(
                 "event.rejected", reason=rej.reason, detail=rej.detail, subject=msg.subject, stream=lane.stream, seq=seq
             )
-        if messages:
-            await self.publisher.publish_all(messages)
+        delay_s = 0.1
+        while messages:
+            try:
+                await self.publisher.publish_all(messages)
+                break
+            except BusError as exc:
+                # The batch cannot be acked before its outputs are stored, so wait for the bus
+                # (nats-py reconnects by itself); republishing is safe, the message ids dedupe.
+                if self._stop.is_set():
+                    lane.unsafe = True
+                    self.log.error("publish.abandoned", stream=lane.stream, error=str(exc),
+                                   note="batch not acked; it is redelivered and re-evaluated on restart")
+                    return False
+                self.log.warning("publish.retrying", stream=lane.stream, error=str(exc), retry_in_s=delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+        return True
 
     async def _checkpoint_loop(self) -> None:
         while True:
@@ -298,8 +335,11 @@ class Processor:
         states = {}
         for lane in self.lanes.values():
             async with lane.lock:
-                states[lane.stream] = (lane.stats.last_seq, lane.engine.snapshot())
-                lane.dirty = False
+                if not lane.unsafe:
+                    lane.saved = (lane.stats.last_seq, lane.engine.snapshot())
+                    lane.dirty = False
+                if lane.saved is not None:
+                    states[lane.stream] = lane.saved
         revision = await self.checkpoints.save(encode_checkpoint(states))
         self.log.debug("checkpoint.saved", revision=revision, streams={s: v[0] for s, v in states.items()})
 

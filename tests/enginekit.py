@@ -61,9 +61,61 @@ def quantile_alert(
     )
 
 
-def spec_of(slis, alerts, lateness_ms: int = 5_000, resolution_ms: int = 10_000) -> Spec:
+def spec_of(slis, alerts, lateness_ms: int = 5_000, resolution_ms: int = 10_000, slos=()) -> Spec:
     return Spec(
         defaults=Defaults(allowed_lateness_ms=lateness_ms, resolution_ms=resolution_ms),
         slis=tuple(slis),
+        slos=tuple(slos),
         alerts=tuple(alerts),
+    )
+
+
+def ratio_sli(name: str = "req", subject: str = "svc.req", good: str = 'status == "ok"') -> SliSpec:
+    from processor.spec.predicate import parse_predicate
+
+    return SliSpec(
+        name=name,
+        service="svc",
+        kind="ratio",
+        subject=subject,
+        good=parse_predicate(good),
+        event_time_field="ts",
+    )
+
+
+DAY_MS = 86_400_000
+H_MS = 3_600_000
+M_MS = 60_000
+
+SRE_TIERS = (
+    ("page-fast", 14.4, H_MS, 5 * M_MS, "page"),
+    ("page-slow", 6.0, 6 * H_MS, 30 * M_MS, "page"),
+    ("ticket-fast", 3.0, DAY_MS, 2 * H_MS, "ticket"),
+    ("ticket-slow", 1.0, 3 * DAY_MS, 6 * H_MS, "ticket"),
+)
+
+
+def budget_slo(
+    sli: str = "req",
+    objective: float = 0.999,
+    *,
+    name: str = "avail",
+    tiers=SRE_TIERS,
+    min_events: tuple[int, int] = (0, 0),
+    **budget,
+):
+    from processor.spec.model import BudgetSpec, BurnTier, SloSpec
+
+    burn_tiers = tuple(
+        BurnTier(tier=t, burn=b, long_ms=lo, short_ms=sh, severity=sev, min_events_long=min_events[0],
+                 min_events_short=min_events[1])
+        for t, b, lo, sh, sev in tiers
+    )
+    return SloSpec(
+        name=name,
+        sli=sli,
+        service="svc",
+        objective=Condition(stat=Stat(kind="good_ratio"), op=">=", threshold=objective, text=f"good_ratio >= {objective}"),
+        objective_ratio=objective,
+        budget=BudgetSpec(burn_tiers=burn_tiers, **budget),
     )

@@ -23,17 +23,18 @@ ERR_STREAM_NOT_FOUND = 10059
 ERR_CONSUMER_NOT_FOUND = 10014
 ERR_REPLICAS_NOT_SUPPORTED = 10074  # "replicas > 1 not supported in non-clustered mode"
 ERR_INSUFFICIENT_RESOURCES = 10023
+ERR_NO_SUITABLE_PEERS = 10005  # "no suitable peers for placement"
 
 
 class JsApiError(BusError):
     """The JetStream API answered with an error object."""
 
-    def __init__(self, subject: str, code: int, err_code: int, description: str):
+    def __init__(self, what: str, subject: str, code: int, err_code: int, description: str):
         self.subject = subject
         self.code = code
         self.err_code = err_code
         self.description = description
-        super().__init__(f"{description} (code={code}, err_code={err_code})")
+        super().__init__(f"{what}: {description} (code={code}, err_code={err_code})")
 
 
 async def request(
@@ -61,9 +62,10 @@ async def request(
     err = body.get("error")
     if err:
         raise JsApiError(
+            what,
             subject,
             int(err.get("code", 0)),
             int(err.get("err_code", 0)),
-            f"{what}: {err.get('description', 'unknown error')}",
+            str(err.get("description", "unknown error")),
         )
     return body

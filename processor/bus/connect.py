@@ -131,6 +131,16 @@ _FATAL_CONNECT_ERRORS = (
     ssl.SSLError,
     FileNotFoundError,
 )
+# nats-py reports a refused login during connect as a plain nats.errors.Error carrying the
+# server's -ERR text, not as AuthorizationError; only the text tells.
+_FATAL_SERVER_ERR_TEXTS = ("authorization violation", "authentication", "user authentication")
+
+
+def _is_fatal(exc: Exception) -> bool:
+    if isinstance(exc, _FATAL_CONNECT_ERRORS):
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in _FATAL_SERVER_ERR_TEXTS)
 
 
 async def connect(opts: ConnectOptions) -> Client:
@@ -154,7 +164,7 @@ async def connect(opts: ConnectOptions) -> Client:
     async def on_error(exc: Exception) -> None:
         if not connected:
             errors_seen.append(exc)
-            if isinstance(exc, _FATAL_CONNECT_ERRORS):
+            if _is_fatal(exc):
                 fatal.set()
             return
         _log.warning("nats.error", server=where, error=_describe(exc))
@@ -199,6 +209,9 @@ async def connect(opts: ConnectOptions) -> Client:
             timeout=opts.connect_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
+    except BaseException:
+        connect_task.cancel()  # we were cancelled: leave no connect attempt running behind us
+        raise
     finally:
         fatal_task.cancel()
     if connect_task.done() and not connect_task.cancelled() and connect_task.exception() is None:
@@ -208,12 +221,10 @@ async def connect(opts: ConnectOptions) -> Client:
 
     if not connect_task.done():
         connect_task.cancel()
-        try:
-            await connect_task
-        except BaseException:  # noqa: BLE001 - we are discarding a cancelled attempt
-            pass
-    elif connect_task.exception() is not None:
-        errors_seen.append(connect_task.exception())  # type: ignore[arg-type]
+    # gather() collects the attempt's own error or cancellation without swallowing ours.
+    [outcome] = await asyncio.gather(connect_task, return_exceptions=True)
+    if isinstance(outcome, Exception) and not errors_seen:
+        errors_seen.append(outcome)
     try:
         await nc.close()
     except Exception:  # noqa: BLE001 - cleanup of a client that never connected

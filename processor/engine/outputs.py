@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["AlertTransition", "Outputs", "Rejection", "REJECTION_REASONS"]
+__all__ = ["AlertTransition", "BudgetReport", "Outputs", "PolicyAction", "Rejection", "REJECTION_REASONS"]
 
 # Every reason a message can be rejected for; each is also the last token of its dead-letter
 # subject (``slo.deadletter.<reason>``), so they must stay valid subject tokens.
@@ -63,11 +63,54 @@ class AlertTransition:
 class Outputs:
     alerts: list[AlertTransition] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    budgets: list[BudgetReport] = field(default_factory=list)
+    actions: list[PolicyAction] = field(default_factory=list)
     accepted: int = 0
     ignored: int = 0  # messages on subjects that no SLI reads: not an error, not dead-lettered
 
     def extend(self, other: Outputs) -> None:
         self.alerts.extend(other.alerts)
         self.rejections.extend(other.rejections)
+        self.budgets.extend(other.budgets)
+        self.actions.extend(other.actions)
         self.accepted += other.accepted
         self.ignored += other.ignored
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetReport:
+    """An SLO's error-budget state at a boundary (event time). Fractions are of the whole budget."""
+
+    slo: str
+    service: str
+    sli: str
+    reason: Literal["periodic", "policy_transition"]
+    evaluated_at_ms: int
+    method: str
+    objective: float
+    window: str  # "30d" (rolling) or "month" / "week" / "day" (calendar)
+    period_start_ms: int
+    period_end_ms: int
+    good: int
+    total: int
+    allowed_bad: float  # events, or slices for time slices
+    consumed: float  # bad / allowed_bad; above 1 once the budget is overspent
+    remaining: float  # 1 - consumed
+    remaining_bad: float  # allowed_bad - bad: how many more bad events (or slices) the budget takes
+    burn_rates: tuple[tuple[int, float | None], ...]  # (window_ms, burn rate or None: no data)
+    time_to_exhaustion_ms: int | None  # at the burn rate over the exhaustion window; None: not burning
+    policy: str
+    previous_policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAction:
+    """The budget policy moved an SLO to another tier; ``action`` says what the platform should do."""
+
+    slo: str
+    service: str
+    evaluated_at_ms: int
+    policy: str
+    previous_policy: str
+    action: str
+    remaining: float

@@ -18,20 +18,13 @@ from dataclasses import dataclass
 
 from processor.engine.outputs import AlertTransition
 from processor.spec.model import AlertSpec
+from processor.spec.parse import format_duration
 
-__all__ = ["AlertRule", "RuleState", "format_duration_ms"]
+__all__ = ["AlertRule", "RuleState"]
 
 INACTIVE = "inactive"
 PENDING = "pending"
 FIRING = "firing"
-
-
-def format_duration_ms(ms: int) -> str:
-    """The shortest exact form: 300000 -> '5m', 90000 -> '90s', 1500 -> '1500ms'."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
 
 
 class _TemplateContext(dict):
@@ -137,16 +130,16 @@ class AlertRule:
             service=spec.service,
             sli=spec.sli,
             slo=spec.slo or "",
-            window=format_duration_ms(spec.window_ms),
+            window=format_duration(spec.window_ms),
             labels=label_map,
         )
-        ctx["for"] = format_duration_ms(spec.for_ms) if spec.for_ms else "0s"
+        ctx["for"] = format_duration(spec.for_ms)
         annotations = []
         for key, template in (("summary", spec.summary), ("description", spec.description)):
             if template:
                 try:
                     text = template.format_map(ctx)
-                except (ValueError, IndexError, AttributeError, TypeError):
+                except (KeyError, ValueError, IndexError, AttributeError, TypeError):
                     text = template  # a malformed template must not cost us the alert
                 annotations.append((key, text))
         return AlertTransition(

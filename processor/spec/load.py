@@ -9,7 +9,10 @@ Three passes, each reporting every problem it finds rather than stopping at the 
    so one broken alert does not hide the problems of the next. Pydantic's ``loc`` tuples are mapped
    back to line numbers through the table of pass 1.
 3. Cross references: SLOs and alerts name existing SLIs; a stat fits its SLI's kind; durations are
-   multiples of the resolution; alert templates name only placeholders the engine provides.
+   multiples of the resolution; alert templates name only placeholders the engine provides; error
+   budgets (``budget:`` merged over ``defaults.budget``) name a burn-rate catalogue of the file that
+   ``burn_rate_catalogues:`` points at, which is read and checked the same way, with its own name
+   and lines in problems.
 
 The file format is documented in ``docs/config.md``.
 """
@@ -20,15 +23,31 @@ import difflib
 import functools
 import re
 import string
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from math import gcd
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from processor.errors import ConfigError, ConfigProblem
-from processor.spec.model import AlertSpec, Condition, Defaults, SliSpec, SloSpec, Spec, Stat
+from processor.spec.model import (
+    AlertSpec,
+    BudgetSpec,
+    BurnTier,
+    Condition,
+    Defaults,
+    Severity,
+    SliSpec,
+    SloSpec,
+    Spec,
+    Stat,
+)
 from processor.spec.parse import (
     LATENCY_UNITS_MS,
     check_subject_pattern,
@@ -39,7 +58,7 @@ from processor.spec.parse import (
 )
 from processor.spec.predicate import Predicate, is_field_path, parse_predicate
 
-__all__ = ["TEMPLATE_PLACEHOLDERS", "load_spec", "load_spec_text"]
+__all__ = ["CALENDAR_NOMINAL_MS", "TEMPLATE_PLACEHOLDERS", "load_spec", "load_spec_text", "objective_ratio"]
 
 Loc = tuple[str | int, ...]
 
@@ -51,6 +70,14 @@ TEMPLATE_PLACEHOLDERS = ("value", "threshold", "expr", "service", "sli", "slo", 
 _ALERT_LABELS = ("alertname", "service", "sli", "slo", "severity")
 _DEFAULTS = Defaults()
 _DEFAULT_SLO_WINDOW_MS: int = SloSpec.model_fields["window_ms"].default
+_BUDGET_DEFAULTS = BudgetSpec()
+_DAY_MS = 86_400_000
+# The nominal length of a calendar budget window, for SloSpec.window_ms / BudgetSpec.window_ms and
+# the checks that compare a duration with the budget window; the engine uses the real period.
+CALENDAR_NOMINAL_MS = {"month": 30 * _DAY_MS, "week": 7 * _DAY_MS, "day": _DAY_MS}
+# The policy recovery margin must stay below 50 %: leaving "prioritize reliability" for "normal"
+# needs more than 50 % + hysteresis of the budget left, and no budget has more than 100 %.
+_MAX_HYSTERESIS = Decimal("0.5")
 
 _TOKEN_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 _ALERT_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -67,12 +94,17 @@ _KEY_HINTS = {
     "filter": "select events with where:, e.g. where: order_type == \"market\"",
     "service": "service is set on each SLI",
     "name": "SLIs and SLOs are named by their key under slis: / slos:",
+    "burn_rate_catalogue": "the key is burn_rate_catalogues: (plural), e.g. burn_rate_catalogues: burn-rates.yaml",
+    "burn_rates": "SLOs choose a catalogue with budget: {burn_alerts: <catalogue>}; the catalogues are in the "
+    "file that burn_rate_catalogues: names",
+    "error_budget": "the key is budget:",
+    "time_window": "the budget window is budget.window (rolling) or budget.calendar",
 }
 
 _PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 # Top-level keys starting with this are ignored, as in docker compose: a place for `&anchors`.
 _EXTENSION_PREFIX = "x-"
-_TOP_LEVEL_KEYS = ["version", "defaults", "slis", "slos", "alerts"]
+_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts"]
 _SECTION_SHAPES = {
     "defaults": "expected a mapping such as {resolution: 10s, rule_window: 1m}",
     "slis": "expected a mapping from SLI name to its definition (slis: {gateway_latency: {kind: latency, ...}})",
@@ -220,6 +252,61 @@ def _v_label_name(value: str) -> str:
     return value
 
 
+def _v_non_negative_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} is a whole number of at least 0, got {value!r}")
+    return value
+
+
+def _v_min_events(value: Any) -> tuple[int | None, int | None]:
+    """``20`` -> (20, 20); ``{long: 100, short: 20}`` -> (100, 20); a missing side is None."""
+    shape = "expected a number of events such as 20, or {long: 100, short: 20}"
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in ("long", "short")]
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r} in min_events: use long: and short:")
+        if not value:
+            raise ValueError(shape)
+        return tuple(  # type: ignore[return-value]
+            None if value.get(k) is None else _v_non_negative_int(value[k], f"min_events.{k}")
+            for k in ("long", "short")
+        )
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{shape}, got {value!r}")
+    n = _v_non_negative_int(value, "min_events")
+    return n, n
+
+
+def _v_burn(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a burn rate, a number such as 14.4 (times the budget rate), got {value!r}")
+    if not value > 0:
+        raise ValueError(f"a burn rate must be greater than 0, got {value!r}")
+    return float(value)
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    # 'localtime' is whatever this machine is set to, and 'Factory' is a placeholder: neither is a
+    # zone whose meaning survives moving the config to another machine.
+    return frozenset(available_timezones() - {"localtime", "Factory"})
+
+
+def _v_timezone(value: str) -> str:
+    if value in _known_zones():
+        return value
+    if not _known_zones():
+        raise ValueError(
+            f"cannot check time zone {value!r}: this machine has no time zone database "
+            "(no /usr/share/zoneinfo); install the tzdata package: pip install tzdata"
+        )
+    zones = sorted(_known_zones())
+    by_lower = {z.lower(): z for z in zones}
+    close = by_lower.get(value.lower()) or _closest(value, zones)
+    hint = f"did you mean {close!r}?" if close else "use an IANA name such as UTC, Europe/London or America/New_York"
+    raise ValueError(f"unknown time zone {value!r}: {hint}")
+
+
 TokenName = Annotated[str, AfterValidator(_v_token_name)]
 FieldPath = Annotated[str, AfterValidator(_v_field_path)]
 Subject = Annotated[str, AfterValidator(check_subject_pattern)]
@@ -228,6 +315,11 @@ PredicateText = Annotated[Any, BeforeValidator(_v_predicate)]
 ConditionText = Annotated[Any, BeforeValidator(parse_condition)]
 AlertName = Annotated[str, AfterValidator(_v_alert_name)]
 LabelName = Annotated[str, AfterValidator(_v_label_name)]
+MinEvents = Annotated[Any, BeforeValidator(_v_min_events)]
+BurnRate = Annotated[float, BeforeValidator(_v_burn)]
+TimeZone = Annotated[str, AfterValidator(_v_timezone)]
+FractionText = Annotated[float, BeforeValidator(parse_fraction)]
+StrictBool = Annotated[bool, Field(strict=True)]
 
 
 class _Raw(BaseModel):
@@ -240,11 +332,12 @@ class RawDefaults(_Raw):
     resolution: DurationMs = _DEFAULTS.resolution_ms
     rule_window: DurationMs = _DEFAULTS.rule_window_ms
     slo_window: DurationMs = _DEFAULT_SLO_WINDOW_MS
+    budget: Any = None  # a RawBudget, validated on its own so that its problems have their lines
 
 
 class RawSli(_Raw):
     service: TokenName
-    kind: Literal["latency", "ratio"]
+    kind: Literal["latency", "ratio", "events"]
     subject: Subject
     value: FieldPath | None = None
     unit: Literal["ms", "s", "us", "ns"] | None = None
@@ -260,6 +353,41 @@ class RawSlo(_Raw):
     objective: str | float
     description: str = ""
     window: DurationMs | None = None
+    budget: Any = None  # a RawBudget, or false to opt out of defaults.budget
+
+
+class RawBudget(_Raw):
+    """``budget:`` of an SLO or of ``defaults``. Every key is optional: None means "not given here",
+    so that an SLO's budget can be merged over ``defaults.budget`` key by key."""
+
+    method: Literal["occurrences", "time_slices"] | None = None
+    window: DurationMs | None = None
+    calendar: Literal["month", "week", "day"] | None = None
+    timezone: TimeZone | None = None
+    slice: DurationMs | None = None
+    slice_condition: ConditionText | None = None
+    no_data: Literal["good", "bad", "ignore"] | None = None
+    burn_alerts: TokenName | None = None  # a catalogue name, or "none"
+    disable_tiers: list[TokenName] | None = None
+    min_events: MinEvents | None = None
+    policy: StrictBool | None = None
+    hysteresis: FractionText | None = None
+    report_every: DurationMs | None = None
+    exhaustion_window: DurationMs | None = None
+
+
+class RawTier(_Raw):
+    burn: BurnRate
+    long: DurationMs
+    short: DurationMs
+    severity: Severity
+    min_events: MinEvents | None = None
+    description: str = ""
+
+
+class RawCatalogue(_Raw):
+    tiers: dict[str, Any]
+    description: str = ""
 
 
 class RawAlert(_Raw):
@@ -351,7 +479,10 @@ class _Problems:
         return self.lines.get(loc)
 
     def add(self, loc: Loc, message: str) -> None:
-        self.items.append(ConfigProblem(self.source, self.line_of(loc), _dotted(loc), message))
+        problem = ConfigProblem(self.source, self.line_of(loc), _dotted(loc), message)
+        # A problem in defaults.budget is found again for every SLO that inherits it: say it once.
+        if problem not in self.items:
+            self.items.append(problem)
 
     def validate(self, model: type[_M], data: Any, loc: Loc) -> tuple[_M | None, Any]:
         """Validate one entry; record every error under ``loc``.
@@ -403,26 +534,56 @@ def _multiple_problem(duration_ms: int, resolution_ms: int) -> str | None:
     )
 
 
+_KIND_HINTS = {
+    "latency": "use a quantile such as p95",
+    "ratio": "use good_ratio or bad_ratio",
+    "events": "an events SLI only counts events: use count",
+}
+
+
 def _stat_kind_problem(condition: Condition, sli_name: str, sli_kind: str) -> str | None:
     kind = condition.stat.kind
-    if kind == "quantile" and sli_kind != "latency":
-        return f"{condition.stat} needs a latency SLI, but {sli_name!r} is a ratio SLI: use good_ratio or bad_ratio"
-    if kind in ("good_ratio", "bad_ratio") and sli_kind != "ratio":
-        return f"{kind} needs a ratio SLI, but {sli_name!r} is a latency SLI: use a quantile such as p95"
+    needs = {"quantile": "latency", "good_ratio": "ratio", "bad_ratio": "ratio"}.get(kind)
+    if needs is not None and sli_kind != needs:
+        article = "an" if sli_kind[0] in "aeiou" else "a"
+        return (
+            f"{condition.stat} needs a {needs} SLI, but {sli_name!r} is {article} {sli_kind} SLI: "
+            f"{_KIND_HINTS[sli_kind]}"
+        )
     return None
 
 
-def _objective_direction_problem(condition: Condition) -> str | None:
-    """An objective states what *good* looks like; the inverse is almost always a copy of an alert."""
+def _objective_direction_problem(condition: Condition, what: str = "an objective") -> str | None:
+    """An objective (or a slice condition) states what *good* looks like; the inverse is almost
+    always a copy of an alert."""
     kind = condition.stat.kind
     if kind == "count":
-        return "count is for alert rules (e.g. count < 1: no traffic); an objective needs a quantile or a ratio"
+        return (
+            "count is for alert rules (e.g. count < 1: no traffic) and slice conditions; an objective needs "
+            "a quantile or a ratio (for heartbeats: objective: 99.95% with budget: {method: time_slices, "
+            "slice_condition: count >= 1})"
+        )
     wants_upper_bound = kind in ("quantile", "bad_ratio")
     if wants_upper_bound and condition.op in (">", ">="):
-        return f"an objective says what good looks like: write {condition.stat} < ..., not {condition.op}"
+        return f"{what} says what good looks like: write {condition.stat} < ..., not {condition.op}"
     if not wants_upper_bound and condition.op in ("<", "<="):
-        return f"an objective says what good looks like: write {condition.stat} >= ..., not {condition.op}"
+        return f"{what} says what good looks like: write {condition.stat} >= ..., not {condition.op}"
     return None
+
+
+def objective_ratio(objective: Condition) -> float:
+    """The fraction of events (or slices) that must be good: ``good_ratio >= 99.9%`` and
+    ``bad_ratio < 0.1%`` -> 0.999, ``p95 < 200ms`` -> 0.95. Exact in decimal: ``1 - 0.001`` is
+    taken from the threshold's shortest decimal form, not computed in binary."""
+    kind = objective.stat.kind
+    if kind == "quantile":
+        assert objective.stat.q is not None
+        return objective.stat.q
+    if kind == "good_ratio":
+        return objective.threshold
+    if kind == "bad_ratio":
+        return float(1 - Decimal(repr(objective.threshold)))
+    raise ValueError(f"{objective.stat} is not an objective")
 
 
 def _parse_objective(raw: str | float) -> Condition:
@@ -432,6 +593,34 @@ def _parse_objective(raw: str | float) -> Condition:
         threshold = parse_fraction(raw)
         return Condition(stat=Stat(kind="good_ratio"), op=">=", threshold=threshold, text=str(raw).strip())
     return parse_condition(raw)
+
+
+def _calendar_slice_problem(slice_ms: int, calendar: str, timezone: str) -> str | None:
+    """A calendar period starts at local midnight: a slice must not straddle it. Slices are aligned
+    to the epoch, so the slice must divide a day and every UTC offset of the zone (sampled on the
+    1st of each month of two years, which catches both halves of daylight saving time)."""
+    if _DAY_MS % slice_ms:
+        return (
+            f"a calendar {calendar} starts at midnight, so a slice must divide a day; "
+            f"{format_duration(slice_ms)} does not"
+        )
+    zone = ZoneInfo(timezone)
+    offsets = set()
+    for year in (2024, 2025):
+        for month in range(1, 13):
+            offset = datetime(year, month, 1, 12, tzinfo=zone).utcoffset()
+            assert offset is not None
+            offsets.add(int(offset.total_seconds() * 1000))
+    off = sorted(o for o in offsets if o % slice_ms)
+    if not off:
+        return None
+    sign = "+" if off[0] >= 0 else "-"
+    step = functools.reduce(gcd, offsets, _DAY_MS)
+    return (
+        f"midnight in {timezone} is at UTC{sign}{format_duration(abs(off[0]))}, inside a "
+        f"{format_duration(slice_ms)} slice (slices are aligned to UTC): use a slice that divides "
+        f"{format_duration(step)}"
+    )
 
 
 def _template_problem(template: str, label_names: list[str]) -> str | None:
@@ -459,10 +648,31 @@ def _template_problem(template: str, label_names: list[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Val:
+    """One key of a budget: its value (None if it was given but invalid, already reported), where it
+    was written, and whether the SLO inherited it from ``defaults.budget``."""
+
+    value: Any
+    loc: Loc
+    inherited: bool
+
+
+def _tier_list(names: list[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
 class _Builder:
-    def __init__(self, source: str, problems: _Problems):
+    def __init__(self, source: str, problems: _Problems, base_dir: Path):
         self.source = source
         self.p = problems
+        self.base_dir = base_dir
+        self.catalogue_file: str | None = None
+        self.catalogues: dict[str, tuple[BurnTier, ...]] = {}  # the valid ones
+        self.catalogue_names: list[str] = []  # declared, valid or not
+        self.catalogues_unreadable = False  # the file could not be read: no name can be checked
+        self.defaults_budget: dict[str, _Val] | None = None
         self.defaults = _DEFAULTS
         self.slo_window_ms = _DEFAULT_SLO_WINDOW_MS
         self.resolution_ms: int | None = _DEFAULTS.resolution_ms  # None: invalid, skip multiples
@@ -483,10 +693,13 @@ class _Builder:
                 self.p.add((key,), _unknown_key_message(key, _TOP_LEVEL_KEYS))
         self._version(data)
         defaults = self._section(data, "defaults", dict)
+        self._defaults(defaults)
+        self._load_catalogues(data)
+        if isinstance(defaults, dict) and "budget" in defaults:
+            self._defaults_budget(defaults["budget"])
         slis = self._section(data, "slis", dict)
         slos = self._section(data, "slos", dict)
         alert_list = self._section(data, "alerts", list)
-        self._defaults(defaults)
         self.sli_names = list(slis)
         self.slo_names = list(slos)
         for name, raw in slis.items():
@@ -544,17 +757,124 @@ class _Builder:
             )
             self.slo_window_ms = raw.slo_window
 
-    def _check_window(self, duration_ms: int, loc: Loc) -> None:
-        if duration_ms <= 0:
-            self.p.add(loc, "must be greater than 0")
-        else:
-            self._check_multiple(duration_ms, loc)
+    # ------------------------------------------------------------------- burn-rate catalogues
 
-    def _check_multiple(self, duration_ms: int | None, loc: Loc) -> None:
+    def _load_catalogues(self, data: dict[str, Any]) -> None:
+        """Read the file that ``burn_rate_catalogues:`` names; its problems carry its own name."""
+        value = data.get("burn_rate_catalogues")
+        if value is None:
+            return
+        loc: Loc = ("burn_rate_catalogues",)
+        self.catalogues_unreadable = True  # until it has been read
+        if not isinstance(value, str) or not value.strip():
+            self.p.add(loc, "expected the path of a catalogue file, relative to this one, e.g. burn-rates.yaml")
+            return
+        path = self.base_dir / value.strip()
+        shown = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.p.add(loc, f"burn-rate catalogue file {shown} not found (the path is relative to this file)")
+            return
+        except UnicodeDecodeError as exc:
+            self.p.add(loc, f"burn-rate catalogue file {shown} is not UTF-8 text ({exc.reason})")
+            return
+        except OSError as exc:
+            self.p.add(loc, f"cannot read burn-rate catalogue file {shown}: {exc.strerror}")
+            return
+        try:
+            tree = _compose(text, shown)
+        except ConfigError as exc:
+            self.p.items.extend(exc.problems)
+            return
+        self.catalogues_unreadable = False
+        self.catalogue_file = shown
+        problems = _Problems(shown, tree.lines if tree else {})
+        if tree is not None:
+            problems.items.extend(tree.problems)
+        self._catalogue_file(tree.data if tree else None, problems)
+        self.p.items.extend(problems.items)
+
+    def _catalogue_file(self, data: Any, problems: _Problems) -> None:
+        shape = "expected version: 1 and catalogues: {<name>: {tiers: {<tier>: {burn:, long:, short:, severity:}}}}"
+        if data is None or not isinstance(data, dict):
+            problems.add((), f"the file is empty: {shape}" if data is None else f"{shape}, got {data!r}")
+            self.catalogues_unreadable = True  # no names to check SLOs against
+            return
+        for key in data:
+            if key not in ("version", "catalogues") and not key.startswith(_EXTENSION_PREFIX):
+                problems.add((key,), _unknown_key_message(key, ["version", "catalogues"]))
+        if "version" not in data:
+            problems.add(("version",), "required key is missing: start the file with version: 1")
+        elif data["version"] is True or data["version"] != 1:
+            problems.add(("version",), f"unsupported version {data['version']!r}: this processor reads version: 1")
+        catalogues = data.get("catalogues")
+        if not isinstance(catalogues, dict) or not catalogues:
+            problems.add(("catalogues",), "expected a mapping from catalogue name to its tiers, with at least one")
+            self.catalogues_unreadable = True
+            return
+        for name, raw in catalogues.items():
+            self._catalogue(name, raw, problems)
+
+    def _catalogue(self, name: str, data: Any, problems: _Problems) -> None:
+        loc: Loc = ("catalogues", name)
+        n = len(problems)
+        self.catalogue_names.append(name)
+        if not _TOKEN_NAME_RE.fullmatch(name) or name == "none":
+            problems.add(loc, f"{name!r} is not a valid catalogue name: use letters, digits, '_' and '-' (not 'none')")
+        entry, raw = problems.validate(RawCatalogue, data, loc)
+        if entry is not None and not entry.tiers:
+            problems.add(loc + ("tiers",), "a catalogue needs at least one tier")
+        tiers = []
+        for tier_name, tier_data in (raw.tiers or {}).items():
+            tier_loc = loc + ("tiers", tier_name)
+            if not _TOKEN_NAME_RE.fullmatch(tier_name):
+                problems.add(tier_loc, f"{tier_name!r} is not a valid tier name: use letters, digits, '_' and '-' "
+                             "(it becomes the alert's tier label)")
+            tier, t = problems.validate(RawTier, tier_data, tier_loc)
+            ok = [
+                self._check_window(t.long, tier_loc + ("long",), problems) if t.long is not None else False,
+                self._check_window(t.short, tier_loc + ("short",), problems) if t.short is not None else False,
+            ]
+            if all(ok) and t.long <= t.short:
+                problems.add(
+                    tier_loc + ("short",),
+                    f"the short window ({format_duration(t.short)}) must be shorter than the long window "
+                    f"({format_duration(t.long)}): it confirms that the burn is still going on",
+                )
+            if tier is not None:
+                min_long, min_short = tier.min_events or (None, None)
+                tiers.append(
+                    BurnTier(
+                        tier=tier_name,
+                        burn=tier.burn,
+                        long_ms=tier.long,
+                        short_ms=tier.short,
+                        severity=tier.severity,
+                        min_events_long=min_long or 0,
+                        min_events_short=min_short or 0,
+                    )
+                )
+        if len(problems) == n:
+            self.catalogues[name] = tuple(tiers)
+
+    # ------------------------------------------------------------------- windows
+
+    def _check_window(self, duration_ms: int, loc: Loc, problems: _Problems | None = None) -> bool:
+        """Report a window that is not > 0 or not on the resolution grid; True if it is fine."""
+        problems = problems or self.p
+        if duration_ms <= 0:
+            problems.add(loc, "must be greater than 0")
+            return False
+        return self._check_multiple(duration_ms, loc, problems)
+
+    def _check_multiple(self, duration_ms: int | None, loc: Loc, problems: _Problems | None = None) -> bool:
         if self.resolution_ms is not None and duration_ms is not None:
             problem = _multiple_problem(duration_ms, self.resolution_ms)
             if problem:
-                self.p.add(loc, problem)
+                (problems or self.p).add(loc, problem)
+                return False
+        return True
 
     def _sli(self, name: str, data: Any) -> None:
         loc: Loc = ("slis", name)
@@ -574,6 +894,10 @@ class _Builder:
             for key in ("value", "unit"):
                 if key in given:
                     self.p.add(loc + (key,), f"only latency SLIs have a {key}; a ratio SLI counts good events")
+        elif raw.kind == "events":
+            for key in ("value", "unit", "good"):
+                if key in given:
+                    self.p.add(loc + (key,), f"an events SLI only counts its events (heartbeats, say): it has no {key}")
         seen: set[str] = set()
         for i, label in enumerate(raw.labels or ()):
             if label in seen:
@@ -612,31 +936,417 @@ class _Builder:
         if not _TOKEN_NAME_RE.fullmatch(name):
             self.p.add(loc, f"{name!r} is not a valid SLO name: use letters, digits, '_' and '-'")
         entry, raw = self.p.validate(RawSlo, data, loc)
+        given = data if isinstance(data, dict) else {}
         sli = self._sli_ref(raw.sli, loc + ("sli",)) if raw.sli is not None else None
+        if raw.window is not None:
+            self._check_window(raw.window, loc + ("window",))
+        budget_vals = self._slo_budget_vals(given, raw.window, loc)
+        given_method = budget_vals["method"].value if budget_vals and "method" in budget_vals else None
+        method = given_method or _BUDGET_DEFAULTS.method
         objective: Condition | None = None
         if raw.objective is not None:
             try:
                 objective = _parse_objective(raw.objective)
             except ValueError as exc:
                 self.p.add(loc + ("objective",), str(exc))
+        ratio: float | None = None
         if objective is not None:
             problem = _objective_direction_problem(objective)
-            if problem is None and sli is not None:
+            if problem is None and budget_vals is not None and method == "time_slices":
+                if objective.stat.kind not in ("good_ratio", "bad_ratio"):
+                    problem = (
+                        "with budget.method: time_slices the objective is the share of good slices, such as "
+                        f"99.95%; what makes a slice good ({objective.text}) goes in budget.slice_condition"
+                    )
+            elif problem is None and sli is not None and sli.kind == "events":
+                problem = (
+                    f"{sli.name!r} is an events SLI, which only counts events: its objective is a share of good "
+                    "time slices, e.g. objective: 99.95% with budget: {method: time_slices, slice_condition: "
+                    "count >= 1}"
+                )
+            elif problem is None and sli is not None:
                 problem = _stat_kind_problem(objective, sli.name, sli.kind)
+            if problem is None:
+                ratio = objective_ratio(objective)
+                if ratio >= 1 and budget_vals is not None:
+                    inherited = "budget" not in given
+                    problem = (
+                        f"an objective of 100% leaves no error budget (burn rates divide by 1 - objective): "
+                        "lower it, or remove the budget"
+                        + (" with budget: false (it comes from defaults.budget)" if inherited else "")
+                    )
             if problem:
                 self.p.add(loc + ("objective",), problem)
-        if raw.window is not None:
-            self._check_window(raw.window, loc + ("window",))
-        if entry is None or len(self.p) > n or sli is None or objective is None:
+                ratio = None
+        budget: BudgetSpec | None = None
+        if budget_vals is not None:
+            budget = self._budget(name, loc, budget_vals, sli, objective if ratio is not None else None, ratio)
+        if entry is None or len(self.p) > n or sli is None or objective is None or ratio is None:
+            return
+        if budget_vals is not None and budget is None:
             return
         self.slos[name] = SloSpec(
             name=name,
             sli=sli.name,
             service=sli.service,
             objective=objective,
+            objective_ratio=ratio,
             description=entry.description,
-            window_ms=self.slo_window_ms if entry.window is None else entry.window,
+            window_ms=budget.window_ms if budget is not None else (
+                self.slo_window_ms if entry.window is None else entry.window
+            ),
+            budget=budget,
         )
+
+    # ---------------------------------------------------------------------------- budgets
+
+    def _raw_budget(self, data: dict[str, Any], loc: Loc, inherited: bool) -> dict[str, _Val]:
+        """The keys given in one ``budget:`` mapping (a value of None: given, but invalid)."""
+        _, fields = self.p.validate(RawBudget, data, loc)
+        return {
+            key: _Val(getattr(fields, key), loc + (key,), inherited)
+            for key in RawBudget.model_fields
+            if data.get(key) is not None
+        }
+
+    def _defaults_budget(self, data: Any) -> None:
+        loc: Loc = ("defaults", "budget")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            self.p.add(
+                loc, "expected a mapping of budget keys (method:, window:, burn_alerts:, ...) that every SLO inherits"
+            )
+            return
+        self.defaults_budget = self._raw_budget(data, loc, inherited=True)
+        # On their own too, so that their problems show even where every SLO overrides them.
+        self._budget(None, loc, self.defaults_budget, None, None, None)
+
+    def _slo_budget_vals(self, given: dict[str, Any], slo_window: int | None, loc: Loc) -> dict[str, _Val] | None:
+        """The SLO's budget keys merged over ``defaults.budget``; None when the SLO has no budget."""
+        if "budget" in given:
+            own_data = given["budget"]
+            if own_data is False:
+                return None
+            if own_data is None:
+                own_data = {}
+            if not isinstance(own_data, dict):
+                self.p.add(
+                    loc + ("budget",),
+                    "expected a mapping of budget keys (method:, window:, burn_alerts:, ...), or false for no "
+                    f"budget, got {own_data!r}",
+                )
+                return None
+            own = self._raw_budget(own_data, loc + ("budget",), inherited=False)
+        elif self.defaults_budget is not None:
+            own = {}
+        else:
+            return None
+        merged = dict(self.defaults_budget or {})
+        # window and calendar are one setting: the SLO's own choice replaces the inherited one.
+        sets_window = "window" in own or "calendar" in own
+        if sets_window or given.get("window") is not None:
+            merged.pop("window", None)
+            merged.pop("calendar", None)
+        merged.update(own)
+        if given.get("window") is not None:
+            if sets_window:
+                key = "window" if "window" in own else "calendar"
+                self.p.add(
+                    loc + ("window",),
+                    f"the budget window is set twice, here and in budget.{key}: keep budget.{key}",
+                )
+            else:
+                merged["window"] = _Val(slo_window, loc + ("window",), False)
+        return merged
+
+    def _budget(
+        self,
+        name: str | None,
+        loc: Loc,
+        vals: dict[str, _Val],
+        sli: SliSpec | None,
+        objective: Condition | None,
+        ratio: float | None,
+    ) -> BudgetSpec | None:
+        """Check and build one SLO's budget (``name`` None: check ``defaults.budget`` on its own).
+
+        A problem about a key the SLO inherited is reported where the key is written, in
+        ``defaults.budget``, if it does not depend on the SLO (once: problems are deduplicated);
+        if it does (the SLI kind, the objective, the SLO's own window), at the SLO, saying so.
+        """
+        n = len(self.p)
+        budget_loc = loc + ("budget",) if name is not None else loc
+
+        def val(key: str) -> Any:
+            v = vals.get(key)
+            return None if v is None else v.value
+
+        def broken(key: str) -> bool:
+            return key in vals and vals[key].value is None
+
+        def own(key: str) -> bool:
+            return key in vals and not vals[key].inherited
+
+        def report(key: str, message: str, slo_dependent: bool = False, sub: Loc = ()) -> None:
+            v = vals.get(key)
+            if v is None:
+                self.p.add(budget_loc, message)
+            elif v.inherited and slo_dependent and name is not None:
+                line = self.p.line_of(v.loc + sub)
+                self.p.add(budget_loc, f"{message} (budget.{key} comes from defaults.budget, line {line})")
+            else:
+                self.p.add(v.loc + sub, message)
+
+        # -- the budget window
+        method = val("method") or _BUDGET_DEFAULTS.method
+        calendar = val("calendar")
+        window_ms: int | None
+        if "window" in vals and "calendar" in vals:
+            report(
+                "calendar",
+                "window and calendar are mutually exclusive: a budget window is either rolling "
+                "(window: 30d) or a calendar period (calendar: month)",
+            )
+        if calendar is not None:
+            window_ms = CALENDAR_NOMINAL_MS[calendar]
+        elif "window" in vals:
+            window_ms = val("window")
+            if window_ms is not None and not self._check_window(window_ms, vals["window"].loc):
+                window_ms = None
+        elif broken("calendar"):
+            window_ms = None
+        else:
+            window_ms = self.slo_window_ms
+        timezone = val("timezone") or _BUDGET_DEFAULTS.timezone
+        if own("timezone") and calendar is None and not broken("calendar"):
+            report("timezone", "timezone applies to calendar budget windows only: add calendar: month, week or day")
+
+        # -- time slices
+        slice_ms: int | None = _BUDGET_DEFAULTS.slice_ms if val("slice") is None else val("slice")
+        if broken("slice"):
+            slice_ms = None
+        condition: Condition | None = val("slice_condition")
+        if method == "time_slices":
+            if slice_ms is not None and "slice" in vals and not self._check_window(slice_ms, vals["slice"].loc):
+                slice_ms = None
+            if slice_ms is not None and calendar is not None and not broken("timezone"):
+                problem = _calendar_slice_problem(slice_ms, calendar, timezone)
+                if problem:
+                    report("slice", problem, slo_dependent=True)
+            elif slice_ms is not None and window_ms is not None and window_ms % slice_ms:
+                report(
+                    "window" if own("window") else "slice",
+                    f"the budget window ({format_duration(window_ms)}) is not a whole number of "
+                    f"{format_duration(slice_ms)} slices",
+                    slo_dependent=True,
+                )
+            if name is not None and "slice_condition" not in vals:
+                self.p.add(
+                    budget_loc,
+                    "budget.method: time_slices needs slice_condition: what makes a slice good, e.g. "
+                    "p95 < 200ms, good_ratio >= 99% or count >= 1",
+                )
+            elif name is not None and condition is not None and sli is not None:
+                problem = _stat_kind_problem(condition, sli.name, sli.kind)
+                if problem is None and condition.stat.kind != "count":
+                    problem = _objective_direction_problem(condition, "a slice condition")
+                if problem:
+                    report("slice_condition", problem, slo_dependent=True)
+            if condition is not None and condition.stat.kind == "count" and own("no_data"):
+                report(
+                    "no_data",
+                    "no_data does not apply to a count condition: a slice without events has count 0, which "
+                    f"the condition judges itself ({condition.text})",
+                )
+        else:
+            for key in ("slice", "slice_condition", "no_data"):
+                if own(key):
+                    report(
+                        key, f"{key} applies to budget.method: time_slices only; with occurrences every event counts"
+                    )
+
+        # -- burn-rate alerts
+        catalogue_name = val("burn_alerts")
+        tiers: tuple[BurnTier, ...] = ()
+        if catalogue_name is None or catalogue_name == "none":
+            if not broken("burn_alerts"):
+                for key in ("disable_tiers", "min_events"):
+                    if own(key):
+                        report(
+                            key,
+                            f"{key} adjusts burn-rate alerts, but this budget has none: set burn_alerts: <catalogue>",
+                        )
+            catalogue_name = None
+        else:
+            tiers = self._tiers(name, catalogue_name, vals, report)
+        if tiers and name is not None:
+            self._check_tiers(
+                tiers, catalogue_name, vals, report, window_ms, calendar, method, slice_ms, objective, ratio
+            )
+
+        # -- policy and reports
+        hysteresis = val("hysteresis")
+        if hysteresis is not None and not Decimal(repr(hysteresis)) < _MAX_HYSTERESIS:
+            report(
+                "hysteresis",
+                "must be less than 50%: leaving 'prioritize reliability' for 'normal' needs more than "
+                "50% + hysteresis of the budget left, and no budget has more than 100%",
+            )
+        if val("report_every") is not None:
+            self._check_window(val("report_every"), vals["report_every"].loc)
+        exhaustion_ms = val("exhaustion_window")
+        if exhaustion_ms is not None and not self._check_window(exhaustion_ms, vals["exhaustion_window"].loc):
+            exhaustion_ms = None
+        elif exhaustion_ms is None and not broken("exhaustion_window"):
+            exhaustion_ms = _BUDGET_DEFAULTS.exhaustion_window_ms
+        if exhaustion_ms is not None and name is not None:
+            default = "" if "exhaustion_window" in vals else " (the default)"
+            if window_ms is not None and exhaustion_ms > window_ms:
+                report(
+                    "exhaustion_window",
+                    f"the exhaustion window{default}, {format_duration(exhaustion_ms)}, is longer than the "
+                    f"budget window ({format_duration(window_ms)})",
+                    slo_dependent=True,
+                )
+            if method == "time_slices" and slice_ms is not None and exhaustion_ms % slice_ms:
+                report(
+                    "exhaustion_window",
+                    f"the exhaustion window{default}, {format_duration(exhaustion_ms)}, is not a whole number of "
+                    f"{format_duration(slice_ms)} slices",
+                    slo_dependent=True,
+                )
+
+        if name is None or len(self.p) > n or window_ms is None or slice_ms is None or exhaustion_ms is None:
+            return None
+        return BudgetSpec(
+            method=method,
+            window_ms=window_ms,
+            calendar=calendar,
+            timezone=timezone,
+            slice_ms=slice_ms,
+            slice_condition=condition if method == "time_slices" else None,
+            no_data=val("no_data") or _BUDGET_DEFAULTS.no_data,
+            burn_tiers=tiers,
+            catalogue=catalogue_name,
+            policy=_BUDGET_DEFAULTS.policy if val("policy") is None else val("policy"),
+            hysteresis=_BUDGET_DEFAULTS.hysteresis if hysteresis is None else hysteresis,
+            report_every_ms=val("report_every") or _BUDGET_DEFAULTS.report_every_ms,
+            exhaustion_window_ms=exhaustion_ms,
+        )
+
+    def _tiers(self, name: str | None, catalogue_name: str, vals: dict[str, _Val], report: Any) -> tuple[BurnTier, ...]:
+        """The tiers of the chosen catalogue, minus the disabled ones, with min_events overrides."""
+        catalogue = self.catalogues.get(catalogue_name)
+        if catalogue is None:
+            if catalogue_name not in self.catalogue_names and not self.catalogues_unreadable:
+                if self.catalogue_file is None:
+                    message = (
+                        f"unknown burn-rate catalogue {catalogue_name!r}: no catalogues are loaded; name their "
+                        "file at the top level, e.g. burn_rate_catalogues: burn-rates.yaml"
+                    )
+                else:
+                    close = _closest(catalogue_name, self.catalogue_names)
+                    hint = (
+                        f"did you mean {close!r}?" if close
+                        else f"{self.catalogue_file} has: {', '.join(self.catalogue_names)} (or none)"
+                    )
+                    message = f"unknown burn-rate catalogue {catalogue_name!r}: {hint}"
+                report("burn_alerts", message)
+            return ()
+        names = [t.tier for t in catalogue]
+        disabled = (vals["disable_tiers"].value or []) if "disable_tiers" in vals else []
+        # Which tiers exist depends on the catalogue: a disable_tiers inherited from defaults is the
+        # SLO's problem only when the SLO chose another catalogue.
+        dependent = vals["disable_tiers"].inherited and not vals["burn_alerts"].inherited if disabled else False
+        for i, tier in enumerate(disabled):
+            if tier not in names:
+                hint = _choices_hint(tier, names, "its tiers are")
+                report("disable_tiers", f"catalogue {catalogue_name!r} has no tier {tier!r}: {hint}", dependent, (i,))
+        overrides = vals["min_events"].value if "min_events" in vals else None
+        min_long, min_short = overrides or (None, None)
+        tiers = []
+        for tier in catalogue:
+            if tier.tier in disabled:
+                continue
+            update = {}
+            if min_long is not None:
+                update["min_events_long"] = min_long
+            if min_short is not None:
+                update["min_events_short"] = min_short
+            tiers.append(tier.model_copy(update=update))
+        return tuple(tiers)
+
+    def _check_tiers(
+        self,
+        tiers: tuple[BurnTier, ...],
+        catalogue_name: str,
+        vals: dict[str, _Val],
+        report: Any,
+        window_ms: int | None,
+        calendar: str | None,
+        method: str,
+        slice_ms: int | None,
+        objective: Condition | None,
+        ratio: float | None,
+    ) -> None:
+        """What makes a tier of the catalogue wrong for this SLO: its objective or its window."""
+        disabled = list(vals["disable_tiers"].value or []) if "disable_tiers" in vals else []
+
+        def fix(bad: list[BurnTier]) -> str:
+            them = "it" if len(bad) == 1 else "them"
+            return f"disable {them}: disable_tiers: [{', '.join(disabled + [t.tier for t in bad])}]"
+
+        def tier_names(bad: list[BurnTier]) -> str:
+            return f"tier{'s' if len(bad) > 1 else ''} {_tier_list([t.tier for t in bad])} of {catalogue_name!r}"
+
+        if window_ms is not None:
+            too_long = [t for t in tiers if t.long_ms > window_ms]
+            if too_long:
+                nominal = f", the nominal length of a calendar {calendar}" if calendar else ""
+                report(
+                    "burn_alerts",
+                    f"{tier_names(too_long)} look{'s' if len(too_long) == 1 else ''} back further than the budget "
+                    f"window ({format_duration(window_ms)}{nominal}): {fix(too_long)}",
+                    slo_dependent=True,
+                )
+        if ratio is not None and objective is not None:
+            budget = 1 - Decimal(repr(ratio))
+            impossible = [t for t in tiers if Decimal(repr(t.burn)) * budget > 1]
+            if impossible:
+                what = "slices" if method == "time_slices" else "events"
+                report(
+                    "burn_alerts",
+                    f"{tier_names(impossible)} can never fire: the error budget is {float(budget * 100):g}% of the "
+                    f"{what} (objective {objective.text}), so no burn rate exceeds {float(1 / budget):g}x "
+                    f"(every one bad); {fix(impossible)}",
+                    slo_dependent=True,
+                )
+        if method == "time_slices" and slice_ms is not None:
+            off_grid = [t for t in tiers if t.long_ms % slice_ms or t.short_ms % slice_ms]
+            if off_grid:
+                report(
+                    "burn_alerts",
+                    f"the windows of {tier_names(off_grid)} are not whole numbers of {format_duration(slice_ms)} "
+                    f"slices: {fix(off_grid)}",
+                    slo_dependent=True,
+                )
+            # A time-slice window never holds more than window / slice slices: a larger gate never opens.
+            gated = [
+                t for t in tiers
+                if t not in off_grid
+                and (t.min_events_long > t.long_ms // slice_ms or t.min_events_short > t.short_ms // slice_ms)
+            ]
+            if gated:
+                t = gated[0]
+                report(
+                    "min_events" if "min_events" in vals else "burn_alerts",
+                    f"{tier_names(gated)} can never fire: a time-slice window holds at most one count per "
+                    f"{format_duration(slice_ms)} slice ({t.short_ms // slice_ms} in the {format_duration(t.short_ms)} "
+                    f"short window of {t.tier!r}), fewer than min_events {{long: {t.min_events_long}, "
+                    f"short: {t.min_events_short}}}; lower min_events",
+                    slo_dependent=True,
+                )
 
     def _alert(self, index: int, data: Any) -> AlertSpec | None:
         loc: Loc = ("alerts", index)
@@ -717,18 +1427,22 @@ class _Builder:
 # Entry points
 
 
-def load_spec_text(text: str, source: str = "<memory>") -> Spec:
+def load_spec_text(text: str, source: str = "<memory>", base_dir: str | Path | None = None) -> Spec:
     """Parse and validate config ``text``; ``source`` names it in problems (usually the path).
 
-    Raises ConfigError listing every problem found.
+    ``burn_rate_catalogues:`` is a path relative to ``base_dir``, by default the directory of
+    ``source`` (the current directory for ``<memory>``). Raises ConfigError listing every problem
+    found.
     """
     tree = _compose(text, source)
     problems = _Problems(source, tree.lines if tree else {})
     if tree is not None:
         problems.items.extend(tree.problems)
-    spec = _Builder(source, problems).build(tree.data if tree else None)
+    base = Path(source).parent if base_dir is None else Path(base_dir)
+    spec = _Builder(source, problems, base).build(tree.data if tree else None)
     if len(problems) or spec is None:
-        raise ConfigError(sorted(problems.items, key=lambda p: p.line or 0))
+        # This file's problems first, then those of the catalogue file, each in line order.
+        raise ConfigError(sorted(problems.items, key=lambda p: (p.file != source, p.line or 0)))
     return spec
 
 

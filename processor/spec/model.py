@@ -16,6 +16,8 @@ from processor.spec.predicate import Predicate
 
 __all__ = [
     "AlertSpec",
+    "BudgetSpec",
+    "BurnTier",
     "Condition",
     "Defaults",
     "SliSpec",
@@ -25,7 +27,9 @@ __all__ = [
 ]
 
 Op = Literal[">", ">=", "<", "<="]
-Severity = Literal["info", "warning", "critical"]
+# info/warning/critical are the document's escalation levels; emergency is its 10x burn tier;
+# page/ticket are the well-known SRE burn-rate catalogue's.
+Severity = Literal["info", "warning", "critical", "emergency", "page", "ticket"]
 
 
 class _Frozen(BaseModel):
@@ -40,7 +44,7 @@ class Stat(_Frozen):
     - ``count``: number of accepted events in the window (any SLI kind).
     """
 
-    kind: Literal["quantile", "good_ratio", "bad_ratio", "count"]
+    kind: Literal["quantile", "good_ratio", "bad_ratio", "count", "burn_rate"]
     q: float | None = None
 
     def __str__(self) -> str:
@@ -84,7 +88,7 @@ class SliSpec(_Frozen):
 
     name: str
     service: str
-    kind: Literal["latency", "ratio"]
+    kind: Literal["latency", "ratio", "events"]  # events: only counted (heartbeats, say)
     subject: str  # NATS subject pattern, ``*`` and ``>`` wildcards allowed
     where: Predicate | None = None  # events not matching are not part of this SLI (not rejected)
     labels: tuple[str, ...] = ()  # payload fields whose values split the SLI into series
@@ -97,6 +101,44 @@ class SliSpec(_Frozen):
     event_time_field: str  # resolved from defaults when the SLI does not override it
 
 
+class BurnTier(_Frozen):
+    """One multi-window burn-rate alert tier: fires while the burn rate over both windows is at
+    least ``burn`` and each window holds at least its minimum number of events (or slices)."""
+
+    tier: str  # label value, e.g. "emergency" or "page-fast"
+    burn: float
+    long_ms: int
+    short_ms: int
+    severity: Severity
+    min_events_long: int = 0
+    min_events_short: int = 0
+
+
+class BudgetSpec(_Frozen):
+    """How an SLO's error budget is counted.
+
+    ``occurrences``: good events / total events; for a latency objective ``pQ < T`` an event is
+    good when its latency is below T and the objective ratio is Q. ``time_slices``: the fraction
+    of good slices of ``slice_ms``; a slice is good when ``slice_condition`` holds over its data.
+    The budget window is rolling (``window_ms``) unless ``calendar`` aligns it to the month, week
+    (Monday) or day in ``timezone``.
+    """
+
+    method: Literal["occurrences", "time_slices"] = "occurrences"
+    window_ms: int = 30 * 86_400_000
+    calendar: Literal["month", "week", "day"] | None = None
+    timezone: str = "UTC"  # IANA name, checked at load
+    slice_ms: int = 60_000
+    slice_condition: Condition | None = None  # time_slices only
+    no_data: Literal["good", "bad", "ignore"] = "ignore"  # time_slices: a slice without data
+    burn_tiers: tuple[BurnTier, ...] = ()  # from the chosen catalogue, minus disabled tiers
+    catalogue: str | None = None
+    policy: bool = True
+    hysteresis: float = 0.02  # fraction of the budget by which a recovery must clear a border
+    report_every_ms: int = 60_000
+    exhaustion_window_ms: int = 3_600_000  # burn rate that "time to exhaustion" projects
+
+
 class SloSpec(_Frozen):
     """An objective on an SLI, e.g. ``p95 < 200ms`` or ``good_ratio >= 99.9%``."""
 
@@ -104,8 +146,12 @@ class SloSpec(_Frozen):
     sli: str
     service: str
     objective: Condition
+    # The fraction that must be good: 0.999 for good_ratio >= 99.9 % (or bad_ratio < 0.1 %), 0.95
+    # for p95 < 200ms (occurrences), the share of good slices for time slices.
+    objective_ratio: float
     description: str = ""
     window_ms: int = 30 * 86_400_000  # the error-budget period ("Error Budget (30 days)")
+    budget: BudgetSpec | None = None
 
 
 class AlertSpec(_Frozen):

@@ -91,13 +91,19 @@ def parse_duration_ms(value: str | int) -> int:
 
 
 def format_duration(duration_ms: int) -> str:
-    """The inverse of :func:`parse_duration_ms` for messages: 300000 -> ``5m``, 5400000 -> ``1h30m``."""
+    """The inverse of :func:`parse_duration_ms` for messages: 300000 -> ``5m``, 5400000 -> ``1h30m``.
+
+    Weeks only for whole weeks: 7 days is ``1w``, but 30 days is ``30d``, as budgets are written,
+    not ``4w2d``."""
     if duration_ms == 0:
         return "0s"
     sign = "-" if duration_ms < 0 else ""
     rest = abs(duration_ms)
     parts = []
+    week_ms = DURATION_UNITS_MS["w"]
     for unit, unit_ms in DURATION_UNITS_MS.items():
+        if unit == "w" and rest % week_ms:
+            continue
         count, rest = divmod(rest, unit_ms)
         if count:
             parts.append(f"{count}{unit}")

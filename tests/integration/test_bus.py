@@ -21,7 +21,7 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller, consumer_pending, js_timestamp_ms, stream_sequence
 from processor.bus.embedded import EmbeddedServer, nats_server_binary
 from processor.bus.publisher import OutMessage, Publisher
-from processor.bus.streams import load_stream_definitions, provision_streams
+from processor.bus.streams import cluster_size, load_stream_definitions, provision_streams
 from processor.errors import BusError, EmbeddedServerError
 
 pytestmark = pytest.mark.integration
@@ -109,6 +109,14 @@ async def test_embedded_server_failing_to_start_reports_the_log_tail(
         await server.start()
 
 
+async def test_a_second_embedded_server_on_the_same_store_is_refused(tmp_path: Path) -> None:
+    async with EmbeddedServer(tmp_path):
+        with pytest.raises(EmbeddedServerError, match=r"another nats-server \(pid \d+\) is running"):
+            await EmbeddedServer(tmp_path).start()
+    async with EmbeddedServer(tmp_path) as again:  # the lock goes with the server
+        assert again.url
+
+
 def test_missing_binary_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("sysconfig.get_path", lambda name: str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -131,6 +139,21 @@ async def test_connect_failure_is_a_bus_error_without_the_password() -> None:
     assert f"cannot connect to nats://bob:***@127.0.0.1:{closed_port}" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     assert caught.value.__cause__ is not None
+
+
+async def test_wrong_credentials_fail_at_once_and_right_ones_connect(tmp_path: Path) -> None:
+    async with EmbeddedServer(tmp_path, extra_args=["--user", "svc", "--pass", "right-pw"]) as server:
+        port = server.url.rsplit(":", 1)[1]
+        started_s = time.monotonic()
+        with pytest.raises(BusError, match="Authorization Violation") as caught:
+            await connect(ConnectOptions(url=f"nats://svc:wrong-pw@127.0.0.1:{port}", connect_timeout_s=5))
+        # Well under the 5 s connect timeout: refused at once, not retried until it runs out.
+        assert time.monotonic() - started_s < 3
+        assert "wrong-pw" not in str(caught.value)
+
+        client = await connect(ConnectOptions(url=server.url, user="svc", password="right-pw"))
+        assert client.is_connected
+        await client.close()
 
 
 # --- streams -----------------------------------------------------------------------------------
@@ -207,6 +230,12 @@ async def test_provisioning_keeps_three_replicas_on_a_three_node_cluster(tmp_pat
     urls = await asyncio.gather(*(s.start() for s in servers))
     try:
         client = await connect(ConnectOptions(url=urls[0]))
+        deadline = time.monotonic() + 5
+        while cluster_size(client) != 3:  # routes may still be forming after the meta election
+            assert time.monotonic() < deadline, f"cluster_size stuck at {cluster_size(client)}"
+            await client.close()
+            await asyncio.sleep(0.05)
+            client = await connect(ConnectOptions(url=urls[0]))
         [definition] = [d for d in load_stream_definitions(STREAMS_DIR) if d["name"] == "SLO"]
         with capture_logs() as logs:
             first = await provision_streams(client, [definition], structlog.get_logger())
@@ -332,6 +361,22 @@ async def test_a_puller_resumes_exactly_after_the_checkpointed_sequence(nc: Clie
 
     assert list(range(1235, 3001)) == [stream_sequence(m.reply) for b in batches for m in b]
     assert ["consumer.repositioned"] == [e["event"] for e in logs if e["event"].startswith("consumer.")]
+
+
+async def test_a_checkpoint_ahead_of_a_recreated_stream_reads_the_stream_from_its_start(
+    nc: Client,
+) -> None:
+    stream, prefix = await make_stream(nc)
+    await publish_backlog(nc, stream, f"{prefix}.x", 30)
+    with capture_logs() as logs:
+        puller = BatchPuller(nc, stream, "engine", batch_size=100, start_after_seq=5000)
+        await puller.start()
+    batches = await drain(puller, 30)
+    await puller.stop()
+    assert list(range(1, 31)) == [stream_sequence(m.reply) for b in batches for m in b]
+    assert ["consumer.checkpoint_ahead_of_stream"] == [
+        e["event"] for e in logs if e["event"].startswith("consumer.")
+    ]
 
 
 async def test_a_consumer_already_at_the_checkpoint_is_kept(nc: Client) -> None:

@@ -25,7 +25,7 @@ import pytest_asyncio
 
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
-from processor.bus.streams import load_stream_definitions
+from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.service import Processor
 from processor.spec.load import load_spec
 
@@ -145,10 +145,13 @@ async def wait_for(predicate, timeout_s: float = 30.0) -> None:
 
 
 def alert_rows(msgs) -> list[tuple]:
+    """The threshold alerts' transitions; error-budget burn alerts are the budget tests' subject."""
     rows = []
     for m in msgs:
         body = orjson.loads(m.data)
         labels = body["labels"]
+        if labels["alertname"] == "ErrorBudgetBurn":
+            continue
         assert m.subject == f"slo.alerts.{labels['severity']}.{labels['service']}"
         rows.append((labels["alertname"], labels["severity"], labels["service"], body["status"],
                      body["activeAt"], body["startsAt"], body["endsAt"]))
@@ -190,10 +193,25 @@ async def test_backlog_then_live_incidents_fire_and_resolve_with_bad_input_dead_
 
     alerts = await stream_messages(js, "SLO", "slo.alerts.>")
     assert EXPECTED == alert_rows(alerts)
-    firing = orjson.loads(next(m.data for m in alerts if b'"critical"' in m.data and b"firing" in m.data))
+    bodies = [orjson.loads(m.data) for m in alerts]
+    firing = next(b for b in bodies if b["labels"]["alertname"] == "TradingOrderLatencyP95High"
+                  and b["labels"]["severity"] == "critical" and b["status"] == "firing")
     assert 250.0 == pytest.approx(firing["value"], rel=0.01)
     assert 200.0 == firing["threshold"]
     assert "2m" == firing["for"] and "1m" == firing["window"]
+
+    # Budgets are published at every whole minute of event time. T0 is 20 s past a minute, so those
+    # fall at 40 s, 100 s, ...; the last boundary closed (watermark 894 s) is 890 s, the last
+    # whole minute before it 880 s.
+    budgets = await stream_messages(js, "SLO", "slo.budget.>")
+    latest = {}
+    for m in budgets:
+        body = orjson.loads(m.data)
+        assert m.subject == f"slo.budget.{body['service']}.{body['slo']}"
+        latest[body["slo"]] = body
+    assert iso(880) == latest["gateway_latency_p95"]["evaluatedAt"]
+    # 500 of the gateway's 880 events so far were 250 ms: over 200 ms, so bad for p95 < 200ms.
+    assert (880, 380) == (latest["gateway_latency_p95"]["total"], latest["gateway_latency_p95"]["good"])
 
     dead = await stream_messages(js, "SLO", "slo.deadletter.>")
     assert sorted(reasons) == sorted(m.subject.removeprefix("slo.deadletter.") for m in dead)
@@ -227,4 +245,22 @@ async def test_a_restart_resumes_from_the_checkpoint_without_losing_or_repeating
 
     alerts = await stream_messages(js, "SLO", "slo.alerts.>")
     assert EXPECTED == alert_rows(alerts)
+    await nc.close()
+
+
+async def test_outputs_that_cannot_be_published_hold_the_ack_until_the_bus_takes_them(fresh_nats_url):
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    js = nc.jetstream()
+    proc, task = await start_processor(nc)
+    await js.delete_stream("SLO")  # nothing can store slo.> now: publishing outputs fails
+    await js.publish("analytics.gateway.request", b"{broken")
+    await asyncio.sleep(1.5)
+    lane = proc.lanes["ANALYTICS"]
+    assert (0, 0) == (lane.stats.batches, lane.stats.last_seq)  # evaluated, but neither published nor acked
+    await provision_streams(nc, load_stream_definitions(ROOT / "streams"), proc.log)
+    await wait_for(lambda: lane.stats.last_seq == 1)
+    proc.request_stop()
+    await task
+    dead = await stream_messages(js, "SLO", "slo.deadletter.>")
+    assert [("slo.deadletter.not_json", b"{broken")] == [(m.subject, m.data) for m in dead]
     await nc.close()

@@ -85,3 +85,37 @@ def test_run_accepts_the_connection_options() -> None:
         args.config, args.nats_url, args.streams_dir, args.store_dir, args.user, args.password, args.token,
         args.creds, args.tls_ca, args.batch_size,
     )
+
+
+def test_validate_reports_catalogue_problems_with_the_catalogue_files_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tiers.yaml").write_text(
+        "version: 1\n"
+        "catalogues:\n"
+        "  fast:\n"
+        "    tiers:\n"
+        "      page: {burn: 14.4, long: 5m, short: 1h, severity: page}\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "slo.yaml"
+    path.write_text(
+        "version: 1\n"
+        "burn_rate_catalogues: tiers.yaml\n"
+        "slis:\n"
+        "  a: {service: s, kind: ratio, subject: x, good: ok}\n"
+        "slos:\n"
+        "  o: {sli: a, objective: 99.9%, budget: {burn_alerts: fats}}\n",
+        encoding="utf-8",
+    )
+
+    exit_code = main(["validate", str(path)])
+
+    out, err = capsys.readouterr()
+    assert (1, "") == (exit_code, out)
+    assert [
+        f"{path}:6: slos.o.budget.burn_alerts: unknown burn-rate catalogue 'fats': did you mean 'fast'?",
+        f"{tmp_path / 'tiers.yaml'}:5: catalogues.fast.tiers.page.short: the short window (1h) must be shorter than "
+        "the long window (5m): it confirms that the burn is still going on",
+        f"{path}: 2 problems",
+    ] == err.splitlines()

@@ -7,9 +7,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine, run_all
-from tests.enginekit import T0_MS, event, latency_sli, quantile_alert, spec_of
+from tests.enginekit import T0_MS, budget_slo, event, latency_sli, quantile_alert, spec_of
 
 LATENESS_MS = 5_000
+
+
+def latency_budget():
+    from processor.spec.model import Condition, Stat
+
+    slo = budget_slo(sli="lat", objective=0.95, report_every_ms=30_000, tiers=(
+        ("fast", 2.0, 60_000, 20_000, "page"), ("slow", 1.0, 7 * 3_600_000, 60_000, "ticket")))
+    cond = Condition(stat=Stat(kind="quantile", q=0.95), op="<", threshold=150.0, text="p95 < 150ms")
+    return slo.model_copy(update={"objective": cond})
 
 
 def make_spec():
@@ -20,6 +29,7 @@ def make_spec():
             quantile_alert(0.5, ">", 120.0, name="MedianHigh", window_ms=30_000, severity="critical"),
         ],
         lateness_ms=LATENESS_MS,
+        slos=[latency_budget()],
     )
 
 
@@ -69,6 +79,8 @@ def test_snapshot_restore_continue_equals_an_uninterrupted_run(stream, batch, da
     after = run_all(second, batches(events[cut:]), final_watermark(events))
 
     assert [alert_key(a) for a in whole.alerts] == [alert_key(a) for a in before.alerts + after.alerts]
+    assert whole.budgets == before.budgets + after.budgets
+    assert whole.actions == before.actions + after.actions
     assert first.snapshot()["counters"]["accepted"] + after.accepted == whole.accepted
 
 
@@ -99,3 +111,4 @@ def test_outputs_do_not_depend_on_how_the_stream_is_cut_into_batches(stream, bat
     one = run_all(Engine(make_spec()), [events], final_watermark(events))
     many = run_all(Engine(make_spec()), [events[i : i + batch] for i in range(0, len(events), batch)], final_watermark(events))
     assert [alert_key(a) for a in one.alerts] == [alert_key(a) for a in many.alerts]
+    assert one.budgets == many.budgets

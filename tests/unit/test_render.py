@@ -60,3 +60,29 @@ def test_a_dead_letter_keeps_the_raw_bytes_and_says_where_they_came_from():
     assert "trade.order.submitted" == headers["Slo-Original-Subject"]
     assert "42" == headers["Slo-Stream-Seq"]
     assert "dl-TRADE-42" == msg_id
+
+
+def test_a_budget_report_goes_to_its_service_and_slo_subject_with_times_as_rfc3339():
+    from processor.engine.outputs import BudgetReport, PolicyAction
+    from processor.render import action_message, budget_message
+
+    report = BudgetReport(
+        slo="gateway_availability", service="api-gateway", sli="gateway_requests", reason="periodic",
+        evaluated_at_ms=1_700_000_060_000, method="occurrences", objective=0.999, window="30d",
+        period_start_ms=1_697_408_060_000, period_end_ms=1_700_000_060_000, good=4_315_680, total=4_320_000,
+        allowed_bad=4320.0, consumed=1.0, remaining=0.0, remaining_bad=0.0,
+        burn_rates=((300_000, 2.0), (3_600_000, None)), time_to_exhaustion_ms=0, policy="emergency",
+    )
+    subject, payload, msg_id = budget_message(report)
+    body = orjson.loads(payload)
+    assert "slo.budget.api-gateway.gateway_availability" == subject
+    assert "budget-gateway_availability-1700000060000-periodic" == msg_id
+    assert ("2023-10-15T22:14:20.000Z", 4320, {"5m": 2.0, "1h": None}, 0.0) == (
+        body["periodStart"], body["bad"], body["burnRates"], body["timeToExhaustionSeconds"]
+    )
+    action = PolicyAction(slo="gateway_availability", service="api-gateway", evaluated_at_ms=1_700_000_060_000,
+                          policy="feature_freeze", previous_policy="prioritize_reliability",
+                          action="feature freeze, focus on stability", remaining=0.2)
+    subject, payload, msg_id = action_message(action)
+    assert "slo.actions.api-gateway" == subject
+    assert "feature freeze, focus on stability" == orjson.loads(payload)["action"]

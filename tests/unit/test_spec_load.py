@@ -398,3 +398,40 @@ def test_the_example_in_docs_config_md_is_valid() -> None:
     spec = load_spec_text(example, "docs/config.md")
 
     assert (2, 2, 2) == (len(spec.slis), len(spec.slos), len(spec.alerts))
+
+
+def _docs_blocks() -> list[str]:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in docs.split("```yaml\n")[1:]]
+
+
+def test_the_budget_example_in_docs_config_md_is_valid() -> None:
+    [example] = [b for b in _docs_blocks() if b.startswith("burn_rate_catalogues:")]
+    slis = (
+        "version: 1\nslis:\n"
+        "  gateway_requests: {service: api-gateway, kind: ratio, subject: analytics.gateway.request, good: ok}\n"
+        "  trading_heartbeat: {service: trading-engine, kind: events, subject: trade.heartbeat}\n"
+    )
+    config_dir = Path(__file__).resolve().parents[2] / "config"
+
+    spec = load_spec_text(slis + example, "docs/config.md", base_dir=config_dir)
+
+    assert [("occurrences", 3), ("time_slices", 0)] == [
+        (s.budget.method, len(s.budget.burn_tiers)) for s in spec.slos  # type: ignore[union-attr]
+    ]
+
+
+def test_the_catalogue_example_in_docs_config_md_is_valid(tmp_path: Path) -> None:
+    [example] = [b for b in _docs_blocks() if b.startswith("version: 1\ncatalogues:")]
+    (tmp_path / "burn-rates.yaml").write_text(example, encoding="utf-8")
+    config = (
+        "version: 1\nburn_rate_catalogues: burn-rates.yaml\n"
+        "slis:\n  r: {service: s, kind: ratio, subject: x, good: ok}\n"
+        "slos:\n  o: {sli: r, objective: 99.9%, budget: {burn_alerts: platform}}\n"
+    )
+
+    spec = load_spec_text(config, str(tmp_path / "slo.yaml"))
+
+    assert [("emergency", 10.0, 100, 10)] == [
+        (t.tier, t.burn, t.min_events_long, t.min_events_short) for t in spec.slos[0].budget.burn_tiers  # type: ignore[union-attr]
+    ]

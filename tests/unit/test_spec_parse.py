@@ -71,6 +71,9 @@ FORMATTED = [
     ("whole minutes", 300_000, "5m"),
     ("hours and minutes", 5_400_000, "1h30m"),
     ("a week", 604_800_000, "1w"),
+    ("whole weeks", 2 * 604_800_000, "2w"),
+    ("days that are not whole weeks stay days", 30 * 86_400_000, "30d"),
+    ("days and hours", 8 * 86_400_000 + 3_600_000, "8d1h"),
     ("sub-second", 250, "250ms"),
 ]
 

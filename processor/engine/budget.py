@@ -1,0 +1,385 @@
+"""Error budgets, multi-window burn-rate alerts and the budget policy, per SLO, in event time.
+
+What is counted: at every closed sub-window boundary ``b`` the tracker records the (good, total)
+of the sub-window ``[b - r, b)`` (occurrences), or, at slice ends, one slice as (1, 1) good,
+(0, 1) bad or nothing (time slices, no data ignored). Everything else is sums of those records.
+
+Tiers, and why the error stays under one bucket of the tier that serves a window:
+- tier 0 keeps one bucket per sub-window (``r``, 10 s by default) for ``TIER0_SPAN_MS`` (6 h).
+  Windows up to 6 h (5m, 30m, 1h, 2h, 6h: every short window and the fast long ones) are summed
+  from it exactly: their edges are sub-window boundaries, so nothing is approximated.
+- tier 1 keeps one bucket per minute for the longest window above 6 h (1d, 3d, the 30 d budget).
+  Such a window's oldest edge is rounded down to the minute, so it holds at most one extra minute
+  of data: under one tier-1 bucket, i.e. < 0.07 % of a 1 d window and < 0.0024 % of 30 d. An exact
+  30 d edge would need every 10 s bucket for 30 days (259,200 per SLO); this needs 43,200 counters
+  of 16 bytes, and no sketch at all: a latency SLO counts good events (latency < threshold) as the
+  values arrive, exactly, and a time slice is judged once, when it closes.
+- calendar budgets (month, week, day in an IANA zone) need no window: running totals reset at the
+  period's start, computed in its zone, so a month starts at local midnight on the 1st.
+
+Window sums are kept incrementally (add the closed bucket, subtract the one that left), so a
+boundary costs O(windows), not O(window length).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from processor.engine.outputs import AlertTransition, BudgetReport, Outputs, PolicyAction
+from processor.engine.rules import AlertRule, RuleState
+from processor.spec.model import AlertSpec, BurnTier, Condition, SloSpec, Stat
+from processor.spec.parse import format_duration
+
+__all__ = ["BudgetTracker", "POLICY_TIERS", "calendar_period_ms"]
+
+TIER0_SPAN_MS = 6 * 3_600_000
+TIER1_BUCKET_MS = 60_000
+
+# (tier, lowest remaining fraction that still belongs to it, action) from PLATFORM-SLOS.md
+# "Budget Actions": > 50 % normal, 25-50 % prioritize reliability, 10-25 % feature freeze,
+# < 10 % emergency. Ordered best first.
+POLICY_TIERS: tuple[tuple[str, float, str], ...] = (
+    ("normal", 0.5, "normal development velocity"),
+    ("prioritize_reliability", 0.25, "prioritize reliability work"),
+    ("feature_freeze", 0.10, "feature freeze, focus on stability"),
+    ("emergency", -math.inf, "emergency response, all hands on deck"),
+)
+_POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
+
+
+def _policy_of(remaining: float) -> str:
+    # 50 % itself is already "25-50 %", 25 % still is, 10 % is "10-25 %": only "> 50 %" is normal.
+    if remaining > 0.5:
+        return "normal"
+    if remaining >= 0.25:
+        return "prioritize_reliability"
+    if remaining >= 0.10:
+        return "feature_freeze"
+    return "emergency"
+
+
+def calendar_period_ms(t_ms: int, calendar: str, zone: ZoneInfo) -> tuple[int, int]:
+    """[start, end) of the calendar day, week (from Monday) or month containing t, in ``zone``."""
+    local = datetime.fromtimestamp(t_ms / 1000, zone)
+    day = local.date()
+    if calendar == "day":
+        first, nxt = day, day + timedelta(days=1)
+    elif calendar == "week":
+        first = day - timedelta(days=day.weekday())
+        nxt = first + timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+    # Local midnight, built from the date so that DST days are 23 or 25 hours long, as they are.
+    start = datetime(first.year, first.month, first.day, tzinfo=zone)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+class _Ring:
+    """(good, total) counters per bucket, keyed by bucket start, for a bounded span."""
+
+    __slots__ = ("bucket_ms", "size", "good", "total", "ids")
+
+    def __init__(self, bucket_ms: int, span_ms: int):
+        self.bucket_ms = bucket_ms
+        self.size = span_ms // bucket_ms + 2
+        self.good = np.zeros(self.size, dtype=np.int64)
+        self.total = np.zeros(self.size, dtype=np.int64)
+        self.ids = np.full(self.size, -1, dtype=np.int64)
+
+    def add(self, start_ms: int, good: int, total: int) -> None:
+        bucket = start_ms // self.bucket_ms
+        i = bucket % self.size
+        if self.ids[i] != bucket:
+            self.ids[i] = bucket
+            self.good[i] = 0
+            self.total[i] = 0
+        self.good[i] += good
+        self.total[i] += total
+
+    def get(self, start_ms: int) -> tuple[int, int]:
+        bucket = start_ms // self.bucket_ms
+        i = bucket % self.size
+        if self.ids[i] != bucket:
+            return 0, 0
+        return int(self.good[i]), int(self.total[i])
+
+    def snapshot(self) -> list:
+        live = np.flatnonzero(self.total)
+        return [[int(self.ids[i]), int(self.good[i]), int(self.total[i])] for i in live]
+
+    def restore(self, rows: list) -> None:
+        for bucket, good, total in rows:
+            self.add(bucket * self.bucket_ms, good, total)
+
+
+class _WindowSum:
+    """Running (good, total) over the trailing ``window_ms`` (tier 1: oldest edge to the minute)."""
+
+    __slots__ = ("window_ms", "fine", "good", "total")
+
+    def __init__(self, window_ms: int, fine: bool):
+        self.window_ms = window_ms
+        self.fine = fine
+        self.good = 0
+        self.total = 0
+
+    def burn(self, objective: float, min_events: int) -> float | None:
+        if self.total == 0 or self.total < min_events:
+            return None
+        return ((self.total - self.good) / self.total) / (1.0 - objective)
+
+
+class BudgetTracker:
+    """One SLO's budget: counts, window sums, burn-rate alert rules and policy state."""
+
+    def __init__(self, slo: SloSpec, resolution_ms: int):
+        budget = slo.budget
+        assert budget is not None
+        self.slo = slo
+        self.budget = budget
+        self.resolution_ms = resolution_ms
+        self.objective = slo.objective_ratio
+        self.zone = ZoneInfo(budget.timezone) if budget.calendar else None
+        # Latency occurrences: the good/total counts of not yet closed sub-windows, filled as
+        # values are flushed (the engine calls count_latencies).
+        self.pending: dict[int, list[int]] = {}
+        lengths = {budget.exhaustion_window_ms}
+        for tier in budget.burn_tiers:
+            lengths |= {tier.long_ms, tier.short_ms}
+        if budget.calendar is None:
+            lengths.add(budget.window_ms)
+        self.windows = {w: _WindowSum(w, fine=w <= TIER0_SPAN_MS) for w in sorted(lengths)}
+        fine_spans = [w for w in lengths if w <= TIER0_SPAN_MS]
+        coarse_spans = [w for w in lengths if w > TIER0_SPAN_MS]
+        self.ring0 = _Ring(resolution_ms, max(fine_spans)) if fine_spans else None
+        self.ring1 = _Ring(TIER1_BUCKET_MS, max(coarse_spans) + TIER1_BUCKET_MS) if coarse_spans else None
+        self.period = (0, 0)
+        self.period_good = 0
+        self.period_total = 0
+        self.policy = "normal"
+        self.rules = [(tier, AlertRule(self._alert_spec(tier), ())) for tier in budget.burn_tiers]
+        if budget.method == "occurrences" and slo.objective.stat.kind == "quantile":
+            op = slo.objective.op
+            self.latency_threshold_ms = slo.objective.threshold
+            self.latency_inclusive = op == "<="
+        else:
+            self.latency_threshold_ms = None
+            self.latency_inclusive = False
+
+    def _alert_spec(self, tier: BurnTier) -> AlertSpec:
+        slo = self.slo
+        pct = f"{(1 - slo.objective_ratio) * 100:g}%"
+        return AlertSpec(
+            name="ErrorBudgetBurn",
+            sli=slo.sli,
+            service=slo.service,
+            slo=slo.name,
+            condition=Condition(
+                stat=Stat(kind="burn_rate"),
+                op=">=",
+                threshold=tier.burn,
+                text=f"burn_rate >= {tier.burn:g} over {format_duration(tier.long_ms)} and {format_duration(tier.short_ms)}",
+            ),
+            window_ms=tier.long_ms,
+            severity=tier.severity,
+            summary=f"{slo.service} {slo.name}: error budget burning at {{value:.1f}}x (tier {tier.tier})",
+            description=(
+                f"Burn rate is at least {tier.burn:g}x over both {format_duration(tier.long_ms)} and "
+                f"{format_duration(tier.short_ms)} (budget {pct} of the {slo.name} SLO); at this rate the "
+                f"budget lasts {format_duration(int(self.budget.window_ms / tier.burn))}."
+            ),
+            labels=(("tier", tier.tier),),
+        )
+
+    # ------------------------------------------------------------------ counting
+    def count_latencies(self, sub_start_ms: int, values_ms: np.ndarray) -> None:
+        threshold = self.latency_threshold_ms
+        good = int((values_ms <= threshold).sum() if self.latency_inclusive else (values_ms < threshold).sum())
+        counts = self.pending.get(sub_start_ms)
+        if counts is None:
+            self.pending[sub_start_ms] = [good, int(values_ms.size)]
+        else:
+            counts[0] += good
+            counts[1] += int(values_ms.size)
+
+    def take_pending(self, sub_start_ms: int) -> tuple[int, int]:
+        counts = self.pending.pop(sub_start_ms, None)
+        return (0, 0) if counts is None else (counts[0], counts[1])
+
+    def record(self, boundary_ms: int, good: int, total: int) -> None:
+        """Add what closed at ``boundary_ms`` (keyed by its last sub-window) and slide windows."""
+        res = self.resolution_ms
+        key = boundary_ms - res
+        if total:
+            if self.ring0 is not None:
+                self.ring0.add(key, good, total)
+            if self.ring1 is not None:
+                self.ring1.add(key, good, total)
+        minute_turned = boundary_ms % TIER1_BUCKET_MS == 0
+        for w in self.windows.values():
+            w.good += good
+            w.total += total
+            if w.fine:
+                g, t = self.ring0.get(key - w.window_ms)  # type: ignore[union-attr]
+            elif minute_turned:
+                # The minute [b - W - 1m, b - W) is now wholly older than the window.
+                g, t = self.ring1.get(boundary_ms - w.window_ms - TIER1_BUCKET_MS)  # type: ignore[union-attr]
+            else:
+                continue
+            w.good -= g
+            w.total -= t
+        if self.budget.calendar is not None:
+            if key >= self.period[1]:
+                self.period = calendar_period_ms(key, self.budget.calendar, self.zone)  # type: ignore[arg-type]
+                self.period_good = self.period_total = 0
+            self.period_good += good
+            self.period_total += total
+
+    def has_state(self) -> bool:
+        return bool(self.pending) or any(w.total for w in self.windows.values()) or any(
+            rule.states for _, rule in self.rules
+        )
+
+    # ------------------------------------------------------------------ evaluation
+    def budget_counts(self, boundary_ms: int) -> tuple[int, int, int, int, float]:
+        """(good, total, period_start, period_end, allowed_bad) of the budget window at b; record()
+        has run for b, so a calendar period is the current one."""
+        budget = self.budget
+        if budget.calendar is not None:
+            start, end = self.period
+            good, total = self.period_good, self.period_total
+            span_ms = end - start
+        else:
+            w = self.windows[budget.window_ms]
+            good, total = w.good, w.total
+            start, end, span_ms = boundary_ms - budget.window_ms, boundary_ms, budget.window_ms
+        if budget.method == "time_slices":
+            allowed = (1.0 - self.objective) * (span_ms / budget.slice_ms)
+        else:
+            allowed = (1.0 - self.objective) * total
+        return good, total, start, end, allowed
+
+    def evaluate(self, boundary_ms: int, out: Outputs) -> None:
+        for tier, rule in self.rules:
+            long_burn = self.windows[tier.long_ms].burn(self.objective, tier.min_events_long)
+            short_burn = self.windows[tier.short_ms].burn(self.objective, tier.min_events_short)
+            value = None if long_burn is None or short_burn is None else min(long_burn, short_burn)
+            transition: AlertTransition | None = rule.evaluate((), value, boundary_ms)
+            if transition is not None:
+                out.alerts.append(transition)
+        budget = self.budget
+        report_due = boundary_ms % budget.report_every_ms == 0
+        if not budget.policy and not report_due:
+            return
+        good, total, start, end, allowed = self.budget_counts(boundary_ms)
+        bad = total - good
+        consumed = bad / allowed if allowed > 0 else (0.0 if bad == 0 else math.inf)
+        remaining = 1.0 - consumed
+        previous = self.policy
+        if budget.policy and total > 0:
+            target = _policy_of(remaining)
+            if _POLICY_RANK[target] > _POLICY_RANK[previous]:
+                self.policy = target
+            elif _POLICY_RANK[target] < _POLICY_RANK[previous]:
+                # Recover only once the budget clears the border by the hysteresis margin.
+                recovered = _policy_of(remaining - budget.hysteresis)
+                if _POLICY_RANK[recovered] < _POLICY_RANK[previous]:
+                    self.policy = recovered
+        changed = self.policy != previous
+        if not (changed or report_due):
+            return
+        report = self._report(boundary_ms, good, total, start, end, allowed, consumed, remaining)
+        if report_due:
+            out.budgets.append(report)
+        if changed:
+            out.budgets.append(replace(report, reason="policy_transition", previous_policy=previous))
+            out.actions.append(
+                PolicyAction(
+                    slo=self.slo.name,
+                    service=self.slo.service,
+                    evaluated_at_ms=boundary_ms,
+                    policy=self.policy,
+                    previous_policy=previous,
+                    action=next(a for n, _, a in POLICY_TIERS if n == self.policy),
+                    remaining=remaining,
+                )
+            )
+
+    def _report(self, t_ms, good, total, start, end, allowed, consumed, remaining) -> BudgetReport:
+        budget = self.budget
+        burns = tuple((w, s.burn(self.objective, 0)) for w, s in self.windows.items())
+        burn_now = self.windows[budget.exhaustion_window_ms].burn(self.objective, 0)
+        period_ms = end - start
+        if remaining <= 0:
+            tte = 0
+        elif not burn_now:
+            tte = None
+        else:
+            # Burning at b consumes b / period of the budget per unit of time.
+            tte = int(remaining * period_ms / burn_now)
+        return BudgetReport(
+            slo=self.slo.name,
+            service=self.slo.service,
+            sli=self.slo.sli,
+            reason="periodic",
+            evaluated_at_ms=t_ms,
+            method=budget.method,
+            objective=self.objective,
+            window=budget.calendar or format_duration(budget.window_ms),
+            period_start_ms=start,
+            period_end_ms=end,
+            good=good,
+            total=total,
+            allowed_bad=allowed,
+            consumed=consumed,
+            remaining=remaining,
+            remaining_bad=allowed - (total - good),
+            burn_rates=burns,
+            time_to_exhaustion_ms=tte,
+            policy=self.policy,
+        )
+
+    # ------------------------------------------------------------------ snapshot
+    def snapshot(self) -> dict:
+        return {
+            "pending": [[k, v[0], v[1]] for k, v in sorted(self.pending.items())],
+            "windows": [[w, s.good, s.total] for w, s in self.windows.items()],
+            "ring0": self.ring0.snapshot() if self.ring0 is not None else [],
+            "ring1": self.ring1.snapshot() if self.ring1 is not None else [],
+            "period": [self.period[0], self.period[1], self.period_good, self.period_total],
+            "policy": self.policy,
+            "rules": {
+                tier.tier: [[list(k), st.snapshot()] for k, st in rule.states.items()] for tier, rule in self.rules
+            },
+        }
+
+    def restore(self, data: dict) -> list[str]:
+        notes = []
+        self.pending = {k: [g, t] for k, g, t in data["pending"]}
+        saved = {w: (g, t) for w, g, t in data["windows"]}
+        for w, s in self.windows.items():
+            if w in saved:
+                s.good, s.total = saved[w]
+            else:
+                notes.append(f"slo {self.slo.name!r}: window {format_duration(w)} is new; it starts empty")
+        if self.ring0 is not None:
+            self.ring0.restore(data["ring0"])
+        if self.ring1 is not None:
+            self.ring1.restore(data["ring1"])
+        p0, p1, self.period_good, self.period_total = data["period"]
+        self.period = (p0, p1)
+        self.policy = data["policy"]
+        by_tier = {tier.tier: rule for tier, rule in self.rules}
+        for name, rows in data["rules"].items():
+            if name in by_tier:
+                by_tier[name].states = {tuple(k): RuleState.restore(st) for k, st in rows}
+        return notes
+
+
