@@ -17,7 +17,10 @@ from processor.spec.predicate import Predicate
 __all__ = [
     "AlertSpec",
     "BudgetSpec",
+    "BusMonitorSpec",
     "BurnTier",
+    "CorrelationSpec",
+    "OVERFLOW_LABEL",
     "Condition",
     "Defaults",
     "SliSpec",
@@ -44,7 +47,21 @@ class Stat(_Frozen):
     - ``count``: number of accepted events in the window (any SLI kind).
     """
 
-    kind: Literal["quantile", "good_ratio", "bad_ratio", "count", "burn_rate"]
+    kind: Literal[
+        "quantile",  # latency (and duration correlations)
+        "good_ratio",  # ratio, outcome correlations, state (share of window time good)
+        "bad_ratio",
+        "bad_count",  # ratio / outcome correlations: number of bad events in the window
+        "count",  # any kind: events in the window
+        "since_last",  # any kind: ms from the series' last event to the boundary
+        "last",  # gauge
+        "min",
+        "max",
+        "avg",
+        "sum",
+        "bad_for",  # state: ms the series has been bad, continuously, at the boundary (0 if good)
+        "burn_rate",  # built by the engine for burn-rate tiers, not written in configs
+    ]
     q: float | None = None
 
     def __str__(self) -> str:
@@ -83,22 +100,67 @@ class Defaults(_Frozen):
     rule_window_ms: int = 60_000
 
 
+class CorrelationSpec(_Frozen):
+    """Pairs a start event with its end by an id field (sagas, reconnections).
+
+    ``output: outcome`` feeds a ratio series: good when ``end`` matched within the timeout, bad when
+    ``fail`` matched or the timeout passed (in event time, as the watermark passes start + timeout).
+    ``output: duration`` feeds a latency series with end time - start time (ms).
+    Open correlations are capped at ``max_open``; past it the oldest is dropped and counted.
+    """
+
+    id_field: str
+    start: Predicate  # predicates may read ``_subject``, the message's subject
+    end: Predicate
+    fail: Predicate | None = None
+    output: Literal["outcome", "duration"] = "outcome"
+    timeout_ms: int | None = None  # None: no timeout (duration output)
+    timeout_by_field: str | None = None  # payload field of the start event choosing a timeout...
+    timeouts_ms: tuple[tuple[str, int], ...] = ()  # ...from this table (e.g. saga_type -> ms)
+    max_open: int = 10_000
+
+
 class SliSpec(_Frozen):
-    """One service level indicator: which events feed it and what is read from them."""
+    """One service level indicator: which events feed it and what is read from them.
+
+    Kinds:
+    - ``latency``: ``value_field`` (minus ``value_minus_field`` when set: ``ts - quote_ts`` is
+      freshness) times ``unit_to_ms``, non-negative, into DDSketch stores.
+    - ``ratio``: ``good`` predicate over every selected event.
+    - ``events``: only counted (heartbeats, immediate "detected" events).
+    - ``gauge``: a number read per event (``value_field`` minus ``value_minus_field``), any sign;
+      stats last/min/max/avg/sum over windows.
+    - ``state``: each event sets ``entity_field``'s state to ``state_field``'s value; the series is
+      bad while any (``bad_when: any``) or all (``all``) of its known entities are in ``bad_states``.
+    - ``correlation``: see CorrelationSpec; behaves as ``ratio`` (outcome) or ``latency`` (duration).
+    Every kind supports ``count`` and ``since_last``.
+    """
 
     name: str
     service: str
-    kind: Literal["latency", "ratio", "events"]  # events: only counted (heartbeats, say)
+    kind: Literal["latency", "ratio", "events", "gauge", "state", "correlation"]
     subject: str  # NATS subject pattern, ``*`` and ``>`` wildcards allowed
     where: Predicate | None = None  # events not matching are not part of this SLI (not rejected)
     labels: tuple[str, ...] = ()  # payload fields whose values split the SLI into series
+    max_series: int = 1000  # label cardinality cap; further label sets go to OVERFLOW_LABEL
     description: str = ""
-    # latency only
+    # latency and gauge
     value_field: str | None = None
-    unit_to_ms: float = 1.0  # multiply a payload value by this to get milliseconds
+    value_minus_field: str | None = None
+    unit_to_ms: float = 1.0  # latency: multiply a payload value by this to get milliseconds
     # ratio only
     good: Predicate | None = None
+    # state only
+    entity_field: str | None = None
+    state_field: str | None = None
+    bad_states: tuple[str, ...] = ()
+    bad_when: Literal["any", "all"] = "any"
+    # correlation only
+    correlation: CorrelationSpec | None = None
     event_time_field: str  # resolved from defaults when the SLI does not override it
+
+
+OVERFLOW_LABEL = "__overflow__"
 
 
 class BurnTier(_Frozen):
@@ -169,6 +231,31 @@ class AlertSpec(_Frozen):
     summary: str = ""
     description: str = ""
     labels: tuple[tuple[str, str], ...] = ()  # extra static labels, sorted by key
+    # Count-based "for": fire once the condition has held while this many events of the series
+    # arrived ("p95 > 90s for 3 cycles"); used instead of for_ms when set.
+    for_events: int | None = None
+    # Calendar window instead of window_ms (sums such as a daily cost): the day or month so far,
+    # in ``timezone``.
+    calendar: Literal["day", "month"] | None = None
+    timezone: str = "UTC"
+    # Published on slo.actions.<service> when the alert fires ("switch to cheaper model").
+    action: str | None = None
+
+
+class BusMonitorSpec(_Frozen):
+    """The event bus measured by the processor itself (PLATFORM-SLOS.md "Event Bus").
+
+    Every ``interval_ms`` the shell publishes a probe to ``probe_subject`` through JetStream and
+    times its ack, checks that it arrives, asks each stream for its info and each named consumer
+    for its pending count. The results enter the engine as events on ``bus.>`` subjects (see
+    processor/bus/monitor.py), so ordinary SLIs and rules evaluate them.
+    """
+
+    interval_ms: int = 5_000
+    probe_subject: str = "slo.probe"
+    delivery_timeout_ms: int = 5_000
+    streams: tuple[str, ...] = ()  # empty: every stream in streams/
+    consumers: tuple[tuple[str, str], ...] = ()  # (stream, durable) whose lag is measured
 
 
 class Spec(_Frozen):
@@ -178,6 +265,7 @@ class Spec(_Frozen):
     slis: tuple[SliSpec, ...] = ()
     slos: tuple[SloSpec, ...] = ()
     alerts: tuple[AlertSpec, ...] = ()
+    bus_monitor: BusMonitorSpec | None = None
 
     def sli(self, name: str) -> SliSpec:
         for s in self.slis:
