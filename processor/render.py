@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from processor.engine.outputs import AlertTransition, BudgetReport, PolicyAction, Rejection
+from processor.engine.outputs import AlertAction, AlertTransition, BudgetReport, PolicyAction, Rejection
 from processor.spec.parse import format_duration
 
 __all__ = [
@@ -114,16 +114,32 @@ def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:
     return subject, orjson.dumps(body), msg_id
 
 
-def action_message(action: PolicyAction) -> tuple[str, bytes, str]:
-    """(subject, payload, Nats-Msg-Id) of a budget-policy action on ``slo.actions.<service>``."""
-    body = {
-        "slo": action.slo,
-        "service": action.service,
-        "evaluatedAt": rfc3339_ms(action.evaluated_at_ms),
-        "policy": action.policy,
-        "previousPolicy": action.previous_policy,
-        "action": action.action,
-        "remaining": action.remaining,
-    }
-    subject = f"slo.actions.{subject_token(action.service)}"
-    return subject, orjson.dumps(body), f"action-{action.slo}-{action.evaluated_at_ms}-{action.policy}"
+def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of an action on ``slo.actions.<service>``: a budget-policy
+    tier change, or an alert rule with an ``action`` that fired (cost controls, scaling)."""
+    if isinstance(action, AlertAction):
+        labels = dict(action.labels)
+        body = {
+            "source": "alert",
+            "service": action.service,
+            "alertname": action.alertname,
+            "action": action.action,
+            "labels": labels,
+            "value": action.value,
+            "evaluatedAt": rfc3339_ms(action.evaluated_at_ms),
+        }
+        fingerprint = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        msg_id = f"action-{action.alertname}-{fingerprint}-{action.evaluated_at_ms}"
+    else:
+        body = {
+            "source": "budget_policy",
+            "slo": action.slo,
+            "service": action.service,
+            "evaluatedAt": rfc3339_ms(action.evaluated_at_ms),
+            "policy": action.policy,
+            "previousPolicy": action.previous_policy,
+            "action": action.action,
+            "remaining": action.remaining,
+        }
+        msg_id = f"action-{action.slo}-{action.evaluated_at_ms}-{action.policy}"
+    return f"slo.actions.{subject_token(action.service)}", orjson.dumps(body), msg_id

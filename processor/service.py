@@ -35,6 +35,7 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.publisher import OutMessage, Publisher
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.engine import Engine, Outputs
+from processor.engine.outputs import PolicyAction
 from processor.engine.extract import subject_matches
 from processor.errors import BusError, CheckpointError, ProcessorError
 from processor.render import action_message, alert_message, budget_message, deadletter_message
@@ -284,15 +285,8 @@ class Processor:
         for action in out.actions:
             subject, payload, msg_id = action_message(action)
             messages.append(OutMessage(subject, payload, msg_id=msg_id))
-            self.log.warning(
-                "budget.policy_changed",
-                slo=action.slo,
-                service=action.service,
-                policy=action.policy,
-                previous=action.previous_policy,
-                action=action.action,
-                remaining=round(action.remaining, 4),
-            )
+            self.log.warning("action." + ("budget_policy" if isinstance(action, PolicyAction) else "alert"),
+                             service=action.service, action=action.action)
         for rej in out.rejections:
             msg = msgs[rej.index]
             seq = stream_sequence(msg.reply) if msg.reply else None

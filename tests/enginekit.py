@@ -119,3 +119,33 @@ def budget_slo(
         objective_ratio=objective,
         budget=BudgetSpec(burn_tiers=burn_tiers, **budget),
     )
+
+
+def sli(name: str, kind: str, subject: str, **fields) -> SliSpec:
+    """Any SLI; predicate fields (where, good, start, end, fail) may be given as text."""
+    from processor.spec.model import CorrelationSpec
+    from processor.spec.predicate import parse_predicate
+
+    for key in ("where", "good"):
+        if isinstance(fields.get(key), str):
+            fields[key] = parse_predicate(fields[key])
+    corr = fields.pop("correlation", None)
+    if corr is not None:
+        corr = dict(corr)
+        for key in ("start", "end", "fail"):
+            if isinstance(corr.get(key), str):
+                corr[key] = parse_predicate(corr[key])
+        fields["correlation"] = CorrelationSpec(**corr)
+    return SliSpec(name=name, service="svc", kind=kind, subject=subject, event_time_field="ts", **fields)
+
+
+def rule(name: str, sli_name: str, stat: str, op: str, threshold: float, *, q: float | None = None, **fields) -> AlertSpec:
+    fields.setdefault("window_ms", 10_000)
+    fields.setdefault("severity", "critical")
+    return AlertSpec(
+        name=name,
+        sli=sli_name,
+        service="svc",
+        condition=Condition(stat=Stat(kind=stat, q=q), op=op, threshold=threshold, text=f"{stat} {op} {threshold}"),
+        **fields,
+    )

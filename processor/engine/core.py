@@ -23,29 +23,32 @@ from typing import Any
 
 import numpy as np
 import orjson
+from zoneinfo import ZoneInfo
 
 from processor.engine.budget import BudgetTracker
-from processor.engine.extract import LATENCY, Extractor, Reject, parse_event_time_ms, subject_matches
-from processor.engine.outputs import Outputs, Rejection
+from processor.engine.budget import calendar_period_ms
+from processor.engine.extract import (
+    CORRELATION,
+    END,
+    GAUGE,
+    LATENCY,
+    START,
+    STATE,
+    Extractor,
+    Reject,
+    parse_event_time_ms,
+    subject_matches,
+)
+from processor.engine.outputs import AlertAction, Outputs, Rejection
 from processor.engine.rules import AlertRule, RuleState
+from processor.engine.series import Correlations, Gauge, Series, StateTrack, aggregate, window_value
 from processor.engine.sketch import LatencyStore
-from processor.spec.model import Spec, Stat
+from processor.spec.model import OVERFLOW_LABEL, Spec, Stat
 
 __all__ = ["Engine", "SNAPSHOT_VERSION"]
 
 SNAPSHOT_VERSION = 1
 _ROUTE_CACHE_MAX = 65_536  # distinct subjects remembered; past it the cache starts afresh
-
-
-class _Series:
-    """The sub-windows of one SLI series. Latency values wait in ``pending`` lists until a flush
-    inserts them into their sub-window's store in one vectorised call."""
-
-    __slots__ = ("subs", "pending")
-
-    def __init__(self) -> None:
-        self.subs: dict[int, Any] = {}  # sub-window start ms -> LatencyStore | [good, total]
-        self.pending: dict[int, list[float]] = {}
 
 
 class Engine:
@@ -79,8 +82,21 @@ class Engine:
                 self._latency_trackers.setdefault(id(ext), []).append(tracker)
         for ext in self._extractors:
             ext.horizon_ms = max(ext.horizon_ms, spec.defaults.rule_window_ms)
+            if ext.correlation is not None:
+                ext.correlations = Correlations(ext.correlation.max_open)
+        for rule, ext in self._rules:
+            if rule.spec.condition.stat.kind == "since_last":
+                ext.tracks_last = True
+        for tracker, ext in self._trackers:
+            cond = tracker.budget.slice_condition
+            if cond is not None and cond.stat.kind == "since_last":
+                ext.tracks_last = True
+        self._zones = {a.timezone: ZoneInfo(a.timezone) for a in spec.alerts if a.calendar}
+        # Per calendar rule and series: [period_end_ms, Gauge, good, total] of the period so far.
+        self._calendar_acc: dict[int, dict[tuple, list]] = {id(rule): {} for rule, _ in self._rules if rule.spec.calendar}
+        self.origin_ms: int | None = None  # first boundary: "since_last" of a never-seen series counts from it
         self._route: dict[str, tuple[Extractor, ...]] = {}
-        self._dirty: set[tuple[Extractor, _Series]] = set()
+        self._dirty: set[tuple[Extractor, Series]] = set()
         self.max_ts_ms: int | None = None
         self.closed_until_ms: int | None = None
         self.rejected: dict[str, int] = {}
@@ -120,9 +136,13 @@ class Engine:
                 ts_field = None
                 ts_ms = 0
                 for ext in exts:
+                    if ext.needs_subject:
+                        payload["_subject"] = subject
                     if not ext.selects(payload):
                         continue
                     observed = ext.observe(payload)
+                    if observed is None:
+                        continue
                     if ext.ts_field is not ts_field:
                         ts_field = ext.ts_field
                         ts_ms = self._event_time_ms(payload, ts_field, msg)
@@ -145,27 +165,101 @@ class Engine:
                     if closed is None or t - lateness >= closed + res:
                         self._close_through(t - lateness, out)
             for ext, t, observed in staged:
-                labels = ext.labels_of(payload) if ext.label_paths else ()
-                series = ext.series.get(labels)
-                if series is None:
-                    series = ext.series[labels] = _Series()
-                sub = t - t % res
-                if ext.kind == LATENCY:
-                    buf = series.pending.get(sub)
-                    if buf is None:
-                        buf = series.pending[sub] = []
-                        self._dirty.add((ext, series))
-                    buf.append(observed)
-                else:
-                    counts = series.subs.get(sub)
-                    if counts is None:
-                        counts = series.subs[sub] = [0, 0]
-                    counts[0] += 1 if observed else 0
-                    counts[1] += 1
+                self._apply(ext, payload, t, observed)
             out.accepted += 1
         self.accepted += out.accepted
         self.ignored += out.ignored
         return out
+
+    def _series_of(self, ext: Extractor, labels: tuple) -> Series:
+        series = ext.series.get(labels)
+        if series is None:
+            if len(ext.series) >= ext.spec.max_series and labels:
+                # Past the cardinality cap every new label set shares one overflow series, so
+                # memory stays bounded and the events still count.
+                ext.overflowed += 1
+                labels = (OVERFLOW_LABEL,) * len(labels)
+                series = ext.series.get(labels)
+            if series is None:
+                state = StateTrack(ext.spec.bad_when) if ext.kind == STATE else None
+                series = ext.series[labels] = Series(state)
+                if ext.tracks_last:
+                    series.last_by_sub = {}
+        return series
+
+    def _apply(self, ext: Extractor, payload: dict, t: int, observed: Any) -> None:
+        kind = ext.kind
+        if kind == CORRELATION:
+            self._correlate(ext, payload, t, observed)
+            return
+        series = self._series_of(ext, ext.labels_of(payload) if ext.label_paths else ())
+        sub = t - t % self.resolution_ms
+        if series.last_by_sub is not None:
+            last = series.last_by_sub.get(sub)
+            if last is None or t > last:
+                series.last_by_sub[sub] = t
+        if kind == LATENCY:
+            self._add_latency(ext, series, sub, observed)
+        elif kind == GAUGE:
+            gauge = series.subs.get(sub)
+            if gauge is None:
+                gauge = series.subs[sub] = Gauge()
+            gauge.add(t, observed)
+        else:
+            if kind == STATE:
+                entity, bad = observed
+                series.state.update(entity, bad, t)  # type: ignore[union-attr]
+                observed = True
+            counts = series.subs.get(sub)
+            if counts is None:
+                counts = series.subs[sub] = [0, 0]
+            counts[0] += 1 if observed else 0
+            counts[1] += 1
+
+    def _add_latency(self, ext: Extractor, series: Series, sub: int, value_ms: float) -> None:
+        buf = series.pending.get(sub)
+        if buf is None:
+            buf = series.pending[sub] = []
+            self._dirty.add((ext, series))
+        buf.append(value_ms)
+
+    def _correlate(self, ext: Extractor, payload: dict, t: int, observed: tuple) -> None:
+        role, cid, timeout_ms = observed
+        table: Correlations = ext.correlations  # type: ignore[assignment]
+        if role == START:
+            labels = ext.labels_of(payload) if ext.label_paths else ()
+            table.start(cid, t, labels, None if timeout_ms is None else t + timeout_ms)
+            return
+        entry = table.finish(cid)
+        if entry is None:
+            return  # an end without a start we saw (it began before we started): counted, not judged
+        start_ms, labels, deadline_ms = entry
+        series = self._series_of(ext, labels)
+        sub = t - t % self.resolution_ms
+        if ext.correlation.output == "duration":  # type: ignore[union-attr]
+            self._add_latency(ext, series, sub, float(max(0, t - start_ms)))
+            return
+        good = role == END and (deadline_ms is None or t <= deadline_ms)
+        counts = series.subs.get(sub)
+        if counts is None:
+            counts = series.subs[sub] = [0, 0]
+        counts[0] += 1 if good else 0
+        counts[1] += 1
+
+    def _expire_correlations(self, t_ms: int) -> None:
+        """Correlations whose deadline passed before boundary t count as failed, in the
+        sub-window of their deadline (the one closing now)."""
+        res = self.resolution_ms
+        for ext in self._extractors:
+            if ext.correlations is None or ext.correlation.output != "outcome":  # type: ignore[union-attr]
+                continue
+            for deadline_ms, labels in ext.correlations.expire(t_ms):
+                series = self._series_of(ext, labels)
+                sub = deadline_ms - deadline_ms % res
+                counts = series.subs.get(sub)
+                if counts is None:
+                    counts = series.subs[sub] = [0, 0]
+                counts[1] += 1
 
     def advance(self, watermark_ms: int) -> Outputs:
         """Move time without events (idle bus): close every sub-window ending at or before it."""
@@ -188,13 +282,14 @@ class Engine:
         target = watermark_ms - watermark_ms % res
         if self.closed_until_ms is None:
             # Nothing before the first event can be evaluated; start the boundary grid here.
-            self.closed_until_ms = target
+            self.closed_until_ms = self.origin_ms = target
             return
         if target <= self.closed_until_ms:
             return
         self._flush()
         boundary = self.closed_until_ms + res
         while boundary <= target:
+            self._expire_correlations(boundary)
             self._evaluate(boundary, out)
             self._account(boundary, out)
             self._evict(boundary)
@@ -211,6 +306,7 @@ class Engine:
             any(ext.series for ext in self._extractors)
             or any(rule.states for rule, _ in self._rules)
             or any(tracker.has_state() for tracker, _ in self._trackers)
+            or any(ext.correlations is not None and ext.correlations.open for ext in self._extractors)
         )
 
     def _account(self, t_ms: int, out: Outputs) -> None:
@@ -241,20 +337,33 @@ class Engine:
 
     def _sli_value(self, ext: Extractor, stat: Stat, t_ms: int, window_ms: int) -> float | None:
         """A stat over every series of an SLI together (budgets are per SLO, not per label)."""
-        merged = _Series()
-        lo = t_ms - window_ms
+        if not ext.series:
+            empty = Series(StateTrack(ext.spec.bad_when) if ext.kind == STATE else None)
+            return window_value(aggregate(empty, 0, 0), empty, stat, t_ms, window_ms, self.origin_ms or t_ms)
+        if len(ext.series) == 1:
+            (series,) = ext.series.values()
+            agg = aggregate(series, t_ms - window_ms, t_ms)
+            return window_value(agg, series, stat, t_ms, window_ms, self.origin_ms or t_ms)
+        values = []
         for series in ext.series.values():
-            for start, v in series.subs.items():
-                if lo <= start < t_ms:
-                    if type(v) is list:
-                        counts = merged.subs.setdefault(start, [0, 0])
-                        counts[0] += v[0]
-                        counts[1] += v[1]
-                    elif start in merged.subs:
-                        merged.subs[start].merge(v)
-                    else:
-                        merged.subs[start] = v.copy()
-        return self._window_value(merged, stat, t_ms, window_ms, {})
+            agg = aggregate(series, t_ms - window_ms, t_ms)
+            values.append((agg, series))
+        merged = Series()
+        for (store, good, total, gauge), _ in values:
+            if store is not None:
+                merged.subs[len(merged.subs)] = store
+            if gauge is not None:
+                merged.subs[len(merged.subs)] = gauge
+            merged.subs[len(merged.subs)] = [good, total]
+        agg = aggregate(merged, 0, len(merged.subs))
+        if stat.kind in ("since_last", "bad_for") or ext.kind == STATE:
+            # Per-series by nature: the SLI as a whole is as bad as its worst series.
+            per_series = [window_value(a, s, stat, t_ms, window_ms, self.origin_ms or t_ms) for a, s in values]
+            known = [v for v in per_series if v is not None]
+            if not known:
+                return None
+            return min(known) if stat.kind in ("since_last", "good_ratio") else max(known)
+        return window_value(agg, merged, stat, t_ms, window_ms, self.origin_ms or t_ms)
 
     def _flush(self) -> None:
         for ext, series in self._dirty:
@@ -270,59 +379,76 @@ class Engine:
             series.pending.clear()
         self._dirty.clear()
 
-    def _window_value(self, series: _Series, stat: Stat, t_ms: int, window_ms: int, cache: dict) -> float | None:
-        key = (id(series), window_ms)
-        agg = cache.get(key)
-        if agg is None:
-            lo = t_ms - window_ms
-            first = None
-            good = total = 0
-            for start, v in series.subs.items():
-                if lo <= start < t_ms:
-                    if type(v) is list:
-                        good += v[0]
-                        total += v[1]
-                    elif first is None:
-                        first = v.copy()
-                    else:
-                        first.merge(v)
-            agg = cache[key] = (first, good, total)
-        store, good, total = agg
-        kind = stat.kind
-        if kind == "quantile":
-            return None if store is None else store.quantile(stat.q)  # type: ignore[arg-type]
-        if kind == "count":
-            return float(store.count if store is not None else total)
-        if total == 0:
-            return None
-        return good / total if kind == "good_ratio" else 1.0 - good / total
-
     def _evaluate(self, t_ms: int, out: Outputs) -> None:
         cache: dict = {}
-        empty = _Series()
+        res = self.resolution_ms
+        origin = self.origin_ms if self.origin_ms is not None else t_ms
         for rule, ext in self._rules:
             spec = rule.spec
-            seen = set()
-            for labels, series in ext.series.items():
-                seen.add(labels)
-                value = self._window_value(series, spec.condition.stat, t_ms, spec.window_ms, cache)
-                tr = rule.evaluate(labels, value, t_ms)
-                if tr is not None:
-                    out.alerts.append(tr)
+            stat = spec.condition.stat
+            acc = self._calendar_acc.get(id(rule))
+            labels_seen = set(ext.series)
+            if acc is not None:
+                labels_seen |= set(acc)
             # Series evicted while a rule still holds state on them: their window is now empty.
-            for labels in [k for k in rule.states if k not in seen]:
-                tr = rule.evaluate(labels, self._window_value(empty, spec.condition.stat, t_ms, spec.window_ms, cache), t_ms)
-                if tr is not None:
-                    out.alerts.append(tr)
+            labels_seen |= set(rule.states)
+            if not labels_seen and stat.kind == "since_last" and not ext.label_paths:
+                labels_seen = {()}  # never seen at all: absent since we started watching
+            for labels in sorted(labels_seen):
+                series = ext.series.get(labels)
+                if series is None:
+                    series = Series(StateTrack(ext.spec.bad_when) if ext.kind == STATE else None)
+                new = series.subs.get(t_ms - res)
+                new_events = 0 if new is None else (new[1] if type(new) is list else new.count)
+                if acc is not None:
+                    value = self._calendar_value(rule, acc, labels, new, stat, t_ms)
+                else:
+                    key = (id(series), spec.window_ms)
+                    agg = cache.get(key)
+                    if agg is None:
+                        agg = cache[key] = aggregate(series, t_ms - spec.window_ms, t_ms)
+                    value = window_value(agg, series, stat, t_ms, spec.window_ms, origin)
+                tr = rule.evaluate(labels, value, t_ms, new_events)
+                if tr is None:
+                    continue
+                out.alerts.append(tr)
+                if spec.action and tr.status == "firing":
+                    out.actions.append(
+                        AlertAction(
+                            service=spec.service,
+                            alertname=spec.name,
+                            action=spec.action,
+                            labels=tr.labels,
+                            evaluated_at_ms=t_ms,
+                            value=value,
+                        )
+                    )
+
+    def _calendar_value(self, rule: AlertRule, acc: dict, labels: tuple, new: Any, stat: Stat, t_ms: int) -> float | None:
+        """Fold the sub-window that just closed into the series' calendar-period accumulator."""
+        spec = rule.spec
+        closed_sub = t_ms - self.resolution_ms
+        entry = acc.get(labels)
+        if entry is None or closed_sub >= entry[0]:
+            _, end = calendar_period_ms(closed_sub, spec.calendar, self._zones[spec.timezone])  # type: ignore[arg-type]
+            entry = acc[labels] = [end, Gauge(), 0, 0]
+        if type(new) is Gauge:
+            entry[1].merge(new)
+        elif type(new) is list:
+            entry[2] += new[0]
+            entry[3] += new[1]
+        holder = Series()
+        holder.subs[0] = entry[1]
+        holder.subs[1] = [entry[2], entry[3]]
+        return window_value(aggregate(holder, 0, 2), holder, stat, t_ms, 1, t_ms)
 
     def _evict(self, t_ms: int) -> None:
         for ext in self._extractors:
             oldest_ms = t_ms - ext.horizon_ms
             dead = []
             for labels, series in ext.series.items():
-                for start in [s for s in series.subs if s < oldest_ms]:
-                    del series.subs[start]
-                if not series.subs and not series.pending:
+                series.evict(oldest_ms)
+                if not series.subs and not series.pending and not series.persistent():
                     dead.append(labels)
             for labels in dead:
                 del ext.series[labels]
@@ -340,26 +466,29 @@ class Engine:
         self._flush()
         slis = {}
         for ext in self._extractors:
-            rows = []
-            for labels, series in ext.series.items():
-                subs = [
-                    [start, v if type(v) is list else v.snapshot()] for start, v in sorted(series.subs.items())
-                ]
-                rows.append([list(labels), subs])
-            slis[ext.name] = rows
-        rules = {
-            rule.key: [[list(labels), st.snapshot()] for labels, st in rule.states.items()]
-            for rule, _ in self._rules
-        }
+            entry: dict = {"series": [[list(labels), series.snapshot()] for labels, series in ext.series.items()]}
+            if ext.correlations is not None:
+                entry["correlations"] = ext.correlations.snapshot()
+            if ext.overflowed:
+                entry["overflowed"] = ext.overflowed
+            slis[ext.name] = entry
+        rules = {}
+        for rule, _ in self._rules:
+            data: dict = {"states": [[list(labels), st.snapshot()] for labels, st in rule.states.items()]}
+            acc = self._calendar_acc.get(id(rule))
+            if acc is not None:
+                data["calendar"] = [[list(k), e[0], e[1].snapshot(), e[2], e[3]] for k, e in acc.items()]
+            rules[rule.key] = data
         budgets = {tracker.slo.name: tracker.snapshot() for tracker, _ in self._trackers}
         return {
             "version": SNAPSHOT_VERSION,
-            "budgets": budgets,
             "max_ts_ms": self.max_ts_ms,
             "closed_until_ms": self.closed_until_ms,
+            "origin_ms": self.origin_ms,
             "resolution_ms": self.resolution_ms,
             "slis": slis,
             "rules": rules,
+            "budgets": budgets,
             "counters": {"accepted": self.accepted, "ignored": self.ignored, "rejected": dict(self.rejected)},
         }
 
@@ -375,33 +504,38 @@ class Engine:
         notes: list[str] = []
         self.max_ts_ms = data["max_ts_ms"]
         self.closed_until_ms = data["closed_until_ms"]
+        self.origin_ms = data.get("origin_ms")
         by_name = {e.name: e for e in self._extractors}
-        for name, rows in data["slis"].items():
+        for name, entry in data["slis"].items():
             ext = by_name.get(name)
             if ext is None:
                 notes.append(f"sli {name!r} is no longer configured; its state was dropped")
                 continue
             ext.series.clear()
-            for labels, subs in rows:
-                series = ext.series[tuple(labels)] = _Series()
-                for start, v in subs:
-                    if ext.kind == LATENCY:
-                        if type(v) is list:
-                            notes.append(f"sli {name!r} changed kind; its state was dropped")
-                            break
-                        series.subs[start] = LatencyStore.restore(v)
-                    else:
-                        if type(v) is not list:
-                            notes.append(f"sli {name!r} changed kind; its state was dropped")
-                            break
-                        series.subs[start] = list(v)
+            for labels, saved in entry["series"]:
+                series = Series(StateTrack(ext.spec.bad_when) if ext.kind == STATE else None)
+                series.restore(saved)
+                if not all(_fits(ext.kind, v) for v in series.subs.values()):
+                    notes.append(f"sli {name!r} changed kind; its state was dropped")
+                    ext.series.clear()
+                    break
+                if ext.tracks_last and series.last_by_sub is None:
+                    series.last_by_sub = {}
+                ext.series[tuple(labels)] = series
+            if ext.correlations is not None and "correlations" in entry:
+                ext.correlations.restore(entry["correlations"])
+            ext.overflowed = entry.get("overflowed", 0)
         by_key = {rule.key: rule for rule, _ in self._rules}
-        for key, rows in data["rules"].items():
+        for key, saved in data["rules"].items():
             rule = by_key.get(key)
             if rule is None:
                 notes.append(f"alert rule {key!r} is no longer configured; its state was dropped")
                 continue
-            rule.states = {tuple(labels): RuleState.restore(st) for labels, st in rows}
+            rule.states = {tuple(labels): RuleState.restore(st) for labels, st in saved["states"]}
+            acc = self._calendar_acc.get(id(rule))
+            if acc is not None:
+                for labels, end, gauge, good, total in saved.get("calendar", []):
+                    acc[tuple(labels)] = [end, Gauge.restore(gauge), good, total]
         by_slo = {tracker.slo.name: tracker for tracker, _ in self._trackers}
         for name, saved in data.get("budgets", {}).items():
             tracker = by_slo.get(name)
@@ -415,11 +549,23 @@ class Engine:
         self.rejected = dict(counters.get("rejected", {}))
         return notes
 
+    def overflow_counts(self) -> dict[str, int]:
+        """Events per SLI that went to the overflow series because of the cardinality cap."""
+        return {ext.name: ext.overflowed for ext in self._extractors if ext.overflowed}
+
     def snapshot_bytes(self) -> bytes:
         return orjson.dumps(self.snapshot())
 
     def restore_bytes(self, raw: bytes) -> list[str]:
         return self.restore(orjson.loads(raw))
+
+
+def _fits(kind: int, sub: Any) -> bool:
+    if kind == LATENCY:
+        return type(sub) is LatencyStore
+    if kind == GAUGE:
+        return type(sub) is Gauge
+    return type(sub) is list or (kind == CORRELATION and type(sub) is LatencyStore)
 
 
 def run_all(engine: Engine, batches: Iterable[Sequence[Any]], final_watermark_ms: int | None = None) -> Outputs:

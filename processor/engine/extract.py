@@ -18,6 +18,10 @@ __all__ = ["Extractor", "Reject", "parse_event_time_ms", "subject_matches"]
 LATENCY = 0
 RATIO = 1
 EVENTS = 2  # only counted: each event is stored as good, so the ratio counters count it
+GAUGE = 3
+STATE = 4
+CORRELATION = 5
+START, END, FAIL = 0, 1, 2  # correlation roles
 
 
 class Reject(Exception):
@@ -87,26 +91,60 @@ class Extractor:
         "good",
         "value_path",
         "value_field",
+        "minus_path",
+        "minus_field",
         "unit_to_ms",
         "label_paths",
         "ts_field",
         "series",
         "horizon_ms",
+        "needs_subject",
+        "tracks_last",
+        "entity_path",
+        "state_path",
+        "bad_states",
+        "correlation",
+        "correlations",
+        "overflowed",
+        "timeouts_ms",
     )
 
     def __init__(self, spec: SliSpec):
         self.spec = spec
         self.name = spec.name
-        self.kind = {"latency": LATENCY, "ratio": RATIO, "events": EVENTS}[spec.kind]
+        self.kind = {
+            "latency": LATENCY,
+            "ratio": RATIO,
+            "events": EVENTS,
+            "gauge": GAUGE,
+            "state": STATE,
+            "correlation": CORRELATION,
+        }[spec.kind]
         self.where = spec.where.fn if spec.where is not None else None
         self.good = spec.good.fn if spec.good is not None else None
         self.value_field = spec.value_field or ""
         self.value_path = tuple(self.value_field.split(".")) if spec.value_field else ()
+        self.minus_field = spec.value_minus_field or ""
+        self.minus_path = tuple(self.minus_field.split(".")) if spec.value_minus_field else ()
         self.unit_to_ms = spec.unit_to_ms
         self.label_paths = tuple(tuple(f.split(".")) for f in spec.labels)
         self.ts_field = spec.event_time_field
         self.series: dict[tuple[str, ...], Any] = {}
         self.horizon_ms = 0  # set by the engine: the longest window any consumer of this SLI reads
+        self.tracks_last = False  # set by the engine when a since_last stat reads this SLI
+        self.entity_path = tuple(spec.entity_field.split(".")) if spec.entity_field else ()
+        self.state_path = tuple(spec.state_field.split(".")) if spec.state_field else ()
+        self.bad_states = frozenset(spec.bad_states)
+        self.correlation = spec.correlation
+        self.correlations = None  # set by the engine for correlation SLIs
+        self.timeouts_ms = dict(spec.correlation.timeouts_ms) if spec.correlation is not None else {}
+        self.overflowed = 0
+        predicates = [spec.where, spec.good]
+        if spec.correlation is not None:
+            c = spec.correlation
+            predicates += [c.start, c.end, c.fail]
+        # Only SLIs whose predicates read the subject pay for putting it into the payload.
+        self.needs_subject = any(p is not None and "_subject" in p.fields for p in predicates)
 
     def selects(self, payload: dict) -> bool:
         if self.where is None:
@@ -129,30 +167,62 @@ class Extractor:
             out.append(v if type(v) is str else str(v))
         return tuple(out)
 
-    def observe(self, payload: dict) -> float | bool:
-        """The latency in ms, or whether the event is good; raises Reject on bad data."""
-        if self.kind == LATENCY:
-            path = self.value_path
-            if len(path) == 1:
-                try:
-                    v = payload[path[0]]
-                except KeyError:
-                    raise Reject("missing_field", self.value_field) from None
-            else:
-                try:
-                    v = _lookup(payload, path)
-                except KeyError:
-                    raise Reject("missing_field", self.value_field) from None
-            t = type(v)
-            if t is not float and t is not int:
-                raise Reject("bad_value", f"{self.value_field}: expected a number, got {t.__name__}")
+    def _number(self, payload: dict, path: tuple[str, ...], field: str) -> float:
+        try:
+            v = payload[path[0]] if len(path) == 1 else _lookup(payload, path)
+        except KeyError:
+            raise Reject("missing_field", field) from None
+        t = type(v)
+        if t is not float and t is not int:
+            raise Reject("bad_value", f"{field}: expected a number, got {t.__name__}")
+        return v
+
+    def _text(self, payload: dict, path: tuple[str, ...], field: str) -> str:
+        try:
+            v = _lookup(payload, path)
+        except KeyError:
+            raise Reject("missing_field", field) from None
+        return v if type(v) is str else str(v)
+
+    def observe(self, payload: dict) -> Any:
+        """What the event contributes (a latency in ms, good or not, a gauge value, an entity's
+        state, a correlation step); raises Reject on bad data. None: not part of this SLI."""
+        kind = self.kind
+        if kind == LATENCY or kind == GAUGE:
+            v = self._number(payload, self.value_path, self.value_field)
+            if self.minus_path:
+                v = v - self._number(payload, self.minus_path, self.minus_field)
+            if kind == GAUGE:
+                return float(v)
             if v < 0:
                 raise Reject("negative_value", f"{self.value_field}: {v}")
             return v * self.unit_to_ms
-        if self.kind == EVENTS:
+        if kind == EVENTS:
             return True
         try:
-            return bool(self.good(payload))  # type: ignore[misc]
+            if kind == RATIO:
+                return bool(self.good(payload))  # type: ignore[misc]
+            if kind == STATE:
+                entity = self._text(payload, self.entity_path, self.spec.entity_field or "")
+                state = self._text(payload, self.state_path, self.spec.state_field or "")
+                return entity, state in self.bad_states
+            c = self.correlation
+            if c.start.fn(payload):
+                role = START
+            elif c.end.fn(payload):
+                role = END
+            elif c.fail is not None and c.fail.fn(payload):
+                role = FAIL
+            else:
+                return None
+            cid = self._text(payload, (c.id_field,), c.id_field)
+            timeout_ms = None
+            if role == START:
+                timeout_ms = c.timeout_ms
+                if c.timeout_by_field is not None:
+                    key = payload.get(c.timeout_by_field)
+                    timeout_ms = self.timeouts_ms.get(key if type(key) is str else str(key), timeout_ms)
+            return role, cid, timeout_ms
         except MissingField as exc:
             raise Reject("missing_field", exc.field) from None
         except FieldTypeError as exc:

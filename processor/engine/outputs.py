@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["AlertTransition", "BudgetReport", "Outputs", "PolicyAction", "Rejection", "REJECTION_REASONS"]
+__all__ = [
+    "AlertAction",
+    "AlertTransition",
+    "BudgetReport",
+    "Outputs",
+    "PolicyAction",
+    "REJECTION_REASONS",
+    "Rejection",
+]
 
 # Every reason a message can be rejected for; each is also the last token of its dead-letter
 # subject (``slo.deadletter.<reason>``), so they must stay valid subject tokens.
@@ -64,7 +72,7 @@ class Outputs:
     alerts: list[AlertTransition] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     budgets: list[BudgetReport] = field(default_factory=list)
-    actions: list[PolicyAction] = field(default_factory=list)
+    actions: list[PolicyAction | AlertAction] = field(default_factory=list)
     accepted: int = 0
     ignored: int = 0  # messages on subjects that no SLI reads: not an error, not dead-lettered
 
@@ -101,6 +109,18 @@ class BudgetReport:
     time_to_exhaustion_ms: int | None  # at the burn rate over the exhaustion window; None: not burning
     policy: str
     previous_policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAction:
+    """An alert rule with an ``action`` fired (cost controls, scaling triggers)."""
+
+    service: str
+    alertname: str
+    action: str
+    labels: tuple[tuple[str, str], ...]
+    evaluated_at_ms: int
+    value: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,13 +39,14 @@ class RuleState:
     active_at_ms: int = 0
     starts_at_ms: int = 0
     clear_since_ms: int | None = None
+    events: int = 0  # events of the series seen while pending (for_events rules)
 
     def snapshot(self) -> list:
-        return [self.state, self.active_at_ms, self.starts_at_ms, self.clear_since_ms]
+        return [self.state, self.active_at_ms, self.starts_at_ms, self.clear_since_ms, self.events]
 
     @classmethod
     def restore(cls, data: list) -> RuleState:
-        return cls(data[0], data[1], data[2], data[3])
+        return cls(*data)
 
 
 class AlertRule:
@@ -81,7 +82,10 @@ class AlertRule:
             self._labels_cache[series] = cached
         return cached
 
-    def evaluate(self, series: tuple[str, ...], value: float | None, t_ms: int) -> AlertTransition | None:
+    def evaluate(
+        self, series: tuple[str, ...], value: float | None, t_ms: int, new_events: int = 0
+    ) -> AlertTransition | None:
+        """``new_events``: events of the series in the sub-window that closed at t (for_events)."""
         holds = value is not None and self.spec.condition.holds(value)
         st = self.states.get(series)
         if st is None:
@@ -91,15 +95,16 @@ class AlertRule:
         spec = self.spec
         if st.state == INACTIVE:
             if holds:
-                st.state, st.active_at_ms = PENDING, t_ms
-                if spec.for_ms == 0:
+                st.state, st.active_at_ms, st.events = PENDING, t_ms, new_events
+                if self._held_long_enough(st, t_ms):
                     return self._fire(st, series, value, t_ms)
             return None
         if st.state == PENDING:
             if not holds:
                 del self.states[series]
                 return None
-            if t_ms - st.active_at_ms >= spec.for_ms:
+            st.events += new_events
+            if self._held_long_enough(st, t_ms):
                 return self._fire(st, series, value, t_ms)
             return None
         # FIRING
@@ -113,6 +118,13 @@ class AlertRule:
             del self.states[series]
             return transition
         return None
+
+    def _held_long_enough(self, st: RuleState, t_ms: int) -> bool:
+        if self.spec.for_events is not None:
+            # "for 3 cycles": three events of the series arrived while the condition held,
+            # counting those of the sub-window that made it hold.
+            return st.events >= self.spec.for_events
+        return t_ms - st.active_at_ms >= self.spec.for_ms
 
     def _fire(self, st: RuleState, series, value, t_ms: int) -> AlertTransition:
         st.state, st.starts_at_ms, st.clear_since_ms = FIRING, t_ms, None

@@ -1,0 +1,171 @@
+"""Hand-worked timelines for the catalogue's SLI kinds: gauges, state durations, absence,
+count-based "for", correlations with timeouts, calendar sums with actions, cardinality caps.
+Resolution 10 s; lateness 0 unless stated, so a sub-window closes as soon as an event (or an
+advance) reaches its end."""
+
+from __future__ import annotations
+
+from processor.engine import Engine, run_all
+from tests.enginekit import T0_MS, Msg, event, rule, sli, spec_of
+
+S = 1000
+
+
+def at(t_s: float) -> int:
+    return T0_MS + int(t_s * S)
+
+
+def rows(out):
+    return [
+        (a.label_map["alertname"], a.status, (a.starts_at_ms - T0_MS) // S,
+         None if a.ends_at_ms is None else (a.ends_at_ms - T0_MS) // S)
+        for a in out.alerts
+    ]
+
+
+def run(slis, rules, events, until_s, lateness_ms=0, slos=()):
+    engine = Engine(spec_of(slis, rules, lateness_ms=lateness_ms, slos=slos))
+    return run_all(engine, [events], at(until_s)), engine
+
+
+def test_a_gauge_over_its_threshold_for_a_minute_fires_and_resolves_on_the_last_value():
+    # Consumer lag reported every 10 s: 10 until 100 s, 80 from 100 s to 300 s, then 10.
+    # "last > 50 for 1m" over a 10 s window: holds from boundary 110 (the report at 100 s)
+    # -> pending 110, firing 170; the report at 300 s brings it down: boundary 310 resolves.
+    lag = sli("lag", "gauge", "bus.consumer.lag", value_field="pending")
+    events = [event("bus.consumer.lag", at(t), pending=80 if 100 <= t < 300 else 10) for t in range(0, 400, 10)]
+    out, _ = run([lag], [rule("Lag", "lag", "last", ">", 50, for_ms=60_000)], events, 400)
+    assert [("Lag", "firing", 170, None), ("Lag", "resolved", 170, 310)] == rows(out)
+
+
+def test_all_providers_down_for_more_than_a_minute_counts_from_the_last_one_going_down():
+    # alpaca down at 100 s, finnhub down at 105 s: all down since 105. bad_for > 60 s first at
+    # boundary 170 (65 s). alpaca back at 300 s: boundary 310 sees bad_for 0 -> resolved.
+    providers = sli("providers", "state", "market.provider.status", entity_field="provider",
+                    state_field="state", bad_states=("down",), bad_when="all")
+    events = [
+        event("market.provider.status", at(0), provider="alpaca", state="up"),
+        event("market.provider.status", at(1), provider="finnhub", state="up"),
+        event("market.provider.status", at(100), provider="alpaca", state="down"),
+        event("market.provider.status", at(105), provider="finnhub", state="down"),
+        event("market.provider.status", at(300), provider="alpaca", state="up"),
+    ]
+    out, _ = run([providers], [rule("AllDown", "providers", "bad_for", ">", 60_000)], events, 400)
+    assert [("AllDown", "firing", 170, None), ("AllDown", "resolved", 170, 310)] == rows(out)
+
+
+def test_one_provider_down_is_not_all_down_but_is_a_per_entity_outage_with_labels():
+    broker = sli("broker", "state", "trade.broker.status", entity_field="broker", state_field="state",
+                 bad_states=("down",), labels=("broker",))
+    events = [event("trade.broker.status", at(0), broker="alpaca", state="up"),
+              event("trade.broker.status", at(20), broker="alpaca", state="down"),
+              event("trade.broker.status", at(95), broker="alpaca", state="up")]
+    # Down from 20 s: bad_for > 30 s first at boundary 60 (40 s); up at 95: boundary 100 resolves.
+    out, _ = run([broker], [rule("BrokerLost", "broker", "bad_for", ">", 30_000)], events, 200)
+    assert [("BrokerLost", "firing", 60, None), ("BrokerLost", "resolved", 60, 100)] == rows(out)
+    assert "alpaca" == out.alerts[0].label_map["broker"]
+
+
+def test_a_snapshot_gap_is_the_time_since_the_last_snapshot_even_with_no_events_at_all():
+    # Snapshots every 60 s up to 300 s, then none. since_last > 2m: at boundary t the gap is
+    # t - 300; > 120 s first at 430. A snapshot at 600 s ends it: boundary 610 resolves.
+    snaps = sli("snapshots", "events", "analytics.snapshot")
+    events = [event("analytics.snapshot", at(t)) for t in range(0, 301, 60)] + [event("analytics.snapshot", at(600))]
+    out, _ = run([snaps], [rule("SnapshotGap", "snapshots", "since_last", ">", 120_000)], events, 700)
+    assert [("SnapshotGap", "firing", 430, None), ("SnapshotGap", "resolved", 430, 610)] == rows(out)
+
+
+def test_p95_over_90s_for_3_cycles_fires_on_the_third_slow_cycle():
+    # A cycle every 60 s (at 0, 60, ...), 30 s long, 100 s from the one at 300 s on; window 10m.
+    # p95 of n values is the floor(0.95 * (n - 1))-th smallest (0-based). Boundary 310: 5 fast +
+    # 1 slow, index 4 -> fast. Boundary 370: 5 fast + 2 slow, index 5 -> slow: pending, counting
+    # the cycle at 360 (1); the cycle at 420 (2) closes at 430, the one at 480 (3) at 490 -> fires.
+    cycles = sli("cycles", "latency", "trade.cycle.completed", value_field="duration_ms")
+    events = [event("trade.cycle.completed", at(t), duration_ms=100_000 if t >= 300 else 30_000)
+              for t in range(0, 600, 60)]
+    spec_rule = rule("CycleSlow", "cycles", "quantile", ">", 90_000, q=0.95, window_ms=600_000, for_events=3)
+    out, _ = run([cycles], [spec_rule], events, 600)
+    assert [("CycleSlow", "firing", 490, None)] == rows(out)
+
+
+def saga_sli():
+    return sli("sagas", "correlation", "trade.saga.>", labels=("saga_type",), correlation=dict(
+        id_field="saga_id", start='_subject == "trade.saga.started"', end='_subject == "trade.saga.completed"',
+        fail='_subject == "trade.saga.failed"', timeout_by_field="saga_type",
+        timeouts_ms=(("order_execution", 60_000), ("portfolio_rebalance", 300_000))))
+
+
+def test_a_saga_without_completion_within_its_timeout_counts_as_failed_when_the_deadline_passes():
+    # s1 order_execution starts at 10 s, completes at 50 s: good. s2 starts at 20 s and never
+    # completes: deadline 80 s, counted bad in [80, 90) -> bad_count > 0 fires at boundary 90 and
+    # resolves at 100 (window 10 s). s3 rebalance starts at 30 s (timeout 300 s): open at the end.
+    events = [
+        event("trade.saga.started", at(10), saga_id="s1", saga_type="order_execution"),
+        event("trade.saga.started", at(20), saga_id="s2", saga_type="order_execution"),
+        event("trade.saga.started", at(30), saga_id="s3", saga_type="portfolio_rebalance"),
+        event("trade.saga.completed", at(50), saga_id="s1", saga_type="order_execution"),
+    ]
+    out, engine = run([saga_sli()], [rule("SagaFailed", "sagas", "bad_count", ">", 0)], events, 200)
+    assert [("SagaFailed", "firing", 90, None), ("SagaFailed", "resolved", 90, 100)] == rows(out)
+    assert ("order_execution",) == tuple(v for k, v in out.alerts[0].labels if k == "saga_type")
+    assert ["s3"] == list(engine.snapshot()["slis"]["sagas"]["correlations"]["open"][0][:1])
+
+
+def test_a_failed_saga_is_bad_at_once_and_open_correlations_survive_a_restart():
+    events = [
+        event("trade.saga.started", at(10), saga_id="a", saga_type="order_execution"),
+        event("trade.saga.failed", at(15), saga_id="a", saga_type="order_execution"),
+        event("trade.saga.started", at(40), saga_id="b", saga_type="order_execution"),
+    ]
+    engine = Engine(spec_of([saga_sli()], [rule("SagaFailed", "sagas", "bad_count", ">", 0)], lateness_ms=0))
+    first = run_all(engine, [events])
+    again = Engine(spec_of([saga_sli()], [rule("SagaFailed", "sagas", "bad_count", ">", 0)], lateness_ms=0))
+    again.restore_bytes(engine.snapshot_bytes())
+    second = run_all(again, [], at(200))
+    # a: failed at 15 -> firing at boundary 20, resolved at 30. b: deadline 100 -> bad in
+    # [100, 110) after the restart -> firing at 110, resolved at 120.
+    assert [("SagaFailed", "firing", 20, None), ("SagaFailed", "resolved", 20, 30)] == rows(first)
+    assert [("SagaFailed", "firing", 110, None), ("SagaFailed", "resolved", 110, 120)] == rows(second)
+
+
+def test_reconnection_time_is_the_duration_from_disconnected_to_connected():
+    reconnect = sli("reconnect", "correlation", "market.stream.status", correlation=dict(
+        id_field="stream", start='state == "disconnected"', end='state == "connected"', output="duration"))
+    events = [event("market.stream.status", at(100), stream="alpaca-ws", state="disconnected"),
+              event("market.stream.status", at(107.5), stream="alpaca-ws", state="connected")]
+    # 7.5 s > 5 s: the max over the window is the single duration (within the sketch's 1 %).
+    out, _ = run([reconnect], [rule("SlowReconnect", "reconnect", "quantile", ">", 5000, q=1.0)], events, 200)
+    assert [("SlowReconnect", "firing", 110, None), ("SlowReconnect", "resolved", 110, 120)] == rows(out)
+    assert abs(out.alerts[0].value - 7500) <= 75
+
+
+def test_a_daily_cost_sum_fires_its_action_and_resets_at_midnight():
+    # $1 per decision every 10 s from 23:50 UTC: the 51st ($51 > $50) is at 23:58:20, so the
+    # boundary 23:58:30 fires with the action. Midnight starts a new day: the sum is back to
+    # $1 at boundary 00:00:10 -> resolved.
+    from datetime import UTC, datetime
+
+    start = int(datetime(2026, 11, 27, 23, 50, tzinfo=UTC).timestamp() * 1000)
+    cost = sli("cost", "gauge", "ai.decision.generated", value_field="cost_usd")
+    events = [event("ai.decision.generated", start + i * 10_000, cost_usd=1.0) for i in range(70)]
+    spec_rule = rule("DailyCost", "cost", "sum", ">", 50, calendar="day", action="switch to cheaper model")
+    out = run_all(Engine(spec_of([cost], [spec_rule], lateness_ms=0)), [events], start + 800_000)
+    times = [((a.starts_at_ms - start) // S, a.status) for a in out.alerts]
+    assert [(510, "firing"), (510, "resolved")] == times
+    assert 610 == (out.alerts[1].ends_at_ms - start) // S
+    assert [("switch to cheaper model", 51.0)] == [(a.action, a.value) for a in out.actions]
+
+
+def test_label_sets_past_the_cardinality_cap_share_one_overflow_series_and_are_counted():
+    quotes = sli("quotes", "events", "market.quote.>", labels=("symbol",), max_series=2)
+    events = [event("market.quote.x", at(1), symbol=s) for s in ("AAPL", "MSFT", "TSLA", "NVDA", "AAPL")]
+    _, engine = run([quotes], [], events, 5)
+    assert {("AAPL",), ("MSFT",), ("__overflow__",)} == set(engine._extractors[0].series)
+    assert {"quotes": 2} == engine.overflow_counts()
+
+
+def test_the_subject_is_readable_by_predicates_only_as_the_pseudo_field():
+    starts = sli("starts", "events", "trade.saga.>", where='_subject == "trade.saga.started"')
+    out, _ = run([starts], [], [Msg("trade.saga.started", b'{"ts": %d}' % at(1)),
+                                Msg("trade.saga.completed", b'{"ts": %d}' % at(2))], 5)
+    assert (1, 1) == (out.accepted, out.ignored)
