@@ -54,12 +54,16 @@ class Gauge:
         return g
 
     def snapshot(self) -> list:
-        return ["g", self.count, self.sum, self.min, self.max, self.last_ts, self.last]
+        # JSON has no infinity: an empty gauge's min and max travel as null.
+        empty = self.count == 0
+        return ["g", self.count, self.sum, None if empty else self.min, None if empty else self.max, self.last_ts, self.last]
 
     @classmethod
     def restore(cls, data: list) -> Gauge:
         g = cls()
-        _, g.count, g.sum, g.min, g.max, g.last_ts, g.last = data
+        _, g.count, g.sum, low, high, g.last_ts, g.last = data
+        if g.count:
+            g.min, g.max = low, high
         return g
 
 
