@@ -18,7 +18,7 @@ def make_spec():
         sli("beats", "events", "h.beat"),
     ]
     rules = [
-        rule("Lag", "lag", "max", ">", 50, for_ms=20_000),
+        rule("Lag", "lag", "max", ">", 50, for_ms=20_000, window_ms=60_000),
         rule("AllDown", "prov", "bad_for", ">", 15_000),
         rule("Sagas", "sagas", "bad_count", ">", 0, keep_firing_for_ms=20_000),
         rule("NoBeat", "beats", "since_last", ">", 40_000),
