@@ -32,6 +32,7 @@ from processor.bus.checkpoint import CheckpointStore
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller, js_timestamp_ms, stream_sequence
 from processor.bus.embedded import EmbeddedServer
+from processor.bus.monitor import BusMonitor
 from processor.bus.publisher import OutMessage, Publisher
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.engine import Engine, Outputs
@@ -83,15 +84,22 @@ def _stream_subjects(definition: dict) -> list[str]:
     return list(definition.get("subjects", []))
 
 
+BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, not a stream
+BUS_SUBJECTS = "bus.>"
+
+
 def partition_spec(spec: Spec, definitions: Sequence[dict]) -> tuple[dict[str, Spec], list[str]]:
     """The sub-spec each stream's engine evaluates, and the SLIs that no stream holds."""
     parts: dict[str, Spec] = {}
     orphans = []
     for sli in spec.slis:
-        home = next(
-            (d["name"] for d in definitions if any(subject_matches(s, sli.subject) for s in _stream_subjects(d))),
-            None,
-        )
+        if subject_matches(BUS_SUBJECTS, sli.subject):
+            home: str | None = BUS_LANE
+        else:
+            home = next(
+                (d["name"] for d in definitions if any(subject_matches(s, sli.subject) for s in _stream_subjects(d))),
+                None,
+            )
         if home is None:
             orphans.append(sli.name)
             continue
@@ -122,7 +130,7 @@ class _Lane:
 
     stream: str
     engine: Engine
-    puller: BatchPuller
+    puller: BatchPuller | None  # None: the bus monitor's lane, fed by measurements, never acked
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stats: StreamStats = field(default_factory=StreamStats)
     last_event_monotonic_s: float = 0.0
@@ -132,6 +140,15 @@ class _Lane:
     # a restart replays those events instead of skipping them.
     saved: tuple[int, dict] | None = None
     unsafe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _LocalMsg:
+    """A measurement made in this process, shaped like a bus message for the engine."""
+
+    subject: str
+    data: bytes
+    reply: str = ""
 
 
 def _fallback_ts_ms(msg: Any) -> int | None:
@@ -163,6 +180,7 @@ class Processor:
         self.publisher = Publisher(nc)
         self.checkpoints = CheckpointStore(nc, key=checkpoint_key)
         self.lanes: dict[str, _Lane] = {}
+        self.monitor: BusMonitor | None = None
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
@@ -176,6 +194,9 @@ class Processor:
         raw = await self.checkpoints.load()
         if raw is not None:
             restored = decode_checkpoint(raw)
+        if BUS_LANE in parts and self.spec.bus_monitor is None:
+            self.log.warning("bus_monitor.missing", slis=[s.name for s in parts.pop(BUS_LANE).slis],
+                             hint="SLIs on bus.> need a bus_monitor section in the config")
         for stream, part in parts.items():
             engine = Engine(part, fallback_ts_ms=_fallback_ts_ms)
             start_after = None
@@ -186,8 +207,10 @@ class Processor:
                 start_after = seq
                 self.log.info("checkpoint.restored", stream=stream, after_seq=seq)
             durable = f"{self.consumer_prefix}_{stream}".lower()
-            puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
-            await puller.start()
+            puller = None
+            if stream != BUS_LANE:
+                puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
+                await puller.start()
             lane = _Lane(stream, engine, puller, saved=restored.get(stream))
             lane.stats.last_seq = start_after or 0
             self.lanes[stream] = lane
@@ -199,6 +222,11 @@ class Processor:
                 slos=len(part.slos),
                 alert_rules=len(part.alerts),
             )
+        if BUS_LANE in self.lanes:
+            self.monitor = BusMonitor(
+                self.nc, self.spec.bus_monitor, [d["name"] for d in self.definitions], log=self.log  # type: ignore[arg-type]
+            )
+            await self.monitor.start()
         self.log.info(
             "processor.ready",
             streams=sorted(self.lanes),
@@ -226,18 +254,36 @@ class Processor:
             await asyncio.gather(checkpoints, return_exceptions=True)
             await self.checkpoint()
             for lane in self.lanes.values():
+                if lane.puller is not None:
+                    with contextlib.suppress(Exception):
+                        await lane.puller.stop()
+            if self.monitor is not None:
                 with contextlib.suppress(Exception):
-                    await lane.puller.stop()
+                    await self.monitor.stop()
         for task in lanes:
             if task.exception() is not None:
                 raise task.exception()
 
     async def _lane_loop(self, lane: _Lane) -> None:
         lane.last_event_monotonic_s = time.monotonic()
+        if lane.puller is None:
+            await self._bus_loop(lane)
+            return
         while not self._stop.is_set() and not lane.unsafe:
             msgs = await lane.puller.next_batch(timeout_s=0.25)
             async with lane.lock:
                 await self._apply(lane, msgs)
+
+    async def _bus_loop(self, lane: _Lane) -> None:
+        """Measure the bus every interval and evaluate the measurements like any other events."""
+        assert self.monitor is not None and self.spec.bus_monitor is not None
+        interval_s = self.spec.bus_monitor.interval_ms / 1000
+        while not self._stop.is_set() and not lane.unsafe:
+            events = await self.monitor.sample()
+            async with lane.lock:
+                await self._apply(lane, [_LocalMsg(subject, data) for subject, data in events])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval_s)
 
     async def _apply(self, lane: _Lane, msgs: list) -> None:
         engine = lane.engine
@@ -254,9 +300,10 @@ class Processor:
             return
         if not await self._publish(lane, msgs, out):
             return
-        if msgs:
+        if msgs and lane.puller is not None:
             await lane.puller.ack(msgs[-1])
             lane.stats.last_seq = stream_sequence(msgs[-1].reply)
+        if msgs:
             lane.stats.batches += 1
         lane.stats.accepted += out.accepted
         lane.stats.ignored += out.ignored
