@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from processor.errors import ConfigError
 
@@ -41,6 +41,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return int(run_from_args(args))
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from processor.simulate import run_from_args as simulate_from_args
+
+    return int(simulate_from_args(args))
+
+
+def _simulate_type(parser_name: str, what: str) -> Callable[[str], object]:
+    """An argparse type from a parser of processor.simulate, imported only when used; its
+    ValueError becomes argparse's "argument --x: <message>"."""
+
+    def convert(text: str) -> object:
+        from processor import simulate
+
+        try:
+            return getattr(simulate, parser_name)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = what
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slo", description="Streaming SLI/SLO processor on NATS JetStream.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -65,6 +87,43 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=1000, help="messages per pull request (default 1000)")
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="publish synthetic platform traffic, with injected incidents, to a running NATS",
+        description="Publish realistic events on every subject of the trading platform to NATS "
+        "JetStream (a running `slo run` or NATS server), with named incidents to inject.",
+    )
+    simulate.add_argument("--nats-url", default=None, help="NATS server URL (default SLO_NATS_URL, then NATS_URL)")
+    simulate.add_argument(
+        "--rate", type=_simulate_type("parse_positive_number", "rate"), default=20.0,
+        help="gateway requests per second of event time, the busiest subject; the other "
+        "request-driven subjects scale with it (default 20)",
+    )
+    simulate.add_argument(
+        "--duration", type=_simulate_type("parse_positive_duration", "duration"), default="10m",
+        help="event time to generate, e.g. 90s, 10m, 1h (default 10m)",
+    )
+    pace = simulate.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--time-scale", type=_simulate_type("parse_positive_number", "time scale"), default=1.0,
+        help="publish paced at this many times real time (default 1)",
+    )
+    pace.add_argument("--fast", action="store_true", help="publish as fast as possible")
+    simulate.add_argument(
+        "--start", type=_simulate_type("check_start", "start"), default="now",
+        help="event time of the first event: now or RFC 3339 such as 2026-01-05T14:30:00Z (default "
+        "now; with --fast, a start in the past keeps event time behind the wall clock)",
+    )
+    simulate.add_argument("--seed", type=int, default=0, help="random seed; same seed, same events (default 0)")
+    simulate.add_argument(
+        "--incident", action="append", default=[], type=_simulate_type("parse_incident", "incident"),
+        metavar="KIND[:TARGET][=MAGNITUDE]@OFFSET+DURATION",
+        help="inject an incident, e.g. latency_spike:gateway@2m+5m (repeatable; see --list-incidents)",
+    )
+    simulate.add_argument("--streams-dir", default="streams", help="stream definitions for streams that are missing (default streams)")
+    simulate.add_argument("--list-incidents", action="store_true", help="describe every incident kind and exit")
+    simulate.set_defaults(handler=_cmd_simulate)
 
     return parser
 

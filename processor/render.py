@@ -51,7 +51,7 @@ def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
         "value": alert.value,
         "threshold": alert.threshold,
         "expr": alert.expr,
-        "window": format_duration(alert.window_ms),
+        "window": alert.window,
         "for": format_duration(alert.for_ms),
         "evaluatedAt": rfc3339_ms(alert.evaluated_at_ms),
     }

@@ -231,7 +231,17 @@ async def connect(opts: ConnectOptions) -> Client:
         pass
     last = errors_seen[-1] if errors_seen else None
     reason = _describe(last) if last is not None else f"timed out after {opts.connect_timeout_s:g} s"
+    if isinstance(last, ConnectionResetError) and _has_credentials(opts):
+        # nats-server closes the socket right after its -ERR; the reset can win the race with
+        # the error text, so say what it most likely means.
+        reason += " (the server closed the connection during the handshake: check the credentials)"
     raise BusError(f"cannot connect to {where}: {reason}") from last
+
+
+def _has_credentials(opts: ConnectOptions) -> bool:
+    return bool(opts.user or opts.password or opts.token or opts.creds_file) or any(
+        "@" in server for server in opts.servers
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -66,7 +66,7 @@ class Engine:
         self._rules: list[tuple[AlertRule, Extractor]] = []
         for a in spec.alerts:
             ext = by_name[a.sli]
-            self._rules.append((AlertRule(a, tuple(ext.spec.labels)), ext))
+            self._rules.append((AlertRule(a, ext.spec.series_label_names()), ext))
             ext.horizon_ms = max(ext.horizon_ms, a.window_ms)
         self._trackers: list[tuple[BudgetTracker, Extractor]] = []
         for slo in spec.slos:
@@ -181,7 +181,7 @@ class Engine:
                 labels = (OVERFLOW_LABEL,) * len(labels)
                 series = ext.series.get(labels)
             if series is None:
-                state = StateTrack(ext.spec.bad_when) if ext.kind == STATE else None
+                state = StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None
                 series = ext.series[labels] = Series(state)
                 if ext.tracks_last:
                     series.last_by_sub = {}
@@ -338,7 +338,7 @@ class Engine:
     def _sli_value(self, ext: Extractor, stat: Stat, t_ms: int, window_ms: int) -> float | None:
         """A stat over every series of an SLI together (budgets are per SLO, not per label)."""
         if not ext.series:
-            empty = Series(StateTrack(ext.spec.bad_when) if ext.kind == STATE else None)
+            empty = Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
             return window_value(aggregate(empty, 0, 0), empty, stat, t_ms, window_ms, self.origin_ms or t_ms)
         if len(ext.series) == 1:
             (series,) = ext.series.values()
@@ -397,7 +397,7 @@ class Engine:
             for labels in sorted(labels_seen):
                 series = ext.series.get(labels)
                 if series is None:
-                    series = Series(StateTrack(ext.spec.bad_when) if ext.kind == STATE else None)
+                    series = Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
                 new = series.subs.get(t_ms - res)
                 new_events = 0 if new is None else (new[1] if type(new) is list else new.count)
                 if acc is not None:
@@ -513,7 +513,7 @@ class Engine:
                 continue
             ext.series.clear()
             for labels, saved in entry["series"]:
-                series = Series(StateTrack(ext.spec.bad_when) if ext.kind == STATE else None)
+                series = Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
                 series.restore(saved)
                 if not all(_fits(ext.kind, v) for v in series.subs.values()):
                     notes.append(f"sli {name!r} changed kind; its state was dropped")

@@ -107,6 +107,8 @@ class Extractor:
         "correlations",
         "overflowed",
         "timeouts_ms",
+        "id_path",
+        "timeout_by_path",
     )
 
     def __init__(self, spec: SliSpec):
@@ -138,6 +140,9 @@ class Extractor:
         self.correlation = spec.correlation
         self.correlations = None  # set by the engine for correlation SLIs
         self.timeouts_ms = dict(spec.correlation.timeouts_ms) if spec.correlation is not None else {}
+        c = spec.correlation
+        self.id_path = tuple(c.id_field.split(".")) if c is not None else ()
+        self.timeout_by_path = tuple(c.timeout_by_field.split(".")) if c is not None and c.timeout_by_field else ()
         self.overflowed = 0
         predicates = [spec.where, spec.good]
         if spec.correlation is not None:
@@ -193,7 +198,7 @@ class Extractor:
             if self.minus_path:
                 v = v - self._number(payload, self.minus_path, self.minus_field)
             if kind == GAUGE:
-                return float(v)
+                return float(v) * self.unit_to_ms
             if v < 0:
                 raise Reject("negative_value", f"{self.value_field}: {v}")
             return v * self.unit_to_ms
@@ -203,7 +208,8 @@ class Extractor:
             if kind == RATIO:
                 return bool(self.good(payload))  # type: ignore[misc]
             if kind == STATE:
-                entity = self._text(payload, self.entity_path, self.spec.entity_field or "")
+                # Without an entity field the series itself is the one entity.
+                entity = self._text(payload, self.entity_path, self.spec.entity_field) if self.entity_path else ""
                 state = self._text(payload, self.state_path, self.spec.state_field or "")
                 return entity, state in self.bad_states
             c = self.correlation
@@ -215,12 +221,15 @@ class Extractor:
                 role = FAIL
             else:
                 return None
-            cid = self._text(payload, (c.id_field,), c.id_field)
+            cid = self._text(payload, self.id_path, c.id_field)
             timeout_ms = None
             if role == START:
                 timeout_ms = c.timeout_ms
                 if c.timeout_by_field is not None:
-                    key = payload.get(c.timeout_by_field)
+                    try:
+                        key = _lookup(payload, self.timeout_by_path)
+                    except KeyError:
+                        key = None
                     timeout_ms = self.timeouts_ms.get(key if type(key) is str else str(key), timeout_ms)
             return role, cid, timeout_ms
         except MissingField as exc:

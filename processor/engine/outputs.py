@@ -56,6 +56,7 @@ class AlertTransition:
     window_ms: int
     for_ms: int
     evaluated_at_ms: int
+    window: str  # as written for people: "1m", or "day" / "month" for calendar rules
 
     @property
     def label_map(self) -> dict[str, str]:

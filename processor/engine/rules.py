@@ -142,7 +142,7 @@ class AlertRule:
             service=spec.service,
             sli=spec.sli,
             slo=spec.slo or "",
-            window=format_duration(spec.window_ms),
+            window=spec.calendar or format_duration(spec.window_ms),
             labels=label_map,
         )
         ctx["for"] = format_duration(spec.for_ms)
@@ -168,4 +168,5 @@ class AlertRule:
             window_ms=spec.window_ms,
             for_ms=spec.for_ms,
             evaluated_at_ms=t_ms,
+            window=spec.calendar or format_duration(spec.window_ms),
         )

@@ -76,8 +76,10 @@ class StateTrack:
 
     __slots__ = ("entities", "all_bad", "intervals")
 
-    def __init__(self, bad_when: str) -> None:
-        self.entities: dict[str, bool] = {}
+    def __init__(self, bad_when: str, entities: tuple[str, ...] = ()) -> None:
+        # Entities named in the config are known, and good, before any event says otherwise: "all
+        # providers down" must not fire when the only provider heard from so far is down.
+        self.entities: dict[str, bool] = dict.fromkeys(entities, False)
         self.all_bad = bad_when == "all"
         self.intervals: list[list] = []
 

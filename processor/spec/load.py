@@ -8,11 +8,12 @@ Three passes, each reporting every problem it finds rather than stopping at the 
 2. Each section and each entry is validated on its own by a pydantic model with ``extra="forbid"``,
    so one broken alert does not hide the problems of the next. Pydantic's ``loc`` tuples are mapped
    back to line numbers through the table of pass 1.
-3. Cross references: SLOs and alerts name existing SLIs; a stat fits its SLI's kind; durations are
-   multiples of the resolution; alert templates name only placeholders the engine provides; error
-   budgets (``budget:`` merged over ``defaults.budget``) name a burn-rate catalogue of the file that
-   ``burn_rate_catalogues:`` points at, which is read and checked the same way, with its own name
-   and lines in problems.
+3. Cross references: SLOs and alerts name existing SLIs; a stat fits its SLI's kind (and a gauge
+   threshold its unit); durations are multiples of the resolution; alert templates name only
+   placeholders the engine provides; error budgets (``budget:`` merged over ``defaults.budget``)
+   name a burn-rate catalogue of the file that ``burn_rate_catalogues:`` points at, which is read
+   and checked the same way, with its own name and lines in problems; SLIs on ``bus.`` subjects
+   need the ``bus_monitor:`` section, whose consumers name its streams.
 
 The file format is documented in ``docs/config.md``.
 """
@@ -37,10 +38,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from processor.errors import ConfigError, ConfigProblem
 from processor.spec.model import (
+    BUS_MONITOR_SUBJECTS,
     AlertSpec,
     BudgetSpec,
     BurnTier,
+    BusMonitorSpec,
     Condition,
+    CorrelationSpec,
     Defaults,
     Severity,
     SliSpec,
@@ -49,12 +53,15 @@ from processor.spec.model import (
     Stat,
 )
 from processor.spec.parse import (
+    GAUGE_STATS,
     LATENCY_UNITS_MS,
     check_subject_pattern,
     format_duration,
     parse_condition,
     parse_duration_ms,
     parse_fraction,
+    subject_pattern_matches,
+    threshold_unit,
 )
 from processor.spec.predicate import Predicate, is_field_path, parse_predicate
 
@@ -99,13 +106,24 @@ _KEY_HINTS = {
     "file that burn_rate_catalogues: names",
     "error_budget": "the key is budget:",
     "time_window": "the budget window is budget.window (rolling) or budget.calendar",
+    "minus_field": "the field to subtract is minus:, e.g. value: ts, minus: quote_ts",
+    "value_minus_field": "the field to subtract is minus:, e.g. value: ts, minus: quote_ts",
+    "entity_field": "the key is entity:",
+    "state_field": "the key is state:",
+    "bad_state": "the key is bad_states: (a list, e.g. [down])",
+    "correlation": "a correlation SLI's settings go under correlate:",
+    "for_cycles": "count events with for_events:, e.g. for_events: 3",
+    "actions": "the key is action: (one text, published on slo.actions.<service>)",
+    "id_field": "the key is id:",
+    "timeouts": "a timeout per value of a field goes under timeout_by: {field: ..., timeouts: {...}}",
 }
 
 _PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 # Top-level keys starting with this are ignored, as in docker compose: a place for `&anchors`.
 _EXTENSION_PREFIX = "x-"
-_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts"]
+_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor"]
 _SECTION_SHAPES = {
+    "bus_monitor": "expected a mapping such as {interval: 5s, consumers: [{stream: MARKET, durable: slo_market}]}",
     "defaults": "expected a mapping such as {resolution: 10s, rule_window: 1m}",
     "slis": "expected a mapping from SLI name to its definition (slis: {gateway_latency: {kind: latency, ...}})",
     "slos": "expected a mapping from SLO name to its definition (slos: {gateway_p95: {sli: ..., objective: ...}})",
@@ -335,17 +353,101 @@ class RawDefaults(_Raw):
     budget: Any = None  # a RawBudget, validated on its own so that its problems have their lines
 
 
+def _v_state_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"a state is text, got {value!r}: quote words that YAML reads otherwise, such as 'off', 'no' or 'null'"
+        )
+    return value
+
+
+def _v_positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _v_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty text, got {value!r}")
+    if "\n" in value.strip():
+        raise ValueError("expected one line of text")
+    return value.strip()
+
+
+def _v_stream_name(value: str) -> str:
+    if not _TOKEN_NAME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a JetStream name: use letters, digits, '_' and '-'")
+    return value
+
+
+def _v_publish_subject(value: str) -> str:
+    check_subject_pattern(value)
+    if any(token in ("*", ">") for token in value.split(".")):
+        raise ValueError(f"the probe is published, so its subject cannot have wildcards, got {value!r}")
+    return value
+
+
+StateValue = Annotated[str, BeforeValidator(_v_state_value)]
+PositiveInt = Annotated[int, BeforeValidator(_v_positive_int)]
+Text = Annotated[str, BeforeValidator(_v_text)]
+StreamName = Annotated[str, AfterValidator(_v_stream_name)]
+PublishSubject = Annotated[str, AfterValidator(_v_publish_subject)]
+SliKind = Literal["latency", "ratio", "events", "gauge", "state", "correlation"]
+TimeUnit = Literal["ms", "s", "us", "ns"]
+
+
 class RawSli(_Raw):
     service: TokenName
-    kind: Literal["latency", "ratio", "events"]
+    kind: SliKind
     subject: Subject
     value: FieldPath | None = None
-    unit: Literal["ms", "s", "us", "ns"] | None = None
+    minus: FieldPath | None = None
+    unit: TimeUnit | None = None
     where: PredicateText | None = None
     good: PredicateText | None = None
-    labels: list[FieldPath] = []
+    labels: Any = None  # a list of field paths or a mapping {label name: field path}, checked in _sli
+    max_series: PositiveInt | None = None
     description: str = ""
     event_time_field: FieldPath | None = None
+    entity: FieldPath | None = None
+    entities: list[StateValue] | None = None
+    state: FieldPath | None = None
+    bad_states: list[StateValue] | None = None
+    bad_when: Literal["any", "all"] | None = None
+    correlate: Any = None  # a RawCorrelate, validated on its own so that its problems have their lines
+
+
+class RawCorrelate(_Raw):
+    id: FieldPath
+    start: PredicateText
+    end: PredicateText
+    fail: PredicateText | None = None
+    output: Literal["outcome", "duration"] = "outcome"
+    timeout: DurationMs | None = None
+    timeout_by: Any = None  # a RawTimeoutBy
+    max_open: PositiveInt = CorrelationSpec.model_fields["max_open"].default
+
+
+class RawTimeoutBy(_Raw):
+    field: FieldPath
+    timeouts: dict[str, DurationMs]
+
+
+class RawConsumer(_Raw):
+    stream: StreamName
+    durable: StreamName
+
+
+_BUS_DEFAULTS = BusMonitorSpec()
+
+
+class RawBusMonitor(_Raw):
+    interval: DurationMs = _BUS_DEFAULTS.interval_ms
+    probe_subject: PublishSubject = _BUS_DEFAULTS.probe_subject
+    delivery_timeout: DurationMs = _BUS_DEFAULTS.delivery_timeout_ms
+    streams: list[Any] = []  # stream names, checked one by one (see consumers)
+    consumers: list[Any] = []  # RawConsumer each, validated one by one so that one broken entry hides no other
 
 
 class RawSlo(_Raw):
@@ -396,12 +498,16 @@ class RawAlert(_Raw):
     slo: str | None = None
     expr: ConditionText
     for_: DurationMs = Field(0, alias="for")
+    for_events: PositiveInt | None = None
     window: DurationMs | None = None
+    calendar: Literal["day", "month"] | None = None
+    timezone: TimeZone | None = None
     keep_firing_for: DurationMs = 0
-    severity: Literal["info", "warning", "critical"]
+    severity: Severity
     summary: str = ""
     description: str = ""
     labels: dict[LabelName, str] = {}
+    action: Text | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,39 +640,103 @@ def _multiple_problem(duration_ms: int, resolution_ms: int) -> str | None:
     )
 
 
-_KIND_HINTS = {
-    "latency": "use a quantile such as p95",
-    "ratio": "use good_ratio or bad_ratio",
-    "events": "an events SLI only counts events: use count",
+# What each kind of SLI measures, as (description, stats, hint). Every kind has count and since_last.
+_EVERY_KIND = frozenset({"count", "since_last"})
+_LATENCY_STATS = _EVERY_KIND | {"quantile"}
+_OUTCOME_STATS = _EVERY_KIND | {"good_ratio", "bad_ratio", "bad_count"}
+_KIND_STATS: dict[str, tuple[str, frozenset[str], str]] = {
+    "latency": ("a latency SLI", _LATENCY_STATS, "use a quantile such as p95"),
+    "ratio": ("a ratio SLI", _OUTCOME_STATS, "use good_ratio, bad_ratio or bad_count"),
+    "events": ("an events SLI", _EVERY_KIND, "an events SLI only counts events: use count or since_last"),
+    "gauge": ("a gauge SLI", _EVERY_KIND | set(GAUGE_STATS), "use last, min, max, avg or sum"),
+    "state": (
+        "a state SLI",
+        _EVERY_KIND | {"good_ratio", "bad_ratio", "bad_for"},
+        "use bad_for, or good_ratio and bad_ratio (shares of the window's time)",
+    ),
+    "outcome": (
+        "an outcome correlation SLI",
+        _OUTCOME_STATS,
+        "an outcome correlation counts good and bad outcomes: use good_ratio, bad_ratio or bad_count",
+    ),
+    "duration": (
+        "a duration correlation SLI",
+        _LATENCY_STATS,
+        "a duration correlation is a distribution of durations: use a quantile such as p95",
+    ),
 }
+# Which SLIs a stat needs, for messages.
+_STAT_NEEDS = {
+    "quantile": "a latency SLI or a duration correlation",
+    "good_ratio": "a ratio, state or outcome correlation SLI",
+    "bad_ratio": "a ratio, state or outcome correlation SLI",
+    "bad_count": "a ratio or outcome correlation SLI",
+    "bad_for": "a state SLI",
+    **{stat: "a gauge SLI" for stat in GAUGE_STATS},
+}
+# Stats whose threshold is a duration (ms), so a condition on them is in the unit of the SLI's time.
+_DURATION_STATS = ("quantile", "since_last", "bad_for")
+# Stats a calendar rule can accumulate from the start of the day or month: sums of counts and gauges.
+_CALENDAR_STATS = ("count", "bad_count", "good_ratio", "bad_ratio", *GAUGE_STATS)
 
 
-def _stat_kind_problem(condition: Condition, sli_name: str, sli_kind: str) -> str | None:
+def _effective_kind(sli: SliSpec) -> str:
+    """The SLI's kind, with a correlation resolved to what it feeds: outcomes or durations."""
+    if sli.kind == "correlation" and sli.correlation is not None:
+        return sli.correlation.output
+    return sli.kind
+
+
+def _stat_kind_problem(condition: Condition, sli: SliSpec, gauge_unit: str | None = None) -> str | None:
+    """Whether ``condition``'s stat applies to ``sli``; for a gauge, also whether its threshold is
+    written in the gauge's unit (``gauge_unit``: the SLI's ``unit:``, None for a plain number)."""
     kind = condition.stat.kind
-    needs = {"quantile": "latency", "good_ratio": "ratio", "bad_ratio": "ratio"}.get(kind)
-    if needs is not None and sli_kind != needs:
-        article = "an" if sli_kind[0] in "aeiou" else "a"
-        return (
-            f"{condition.stat} needs a {needs} SLI, but {sli_name!r} is {article} {sli_kind} SLI: "
-            f"{_KIND_HINTS[sli_kind]}"
-        )
+    description, stats, hint = _KIND_STATS[_effective_kind(sli)]
+    if kind not in stats:
+        return f"{condition.stat} needs {_STAT_NEEDS[kind]}, but {sli.name!r} is {description}: {hint}"
+    if kind in GAUGE_STATS:
+        written = threshold_unit(condition)
+        if gauge_unit is not None and not written:
+            return (
+                f"{sli.name!r} is a gauge of durations (unit: {gauge_unit}): write the threshold with a unit, "
+                f"such as {condition.stat} {condition.op} 10s"
+            )
+        if gauge_unit is None and written:
+            return (
+                f"{sli.name!r} is a gauge of plain numbers: write the threshold without a unit, or give the SLI "
+                "unit: ms (or s, us, ns) if its value is a duration"
+            )
     return None
+
+
+_UPPER_BOUND_STATS = ("quantile", "bad_ratio", "bad_count", "since_last", "bad_for")
 
 
 def _objective_direction_problem(condition: Condition, what: str = "an objective") -> str | None:
     """An objective (or a slice condition) states what *good* looks like; the inverse is almost
-    always a copy of an alert."""
+    always a copy of an alert. Gauge stats and count have no good direction (low lag is good, low
+    traffic is not), so only an objective rejects them, and only for not being a ratio."""
     kind = condition.stat.kind
-    if kind == "count":
-        return (
-            "count is for alert rules (e.g. count < 1: no traffic) and slice conditions; an objective needs "
-            "a quantile or a ratio (for heartbeats: objective: 99.95% with budget: {method: time_slices, "
-            "slice_condition: count >= 1})"
+    if what == "an objective" and kind not in ("quantile", "good_ratio", "bad_ratio"):
+        if kind == "count":
+            return (
+                "count is for alert rules (e.g. count < 1: no traffic) and slice conditions; an objective needs "
+                "a quantile or a ratio (for heartbeats: objective: 99.95% with budget: {method: time_slices, "
+                "slice_condition: count >= 1})"
+            )
+        example = {"since_last": "since_last <= 70s", "bad_for": "bad_for < 10s", "bad_count": "bad_count < 1"}.get(
+            kind, f"{kind} < 100"
         )
-    wants_upper_bound = kind in ("quantile", "bad_ratio")
-    if wants_upper_bound and condition.op in (">", ">="):
+        return (
+            f"{condition.stat} is for alert rules and slice conditions; an objective needs a quantile or a ratio: "
+            f"the share of good time slices, e.g. objective: 99.9% with budget: {{method: time_slices, "
+            f"slice_condition: {example}}}"
+        )
+    if kind == "count" or kind in GAUGE_STATS:
+        return None
+    if kind in _UPPER_BOUND_STATS and condition.op in (">", ">="):
         return f"{what} says what good looks like: write {condition.stat} < ..., not {condition.op}"
-    if not wants_upper_bound and condition.op in ("<", "<="):
+    if kind not in _UPPER_BOUND_STATS and condition.op in ("<", "<="):
         return f"{what} says what good looks like: write {condition.stat} >= ..., not {condition.op}"
     return None
 
@@ -648,6 +818,59 @@ def _template_problem(template: str, label_names: list[str]) -> str | None:
     return None
 
 
+# The payload pseudo-field holding the message subject, which the engine provides to predicates.
+SUBJECT_FIELD = "_subject"
+_SUBJECT_FIELD_MESSAGE = (
+    "_subject (the message subject) can be read by predicates (where:, good:, correlate:) only, not as a field"
+)
+# Keys of an SLI that belong to some kinds only.
+_SLI_KEY_KINDS: dict[str, tuple[str, ...]] = {
+    "value": ("latency", "gauge"),
+    "minus": ("latency", "gauge"),
+    "unit": ("latency", "gauge"),
+    "good": ("ratio",),
+    "entity": ("state",),
+    "entities": ("state",),
+    "state": ("state",),
+    "bad_states": ("state",),
+    "bad_when": ("state",),
+    "correlate": ("correlation",),
+}
+_SLI_REQUIRED: dict[str, dict[str, str]] = {
+    "latency": {"value": "a latency SLI needs value: the payload field with the latency"},
+    "ratio": {"good": "a ratio SLI needs good: a predicate such as status_code < 500"},
+    "gauge": {"value": "a gauge SLI needs value: the payload field with the number"},
+    "state": {
+        "state": "a state SLI needs state: the payload field with the entity's state",
+        "bad_states": "a state SLI needs bad_states: the states that count as bad, e.g. [down]",
+    },
+    "correlation": {
+        "correlate": "a correlation SLI needs correlate: {id: ..., start: ..., end: ..., timeout: ...}",
+    },
+}
+_KIND_NATURE = {
+    "latency": "a latency SLI reads value: and is judged by quantiles",
+    "ratio": "a ratio SLI counts good events",
+    "events": "an events SLI only counts its events (heartbeats, say)",
+    "gauge": "a gauge SLI reads a number from value:",
+    "state": "a state SLI tracks the state: of each entity:",
+    "correlation": "a correlation SLI reads what correlate: says",
+}
+
+
+# SLI kinds whose SLOs can only count good time slices: (what the SLI is, a slice condition).
+_SLICE_ONLY = {
+    "events": ("an events SLI, which only counts events", "count >= 1"),
+    "gauge": ("a gauge SLI, a number per event rather than good or bad events", "max < 100"),
+    "state": ("a state SLI, whose state changes are not good or bad events", "good_ratio >= 50%"),
+}
+
+
+def _foreign_key_message(key: str, kinds: tuple[str, ...], kind: str) -> str:
+    names = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+    return f"{key}: applies to {names} SLIs only; {_KIND_NATURE[kind]}"
+
+
 @dataclass(frozen=True)
 class _Val:
     """One key of a budget: its value (None if it was given but invalid, already reported), where it
@@ -680,6 +903,8 @@ class _Builder:
         self.slos: dict[str, SloSpec] = {}
         self.sli_names: list[str] = []  # declared, valid or not
         self.slo_names: list[str] = []
+        self.gauge_units: dict[str, str | None] = {}  # gauge SLI -> its time unit, None for plain numbers
+        self.has_bus_monitor = False
 
     def build(self, data: Any) -> Spec | None:
         if data is None:
@@ -697,6 +922,7 @@ class _Builder:
         self._load_catalogues(data)
         if isinstance(defaults, dict) and "budget" in defaults:
             self._defaults_budget(defaults["budget"])
+        bus_monitor = self._bus_monitor(data) if data.get("bus_monitor") is not None else None
         slis = self._section(data, "slis", dict)
         slos = self._section(data, "slos", dict)
         alert_list = self._section(data, "alerts", list)
@@ -708,6 +934,8 @@ class _Builder:
             self._slo(name, raw)
         alerts = [self._alert(i, raw) for i, raw in enumerate(alert_list)]
         self._check_alert_identities(alerts)
+        if bus_monitor is not None:
+            self._check_probe_subject(bus_monitor.probe_subject)
         if len(self.p):
             return None
         return Spec(
@@ -717,6 +945,7 @@ class _Builder:
             slis=tuple(self.slis.values()),
             slos=tuple(self.slos.values()),
             alerts=tuple(a for a in alerts if a is not None),
+            bus_monitor=bus_monitor,
         )
 
     def _section(self, data: dict[str, Any], key: str, shape: type) -> Any:
@@ -727,6 +956,65 @@ class _Builder:
             self.p.add((key,), _SECTION_SHAPES[key])
             return shape()
         return value
+
+    def _bus_monitor(self, data: dict[str, Any]) -> BusMonitorSpec | None:
+        loc: Loc = ("bus_monitor",)
+        value = data["bus_monitor"]
+        self.has_bus_monitor = True  # even when broken: its SLIs are not also "without a monitor"
+        if not isinstance(value, dict):
+            self.p.add(loc, _SECTION_SHAPES["bus_monitor"])
+            return None
+        n = len(self.p)
+        entry, raw = self.p.validate(RawBusMonitor, value, loc)
+        for key in ("interval", "delivery_timeout"):
+            if getattr(raw, key) is not None and getattr(raw, key) <= 0:
+                self.p.add(loc + (key,), "must be greater than 0")
+        streams: list[str] = []
+        for i, name in enumerate(raw.streams or ()):
+            if not isinstance(name, str):
+                self.p.add(loc + ("streams", i), f"expected a stream name such as MARKET, got {name!r}")
+                continue
+            try:
+                streams.append(_v_stream_name(name))
+            except ValueError as exc:
+                self.p.add(loc + ("streams", i), str(exc))
+        self._check_unique(streams, loc + ("streams",), "stream")
+        seen: set[tuple[str, str]] = set()
+        consumers: list[tuple[str, str]] = []
+        for i, item in enumerate(raw.consumers or ()):
+            consumer_loc = loc + ("consumers", i)
+            consumer, c = self.p.validate(RawConsumer, item, consumer_loc)
+            if c.stream is not None and streams and c.stream not in streams:
+                hint = _choices_hint(c.stream, streams, "the monitored streams are")
+                self.p.add(consumer_loc + ("stream",), f"stream {c.stream!r} is not in bus_monitor.streams: {hint}")
+            if consumer is None:
+                continue
+            pair = (consumer.stream, consumer.durable)
+            if pair in seen:
+                self.p.add(consumer_loc, f"duplicate consumer {consumer.durable!r} of stream {consumer.stream!r}")
+            seen.add(pair)
+            consumers.append(pair)
+        if entry is None or len(self.p) > n:
+            return None
+        return BusMonitorSpec(
+            interval_ms=entry.interval,
+            probe_subject=entry.probe_subject,
+            delivery_timeout_ms=entry.delivery_timeout,
+            streams=tuple(streams),
+            consumers=tuple(consumers),
+        )
+
+    def _check_probe_subject(self, spec_probe: str | None) -> None:
+        """An SLI whose subject matches the probe's would count every probe as one of its events."""
+        if spec_probe is None:
+            return
+        for sli in self.slis.values():
+            if subject_pattern_matches(sli.subject, spec_probe):
+                self.p.add(
+                    ("bus_monitor", "probe_subject"),
+                    f"SLI {sli.name!r} (subject {sli.subject}) would count the probes published to {spec_probe}: "
+                    "choose a probe subject no SLI reads",
+                )
 
     def _version(self, data: dict[str, Any]) -> None:
         if "version" not in data:
@@ -876,6 +1164,8 @@ class _Builder:
                 return False
         return True
 
+    # ------------------------------------------------------------------- SLIs
+
     def _sli(self, name: str, data: Any) -> None:
         loc: Loc = ("slis", name)
         n = len(self.p)
@@ -883,42 +1173,202 @@ class _Builder:
             self.p.add(loc, f"{name!r} is not a valid SLI name: use letters, digits, '_' and '-'")
         entry, raw = self.p.validate(RawSli, data, loc)
         given = data if isinstance(data, dict) else {}
-        if raw.kind == "latency":
-            if "value" not in given:
-                self.p.add(loc + ("value",), "a latency SLI needs value: the payload field with the latency")
-            if "good" in given:
-                self.p.add(loc + ("good",), "good: applies to ratio SLIs; a latency SLI is judged by quantiles")
-        elif raw.kind == "ratio":
-            if "good" not in given:
-                self.p.add(loc + ("good",), "a ratio SLI needs good: a predicate such as status_code < 500")
-            for key in ("value", "unit"):
-                if key in given:
-                    self.p.add(loc + (key,), f"only latency SLIs have a {key}; a ratio SLI counts good events")
-        elif raw.kind == "events":
-            for key in ("value", "unit", "good"):
-                if key in given:
-                    self.p.add(loc + (key,), f"an events SLI only counts its events (heartbeats, say): it has no {key}")
-        seen: set[str] = set()
-        for i, label in enumerate(raw.labels or ()):
-            if label in seen:
-                self.p.add(loc + ("labels", i), f"duplicate label {label!r}")
-            elif label in _ALERT_LABELS or label in TEMPLATE_PLACEHOLDERS:
-                self.p.add(loc + ("labels", i), f"label {label!r} clashes with a name the processor sets")
-            seen.add(label)
-        if entry is None or len(self.p) > n:
+        kind = raw.kind
+        if kind is not None:
+            for key, message in _SLI_REQUIRED.get(kind, {}).items():
+                if key not in given:
+                    self.p.add(loc + (key,), message)
+            for key, kinds in _SLI_KEY_KINDS.items():
+                if key in given and kind not in kinds:
+                    self.p.add(loc + (key,), _foreign_key_message(key, kinds, kind))
+        if kind == "state":
+            if raw.bad_states is not None and not raw.bad_states:
+                self.p.add(loc + ("bad_states",), "a state SLI needs at least one bad state, e.g. [down]")
+            self._check_unique(raw.bad_states, loc + ("bad_states",), "bad state")
+            self._check_unique(raw.entities, loc + ("entities",), "entity")
+            if "entity" not in given:
+                for key in ("entities", "bad_when"):
+                    if key in given:
+                        self.p.add(
+                            loc + (key,),
+                            f"{key} needs entity: the payload field that names each entity (provider, broker, ...); "
+                            "without it the SLI has one state",
+                        )
+        if raw.subject is not None:
+            self._check_bus_subject(raw.subject, loc + ("subject",))
+        for key in ("value", "minus", "entity", "state"):
+            if getattr(raw, key) == SUBJECT_FIELD:
+                self.p.add(loc + (key,), _SUBJECT_FIELD_MESSAGE)
+        labels, label_names = self._labels(given.get("labels"), loc + ("labels",))
+        if "max_series" in given and not labels and "labels" not in given:
+            self.p.add(
+                loc + ("max_series",),
+                "max_series caps the number of label sets, and this SLI has no labels: add labels: or remove it",
+            )
+        correlation = None
+        if kind == "correlation" and "correlate" in given:
+            correlation = self._correlation(given["correlate"], loc + ("correlate",))
+        if entry is None or len(self.p) > n or labels is None:
             return
+        if kind == "gauge":
+            self.gauge_units[name] = entry.unit
         self.slis[name] = SliSpec(
             name=name,
             service=entry.service,
             kind=entry.kind,
             subject=entry.subject,
             where=entry.where,
-            labels=tuple(entry.labels),
+            labels=labels,
+            label_names=label_names,
+            max_series=entry.max_series or SliSpec.model_fields["max_series"].default,
             description=entry.description,
             value_field=entry.value,
+            value_minus_field=entry.minus,
             unit_to_ms=float(LATENCY_UNITS_MS[entry.unit or "ms"]),
             good=entry.good,
+            entity_field=entry.entity,
+            state_field=entry.state,
+            bad_states=tuple(entry.bad_states or ()),
+            bad_when=entry.bad_when or "any",
+            entities=tuple(entry.entities or ()),
+            correlation=correlation,
             event_time_field=entry.event_time_field or self.defaults.event_time_field,
+        )
+
+    def _check_unique(self, values: list[str] | None, loc: Loc, what: str) -> None:
+        seen: set[str] = set()
+        for i, value in enumerate(values or ()):
+            if value in seen:
+                self.p.add(loc + (i,), f"duplicate {what} {value!r}")
+            seen.add(value)
+
+    def _labels(self, value: Any, loc: Loc) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """``labels:`` as (field paths, label names or () when they are the paths); None if invalid.
+
+        A list names payload fields that become labels of the same name; a mapping renames them,
+        ``{target_service: service}``, for a field whose name the processor uses itself."""
+        if value is None:
+            return (), ()
+        n = len(self.p)
+        pairs: list[tuple[Loc, str, str]] = []  # (where, label name, field path)
+        if isinstance(value, list):
+            for i, field in enumerate(value):
+                if not isinstance(field, str) or not is_field_path(field):
+                    self.p.add(
+                        loc + (i,),
+                        f"{field!r} is not a field path: use names joined by dots, like route or meta.region",
+                    )
+                elif field == SUBJECT_FIELD:
+                    self.p.add(loc + (i,), _SUBJECT_FIELD_MESSAGE)
+                elif field in _ALERT_LABELS or field in TEMPLATE_PLACEHOLDERS:
+                    self.p.add(
+                        loc + (i,),
+                        f"label {field!r} clashes with a name the processor sets: name the label yourself, "
+                        f"e.g. labels: {{target_{field}: {field}}}",
+                    )
+                else:
+                    pairs.append((loc + (i,), field, field))
+            renamed = False
+        elif isinstance(value, dict):
+            for label, field in value.items():
+                try:
+                    _v_label_name(label)
+                except ValueError as exc:
+                    self.p.add(loc + (label,), str(exc))
+                    continue
+                if not isinstance(field, str) or not is_field_path(field):
+                    self.p.add(loc + (label,), f"{field!r} is not a field path: use names joined by dots, like service")
+                elif field == SUBJECT_FIELD:
+                    self.p.add(loc + (label,), _SUBJECT_FIELD_MESSAGE)
+                else:
+                    pairs.append((loc + (label,), label, field))
+            renamed = True
+        else:
+            self.p.add(loc, "expected a list of payload fields, [route], or a mapping {label name: field}")
+            return None, ()
+        seen: set[str] = set()
+        for where, label, field in pairs:
+            if field in seen:
+                self.p.add(where, f"duplicate label field {field!r}")
+            seen.add(field)
+        if len(self.p) > n:
+            return None, ()
+        fields = tuple(field for _, _, field in pairs)
+        return fields, tuple(label for _, label, _ in pairs) if renamed else ()
+
+    def _check_bus_subject(self, subject: str, loc: Loc) -> None:
+        """``bus.`` subjects carry the bus monitor's measurements: only those it publishes, and only
+        when it runs."""
+        if subject.split(".")[0] != "bus":
+            return
+        if not any(subject_pattern_matches(subject, s) for s in BUS_MONITOR_SUBJECTS):
+            self.p.add(
+                loc,
+                f"no bus monitor measurement has subject {subject!r}: the bus monitor publishes "
+                + ", ".join(BUS_MONITOR_SUBJECTS),
+            )
+        elif not self.has_bus_monitor:
+            self.p.add(
+                loc,
+                f"{subject} carries the bus monitor's measurements, and this file has no bus_monitor: section "
+                "to enable it",
+            )
+
+    def _correlation(self, data: Any, loc: Loc) -> CorrelationSpec | None:
+        n = len(self.p)
+        if not isinstance(data, dict):
+            self.p.add(
+                loc,
+                "expected a mapping such as {id: saga_id, start: '...', end: '...', timeout: 60s}, "
+                f"got {data!r}",
+            )
+            return None
+        entry, raw = self.p.validate(RawCorrelate, data, loc)
+        if raw.id == SUBJECT_FIELD:
+            self.p.add(loc + ("id",), _SUBJECT_FIELD_MESSAGE)
+        if raw.timeout is not None and raw.timeout <= 0:
+            self.p.add(loc + ("timeout",), "must be greater than 0")
+        by_field, timeouts = None, ()
+        if data.get("timeout_by") is not None:
+            by_loc = loc + ("timeout_by",)
+            by, by_raw = self.p.validate(RawTimeoutBy, data["timeout_by"], by_loc)
+            if by_raw.field == SUBJECT_FIELD:
+                self.p.add(by_loc + ("field",), _SUBJECT_FIELD_MESSAGE)
+            if by_raw.timeouts is not None and not by_raw.timeouts:
+                self.p.add(by_loc + ("timeouts",), "expected at least one value and its timeout, e.g. {order: 60s}")
+            for value, timeout_ms in (by_raw.timeouts or {}).items():
+                if timeout_ms <= 0:
+                    self.p.add(by_loc + ("timeouts", value), "must be greater than 0")
+            if by is not None:
+                by_field, timeouts = by.field, tuple(by.timeouts.items())
+        output = raw.output or "outcome"
+        given = {key for key, value in data.items() if value is not None}  # `timeout_by: null` undoes a merge
+        if output == "outcome" and not given & {"timeout", "timeout_by"}:
+            self.p.add(
+                loc + ("timeout",),
+                "an outcome correlation needs timeout: (or timeout_by:): a start without an end counts as "
+                "failed once its timeout has passed; without one it would never count",
+            )
+        if output == "duration":
+            for key in ("timeout", "timeout_by", "fail"):
+                if key in given:
+                    self.p.add(
+                        loc + (key,),
+                        f"{key} applies to output: outcome; a duration correlation measures start to end, and a "
+                        "start that never ends is only bounded by max_open",
+                    )
+        if entry is None or len(self.p) > n:
+            return None
+        return CorrelationSpec(
+            id_field=entry.id,
+            start=entry.start,
+            end=entry.end,
+            fail=entry.fail,
+            output=entry.output,
+            timeout_ms=entry.timeout,
+            timeout_by_field=by_field,
+            timeouts_ms=timeouts,
+            max_open=entry.max_open,
         )
 
     def _sli_ref(self, name: str, loc: Loc) -> SliSpec | None:
@@ -958,14 +1408,14 @@ class _Builder:
                         "with budget.method: time_slices the objective is the share of good slices, such as "
                         f"99.95%; what makes a slice good ({objective.text}) goes in budget.slice_condition"
                     )
-            elif problem is None and sli is not None and sli.kind == "events":
+            elif problem is None and sli is not None and sli.kind in _SLICE_ONLY:
+                what, example = _SLICE_ONLY[sli.kind]
                 problem = (
-                    f"{sli.name!r} is an events SLI, which only counts events: its objective is a share of good "
-                    "time slices, e.g. objective: 99.95% with budget: {method: time_slices, slice_condition: "
-                    "count >= 1}"
+                    f"{sli.name!r} is {what}: its objective is a share of good time slices, e.g. objective: "
+                    f"99.95% with budget: {{method: time_slices, slice_condition: {example}}}"
                 )
             elif problem is None and sli is not None:
-                problem = _stat_kind_problem(objective, sli.name, sli.kind)
+                problem = _stat_kind_problem(objective, sli)
             if problem is None:
                 ratio = objective_ratio(objective)
                 if ratio >= 1 and budget_vals is not None:
@@ -1148,16 +1598,17 @@ class _Builder:
                     "p95 < 200ms, good_ratio >= 99% or count >= 1",
                 )
             elif name is not None and condition is not None and sli is not None:
-                problem = _stat_kind_problem(condition, sli.name, sli.kind)
-                if problem is None and condition.stat.kind != "count":
+                problem = _stat_kind_problem(condition, sli, self.gauge_units.get(sli.name))
+                if problem is None:
                     problem = _objective_direction_problem(condition, "a slice condition")
                 if problem:
                     report("slice_condition", problem, slo_dependent=True)
-            if condition is not None and condition.stat.kind == "count" and own("no_data"):
+            if condition is not None and condition.stat.kind in ("count", "since_last") and own("no_data"):
+                what = "count 0" if condition.stat.kind == "count" else "a since_last that keeps growing"
                 report(
                     "no_data",
-                    "no_data does not apply to a count condition: a slice without events has count 0, which "
-                    f"the condition judges itself ({condition.text})",
+                    f"no_data does not apply to a {condition.stat.kind} condition: a slice without events has {what}, "
+                    f"which the condition judges itself ({condition.text})",
                 )
         else:
             for key in ("slice", "slice_condition", "no_data"):
@@ -1367,21 +1818,60 @@ class _Builder:
         if "sli" not in given and "slo" not in given and isinstance(data, dict):
             self.p.add(loc + ("sli",), "an alert needs sli: (or slo:, whose SLI it then watches)")
         sli = self._sli_ref(sli_name, loc + ("sli",)) if sli_name is not None else None
+        stat = raw.expr.stat.kind if raw.expr is not None else None
         if sli is not None and raw.expr is not None:
-            problem = _stat_kind_problem(raw.expr, sli.name, sli.kind)
+            problem = _stat_kind_problem(raw.expr, sli, self.gauge_units.get(sli.name))
             if problem:
                 self.p.add(loc + ("expr",), problem)
         if raw.window is not None:
             self._check_window(raw.window, loc + ("window",))
+            if stat in ("since_last", "bad_for"):
+                self.p.add(
+                    loc + ("window",),
+                    f"{stat} is measured at each boundary, not over a window: remove window:",
+                )
         self._check_multiple(raw.for_, loc + ("for",))
         self._check_multiple(raw.keep_firing_for, loc + ("keep_firing_for",))
+        if "for_events" in given:
+            if "for" in given:
+                self.p.add(
+                    loc + ("for_events",),
+                    "for and for_events are two ways to say how long the condition must hold: keep one",
+                )
+            if stat == "since_last":
+                self.p.add(
+                    loc + ("for_events",),
+                    "for_events counts the events that arrive while the condition holds, and since_last holds "
+                    "only while none arrive: use for:",
+                )
+        if "calendar" in given:
+            if "window" in given:
+                self.p.add(
+                    loc + ("calendar",),
+                    "window and calendar are mutually exclusive: a rule looks at a trailing window (window: 5m) "
+                    "or at the calendar day or month so far (calendar: day)",
+                )
+            if stat is not None and stat not in _CALENDAR_STATS:
+                self.p.add(
+                    loc + ("calendar",),
+                    f"{raw.expr.stat} cannot be accumulated over a calendar {raw.calendar or 'period'}: use "
+                    + ", ".join(_CALENDAR_STATS),
+                )
+            elif sli is not None and sli.kind == "state":
+                self.p.add(
+                    loc + ("calendar",),
+                    f"{sli.name!r} is a state SLI, whose ratios are shares of a trailing window's time: use window:",
+                )
+        elif "timezone" in given:
+            self.p.add(loc + ("timezone",), "timezone applies to calendar rules only: add calendar: day or month")
         if sli is not None:
-            for label in sli.labels:
+            series_labels = sli.series_label_names()
+            for label in series_labels:
                 if label in (raw.labels or {}):
                     message = f"label {label!r} is already a series label of SLI {sli.name!r}"
                     self.p.add(loc + ("labels", label), message)
             label_names = ["alertname", "service", "sli", "severity", *(["slo"] if raw.slo else [])]
-            label_names += [*sli.labels, *(raw.labels or {})]
+            label_names += [*series_labels, *(raw.labels or {})]
             for key in ("summary", "description"):
                 template = getattr(raw, key)
                 problem = _template_problem(template, label_names) if template is not None else None
@@ -1395,13 +1885,21 @@ class _Builder:
             service=sli.service,
             slo=entry.slo,
             condition=entry.expr,
-            window_ms=self.defaults.rule_window_ms if entry.window is None else entry.window,
+            window_ms=(
+                CALENDAR_NOMINAL_MS[entry.calendar] if entry.calendar
+                else self.defaults.rule_window_ms if entry.window is None
+                else entry.window
+            ),
             for_ms=entry.for_,
             keep_firing_for_ms=entry.keep_firing_for,
             severity=entry.severity,
             summary=entry.summary,
             description=entry.description,
             labels=tuple(sorted(entry.labels.items())),
+            for_events=entry.for_events,
+            calendar=entry.calendar,
+            timezone=entry.timezone or "UTC",
+            action=entry.action,
         )
 
     def _check_alert_identities(self, alerts: list[AlertSpec | None]) -> None:

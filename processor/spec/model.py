@@ -16,6 +16,7 @@ from processor.spec.predicate import Predicate
 
 __all__ = [
     "AlertSpec",
+    "BUS_MONITOR_SUBJECTS",
     "BudgetSpec",
     "BusMonitorSpec",
     "BurnTier",
@@ -142,6 +143,10 @@ class SliSpec(_Frozen):
     subject: str  # NATS subject pattern, ``*`` and ``>`` wildcards allowed
     where: Predicate | None = None  # events not matching are not part of this SLI (not rejected)
     labels: tuple[str, ...] = ()  # payload fields whose values split the SLI into series
+    # The alert label name of each entry of ``labels``, when the config renames them
+    # (``labels: {target_service: service}``: ``service`` is the processor's own label). Empty: the
+    # field paths are the names. Use ``series_label_names()``.
+    label_names: tuple[str, ...] = ()
     max_series: int = 1000  # label cardinality cap; further label sets go to OVERFLOW_LABEL
     description: str = ""
     # latency and gauge
@@ -155,9 +160,17 @@ class SliSpec(_Frozen):
     state_field: str | None = None
     bad_states: tuple[str, ...] = ()
     bad_when: Literal["any", "all"] = "any"
+    # Entities known before any event names them, each good until an event says otherwise, so
+    # that ``bad_when: all`` means all of these and not "all of those seen so far" (the first
+    # ``down`` after a start would otherwise be "all providers down").
+    entities: tuple[str, ...] = ()
     # correlation only
     correlation: CorrelationSpec | None = None
     event_time_field: str  # resolved from defaults when the SLI does not override it
+
+    def series_label_names(self) -> tuple[str, ...]:
+        """The names of the series labels on alerts, in the order of ``labels``."""
+        return self.label_names or self.labels
 
 
 OVERFLOW_LABEL = "__overflow__"
@@ -240,6 +253,16 @@ class AlertSpec(_Frozen):
     timezone: str = "UTC"
     # Published on slo.actions.<service> when the alert fires ("switch to cheaper model").
     action: str | None = None
+
+
+# The subjects on which the bus monitor's measurements enter the engine, with their payloads
+# (besides ``ts``); SLIs on ``bus.`` subjects must read one of these.
+BUS_MONITOR_SUBJECTS: dict[str, str] = {
+    "bus.publish.probe": "latency_ms (publish to ack), status: ok | error",
+    "bus.probe.delivery": "delivered: bool (the probe arrived within delivery_timeout)",
+    "bus.consumer.lag": "stream, consumer, pending (num_pending of the consumer)",
+    "bus.stream.status": "stream, state: up | down (whether stream info answered)",
+}
 
 
 class BusMonitorSpec(_Frozen):

@@ -3,7 +3,8 @@
 - durations ``250ms``, ``10s``, ``5m``, ``1h30m``, ``7d``, ``1w`` -> int milliseconds;
 - latency thresholds ``150ms``, ``4s``, ``500us``, ``1.5s`` -> float milliseconds;
 - ratios ``0.05%``, ``99.9%`` or a plain fraction ``0.999`` -> float fraction;
-- conditions ``p95 > 150ms``, ``p99.9 >= 1s``, ``bad_ratio > 0.05%``, ``count < 1`` -> Condition.
+- conditions ``p95 > 150ms``, ``p99.9 >= 1s``, ``bad_ratio > 0.05%``, ``count < 1``,
+  ``since_last > 30s``, ``bad_for > 1m``, ``sum > 50``, ``max > 10s`` -> Condition.
 
 Every parser raises ``ValueError`` with a message meant for the person who wrote the config. Decimal
 arithmetic keeps ``99.9%`` exactly ``0.999`` and ``p99.9`` exactly ``q=0.999``.
@@ -11,6 +12,7 @@ arithmetic keeps ``99.9%`` exactly ``0.999`` and ``p99.9`` exactly ``q=0.999``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -18,13 +20,17 @@ from processor.spec.model import Condition, Stat
 
 __all__ = [
     "DURATION_UNITS_MS",
+    "GAUGE_STATS",
     "LATENCY_UNITS_MS",
+    "STAT_NAMES",
     "check_subject_pattern",
     "format_duration",
     "parse_condition",
     "parse_duration_ms",
     "parse_fraction",
     "parse_latency_ms",
+    "subject_pattern_matches",
+    "threshold_unit",
 ]
 
 DURATION_UNITS_MS: dict[str, int] = {
@@ -52,6 +58,32 @@ _QUANTITY_RE = re.compile(rf"({_NUMBER})\s*([a-zµ%]*)", re.IGNORECASE)
 _CONDITION_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|=>|=<|>|<|=)?\s*(.*?)\s*")
 _QUANTILE_RE = re.compile(r"p(\d+(?:\.\d+)?)")
 _RATIO_STATS = ("good_ratio", "bad_ratio")
+_COUNT_STATS = ("count", "bad_count")
+_TIME_STATS = ("since_last", "bad_for")  # thresholds are durations, like a quantile's
+# A gauge's threshold is a plain number in the payload field's own unit, or, for a gauge whose SLI
+# declares a time unit, a duration; whether the unit fits the SLI is checked by the loader.
+GAUGE_STATS = ("last", "min", "max", "avg", "sum")
+# Every stat a config may write, besides pNN (``burn_rate`` is built by the engine for budget tiers).
+STAT_NAMES = ("good_ratio", "bad_ratio", "bad_count", "count", "since_last", *GAUGE_STATS, "bad_for")
+_STAT_LIST = (
+    "pNN (p50, p95, p99.9), good_ratio, bad_ratio (the error rate), bad_count, count, since_last, "
+    "last, min, max, avg, sum or bad_for"
+)
+# Names from other tools, and what they are called here.
+_STAT_ALIASES = {
+    "error_rate": "bad_ratio",
+    "errors": "bad_count",
+    "error_count": "bad_count",
+    "success_rate": "good_ratio",
+    "mean": "avg",
+    "average": "avg",
+    "total": "sum",
+    "current": "last",
+    "value": "last",
+    "age": "since_last",
+    "staleness": "since_last",
+    "down_for": "bad_for",
+}
 
 
 def _reject_non_text(value: object, what: str) -> str:
@@ -160,18 +192,59 @@ def _parse_stat(name: str) -> Stat:
         if not 0 < percent <= 100:
             raise ValueError(f"quantile {name!r} is out of range: use p0.1 .. p100")
         return Stat(kind="quantile", q=float(percent / 100))
-    if name in _RATIO_STATS or name == "count":
+    if name in STAT_NAMES:
         return Stat(kind=name)  # type: ignore[arg-type]
-    raise ValueError(
-        f"unknown stat {name!r}: use pNN (p50, p95, p99.9), good_ratio, bad_ratio (the error rate) or count"
-    )
+    if name == "burn_rate":
+        raise ValueError(
+            "burn_rate is not written in rules: burn-rate alerts come from an SLO's budget.burn_alerts catalogue"
+        )
+    alias = _STAT_ALIASES.get(name.lower())
+    if alias is None:
+        close = difflib.get_close_matches(name, STAT_NAMES, n=1, cutoff=0.75)
+        alias = close[0] if close else None
+    hint = f"did you mean {alias!r}? " if alias else ""
+    raise ValueError(f"unknown stat {name!r}: {hint}use {_STAT_LIST}")
+
+
+def _plain_number(rhs: str, what: str, signed: bool) -> float:
+    """A threshold without a unit; ``$50`` and ``70%`` are explained rather than guessed at."""
+    negative = signed and rhs.startswith("-")
+    body = rhs[1:].lstrip() if negative else rhs
+    if body.startswith("$") and re.fullmatch(_NUMBER, body[1:].strip()):
+        raise ValueError(
+            f"write the plain number {body[1:].strip()}, not {rhs!r}: a threshold carries no currency, "
+            "it is in the unit of the payload field (cost_usd, say)"
+        )
+    if body.endswith("%") and re.fullmatch(_NUMBER, body[:-1].strip()):
+        raise ValueError(
+            f"write the plain number {body[:-1].strip()}, not {rhs!r}: {what} is compared with the payload's "
+            "number as it is (a field such as cpu_pct already holds 70 for 70 %)"
+        )
+    if re.fullmatch(_NUMBER, body) is None:
+        sign = "" if signed else "non-negative "
+        raise ValueError(f"{what} is a {sign}number, got {rhs!r}")
+    value = float(_decimal(body))
+    return -value if negative else value
+
+
+def _gauge_threshold(rhs: str) -> float:
+    """A plain number (any sign) or, for a gauge with a time unit, a signed duration -> ms."""
+    negative = rhs.startswith("-")
+    body = rhs[1:].lstrip() if negative else rhs
+    m = _QUANTITY_RE.fullmatch(body)
+    if m is not None and m.group(2) and m.group(2) in LATENCY_UNITS_MS:
+        value = parse_latency_ms(body)
+        return -value if negative else value
+    return _plain_number(rhs, "a gauge threshold", signed=True)
 
 
 def parse_condition(value: str) -> Condition:
     """``p95 > 150ms`` -> Condition(Stat(quantile, 0.95), ">", 150.0).
 
-    The threshold is normalised by the stat: a latency with a unit -> ms for quantiles, a percentage
-    or fraction for ratios, a plain non-negative number for ``count``.
+    The threshold is normalised by the stat: a duration with a unit -> ms for quantiles,
+    ``since_last`` and ``bad_for``; a percentage or fraction for ratios; a plain non-negative number
+    for ``count`` and ``bad_count``; a plain number of any sign (or a signed duration -> ms, for a
+    gauge with a time unit) for ``last``, ``min``, ``max``, ``avg`` and ``sum``.
     """
     if not isinstance(value, str):
         raise ValueError(f"expected a condition such as 'p95 > 150ms' or 'bad_ratio > 0.1%', got {value!r}")
@@ -189,15 +262,25 @@ def parse_condition(value: str) -> Condition:
         raise ValueError(f"{op!r} is not an operator: write {op[::-1]!r} in {text!r}")
     if not rhs or rhs[0] in "<>=!":
         raise ValueError(f"expected a threshold after {op!r} in {text!r}")
-    if stat.kind == "quantile":
+    if stat.kind == "quantile" or stat.kind in _TIME_STATS:
         threshold = parse_latency_ms(rhs)
-    elif stat.kind == "count":
-        if rhs.startswith("-") or re.fullmatch(_NUMBER, rhs) is None:
-            raise ValueError(f"a count threshold is a non-negative number, got {rhs!r}")
-        threshold = float(_decimal(rhs))
+    elif stat.kind in _COUNT_STATS:
+        threshold = _plain_number(rhs, "a count threshold", signed=False)
+    elif stat.kind in GAUGE_STATS:
+        threshold = _gauge_threshold(rhs)
     else:
         threshold = parse_fraction(rhs)
     return Condition(stat=stat, op=op, threshold=threshold, text=text)  # type: ignore[arg-type]
+
+
+def threshold_unit(condition: Condition) -> str:
+    """The unit written after a condition's threshold (``ms`` in ``max > 10ms``, ``%`` in
+    ``bad_ratio > 1%``), or ``""`` for a plain number; the loader checks a gauge's against its SLI."""
+    m = _CONDITION_RE.fullmatch(condition.text)
+    rhs = m.group(3) if m is not None else ""
+    rhs = rhs[1:].lstrip() if rhs.startswith("-") else rhs
+    q = _QUANTITY_RE.fullmatch(rhs)
+    return q.group(2) if q is not None else ""
 
 
 def check_subject_pattern(value: str) -> str:
@@ -220,3 +303,15 @@ def check_subject_pattern(value: str) -> str:
         elif token != "*" and ("*" in token or ">" in token):
             raise ValueError(f"wildcards '*' and '>' must be whole tokens, got {token!r} in {value!r}")
     return value
+
+
+def subject_pattern_matches(pattern: str, subject: str) -> bool:
+    """Whether the subject pattern ``pattern`` matches the literal ``subject`` (NATS rules)."""
+    p_tokens = pattern.split(".")
+    s_tokens = subject.split(".")
+    for i, p in enumerate(p_tokens):
+        if p == ">":
+            return len(s_tokens) > i
+        if i >= len(s_tokens) or (p != "*" and p != s_tokens[i]):
+            return False
+    return len(p_tokens) == len(s_tokens)

@@ -144,13 +144,18 @@ async def wait_for(predicate, timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
+WATCHED = {"GatewayLatencyP95High", "TradingOrderLatencyP95High"}
+
+
 def alert_rows(msgs) -> list[tuple]:
-    """The threshold alerts' transitions; error-budget burn alerts are the budget tests' subject."""
+    """The transitions of the two latency rules these incidents are about. (Other rules of the
+    catalogue fire too on this partial traffic, e.g. absence of the snapshots it never sends;
+    the catalogue tests cover those.)"""
     rows = []
     for m in msgs:
         body = orjson.loads(m.data)
         labels = body["labels"]
-        if labels["alertname"] == "ErrorBudgetBurn":
+        if labels["alertname"] not in WATCHED:
             continue
         assert m.subject == f"slo.alerts.{labels['severity']}.{labels['service']}"
         rows.append((labels["alertname"], labels["severity"], labels["service"], body["status"],
@@ -236,7 +241,8 @@ async def test_a_restart_resumes_from_the_checkpoint_without_losing_or_repeating
     await task
 
     proc, task = await start_processor(nc)
-    assert {"ANALYTICS": 450, "TRADE": 450} == {name: lane.stats.last_seq for name, lane in proc.lanes.items()}
+    resumed = {name: lane.stats.last_seq for name, lane in proc.lanes.items()}
+    assert (450, 450) == (resumed["ANALYTICS"], resumed["TRADE"])
     second, _ = traffic(450, END_S, bad_at=set())
     await publish(js, second)
     await wait_for(lambda: sum(lane.stats.last_seq for lane in proc.lanes.values()) >= len(first) + len(second))

@@ -27,6 +27,7 @@ def test_an_alert_is_published_on_its_severity_and_service_with_alertmanager_fie
         threshold=400.0,
         expr="p95 > 400ms",
         window_ms=60_000,
+        window="1m",
         for_ms=120_000,
         evaluated_at_ms=1_700_000_120_000,
     )

@@ -356,13 +356,14 @@ PROBLEMS: list[tuple[str, str, list[tuple[int, str, str]]]] = [
     (
         "a slice condition that does not fit the SLI kind",
         _slo("sli: req\nobjective: 99%\nbudget:\n  method: time_slices\n  slice_condition: p95 < 200ms"),
-        [(13, "slos.a.budget.slice_condition", "p95 needs a latency SLI, but 'req' is a ratio SLI")],
+        [(13, "slos.a.budget.slice_condition", "p95 needs a latency SLI or a duration correlation, but 'req' is a ratio SLI")],
     ),
     (
         "an events SLI only has count slice conditions",
         _slo("sli: beat\nobjective: 99%\nbudget:\n  method: time_slices\n  slice_condition: good_ratio >= 99%"),
-        [(13, "slos.a.budget.slice_condition", "good_ratio needs a ratio SLI, but 'beat' is an events SLI: an "
-                                               "events SLI only counts events: use count")],
+        [(13, "slos.a.budget.slice_condition", "good_ratio needs a ratio, state or outcome correlation SLI, but "
+                                               "'beat' is an events SLI: an events SLI only counts events: use "
+                                               "count or since_last")],
     ),
     (
         "a slice condition written like an alert",
@@ -532,7 +533,8 @@ def test_an_inherited_key_that_does_not_fit_one_slo_is_reported_at_that_slo(conf
     problems = _problems(config_dir, "  a: {sli: req, objective: 99%}\n  b: {sli: lat, objective: 99%}\n", head)
 
     assert [
-        (13, "slos.b.budget", "good_ratio needs a ratio SLI, but 'lat' is a latency SLI: use a quantile such as p95 "
+        (13, "slos.b.budget", "good_ratio needs a ratio, state or outcome correlation SLI, but 'lat' is a latency SLI: "
+                       "use a quantile such as p95 "
                        "(budget.slice_condition comes from defaults.budget, line 6)"),
     ] == [(p.line, p.field, p.message) for p in problems]
 

@@ -146,7 +146,7 @@ alerts:
   - name: ApiErrorsHigh
     sli: api_requests
     expr: bad_ratio > 0.5%
-    severity: page
+    severity: pager
     annotations:
       summary: errors
   - sli: checkout_latency
@@ -173,13 +173,13 @@ BROKEN_EXPECTED = [
     (16, "slis.search_latency.value", "a latency SLI needs value"),
     (32, "slos.api_p95.sli", "unknown SLI 'api_latncy': did you mean 'api_latency'?"),
     (36, "slos.checkout_availability.objective",
-     "good_ratio needs a ratio SLI, but 'checkout_latency' is a latency SLI"),
+     "good_ratio needs a ratio, state or outcome correlation SLI, but 'checkout_latency' is a latency SLI"),
     (42, "alerts[0].window", "45s is not a multiple of the resolution (10s): the engine evaluates rules only at "
                              "resolution boundaries; use 40s or 50s"),
-    (47, "alerts[1].severity", "expected 'info', 'warning' or 'critical', got 'page'"),
+    (47, "alerts[1].severity", "expected 'info', 'warning', 'critical', 'emergency', 'page' or 'ticket', got 'pager'"),
     (48, "alerts[1].annotations", "unknown key 'annotations': put summary: and description: directly on the alert"),
     (50, "alerts[2].name", "required key is missing"),
-    (55, "alerts[3].expr", "p95 needs a latency SLI, but 'checkout_requests' is a ratio SLI"),
+    (55, "alerts[3].expr", "p95 needs a latency SLI or a duration correlation, but 'checkout_requests' is a ratio SLI"),
     (61, "alerts[5].name", "duplicate alert: alerts[4] (line 57)"),
 ]
 
@@ -239,7 +239,7 @@ CASES: list[tuple[str, str, list[tuple[int | None, str, str]]]] = [
     (
         "a ratio SLI without good and with a unit",
         "version: 1\nslis:\n  r:\n    service: s\n    kind: ratio\n    subject: x\n    unit: ms\n",
-        [(3, "slis.r.good", "a ratio SLI needs good:"), (7, "slis.r.unit", "only latency SLIs have a unit")],
+        [(3, "slis.r.good", "a ratio SLI needs good:"), (7, "slis.r.unit", "unit: applies to latency and gauge SLIs only; a ratio SLI counts good events")],
     ),
     (
         "a latency SLI with a good predicate",

@@ -12,6 +12,8 @@ from processor.spec.parse import (
     parse_duration_ms,
     parse_fraction,
     parse_latency_ms,
+    subject_pattern_matches,
+    threshold_unit,
 )
 
 
@@ -165,6 +167,18 @@ CONDITIONS = [
     ("an event count", "count < 1", _cond("count", "<", 1.0, "count < 1")),
     ("no spaces around the operator", "p95>150ms", _cond("quantile", ">", 150.0, "p95>150ms", 0.95)),
     ("surrounding whitespace is trimmed", "  p95 > 150ms ", _cond("quantile", ">", 150.0, "p95 > 150ms", 0.95)),
+    ("a count of bad events", "bad_count > 0", _cond("bad_count", ">", 0.0, "bad_count > 0")),
+    ("time since the last event, as a duration", "since_last > 30s", _cond("since_last", ">", 30_000.0,
+                                                                          "since_last > 30s")),
+    ("how long a state has been bad", "bad_for > 1m", _cond("bad_for", ">", 60_000.0, "bad_for > 1m")),
+    ("a fractional duration is a duration too", "bad_for >= 1.5s", _cond("bad_for", ">=", 1500.0,
+                                                                         "bad_for >= 1.5s")),
+    ("a gauge sum as a plain number", "sum > 50", _cond("sum", ">", 50.0, "sum > 50")),
+    ("a gauge average with decimals", "avg > 0.10", _cond("avg", ">", 0.1, "avg > 0.10")),
+    ("a negative gauge threshold", "min < -3", _cond("min", "<", -3.0, "min < -3")),
+    ("a gauge of durations, with a unit", "max > 10s", _cond("max", ">", 10_000.0, "max > 10s")),
+    ("a negative duration on a gauge of durations", "min < -5s", _cond("min", "<", -5000.0, "min < -5s")),
+    ("the last value of a gauge", "last > 500", _cond("last", ">", 500.0, "last > 500")),
 ]
 
 
@@ -190,6 +204,15 @@ BAD_CONDITIONS = [
     ("a count with a unit", "count < 1ms", "non-negative number"),
     ("not a string", 95, "expected a condition"),
     ("an empty string", "", "expected a condition"),
+    ("a dollar sign is explained", "sum > $50", "write the plain number 50, not '$50'"),
+    ("a percent sign on a gauge is explained", "avg > 70%", "write the plain number 70, not '70%'"),
+    ("since_last needs a unit", "since_last > 30", "missing unit in '30'"),
+    ("bad_for cannot be negative", "bad_for > -1s", "cannot be negative"),
+    ("a negative bad_count", "bad_count > -1", "a count threshold is a non-negative number"),
+    ("a gauge threshold that is not a number", "last > many", "a gauge threshold is a number"),
+    ("another tool's name gets this one's", "mean > 5", "did you mean 'avg'?"),
+    ("a near miss gets a suggestion", "bad_fro > 1m", "did you mean 'bad_for'?"),
+    ("burn rates come from budgets", "burn_rate > 2", "burn-rate alerts come from an SLO's budget.burn_alerts"),
 ]
 
 
@@ -198,6 +221,34 @@ def test_parse_condition_rejects(text: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_condition(text)
     assert message in str(info.value)
+
+
+UNITS = [
+    ("a plain number has none", "sum > 50", ""),
+    ("a duration", "max > 10s", "s"),
+    ("a negative duration", "min < -5ms", "ms"),
+    ("a percentage", "bad_ratio > 1%", "%"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), _args(UNITS), ids=_ids(UNITS))
+def test_threshold_unit_is_what_was_written(text: str, expected: str) -> None:
+    assert expected == threshold_unit(parse_condition(text))
+
+
+MATCHES = [
+    ("a literal subject matches itself", "bus.consumer.lag", "bus.consumer.lag", True),
+    ("a one-token wildcard", "bus.*.lag", "bus.consumer.lag", True),
+    ("a tail wildcard", "bus.>", "bus.stream.status", True),
+    ("a tail wildcard needs a token", "bus.stream.>", "bus.stream", False),
+    ("a different token", "bus.publish.probe", "bus.probe.delivery", False),
+    ("a longer subject", "slo.probe", "slo.probe.x", False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "subject", "expected"), _args(MATCHES), ids=_ids(MATCHES))
+def test_subject_pattern_matches(pattern: str, subject: str, expected: bool) -> None:
+    assert expected == subject_pattern_matches(pattern, subject)
 
 
 def test_condition_stat_prints_as_written() -> None:
