@@ -250,7 +250,9 @@ class Processor:
                     self._stop.set()
             await asyncio.gather(*lanes, return_exceptions=True)
         finally:
-            checkpoints.cancel()
+            # Not cancelled either: a cancel landing inside a KV request can be turned into a
+            # timeout error by the client and swallowed; the loop ends by itself on the stop.
+            self._stop.set()
             await asyncio.gather(checkpoints, return_exceptions=True)
             await self.checkpoint()
             for lane in self.lanes.values():
@@ -361,8 +363,10 @@ class Processor:
         return True
 
     async def _checkpoint_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.checkpoint_interval_s)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.checkpoint_interval_s)
+                return  # stopping: run() writes the final checkpoint after the lanes are done
             try:
                 await self.checkpoint()
             except ProcessorError as exc:
