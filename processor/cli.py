@@ -63,6 +63,14 @@ def _simulate_type(parser_name: str, what: str) -> Callable[[str], object]:
     return convert
 
 
+def _instance_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1-32 letters, digits, _ or - (it becomes part of consumer names)")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slo", description="Streaming SLI/SLO processor on NATS JetStream.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -85,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tls-cert", default=None, help="client certificate")
     run.add_argument("--tls-key", default=None, help="client certificate key")
     run.add_argument("--batch-size", type=int, default=1000, help="messages per pull request (default 1000)")
+    run.add_argument(
+        "--instance",
+        default="default",
+        type=_instance_name,
+        help="names this processor's durable consumers (slo_<instance>_<stream>) and checkpoint key; "
+        "give each replica its own (default: default, consumers slo_<stream>)",
+    )
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 

@@ -134,7 +134,13 @@ class _Lane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stats: StreamStats = field(default_factory=StreamStats)
     last_event_monotonic_s: float = 0.0
-    dirty: bool = False
+    changes: int = 0  # batches and time moves applied
+    changes_saved: int = 0  # ... of which the last stored checkpoint holds
+
+    @property
+    def dirty(self) -> bool:
+        return self.changes != self.changes_saved
+
     # The last checkpointed (seq, snapshot). A lane whose engine holds effects that could not be
     # published (stopped while the bus was down) is "unsafe": its checkpoint stays at this one, so
     # a restart replays those events instead of skipping them.
@@ -239,6 +245,10 @@ class Processor:
         self._stop.set()
 
     async def run(self) -> None:
+        if not self.lanes:
+            self.log.warning("processor.nothing_to_do", hint="no SLI of the config is held by a stream")
+            await self._stop.wait()
+            return
         lanes = [asyncio.create_task(self._lane_loop(lane), name=f"lane-{lane.stream}") for lane in self.lanes.values()]
         checkpoints = asyncio.create_task(self._checkpoint_loop(), name="checkpoints")
         try:
@@ -254,7 +264,10 @@ class Processor:
             # timeout error by the client and swallowed; the loop ends by itself on the stop.
             self._stop.set()
             await asyncio.gather(checkpoints, return_exceptions=True)
-            await self.checkpoint()
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # noqa: BLE001 - the consumers still hold everything since the last one
+                self.log.error("checkpoint.final_failed", error=str(exc))
             for lane in self.lanes.values():
                 if lane.puller is not None:
                     with contextlib.suppress(Exception):
@@ -271,8 +284,17 @@ class Processor:
         if lane.puller is None:
             await self._bus_loop(lane)
             return
+        delay_s = 0.1
         while not self._stop.is_set() and not lane.unsafe:
-            msgs = await lane.puller.next_batch(timeout_s=0.25)
+            try:
+                msgs = await lane.puller.next_batch(timeout_s=0.25)
+            except BusError as exc:
+                # Pulling holds nothing not yet applied; wait for the bus and pull again.
+                self.log.warning("consumer.pull_failed", stream=lane.stream, error=str(exc), retry_in_s=delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+                continue
+            delay_s = 0.1
             async with lane.lock:
                 await self._apply(lane, msgs)
 
@@ -290,9 +312,9 @@ class Processor:
     async def _apply(self, lane: _Lane, msgs: list) -> None:
         engine = lane.engine
         now_s = time.monotonic()
+        before = (engine.max_ts_ms, engine.closed_until_ms)
         if msgs:
             out = engine.ingest(msgs)
-            lane.last_event_monotonic_s = now_s
         elif engine.max_ts_ms is not None and now_s - lane.last_event_monotonic_s >= self.idle_after_s:
             # Idle bus: let event time run on with the wall clock so windows close and alerts
             # resolve without new events. Only the shell does this; replays never do.
@@ -300,18 +322,33 @@ class Processor:
             out = engine.advance(engine.max_ts_ms + idle_ms - engine.lateness_ms)
         else:
             return
-        if not await self._publish(lane, msgs, out):
-            return
-        if msgs and lane.puller is not None:
-            await lane.puller.ack(msgs[-1])
-            lane.stats.last_seq = stream_sequence(msgs[-1].reply)
+        if engine.max_ts_ms != before[0]:
+            # Only events that moved event time count as "not idle": a stream of ignored or late
+            # messages must not freeze the windows.
+            lane.last_event_monotonic_s = now_s
+        try:
+            if not await self._publish(lane, msgs, out):
+                return
+            if msgs and lane.puller is not None:
+                lane.stats.last_seq = stream_sequence(msgs[-1].reply)
+                try:
+                    await lane.puller.ack(msgs[-1])
+                except BusError as exc:
+                    # Applied and published: the checkpoint records it; an unacked batch is
+                    # redelivered after ack_wait and the puller drops redeliveries it has passed.
+                    self.log.warning("consumer.ack_failed", stream=lane.stream, error=str(exc))
+        except BaseException:
+            # The engine holds effects that may not be stored: never checkpoint them.
+            lane.unsafe = True
+            raise
         if msgs:
             lane.stats.batches += 1
         lane.stats.accepted += out.accepted
         lane.stats.ignored += out.ignored
         lane.stats.rejected += len(out.rejections)
         lane.stats.alerts += len(out.alerts)
-        lane.dirty = True
+        if msgs or (engine.max_ts_ms, engine.closed_until_ms) != before:
+            lane.changes += 1
 
     async def _publish(self, lane: _Lane, msgs: list, out: Outputs) -> bool:
         """Publish a batch's outputs, retrying while the bus is unavailable; False if stopped first."""
@@ -341,8 +378,20 @@ class Processor:
             seq = stream_sequence(msg.reply) if msg.reply else None
             subject, payload, headers, msg_id = deadletter_message(rej, msg.subject, msg.data, lane.stream, seq)
             messages.append(OutMessage(subject, payload, headers=headers, msg_id=msg_id))
+        if out.rejections:
+            # One line per batch, not per event: a broken producer must not flood the log. The
+            # dead letters carry every message with its reason.
+            first = out.rejections[0]
+            reasons: dict[str, int] = {}
+            for rej in out.rejections:
+                reasons[rej.reason] = reasons.get(rej.reason, 0) + 1
             self.log.warning(
-                "event.rejected", reason=rej.reason, detail=rej.detail, subject=msg.subject, stream=lane.stream, seq=seq
+                "events.rejected",
+                stream=lane.stream,
+                count=len(out.rejections),
+                reasons=reasons,
+                example_subject=msgs[first.index].subject,
+                example_detail=first.detail,
             )
         delay_s = 0.1
         while messages:
@@ -369,7 +418,7 @@ class Processor:
                 return  # stopping: run() writes the final checkpoint after the lanes are done
             try:
                 await self.checkpoint()
-            except ProcessorError as exc:
+            except Exception as exc:  # noqa: BLE001 - logged; the next interval tries again
                 # A failed checkpoint loses no data (the consumer still holds everything after
                 # the last good one); keep processing and try again next interval.
                 self.log.error("checkpoint.failed", error=str(exc))
@@ -378,14 +427,19 @@ class Processor:
         if not any(lane.dirty for lane in self.lanes.values()):
             return
         states = {}
+        taken = []
         for lane in self.lanes.values():
             async with lane.lock:
-                if not lane.unsafe:
+                if not lane.unsafe and lane.dirty:
                     lane.saved = (lane.stats.last_seq, lane.engine.snapshot())
-                    lane.dirty = False
+                    taken.append((lane, lane.changes))
                 if lane.saved is not None:
                     states[lane.stream] = lane.saved
-        revision = await self.checkpoints.save(encode_checkpoint(states))
+        # Encoding ~MBs of state is CPU work; off the event loop it does not stall the lanes.
+        payload = await asyncio.to_thread(encode_checkpoint, states)
+        revision = await self.checkpoints.save(payload)
+        for lane, changes in taken:
+            lane.changes_saved = changes
         self.log.debug("checkpoint.saved", revision=revision, streams={s: v[0] for s, v in states.items()})
 
     def counters(self) -> dict[str, dict[str, Any]]:
@@ -402,9 +456,13 @@ async def serve(
     store_dir: Path,
     *,
     batch_size: int = 1000,
+    instance: str = "default",
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Connect (starting the embedded server when no URL is given), run until ``stop`` is set."""
+    """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
+
+    ``instance`` names this processor's durable consumers and checkpoint: replicas that should
+    each see every event (availability) or partitions run under different names."""
     log = structlog.get_logger("slo")
     definitions = load_stream_definitions(streams_dir)
     embedded = None
@@ -417,7 +475,10 @@ async def serve(
         nc = await connect(opts)
         log.info("nats.connected", server=opts.redacted())
         try:
-            proc = Processor(spec, nc, definitions, batch_size=batch_size, log=log)
+            prefix = "slo" if instance == "default" else f"slo_{instance}"
+            proc = Processor(
+                spec, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix, log=log
+            )
             await proc.start()
             runner = asyncio.create_task(proc.run())
             stopper = asyncio.create_task((stop or asyncio.Event()).wait())
@@ -466,7 +527,15 @@ def run_from_args(args: Any) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(spec, opts, Path(args.streams_dir), Path(args.store_dir), batch_size=args.batch_size, stop=stop)
+        await serve(
+            spec,
+            opts,
+            Path(args.streams_dir),
+            Path(args.store_dir),
+            batch_size=args.batch_size,
+            instance=args.instance,
+            stop=stop,
+        )
 
     try:
         asyncio.run(main())

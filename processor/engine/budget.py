@@ -112,7 +112,13 @@ class _Ring:
 
     def snapshot(self) -> list:
         live = np.flatnonzero(self.total)
-        return [[int(self.ids[i]), int(self.good[i]), int(self.total[i])] for i in live]
+        return np.stack([self.ids[live], self.good[live], self.total[live]], axis=1).tolist()
+
+    def sum_between(self, lo_ms: int, hi_ms: int) -> tuple[int, int]:
+        """(good, total) of the buckets starting in [lo, hi)."""
+        starts = self.ids * self.bucket_ms
+        mask = (self.ids >= 0) & (starts >= lo_ms) & (starts < hi_ms)
+        return int(self.good[mask].sum()), int(self.total[mask].sum())
 
     def restore(self, rows: list) -> None:
         for bucket, good, total in rows:
@@ -242,6 +248,16 @@ class BudgetTracker:
             self.period_good += good
             self.period_total += total
 
+    def _rebuild_windows(self, boundary_ms: int) -> None:
+        # The same spans record() maintains: a fine window holds the sub-windows starting in
+        # [b - W, b), a coarse one the minutes from the one that held b - W at the last turn.
+        minute_start = boundary_ms - boundary_ms % TIER1_BUCKET_MS
+        for w in self.windows.values():
+            if w.fine:
+                w.good, w.total = self.ring0.sum_between(boundary_ms - w.window_ms, boundary_ms)  # type: ignore[union-attr]
+            else:
+                w.good, w.total = self.ring1.sum_between(minute_start - w.window_ms, boundary_ms)  # type: ignore[union-attr]
+
     def has_state(self) -> bool:
         return bool(self.pending) or any(w.total for w in self.windows.values()) or any(
             rule.states for _, rule in self.rules
@@ -283,7 +299,7 @@ class BudgetTracker:
         consumed = bad / allowed if allowed > 0 else (0.0 if bad == 0 else math.inf)
         remaining = 1.0 - consumed
         previous = self.policy
-        if budget.policy and total > 0:
+        if budget.policy and total >= max(1, budget.policy_min_events):
             target = _policy_of(remaining)
             if _POLICY_RANK[target] > _POLICY_RANK[previous]:
                 self.policy = target
@@ -350,7 +366,6 @@ class BudgetTracker:
     def snapshot(self) -> dict:
         return {
             "pending": [[k, v[0], v[1]] for k, v in sorted(self.pending.items())],
-            "windows": [[w, s.good, s.total] for w, s in self.windows.items()],
             "ring0": self.ring0.snapshot() if self.ring0 is not None else [],
             "ring1": self.ring1.snapshot() if self.ring1 is not None else [],
             "period": [self.period[0], self.period[1], self.period_good, self.period_total],
@@ -360,15 +375,11 @@ class BudgetTracker:
             },
         }
 
-    def restore(self, data: dict) -> list[str]:
-        notes = []
+    def restore(self, data: dict, closed_until_ms: int | None) -> list[str]:
+        """Load a snapshot. Window sums are not in it: they follow from the rings, so a window
+        that is new in the config starts right, from data already counted."""
+        notes: list[str] = []
         self.pending = {k: [g, t] for k, g, t in data["pending"]}
-        saved = {w: (g, t) for w, g, t in data["windows"]}
-        for w, s in self.windows.items():
-            if w in saved:
-                s.good, s.total = saved[w]
-            else:
-                notes.append(f"slo {self.slo.name!r}: window {format_duration(w)} is new; it starts empty")
         if self.ring0 is not None:
             self.ring0.restore(data["ring0"])
         if self.ring1 is not None:
@@ -376,6 +387,8 @@ class BudgetTracker:
         p0, p1, self.period_good, self.period_total = data["period"]
         self.period = (p0, p1)
         self.policy = data["policy"]
+        if closed_until_ms is not None:
+            self._rebuild_windows(closed_until_ms)
         by_tier = {tier.tier: rule for tier, rule in self.rules}
         for name, rows in data["rules"].items():
             if name in by_tier:

@@ -94,6 +94,9 @@ class Engine:
         self._zones = {a.timezone: ZoneInfo(a.timezone) for a in spec.alerts if a.calendar}
         # Per calendar rule and series: [period_end_ms, Gauge, good, total] of the period so far.
         self._calendar_acc: dict[int, dict[tuple, list]] = {id(rule): {} for rule, _ in self._rules if rule.spec.calendar}
+        self._subject_readers = any(ext.needs_subject for ext in self._extractors)
+        # Absence rules (since_last) change with time alone, so boundaries are never skipped.
+        self._absence_rules = any(rule.spec.condition.stat.kind == "since_last" for rule, _ in self._rules)
         self.origin_ms: int | None = None  # first boundary: "since_last" of a never-seen series counts from it
         self._route: dict[str, tuple[Extractor, ...]] = {}
         self._dirty: set[tuple[Extractor, Series]] = set()
@@ -132,38 +135,48 @@ class Engine:
                     raise Reject("not_json", "payload is not valid JSON") from None
                 if type(payload) is not dict:
                     raise Reject("not_object", f"payload is a JSON {type(payload).__name__}, not an object")
+                if self._subject_readers and any(ext.needs_subject for ext in exts):
+                    payload["_subject"] = subject
                 staged = []
                 ts_field = None
-                ts_ms = 0
+                ts_ms = t_lo = t_hi = 0
                 for ext in exts:
-                    if ext.needs_subject:
-                        payload["_subject"] = subject
                     if not ext.selects(payload):
                         continue
                     observed = ext.observe(payload)
                     if observed is None:
                         continue
-                    if ext.ts_field is not ts_field:
+                    if ext.ts_field != ts_field:
                         ts_field = ext.ts_field
                         ts_ms = self._event_time_ms(payload, ts_field, msg)
+                        if not staged:
+                            t_lo = t_hi = ts_ms
+                        elif ts_ms < t_lo:
+                            t_lo = ts_ms
+                        elif ts_ms > t_hi:
+                            t_hi = ts_ms
                     staged.append((ext, ts_ms, observed))
                 if not staged:
                     out.ignored += 1
                     continue
                 closed = self.closed_until_ms
-                for _, t, _ in staged:
-                    if closed is not None and t < closed:
-                        raise Reject("late", f"event time {t} is before the closed boundary {closed}")
+                if closed is not None and t_lo < closed:
+                    raise Reject("late", f"event time {t_lo} is before the closed boundary {closed}")
+                if t_lo != t_hi:
+                    # SLIs reading different time fields: the latest may close the window the
+                    # earliest belongs to, and an event is applied whole or not at all.
+                    wm = max(t_hi, self.max_ts_ms or t_hi) - lateness
+                    if t_lo < wm - wm % res:
+                        raise Reject("late", f"event times {t_lo} and {t_hi} are further apart than the lateness allows")
             except Reject as rej:
                 out.rejections.append(Rejection(index, rej.reason, rej.detail))
                 self.rejected[rej.reason] = self.rejected.get(rej.reason, 0) + 1
                 continue
-            for _, t, _ in staged:
-                if self.max_ts_ms is None or t > self.max_ts_ms:
-                    self.max_ts_ms = t
-                    closed = self.closed_until_ms
-                    if closed is None or t - lateness >= closed + res:
-                        self._close_through(t - lateness, out)
+            if self.max_ts_ms is None or t_hi > self.max_ts_ms:
+                self.max_ts_ms = t_hi
+                closed = self.closed_until_ms
+                if closed is None or t_hi - lateness >= closed + res:
+                    self._close_through(t_hi - lateness, out)
             for ext, t, observed in staged:
                 self._apply(ext, payload, t, observed)
             out.accepted += 1
@@ -227,19 +240,24 @@ class Engine:
         role, cid, timeout_ms = observed
         table: Correlations = ext.correlations  # type: ignore[assignment]
         if role == START:
-            labels = ext.labels_of(payload) if ext.label_paths else ()
-            table.start(cid, t, labels, None if timeout_ms is None else t + timeout_ms)
+            labels = ext.labels_of(payload)
+            deadline_ms = None if timeout_ms is None else t + timeout_ms
+            early = table.start(cid, t, labels, deadline_ms)
+            if early is not None:
+                self._close_correlation(ext, t, labels, deadline_ms, early[0], early[1])
             return
-        entry = table.finish(cid)
-        if entry is None:
-            return  # an end without a start we saw (it began before we started): counted, not judged
-        start_ms, labels, deadline_ms = entry
+        entry = table.finish(cid, t, role)
+        if entry is not None:
+            start_ms, labels, deadline_ms = entry
+            self._close_correlation(ext, start_ms, labels, deadline_ms, t, role)
+
+    def _close_correlation(self, ext, start_ms: int, labels: tuple, deadline_ms, end_ms: int, role: int) -> None:
         series = self._series_of(ext, labels)
-        sub = t - t % self.resolution_ms
+        sub = end_ms - end_ms % self.resolution_ms
         if ext.correlation.output == "duration":  # type: ignore[union-attr]
-            self._add_latency(ext, series, sub, float(max(0, t - start_ms)))
+            self._add_latency(ext, series, sub, float(max(0, end_ms - start_ms)))
             return
-        good = role == END and (deadline_ms is None or t <= deadline_ms)
+        good = role == END and (deadline_ms is None or end_ms <= deadline_ms)
         counts = series.subs.get(sub)
         if counts is None:
             counts = series.subs[sub] = [0, 0]
@@ -251,7 +269,10 @@ class Engine:
         sub-window of their deadline (the one closing now)."""
         res = self.resolution_ms
         for ext in self._extractors:
-            if ext.correlations is None or ext.correlation.output != "outcome":  # type: ignore[union-attr]
+            if ext.correlations is None:
+                continue
+            ext.correlations.forget_early(t_ms - res)
+            if ext.correlation.output != "outcome":  # type: ignore[union-attr]
                 continue
             for deadline_ms, labels in ext.correlations.expire(t_ms):
                 series = self._series_of(ext, labels)
@@ -303,7 +324,8 @@ class Engine:
 
     def _has_state(self) -> bool:
         return (
-            any(ext.series for ext in self._extractors)
+            self._absence_rules
+            or any(ext.series for ext in self._extractors)
             or any(rule.states for rule, _ in self._rules)
             or any(tracker.has_state() for tracker, _ in self._trackers)
             or any(ext.correlations is not None and ext.correlations.open for ext in self._extractors)
@@ -542,7 +564,7 @@ class Engine:
             if tracker is None:
                 notes.append(f"error budget of slo {name!r} is no longer configured; its state was dropped")
                 continue
-            notes += tracker.restore(saved)
+            notes += tracker.restore(saved, self.closed_until_ms)
         counters = data.get("counters", {})
         self.accepted = counters.get("accepted", 0)
         self.ignored = counters.get("ignored", 0)

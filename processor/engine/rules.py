@@ -54,7 +54,10 @@ class AlertRule:
 
     def __init__(self, spec: AlertSpec, sli_label_names: tuple[str, ...]):
         self.spec = spec
-        self.key = f"{spec.name}|{spec.severity}|" + ",".join(f"{k}={v}" for k, v in spec.labels)
+        # Everything the loader keeps unique, so two rules never share a snapshot entry.
+        self.key = f"{spec.name}|{spec.service}|{spec.sli}|{spec.slo or ''}|{spec.severity}|" + ",".join(
+            f"{k}={v}" for k, v in spec.labels
+        )
         self.sli_label_names = sli_label_names
         self.states: dict[tuple[str, ...], RuleState] = {}
         self._labels_cache: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...], str]] = {}

@@ -74,7 +74,7 @@ class StateTrack:
     computed *as of* a boundary even when events past it have already arrived.
     """
 
-    __slots__ = ("entities", "all_bad", "intervals")
+    __slots__ = ("entities", "all_bad", "intervals", "seen_ms")
 
     def __init__(self, bad_when: str, entities: tuple[str, ...] = ()) -> None:
         # Entities named in the config are known, and good, before any event says otherwise: "all
@@ -82,8 +82,12 @@ class StateTrack:
         self.entities: dict[str, bool] = dict.fromkeys(entities, False)
         self.all_bad = bad_when == "all"
         self.intervals: list[list] = []
+        self.seen_ms: dict[str, int] = {}  # event time of each entity's latest state
 
     def update(self, entity: str, bad: bool, ts_ms: int) -> None:
+        if ts_ms < self.seen_ms.get(entity, -1):
+            return  # an older report arriving late (within the lateness) does not undo a newer one
+        self.seen_ms[entity] = ts_ms
         self.entities[entity] = bad
         states = self.entities.values()
         series_bad = all(states) if self.all_bad else any(states)
@@ -113,11 +117,12 @@ class StateTrack:
             self.intervals.pop(0)
 
     def snapshot(self) -> list:
-        return [sorted(self.entities.items()), [list(i) for i in self.intervals]]
+        return [sorted(self.entities.items()), [list(i) for i in self.intervals], sorted(self.seen_ms.items())]
 
     def restore(self, data: list) -> None:
         self.entities = dict(data[0])
         self.intervals = [list(i) for i in data[1]]
+        self.seen_ms = dict(data[2])
 
 
 class Series:
@@ -184,7 +189,7 @@ class Series:
 class Correlations:
     """Open start events of a correlation SLI, by id, with their deadlines (event time)."""
 
-    __slots__ = ("open", "deadlines", "dropped", "unmatched", "max_open")
+    __slots__ = ("open", "deadlines", "dropped", "unmatched", "max_open", "early")
 
     def __init__(self, max_open: int) -> None:
         # id -> [start_ms, labels, deadline_ms or None]; insertion order = start order, so the
@@ -194,8 +199,16 @@ class Correlations:
         self.dropped = 0
         self.unmatched = 0
         self.max_open = max_open
+        # Ends that arrived before their start (out of order within the lateness): id -> [end_ms,
+        # role]. A start finds its end here; the watermark clears what no start claimed.
+        self.early: dict[str, list] = {}
 
-    def start(self, cid: str, ts_ms: int, labels: tuple, deadline_ms: int | None) -> None:
+    def start(self, cid: str, ts_ms: int, labels: tuple, deadline_ms: int | None) -> list | None:
+        """Open a correlation; if its end already arrived, return that [end_ms, role] instead."""
+        early = self.early.get(cid)
+        if early is not None and early[0] >= ts_ms:
+            del self.early[cid]
+            return early
         if cid in self.open:
             del self.open[cid]  # a restart of the same id: the newer start counts
         elif len(self.open) >= self.max_open:
@@ -204,12 +217,22 @@ class Correlations:
         self.open[cid] = [ts_ms, labels, deadline_ms]
         if deadline_ms is not None:
             heapq.heappush(self.deadlines, (deadline_ms, cid, ts_ms))
+        return None
 
-    def finish(self, cid: str) -> list | None:
+    def finish(self, cid: str, ts_ms: int, role: int) -> list | None:
         entry = self.open.pop(cid, None)
         if entry is None:
-            self.unmatched += 1
+            if len(self.early) >= self.max_open:
+                del self.early[next(iter(self.early))]
+                self.unmatched += 1
+            self.early[cid] = [ts_ms, role]
         return entry
+
+    def forget_early(self, closed_ms: int) -> None:
+        """Ends in closed sub-windows can no longer meet a start (it would be late): unmatched."""
+        for cid in [c for c, (end_ms, _) in self.early.items() if end_ms < closed_ms]:
+            del self.early[cid]
+            self.unmatched += 1
 
     def expire(self, before_ms: int) -> list[tuple[int, tuple]]:
         """Pop the correlations whose deadline is before ``before_ms``: (deadline, labels)."""
@@ -225,6 +248,7 @@ class Correlations:
     def snapshot(self) -> dict:
         return {
             "open": [[cid, e[0], list(e[1]), e[2]] for cid, e in self.open.items()],
+            "early": [[cid, e[0], e[1]] for cid, e in self.early.items()],
             "dropped": self.dropped,
             "unmatched": self.unmatched,
         }
@@ -236,6 +260,7 @@ class Correlations:
             self.open[cid] = [start_ms, tuple(labels), deadline]
             if deadline is not None:
                 heapq.heappush(self.deadlines, (deadline, cid, start_ms))
+        self.early = {cid: [end_ms, role] for cid, end_ms, role in data["early"]}
         self.dropped = data["dropped"]
         self.unmatched = data["unmatched"]
 
@@ -245,7 +270,8 @@ def aggregate(series: Series, lo_ms: int, hi_ms: int) -> tuple:
     store = None
     gauge = None
     good = total = 0
-    for start, v in series.subs.items():
+    # In start order, so float sums add up the same way live and after a restore.
+    for start, v in sorted(series.subs.items()):
         if lo_ms <= start < hi_ms:
             t = type(v)
             if t is list:

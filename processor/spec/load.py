@@ -474,6 +474,7 @@ class RawBudget(_Raw):
     min_events: MinEvents | None = None
     policy: StrictBool | None = None
     hysteresis: FractionText | None = None
+    policy_min_events: PositiveInt | None = None
     report_every: DurationMs | None = None
     exhaustion_window: DurationMs | None = None
 
@@ -1029,6 +1030,13 @@ class _Builder:
         resolution_ms = raw.resolution
         if resolution_ms is not None and resolution_ms <= 0:
             self.p.add(loc + ("resolution",), "must be greater than 0")
+            resolution_ms = None
+        elif resolution_ms is not None and 60_000 % resolution_ms != 0:
+            # Budget windows past 6 h are kept in one-minute buckets that sub-windows must tile.
+            self.p.add(
+                loc + ("resolution",),
+                f"{format_duration(resolution_ms)} does not divide a minute; use e.g. 10s, 15s, 20s, 30s or 1m",
+            )
             resolution_ms = None
         # None leaves the multiple-of-resolution checks out rather than reporting them against a
         # resolution the author did not mean.
@@ -1682,6 +1690,9 @@ class _Builder:
             catalogue=catalogue_name,
             policy=_BUDGET_DEFAULTS.policy if val("policy") is None else val("policy"),
             hysteresis=_BUDGET_DEFAULTS.hysteresis if hysteresis is None else hysteresis,
+            policy_min_events=_BUDGET_DEFAULTS.policy_min_events
+            if val("policy_min_events") is None
+            else val("policy_min_events"),
             report_every_ms=val("report_every") or _BUDGET_DEFAULTS.report_every_ms,
             exhaustion_window_ms=exhaustion_ms,
         )

@@ -210,6 +210,9 @@ class BudgetSpec(_Frozen):
     catalogue: str | None = None
     policy: bool = True
     hysteresis: float = 0.02  # fraction of the budget by which a recovery must clear a border
+    # The policy moves only once the budget window holds this many events (or slices): a handful
+    # of events right after a start would otherwise decide the tier on one bad one.
+    policy_min_events: int = 100
     report_every_ms: int = 60_000
     exhaustion_window_ms: int = 3_600_000  # burn rate that "time to exhaustion" projects
 

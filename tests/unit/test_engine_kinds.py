@@ -169,3 +169,61 @@ def test_the_subject_is_readable_by_predicates_only_as_the_pseudo_field():
     out, _ = run([starts], [], [Msg("trade.saga.started", b'{"ts": %d}' % at(1)),
                                 Msg("trade.saga.completed", b'{"ts": %d}' % at(2))], 5)
     assert (1, 1) == (out.accepted, out.ignored)
+
+
+def test_an_older_state_report_arriving_late_does_not_undo_a_newer_one():
+    # "down at 14 s" arrives before "up at 11 s" (3 s apart, lateness 5 s): the newer says down.
+    # Down since 14: bad_for > 10 s first at boundary 30 (16 s).
+    broker = sli("broker", "state", "trade.broker.status", entity_field="broker", state_field="state",
+                 bad_states=("down",))
+    events = [event("trade.broker.status", at(0), broker="alpaca", state="up"),
+              event("trade.broker.status", at(14), broker="alpaca", state="down"),
+              event("trade.broker.status", at(11), broker="alpaca", state="up")]
+    out, _ = run([broker], [rule("Lost", "broker", "bad_for", ">", 10_000)], events, 60, lateness_ms=5_000)
+    assert [("Lost", "firing", 30, None)] == rows(out)
+
+
+def test_an_end_arriving_before_its_start_still_completes_the_correlation():
+    events = [event("trade.saga.completed", at(12), saga_id="x", saga_type="order_execution"),
+              event("trade.saga.started", at(10), saga_id="x", saga_type="order_execution")]
+    out, engine = run([saga_sli()], [rule("SagaFailed", "sagas", "bad_count", ">", 0)], events, 200,
+                      lateness_ms=5_000)
+    assert [] == rows(out)  # good, not a timeout
+    assert ([], 0) == (engine.snapshot()["slis"]["sagas"]["correlations"]["open"],
+                       engine.snapshot()["slis"]["sagas"]["correlations"]["unmatched"])
+
+
+def test_an_absence_rule_fires_in_a_replay_across_a_long_silence():
+    # Heartbeats at 0 and 5 s, then nothing until 600 s. Boundaries are not skipped while an
+    # absence rule exists: since_last > 2m at boundary 130 (125 s); the beat at 600 s resolves it
+    # at 610.
+    beats = sli("beats", "events", "trade.heartbeat")
+    events = [event("trade.heartbeat", at(0)), event("trade.heartbeat", at(5)), event("trade.heartbeat", at(600))]
+    out, _ = run([beats], [rule("NoBeat", "beats", "since_last", ">", 120_000)], events, 700)
+    assert [("NoBeat", "firing", 130, None), ("NoBeat", "resolved", 130, 610)] == rows(out)
+
+
+def test_an_event_whose_time_fields_straddle_a_closing_boundary_is_rejected_whole():
+    from processor.spec.model import SliSpec
+
+    a = sli("a", "events", "x.y")
+    b = SliSpec(name="b", service="svc", kind="events", subject="x.y", event_time_field="sent_at")
+    engine = Engine(spec_of([a, b], [], lateness_ms=5_000))
+    out = engine.ingest([event("x.y", at(0), sent_at=at(0)), event("x.y", at(60), sent_at=at(20))])
+    assert [(1, "late")] == [(r.index, r.reason) for r in out.rejections]
+
+
+def test_two_rules_with_one_name_on_two_services_keep_separate_state_across_a_restore():
+    from processor.spec.model import SliSpec
+
+    slis = [SliSpec(name=n, service=n, kind="events", subject=f"{n}.beat", event_time_field="ts") for n in ("s1", "s2")]
+    rules = [rule("Busy", n, "count", ">", 0, keep_firing_for_ms=60_000).model_copy(update={"service": n})
+             for n in ("s1", "s2")]
+    events = [event("s1.beat", at(1)), event("s2.beat", at(1)), event("s1.beat", at(30))]
+    first = Engine(spec_of(slis, rules, lateness_ms=0))
+    fired = run_all(first, [events])
+    again = Engine(spec_of(slis, rules, lateness_ms=0))
+    again.restore_bytes(first.snapshot_bytes())
+    later = run_all(again, [], at(200))
+    assert 2 == sum(1 for a in fired.alerts if a.status == "firing")
+    assert ["resolved", "resolved"] == [a.status for a in later.alerts]
