@@ -187,6 +187,7 @@ class Processor:
         self.checkpoints = CheckpointStore(nc, key=checkpoint_key)
         self.lanes: dict[str, _Lane] = {}
         self.monitor: BusMonitor | None = None
+        self._overflow_seen: dict[str, int] = {}
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
@@ -416,6 +417,7 @@ class Processor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.checkpoint_interval_s)
                 return  # stopping: run() writes the final checkpoint after the lanes are done
+            self._report_overflow()
             try:
                 await self.checkpoint()
             except Exception as exc:  # noqa: BLE001 - logged; the next interval tries again
@@ -443,10 +445,22 @@ class Processor:
         self.log.debug("checkpoint.saved", revision=revision, streams={s: v[0] for s, v in states.items()})
 
     def counters(self) -> dict[str, dict[str, Any]]:
-        return {
-            name: {**lane.stats.__dict__, "rejected_by_reason": dict(lane.engine.rejected)}
-            for name, lane in self.lanes.items()
-        }
+        out = {}
+        for name, lane in self.lanes.items():
+            out[name] = {**lane.stats.__dict__, "rejected_by_reason": dict(lane.engine.rejected), **lane.engine.health()}
+            if lane.puller is not None:
+                out[name]["redeliveries_dropped"] = lane.puller.redeliveries_dropped
+        out["publisher"] = {"duplicates": self.publisher.duplicates}
+        return out
+
+    def _report_overflow(self) -> None:
+        """Log once each time an SLI sends more label sets to its overflow series."""
+        for name, lane in self.lanes.items():
+            for sli, n in lane.engine.overflow_counts().items():
+                if n > self._overflow_seen.get(sli, 0):
+                    self._overflow_seen[sli] = n
+                    self.log.warning("sli.cardinality_overflow", stream=name, sli=sli, events=n,
+                                     hint="label sets past max_series share the __overflow__ series")
 
 
 async def serve(
@@ -486,6 +500,7 @@ async def serve(
             proc.request_stop()
             stopper.cancel()
             await runner
+            proc._report_overflow()
             log.info("processor.stopped", counters=proc.counters())
         finally:
             await nc.drain()

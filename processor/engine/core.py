@@ -107,13 +107,6 @@ class Engine:
         self.ignored = 0
 
     # ------------------------------------------------------------------ public API
-    @property
-    def watermark_ms(self) -> int | None:
-        return None if self.max_ts_ms is None else self.max_ts_ms - self.lateness_ms
-
-    def subjects(self) -> list[str]:
-        return [e.spec.subject for e in self._extractors]
-
     def ingest(self, batch: Sequence[Any]) -> Outputs:
         out = Outputs()
         route = self._route
@@ -384,7 +377,7 @@ class Engine:
             known = [v for v in per_series if v is not None]
             if not known:
                 return None
-            return min(known) if stat.kind in ("since_last", "good_ratio") else max(known)
+            return min(known) if stat.kind == "good_ratio" else max(known)
         return window_value(agg, merged, stat, t_ms, window_ms, self.origin_ms or t_ms)
 
     def _flush(self) -> None:
@@ -574,6 +567,22 @@ class Engine:
     def overflow_counts(self) -> dict[str, int]:
         """Events per SLI that went to the overflow series because of the cardinality cap."""
         return {ext.name: ext.overflowed for ext in self._extractors if ext.overflowed}
+
+    def health(self) -> dict[str, Any]:
+        """What was counted but not published: overflowed label sets, correlations dropped at the
+        cap or never matched, latencies clipped to the trackable range."""
+        correlations = {
+            ext.name: {"open": len(ext.correlations.open), "dropped": ext.correlations.dropped,
+                       "unmatched": ext.correlations.unmatched}
+            for ext in self._extractors
+            if ext.correlations is not None
+        }
+        clipped = {}
+        for ext in self._extractors:
+            n = sum(v.clipped for series in ext.series.values() for v in series.subs.values() if type(v) is LatencyStore)
+            if n:
+                clipped[ext.name] = n
+        return {"overflowed": self.overflow_counts(), "correlations": correlations, "clipped_in_window": clipped}
 
     def snapshot_bytes(self) -> bytes:
         return orjson.dumps(self.snapshot())

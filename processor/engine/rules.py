@@ -62,9 +62,6 @@ class AlertRule:
         self.states: dict[tuple[str, ...], RuleState] = {}
         self._labels_cache: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...], str]] = {}
 
-    def active_series(self) -> int:
-        return sum(1 for s in self.states.values() if s.state != INACTIVE)
-
     def _labels(self, series: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
         cached = self._labels_cache.get(series)
         if cached is None:
