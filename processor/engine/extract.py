@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from processor.spec.model import SliSpec
+from processor.spec.parse import subject_pattern_matches as subject_matches
 from processor.spec.predicate import FieldTypeError, MissingField
 
 __all__ = ["Extractor", "Reject", "parse_event_time_ms", "subject_matches"]
@@ -31,18 +32,6 @@ class Reject(Exception):
         super().__init__(reason, detail)
         self.reason = reason
         self.detail = detail
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: ``*`` is one token, a final ``>`` one or more tokens."""
-    p_tokens = pattern.split(".")
-    s_tokens = subject.split(".")
-    for i, p in enumerate(p_tokens):
-        if p == ">":
-            return len(s_tokens) > i
-        if i >= len(s_tokens) or (p != "*" and p != s_tokens[i]):
-            return False
-    return len(p_tokens) == len(s_tokens)
 
 
 def parse_event_time_ms(raw: Any, field: str) -> int:
