@@ -170,7 +170,7 @@ class Processor:
         *,
         batch_size: int = 1000,
         checkpoint_key: str = "default",
-        checkpoint_interval_s: float = 5.0,
+        checkpoint_interval_s: float = 15.0,
         idle_after_s: float = 1.0,
         consumer_prefix: str = "slo",
         log: Any = None,

@@ -417,6 +417,8 @@ class Engine:
                 new_events = 0 if new is None else (new[1] if type(new) is list else new.count)
                 if acc is not None:
                     value = self._calendar_value(rule, acc, labels, new, stat, t_ms)
+                    if value is None and labels not in ext.series and labels not in rule.states:
+                        del acc[labels]  # nothing this period and nothing left to resolve: forget it
                 else:
                     key = (id(series), spec.window_ms)
                     agg = cache.get(key)

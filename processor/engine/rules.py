@@ -102,6 +102,7 @@ class AlertRule:
         if st.state == PENDING:
             if not holds:
                 del self.states[series]
+                self._labels_cache.pop(series, None)
                 return None
             st.events += new_events
             if self._held_long_enough(st, t_ms):
@@ -116,6 +117,7 @@ class AlertRule:
         if t_ms - st.clear_since_ms >= spec.keep_firing_for_ms:
             transition = self._transition("resolved", st, series, value, t_ms, ends_at_ms=t_ms)
             del self.states[series]
+            self._labels_cache.pop(series, None)
             return transition
         return None
 
