@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from processor.engine.outputs import AlertAction, AlertTransition, BudgetReport, PolicyAction, Rejection
+from processor.engine.outputs import AlertAction, AlertTransition, BudgetReport, PolicyAction, Rejection, SliReport
 from processor.spec.parse import format_duration
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "budget_message",
     "deadletter_message",
     "rfc3339_ms",
+    "sli_message",
     "subject_token",
 ]
 
@@ -143,3 +144,20 @@ def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]
         }
         msg_id = f"action-{action.slo}-{action.evaluated_at_ms}-{action.policy}"
     return f"slo.actions.{subject_token(action.service)}", orjson.dumps(body), msg_id
+
+
+def sli_message(report: SliReport) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of periodic SLI values on ``slo.sli.<service>.<sli>``."""
+    labels = dict(report.labels)
+    body = {
+        "sli": report.sli,
+        "service": report.service,
+        "kind": report.kind,
+        "labels": labels,
+        "evaluatedAt": rfc3339_ms(report.evaluated_at_ms),
+        "window": format_duration(report.window_ms),
+        "values": dict(report.values),
+    }
+    series = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
+    subject = f"slo.sli.{subject_token(report.service)}.{subject_token(report.sli)}"
+    return subject, orjson.dumps(body), f"sli-{report.sli}-{series}-{report.evaluated_at_ms}"

@@ -39,7 +39,7 @@ from processor.engine import Engine, Outputs
 from processor.engine.outputs import PolicyAction
 from processor.engine.extract import subject_matches
 from processor.errors import BusError, CheckpointError, ProcessorError
-from processor.render import action_message, alert_message, budget_message, deadletter_message
+from processor.render import action_message, alert_message, budget_message, deadletter_message, sli_message
 from processor.spec.model import Spec
 
 __all__ = ["Processor", "configure_logging", "decode_checkpoint", "encode_checkpoint", "run_from_args"]
@@ -366,6 +366,9 @@ class Processor:
                 expr=alert.expr,
                 subject=subject,
             )
+        for sli_report in out.slis:
+            subject, payload, msg_id = sli_message(sli_report)
+            messages.append(OutMessage(subject, payload, msg_id=msg_id))
         for report in out.budgets:
             subject, payload, msg_id = budget_message(report)
             messages.append(OutMessage(subject, payload, msg_id=msg_id))

@@ -39,7 +39,7 @@ from processor.engine.extract import (
     parse_event_time_ms,
     subject_matches,
 )
-from processor.engine.outputs import AlertAction, Outputs, Rejection
+from processor.engine.outputs import AlertAction, Outputs, Rejection, SliReport
 from processor.engine.rules import AlertRule, RuleState
 from processor.engine.series import Correlations, Gauge, Series, StateTrack, aggregate, window_value
 from processor.engine.sketch import LatencyStore
@@ -219,8 +219,12 @@ class Engine:
             counts = series.subs.get(sub)
             if counts is None:
                 counts = series.subs[sub] = [0, 0]
-            counts[0] += 1 if observed else 0
-            counts[1] += 1
+            if type(observed) is tuple:  # counts reported by the event: (good, total)
+                counts[0] += observed[0]
+                counts[1] += observed[1]
+            else:
+                counts[0] += 1 if observed else 0
+                counts[1] += 1
 
     def _add_latency(self, ext: Extractor, series: Series, sub: int, value_ms: float) -> None:
         buf = series.pending.get(sub)
@@ -305,6 +309,8 @@ class Engine:
         while boundary <= target:
             self._expire_correlations(boundary)
             self._evaluate(boundary, out)
+            if boundary % self.spec.defaults.sli_report_every_ms == 0:
+                self._report_slis(boundary, out)
             self._account(boundary, out)
             self._evict(boundary)
             if not self._has_state():
@@ -440,6 +446,34 @@ class Engine:
                             value=value,
                         )
                     )
+
+    def _report_slis(self, t_ms: int, out: Outputs) -> None:
+        window_ms = self.spec.defaults.rule_window_ms
+        origin = self.origin_ms if self.origin_ms is not None else t_ms
+        for ext in self._extractors:
+            names = ext.spec.series_label_names()
+            stats = _REPORTED_STATS[ext.spec.kind]
+            if ext.spec.kind == "correlation" and ext.correlation.output == "duration":  # type: ignore[union-attr]
+                stats = _REPORTED_STATS["latency"]
+            if ext.tracks_last:
+                # Tracked only for SLIs an absence rule reads: it keeps their series alive.
+                stats = stats + _stats("since_last")
+            for labels, series in sorted(ext.series.items()):
+                agg = aggregate(series, t_ms - window_ms, t_ms)
+                values = tuple(
+                    (name, window_value(agg, series, stat, t_ms, window_ms, origin)) for name, stat in stats
+                )
+                out.slis.append(
+                    SliReport(
+                        sli=ext.name,
+                        service=ext.spec.service,
+                        kind=ext.spec.kind,
+                        labels=tuple(zip(names, labels)),
+                        evaluated_at_ms=t_ms,
+                        window_ms=window_ms,
+                        values=values,
+                    )
+                )
 
     def _calendar_value(self, rule: AlertRule, acc: dict, labels: tuple, new: Any, stat: Stat, t_ms: int) -> float | None:
         """Fold the sub-window that just closed into the series' calendar-period accumulator."""
@@ -591,6 +625,27 @@ class Engine:
 
     def restore_bytes(self, raw: bytes) -> list[str]:
         return self.restore(orjson.loads(raw))
+
+
+def _stats(*names: str) -> tuple[tuple[str, Stat], ...]:
+    out = []
+    for name in names:
+        if name.startswith("p") and name[1:].replace(".", "").isdigit():
+            out.append((name, Stat(kind="quantile", q=float(name[1:]) / 100)))
+        else:
+            out.append((name, Stat(kind=name)))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+# What slo.sli.* carries for each SLI kind.
+_REPORTED_STATS = {
+    "latency": _stats("count", "p50", "p95", "p99"),
+    "ratio": _stats("count", "good_ratio", "bad_count"),
+    "events": _stats("count"),
+    "gauge": _stats("count", "last", "min", "max", "avg", "sum"),
+    "state": _stats("count", "good_ratio", "bad_for"),
+    "correlation": _stats("count", "good_ratio", "bad_count"),
+}
 
 
 def _fits(kind: int, sub: Any) -> bool:

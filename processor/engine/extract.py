@@ -98,6 +98,8 @@ class Extractor:
         "timeouts_ms",
         "id_path",
         "timeout_by_path",
+        "good_count_path",
+        "bad_count_path",
     )
 
     def __init__(self, spec: SliSpec):
@@ -129,6 +131,8 @@ class Extractor:
         self.correlation = spec.correlation
         self.correlations = None  # set by the engine for correlation SLIs
         self.timeouts_ms = dict(spec.correlation.timeouts_ms) if spec.correlation is not None else {}
+        self.good_count_path = tuple(spec.good_count_field.split(".")) if spec.good_count_field else ()
+        self.bad_count_path = tuple(spec.bad_count_field.split(".")) if spec.bad_count_field else ()
         c = spec.correlation
         self.id_path = tuple(c.id_field.split(".")) if c is not None else ()
         self.timeout_by_path = tuple(c.timeout_by_field.split(".")) if c is not None and c.timeout_by_field else ()
@@ -193,6 +197,13 @@ class Extractor:
             return v * self.unit_to_ms
         if kind == EVENTS:
             return True
+        if kind == RATIO and self.good is None:
+            good = self._number(payload, self.good_count_path, self.spec.good_count_field)
+            bad = self._number(payload, self.bad_count_path, self.spec.bad_count_field)
+            if good < 0 or bad < 0 or good != int(good) or bad != int(bad):
+                raise Reject("bad_value", f"{self.spec.good_count_field}/{self.spec.bad_count_field}: "
+                             f"expected whole non-negative counts, got {good} and {bad}")
+            return int(good), int(good) + int(bad)
         try:
             if kind == RATIO:
                 return bool(self.good(payload))  # type: ignore[misc]

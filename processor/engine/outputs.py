@@ -13,6 +13,7 @@ __all__ = [
     "PolicyAction",
     "REJECTION_REASONS",
     "Rejection",
+    "SliReport",
 ]
 
 # Every reason a message can be rejected for; each is also the last token of its dead-letter
@@ -74,6 +75,7 @@ class Outputs:
     rejections: list[Rejection] = field(default_factory=list)
     budgets: list[BudgetReport] = field(default_factory=list)
     actions: list[PolicyAction | AlertAction] = field(default_factory=list)
+    slis: list[SliReport] = field(default_factory=list)
     accepted: int = 0
     ignored: int = 0  # messages on subjects that no SLI reads: not an error, not dead-lettered
 
@@ -82,6 +84,7 @@ class Outputs:
         self.rejections.extend(other.rejections)
         self.budgets.extend(other.budgets)
         self.actions.extend(other.actions)
+        self.slis.extend(other.slis)
         self.accepted += other.accepted
         self.ignored += other.ignored
 
@@ -110,6 +113,19 @@ class BudgetReport:
     time_to_exhaustion_ms: int | None  # at the burn rate over the exhaustion window; None: not burning
     policy: str
     previous_policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SliReport:
+    """An SLI series' values over the trailing window at a boundary, for dashboards."""
+
+    sli: str
+    service: str
+    kind: str
+    labels: tuple[tuple[str, str], ...]
+    evaluated_at_ms: int
+    window_ms: int
+    values: tuple[tuple[str, float | None], ...]  # stat name -> value (None: no data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -406,6 +406,8 @@ class RawSli(_Raw):
     unit: TimeUnit | None = None
     where: PredicateText | None = None
     good: PredicateText | None = None
+    good_count: FieldPath | None = None  # ratio from counts in the payload: good events ...
+    bad_count: FieldPath | None = None  # ... and bad events, e.g. delivered / dropped
     labels: Any = None  # a list of field paths or a mapping {label name: field path}, checked in _sli
     max_series: PositiveInt | None = None
     description: str = ""
@@ -830,6 +832,8 @@ _SLI_KEY_KINDS: dict[str, tuple[str, ...]] = {
     "minus": ("latency", "gauge"),
     "unit": ("latency", "gauge"),
     "good": ("ratio",),
+    "good_count": ("ratio",),
+    "bad_count": ("ratio",),
     "entity": ("state",),
     "entities": ("state",),
     "state": ("state",),
@@ -839,7 +843,10 @@ _SLI_KEY_KINDS: dict[str, tuple[str, ...]] = {
 }
 _SLI_REQUIRED: dict[str, dict[str, str]] = {
     "latency": {"value": "a latency SLI needs value: the payload field with the latency"},
-    "ratio": {"good": "a ratio SLI needs good: a predicate such as status_code < 500"},
+    "ratio": {
+        "good": "a ratio SLI needs good: a predicate such as status_code < 500 (or good_count: and "
+        "bad_count: when each event reports counts)"
+    },
     "gauge": {"value": "a gauge SLI needs value: the payload field with the number"},
     "state": {
         "state": "a state SLI needs state: the payload field with the entity's state",
@@ -1183,9 +1190,17 @@ class _Builder:
         given = data if isinstance(data, dict) else {}
         kind = raw.kind
         if kind is not None:
+            counted = kind == "ratio" and ("good_count" in given or "bad_count" in given)
             for key, message in _SLI_REQUIRED.get(kind, {}).items():
-                if key not in given:
+                if key not in given and not (counted and key == "good"):
                     self.p.add(loc + (key,), message)
+            if counted:
+                if "good" in given:
+                    self.p.add(loc + ("good",), "give either good: or good_count: with bad_count:, not both")
+                for key in ("good_count", "bad_count"):
+                    if key not in given:
+                        self.p.add(loc + (key,), "good_count: and bad_count: go together: the payload fields "
+                                   "with the numbers of good and of bad events it reports")
             for key, kinds in _SLI_KEY_KINDS.items():
                 if key in given and kind not in kinds:
                     self.p.add(loc + (key,), _foreign_key_message(key, kinds, kind))
@@ -1234,6 +1249,8 @@ class _Builder:
             value_minus_field=entry.minus,
             unit_to_ms=float(LATENCY_UNITS_MS[entry.unit or "ms"]),
             good=entry.good,
+            good_count_field=entry.good_count,
+            bad_count_field=entry.bad_count,
             entity_field=entry.entity,
             state_field=entry.state,
             bad_states=tuple(entry.bad_states or ()),

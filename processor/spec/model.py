@@ -99,6 +99,7 @@ class Defaults(_Frozen):
     allowed_lateness_ms: int = 5_000
     resolution_ms: int = 10_000
     rule_window_ms: int = 60_000
+    sli_report_every_ms: int = 60_000  # slo.sli.<service>.<sli> cadence, over rule_window_ms
 
 
 class CorrelationSpec(_Frozen):
@@ -153,8 +154,10 @@ class SliSpec(_Frozen):
     value_field: str | None = None
     value_minus_field: str | None = None
     unit_to_ms: float = 1.0  # latency: multiply a payload value by this to get milliseconds
-    # ratio only
+    # ratio only: a good predicate per event, or counts each event reports (delivered / dropped)
     good: Predicate | None = None
+    good_count_field: str | None = None
+    bad_count_field: str | None = None
     # state only
     entity_field: str | None = None
     state_field: str | None = None

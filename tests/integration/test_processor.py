@@ -218,6 +218,12 @@ async def test_backlog_then_live_incidents_fire_and_resolve_with_bad_input_dead_
     # 500 of the gateway's 880 events so far were 250 ms: over 200 ms, so bad for p95 < 200ms.
     assert (880, 380) == (latest["gateway_latency_p95"]["total"], latest["gateway_latency_p95"]["good"])
 
+    # SLI values every minute: at 880 s the 1m window [820, 880) holds 60 gateway requests, 100 ms.
+    slis = await stream_messages(js, "SLO", "slo.sli.api-gateway.gateway_request_latency")
+    last = orjson.loads(slis[-1].data)
+    assert (iso(880), 60.0) == (last["evaluatedAt"], last["values"]["count"])
+    assert 100.0 == pytest.approx(last["values"]["p95"], rel=0.01)
+
     dead = await stream_messages(js, "SLO", "slo.deadletter.>")
     assert sorted(reasons) == sorted(m.subject.removeprefix("slo.deadletter.") for m in dead)
     assert all(m.headers["Slo-Original-Subject"] in ("analytics.gateway.request", "trade.order.submitted") for m in dead)

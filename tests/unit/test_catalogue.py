@@ -84,6 +84,7 @@ BURNS = {
     "market_data_freshness": {W, C, E},
     "market_cache_hit_rate": {W},
     "market_websocket_uptime": {W, C, E},
+    "market_message_delivery": {W, C, E},
     "analytics_availability": {W, C, E},
     "analytics_query_latency_p95": {W, C},
     "analytics_snapshot_frequency": {W, C, E},

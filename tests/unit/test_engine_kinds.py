@@ -5,6 +5,8 @@ advance) reaches its end."""
 
 from __future__ import annotations
 
+import pytest
+
 from processor.engine import Engine, run_all
 from tests.enginekit import T0_MS, Msg, event, rule, sli, spec_of
 
@@ -227,3 +229,42 @@ def test_two_rules_with_one_name_on_two_services_keep_separate_state_across_a_re
     later = run_all(again, [], at(200))
     assert 2 == sum(1 for a in fired.alerts if a.status == "firing")
     assert ["resolved", "resolved"] == [a.status for a in later.alerts]
+
+
+def test_a_ratio_from_reported_counts_adds_up_the_counts():
+    # Reports of (delivered, dropped) since the last: 98/2 at 5 s, 100/0 at 15 s and 25 s. Window
+    # 20 s: boundary 10 sees 2 of 100 bad (2 % > 0.5 %) -> firing; boundary 20, 2 of 200 (1 %);
+    # boundary 30, window [10, 30), 0 of 200 -> resolved.
+    from processor.spec.model import SliSpec
+
+    delivery = SliSpec(name="delivery", service="svc", kind="ratio", subject="market.stream.delivery",
+                       good_count_field="delivered", bad_count_field="dropped", event_time_field="ts")
+    events = [event("market.stream.delivery", at(5), delivered=98, dropped=2),
+              event("market.stream.delivery", at(15), delivered=100, dropped=0),
+              event("market.stream.delivery", at(25), delivered=100, dropped=0),
+              event("market.stream.delivery", at(35), delivered=1.5, dropped=0)]
+    out, engine = run([delivery], [rule("Drops", "delivery", "bad_ratio", ">", 0.005, window_ms=20_000)], events, 60)
+    assert [("Drops", "firing", 10, None), ("Drops", "resolved", 10, 30)] == rows(out)
+    assert {"bad_value": 1} == engine.rejected  # 1.5 messages is not a count
+
+
+def test_sli_values_are_reported_every_minute_over_the_rule_window():
+    import numpy as np
+    from ddsketch import DDSketch
+
+    lat = sli("lat", "latency", "svc.req", value_field="latency_ms", labels=("route",))
+    values = [float(v) for v in np.random.default_rng(5).lognormal(3, 1, 120)]
+    events = [event("svc.req", at(i), latency_ms=v, route="/a") for i, v in enumerate(values)]
+    out, _ = run([lat], [], events, 120)
+    # T0 is 20 s past a whole minute: minutes fall at 40 s and 100 s. At 100 s the 1m window is
+    # [40, 100): events 40..99.
+    report = next(r for r in out.slis if r.evaluated_at_ms == at(100))
+    expected = DDSketch(0.01)
+    for v in values[40:100]:
+        expected.add(v)
+    got = dict(report.values)
+    assert (("route", "/a"),) == report.labels
+    assert 60.0 == got["count"]
+    for q in (50, 95, 99):
+        assert expected.get_quantile_value(q / 100) == pytest.approx(got[f"p{q}"], rel=1e-9)
+    assert "since_last" not in got  # reported only for SLIs an absence rule reads

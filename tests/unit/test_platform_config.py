@@ -550,6 +550,8 @@ BUDGETS = [
     ("Failover route: 100 %, no budget", "market_failover_route", None, 1.0, None, (), None, None),
     ("WebSocket uptime", "market_websocket_uptime", SLICES, 0.999, None, PLATFORM_TIERS, NO_GATES,
      "good_ratio >= 50%"),
+    ("Message delivery, from the reports' counts", "market_message_delivery", OCC, 0.9999, None, PLATFORM_TIERS,
+     CATALOGUE_GATES, None),
     ("Reconnection time", "market_reconnection_time", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
     ("Analytics availability: minutes with a heartbeat", "analytics_availability", SLICES, 0.995, None,
      PLATFORM_TIERS, NO_GATES, "count >= 1"),
