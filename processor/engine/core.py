@@ -134,14 +134,19 @@ class Engine:
                 ts_field = None
                 ts_ms = t_lo = t_hi = 0
                 for ext in exts:
-                    if not ext.selects(payload):
+                    if ext.where is not None and not ext.selects(payload):
                         continue
                     observed = ext.observe(payload)
                     if observed is None:
                         continue
                     if ext.ts_field != ts_field:
                         ts_field = ext.ts_field
-                        ts_ms = self._event_time_ms(payload, ts_field, msg)
+                        raw_ts = payload.get(ts_field)
+                        # Epoch ms as an int is the common case; anything else takes the full path.
+                        if type(raw_ts) is int and raw_ts >= 0:
+                            ts_ms = raw_ts
+                        else:
+                            ts_ms = self._event_time_ms(payload, ts_field, msg)
                         if not staged:
                             t_lo = t_hi = ts_ms
                         elif ts_ms < t_lo:
@@ -198,14 +203,21 @@ class Engine:
         if kind == CORRELATION:
             self._correlate(ext, payload, t, observed)
             return
-        series = self._series_of(ext, ext.labels_of(payload) if ext.label_paths else ())
+        labels = ext.labels_of(payload) if ext.label_paths else ()
+        series = ext.series.get(labels)
+        if series is None:
+            series = self._series_of(ext, labels)
         sub = t - t % self.resolution_ms
         if series.last_by_sub is not None:
             last = series.last_by_sub.get(sub)
             if last is None or t > last:
                 series.last_by_sub[sub] = t
         if kind == LATENCY:
-            self._add_latency(ext, series, sub, observed)
+            buf = series.pending.get(sub)
+            if buf is None:
+                self._add_latency(ext, series, sub, observed)
+            else:
+                buf.append(observed)
         elif kind == GAUGE:
             gauge = series.subs.get(sub)
             if gauge is None:

@@ -100,6 +100,7 @@ class Extractor:
         "timeout_by_path",
         "good_count_path",
         "bad_count_path",
+        "simple_value",
     )
 
     def __init__(self, spec: SliSpec):
@@ -119,6 +120,7 @@ class Extractor:
         self.value_path = tuple(self.value_field.split(".")) if spec.value_field else ()
         self.minus_field = spec.value_minus_field or ""
         self.minus_path = tuple(self.minus_field.split(".")) if spec.value_minus_field else ()
+        self.simple_value = len(self.value_path) == 1 and not self.minus_path
         self.unit_to_ms = spec.unit_to_ms
         self.label_paths = tuple(tuple(f.split(".")) for f in spec.labels)
         self.ts_field = spec.event_time_field
@@ -186,6 +188,18 @@ class Extractor:
         """What the event contributes (a latency in ms, good or not, a gauge value, an entity's
         state, a correlation step); raises Reject on bad data. None: not part of this SLI."""
         kind = self.kind
+        if kind == LATENCY and self.simple_value:
+            # The hot case, inlined: one top-level numeric field.
+            try:
+                v = payload[self.value_field]
+            except KeyError:
+                raise Reject("missing_field", self.value_field) from None
+            t = type(v)
+            if t is not float and t is not int:
+                raise Reject("bad_value", f"{self.value_field}: expected a number, got {t.__name__}")
+            if v < 0:
+                raise Reject("negative_value", f"{self.value_field}: {v}")
+            return v * self.unit_to_ms
         if kind == LATENCY or kind == GAUGE:
             v = self._number(payload, self.value_path, self.value_field)
             if self.minus_path:
