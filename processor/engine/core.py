@@ -192,8 +192,7 @@ class Engine:
                 labels = (OVERFLOW_LABEL,) * len(labels)
                 series = ext.series.get(labels)
             if series is None:
-                state = StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None
-                series = ext.series[labels] = Series(state)
+                series = ext.series[labels] = _new_series(ext)
                 if ext.tracks_last:
                     series.last_by_sub = {}
         return series
@@ -371,7 +370,7 @@ class Engine:
     def _sli_value(self, ext: Extractor, stat: Stat, t_ms: int, window_ms: int) -> float | None:
         """A stat over every series of an SLI together (budgets are per SLO, not per label)."""
         if not ext.series:
-            empty = Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
+            empty = _new_series(ext)
             return window_value(aggregate(empty, 0, 0), empty, stat, t_ms, window_ms, self.origin_ms or t_ms)
         if len(ext.series) == 1:
             (series,) = ext.series.values()
@@ -430,7 +429,7 @@ class Engine:
             for labels in sorted(labels_seen):
                 series = ext.series.get(labels)
                 if series is None:
-                    series = Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
+                    series = _new_series(ext)
                 new = series.subs.get(t_ms - res)
                 new_events = 0 if new is None else (new[1] if type(new) is list else new.count)
                 if acc is not None:
@@ -576,7 +575,7 @@ class Engine:
                 continue
             ext.series.clear()
             for labels, saved in entry["series"]:
-                series = Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
+                series = _new_series(ext)
                 series.restore(saved)
                 if not all(_fits(ext.kind, v) for v in series.subs.values()):
                     notes.append(f"sli {name!r} changed kind; its state was dropped")
@@ -637,6 +636,10 @@ class Engine:
 
     def restore_bytes(self, raw: bytes) -> list[str]:
         return self.restore(orjson.loads(raw))
+
+
+def _new_series(ext: Extractor) -> Series:
+    return Series(StateTrack(ext.spec.bad_when, ext.spec.entities) if ext.kind == STATE else None)
 
 
 def _stats(*names: str) -> tuple[tuple[str, Stat], ...]:
