@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from processor.engine import Engine, run_all
-from tests.enginekit import DAY_MS, T0_MS, budget_slo, event, ratio_sli, spec_of
+from tests.enginekit import DAY_MS, T0_MS, budget_slo, event, ratio_sli, sli, spec_of
 
 S = 1000
 
@@ -159,3 +159,36 @@ def test_a_budget_hovering_on_a_policy_border_inside_the_hysteresis_makes_one_tr
 def test_without_hysteresis_the_same_hovering_flaps_on_every_crossing():
     # The first drop, two crossings in each of the ten cycles, and the final recovery.
     assert 22 == len(hovering(0.0))
+
+
+@pytest.mark.parametrize(
+    ("objective", "allowed_minutes"),
+    [
+        pytest.param(0.999, 43.2, id="99.9 % over 30 days allows 43.2 bad minutes"),
+        pytest.param(0.9995, 21.6, id="99.95 % over 30 days allows 21.6 bad minutes"),
+        pytest.param(0.995, 216.0, id="99.5 % over 30 days allows 3.6 hours"),
+        pytest.param(0.9999, 4.32, id="99.99 % over 30 days allows 4.32 bad minutes"),
+    ],
+)
+def test_the_engine_reports_the_documents_budgets_for_time_slices(objective, allowed_minutes):
+    from processor.spec.model import Condition, Stat
+
+    beats = sli("beats", "events", "svc.req")
+    slo = budget_slo(sli="beats", objective=objective, tiers=(), method="time_slices", policy=False,
+                     slice_condition=Condition(stat=Stat(kind="count"), op=">=", threshold=1, text="count >= 1"))
+    engine = Engine(spec_of([beats], [], lateness_ms=0, slos=[slo]))
+    out = run_all(engine, [traffic(0, 200)])
+    report = out.budgets[-1]
+    assert allowed_minutes == pytest.approx(report.allowed_bad, rel=1e-12)
+    assert "30d" == report.window
+
+
+def test_the_engine_allows_errors_in_proportion_4320_per_4_32m_requests():
+    # 4.32 M requests would take long to feed; the allowance is proportional: 1,000 requests at
+    # 99.9 % allow 1 error, 4,320,000 allow 4,320. Checked at 43,200 requests: 43.2 allowed.
+    slo = budget_slo(objective=0.999, tiers=(), policy=False)
+    engine = Engine(spec_of([ratio_sli()], [], lateness_ms=0, slos=[slo]))
+    batch = [event("svc.req", T0_MS + (i // 720) * 1000, status="ok") for i in range(43_200)]
+    out = run_all(engine, [batch, [event("svc.req", T0_MS + 3_600_000, status="ok")]])
+    report = out.budgets[-1]
+    assert (43_200, 43.2) == (report.total, pytest.approx(report.allowed_bad, rel=1e-12))
