@@ -276,3 +276,46 @@ async def test_outputs_that_cannot_be_published_hold_the_ack_until_the_bus_takes
     dead = await stream_messages(js, "SLO", "slo.deadletter.>")
     assert [("slo.deadletter.not_json", b"{broken")] == [(m.subject, m.data) for m in dead]
     await nc.close()
+
+
+async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(fresh_nats_url):
+    # The processor applies everything, but its connection dies before a final checkpoint: the
+    # next one restores the checkpoint and replays what came after it from the stream. The budget
+    # then counts every request once: not lost, not twice.
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    js = nc.jetstream()
+    proc = Processor(load_spec(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
+                     idle_after_s=3600, checkpoint_interval_s=3600)
+    await proc.start()
+    task = asyncio.create_task(proc.run())
+    first, _ = traffic(0, 300, bad_at=set())
+    await publish(js, first)
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 300)
+    await proc.checkpoint()
+    second, _ = traffic(300, 700, bad_at=set())
+    await publish(js, second)
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
+    await nc.close()  # the crash: no final checkpoint can be written
+    proc.request_stop()
+    await asyncio.wait_for(task, 30)
+
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    # A core subscription sees what this processor publishes even where the stream drops it as a
+    # duplicate of what the crashed one already published (same Nats-Msg-Id).
+    budgets: list = []
+
+    async def collect(msg):
+        budgets.append(orjson.loads(msg.data))
+
+    await nc.subscribe("slo.budget.api-gateway.gateway_availability", cb=collect)
+    proc, task = await start_processor(nc)
+    assert 300 == proc.lanes["ANALYTICS"].stats.last_seq  # resumed from the checkpoint, not 700
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
+    proc.request_stop()
+    await task
+    await nc.flush()
+    last = max(budgets, key=lambda b: b["evaluatedAt"])
+    # Gateway requests are one a second from T0; a report counts those before its time.
+    expected_total = sum(1 for t in range(0, 700) if iso(t) < last["evaluatedAt"])
+    assert (expected_total, expected_total) == (last["total"], last["good"])
+    await nc.close()
