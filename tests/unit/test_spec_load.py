@@ -435,3 +435,27 @@ def test_the_catalogue_example_in_docs_config_md_is_valid(tmp_path: Path) -> Non
     assert [("emergency", 10.0, 100, 10)] == [
         (t.tier, t.burn, t.min_events_long, t.min_events_short) for t in spec.slos[0].budget.burn_tiers  # type: ignore[union-attr]
     ]
+
+
+def test_a_resolution_that_does_not_divide_a_minute_is_rejected_with_its_line() -> None:
+    from processor.errors import ConfigError
+    from processor.spec.load import load_spec_text
+
+    text = "version: 1\ndefaults:\n  resolution: 40s\n"
+    with pytest.raises(ConfigError) as caught:
+        load_spec_text(text, "cfg.yaml")
+    [problem] = caught.value.problems
+    assert (3, "defaults.resolution") == (problem.line, problem.field)
+    assert "does not divide a minute" in problem.message
+
+
+def test_policy_min_events_reaches_the_budget() -> None:
+    from processor.spec.load import load_spec_text
+
+    text = """version: 1
+slis:
+  req: {service: s, kind: ratio, subject: a.b, good: 'ok'}
+slos:
+  avail: {sli: req, objective: 99%, budget: {policy_min_events: 7}}
+"""
+    assert 7 == load_spec_text(text, "cfg.yaml").slos[0].budget.policy_min_events
