@@ -126,11 +126,11 @@ def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]
             "alertname": action.alertname,
             "action": action.action,
             "labels": labels,
+            "fingerprint": action.fingerprint,
             "value": action.value,
             "evaluatedAt": rfc3339_ms(action.evaluated_at_ms),
         }
-        fingerprint = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-        msg_id = f"action-{action.alertname}-{fingerprint}-{action.evaluated_at_ms}"
+        msg_id = f"action-{action.fingerprint}-{action.evaluated_at_ms}"
     else:
         body = {
             "source": "budget_policy",

@@ -453,6 +453,7 @@ class Engine:
                             alertname=spec.name,
                             action=spec.action,
                             labels=tr.labels,
+                            fingerprint=tr.fingerprint,
                             evaluated_at_ms=t_ms,
                             value=value,
                         )

@@ -136,6 +136,7 @@ class AlertAction:
     alertname: str
     action: str
     labels: tuple[tuple[str, str], ...]
+    fingerprint: str  # the alert's, so an action can be matched with the alert that caused it
     evaluated_at_ms: int
     value: float | None
 
