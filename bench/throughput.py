@@ -37,7 +37,7 @@ from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
 from processor.service import Processor  # noqa: E402
-from processor.spec.load import load_spec  # noqa: E402
+from processor.config.load import load_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,7 @@ def measure_engine_only(spec, n: int, batch_size: int) -> float:
 async def main(n: int, rounds: int, batch_size: int) -> None:
     # Errors only: the synthetic backlog's 1 % of 503s overspends budgets, and that is not news here.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    spec = load_spec(REPO / "config" / "slo.yaml")
+    spec = load_config(REPO / "config" / "slo.yaml")
     definitions = load_stream_definitions(REPO / "streams")
     print(f"engine alone, in memory: {measure_engine_only(spec, n, batch_size):,.0f} events/s")
     with tempfile.TemporaryDirectory(prefix="slo-bench-") as store:

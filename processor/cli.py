@@ -18,10 +18,10 @@ DEFAULT_CONFIG = "config/slo.yaml"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from processor.spec.load import load_spec
+    from processor.config.load import load_config
 
     try:
-        spec = load_spec(args.path)
+        spec = load_config(args.path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

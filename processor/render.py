@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import orjson
 
 from processor.engine.outputs import AlertAction, AlertTransition, BudgetReport, PolicyAction, Rejection, SliReport
-from processor.spec.parse import format_duration
+from processor.config.parse import format_duration
 
 __all__ = [
     "action_message",

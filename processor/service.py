@@ -40,7 +40,7 @@ from processor.engine.outputs import PolicyAction
 from processor.engine.extract import subject_matches
 from processor.errors import BusError, CheckpointError, ProcessorError
 from processor.render import action_message, alert_message, budget_message, deadletter_message, sli_message
-from processor.spec.model import Spec
+from processor.config.model import Config
 
 __all__ = ["Processor", "configure_logging", "decode_checkpoint", "encode_checkpoint", "run_from_args"]
 
@@ -88,9 +88,9 @@ BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, 
 BUS_SUBJECTS = "bus.>"
 
 
-def partition_spec(spec: Spec, definitions: Sequence[dict]) -> tuple[dict[str, Spec], list[str]]:
+def partition_spec(spec: Config, definitions: Sequence[dict]) -> tuple[dict[str, Config], list[str]]:
     """The sub-spec each stream's engine evaluates, and the SLIs that no stream holds."""
-    parts: dict[str, Spec] = {}
+    parts: dict[str, Config] = {}
     orphans = []
     for sli in spec.slis:
         if subject_matches(BUS_SUBJECTS, sli.subject):
@@ -164,7 +164,7 @@ def _fallback_ts_ms(msg: Any) -> int | None:
 class Processor:
     def __init__(
         self,
-        spec: Spec,
+        spec: Config,
         nc: Any,
         definitions: Sequence[dict],
         *,
@@ -467,7 +467,7 @@ class Processor:
 
 
 async def serve(
-    spec: Spec,
+    spec: Config,
     opts: ConnectOptions,
     streams_dir: Path,
     store_dir: Path,
@@ -514,12 +514,12 @@ async def serve(
 
 
 def run_from_args(args: Any) -> int:
-    from processor.spec.load import load_spec
+    from processor.config.load import load_config
 
     configure_logging()
     log = structlog.get_logger("slo")
     try:
-        spec = load_spec(args.config)
+        spec = load_config(args.config)
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1

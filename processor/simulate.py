@@ -529,7 +529,7 @@ _INCIDENT_RE = re.compile(
 
 def parse_incident(text: str) -> IncidentSpec:
     """``latency_spike:gateway@2m+5m``, ``outage:gateway=0.01@1m+10m``; ValueError saying why not."""
-    from processor.spec.parse import parse_duration_ms
+    from processor.config.parse import parse_duration_ms
 
     m = _INCIDENT_RE.fullmatch(text.strip())
     if m is None:
@@ -1575,7 +1575,7 @@ def parse_start(text: str, now_ms: int) -> int:
 
 def parse_positive_duration(text: str) -> int:
     """``--duration``: ``10m`` -> 600000; more than zero."""
-    from processor.spec.parse import parse_duration_ms
+    from processor.config.parse import parse_duration_ms
 
     duration_ms = parse_duration_ms(text)
     if duration_ms <= 0:

@@ -13,7 +13,7 @@ from processor.engine import Engine
 from processor.engine.extract import subject_matches
 from processor.service import partition_spec
 from processor.simulate import Incident, Simulator
-from processor.spec.load import load_spec
+from processor.config.load import load_config
 from tests import reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ NOT_DRIVEN = {
 
 @cache
 def spec():
-    return load_spec(ROOT / "config" / "slo.yaml")
+    return load_config(ROOT / "config" / "slo.yaml")
 
 
 @cache

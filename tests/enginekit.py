@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from processor.spec.model import AlertSpec, Condition, Defaults, SliSpec, Spec, Stat
+from processor.config.model import AlertConfig, Condition, Defaults, SliConfig, Config, Stat
 
 T0_MS = 1_700_000_000_000  # a multiple of 10 s, so boundaries fall at T0 + k * 10 s
 
@@ -22,8 +22,8 @@ def event(subject: str, ts_ms: int, **fields) -> Msg:
     return Msg(subject, orjson.dumps({"ts": ts_ms, **fields}))
 
 
-def latency_sli(name: str = "lat", subject: str = "svc.req", labels: tuple[str, ...] = ()) -> SliSpec:
-    return SliSpec(
+def latency_sli(name: str = "lat", subject: str = "svc.req", labels: tuple[str, ...] = ()) -> SliConfig:
+    return SliConfig(
         name=name,
         service="svc",
         kind="latency",
@@ -45,8 +45,8 @@ def quantile_alert(
     window_ms: int = 60_000,
     keep_firing_for_ms: int = 0,
     severity: str = "warning",
-) -> AlertSpec:
-    return AlertSpec(
+) -> AlertConfig:
+    return AlertConfig(
         name=name,
         sli=sli,
         service="svc",
@@ -61,8 +61,8 @@ def quantile_alert(
     )
 
 
-def spec_of(slis, alerts, lateness_ms: int = 5_000, resolution_ms: int = 10_000, slos=()) -> Spec:
-    return Spec(
+def spec_of(slis, alerts, lateness_ms: int = 5_000, resolution_ms: int = 10_000, slos=()) -> Config:
+    return Config(
         defaults=Defaults(allowed_lateness_ms=lateness_ms, resolution_ms=resolution_ms),
         slis=tuple(slis),
         slos=tuple(slos),
@@ -70,10 +70,10 @@ def spec_of(slis, alerts, lateness_ms: int = 5_000, resolution_ms: int = 10_000,
     )
 
 
-def ratio_sli(name: str = "req", subject: str = "svc.req", good: str = 'status == "ok"') -> SliSpec:
-    from processor.spec.predicate import parse_predicate
+def ratio_sli(name: str = "req", subject: str = "svc.req", good: str = 'status == "ok"') -> SliConfig:
+    from processor.config.predicate import parse_predicate
 
-    return SliSpec(
+    return SliConfig(
         name=name,
         service="svc",
         kind="ratio",
@@ -104,27 +104,27 @@ def budget_slo(
     min_events: tuple[int, int] = (0, 0),
     **budget,
 ):
-    from processor.spec.model import BudgetSpec, BurnTier, SloSpec
+    from processor.config.model import BudgetConfig, BurnTier, SloConfig
 
     burn_tiers = tuple(
         BurnTier(tier=t, burn=b, long_ms=lo, short_ms=sh, severity=sev, min_events_long=min_events[0],
                  min_events_short=min_events[1])
         for t, b, lo, sh, sev in tiers
     )
-    return SloSpec(
+    return SloConfig(
         name=name,
         sli=sli,
         service="svc",
         objective=Condition(stat=Stat(kind="good_ratio"), op=">=", threshold=objective, text=f"good_ratio >= {objective}"),
         objective_ratio=objective,
-        budget=BudgetSpec(burn_tiers=burn_tiers, **budget),
+        budget=BudgetConfig(burn_tiers=burn_tiers, **budget),
     )
 
 
-def sli(name: str, kind: str, subject: str, **fields) -> SliSpec:
+def sli(name: str, kind: str, subject: str, **fields) -> SliConfig:
     """Any SLI; predicate fields (where, good, start, end, fail) may be given as text."""
-    from processor.spec.model import CorrelationSpec
-    from processor.spec.predicate import parse_predicate
+    from processor.config.model import CorrelationConfig
+    from processor.config.predicate import parse_predicate
 
     for key in ("where", "good"):
         if isinstance(fields.get(key), str):
@@ -135,14 +135,14 @@ def sli(name: str, kind: str, subject: str, **fields) -> SliSpec:
         for key in ("start", "end", "fail"):
             if isinstance(corr.get(key), str):
                 corr[key] = parse_predicate(corr[key])
-        fields["correlation"] = CorrelationSpec(**corr)
-    return SliSpec(name=name, service="svc", kind=kind, subject=subject, event_time_field="ts", **fields)
+        fields["correlation"] = CorrelationConfig(**corr)
+    return SliConfig(name=name, service="svc", kind=kind, subject=subject, event_time_field="ts", **fields)
 
 
-def rule(name: str, sli_name: str, stat: str, op: str, threshold: float, *, q: float | None = None, **fields) -> AlertSpec:
+def rule(name: str, sli_name: str, stat: str, op: str, threshold: float, *, q: float | None = None, **fields) -> AlertConfig:
     fields.setdefault("window_ms", 10_000)
     fields.setdefault("severity", "critical")
-    return AlertSpec(
+    return AlertConfig(
         name=name,
         sli=sli_name,
         service="svc",

@@ -20,8 +20,8 @@ from ddsketch import DDSketch
 
 from processor.engine.budget import calendar_period_ms
 from processor.engine.extract import subject_matches
-from processor.spec.model import AlertSpec, SliSpec, Spec
-from processor.spec.predicate import FieldTypeError, MissingField
+from processor.config.model import AlertConfig, SliConfig, Config
+from processor.config.predicate import FieldTypeError, MissingField
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _get(payload: dict, field: str):
     return value
 
 
-def _selected(sli: SliSpec, subject: str, payload: dict) -> bool:
+def _selected(sli: SliConfig, subject: str, payload: dict) -> bool:
     if not subject_matches(sli.subject, subject):
         return False
     if sli.where is None:
@@ -53,7 +53,7 @@ def _selected(sli: SliSpec, subject: str, payload: dict) -> bool:
         return False
 
 
-def _labels(sli: SliSpec, payload: dict) -> tuple[str, ...]:
+def _labels(sli: SliConfig, payload: dict) -> tuple[str, ...]:
     out = []
     for field in sli.labels:
         try:
@@ -69,7 +69,7 @@ class _SeriesData:
         self.points: list[tuple[int, object]] = []  # (ts, observation)
 
 
-def _observations(spec: Spec, sli: SliSpec, events: list[tuple[str, dict]]) -> dict[tuple, _SeriesData]:
+def _observations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) -> dict[tuple, _SeriesData]:
     series: dict[tuple, _SeriesData] = defaultdict(_SeriesData)
     for subject, payload in events:
         if not _selected(sli, subject, payload):
@@ -91,7 +91,7 @@ def _observations(spec: Spec, sli: SliSpec, events: list[tuple[str, dict]]) -> d
     return series
 
 
-def _stat(alert: AlertSpec, sli: SliSpec, points: list, t: int, origin: int, zone) -> float | None:
+def _stat(alert: AlertConfig, sli: SliConfig, points: list, t: int, origin: int, zone) -> float | None:
     stat = alert.condition.stat
     kind = stat.kind
     if kind == "since_last":
@@ -151,7 +151,7 @@ def _stat(alert: AlertSpec, sli: SliSpec, points: list, t: int, origin: int, zon
 
 
 def expected_alerts(
-    spec: Spec, alert: AlertSpec, events: list[tuple[str, dict]], boundaries: range, origin_ms: int
+    spec: Config, alert: AlertConfig, events: list[tuple[str, dict]], boundaries: range, origin_ms: int
 ) -> list[Expected]:
     """Every transition of one rule at the given boundaries (of the SLI's time domain)."""
     sli = spec.sli(alert.sli)

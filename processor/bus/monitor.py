@@ -64,7 +64,7 @@ from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
 from processor.errors import BusError
-from processor.spec.model import BusMonitorSpec
+from processor.config.model import BusMonitorConfig
 
 SUBJECT_PUBLISH_PROBE = "bus.publish.probe"
 SUBJECT_PROBE_DELIVERY = "bus.probe.delivery"
@@ -167,7 +167,7 @@ class BusMonitor:
     def __init__(
         self,
         nc: Client,
-        spec: BusMonitorSpec,
+        spec: BusMonitorConfig,
         streams: Sequence[str],
         *,
         now_ms: Callable[[], int] = wall_clock_ms,

@@ -32,8 +32,8 @@ import numpy as np
 
 from processor.engine.outputs import AlertTransition, BudgetReport, Outputs, PolicyAction
 from processor.engine.rules import AlertRule, RuleState
-from processor.spec.model import AlertSpec, BurnTier, Condition, SloSpec, Stat
-from processor.spec.parse import format_duration
+from processor.config.model import AlertConfig, BurnTier, Condition, SloConfig, Stat
+from processor.config.parse import format_duration
 
 __all__ = ["BudgetTracker", "POLICY_TIERS", "calendar_period_ms"]
 
@@ -145,7 +145,7 @@ class _WindowSum:
 class BudgetTracker:
     """One SLO's budget: counts, window sums, burn-rate alert rules and policy state."""
 
-    def __init__(self, slo: SloSpec, resolution_ms: int):
+    def __init__(self, slo: SloConfig, resolution_ms: int):
         budget = slo.budget
         assert budget is not None
         self.slo = slo
@@ -179,10 +179,10 @@ class BudgetTracker:
             self.latency_threshold_ms = None
             self.latency_inclusive = False
 
-    def _alert_spec(self, tier: BurnTier) -> AlertSpec:
+    def _alert_spec(self, tier: BurnTier) -> AlertConfig:
         slo = self.slo
         pct = f"{(1 - slo.objective_ratio) * 100:g}%"
-        return AlertSpec(
+        return AlertConfig(
             name="ErrorBudgetBurn",
             sli=slo.sli,
             service=slo.service,

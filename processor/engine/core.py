@@ -43,7 +43,7 @@ from processor.engine.outputs import AlertAction, Outputs, Rejection, SliReport
 from processor.engine.rules import AlertRule, RuleState
 from processor.engine.series import Correlations, Gauge, Series, StateTrack, aggregate, window_value
 from processor.engine.sketch import LatencyStore
-from processor.spec.model import OVERFLOW_LABEL, Spec, Stat
+from processor.config.model import OVERFLOW_LABEL, Config, Stat
 
 __all__ = ["Engine", "SNAPSHOT_VERSION"]
 
@@ -54,7 +54,7 @@ _ROUTE_CACHE_MAX = 65_536  # distinct subjects remembered; past it the cache sta
 class Engine:
     def __init__(
         self,
-        spec: Spec,
+        spec: Config,
         fallback_ts_ms: Callable[[Any], int | None] | None = None,
     ):
         self.spec = spec

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from processor.spec.model import SliSpec
-from processor.spec.parse import subject_pattern_matches as subject_matches
-from processor.spec.predicate import FieldTypeError, MissingField
+from processor.config.model import SliConfig
+from processor.config.parse import subject_pattern_matches as subject_matches
+from processor.config.predicate import FieldTypeError, MissingField
 
 __all__ = ["Extractor", "Reject", "parse_event_time_ms", "subject_matches"]
 
@@ -103,7 +103,7 @@ class Extractor:
         "simple_value",
     )
 
-    def __init__(self, spec: SliSpec):
+    def __init__(self, spec: SliConfig):
         self.spec = spec
         self.name = spec.name
         self.kind = {

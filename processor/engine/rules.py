@@ -17,8 +17,8 @@ import hashlib
 from dataclasses import dataclass
 
 from processor.engine.outputs import AlertTransition
-from processor.spec.model import AlertSpec
-from processor.spec.parse import format_duration
+from processor.config.model import AlertConfig
+from processor.config.parse import format_duration
 
 __all__ = ["AlertRule", "RuleState"]
 
@@ -52,7 +52,7 @@ class RuleState:
 class AlertRule:
     """One alert spec with the state of each series it watches (keyed by the series' labels)."""
 
-    def __init__(self, spec: AlertSpec, sli_label_names: tuple[str, ...]):
+    def __init__(self, spec: AlertConfig, sli_label_names: tuple[str, ...]):
         self.spec = spec
         # Everything the loader keeps unique, so two rules never share a snapshot entry.
         self.key = f"{spec.name}|{spec.service}|{spec.sli}|{spec.slo or ''}|{spec.severity}|" + ",".join(

@@ -14,7 +14,7 @@ import heapq
 from typing import Any
 
 from processor.engine.sketch import LatencyStore
-from processor.spec.model import Stat
+from processor.config.model import Stat
 
 __all__ = ["Correlations", "Gauge", "Series", "StateTrack", "window_value"]
 

@@ -22,7 +22,7 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.monitor import BusMonitor
 from processor.bus.streams import load_stream_definitions, provision_streams
-from processor.spec.model import BusMonitorSpec
+from processor.config.model import BusMonitorConfig
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +69,10 @@ async def bus(tmp_path: Path) -> AsyncIterator[Bus]:
         await server.stop()
 
 
-def spec(**overrides: object) -> BusMonitorSpec:
+def spec(**overrides: object) -> BusMonitorConfig:
     fields: dict[str, object] = {"interval_ms": INTERVAL_MS, "delivery_timeout_ms": DELIVERY_TIMEOUT_MS}
     fields.update(overrides)
-    return BusMonitorSpec(**fields)
+    return BusMonitorConfig(**fields)
 
 
 def decoded(events: list[tuple[str, bytes]]) -> list[tuple[str, dict]]:

@@ -27,7 +27,7 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.service import Processor
-from processor.spec.load import load_spec
+from processor.config.load import load_config
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ async def fresh_nats_url(tmp_path):
 
 async def start_processor(nc, **kwargs) -> tuple[Processor, asyncio.Task]:
     proc = Processor(
-        load_spec(ROOT / "config" / "slo.yaml"),
+        load_config(ROOT / "config" / "slo.yaml"),
         nc,
         load_stream_definitions(ROOT / "streams"),
         idle_after_s=3600,  # no wall-clock advance: this test's event times are not "now"
@@ -284,7 +284,7 @@ async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(f
     # then counts every request once: not lost, not twice.
     nc = await connect(ConnectOptions(url=fresh_nats_url))
     js = nc.jetstream()
-    proc = Processor(load_spec(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
+    proc = Processor(load_config(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
                      idle_after_s=3600, checkpoint_interval_s=3600)
     await proc.start()
     task = asyncio.create_task(proc.run())

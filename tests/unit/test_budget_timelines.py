@@ -171,7 +171,7 @@ def test_without_hysteresis_the_same_hovering_flaps_on_every_crossing():
     ],
 )
 def test_the_engine_reports_the_documents_budgets_for_time_slices(objective, allowed_minutes):
-    from processor.spec.model import Condition, Stat
+    from processor.config.model import Condition, Stat
 
     beats = sli("beats", "events", "svc.req")
     slo = budget_slo(sli="beats", objective=objective, tiers=(), method="time_slices", policy=False,

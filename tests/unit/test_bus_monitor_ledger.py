@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from processor.bus.monitor import BusMonitor, DeliveryOutcome, ProbeLedger
-from processor.spec.model import BusMonitorSpec
+from processor.config.model import BusMonitorConfig
 
 TIMEOUT_MS = 5_000
 
@@ -89,13 +89,13 @@ def test_past_capacity_the_oldest_probes_are_given_up_each_with_its_outcome() ->
 def test_request_timeout_and_ledger_capacity_follow_the_interval(
     interval_ms: int, delivery_timeout_ms: int, request_timeout_s: float, capacity: int
 ) -> None:
-    spec = BusMonitorSpec(interval_ms=interval_ms, delivery_timeout_ms=delivery_timeout_ms)
+    spec = BusMonitorConfig(interval_ms=interval_ms, delivery_timeout_ms=delivery_timeout_ms)
     monitor = BusMonitor(None, spec, ["SLO"])  # type: ignore[arg-type]  # no I/O before start()
     assert request_timeout_s == monitor.request_timeout_s
     assert capacity == monitor.ledger.capacity
 
 
 async def test_sampling_before_start_is_a_programming_error() -> None:
-    monitor = BusMonitor(None, BusMonitorSpec(), ["SLO"])  # type: ignore[arg-type]
+    monitor = BusMonitor(None, BusMonitorConfig(), ["SLO"])  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="before start"):
         await monitor.sample()

@@ -206,19 +206,19 @@ def test_an_absence_rule_fires_in_a_replay_across_a_long_silence():
 
 
 def test_an_event_whose_time_fields_straddle_a_closing_boundary_is_rejected_whole():
-    from processor.spec.model import SliSpec
+    from processor.config.model import SliConfig
 
     a = sli("a", "events", "x.y")
-    b = SliSpec(name="b", service="svc", kind="events", subject="x.y", event_time_field="sent_at")
+    b = SliConfig(name="b", service="svc", kind="events", subject="x.y", event_time_field="sent_at")
     engine = Engine(spec_of([a, b], [], lateness_ms=5_000))
     out = engine.ingest([event("x.y", at(0), sent_at=at(0)), event("x.y", at(60), sent_at=at(20))])
     assert [(1, "late")] == [(r.index, r.reason) for r in out.rejections]
 
 
 def test_two_rules_with_one_name_on_two_services_keep_separate_state_across_a_restore():
-    from processor.spec.model import SliSpec
+    from processor.config.model import SliConfig
 
-    slis = [SliSpec(name=n, service=n, kind="events", subject=f"{n}.beat", event_time_field="ts") for n in ("s1", "s2")]
+    slis = [SliConfig(name=n, service=n, kind="events", subject=f"{n}.beat", event_time_field="ts") for n in ("s1", "s2")]
     rules = [rule("Busy", n, "count", ">", 0, keep_firing_for_ms=60_000).model_copy(update={"service": n})
              for n in ("s1", "s2")]
     events = [event("s1.beat", at(1)), event("s2.beat", at(1)), event("s1.beat", at(30))]
@@ -235,9 +235,9 @@ def test_a_ratio_from_reported_counts_adds_up_the_counts():
     # Reports of (delivered, dropped) since the last: 98/2 at 5 s, 100/0 at 15 s and 25 s. Window
     # 20 s: boundary 10 sees 2 of 100 bad (2 % > 0.5 %) -> firing; boundary 20, 2 of 200 (1 %);
     # boundary 30, window [10, 30), 0 of 200 -> resolved.
-    from processor.spec.model import SliSpec
+    from processor.config.model import SliConfig
 
-    delivery = SliSpec(name="delivery", service="svc", kind="ratio", subject="market.stream.delivery",
+    delivery = SliConfig(name="delivery", service="svc", kind="ratio", subject="market.stream.delivery",
                        good_count_field="delivered", bad_count_field="dropped", event_time_field="ts")
     events = [event("market.stream.delivery", at(5), delivered=98, dropped=2),
               event("market.stream.delivery", at(15), delivered=100, dropped=0),

@@ -13,7 +13,7 @@ LATENESS_MS = 5_000
 
 
 def latency_budget():
-    from processor.spec.model import Condition, Stat
+    from processor.config.model import Condition, Stat
 
     slo = budget_slo(sli="lat", objective=0.95, report_every_ms=30_000, tiers=(
         ("fast", 2.0, 60_000, 20_000, "page"), ("slow", 1.0, 7 * 3_600_000, 60_000, "ticket")))

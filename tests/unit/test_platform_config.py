@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from processor.spec.load import load_spec
-from processor.spec.model import Condition, Spec, Stat
+from processor.config.load import load_config
+from processor.config.model import Condition, Config, Stat
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM_CONFIG = ROOT / "config" / "slo.yaml"
@@ -20,8 +20,8 @@ DAY_MS = 86_400_000
 
 
 @pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec(PLATFORM_CONFIG)
+def spec() -> Config:
+    return load_config(PLATFORM_CONFIG)
 
 
 GATEWAY, TRADING, AI, MARKET = "api-gateway", "trading-engine", "ai-decision", "market-data"
@@ -129,27 +129,27 @@ def _rule(a) -> tuple:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("rule", [c[1:] for c in ALERT_THRESHOLDS], ids=[c[0] for c in ALERT_THRESHOLDS])
-def test_each_alert_threshold_of_the_document_is_a_rule(spec: Spec, rule: tuple) -> None:
+def test_each_alert_threshold_of_the_document_is_a_rule(spec: Config, rule: tuple) -> None:
     assert [rule] == [_rule(a) for a in spec.alerts if _rule(a) == rule]
 
 
-def test_the_config_has_no_alert_rule_beyond_the_table(spec: Spec) -> None:
+def test_the_config_has_no_alert_rule_beyond_the_table(spec: Config) -> None:
     assert sorted(c[1:] for c in ALERT_THRESHOLDS) == sorted(_rule(a) for a in spec.alerts)
 
 
-def test_calendar_cost_rules_count_the_day_and_month_in_utc(spec: Spec) -> None:
+def test_calendar_cost_rules_count_the_day_and_month_in_utc(spec: Config) -> None:
     assert {("AiDailyTokenBudgetExceeded", "UTC"), ("AiMonthlyCostHigh", "UTC")} == {
         (a.name, a.timezone) for a in spec.alerts if a.calendar
     }
 
 
-def test_the_two_kinds_of_staleness_are_told_apart_by_a_reason_label(spec: Spec) -> None:
+def test_the_two_kinds_of_staleness_are_told_apart_by_a_reason_label(spec: Config) -> None:
     assert [(("reason", "no_quotes"),), (("reason", "old_quotes"),)] == [
         a.labels for a in spec.alerts if a.name == "MarketDataStale"
     ]
 
 
-def test_alerts_that_protect_an_slo_name_it(spec: Spec) -> None:
+def test_alerts_that_protect_an_slo_name_it(spec: Config) -> None:
     named = {a.name: a.slo for a in spec.alerts if a.slo}
     assert {
         "GatewayLatencyP95High": "gateway_latency_p95",
@@ -252,7 +252,7 @@ SLOS = [
 
 
 @pytest.mark.parametrize(("sli", "objective"), [c[1:] for c in SLOS], ids=[c[0] for c in SLOS])
-def test_each_slo_of_the_document_is_declared(spec: Spec, sli: str, objective: tuple[str, str, float]) -> None:
+def test_each_slo_of_the_document_is_declared(spec: Config, sli: str, objective: tuple[str, str, float]) -> None:
     declared = {(s.sli, (str(s.objective.stat), s.objective.op, s.objective.threshold)) for s in spec.slos}
     assert (sli, objective) in declared
 
@@ -267,13 +267,13 @@ SUBJECT_FILTERS = [
 @pytest.mark.parametrize(
     ("sli", "payload", "expected"), [c[1:] for c in SUBJECT_FILTERS], ids=[c[0] for c in SUBJECT_FILTERS]
 )
-def test_critical_path_slis_select_their_order_type(spec: Spec, sli: str, payload: dict, expected: bool) -> None:
+def test_critical_path_slis_select_their_order_type(spec: Config, sli: str, payload: dict, expected: bool) -> None:
     where = spec.sli(sli).where
     assert where is not None
     assert ("trade.order.submitted", expected) == (spec.sli(sli).subject, where.fn(payload))
 
 
-def test_rate_limit_accuracy_counts_every_request(spec: Spec) -> None:
+def test_rate_limit_accuracy_counts_every_request(spec: Config) -> None:
     # A missed enforcement has rate_limited == false: filtering on rate_limited would never see it.
     sli = spec.sli("gateway_rate_limit_accuracy")
     missed_enforcement = {"rate_limited": False, "rate_limit_correct": False}
@@ -315,7 +315,7 @@ READS = [
     ("sli", "kind", "subject", "value", "minus", "labels"), [c[1:] for c in READS], ids=[c[0] for c in READS]
 )
 def test_each_measured_sli_reads_its_payload_field(
-    spec: Spec, sli: str, kind: str, subject: str, value: str, minus: str | None, labels: tuple
+    spec: Config, sli: str, kind: str, subject: str, value: str, minus: str | None, labels: tuple
 ) -> None:
     s = spec.sli(sli)
     assert (kind, subject, value, minus, labels) == (
@@ -323,7 +323,7 @@ def test_each_measured_sli_reads_its_payload_field(
     )
 
 
-def test_capacity_labels_read_the_payload_service_field(spec: Spec) -> None:
+def test_capacity_labels_read_the_payload_service_field(spec: Config) -> None:
     names = ("capacity_cpu", "capacity_memory", "capacity_request_queue", "capacity_db_connections")
     assert {(("service",), 50)} == {(spec.sli(n).labels, spec.sli(n).max_series) for n in names}
 
@@ -348,7 +348,7 @@ STATES = [
     ids=[c[0] for c in STATES],
 )
 def test_state_slis(
-    spec: Spec, sli: str, entity: str | None, entities: tuple, bad_states: tuple, bad_when: str, labels: tuple
+    spec: Config, sli: str, entity: str | None, entities: tuple, bad_states: tuple, bad_when: str, labels: tuple
 ) -> None:
     s = spec.sli(sli)
     assert ("state", entity, entities, bad_states, bad_when, labels, "state") == (
@@ -371,7 +371,7 @@ CORRELATIONS = [
 @pytest.mark.parametrize(
     ("sli", "output", "timeout_ms", "timeouts"), [c[1:] for c in CORRELATIONS], ids=[c[0] for c in CORRELATIONS]
 )
-def test_correlations(spec: Spec, sli: str, output: str, timeout_ms: int | None, timeouts: tuple) -> None:
+def test_correlations(spec: Config, sli: str, output: str, timeout_ms: int | None, timeouts: tuple) -> None:
     c = spec.sli(sli).correlation
     assert c is not None
     assert (output, timeout_ms, timeouts, "saga_type" if timeouts else None) == (
@@ -392,7 +392,7 @@ CORRELATION_ROLES = [
 @pytest.mark.parametrize(
     ("sli", "role", "subject", "expected"), [c[1:] for c in CORRELATION_ROLES], ids=[c[0] for c in CORRELATION_ROLES]
 )
-def test_saga_roles_read_the_subject(spec: Spec, sli: str, role: str, subject: str, expected: bool) -> None:
+def test_saga_roles_read_the_subject(spec: Config, sli: str, role: str, subject: str, expected: bool) -> None:
     predicate = getattr(spec.sli(sli).correlation, role)
     payload = {"saga_id": "s1", "saga_type": "order_execution", "_subject": subject}
     assert expected == predicate.fn(payload)
@@ -433,7 +433,7 @@ PREDICATES = [
     ("sli", "which", "payload", "expected"), [c[1:] for c in PREDICATES], ids=[c[0] for c in PREDICATES]
 )
 def test_predicates_select_what_the_document_means(
-    spec: Spec, sli: str, which: str, payload: dict, expected: bool
+    spec: Config, sli: str, which: str, payload: dict, expected: bool
 ) -> None:
     predicate = getattr(spec.sli(sli), which)
     assert predicate is not None
@@ -449,7 +449,7 @@ def _stream_files() -> dict[str, dict]:
     }
 
 
-def test_the_bus_monitor_measures_the_processors_own_consumers(spec: Spec) -> None:
+def test_the_bus_monitor_measures_the_processors_own_consumers(spec: Config) -> None:
     monitor = spec.bus_monitor
     assert monitor is not None
     inputs = sorted(name for name in _stream_files() if name != "SLO")
@@ -606,7 +606,7 @@ BUDGETS = [
 NO_POLICY = {"ai_decision_quality"}
 
 
-def test_the_budget_table_covers_every_slo(spec: Spec) -> None:
+def test_the_budget_table_covers_every_slo(spec: Config) -> None:
     assert sorted(s.name for s in spec.slos) == sorted(c[1] for c in BUDGETS)
 
 
@@ -615,7 +615,7 @@ def test_the_budget_table_covers_every_slo(spec: Spec) -> None:
     ids=[c[0] for c in BUDGETS],
 )
 def test_each_slo_has_its_budget(
-    spec: Spec, slo_name: str, method: str | None, ratio: float, calendar: str | None, tiers: tuple,
+    spec: Config, slo_name: str, method: str | None, ratio: float, calendar: str | None, tiers: tuple,
     gates: tuple | None, slice_condition: str | None,
 ) -> None:
     [slo] = [s for s in spec.slos if s.name == slo_name]
@@ -638,7 +638,7 @@ def test_each_slo_has_its_budget(
     )
 
 
-def test_the_platform_tiers_are_the_documents_burn_rate_levels(spec: Spec) -> None:
+def test_the_platform_tiers_are_the_documents_burn_rate_levels(spec: Config) -> None:
     [slo] = [s for s in spec.slos if s.name == "gateway_availability"]
     assert slo.budget is not None
     assert [
@@ -648,7 +648,7 @@ def test_the_platform_tiers_are_the_documents_burn_rate_levels(spec: Spec) -> No
     ] == [(t.tier, t.burn, t.long_ms, t.short_ms, t.severity) for t in slo.budget.burn_tiers]
 
 
-def test_the_monthly_sla_view_is_a_calendar_month_in_utc(spec: Spec) -> None:
+def test_the_monthly_sla_view_is_a_calendar_month_in_utc(spec: Config) -> None:
     [slo] = [s for s in spec.slos if s.name == "gateway_availability_monthly"]
     assert slo.budget is not None
     assert ("gateway_requests", "month", "UTC", (), False) == (
@@ -656,7 +656,7 @@ def test_the_monthly_sla_view_is_a_calendar_month_in_utc(spec: Spec) -> None:
     )
 
 
-def test_trading_availability_counts_minutes_with_a_heartbeat(spec: Spec) -> None:
+def test_trading_availability_counts_minutes_with_a_heartbeat(spec: Config) -> None:
     [slo] = [s for s in spec.slos if s.name == "trading_availability"]
     sli = spec.sli(slo.sli)
     assert slo.budget is not None
@@ -680,7 +680,7 @@ HEARTBEATS = [
 @pytest.mark.parametrize(
     ("slo_name", "service", "subject"), [c[1:] for c in HEARTBEATS], ids=[c[0] for c in HEARTBEATS]
 )
-def test_availability_is_measured_by_heartbeats(spec: Spec, slo_name: str, service: str, subject: str) -> None:
+def test_availability_is_measured_by_heartbeats(spec: Config, slo_name: str, service: str, subject: str) -> None:
     [slo] = [s for s in spec.slos if s.name == slo_name]
     sli = spec.sli(slo.sli)
     assert ("events", subject, service) == (sli.kind, sli.subject, slo.service)
@@ -705,13 +705,13 @@ def test_the_coverage_document_has_every_row_of_the_slo_document_once() -> None:
     assert (list(range(1, 146)), {"B", "K"}) == (numbered, {k for k in _coverage_rows() if not k.isdigit()})
 
 
-def test_every_slo_and_alert_rule_of_the_config_is_in_the_coverage_document(spec: Spec) -> None:
+def test_every_slo_and_alert_rule_of_the_config_is_in_the_coverage_document(spec: Config) -> None:
     text = "\n".join(_coverage_rows().values())
     names = {s.name for s in spec.slos} | {a.name for a in spec.alerts}
     assert set() == {n for n in names if f"`{n}`" not in text}
 
 
-def test_every_name_the_coverage_document_gives_exists_in_the_config(spec: Spec) -> None:
+def test_every_name_the_coverage_document_gives_exists_in_the_config(spec: Config) -> None:
     import re
 
     text = "\n".join(_coverage_rows().values())

@@ -16,7 +16,7 @@ import difflib
 import re
 from decimal import Decimal, InvalidOperation
 
-from processor.spec.model import Condition, Stat
+from processor.config.model import Condition, Stat
 
 __all__ = [
     "DURATION_UNITS_MS",

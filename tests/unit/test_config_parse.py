@@ -1,11 +1,11 @@
-"""Quantities written as text in a config file (processor.spec.parse)."""
+"""Quantities written as text in a config file (processor.config.parse)."""
 
 from __future__ import annotations
 
 import pytest
 
-from processor.spec.model import Condition, Stat
-from processor.spec.parse import (
+from processor.config.model import Condition, Stat
+from processor.config.parse import (
     check_subject_pattern,
     format_duration,
     parse_condition,

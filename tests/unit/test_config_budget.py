@@ -1,4 +1,4 @@
-"""Error budgets, burn-rate catalogues and their validation (processor.spec.load)."""
+"""Error budgets, burn-rate catalogues and their validation (processor.config.load)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from processor.errors import ConfigError, ConfigProblem
-from processor.spec.load import load_spec, load_spec_text
-from processor.spec.model import BudgetSpec, BurnTier, Condition, Spec, Stat
+from processor.config.load import load_config, load_config_text
+from processor.config.model import BudgetConfig, BurnTier, Condition, Config, Stat
 
 DAY_MS = 86_400_000
 
@@ -48,8 +48,8 @@ def config_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _load(config_dir: Path, slos: str, head: str = HEAD) -> Spec:
-    return load_spec_text(head + slos, str(config_dir / "slo.yaml"))
+def _load(config_dir: Path, slos: str, head: str = HEAD) -> Config:
+    return load_config_text(head + slos, str(config_dir / "slo.yaml"))
 
 
 def _problems(config_dir: Path, slos: str, head: str = HEAD) -> list[ConfigProblem]:
@@ -80,7 +80,7 @@ def test_every_budget_key_reaches_the_model(config_dir: Path) -> None:
 """)
 
     [slo] = spec.slos
-    expected = BudgetSpec(
+    expected = BudgetConfig(
         method="time_slices",
         window_ms=7 * DAY_MS,
         calendar="week",
@@ -103,7 +103,7 @@ def test_a_budget_without_keys_takes_the_model_defaults(config_dir: Path) -> Non
     spec = _load(config_dir, "  a: {sli: req, objective: 99.9%, budget: {}}\n  b: {sli: req, objective: 99%}\n")
 
     a, b = spec.slos
-    assert (BudgetSpec(), None) == (a.budget, b.budget)
+    assert (BudgetConfig(), None) == (a.budget, b.budget)
 
 
 OBJECTIVE_RATIOS = [
@@ -192,7 +192,7 @@ def test_the_catalogue_path_is_relative_to_the_config_file(tmp_path: Path) -> No
         encoding="utf-8",
     )
 
-    spec = load_spec(config)
+    spec = load_config(config)
 
     assert (INFO,) == spec.slos[0].budget.burn_tiers  # type: ignore[union-attr]
 
@@ -232,7 +232,7 @@ def test_defaults_budget_is_merged_under_each_slo(config_dir: Path, slos: str, f
     spec = _load(config_dir, slos, DEFAULTS_HEAD)
 
     [slo] = spec.slos
-    assert BudgetSpec(**fields) == slo.budget
+    assert BudgetConfig(**fields) == slo.budget
     assert fields["window_ms"] == slo.window_ms
 
 

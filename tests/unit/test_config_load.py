@@ -1,4 +1,4 @@
-"""Loading and validating config files (processor.spec.load)."""
+"""Loading and validating config files (processor.config.load)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from processor.errors import ConfigError, ConfigProblem
-from processor.spec.load import load_spec, load_spec_text
-from processor.spec.model import Condition, Defaults, Stat
+from processor.config.load import load_config, load_config_text
+from processor.config.model import Condition, Defaults, Stat
 
 VALID = """\
 version: 1
@@ -61,12 +61,12 @@ alerts:
 
 def _problems(text: str) -> list[ConfigProblem]:
     with pytest.raises(ConfigError) as info:
-        load_spec_text(text, "t.yaml")
+        load_config_text(text, "t.yaml")
     return info.value.problems
 
 
 def test_a_valid_file_loads_into_the_frozen_model() -> None:
-    spec = load_spec_text(VALID, "t.yaml")
+    spec = load_config_text(VALID, "t.yaml")
 
     assert "t.yaml" == spec.source
     assert Defaults(event_time_field="event_ts", allowed_lateness_ms=2_000, resolution_ms=5_000,
@@ -375,7 +375,7 @@ def test_load_spec_reads_a_file_and_names_it_in_problems(tmp_path: Path) -> None
     path.write_text("version: 1\nslis:\n  a: {service: s, kind: latency, subject: x}\n", encoding="utf-8")
 
     with pytest.raises(ConfigError) as info:
-        load_spec(path)
+        load_config(path)
 
     assert [f"{path}:3: slis.a.value: a latency SLI needs value: the payload field with the latency"] == [
         str(p) for p in info.value.problems
@@ -386,7 +386,7 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "missing.yaml"
 
     with pytest.raises(ConfigError) as info:
-        load_spec(path)
+        load_config(path)
 
     assert [ConfigProblem(str(path), None, "", "config file not found")] == info.value.problems
 
@@ -395,7 +395,7 @@ def test_the_example_in_docs_config_md_is_valid() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
     example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
 
-    spec = load_spec_text(example, "docs/config.md")
+    spec = load_config_text(example, "docs/config.md")
 
     assert (2, 2, 2) == (len(spec.slis), len(spec.slos), len(spec.alerts))
 
@@ -414,7 +414,7 @@ def test_the_budget_example_in_docs_config_md_is_valid() -> None:
     )
     config_dir = Path(__file__).resolve().parents[2] / "config"
 
-    spec = load_spec_text(slis + example, "docs/config.md", base_dir=config_dir)
+    spec = load_config_text(slis + example, "docs/config.md", base_dir=config_dir)
 
     assert [("occurrences", 3), ("time_slices", 0)] == [
         (s.budget.method, len(s.budget.burn_tiers)) for s in spec.slos  # type: ignore[union-attr]
@@ -430,7 +430,7 @@ def test_the_catalogue_example_in_docs_config_md_is_valid(tmp_path: Path) -> Non
         "slos:\n  o: {sli: r, objective: 99.9%, budget: {burn_alerts: platform}}\n"
     )
 
-    spec = load_spec_text(config, str(tmp_path / "slo.yaml"))
+    spec = load_config_text(config, str(tmp_path / "slo.yaml"))
 
     assert [("emergency", 10.0, 100, 10)] == [
         (t.tier, t.burn, t.min_events_long, t.min_events_short) for t in spec.slos[0].budget.burn_tiers  # type: ignore[union-attr]
@@ -439,18 +439,18 @@ def test_the_catalogue_example_in_docs_config_md_is_valid(tmp_path: Path) -> Non
 
 def test_a_resolution_that_does_not_divide_a_minute_is_rejected_with_its_line() -> None:
     from processor.errors import ConfigError
-    from processor.spec.load import load_spec_text
+    from processor.config.load import load_config_text
 
     text = "version: 1\ndefaults:\n  resolution: 40s\n"
     with pytest.raises(ConfigError) as caught:
-        load_spec_text(text, "cfg.yaml")
+        load_config_text(text, "cfg.yaml")
     [problem] = caught.value.problems
     assert (3, "defaults.resolution") == (problem.line, problem.field)
     assert "does not divide a minute" in problem.message
 
 
 def test_policy_min_events_reaches_the_budget() -> None:
-    from processor.spec.load import load_spec_text
+    from processor.config.load import load_config_text
 
     text = """version: 1
 slis:
@@ -458,4 +458,4 @@ slis:
 slos:
   avail: {sli: req, objective: 99%, budget: {policy_min_events: 7}}
 """
-    assert 7 == load_spec_text(text, "cfg.yaml").slos[0].budget.policy_min_events
+    assert 7 == load_config_text(text, "cfg.yaml").slos[0].budget.policy_min_events

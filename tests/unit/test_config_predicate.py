@@ -1,4 +1,4 @@
-"""The predicate language of `where:` and `good:` (processor.spec.predicate)."""
+"""The predicate language of `where:` and `good:` (processor.config.predicate)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from processor.spec.predicate import (
+from processor.config.predicate import (
     FieldTypeError,
     MissingField,
     PredicateSyntaxError,

@@ -1,13 +1,13 @@
 """Loading the catalogue's SLI kinds (gauge, state, correlation), the stats that go with them, the
-rule fields for_events, calendar and action, and the bus monitor (processor.spec.load)."""
+rule fields for_events, calendar and action, and the bus monitor (processor.config.load)."""
 
 from __future__ import annotations
 
 import pytest
 
 from processor.errors import ConfigError, ConfigProblem
-from processor.spec.load import load_spec_text
-from processor.spec.model import BusMonitorSpec, CorrelationSpec
+from processor.config.load import load_config_text
+from processor.config.model import BusMonitorConfig, CorrelationConfig
 
 VALID = """\
 version: 1
@@ -145,12 +145,12 @@ alerts:
 
 def _problems(text: str) -> list[ConfigProblem]:
     with pytest.raises(ConfigError) as info:
-        load_spec_text(text, "t.yaml")
+        load_config_text(text, "t.yaml")
     return info.value.problems
 
 
 def test_the_new_kinds_load_into_the_model() -> None:
-    spec = load_spec_text(VALID, "t.yaml")
+    spec = load_config_text(VALID, "t.yaml")
 
     drift, cost, cpu, freshness, providers, database, sagas, reconnection, _ = spec.slis
     assert ("gauge", "started_ts", "scheduled_ts", 1000.0, ("cycle_type",), 5) == (
@@ -168,7 +168,7 @@ def test_the_new_kinds_load_into_the_model() -> None:
         database.entity_field, database.entities, database.bad_states, database.bad_when
     )
     assert sagas.correlation is not None
-    assert CorrelationSpec(
+    assert CorrelationConfig(
         id_field="saga_id",
         start=sagas.correlation.start,
         end=sagas.correlation.end,
@@ -188,7 +188,7 @@ def test_the_new_kinds_load_into_the_model() -> None:
         reconnection.correlation.output, reconnection.correlation.fail, reconnection.correlation.timeout_ms,
         reconnection.correlation.max_open,
     )
-    assert BusMonitorSpec(
+    assert BusMonitorConfig(
         interval_ms=10_000,
         probe_subject="slo.probe",
         delivery_timeout_ms=3_000,
@@ -198,7 +198,7 @@ def test_the_new_kinds_load_into_the_model() -> None:
 
 
 def test_the_new_rule_fields_load_into_the_model() -> None:
-    spec = load_spec_text(VALID, "t.yaml")
+    spec = load_config_text(VALID, "t.yaml")
 
     assert [
         ("DailyCost", "sum", 50.0, 86_400_000, "day", "Europe/London", None, "warning", "switch to cheaper model"),
@@ -215,7 +215,7 @@ def test_the_new_rule_fields_load_into_the_model() -> None:
 
 
 def test_the_new_objectives_and_slice_conditions_load() -> None:
-    spec = load_spec_text(VALID, "t.yaml")
+    spec = load_config_text(VALID, "t.yaml")
 
     assert [
         ("provider_uptime", "time_slices", "good_ratio >= 50%", 0.99),
@@ -230,7 +230,7 @@ def test_the_new_objectives_and_slice_conditions_load() -> None:
 
 
 def test_a_file_without_bus_monitor_has_none() -> None:
-    spec = load_spec_text("version: 1\n", "t.yaml")
+    spec = load_config_text("version: 1\n", "t.yaml")
 
     assert None is spec.bus_monitor
 
@@ -649,6 +649,6 @@ def test_the_catalogue_examples_in_docs_config_md_are_valid() -> None:
         if "bus_monitor" in block:
             config["bus_monitor"] = block["bus_monitor"]
 
-    spec = load_spec_text(yaml.safe_dump(config, sort_keys=False), "docs/config.md")
+    spec = load_config_text(yaml.safe_dump(config, sort_keys=False), "docs/config.md")
 
     assert (9, 12, 5) == (len(examples), len(spec.slis), len(spec.alerts))

@@ -1,4 +1,4 @@
-"""Load a YAML config file into the frozen :class:`~processor.spec.model.Spec`.
+"""Load a YAML config file into the frozen :class:`~processor.config.model.Config`.
 
 Three passes, each reporting every problem it finds rather than stopping at the first:
 
@@ -37,22 +37,22 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from processor.errors import ConfigError, ConfigProblem
-from processor.spec.model import (
+from processor.config.model import (
     BUS_MONITOR_SUBJECTS,
-    AlertSpec,
-    BudgetSpec,
+    AlertConfig,
+    BudgetConfig,
     BurnTier,
-    BusMonitorSpec,
+    BusMonitorConfig,
     Condition,
-    CorrelationSpec,
+    CorrelationConfig,
     Defaults,
     Severity,
-    SliSpec,
-    SloSpec,
-    Spec,
+    SliConfig,
+    SloConfig,
+    Config,
     Stat,
 )
-from processor.spec.parse import (
+from processor.config.parse import (
     GAUGE_STATS,
     LATENCY_UNITS_MS,
     check_subject_pattern,
@@ -63,9 +63,9 @@ from processor.spec.parse import (
     subject_pattern_matches,
     threshold_unit,
 )
-from processor.spec.predicate import Predicate, is_field_path, parse_predicate
+from processor.config.predicate import Predicate, is_field_path, parse_predicate
 
-__all__ = ["CALENDAR_NOMINAL_MS", "TEMPLATE_PLACEHOLDERS", "load_spec", "load_spec_text", "objective_ratio"]
+__all__ = ["CALENDAR_NOMINAL_MS", "TEMPLATE_PLACEHOLDERS", "load_config", "load_config_text", "objective_ratio"]
 
 Loc = tuple[str | int, ...]
 
@@ -76,10 +76,10 @@ TEMPLATE_PLACEHOLDERS = ("value", "threshold", "expr", "service", "sli", "slo", 
 # Labels the processor sets on every alert; static or series labels may not override them.
 _ALERT_LABELS = ("alertname", "service", "sli", "slo", "severity")
 _DEFAULTS = Defaults()
-_DEFAULT_SLO_WINDOW_MS: int = SloSpec.model_fields["window_ms"].default
-_BUDGET_DEFAULTS = BudgetSpec()
+_DEFAULT_SLO_WINDOW_MS: int = SloConfig.model_fields["window_ms"].default
+_BUDGET_DEFAULTS = BudgetConfig()
 _DAY_MS = 86_400_000
-# The nominal length of a calendar budget window, for SloSpec.window_ms / BudgetSpec.window_ms and
+# The nominal length of a calendar budget window, for SloConfig.window_ms / BudgetConfig.window_ms and
 # the checks that compare a duration with the budget window; the engine uses the real period.
 CALENDAR_NOMINAL_MS = {"month": 30 * _DAY_MS, "week": 7 * _DAY_MS, "day": _DAY_MS}
 # The policy recovery margin must stay below 50 %: leaving "prioritize reliability" for "normal"
@@ -428,7 +428,7 @@ class RawCorrelate(_Raw):
     output: Literal["outcome", "duration"] = "outcome"
     timeout: DurationMs | None = None
     timeout_by: Any = None  # a RawTimeoutBy
-    max_open: PositiveInt = CorrelationSpec.model_fields["max_open"].default
+    max_open: PositiveInt = CorrelationConfig.model_fields["max_open"].default
 
 
 class RawTimeoutBy(_Raw):
@@ -441,7 +441,7 @@ class RawConsumer(_Raw):
     durable: StreamName
 
 
-_BUS_DEFAULTS = BusMonitorSpec()
+_BUS_DEFAULTS = BusMonitorConfig()
 
 
 class RawBusMonitor(_Raw):
@@ -683,14 +683,14 @@ _DURATION_STATS = ("quantile", "since_last", "bad_for")
 _CALENDAR_STATS = ("count", "bad_count", "good_ratio", "bad_ratio", *GAUGE_STATS)
 
 
-def _effective_kind(sli: SliSpec) -> str:
+def _effective_kind(sli: SliConfig) -> str:
     """The SLI's kind, with a correlation resolved to what it feeds: outcomes or durations."""
     if sli.kind == "correlation" and sli.correlation is not None:
         return sli.correlation.output
     return sli.kind
 
 
-def _stat_kind_problem(condition: Condition, sli: SliSpec, gauge_unit: str | None = None) -> str | None:
+def _stat_kind_problem(condition: Condition, sli: SliConfig, gauge_unit: str | None = None) -> str | None:
     """Whether ``condition``'s stat applies to ``sli``; for a gauge, also whether its threshold is
     written in the gauge's unit (``gauge_unit``: the SLI's ``unit:``, None for a plain number)."""
     kind = condition.stat.kind
@@ -907,14 +907,14 @@ class _Builder:
         self.defaults = _DEFAULTS
         self.slo_window_ms = _DEFAULT_SLO_WINDOW_MS
         self.resolution_ms: int | None = _DEFAULTS.resolution_ms  # None: invalid, skip multiples
-        self.slis: dict[str, SliSpec] = {}
-        self.slos: dict[str, SloSpec] = {}
+        self.slis: dict[str, SliConfig] = {}
+        self.slos: dict[str, SloConfig] = {}
         self.sli_names: list[str] = []  # declared, valid or not
         self.slo_names: list[str] = []
         self.gauge_units: dict[str, str | None] = {}  # gauge SLI -> its time unit, None for plain numbers
         self.has_bus_monitor = False
 
-    def build(self, data: Any) -> Spec | None:
+    def build(self, data: Any) -> Config | None:
         if data is None:
             self.p.add((), "the file is empty: it needs at least version: 1")
             return None
@@ -946,7 +946,7 @@ class _Builder:
             self._check_probe_subject(bus_monitor.probe_subject)
         if len(self.p):
             return None
-        return Spec(
+        return Config(
             version=1,
             source=self.source,
             defaults=self.defaults,
@@ -965,7 +965,7 @@ class _Builder:
             return shape()
         return value
 
-    def _bus_monitor(self, data: dict[str, Any]) -> BusMonitorSpec | None:
+    def _bus_monitor(self, data: dict[str, Any]) -> BusMonitorConfig | None:
         loc: Loc = ("bus_monitor",)
         value = data["bus_monitor"]
         self.has_bus_monitor = True  # even when broken: its SLIs are not also "without a monitor"
@@ -1004,7 +1004,7 @@ class _Builder:
             consumers.append(pair)
         if entry is None or len(self.p) > n:
             return None
-        return BusMonitorSpec(
+        return BusMonitorConfig(
             interval_ms=entry.interval,
             probe_subject=entry.probe_subject,
             delivery_timeout_ms=entry.delivery_timeout,
@@ -1235,7 +1235,7 @@ class _Builder:
             return
         if kind == "gauge":
             self.gauge_units[name] = entry.unit
-        self.slis[name] = SliSpec(
+        self.slis[name] = SliConfig(
             name=name,
             service=entry.service,
             kind=entry.kind,
@@ -1243,7 +1243,7 @@ class _Builder:
             where=entry.where,
             labels=labels,
             label_names=label_names,
-            max_series=entry.max_series or SliSpec.model_fields["max_series"].default,
+            max_series=entry.max_series or SliConfig.model_fields["max_series"].default,
             description=entry.description,
             value_field=entry.value,
             value_minus_field=entry.minus,
@@ -1339,7 +1339,7 @@ class _Builder:
                 "to enable it",
             )
 
-    def _correlation(self, data: Any, loc: Loc) -> CorrelationSpec | None:
+    def _correlation(self, data: Any, loc: Loc) -> CorrelationConfig | None:
         n = len(self.p)
         if not isinstance(data, dict):
             self.p.add(
@@ -1384,7 +1384,7 @@ class _Builder:
                     )
         if entry is None or len(self.p) > n:
             return None
-        return CorrelationSpec(
+        return CorrelationConfig(
             id_field=entry.id,
             start=entry.start,
             end=entry.end,
@@ -1396,7 +1396,7 @@ class _Builder:
             max_open=entry.max_open,
         )
 
-    def _sli_ref(self, name: str, loc: Loc) -> SliSpec | None:
+    def _sli_ref(self, name: str, loc: Loc) -> SliConfig | None:
         """The SLI called ``name``; records a problem if there is none. None without a problem when
         the SLI exists but is itself invalid (its problems are already reported)."""
         if name in self.slis:
@@ -1453,14 +1453,14 @@ class _Builder:
             if problem:
                 self.p.add(loc + ("objective",), problem)
                 ratio = None
-        budget: BudgetSpec | None = None
+        budget: BudgetConfig | None = None
         if budget_vals is not None:
             budget = self._budget(name, loc, budget_vals, sli, objective if ratio is not None else None, ratio)
         if entry is None or len(self.p) > n or sli is None or objective is None or ratio is None:
             return
         if budget_vals is not None and budget is None:
             return
-        self.slos[name] = SloSpec(
+        self.slos[name] = SloConfig(
             name=name,
             sli=sli.name,
             service=sli.service,
@@ -1540,10 +1540,10 @@ class _Builder:
         name: str | None,
         loc: Loc,
         vals: dict[str, _Val],
-        sli: SliSpec | None,
+        sli: SliConfig | None,
         objective: Condition | None,
         ratio: float | None,
-    ) -> BudgetSpec | None:
+    ) -> BudgetConfig | None:
         """Check and build one SLO's budget (``name`` None: check ``defaults.budget`` on its own).
 
         A problem about a key the SLO inherited is reported where the key is written, in
@@ -1695,7 +1695,7 @@ class _Builder:
 
         if name is None or len(self.p) > n or window_ms is None or slice_ms is None or exhaustion_ms is None:
             return None
-        return BudgetSpec(
+        return BudgetConfig(
             method=method,
             window_ms=window_ms,
             calendar=calendar,
@@ -1827,7 +1827,7 @@ class _Builder:
                     slo_dependent=True,
                 )
 
-    def _alert(self, index: int, data: Any) -> AlertSpec | None:
+    def _alert(self, index: int, data: Any) -> AlertConfig | None:
         loc: Loc = ("alerts", index)
         n = len(self.p)
         entry, raw = self.p.validate(RawAlert, data, loc)
@@ -1907,7 +1907,7 @@ class _Builder:
                     self.p.add(loc + (key,), problem)
         if entry is None or len(self.p) > n or sli is None:
             return None
-        return AlertSpec(
+        return AlertConfig(
             name=entry.name,
             sli=sli.name,
             service=sli.service,
@@ -1930,7 +1930,7 @@ class _Builder:
             action=entry.action,
         )
 
-    def _check_alert_identities(self, alerts: list[AlertSpec | None]) -> None:
+    def _check_alert_identities(self, alerts: list[AlertConfig | None]) -> None:
         # Alertmanager tells alerts apart by their label set; two rules with the same labels would
         # overwrite each other's state downstream.
         first: dict[tuple[Any, ...], int] = {}
@@ -1953,7 +1953,7 @@ class _Builder:
 # Entry points
 
 
-def load_spec_text(text: str, source: str = "<memory>", base_dir: str | Path | None = None) -> Spec:
+def load_config_text(text: str, source: str = "<memory>", base_dir: str | Path | None = None) -> Config:
     """Parse and validate config ``text``; ``source`` names it in problems (usually the path).
 
     ``burn_rate_catalogues:`` is a path relative to ``base_dir``, by default the directory of
@@ -1972,7 +1972,7 @@ def load_spec_text(text: str, source: str = "<memory>", base_dir: str | Path | N
     return spec
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_config(path: str | Path) -> Config:
     """Read and validate the config file at ``path``; raises ConfigError (also for a missing or
     unreadable file)."""
     source = str(path)
@@ -1984,4 +1984,4 @@ def load_spec(path: str | Path) -> Spec:
         raise ConfigError([ConfigProblem(source, None, "", f"not UTF-8 text ({exc.reason})")]) from exc
     except OSError as exc:
         raise ConfigError([ConfigProblem(source, None, "", f"cannot read: {exc.strerror}")]) from exc
-    return load_spec_text(text, source)
+    return load_config_text(text, source)

@@ -1,5 +1,5 @@
 """The error-budget arithmetic of PLATFORM-SLOS.md, exactly as the document writes it, computed
-here from the loaded SloSpec fields, independently of the engine.
+here from the loaded SloConfig fields, independently of the engine.
 
     allowed bad  = (1 - objective_ratio) x events            (occurrences)
     allowed bad  = (1 - objective_ratio) x window / slice    (time slices)
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from processor.spec.load import load_spec, load_spec_text
-from processor.spec.model import SloSpec, Spec
+from processor.config.load import load_config, load_config_text
+from processor.config.model import SloConfig, Config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 MINUTE_MS = 60_000
@@ -34,7 +34,7 @@ def exact(x: float) -> Decimal:
     return Decimal(repr(x))
 
 
-def allowed_bad_minutes(slo: SloSpec) -> Decimal:
+def allowed_bad_minutes(slo: SloConfig) -> Decimal:
     """The budget as time: (1 - objective) x window for occurrences at a steady rate; for time
     slices (1 - objective) x window / slice slices, each a slice long."""
     assert slo.budget is not None
@@ -46,8 +46,8 @@ def allowed_bad_minutes(slo: SloSpec) -> Decimal:
 
 
 @pytest.fixture(scope="module")
-def platform() -> Spec:
-    return load_spec(CONFIG_DIR / "slo.yaml")
+def platform() -> Config:
+    return load_config(CONFIG_DIR / "slo.yaml")
 
 
 # (the document's row, SLO, its "Error Budget (30 days)"); every section's availability is time:
@@ -66,13 +66,13 @@ BUDGETS_AS_TIME = [
 
 
 @pytest.mark.parametrize(("slo_name", "minutes"), [c[1:] for c in BUDGETS_AS_TIME], ids=[c[0] for c in BUDGETS_AS_TIME])
-def test_error_budget_as_time(platform: Spec, slo_name: str, minutes: Decimal) -> None:
+def test_error_budget_as_time(platform: Config, slo_name: str, minutes: Decimal) -> None:
     [slo] = [s for s in platform.slos if s.name == slo_name]
 
     assert minutes == allowed_bad_minutes(slo)
 
 
-def test_trading_availability_allows_21_6_bad_one_minute_slices_of_43200(platform: Spec) -> None:
+def test_trading_availability_allows_21_6_bad_one_minute_slices_of_43200(platform: Config) -> None:
     [slo] = [s for s in platform.slos if s.name == "trading_availability"]
     assert slo.budget is not None
 
@@ -96,7 +96,7 @@ BUDGETS_AS_EVENTS = [
 @pytest.mark.parametrize(
     ("slo_name", "errors"), [c[1:] for c in BUDGETS_AS_EVENTS], ids=[c[0] for c in BUDGETS_AS_EVENTS]
 )
-def test_error_budget_as_events(platform: Spec, slo_name: str, errors: int) -> None:
+def test_error_budget_as_events(platform: Config, slo_name: str, errors: int) -> None:
     [slo] = [s for s in platform.slos if s.name == slo_name]
     assert slo.budget is not None and slo.budget.method == "occurrences"
 
@@ -105,14 +105,14 @@ def test_error_budget_as_events(platform: Spec, slo_name: str, errors: int) -> N
     assert Decimal(errors) == allowed
 
 
-def test_error_budget_is_one_minus_the_target(platform: Spec) -> None:
+def test_error_budget_is_one_minus_the_target(platform: Config) -> None:
     # "Error Budget = 1 - SLO Target. Example: 99.9% availability SLO: Error Budget = 0.1% = 43.2 minutes/month"
     [slo] = [s for s in platform.slos if s.name == "gateway_availability"]
 
     assert (Decimal("0.001"), Decimal("43.2")) == (1 - exact(slo.objective_ratio), allowed_bad_minutes(slo))
 
 
-def test_float_arithmetic_agrees_to_a_relative_1e_minus_12(platform: Spec) -> None:
+def test_float_arithmetic_agrees_to_a_relative_1e_minus_12(platform: Config) -> None:
     # The engine computes in floats: (1 - 0.999) * 2,592,000,000 ms is 43.20000000000004 minutes,
     # not 43.2, so exact equality would fail; the difference is rounding, nothing more.
     [slo] = [s for s in platform.slos if s.name == "gateway_availability"]
@@ -136,8 +136,8 @@ slos:
 
 
 @pytest.fixture(scope="module")
-def catalogues() -> dict[str, SloSpec]:
-    spec = load_spec_text(ALL_PLATFORM_TIERS, "catalogues.yaml", base_dir=CONFIG_DIR)
+def catalogues() -> dict[str, SloConfig]:
+    spec = load_config_text(ALL_PLATFORM_TIERS, "catalogues.yaml", base_dir=CONFIG_DIR)
     return {s.name: s for s in spec.slos}
 
 
@@ -153,7 +153,7 @@ BURN_RATE_TABLE = [
 @pytest.mark.parametrize(
     ("tier_name", "burn", "severity", "days"), [c[1:] for c in BURN_RATE_TABLE], ids=[c[0] for c in BURN_RATE_TABLE]
 )
-def test_burn_rate_table(catalogues: dict[str, SloSpec], tier_name: str, burn: int, severity: str, days: int) -> None:
+def test_burn_rate_table(catalogues: dict[str, SloConfig], tier_name: str, burn: int, severity: str, days: int) -> None:
     slo = catalogues["platform"]
     assert slo.budget is not None
     [tier] = [t for t in slo.budget.burn_tiers if t.tier == tier_name]
@@ -164,7 +164,7 @@ def test_burn_rate_table(catalogues: dict[str, SloSpec], tier_name: str, burn: i
     assert (Decimal(burn), severity, Decimal(days)) == (exact(tier.burn), tier.severity, time_to_exhaust_days)
 
 
-def test_the_platform_catalogue_has_exactly_the_documents_four_levels(catalogues: dict[str, SloSpec]) -> None:
+def test_the_platform_catalogue_has_exactly_the_documents_four_levels(catalogues: dict[str, SloConfig]) -> None:
     assert catalogues["platform"].budget is not None
     assert [c[1] for c in BURN_RATE_TABLE] == [t.tier for t in catalogues["platform"].budget.burn_tiers]
 
@@ -183,7 +183,7 @@ SRE_TIERS = [
     ("tier_name", "severity", "long_ms", "short_ms", "share"), [c[1:] for c in SRE_TIERS], ids=[c[0] for c in SRE_TIERS]
 )
 def test_sre_catalogue(
-    catalogues: dict[str, SloSpec], tier_name: str, severity: str, long_ms: int, short_ms: int, share: Decimal
+    catalogues: dict[str, SloConfig], tier_name: str, severity: str, long_ms: int, short_ms: int, share: Decimal
 ) -> None:
     slo = catalogues["sre"]
     assert slo.budget is not None
@@ -203,7 +203,7 @@ BURN_RATES = [
 
 
 @pytest.mark.parametrize(("bad_fraction", "burn"), [c[1:] for c in BURN_RATES], ids=[c[0] for c in BURN_RATES])
-def test_burn_rate_is_the_bad_fraction_over_the_budget(platform: Spec, bad_fraction: Decimal, burn: Decimal) -> None:
+def test_burn_rate_is_the_bad_fraction_over_the_budget(platform: Config, bad_fraction: Decimal, burn: Decimal) -> None:
     [slo] = [s for s in platform.slos if s.name == "gateway_error_rate"]
 
     assert burn == bad_fraction / (1 - exact(slo.objective_ratio))
@@ -220,7 +220,7 @@ TIME_TO_EXHAUSTION = [
     ("remaining", "burn", "days"), [c[1:] for c in TIME_TO_EXHAUSTION], ids=[c[0] for c in TIME_TO_EXHAUSTION]
 )
 def test_time_to_exhaustion_is_remaining_times_window_over_burn(
-    platform: Spec, remaining: Decimal, burn: Decimal, days: Decimal
+    platform: Config, remaining: Decimal, burn: Decimal, days: Decimal
 ) -> None:
     [slo] = [s for s in platform.slos if s.name == "gateway_availability"]
     assert slo.budget is not None

@@ -1,6 +1,6 @@
 """The validated, immutable model of a config file.
 
-The YAML loader (``processor.spec.load``) turns text into these objects; the engine builds its
+The YAML loader (``processor.config.load``) turns text into these objects; the engine builds its
 stateful evaluators from them. Everything here is frozen: a running engine never sees its config
 change under it. Units are in the names: ``*_ms`` are milliseconds, thresholds of latency stats are
 milliseconds (the config writes them with a unit, ``150ms``, ``1.5s``), ratios are fractions in [0, 1].
@@ -12,21 +12,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from processor.spec.predicate import Predicate
+from processor.config.predicate import Predicate
 
 __all__ = [
-    "AlertSpec",
+    "AlertConfig",
     "BUS_MONITOR_SUBJECTS",
-    "BudgetSpec",
-    "BusMonitorSpec",
+    "BudgetConfig",
+    "BusMonitorConfig",
     "BurnTier",
-    "CorrelationSpec",
+    "CorrelationConfig",
     "OVERFLOW_LABEL",
     "Condition",
     "Defaults",
-    "SliSpec",
-    "SloSpec",
-    "Spec",
+    "SliConfig",
+    "SloConfig",
+    "Config",
     "Stat",
 ]
 
@@ -102,7 +102,7 @@ class Defaults(_Frozen):
     sli_report_every_ms: int = 60_000  # slo.sli.<service>.<sli> cadence, over rule_window_ms
 
 
-class CorrelationSpec(_Frozen):
+class CorrelationConfig(_Frozen):
     """Pairs a start event with its end by an id field (sagas, reconnections).
 
     ``output: outcome`` feeds a ratio series: good when ``end`` matched within the timeout, bad when
@@ -122,7 +122,7 @@ class CorrelationSpec(_Frozen):
     max_open: int = 10_000
 
 
-class SliSpec(_Frozen):
+class SliConfig(_Frozen):
     """One service level indicator: which events feed it and what is read from them.
 
     Kinds:
@@ -134,7 +134,7 @@ class SliSpec(_Frozen):
       stats last/min/max/avg/sum over windows.
     - ``state``: each event sets ``entity_field``'s state to ``state_field``'s value; the series is
       bad while any (``bad_when: any``) or all (``all``) of its known entities are in ``bad_states``.
-    - ``correlation``: see CorrelationSpec; behaves as ``ratio`` (outcome) or ``latency`` (duration).
+    - ``correlation``: see CorrelationConfig; behaves as ``ratio`` (outcome) or ``latency`` (duration).
     Every kind supports ``count`` and ``since_last``.
     """
 
@@ -168,7 +168,7 @@ class SliSpec(_Frozen):
     # ``down`` after a start would otherwise be "all providers down").
     entities: tuple[str, ...] = ()
     # correlation only
-    correlation: CorrelationSpec | None = None
+    correlation: CorrelationConfig | None = None
     event_time_field: str  # resolved from defaults when the SLI does not override it
 
     def series_label_names(self) -> tuple[str, ...]:
@@ -192,7 +192,7 @@ class BurnTier(_Frozen):
     min_events_short: int = 0
 
 
-class BudgetSpec(_Frozen):
+class BudgetConfig(_Frozen):
     """How an SLO's error budget is counted.
 
     ``occurrences``: good events / total events; for a latency objective ``pQ < T`` an event is
@@ -220,7 +220,7 @@ class BudgetSpec(_Frozen):
     exhaustion_window_ms: int = 3_600_000  # burn rate that "time to exhaustion" projects
 
 
-class SloSpec(_Frozen):
+class SloConfig(_Frozen):
     """An objective on an SLI, e.g. ``p95 < 200ms`` or ``good_ratio >= 99.9%``."""
 
     name: str
@@ -232,10 +232,10 @@ class SloSpec(_Frozen):
     objective_ratio: float
     description: str = ""
     window_ms: int = 30 * 86_400_000  # the error-budget period ("Error Budget (30 days)")
-    budget: BudgetSpec | None = None
+    budget: BudgetConfig | None = None
 
 
-class AlertSpec(_Frozen):
+class AlertConfig(_Frozen):
     """An alert rule: fires when ``condition`` holds at every boundary for ``for_ms``."""
 
     name: str  # Alertmanager ``alertname``
@@ -271,7 +271,7 @@ BUS_MONITOR_SUBJECTS: dict[str, str] = {
 }
 
 
-class BusMonitorSpec(_Frozen):
+class BusMonitorConfig(_Frozen):
     """The event bus measured by the processor itself (PLATFORM-SLOS.md "Event Bus").
 
     Every ``interval_ms`` the shell publishes a probe to ``probe_subject`` through JetStream and
@@ -287,16 +287,16 @@ class BusMonitorSpec(_Frozen):
     consumers: tuple[tuple[str, str], ...] = ()  # (stream, durable) whose lag is measured
 
 
-class Spec(_Frozen):
+class Config(_Frozen):
     version: Literal[1] = 1
     source: str = "<memory>"
     defaults: Defaults = Defaults()
-    slis: tuple[SliSpec, ...] = ()
-    slos: tuple[SloSpec, ...] = ()
-    alerts: tuple[AlertSpec, ...] = ()
-    bus_monitor: BusMonitorSpec | None = None
+    slis: tuple[SliConfig, ...] = ()
+    slos: tuple[SloConfig, ...] = ()
+    alerts: tuple[AlertConfig, ...] = ()
+    bus_monitor: BusMonitorConfig | None = None
 
-    def sli(self, name: str) -> SliSpec:
+    def sli(self, name: str) -> SliConfig:
         for s in self.slis:
             if s.name == name:
                 return s
