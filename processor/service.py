@@ -37,7 +37,7 @@ from processor.bus.publisher import OutMessage, Publisher
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.engine import Engine, Outputs
 from processor.engine.outputs import PolicyAction
-from processor.engine.extract import subject_matches
+from processor.config.parse import subject_pattern_matches as subject_matches
 from processor.errors import BusError, CheckpointError, ProcessorError
 from processor.render import action_message, alert_message, budget_message, deadletter_message, sli_message
 from processor.config.model import Config

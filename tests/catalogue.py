@@ -10,7 +10,7 @@ from pathlib import Path
 
 from processor.bus.streams import load_stream_definitions
 from processor.engine import Engine
-from processor.engine.extract import subject_matches
+from processor.config.parse import subject_pattern_matches as subject_matches
 from processor.service import partition_spec
 from processor.simulate import Incident, Simulator
 from processor.config.load import load_config

@@ -19,7 +19,7 @@ import orjson
 from ddsketch import DDSketch
 
 from processor.engine.budget import calendar_period_ms
-from processor.engine.extract import subject_matches
+from processor.config.parse import subject_pattern_matches as subject_matches
 from processor.config.model import AlertConfig, SliConfig, Config
 from processor.config.predicate import FieldTypeError, MissingField
 

@@ -23,6 +23,7 @@ __all__ = [
     "GAUGE_STATS",
     "LATENCY_UNITS_MS",
     "STAT_NAMES",
+    "parse_stat",
     "check_subject_pattern",
     "format_duration",
     "parse_condition",
@@ -185,7 +186,7 @@ def parse_fraction(value: str | float) -> float:
     return float(amount)
 
 
-def _parse_stat(name: str) -> Stat:
+def parse_stat(name: str) -> Stat:
     m = _QUANTILE_RE.fullmatch(name)
     if m is not None:
         percent = _decimal(m.group(1))
@@ -253,7 +254,7 @@ def parse_condition(value: str) -> Condition:
     if m is None or not text:
         raise ValueError(f"expected a condition such as 'p95 > 150ms' or 'bad_ratio > 0.1%', got {text!r}")
     stat_name, op, rhs = m.groups()
-    stat = _parse_stat(stat_name)
+    stat = parse_stat(stat_name)
     if op is None:
         raise ValueError(f"expected a comparison >, >=, < or <= after {stat_name!r} in {text!r}")
     if op in ("==", "!=", "="):

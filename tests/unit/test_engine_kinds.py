@@ -162,7 +162,7 @@ def test_label_sets_past_the_cardinality_cap_share_one_overflow_series_and_are_c
     quotes = sli("quotes", "events", "market.quote.>", labels=("symbol",), max_series=2)
     events = [event("market.quote.x", at(1), symbol=s) for s in ("AAPL", "MSFT", "TSLA", "NVDA", "AAPL")]
     _, engine = run([quotes], [], events, 5)
-    assert {("AAPL",), ("MSFT",), ("__overflow__",)} == set(engine._extractors[0].series)
+    assert {("AAPL",), ("MSFT",), ("__overflow__",)} == engine.series_labels(engine.spec.slis[0].name)
     assert {"quotes": 2} == engine.overflow_counts()
 
 

@@ -6,7 +6,7 @@ from ddsketch import DDSketch, LogarithmicMapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.engine.sketch import MAX_KEY, MAX_TRACKABLE_MS, MIN_KEY, MIN_TRACKABLE_MS, LatencyStore, keys_of
+from processor.kinds.sketch import MAX_KEY, MAX_TRACKABLE_MS, MIN_KEY, MIN_TRACKABLE_MS, LatencyStore, keys_of
 
 MAPPING = LogarithmicMapping(0.01)
 

@@ -1,0 +1,33 @@
+"""An event's time from its payload: epoch milliseconds or an RFC 3339 string with a zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from processor.kinds.payload import Reject
+
+__all__ = ["parse_event_time_ms"]
+
+
+def parse_event_time_ms(raw: Any, field: str) -> int:
+    """Epoch milliseconds from an int/float ms value or an RFC 3339 string with a zone."""
+    t = type(raw)
+    if t is int:
+        ms = raw
+    elif t is float:
+        ms = int(raw)
+    elif t is str:
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            raise Reject("bad_timestamp", f"{field}: {raw[:64]!r} is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            # A zone-less time is ambiguous; guessing UTC would silently shift events by hours.
+            raise Reject("bad_timestamp", f"{field}: {raw[:64]!r} has no zone (add Z or an offset)")
+        ms = int(parsed.timestamp() * 1000)
+    else:
+        raise Reject("bad_timestamp", f"{field}: expected epoch ms or RFC 3339, got {t.__name__}")
+    if ms < 0:
+        raise Reject("bad_timestamp", f"{field}: negative")
+    return ms

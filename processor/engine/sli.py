@@ -1,0 +1,121 @@
+"""One SLI's state in the engine: its series by label values, and the per-event functions its
+kind built for it (observe, apply), chosen once so the hot path never dispatches on the kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.config.model import OVERFLOW_LABEL, SliConfig
+from processor.config.predicate import FieldTypeError, MissingField
+from processor.engine.plan import SliPlan
+from processor.engine.series import Series
+from processor.kinds import KINDS
+from processor.kinds.base import RecordContext
+from processor.kinds.payload import field_path, lookup
+
+__all__ = ["SliState"]
+
+
+class SliState:
+    __slots__ = (
+        "config", "name", "kind", "behaves_as", "where", "observe", "apply", "label_paths",
+        "ts_field", "series", "horizon_ms", "tracks_last", "needs_subject", "overflowed", "table",
+    )
+
+    def __init__(self, config: SliConfig, plan: SliPlan, ctx: RecordContext) -> None:
+        self.config = config
+        self.name = config.name
+        self.kind = KINDS[config.kind]
+        self.behaves_as = self.kind.behaves_as(config)  # whose stats and buckets it has
+        self.where = config.where.fn if config.where is not None else None
+        self.label_paths = tuple(field_path(f) for f in config.labels)
+        self.ts_field = config.event_time_field
+        self.series: dict[tuple[str, ...], Series] = {}
+        self.horizon_ms = plan.horizon_ms
+        self.tracks_last = plan.tracks_last
+        self.overflowed = 0
+        self.table = self.kind.new_table(config)  # correlations: the open ones, across series
+        # Only SLIs whose predicates read the subject pay for putting it into the payload.
+        self.needs_subject = any("_subject" in p.fields for p in _predicates(config))
+        self.observe = self.kind.observer(config)
+        self.apply = self.kind.applier(self, ctx)
+
+    def selects(self, payload: dict) -> bool:
+        if self.where is None:
+            return True
+        try:
+            return bool(self.where(payload))
+        except (MissingField, FieldTypeError):
+            # A filter on a field the event lacks simply does not select it.
+            return False
+
+    def labels_of(self, payload: dict) -> tuple[str, ...]:
+        out = []
+        for path in self.label_paths:
+            try:
+                v = lookup(payload, path)
+            except KeyError:
+                v = ""
+            out.append(v if type(v) is str else str(v))
+        return tuple(out)
+
+    def new_series(self) -> Series:
+        return Series(self.kind.new_entity_track(self.config), self.tracks_last)
+
+    def series_for(self, labels: tuple) -> Series:
+        series = self.series.get(labels)
+        if series is None:
+            if len(self.series) >= self.config.max_series and labels:
+                # Past the cardinality cap every new label set shares one overflow series, so
+                # memory stays bounded and the events still count.
+                self.overflowed += 1
+                labels = (OVERFLOW_LABEL,) * len(labels)
+                series = self.series.get(labels)
+            if series is None:
+                series = self.series[labels] = self.new_series()
+        return series
+
+    def evict(self, t_ms: int) -> None:
+        oldest_ms = t_ms - self.horizon_ms
+        dead = []
+        for labels, series in self.series.items():
+            series.evict(oldest_ms)
+            if not series.subs and not series.pending and not series.persistent():
+                dead.append(labels)
+        for labels in dead:
+            del self.series[labels]
+
+    def snapshot(self) -> dict:
+        entry: dict = {"series": [[list(labels), series.snapshot()] for labels, series in self.series.items()]}
+        if self.table is not None:
+            entry["correlations"] = self.table.snapshot()
+        if self.overflowed:
+            entry["overflowed"] = self.overflowed
+        return entry
+
+    def restore(self, entry: dict) -> list[str]:
+        """Notes on state the config no longer has a place for (the SLI changed kind)."""
+        self.series.clear()
+        notes = []
+        for labels, saved in entry["series"]:
+            series = self.new_series()
+            if not series.restore(saved, self._restore_bucket):
+                notes.append(f"sli {self.name!r} changed kind; its state was dropped")
+                self.series.clear()
+                break
+            self.series[tuple(labels)] = series
+        if self.table is not None and "correlations" in entry:
+            self.table.restore(entry["correlations"])
+        self.overflowed = entry.get("overflowed", 0)
+        return notes
+
+    def _restore_bucket(self, data: Any) -> Any:
+        return self.kind.restore_bucket(self.config, data)
+
+
+def _predicates(config: SliConfig) -> list:
+    found = [config.where, config.good]
+    if config.correlation is not None:
+        c = config.correlation
+        found += [c.start, c.end, c.fail]
+    return [p for p in found if p is not None]

@@ -1,0 +1,110 @@
+"""What every SLI kind declares, in one place per kind (one module each in this package).
+
+A kind says which stats a condition may read from it, which it reports on ``slo.sli.*``, whether its
+SLOs must count time slices, how it observes a payload (a function built once per SLI, so the hot
+path never dispatches on the kind), how it records what it observed into a series' bucket of a
+sub-window, and how that bucket comes back from a snapshot. The engine holds no per-kind branches:
+see docs/architecture.md, "How to add an SLI kind".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency", "series_applier"]
+
+# Stats every kind offers: events in the window, and time since the series' last event.
+EVERY_KIND_STATS = frozenset({"count", "since_last"})
+
+Observer = Callable[[dict], Any]
+Recorder = Callable[[Any, int, int, Any], None]  # (series, sub-window start ms, event ms, observed)
+Apply = Callable[[dict, int, Any], None]  # (payload, event ms, observed)
+
+
+class RecordContext:
+    """What recording needs from the engine: the sub-window width, and the set of (SLI state,
+    series) pairs holding latency values that wait for one vectorised insert at the next boundary."""
+
+    __slots__ = ("resolution_ms", "pending")
+
+    def __init__(self, resolution_ms: int) -> None:
+        self.resolution_ms = resolution_ms
+        self.pending: set = set()
+
+
+class Kind:
+    """Base of the kinds. Subclasses set the class attributes and override what differs."""
+
+    name: ClassVar[str]
+    stats: ClassVar[frozenset[str]]  # what a condition may read (Stat kinds)
+    reported_stats: ClassVar[tuple[str, ...]]  # what slo.sli.<service>.<sli> carries, in order
+    # When the kind's events are neither good nor bad, its SLOs count time slices instead:
+    # (what the SLI is, an example slice condition), for the config's message.
+    slice_only: ClassVar[tuple[str, str] | None] = None
+
+    def behaves_as(self, sli: Any) -> Kind:
+        """The kind whose stats and buckets this SLI has (a correlation feeds another kind)."""
+        return self
+
+    def observer(self, sli: Any) -> Observer:
+        """A function of a payload: what the event contributes, None when it is not part of this
+        SLI; raises ``Reject`` on data it cannot use."""
+        raise NotImplementedError
+
+    def recorder(self, sli: Any, ctx: RecordContext, state: Any) -> Recorder:
+        """A function that adds one observation to a series' bucket of a sub-window."""
+        raise NotImplementedError
+
+    def restore_bucket(self, sli: Any, data: Any) -> Any:
+        """The bucket a snapshot holds, or None when it is not this kind's (the SLI changed kind)."""
+        raise NotImplementedError
+
+    def new_entity_track(self, sli: Any) -> Any:
+        """Per-series state beyond buckets (state SLIs' entities); None for most kinds."""
+        return None
+
+    def new_table(self, sli: Any) -> Any:
+        """Per-SLI state across series (correlation SLIs' open correlations); None for most kinds."""
+        return None
+
+    def applier(self, state: Any, ctx: RecordContext) -> Apply:
+        """The per-event step after observing: find the series, note the event time for
+        since_last, record. Built once per SLI; closures keep attribute lookups off the hot path."""
+        return series_applier(state, ctx, self.recorder(state.config, ctx, state))
+
+    def close_boundary(self, state: Any, t_ms: int, ctx: RecordContext) -> None:
+        """What changes at a boundary without events (correlation timeouts); most kinds: nothing."""
+
+
+def series_applier(state: Any, ctx: RecordContext, record: Recorder) -> Apply:
+    res = ctx.resolution_ms
+    series_map = state.series
+    series_for = state.series_for
+    labels_of = state.labels_of
+    labelled = bool(state.label_paths)
+
+    def apply(payload: dict, t: int, observed: Any) -> None:
+        labels = labels_of(payload) if labelled else ()
+        series = series_map.get(labels)
+        if series is None:
+            series = series_for(labels)
+        sub = t - t % res
+        last = series.last_by_sub
+        if last is not None:
+            prev = last.get(sub)
+            if prev is None or t > prev:
+                last[sub] = t
+        record(series, sub, t, observed)
+
+    return apply
+
+
+def add_latency(ctx: RecordContext, state: Any, series: Any, sub: int, value_ms: float) -> None:
+    """Queue a latency for the vectorised insert at the next boundary (``Engine`` flushes)."""
+    buf = series.pending.get(sub)
+    if buf is None:
+        series.pending[sub] = [value_ms]
+        ctx.pending.add((state, series))
+    else:
+        buf.append(value_ms)

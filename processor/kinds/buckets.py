@@ -1,0 +1,95 @@
+"""What a series keeps per sub-window, and how each bucket is written into a snapshot.
+
+Three bucket types cover every SLI kind: ``LatencyStore`` (a DDSketch-compatible sketch, in
+``sketch.py``), ``Counts`` (good and total events) and ``Gauge`` (count, sum, min, max and the value
+with the latest event time). Each has ``count``, ``merge``, ``copy`` and ``snapshot``; each kind
+module says which one it uses and decodes its snapshot (see ``processor/kinds/base.py``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["Counts", "Gauge"]
+
+
+class Counts:
+    """Good and total events of one sub-window (ratio, events, state and outcome correlations)."""
+
+    __slots__ = ("good", "total")
+
+    def __init__(self, good: int = 0, total: int = 0) -> None:
+        self.good = good
+        self.total = total
+
+    @property
+    def count(self) -> int:
+        return self.total
+
+    def merge(self, other: Counts) -> None:
+        self.good += other.good
+        self.total += other.total
+
+    def copy(self) -> Counts:
+        return Counts(self.good, self.total)
+
+    def snapshot(self) -> list:
+        return [self.good, self.total]
+
+    @classmethod
+    def restore(cls, data: object) -> Counts | None:
+        """None when ``data`` is not a Counts snapshot (the SLI changed kind)."""
+        if type(data) is list and len(data) == 2 and all(type(v) is int for v in data):
+            return cls(data[0], data[1])
+        return None
+
+
+class Gauge:
+    """A number per event, summarised: count, sum, min, max and the latest value."""
+
+    __slots__ = ("count", "sum", "min", "max", "last_ts", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self.last_ts = -1
+        self.last = 0.0
+
+    def add(self, ts_ms: int, value: float) -> None:
+        self.count += 1
+        self.sum += value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+        if ts_ms >= self.last_ts:  # equal times: the later arrival wins, as a "last" should
+            self.last_ts, self.last = ts_ms, value
+
+    def merge(self, other: Gauge) -> None:
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        if other.last_ts >= self.last_ts:
+            self.last_ts, self.last = other.last_ts, other.last
+
+    def copy(self) -> Gauge:
+        g = Gauge()
+        g.merge(self)
+        return g
+
+    def snapshot(self) -> list:
+        # JSON has no infinity: an empty gauge's min and max travel as null.
+        empty = self.count == 0
+        return ["g", self.count, self.sum, None if empty else self.min, None if empty else self.max, self.last_ts, self.last]
+
+    @classmethod
+    def restore(cls, data: object) -> Gauge | None:
+        """None when ``data`` is not a Gauge snapshot (the SLI changed kind)."""
+        if type(data) is not list or len(data) != 7 or data[0] != "g":
+            return None
+        g = cls()
+        _, g.count, g.sum, low, high, g.last_ts, g.last = data
+        if g.count:
+            g.min, g.max = low, high
+        return g

@@ -1,0 +1,35 @@
+"""``kind: events``: only counted (heartbeats, immediate "detected" events); each event counts as
+good, so ``count`` and ``since_last`` are its stats and its SLOs count time slices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
+from processor.kinds.buckets import Counts
+from processor.kinds.ratio import count_event
+
+__all__ = ["EventsKind", "KIND"]
+
+
+def _observe(payload: dict) -> bool:
+    return True
+
+
+class EventsKind(Kind):
+    name = "events"
+    stats = EVERY_KIND_STATS
+    reported_stats = ("count",)
+    slice_only = ("an events SLI, which only counts events", "count >= 1")
+
+    def observer(self, sli: Any):
+        return _observe
+
+    def recorder(self, sli: Any, ctx: RecordContext, state: Any):
+        return count_event
+
+    def restore_bucket(self, sli: Any, data: Any) -> Counts | None:
+        return Counts.restore(data)
+
+
+KIND = EventsKind()

@@ -1,0 +1,66 @@
+"""``kind: latency``: a duration per event (``value`` minus ``minus`` when set: ``ts - quote_ts``
+is freshness), times the unit, non-negative, into DDSketch-compatible stores; judged by quantiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latency
+from processor.kinds.payload import Reject, field_path, read_number
+from processor.kinds.sketch import LatencyStore
+
+__all__ = ["KIND", "LatencyKind"]
+
+
+class LatencyKind(Kind):
+    name = "latency"
+    stats = EVERY_KIND_STATS | {"quantile"}
+    reported_stats = ("count", "p50", "p95", "p99")
+
+    def observer(self, sli: Any):
+        field = sli.value_field or ""
+        path = field_path(sli.value_field)
+        minus_field = sli.value_minus_field or ""
+        minus_path = field_path(sli.value_minus_field)
+        unit_to_ms = sli.unit_to_ms
+        if len(path) == 1 and not minus_path:
+            return _top_level_observer(field, unit_to_ms)
+
+        def observe(payload: dict) -> float:
+            v = read_number(payload, path, field)
+            if minus_path:
+                v = v - read_number(payload, minus_path, minus_field)
+            if v < 0:
+                raise Reject("negative_value", f"{field}: {v}")
+            return v * unit_to_ms
+
+        return observe
+
+    def recorder(self, sli: Any, ctx: RecordContext, state: Any):
+        def record(series: Any, sub: int, t: int, value_ms: float) -> None:
+            add_latency(ctx, state, series, sub, value_ms)
+
+        return record
+
+    def restore_bucket(self, sli: Any, data: Any) -> LatencyStore | None:
+        return LatencyStore.restore(data) if type(data) is dict else None
+
+
+def _top_level_observer(field: str, unit_to_ms: float):
+    # The hot case: one top-level numeric field, read without a path walk.
+    def observe(payload: dict) -> float:
+        try:
+            v = payload[field]
+        except KeyError:
+            raise Reject("missing_field", field) from None
+        t = type(v)
+        if t is not float and t is not int:
+            raise Reject("bad_value", f"{field}: expected a number, got {t.__name__}")
+        if v < 0:
+            raise Reject("negative_value", f"{field}: {v}")
+        return v * unit_to_ms
+
+    return observe
+
+
+KIND = LatencyKind()

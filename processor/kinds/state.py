@@ -1,0 +1,108 @@
+"""``kind: state``: each event sets its entity's state (``entity`` field; without one the series is
+the one entity); the series is bad while any (``bad_when: any``) or all (``all``) of its known
+entities are in ``bad_states``. Ratios are of time; ``bad_for`` is how long it has been bad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
+from processor.kinds.buckets import Counts
+from processor.kinds.payload import field_path, read_text
+from processor.kinds.ratio import count_event
+
+__all__ = ["KIND", "StateKind", "StateTrack"]
+
+
+class StateTrack:
+    """The state of each entity of a state-SLI series, and when the series as a whole was bad.
+
+    ``intervals`` are [start, end or None] of bad spells in event time, so any statistic is
+    computed *as of* a boundary even when events past it have already arrived.
+    """
+
+    __slots__ = ("entities", "all_bad", "intervals", "seen_ms")
+
+    def __init__(self, bad_when: str, entities: tuple[str, ...] = ()) -> None:
+        # Entities named in the config are known, and good, before any event says otherwise: "all
+        # providers down" must not fire when the only provider heard from so far is down.
+        self.entities: dict[str, bool] = dict.fromkeys(entities, False)
+        self.all_bad = bad_when == "all"
+        self.intervals: list[list] = []
+        self.seen_ms: dict[str, int] = {}  # event time of each entity's latest state
+
+    def update(self, entity: str, bad: bool, ts_ms: int) -> None:
+        if ts_ms < self.seen_ms.get(entity, -1):
+            return  # an older report arriving late (within the lateness) does not undo a newer one
+        self.seen_ms[entity] = ts_ms
+        self.entities[entity] = bad
+        states = self.entities.values()
+        series_bad = all(states) if self.all_bad else any(states)
+        open_spell = bool(self.intervals) and self.intervals[-1][1] is None
+        if series_bad and not open_spell:
+            self.intervals.append([ts_ms, None])
+        elif not series_bad and open_spell:
+            self.intervals[-1][1] = max(ts_ms, self.intervals[-1][0])
+
+    def bad_for(self, t_ms: int) -> float:
+        for start, end in reversed(self.intervals):
+            if start < t_ms:
+                return float(t_ms - start) if end is None or end > t_ms else 0.0
+        return 0.0
+
+    def bad_ms(self, lo_ms: int, hi_ms: int) -> int:
+        total = 0
+        for start, end in self.intervals:
+            s = max(start, lo_ms)
+            e = min(hi_ms if end is None else end, hi_ms)
+            if e > s:
+                total += e - s
+        return total
+
+    def evict(self, oldest_ms: int) -> None:
+        while self.intervals and self.intervals[0][1] is not None and self.intervals[0][1] < oldest_ms:
+            self.intervals.pop(0)
+
+    def snapshot(self) -> list:
+        return [sorted(self.entities.items()), [list(i) for i in self.intervals], sorted(self.seen_ms.items())]
+
+    def restore(self, data: list) -> None:
+        self.entities = dict(data[0])
+        self.intervals = [list(i) for i in data[1]]
+        self.seen_ms = dict(data[2])
+
+
+class StateKind(Kind):
+    name = "state"
+    stats = EVERY_KIND_STATS | {"good_ratio", "bad_ratio", "bad_for"}
+    reported_stats = ("count", "good_ratio", "bad_for")
+    slice_only = ("a state SLI, whose state changes are not good or bad events", "good_ratio >= 50%")
+
+    def observer(self, sli: Any):
+        entity_field = sli.entity_field
+        entity_path = field_path(entity_field)
+        state_field = sli.state_field or ""
+        state_path = field_path(sli.state_field)
+        bad_states = frozenset(sli.bad_states)
+
+        def observe(payload: dict) -> tuple[str, bool]:
+            entity = read_text(payload, entity_path, entity_field) if entity_path else ""
+            return entity, read_text(payload, state_path, state_field) in bad_states
+
+        return observe
+
+    def recorder(self, sli: Any, ctx: RecordContext, state: Any):
+        def record(series: Any, sub: int, t: int, observed: tuple[str, bool]) -> None:
+            series.state.update(observed[0], observed[1], t)
+            count_event(series, sub, t, True)
+
+        return record
+
+    def restore_bucket(self, sli: Any, data: Any) -> Counts | None:
+        return Counts.restore(data)
+
+    def new_entity_track(self, sli: Any) -> StateTrack:
+        return StateTrack(sli.bad_when, sli.entities)
+
+
+KIND = StateKind()
