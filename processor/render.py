@@ -17,12 +17,14 @@ from processor.config.parse import format_duration
 
 __all__ = [
     "action_message",
+    "alert_annotations",
     "alert_message",
     "budget_message",
     "deadletter_message",
     "rfc3339_ms",
     "sli_message",
     "subject_token",
+    "template_values",
 ]
 
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
@@ -38,13 +40,48 @@ def rfc3339_ms(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
 
 
+class _TemplateContext(dict):
+    def __missing__(self, key: str) -> str:
+        # An unknown placeholder is left as written rather than failing the alert.
+        return "{" + key + "}"
+
+
+def template_values(alert: AlertTransition) -> dict[str, object]:
+    """What each of TEMPLATE_PLACEHOLDERS stands for in this alert's texts."""
+    labels = alert.label_map
+    return {
+        "value": float("nan") if alert.value is None else alert.value,
+        "threshold": alert.threshold,
+        "expr": alert.expr,
+        "service": labels.get("service", ""),
+        "sli": labels.get("sli", ""),
+        "slo": labels.get("slo", ""),
+        "window": alert.window,
+        "for": format_duration(alert.for_ms),
+        "labels": labels,
+    }
+
+
+def alert_annotations(alert: AlertTransition) -> dict[str, str]:
+    """The rule's summary and description with ``{placeholder}`` and ``{label}`` filled in."""
+    ctx = _TemplateContext(alert.label_map)
+    ctx.update(template_values(alert))
+    annotations = {}
+    for key, template in alert.templates:
+        try:
+            annotations[key] = template.format_map(ctx)
+        except (KeyError, ValueError, IndexError, AttributeError, TypeError):
+            annotations[key] = template  # a malformed template must not cost us the alert
+    return annotations
+
+
 def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
     """(subject, payload, Nats-Msg-Id) of one alert transition, shaped as an Alertmanager alert."""
     labels = alert.label_map
     body = {
         "status": alert.status,
         "labels": labels,
-        "annotations": dict(alert.annotations),
+        "annotations": alert_annotations(alert),
         "activeAt": rfc3339_ms(alert.active_at_ms),
         "startsAt": rfc3339_ms(alert.starts_at_ms),
         "endsAt": None if alert.ends_at_ms is None else rfc3339_ms(alert.ends_at_ms),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from processor.vocabulary import REJECTION_REASONS
+
 __all__ = [
     "AlertAction",
     "AlertTransition",
@@ -16,19 +18,6 @@ __all__ = [
     "SliReport",
 ]
 
-# Every reason a message can be rejected for; each is also the last token of its dead-letter
-# subject (``slo.deadletter.<reason>``), so they must stay valid subject tokens.
-REJECTION_REASONS = (
-    "not_json",
-    "not_object",
-    "missing_field",
-    "bad_field_type",
-    "bad_value",
-    "negative_value",
-    "bad_timestamp",
-    "no_timestamp",
-    "late",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +35,8 @@ class AlertTransition:
 
     status: Literal["firing", "resolved"]
     labels: tuple[tuple[str, str], ...]  # sorted by key; includes alertname, service, severity
-    annotations: tuple[tuple[str, str], ...]
+    # (annotation, template) as the rule wrote them: rendered for people at the edge (render.py)
+    templates: tuple[tuple[str, str], ...]
     fingerprint: str
     active_at_ms: int
     starts_at_ms: int

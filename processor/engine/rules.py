@@ -27,12 +27,6 @@ PENDING = "pending"
 FIRING = "firing"
 
 
-class _TemplateContext(dict):
-    def __missing__(self, key: str) -> str:
-        # An unknown placeholder is left as written rather than failing the alert.
-        return "{" + key + "}"
-
-
 @dataclass(slots=True)
 class RuleState:
     state: str = INACTIVE
@@ -135,31 +129,10 @@ class AlertRule:
     def _transition(self, status, st, series, value, t_ms, ends_at_ms) -> AlertTransition:
         spec = self.spec
         labels, fingerprint = self._labels(series)
-        label_map = dict(labels)
-        ctx = _TemplateContext(label_map)
-        ctx.update(
-            value=float("nan") if value is None else value,
-            threshold=spec.condition.threshold,
-            expr=spec.condition.text,
-            service=spec.service,
-            sli=spec.sli,
-            slo=spec.slo or "",
-            window=spec.calendar or format_duration(spec.window_ms),
-            labels=label_map,
-        )
-        ctx["for"] = format_duration(spec.for_ms)
-        annotations = []
-        for key, template in (("summary", spec.summary), ("description", spec.description)):
-            if template:
-                try:
-                    text = template.format_map(ctx)
-                except (KeyError, ValueError, IndexError, AttributeError, TypeError):
-                    text = template  # a malformed template must not cost us the alert
-                annotations.append((key, text))
         return AlertTransition(
             status=status,
             labels=labels,
-            annotations=tuple(annotations),
+            templates=tuple((k, t) for k, t in (("summary", spec.summary), ("description", spec.description)) if t),
             fingerprint=fingerprint,
             active_at_ms=st.active_at_ms,
             starts_at_ms=st.starts_at_ms,

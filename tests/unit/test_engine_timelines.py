@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from processor.engine import Engine, run_all
+from processor.render import alert_annotations
 from tests.enginekit import T0_MS, event, latency_sli, quantile_alert, spec_of
 
 S = 1000
@@ -86,7 +87,7 @@ def test_firing_alert_carries_labels_value_and_annotations():
     firing = out.alerts[0]
     assert {"alertname": "LatencyHigh", "service": "svc", "severity": "critical", "sli": "lat"} == firing.label_map
     assert 200.0 == pytest.approx(firing.value, rel=0.01)
-    assert ("summary", f"p{{q}} is {firing.value:.1f}ms") == firing.annotations[0]
+    assert f"p{{q}} is {firing.value:.1f}ms" == alert_annotations(firing)["summary"]
 
 
 def test_a_burst_exactly_on_a_boundary_belongs_to_the_sub_window_it_opens():

@@ -18,7 +18,7 @@ def test_an_alert_is_published_on_its_severity_and_service_with_alertmanager_fie
     alert = AlertTransition(
         status="resolved",
         labels=(("alertname", "X"), ("service", "api-gateway"), ("severity", "critical")),
-        annotations=(("summary", "s"),),
+        templates=(("summary", "s"),),
         fingerprint="abc",
         active_at_ms=1_700_000_000_000,
         starts_at_ms=1_700_000_060_000,
