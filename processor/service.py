@@ -19,16 +19,14 @@ import os
 import signal
 import sys
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import structlog
 
-from processor.bus.checkpoint import CheckpointStore
+from processor.bus.checkpoint import CheckpointStore, decode_checkpoint, encode_checkpoint
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller, js_timestamp_ms, stream_sequence
 from processor.bus.embedded import EmbeddedServer
@@ -38,13 +36,11 @@ from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.engine import Engine, Outputs
 from processor.engine.outputs import PolicyAction
 from processor.engine.extract import subject_matches
-from processor.errors import BusError, CheckpointError, ProcessorError
+from processor.errors import BusError, ProcessorError
 from processor.render import action_message, alert_message, budget_message, deadletter_message, sli_message
 from processor.config.model import Config
 
-__all__ = ["Processor", "configure_logging", "decode_checkpoint", "encode_checkpoint", "run_from_args"]
-
-CHECKPOINT_FORMAT = 1
+__all__ = ["Processor", "configure_logging", "run_from_args"]
 
 
 def configure_logging(json_logs: bool | None = None) -> None:
@@ -63,21 +59,6 @@ def configure_logging(json_logs: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-
-
-def encode_checkpoint(streams: dict[str, tuple[int, dict]]) -> bytes:
-    body = {"format": CHECKPOINT_FORMAT, "streams": {n: {"seq": s, "engine": e} for n, (s, e) in streams.items()}}
-    return zlib.compress(orjson.dumps(body), 6)
-
-
-def decode_checkpoint(raw: bytes) -> dict[str, tuple[int, dict]]:
-    try:
-        body = orjson.loads(zlib.decompress(raw))
-    except (zlib.error, orjson.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint is not a valid snapshot: {exc}") from exc
-    if body.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"checkpoint format {body.get('format')!r}, expected {CHECKPOINT_FORMAT}")
-    return {n: (v["seq"], v["engine"]) for n, v in body["streams"].items()}
 
 
 def _stream_subjects(definition: dict) -> list[str]:
