@@ -11,7 +11,7 @@ from pathlib import Path
 from processor.bus.streams import load_stream_definitions
 from processor.engine import Engine
 from processor.engine.extract import subject_matches
-from processor.service import partition_spec
+from processor.runtime.topology import partition_spec
 from processor.simulate import Incident, Simulator
 from processor.config.load import load_config
 from tests import reference
