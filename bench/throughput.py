@@ -36,7 +36,7 @@ from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
-from processor.service import Processor  # noqa: E402
+from processor.runtime.processor import Processor  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ async def measure_end_to_end(nc, spec, definitions, n: int, round_no: int, batch
     while lane.stats.accepted + lane.stats.rejected + lane.stats.ignored < n:
         await asyncio.sleep(0.002)
     elapsed_s = time.perf_counter() - started_s
-    proc.request_stop()
+    proc.stop()
     await runner
     return n / elapsed_s
 

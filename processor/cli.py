@@ -36,7 +36,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     # Imported here so that `slo validate` needs neither nats nor the runtime.
-    from processor.service import run_from_args  # type: ignore[import-not-found, unused-ignore]
+    from processor.runtime.serve import run_from_args
 
     return int(run_from_args(args))
 
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     validate.set_defaults(handler=_cmd_validate)
 
-    # ---- runtime commands: `run` is wired to processor.service; `replay` and friends go here ----
+    # ---- runtime commands: `run` is wired to processor.runtime.serve; `replay` and friends go here ----
     run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     run.add_argument("--nats-url", default=None, help="NATS server URL; without it an embedded nats-server is started")

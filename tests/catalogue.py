@@ -10,8 +10,8 @@ from pathlib import Path
 
 from processor.bus.streams import load_stream_definitions
 from processor.engine import Engine
-from processor.config.parse import subject_pattern_matches as subject_matches
-from processor.service import partition_spec
+from processor.config.parse import subject_pattern_matches
+from processor.runtime.topology import partition_spec
 from processor.simulate import Incident, Simulator
 from processor.config.load import load_config
 from tests import reference
@@ -113,7 +113,7 @@ def events() -> tuple[tuple[str, bytes], ...]:
 
 def stream_of(subject: str) -> str:
     for d in definitions():
-        if any(subject_matches(s, subject) for s in d["subjects"]):
+        if any(subject_pattern_matches(s, subject) for s in d["subjects"]):
             return d["name"]
     raise AssertionError(subject)
 
@@ -150,7 +150,7 @@ def expected_rows() -> list[tuple]:
             if rule.name in NOT_DRIVEN:
                 continue
             sli = part.sli(rule.sli)
-            mine = [(s, p) for s, p in decoded if subject_matches(sli.subject, s)]
+            mine = [(s, p) for s, p in decoded if subject_pattern_matches(sli.subject, s)]
             for e in reference.expected_alerts(part, rule, mine, range(origin + res, last + res, res), origin):
                 rows.append((e.alertname, e.severity, e.labels, e.status, e.active_at_ms, e.starts_at_ms, e.ends_at_ms))
     return sorted(rows)

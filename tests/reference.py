@@ -19,7 +19,7 @@ import orjson
 from ddsketch import DDSketch
 
 from processor.engine.budget import calendar_period_ms
-from processor.config.parse import subject_pattern_matches as subject_matches
+from processor.config.parse import subject_pattern_matches
 from processor.config.model import AlertConfig, SliConfig, Config
 from processor.config.predicate import FieldTypeError, MissingField
 
@@ -43,7 +43,7 @@ def _get(payload: dict, field: str):
 
 
 def _selected(sli: SliConfig, subject: str, payload: dict) -> bool:
-    if not subject_matches(sli.subject, subject):
+    if not subject_pattern_matches(sli.subject, subject):
         return False
     if sli.where is None:
         return True

@@ -6,17 +6,24 @@ envelope, either the snapshot inline or a manifest naming the parts. Parts alter
 slots of fixed keys (``<key>.part.a.<i>`` / ``<key>.part.b.<i>``): a save writes the slot the
 current manifest does not use, then the manifest, so a crash mid-save leaves the previous snapshot
 whole, and the number of keys in the bucket stays bounded without ever deleting anything.
+
+What is stored is a checkpoint in ``CHECKPOINT_FORMAT``: every consumed stream's engine snapshot
+with the last stream sequence whose effects it holds, as zlib-compressed JSON
+(:func:`encode_checkpoint` / :func:`decode_checkpoint`). Every failure, of the KV bucket or of the
+bytes in it, is a ``CheckpointError``.
 """
 
 from __future__ import annotations
 
-__all__ = ["CheckpointStore"]
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointStore", "StreamStates", "decode_checkpoint", "encode_checkpoint"]
 
 import hashlib
 import json
+import zlib
 from typing import Any
 
 import nats.errors
+import orjson
 import nats.js.errors
 import structlog
 from nats.aio.client import Client
@@ -33,6 +40,49 @@ _HISTORY = 5
 _WANTED_REPLICAS = 3
 # Room for the publish protocol line and headers inside max_payload.
 _PAYLOAD_OVERHEAD_BYTES = 4096
+# What a KV request can fail with: nats-py's errors (timeouts included) and the socket's own.
+_KV_ERRORS = (nats.errors.Error, OSError)
+
+CHECKPOINT_FORMAT = 1
+
+# stream name -> (last stream sequence applied, that stream's engine snapshot)
+StreamStates = dict[str, tuple[int, dict[str, Any]]]
+
+
+def encode_checkpoint(streams: StreamStates) -> bytes:
+    """Every stream's (last applied sequence, engine snapshot) as one versioned, compressed value."""
+    body = {"format": CHECKPOINT_FORMAT, "streams": {n: {"seq": s, "engine": e} for n, (s, e) in streams.items()}}
+    try:
+        return zlib.compress(orjson.dumps(body), 6)
+    except (TypeError, ValueError, zlib.error) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise CheckpointError(f"checkpoint cannot be encoded: {exc}") from exc
+
+
+def decode_checkpoint(raw: bytes) -> StreamStates:
+    """The inverse of :func:`encode_checkpoint`; ``CheckpointError`` for anything else."""
+    try:
+        body = orjson.loads(zlib.decompress(raw))
+    except (zlib.error, orjson.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint is not a valid snapshot: {exc}") from exc
+    version = body.get("format") if isinstance(body, dict) else None
+    if version != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint format {version!r}, expected {CHECKPOINT_FORMAT}")
+    try:
+        return {str(n): (_sequence(v["seq"]), _mapping(v["engine"])) for n, v in body["streams"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint format {CHECKPOINT_FORMAT} with a malformed body: {exc!r}") from exc
+
+
+def _sequence(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"stream sequence {value!r} is not a whole number >= 0")
+    return value
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"engine snapshot is a {type(value).__name__}, not an object")
+    return value
 
 
 class CheckpointStore:
@@ -59,7 +109,7 @@ class CheckpointStore:
                     description="slo-processor engine snapshots",
                 )
                 _log.info("checkpoint.bucket_created", bucket=self._bucket)
-        except nats.errors.Error as exc:
+        except _KV_ERRORS as exc:
             raise CheckpointError(f"checkpoint bucket {self._bucket}: {exc}") from exc
         return self._kv
 
@@ -82,7 +132,7 @@ class CheckpointStore:
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
             return await kv.put(self._key, _CHUNKED + json.dumps(manifest).encode())
-        except nats.errors.Error as exc:
+        except _KV_ERRORS as exc:
             raise CheckpointError(
                 f"checkpoint {self._bucket}/{self._key}: cannot save {len(data)} bytes: {exc}"
             ) from exc
@@ -107,7 +157,7 @@ class CheckpointStore:
                 if chunk is None:
                     raise CheckpointError(f"{where}: part {index} of {manifest['parts']} is missing")
                 chunks.append(chunk)
-        except nats.errors.Error as exc:
+        except _KV_ERRORS as exc:
             raise CheckpointError(f"{where}: cannot load: {exc}") from exc
         data = b"".join(chunks)
         if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:

@@ -31,6 +31,7 @@ try:
 except ImportError:  # Windows: no store lock
     fcntl = None  # type: ignore[assignment]
 
+from processor.bus.backoff import Backoff, poll
 from processor.errors import EmbeddedServerError
 
 _log = structlog.get_logger(__name__)
@@ -38,6 +39,8 @@ _log = structlog.get_logger(__name__)
 _BINARY_NAME = "nats-server.exe" if sys.platform == "win32" else "nats-server"
 _LOG_FILE_NAME = "nats-server.log"
 _STDERR_TAIL_LINES = 20
+# Probing a starting server: often at first (it is usually up within tens of ms), then every 0.1 s.
+_READY_BACKOFF = Backoff(first_s=0.005, max_s=0.1)
 
 
 def nats_server_binary() -> Path:
@@ -230,22 +233,26 @@ class EmbeddedServer:
             lock_file.close()
 
     async def _wait_ready(self) -> str:
-        assert self._proc is not None
-        ports_file = self._store_dir / f"{Path(_BINARY_NAME).stem}_{self._proc.pid}.ports"
+        proc = self._proc
+        assert proc is not None
+        ports_file = self._store_dir / f"{Path(_BINARY_NAME).stem}_{proc.pid}.ports"
         url: str | None = None
-        delay_s = 0.005
-        while True:
-            if self._proc.returncode is not None:
+
+        async def ready_url() -> str | None:
+            nonlocal url
+            if proc.returncode is not None:
                 raise EmbeddedServerError(
-                    f"nats-server exited with code {self._proc.returncode} during start "
+                    f"nats-server exited with code {proc.returncode} during start "
                     f"(log {self.log_path}):\n{self._log_tail()}"
                 )
             if url is None:
                 url = self._read_ports_file(ports_file)
             if url is not None and await self._jetstream_answers(url):
                 return url
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, 0.1)
+            return None
+
+        # No deadline here: start() bounds the whole wait with start_timeout_s.
+        return await poll(ready_url, backoff=_READY_BACKOFF)
 
     @staticmethod
     def _read_ports_file(ports_file: Path) -> str | None:

@@ -15,9 +15,7 @@ __all__ = [
     "provision_streams",
 ]
 
-import asyncio
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,11 +24,14 @@ import structlog
 from nats.aio.client import Client
 
 from processor.bus import _jsapi
+from processor.bus.backoff import Backoff, retry
 from processor.errors import BusError, ConfigError, ConfigProblem
 
 Action = Literal["created", "updated", "unchanged"]
 
-_PLACEMENT_WAIT_S = 10.0
+# Creating a replicated stream in a cluster that is still forming: retry placement for 10 s.
+_PLACEMENT_BACKOFF = Backoff(first_s=0.1, max_s=1.0, deadline_s=10.0)
+_PLACEMENT_ERRORS = frozenset({_jsapi.ERR_NO_SUITABLE_PEERS, _jsapi.ERR_INSUFFICIENT_RESOURCES})
 
 # Fields nats-server refuses to change on an existing stream ("stream configuration update can
 # not change ..."). A difference here is reported and left alone: the only way to apply it would be
@@ -207,32 +208,37 @@ async def _provision_one(
 async def _create(nc: Client, desired: dict[str, Any], log: Any) -> ProvisionResult:
     name = desired["name"]
     subject = f"{_jsapi.API_PREFIX}.STREAM.CREATE.{name}"
-    wanted = int(desired.get("num_replicas", 1))
-    deadline_s = time.monotonic() + _PLACEMENT_WAIT_S
-    delay_s = 0.1
-    while True:
+
+    async def create() -> dict[str, Any]:
+        nonlocal desired
         try:
-            body = await _jsapi.request(nc, subject, desired, what=f"stream {name}: create")
-            break
+            return await _jsapi.request(nc, subject, desired, what=f"stream {name}: create")
         except _jsapi.JsApiError as exc:
-            if exc.err_code == _jsapi.ERR_REPLICAS_NOT_SUPPORTED and wanted > 1:
-                # INFO said clustered (or said nothing) but JetStream itself is standalone.
-                desired = dict(desired, num_replicas=1)
-                continue
-            if exc.err_code not in (_jsapi.ERR_NO_SUITABLE_PEERS, _jsapi.ERR_INSUFFICIENT_RESOURCES):
+            if exc.err_code != _jsapi.ERR_REPLICAS_NOT_SUPPORTED or int(desired.get("num_replicas", 1)) <= 1:
                 raise
-            # A cluster that has just formed elects its meta leader before every peer has
-            # reported its JetStream resources, so placement fails for a moment (seen in
-            # tests within a second of the start). A cluster that is really too small keeps
-            # failing, and the error says what to change.
-            if time.monotonic() >= deadline_s:
-                raise BusError(
-                    f"stream {name}: the cluster cannot place {desired.get('num_replicas', 1)} "
-                    f"replicas ({exc.description}); lower num_replicas in its definition"
-                ) from exc
-            log.info("stream.waiting_for_peers", stream=name, replicas=desired.get("num_replicas"))
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, 1.0)
+        # INFO said clustered (or said nothing) but JetStream itself is standalone.
+        desired = dict(desired, num_replicas=1)
+        return await _jsapi.request(nc, subject, desired, what=f"stream {name}: create")
+
+    def placement_pending(exc: Exception) -> bool:
+        # A cluster that has just formed elects its meta leader before every peer has reported
+        # its JetStream resources, so placement fails for a moment (seen in tests within a
+        # second of the start). A cluster that is really too small keeps failing past the
+        # deadline, and the error says what to change.
+        return isinstance(exc, _jsapi.JsApiError) and exc.err_code in _PLACEMENT_ERRORS
+
+    def waiting(exc: Exception, delay_s: float) -> None:
+        log.info("stream.waiting_for_peers", stream=name, replicas=desired.get("num_replicas"))
+
+    try:
+        body = await retry(create, backoff=_PLACEMENT_BACKOFF, retry_if=placement_pending, on_retry=waiting)
+    except _jsapi.JsApiError as exc:
+        if not placement_pending(exc):
+            raise
+        raise BusError(
+            f"stream {name}: the cluster cannot place {desired.get('num_replicas', 1)} "
+            f"replicas ({exc.description}); lower num_replicas in its definition"
+        ) from exc
     replicas = int(body["config"].get("num_replicas", 1))
     log.info("stream.created", stream=name, subjects=desired["subjects"], replicas=replicas)
     return ProvisionResult(name, "created", replicas)

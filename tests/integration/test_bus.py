@@ -498,3 +498,23 @@ async def test_checkpoints_round_trip_small_and_larger_than_max_payload(nc: Clie
 
     assert first < second < third < fourth
     assert b"state-4" == await CheckpointStore(nc, bucket=store._bucket, key="analytics").load()
+
+
+async def test_a_checkpoint_store_that_cannot_reach_its_bucket_raises_checkpoint_errors(nats_url: str) -> None:
+    import nats.errors
+
+    from processor.errors import CheckpointError
+
+    client = await connect(ConnectOptions(url=nats_url, name="slo-processor-tests"))
+    store = CheckpointStore(client, bucket=f"ckpt_{unique()}", key="analytics")
+    await store.save(b"state-1")
+    await client.close()
+    with pytest.raises(CheckpointError, match="cannot save") as caught:
+        await store.save(b"state-2")
+    assert isinstance(caught.value.__cause__, nats.errors.Error)
+    with pytest.raises(CheckpointError, match="cannot load") as caught:
+        await store.load()
+    assert isinstance(caught.value.__cause__, nats.errors.Error)
+    with pytest.raises(CheckpointError, match="checkpoint bucket") as caught:
+        await CheckpointStore(client, bucket=f"ckpt_{unique()}").load()
+    assert isinstance(caught.value.__cause__, nats.errors.Error)

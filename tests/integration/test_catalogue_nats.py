@@ -11,7 +11,7 @@ import pytest
 
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
-from processor.service import Processor
+from processor.runtime.processor import Processor
 from processor.simulate import Simulator, publish
 from tests import catalogue
 
@@ -47,7 +47,7 @@ async def test_the_processor_publishes_every_catalogue_transition_once_with_labe
         while sum(lane.stats.accepted + lane.stats.ignored + lane.stats.rejected for lane in stream_lanes) < result.published:
             assert asyncio.get_running_loop().time() < deadline, "the processor did not take the whole backlog"
             await asyncio.sleep(0.1)
-        proc.request_stop()
+        proc.stop()
         await runner
         js = nc.jetstream()
         alerts = [orjson.loads(m.data) for m in await drain(js, "slo.alerts.>")]

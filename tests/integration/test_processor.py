@@ -26,7 +26,7 @@ import pytest_asyncio
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions, provision_streams
-from processor.service import Processor
+from processor.runtime.processor import Processor
 from processor.config.load import load_config
 
 pytestmark = pytest.mark.integration
@@ -175,7 +175,7 @@ async def test_backlog_then_live_incidents_fire_and_resolve_with_bad_input_dead_
     # Provision by starting a first processor, then stop it: the backlog must be in the stream
     # before the consuming processor starts.
     proc, task = await start_processor(nc)
-    proc.request_stop()
+    proc.stop()
     await task
 
     backlog, reasons = traffic(0, LIVE_FROM_S, bad_at={50, 300})
@@ -193,7 +193,7 @@ async def test_backlog_then_live_incidents_fire_and_resolve_with_bad_input_dead_
 
     await wait_for(lambda: sum(lane.stats.rejected for lane in proc.lanes.values()) >= len(reasons)
                    and len([m for m in seen if m.subject.startswith("slo.alerts.")]) >= len(EXPECTED))
-    proc.request_stop()
+    proc.stop()
     await task
 
     alerts = await stream_messages(js, "SLO", "slo.alerts.>")
@@ -243,7 +243,7 @@ async def test_a_restart_resumes_from_the_checkpoint_without_losing_or_repeating
     first, _ = traffic(0, 450, bad_at=set())
     await publish(js, first)
     await wait_for(lambda: sum(lane.stats.last_seq for lane in proc.lanes.values()) >= len(first))
-    proc.request_stop()
+    proc.stop()
     await task
 
     proc, task = await start_processor(nc)
@@ -252,7 +252,7 @@ async def test_a_restart_resumes_from_the_checkpoint_without_losing_or_repeating
     second, _ = traffic(450, END_S, bad_at=set())
     await publish(js, second)
     await wait_for(lambda: sum(lane.stats.last_seq for lane in proc.lanes.values()) >= len(first) + len(second))
-    proc.request_stop()
+    proc.stop()
     await task
 
     alerts = await stream_messages(js, "SLO", "slo.alerts.>")
@@ -271,7 +271,7 @@ async def test_outputs_that_cannot_be_published_hold_the_ack_until_the_bus_takes
     assert (0, 0) == (lane.stats.batches, lane.stats.last_seq)  # evaluated, but neither published nor acked
     await provision_streams(nc, load_stream_definitions(ROOT / "streams"), proc.log)
     await wait_for(lambda: lane.stats.last_seq == 1)
-    proc.request_stop()
+    proc.stop()
     await task
     dead = await stream_messages(js, "SLO", "slo.deadletter.>")
     assert [("slo.deadletter.not_json", b"{broken")] == [(m.subject, m.data) for m in dead]
@@ -291,12 +291,12 @@ async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(f
     first, _ = traffic(0, 300, bad_at=set())
     await publish(js, first)
     await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 300)
-    await proc.checkpoint()
+    await proc.checkpoints.save()
     second, _ = traffic(300, 700, bad_at=set())
     await publish(js, second)
     await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
     await nc.close()  # the crash: no final checkpoint can be written
-    proc.request_stop()
+    proc.stop()
     await asyncio.wait_for(task, 30)
 
     nc = await connect(ConnectOptions(url=fresh_nats_url))
@@ -311,7 +311,7 @@ async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(f
     proc, task = await start_processor(nc)
     assert 300 == proc.lanes["ANALYTICS"].stats.last_seq  # resumed from the checkpoint, not 700
     await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
-    proc.request_stop()
+    proc.stop()
     await task
     await nc.flush()
     last = max(budgets, key=lambda b: b["evaluatedAt"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from processor.engine import Engine, run_all
-from processor.render import alert_annotations
+from processor.runtime.render import alert_annotations
 from tests.enginekit import T0_MS, event, latency_sli, quantile_alert, spec_of
 
 S = 1000

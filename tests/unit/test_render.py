@@ -1,7 +1,7 @@
 import orjson
 
 from processor.engine.outputs import AlertTransition, Rejection
-from processor.render import alert_message, deadletter_message, rfc3339_ms, subject_token
+from processor.runtime.render import alert_message, deadletter_message, rfc3339_ms, subject_token
 
 
 def test_rfc3339_keeps_milliseconds_in_utc():
@@ -65,7 +65,7 @@ def test_a_dead_letter_keeps_the_raw_bytes_and_says_where_they_came_from():
 
 def test_a_budget_report_goes_to_its_service_and_slo_subject_with_times_as_rfc3339():
     from processor.engine.outputs import BudgetReport, PolicyAction
-    from processor.render import action_message, budget_message
+    from processor.runtime.render import action_message, budget_message
 
     report = BudgetReport(
         slo="gateway_availability", service="api-gateway", sli="gateway_requests", reason="periodic",

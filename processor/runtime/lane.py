@@ -1,0 +1,180 @@
+"""One consumed stream's loop: pull a batch -> ``engine.ingest`` -> outbox -> ack.
+
+A lane does, in this order and nothing else: pull a batch, ingest it, publish the alerts and dead
+letters and wait for their PubAcks, ack the batch's last message (AckPolicy.ALL). A crash
+anywhere before the ack redelivers the batch; the outputs' ``Nats-Msg-Id`` make the republish a
+no-op in the stream. When the stream is idle, the lane's idle clock moves event time instead.
+
+The bus monitor's lane has no stream: it applies the monitor's measurements every interval, the
+same way, and acks nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PULL_BACKOFF", "Lane", "LocalMsg", "StreamStats"]
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from processor.bus.backoff import Backoff, retry
+from processor.bus.consumer import BatchPuller, stream_sequence
+from processor.bus.monitor import BusMonitor
+from processor.engine import Engine, Outputs
+from processor.errors import BusError
+from processor.runtime.idle import IdleClock
+from processor.runtime.outbox import Outbox
+
+PULL_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
+PULL_TIMEOUT_S = 0.25
+
+
+@dataclass
+class StreamStats:
+    accepted: int = 0
+    ignored: int = 0
+    rejected: int = 0
+    alerts: int = 0
+    batches: int = 0
+    last_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LocalMsg:
+    """A measurement made in this process, shaped like a bus message for the engine."""
+
+    subject: str
+    data: bytes
+    reply: str = ""
+
+
+class Lane:
+    """Everything one consumed stream needs: its engine, puller, lock, idle clock and counters.
+
+    ``saved`` is the last checkpointed (seq, snapshot). A lane whose engine holds effects that
+    could not be published (stopped while the bus was down) is ``unsafe``: its checkpoint stays
+    at ``saved``, so a restart replays those events instead of skipping them.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        engine: Engine,
+        outbox: Outbox,
+        idle: IdleClock,
+        *,
+        puller: BatchPuller | None = None,
+        saved: tuple[int, dict] | None = None,
+        log: Any,
+    ) -> None:
+        self.stream = stream
+        self.engine = engine
+        self.puller = puller  # None: the bus monitor's lane, fed by measurements, never acked
+        self.outbox = outbox
+        self.idle = idle
+        self.log = log
+        self.lock = asyncio.Lock()
+        self.stats = StreamStats(last_seq=saved[0] if saved is not None else 0)
+        self.changes = 0  # batches and time moves applied
+        self.changes_saved = 0  # ... of which the last stored checkpoint holds
+        self.saved = saved
+        self.unsafe = False
+
+    @property
+    def dirty(self) -> bool:
+        return self.changes != self.changes_saved
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pull and apply batches until ``stop`` is set, noticed between batches."""
+        assert self.puller is not None, "the bus monitor's lane runs with run_measurements()"
+        puller = self.puller
+        self.idle.start()
+
+        def keep_pulling(exc: Exception) -> bool:
+            # Pulling holds nothing not yet applied; wait for the bus and pull again.
+            return isinstance(exc, BusError) and not stop.is_set()
+
+        def pull_failed(exc: Exception, delay_s: float) -> None:
+            self.log.warning("consumer.pull_failed", stream=self.stream, error=str(exc), retry_in_s=delay_s)
+
+        while not stop.is_set() and not self.unsafe:
+            try:
+                msgs = await retry(lambda: puller.next_batch(timeout_s=PULL_TIMEOUT_S), backoff=PULL_BACKOFF,
+                                   retry_if=keep_pulling, on_retry=pull_failed)
+            except BusError:
+                return  # stopped while the bus was unavailable
+            async with self.lock:
+                await self.apply(msgs)
+
+    async def run_measurements(self, stop: asyncio.Event, monitor: BusMonitor, interval_s: float) -> None:
+        """Measure the bus every interval and evaluate the measurements like any other events."""
+        self.idle.start()
+        while not stop.is_set() and not self.unsafe:
+            events = await monitor.sample()
+            async with self.lock:
+                await self.apply([LocalMsg(subject, data) for subject, data in events])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+    async def apply(self, msgs: Sequence[Any]) -> None:
+        """Ingest a batch (or, with none and an idle stream, move event time), publish its
+        outputs, then ack it. Call under ``lock``."""
+        engine = self.engine
+        now_s = self.idle.now()
+        before = (engine.max_ts_ms, engine.closed_until_ms)
+        if msgs:
+            out = engine.ingest(msgs)
+        else:
+            watermark_ms = self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
+            if watermark_ms is None:
+                return
+            out = engine.advance(watermark_ms)
+        self.idle.applied(before[0], engine.max_ts_ms, now_s)
+        try:
+            if not await self.outbox.deliver(self.stream, msgs, out):
+                self.unsafe = True
+                return
+            await self._ack(msgs)
+        except BaseException:
+            # The engine holds effects that may not be stored: never checkpoint them.
+            self.unsafe = True
+            raise
+        self._count(msgs, out, moved=(engine.max_ts_ms, engine.closed_until_ms) != before)
+
+    async def _ack(self, msgs: Sequence[Any]) -> None:
+        if not msgs or self.puller is None:
+            return
+        self.stats.last_seq = stream_sequence(msgs[-1].reply)
+        try:
+            await self.puller.ack(msgs[-1])
+        except BusError as exc:
+            # Applied and published: the checkpoint records it; an unacked batch is redelivered
+            # after ack_wait and the puller drops redeliveries it has passed.
+            self.log.warning("consumer.ack_failed", stream=self.stream, error=str(exc))
+
+    def _count(self, msgs: Sequence[Any], out: Outputs, *, moved: bool) -> None:
+        stats = self.stats
+        if msgs:
+            stats.batches += 1
+        stats.accepted += out.accepted
+        stats.ignored += out.ignored
+        stats.rejected += len(out.rejections)
+        stats.alerts += len(out.alerts)
+        if msgs or moved:
+            self.changes += 1
+
+    async def checkpoint_state(self) -> tuple[tuple[int, dict] | None, int | None]:
+        """What a checkpoint stores for this lane: its (seq, snapshot), taken now if the engine
+        changed and holds nothing unpublished, else the last one saved (None: nothing yet);
+        and the change count a new snapshot holds (None: no new snapshot)."""
+        async with self.lock:
+            if self.unsafe or not self.dirty:
+                return self.saved, None
+            self.saved = (self.stats.last_seq, self.engine.snapshot())
+            return self.saved, self.changes
+
+    def checkpoint_saved(self, changes: int) -> None:
+        """A checkpoint holding this lane's first ``changes`` changes is stored."""
+        self.changes_saved = changes

@@ -1,0 +1,129 @@
+"""Engine outputs onto the bus: render them, publish them, wait until JetStream has stored them.
+
+A batch is acked only after its outputs are stored, so while the bus is unavailable the outbox
+waits for it (nats-py reconnects by itself) and publishes again; republishing is safe, every
+message carries a ``Nats-Msg-Id`` that the stream deduplicates. What the outputs say is also
+logged: one line per alert transition and per action, one line per batch for its rejections.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PUBLISH_BACKOFF", "Outbox", "render_outputs"]
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from processor.bus.backoff import Backoff, retry
+from processor.bus.consumer import stream_sequence
+from processor.bus.publisher import OutMessage, Publisher
+from processor.engine import Outputs
+from processor.engine.outputs import PolicyAction, Rejection
+from processor.errors import BusError
+from processor.runtime.render import action_message, alert_message, budget_message, deadletter_message, sli_message
+
+PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
+
+
+def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs) -> list[OutMessage]:
+    """Every output of a batch as a message: alerts first, then SLI values, budgets, actions and
+    dead letters.
+
+    ``msgs`` is the batch the outputs came from (the dead letters carry its raw messages).
+    """
+    messages = []
+    for alert in out.alerts:
+        subject, payload, msg_id = alert_message(alert)
+        messages.append(OutMessage(subject, payload, msg_id=msg_id))
+    for sli_report in out.slis:
+        subject, payload, msg_id = sli_message(sli_report)
+        messages.append(OutMessage(subject, payload, msg_id=msg_id))
+    for report in out.budgets:
+        subject, payload, msg_id = budget_message(report)
+        messages.append(OutMessage(subject, payload, msg_id=msg_id))
+    for action in out.actions:
+        subject, payload, msg_id = action_message(action)
+        messages.append(OutMessage(subject, payload, msg_id=msg_id))
+    for rej in out.rejections:
+        msg = msgs[rej.index]
+        seq = stream_sequence(msg.reply) if msg.reply else None
+        subject, payload, headers, msg_id = deadletter_message(rej, msg.subject, msg.data, stream, seq)
+        messages.append(OutMessage(subject, payload, headers=headers, msg_id=msg_id))
+    return messages
+
+
+class Outbox:
+    """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
+
+    def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF):
+        self.publisher = publisher
+        self._stop = stop
+        self._log = log
+        self._backoff = backoff
+
+    async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs) -> bool:
+        """Log, render and publish a batch's outputs; False if the processor stopped before the
+        bus took them (the batch must then stay unacked and out of every checkpoint)."""
+        messages = render_outputs(stream, msgs, out)
+        self._log_outputs(stream, msgs, out, messages)
+        return await self.publish(stream, messages)
+
+    async def publish(self, stream: str, messages: list[OutMessage]) -> bool:
+        """Publish until every message is stored, retrying while the bus is unavailable."""
+        if not messages:
+            return True
+
+        def keep_trying(exc: Exception) -> bool:
+            return isinstance(exc, BusError) and not self._stop.is_set()
+
+        def retrying(exc: Exception, delay_s: float) -> None:
+            self._log.warning("publish.retrying", stream=stream, error=str(exc), retry_in_s=delay_s)
+
+        try:
+            await retry(
+                lambda: self.publisher.publish_all(messages),
+                backoff=self._backoff,
+                retry_if=keep_trying,
+                on_retry=retrying,
+            )
+        except BusError as exc:
+            # Only a stop ends the retries on a BusError: the batch stays unacked.
+            self._log.error("publish.abandoned", stream=stream, error=str(exc),
+                            note="batch not acked; it is redelivered and re-evaluated on restart")
+            return False
+        return True
+
+    def _log_outputs(self, stream: str, msgs: Sequence[Any], out: Outputs, messages: list[OutMessage]) -> None:
+        # render_outputs() puts the alerts first, in order.
+        for alert, message in zip(out.alerts, messages, strict=False):
+            labels = alert.label_map
+            self._log.info(
+                "alert." + alert.status,
+                alertname=labels["alertname"],
+                severity=labels["severity"],
+                service=labels["service"],
+                value=alert.value,
+                expr=alert.expr,
+                subject=message.subject,
+            )
+        for action in out.actions:
+            self._log.warning("action." + ("budget_policy" if isinstance(action, PolicyAction) else "alert"),
+                              service=action.service, action=action.action)
+        if out.rejections:
+            self._log_rejections(stream, msgs, out.rejections)
+
+    def _log_rejections(self, stream: str, msgs: Sequence[Any], rejections: Sequence[Rejection]) -> None:
+        # One line per batch, not per event: a broken producer must not flood the log. The dead
+        # letters carry every message with its reason.
+        first = rejections[0]
+        reasons: dict[str, int] = {}
+        for rej in rejections:
+            reasons[rej.reason] = reasons.get(rej.reason, 0) + 1
+        self._log.warning(
+            "events.rejected",
+            stream=stream,
+            count=len(rejections),
+            reasons=reasons,
+            example_subject=msgs[first.index].subject,
+            example_detail=first.detail,
+        )

@@ -1,0 +1,162 @@
+"""The processor: start, run, stop. It wires the runtime's parts; each does its own work.
+
+One engine per consumed JetStream stream (each stream is its own time domain, see engine/core.py),
+assigned by ``topology``; one ``Lane`` per stream that pulls, ingests, publishes through the
+``Outbox`` and acks; a ``Checkpointer`` that restores every engine at start and saves them all
+every interval and at the end. Lanes are never cancelled: each notices the stop between batches,
+so a batch in hand is always published and acked before its lane ends.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Processor"]
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from processor.bus.checkpoint import CheckpointStore
+from processor.bus.consumer import BatchPuller, js_timestamp_ms
+from processor.bus.monitor import BusMonitor
+from processor.bus.publisher import Publisher
+from processor.bus.streams import provision_streams
+from processor.config.model import Config
+from processor.engine import Engine
+from processor.runtime.checkpoints import Checkpointer
+from processor.runtime.counters import OverflowReport, counters
+from processor.runtime.idle import IdleClock
+from processor.runtime.lane import Lane
+from processor.runtime.outbox import Outbox
+from processor.runtime.topology import BUS_LANE, durable_name, partition_spec
+
+
+def _fallback_ts_ms(msg: Any) -> int | None:
+    return js_timestamp_ms(msg.reply) if msg.reply else None
+
+
+class Processor:
+    def __init__(
+        self,
+        spec: Config,
+        nc: Any,
+        definitions: Sequence[dict],
+        *,
+        batch_size: int = 1000,
+        checkpoint_key: str = "default",
+        checkpoint_interval_s: float = 15.0,
+        idle_after_s: float = 1.0,
+        consumer_prefix: str = "slo",
+        log: Any = None,
+    ):
+        self.spec = spec
+        self.nc = nc
+        self.definitions = list(definitions)
+        self.batch_size = batch_size
+        self.idle_after_s = idle_after_s
+        self.consumer_prefix = consumer_prefix
+        self.log = log or structlog.get_logger("slo")
+        self._stop = asyncio.Event()
+        self.lanes: dict[str, Lane] = {}
+        self.outbox = Outbox(Publisher(nc), self._stop, self.log)
+        self.checkpoints = Checkpointer(
+            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log
+        )
+        self.monitor: BusMonitor | None = None
+        self._report_overflow = OverflowReport(self.lanes, self.log)
+
+    async def start(self) -> None:
+        """Provision the streams, restore the last checkpoint, start one consumer per stream."""
+        for r in await provision_streams(self.nc, self.definitions, self.log):
+            self.log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
+        parts, orphans = partition_spec(self.spec, self.definitions)
+        for name in orphans:
+            self.log.warning("sli.no_stream", sli=name, hint="no stream in streams/ holds its subject; it is not evaluated")
+        restored = await self.checkpoints.load()
+        if BUS_LANE in parts and self.spec.bus_monitor is None:
+            self.log.warning("bus_monitor.missing", slis=[s.name for s in parts.pop(BUS_LANE).slis],
+                             hint="SLIs on bus.> need a bus_monitor section in the config")
+        for stream, part in parts.items():
+            self.lanes[stream] = await self._open_lane(stream, part, restored.get(stream))
+        if BUS_LANE in self.lanes:
+            self.monitor = BusMonitor(
+                self.nc, self.spec.bus_monitor, [d["name"] for d in self.definitions], log=self.log  # type: ignore[arg-type]
+            )
+            await self.monitor.start()
+        self.log.info(
+            "processor.ready",
+            streams=sorted(self.lanes),
+            slis=len(self.spec.slis),
+            slos=len(self.spec.slos),
+            alert_rules=len(self.spec.alerts),
+        )
+
+    async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
+        engine = Engine(part, fallback_ts_ms=_fallback_ts_ms)
+        start_after = None if state is None else self.checkpoints.restore(stream, engine, state)
+        durable = durable_name(self.consumer_prefix, stream)
+        puller = None
+        if stream != BUS_LANE:
+            puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
+            await puller.start()
+        lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log)
+        self.log.info(
+            "consumer.started",
+            stream=stream,
+            durable=durable,
+            slis=len(part.slis),
+            slos=len(part.slos),
+            alert_rules=len(part.alerts),
+        )
+        return lane
+
+    def stop(self) -> None:
+        """Ask ``run()`` to finish: the lanes end between batches, then the final checkpoint."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run every lane until ``stop()`` or until one fails; raises a lane's failure."""
+        if not self.lanes:
+            self.log.warning("processor.nothing_to_do", hint="no SLI of the config is held by a stream")
+            await self._stop.wait()
+            return
+        lanes = [self._lane_task(lane) for lane in self.lanes.values()]
+        checkpoints = asyncio.create_task(self.checkpoints.run(self._stop, self._report_overflow), name="checkpoints")
+        try:
+            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
+            if any(task.exception() is not None for task in done):
+                self._stop.set()
+            await asyncio.gather(*lanes, return_exceptions=True)
+        finally:
+            await self._shut_down(checkpoints)
+        for task in lanes:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        self._report_overflow()
+
+    def _lane_task(self, lane: Lane) -> asyncio.Task[None]:
+        if lane.puller is not None:
+            return asyncio.create_task(lane.run(self._stop), name=f"lane-{lane.stream}")
+        assert self.monitor is not None and self.spec.bus_monitor is not None
+        interval_s = self.spec.bus_monitor.interval_ms / 1000
+        return asyncio.create_task(lane.run_measurements(self._stop, self.monitor, interval_s), name=f"lane-{lane.stream}")
+
+    async def _shut_down(self, checkpoints: asyncio.Task[None]) -> None:
+        # Not cancelled either: a cancel landing inside a KV request can be turned into a
+        # timeout error by the client and swallowed; the loop ends by itself on the stop.
+        self._stop.set()
+        await asyncio.gather(checkpoints, return_exceptions=True)
+        await self.checkpoints.save_final()
+        for lane in self.lanes.values():
+            if lane.puller is not None:
+                with contextlib.suppress(Exception):
+                    await lane.puller.stop()
+        if self.monitor is not None:
+            with contextlib.suppress(Exception):
+                await self.monitor.stop()
+
+    def counters(self) -> dict[str, dict[str, Any]]:
+        """Per stream and for the publisher: what was counted since start."""
+        return counters(self.lanes, self.outbox.publisher)

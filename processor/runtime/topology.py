@@ -1,0 +1,60 @@
+"""Which engine reads which stream.
+
+Each consumed JetStream stream is its own time domain (see engine/core.py) with its own engine,
+which evaluates the part of the config whose SLIs read that stream's subjects: the SLIs, their
+SLOs and their alert rules. The bus monitor's measurements (``bus.>``) are a lane of their own,
+fed by this process, not by a stream.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BUS_LANE", "BUS_SUBJECTS", "durable_name", "partition_spec", "stream_subjects"]
+
+from collections.abc import Sequence
+from typing import Any
+
+from processor.config.model import Config
+from processor.config.parse import subject_pattern_matches
+
+BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, not a stream
+BUS_SUBJECTS = "bus.>"
+
+
+def stream_subjects(definition: dict[str, Any]) -> list[str]:
+    """The subjects a stream definition (``streams/*.json``) holds."""
+    return list(definition.get("subjects", []))
+
+
+def durable_name(consumer_prefix: str, stream: str) -> str:
+    """The durable pull consumer of ``stream`` for processors named by ``consumer_prefix``."""
+    return f"{consumer_prefix}_{stream}".lower()
+
+
+def _home(subject: str, definitions: Sequence[dict[str, Any]]) -> str | None:
+    """The lane that holds an SLI's subject: the bus monitor's, a stream's, or none."""
+    if subject_pattern_matches(BUS_SUBJECTS, subject):
+        return BUS_LANE
+    return next(
+        (d["name"] for d in definitions if any(subject_pattern_matches(s, subject) for s in stream_subjects(d))),
+        None,
+    )
+
+
+def partition_spec(spec: Config, definitions: Sequence[dict]) -> tuple[dict[str, Config], list[str]]:
+    """The sub-spec each stream's engine evaluates, and the SLIs that no stream holds."""
+    parts: dict[str, Config] = {}
+    orphans = []
+    for sli in spec.slis:
+        home = _home(sli.subject, definitions)
+        if home is None:
+            orphans.append(sli.name)
+            continue
+        part = parts.setdefault(home, spec.model_copy(update={"slis": (), "slos": (), "alerts": ()}))
+        parts[home] = part.model_copy(
+            update={
+                "slis": part.slis + (sli,),
+                "slos": part.slos + tuple(s for s in spec.slos if s.sli == sli.name),
+                "alerts": part.alerts + tuple(a for a in spec.alerts if a.sli == sli.name),
+            }
+        )
+    return parts, orphans
