@@ -153,32 +153,55 @@ async def connect(opts: ConnectOptions) -> Client:
     """
     if not opts.url:
         raise BusError("no NATS URL given (the embedded server provides one)")
-    where = opts.redacted_url()
-    tls = _tls_context(opts)
-
     nc = Client()
-    errors_seen: list[Exception] = []
-    fatal = asyncio.Event()
-    connected = False
+    watch = _FirstConnect(nc, opts.redacted_url())
+    connect_task = asyncio.ensure_future(nc.connect(**_client_options(opts, watch)))  # type: ignore[arg-type]
+    fatal_task = asyncio.ensure_future(watch.fatal.wait())
+    try:
+        await asyncio.wait({connect_task, fatal_task}, timeout=opts.connect_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        connect_task.cancel()  # we were cancelled: leave no connect attempt running behind us
+        raise
+    finally:
+        fatal_task.cancel()
+    if connect_task.done() and not connect_task.cancelled() and connect_task.exception() is None:
+        watch.connected = True
+        _log.info("nats.connected", server=watch.where, server_version=str(nc.connected_server_version))
+        return nc
+    raise await _failed_connect(nc, connect_task, watch, opts)
 
-    async def on_error(exc: Exception) -> None:
-        if not connected:
-            errors_seen.append(exc)
+
+class _FirstConnect:
+    """nats-py's callbacks, which before the first connect collect errors (ending the attempt
+    early on those retrying cannot fix) and after it log."""
+
+    def __init__(self, nc: Client, where: str) -> None:
+        self.nc = nc
+        self.where = where
+        self.errors_seen: list[Exception] = []
+        self.fatal = asyncio.Event()
+        self.connected = False
+
+    async def on_error(self, exc: Exception) -> None:
+        if not self.connected:
+            self.errors_seen.append(exc)
             if _is_fatal(exc):
-                fatal.set()
+                self.fatal.set()
             return
-        _log.warning("nats.error", server=where, error=_describe(exc))
+        _log.warning("nats.error", server=self.where, error=_describe(exc))
 
-    async def on_disconnected() -> None:
+    async def on_disconnected(self) -> None:
         # nats-py calls this on our own close() too; only a lost connection deserves a warning.
-        if nc.is_closed:
-            _log.info("nats.closed", server=where)
+        if self.nc.is_closed:
+            _log.info("nats.closed", server=self.where)
         else:
-            _log.warning("nats.disconnected", server=where)
+            _log.warning("nats.disconnected", server=self.where)
 
-    async def on_reconnected() -> None:
-        _log.info("nats.reconnected", server=where)
+    async def on_reconnected(self) -> None:
+        _log.info("nats.reconnected", server=self.where)
 
+
+def _client_options(opts: ConnectOptions, watch: _FirstConnect) -> dict[str, object]:
     kwargs: dict[str, object] = {
         "servers": opts.servers,
         "name": opts.name,
@@ -186,56 +209,41 @@ async def connect(opts: ConnectOptions) -> Client:
         "allow_reconnect": True,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 1,
-        "error_cb": on_error,
-        "disconnected_cb": on_disconnected,
-        "reconnected_cb": on_reconnected,
+        "error_cb": watch.on_error,
+        "disconnected_cb": watch.on_disconnected,
+        "reconnected_cb": watch.on_reconnected,
     }
+    tls = _tls_context(opts)
     if tls is not None:
         kwargs["tls"] = tls
-    if opts.user:
-        kwargs["user"] = opts.user
-    if opts.password:
-        kwargs["password"] = opts.password
-    if opts.token:
-        kwargs["token"] = opts.token
-    if opts.creds_file:
-        kwargs["user_credentials"] = opts.creds_file
+    for option, value in (("user", opts.user), ("password", opts.password), ("token", opts.token),
+                          ("user_credentials", opts.creds_file)):
+        if value:
+            kwargs[option] = value
+    return kwargs
 
-    connect_task = asyncio.ensure_future(nc.connect(**kwargs))  # type: ignore[arg-type]
-    fatal_task = asyncio.ensure_future(fatal.wait())
-    try:
-        await asyncio.wait(
-            {connect_task, fatal_task},
-            timeout=opts.connect_timeout_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-    except BaseException:
-        connect_task.cancel()  # we were cancelled: leave no connect attempt running behind us
-        raise
-    finally:
-        fatal_task.cancel()
-    if connect_task.done() and not connect_task.cancelled() and connect_task.exception() is None:
-        connected = True
-        _log.info("nats.connected", server=where, server_version=str(nc.connected_server_version))
-        return nc
 
+async def _failed_connect(nc: Client, connect_task: asyncio.Future, watch: _FirstConnect, opts: ConnectOptions) -> BusError:
+    """Stop the attempt, close the client and say why it failed."""
     if not connect_task.done():
         connect_task.cancel()
     # gather() collects the attempt's own error or cancellation without swallowing ours.
     [outcome] = await asyncio.gather(connect_task, return_exceptions=True)
-    if isinstance(outcome, Exception) and not errors_seen:
-        errors_seen.append(outcome)
+    if isinstance(outcome, Exception) and not watch.errors_seen:
+        watch.errors_seen.append(outcome)
     try:
         await nc.close()
     except Exception:  # noqa: BLE001 - cleanup of a client that never connected
         pass
-    last = errors_seen[-1] if errors_seen else None
+    last = watch.errors_seen[-1] if watch.errors_seen else None
     reason = _describe(last) if last is not None else f"timed out after {opts.connect_timeout_s:g} s"
     if isinstance(last, ConnectionResetError) and _has_credentials(opts):
         # nats-server closes the socket right after its -ERR; the reset can win the race with
         # the error text, so say what it most likely means.
         reason += " (the server closed the connection during the handshake: check the credentials)"
-    raise BusError(f"cannot connect to {where}: {reason}") from last
+    error = BusError(f"cannot connect to {watch.where}: {reason}")
+    error.__cause__ = last
+    return error
 
 
 def _has_credentials(opts: ConnectOptions) -> bool:

@@ -65,11 +65,10 @@ from nats.aio.subscription import Subscription
 from processor.bus import _jsapi
 from processor.errors import BusError
 from processor.config.model import BusMonitorConfig
+from processor.vocabulary import BUS_MONITOR_SUBJECTS
 
-SUBJECT_PUBLISH_PROBE = "bus.publish.probe"
-SUBJECT_PROBE_DELIVERY = "bus.probe.delivery"
-SUBJECT_STREAM_STATUS = "bus.stream.status"
-SUBJECT_CONSUMER_LAG = "bus.consumer.lag"
+# The subjects the config language lets SLIs read, in the order the vocabulary lists them.
+SUBJECT_PUBLISH_PROBE, SUBJECT_PROBE_DELIVERY, SUBJECT_CONSUMER_LAG, SUBJECT_STREAM_STATUS = BUS_MONITOR_SUBJECTS
 
 _MSG_ID_HEADER = "Nats-Msg-Id"
 _REQUEST_TIMEOUT_CAP_S = 2.0

@@ -32,6 +32,7 @@ from processor.engine.plan import plan_slis
 from processor.engine.sli import SliState
 from processor.engine.snapshot import restore_engine, snapshot_engine
 from processor.kinds.base import Kind, RecordContext
+from processor.vocabulary import SUBJECT_FIELD
 from processor.kinds.payload import Reject
 from processor.kinds.sketch import LatencyStore
 
@@ -106,7 +107,7 @@ class Engine:
                 if type(payload) is not dict:
                     raise Reject("not_object", f"payload is a JSON {type(payload).__name__}, not an object")
                 if self._subject_readers and any(sli.needs_subject for sli in slis):
-                    payload["_subject"] = subject
+                    payload[SUBJECT_FIELD] = subject
                 staged = []
                 ts_field = None
                 ts_ms = t_lo = t_hi = 0

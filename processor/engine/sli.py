@@ -11,6 +11,7 @@ from processor.engine.plan import SliPlan
 from processor.engine.series import Series
 from processor.kinds import KINDS
 from processor.kinds.base import RecordContext
+from processor.vocabulary import SUBJECT_FIELD
 from processor.kinds.payload import field_path, lookup
 
 __all__ = ["SliState"]
@@ -36,7 +37,7 @@ class SliState:
         self.overflowed = 0
         self.table = self.kind.new_table(config)  # correlations: the open ones, across series
         # Only SLIs whose predicates read the subject pay for putting it into the payload.
-        self.needs_subject = any("_subject" in p.fields for p in _predicates(config))
+        self.needs_subject = any(SUBJECT_FIELD in p.fields for p in _predicates(config))
         self.observe = self.kind.observer(config)
         self.apply = self.kind.applier(self, ctx)
 

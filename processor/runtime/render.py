@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
+
 from processor.engine.outputs import AlertAction, AlertTransition, BudgetReport, PolicyAction, Rejection, SliReport
 from processor.config.parse import format_duration
 
@@ -27,6 +29,7 @@ __all__ = [
     "template_values",
 ]
 
+_PREFIX = OUTPUT_SUBJECT_PREFIXES
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -93,7 +96,7 @@ def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
         "for": format_duration(alert.for_ms),
         "evaluatedAt": rfc3339_ms(alert.evaluated_at_ms),
     }
-    subject = f"slo.alerts.{subject_token(labels['severity'])}.{subject_token(labels['service'])}"
+    subject = f"{_PREFIX['alerts']}.{subject_token(labels['severity'])}.{subject_token(labels['service'])}"
     return subject, orjson.dumps(body), alert.transition_id
 
 
@@ -117,7 +120,7 @@ def deadletter_message(
     else:
         digest = hashlib.sha256(subject.encode() + b"\0" + data).hexdigest()[:24]
         msg_id = f"dl-{stream}-{digest}"
-    return f"slo.deadletter.{rejection.reason}", data, headers, msg_id
+    return f"{_PREFIX['deadletter']}.{rejection.reason}", data, headers, msg_id
 
 
 def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:
@@ -147,7 +150,7 @@ def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:
         "policy": report.policy,
         "previousPolicy": report.previous_policy,
     }
-    subject = f"slo.budget.{subject_token(report.service)}.{subject_token(report.slo)}"
+    subject = f"{_PREFIX['budget']}.{subject_token(report.service)}.{subject_token(report.slo)}"
     msg_id = f"budget-{report.slo}-{report.evaluated_at_ms}-{report.reason}"
     return subject, orjson.dumps(body), msg_id
 
@@ -180,7 +183,7 @@ def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]
             "remaining": action.remaining,
         }
         msg_id = f"action-{action.slo}-{action.evaluated_at_ms}-{action.policy}"
-    return f"slo.actions.{subject_token(action.service)}", orjson.dumps(body), msg_id
+    return f"{_PREFIX['actions']}.{subject_token(action.service)}", orjson.dumps(body), msg_id
 
 
 def sli_message(report: SliReport) -> tuple[str, bytes, str]:
@@ -196,5 +199,5 @@ def sli_message(report: SliReport) -> tuple[str, bytes, str]:
         "values": dict(report.values),
     }
     series = hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
-    subject = f"slo.sli.{subject_token(report.service)}.{subject_token(report.sli)}"
+    subject = f"{_PREFIX['sli']}.{subject_token(report.service)}.{subject_token(report.sli)}"
     return subject, orjson.dumps(body), f"sli-{report.sli}-{series}-{report.evaluated_at_ms}"
