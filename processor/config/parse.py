@@ -17,6 +17,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from processor.config.model import Condition, Stat
+from processor.vocabulary import GAUGE_STATS, STAT_NAMES
 
 __all__ = [
     "DURATION_UNITS_MS",
@@ -61,11 +62,10 @@ _QUANTILE_RE = re.compile(r"p(\d+(?:\.\d+)?)")
 _RATIO_STATS = ("good_ratio", "bad_ratio")
 _COUNT_STATS = ("count", "bad_count")
 _TIME_STATS = ("since_last", "bad_for")  # thresholds are durations, like a quantile's
-# A gauge's threshold is a plain number in the payload field's own unit, or, for a gauge whose SLI
-# declares a time unit, a duration; whether the unit fits the SLI is checked by the loader.
-GAUGE_STATS = ("last", "min", "max", "avg", "sum")
-# Every stat a config may write, besides pNN (``burn_rate`` is built by the engine for budget tiers).
-STAT_NAMES = ("good_ratio", "bad_ratio", "bad_count", "count", "since_last", *GAUGE_STATS, "bad_for")
+# A gauge's threshold (GAUGE_STATS) is a plain number in the payload field's own unit, or, for a
+# gauge whose SLI declares a time unit, a duration; whether the unit fits the SLI is checked by the
+# loader. STAT_NAMES: every stat a config may write, besides pNN (``burn_rate`` is built by the
+# engine for budget tiers).
 _STAT_LIST = (
     "pNN (p50, p95, p99.9), good_ratio, bad_ratio (the error rate), bad_count, count, since_last, "
     "last, min, max, avg, sum or bad_for"

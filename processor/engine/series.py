@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from processor.config.model import Stat
-from processor.config.parse import GAUGE_STATS
+from processor.vocabulary import GAUGE_STATS
 from processor.kinds.buckets import Counts, Gauge
 
 __all__ = ["Series", "aggregate", "merge_buckets", "window_value"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.config.parse import GAUGE_STATS
+from processor.vocabulary import GAUGE_STATS
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.buckets import Gauge
 from processor.kinds.payload import field_path, read_number
@@ -16,7 +16,7 @@ __all__ = ["GaugeKind", "KIND"]
 class GaugeKind(Kind):
     name = "gauge"
     stats = EVERY_KIND_STATS | set(GAUGE_STATS)
-    reported_stats = ("count", "last", "min", "max", "avg", "sum")
+    reported_stats = ("count", *GAUGE_STATS)
     slice_only = ("a gauge SLI, a number per event rather than good or bad events", "max < 100")
 
     def observer(self, sli: Any):
