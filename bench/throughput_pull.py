@@ -4,7 +4,7 @@ Starts an embedded nats-server, fills the ANALYTICS stream with N small gateway 
 drains the same backlog with fresh durables: once per BatchPuller batch size, once with fetch().
 "Bare" means nothing is done with a message beyond receiving it; the last message of each batch is
 acked (AckPolicy ALL), as the processor does. This is the ceiling the end-to-end pipeline is
-measured against (DESIGN.md: at least 0.85 of it).
+measured against (the target: at least 0.85 of it).
 
     python bench/throughput_pull.py [--n 200000] [--batch-sizes 250,500,1000,2000,5000] [--repeat 3]
 

@@ -3,7 +3,7 @@
 It recomputes every rule at every boundary from the raw events alone: no sub-window rings, no
 incremental sums, no eviction, no snapshots. Quantiles come from the ``ddsketch`` library fed the
 raw values (the engine's own stores are its reimplementation), ratios and gauges from plain
-Python over the events in [t - window, t). Its state machine is the one DESIGN.md describes, written
+Python over the events in [t - window, t). Its state machine is the one docs/architecture.md ("Time") describes, written
 out again as a loop. Tests compare the engine's alerts with this.
 """
 
