@@ -20,7 +20,8 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller
 from processor.bus.embedded import EmbeddedServer
 from processor.cli import main
-from processor.simulate import STREAM_OF_PREFIX, Incident, PublishProgress, Simulator, publish
+from processor.simulate import Incident, PublishProgress, Simulator, publish
+from processor.simulate.platform import STREAM_OF_PREFIX
 
 pytestmark = pytest.mark.integration
 

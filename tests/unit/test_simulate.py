@@ -1,4 +1,4 @@
-"""The synthetic platform of processor/simulate.py: contract, baseline, incidents, CLI parsing.
+"""The synthetic platform of processor/simulate: contract, baseline, incidents, CLI parsing.
 
 Expected values are computed here from the events themselves (numpy percentiles, counts, gaps),
 against the numbers of PLATFORM-SLOS.md and the fields of EVENTS.md as transcribed below.
@@ -18,21 +18,23 @@ import pytest
 
 from processor.cli import main
 from processor.simulate import (
+    INCIDENT_KINDS,
+    Event,
+    Incident,
+    IncidentRequest,
+    Simulator,
+    format_incident_kinds,
+    parse_incident,
+)
+from processor.simulate.platform import (
     AGENTS,
     AI_PROVIDERS,
     CAPACITY_SERVICES,
     CYCLE_TYPES,
-    INCIDENT_KINDS,
     MARKET_PROVIDERS,
     SAGA_TIMEOUT_MS,
     SCHEDULE,
     SYMBOLS,
-    Event,
-    Incident,
-    IncidentSpec,
-    Simulator,
-    format_incident_kinds,
-    parse_incident,
 )
 
 T0 = int(datetime(2026, 1, 5, 14, 0, tzinfo=UTC).timestamp() * 1000)
@@ -795,14 +797,14 @@ def test_every_kind_has_an_effect_and_valid_defaults() -> None:
     for name, kind in INCIDENT_KINDS.items():
         incident = Incident(name, T0, MIN)
         assert incident.target == kind.default_target
-        assert incident.magnitude == kind.default_magnitude
+        assert incident.magnitude == (None if kind.magnitude is None else kind.magnitude.default)
         assert name in format_incident_kinds()
 
 
 def test_incident_specs_parse_offsets_targets_and_magnitudes() -> None:
-    assert IncidentSpec("latency_spike", 2 * MIN, 5 * MIN, "gateway") == parse_incident("latency_spike:gateway@2m+5m")
-    assert IncidentSpec("outage", 90_000, 10 * MIN, "gateway", 0.01) == parse_incident("outage:gateway=0.01@1m30s+10m")
-    assert IncidentSpec("snapshot_gap", 0, 3 * MIN) == parse_incident("snapshot_gap@0+3m")
+    assert IncidentRequest("latency_spike", 2 * MIN, 5 * MIN, "gateway") == parse_incident("latency_spike:gateway@2m+5m")
+    assert IncidentRequest("outage", 90_000, 10 * MIN, "gateway", 0.01) == parse_incident("outage:gateway=0.01@1m30s+10m")
+    assert IncidentRequest("snapshot_gap", 0, 3 * MIN) == parse_incident("snapshot_gap@0+3m")
     incident = parse_incident("stale_quotes:aapl@1m+1m").at(T0)
     assert (T0 + MIN, T0 + 2 * MIN, "AAPL") == (incident.start_ms, incident.end_ms, incident.target)
 
