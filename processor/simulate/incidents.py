@@ -75,6 +75,9 @@ class Magnitude:
 
 @dataclass(frozen=True)
 class IncidentKind:
+    """One kind of incident: what it changes (``effect``, as --list-incidents prints it), what it
+    may target and what its magnitude means. The sources of ``sources/`` realise the effect."""
+
     name: str
     effect: str
     targets: tuple[str, ...] = ()  # allowed targets; () = the kind takes none

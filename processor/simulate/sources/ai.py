@@ -1,4 +1,5 @@
-"""Sources of the AI stream: decisions and their outcomes, provider status, heartbeats."""
+"""Sources of the AI stream: decisions and their outcomes, provider status (its heartbeats are
+``shapes.heartbeat``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sources of the ANALYTICS stream: the API gateway's requests, queries, reports, snapshots,
-P&L reconciliation, the database, capacity reports, heartbeats."""
+P&L reconciliation, the database, capacity reports (its heartbeats are ``shapes.heartbeat``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Sources of the MARKET stream: data requests, quotes, provider status and failovers, the
-websocket stream's status and deliveries, heartbeats."""
+websocket stream's status and deliveries (its heartbeats are ``shapes.heartbeat``)."""
 
 from __future__ import annotations
 

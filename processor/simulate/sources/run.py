@@ -19,6 +19,8 @@ Raw = tuple[int, str, dict[str, Any]]  # ts, subject, payload
 
 
 class Run:
+    """One run of the simulator, as its sources see it."""
+
     def __init__(self, start_ms: int, seed: int, rate: float, incidents: IncidentTimeline) -> None:
         self.start_ms = start_ms
         self.seed = seed

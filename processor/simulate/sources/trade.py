@@ -1,5 +1,5 @@
 """Sources of the TRADE stream: the order flow and its sagas, positions, reconciliations, the
-broker, the agents, the orchestrator's cycles, heartbeats."""
+broker, the agents, the orchestrator's cycles (its heartbeats are ``shapes.heartbeat``)."""
 
 from __future__ import annotations
 
