@@ -42,20 +42,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from processor.simulate import run_from_args as simulate_from_args
+    from processor.simulate.cli import run_from_args as simulate_from_args
 
     return int(simulate_from_args(args))
 
 
 def _simulate_type(parser_name: str, what: str) -> Callable[[str], object]:
-    """An argparse type from a parser of processor.simulate, imported only when used; its
+    """An argparse type from a parser of processor.simulate.cli, imported only when used; its
     ValueError becomes argparse's "argument --x: <message>"."""
 
     def convert(text: str) -> object:
-        from processor import simulate
+        from processor.simulate import cli as simulate_cli
 
         try:
-            return getattr(simulate, parser_name)(text)
+            return getattr(simulate_cli, parser_name)(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Publish realistic events on every subject of the trading platform to NATS "
         "JetStream (a running `slo run` or NATS server), with named incidents to inject.",
     )
+    _add_simulate_arguments(simulate)
+
+    return parser
+
+
+def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
     simulate.add_argument("--nats-url", default=None, help="NATS server URL (default SLO_NATS_URL, then NATS_URL)")
     simulate.add_argument(
         "--rate", type=_simulate_type("parse_positive_number", "rate"), default=20.0,
@@ -139,8 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--streams-dir", default="streams", help="stream definitions for streams that are missing (default streams)")
     simulate.add_argument("--list-incidents", action="store_true", help="describe every incident kind and exit")
     simulate.set_defaults(handler=_cmd_simulate)
-
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

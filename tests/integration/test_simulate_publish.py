@@ -15,12 +15,12 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from processor.bus import _jsapi
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller
 from processor.bus.embedded import EmbeddedServer
 from processor.cli import main
-from processor.simulate import STREAM_OF_PREFIX, Incident, PublishProgress, Simulator, publish
+from processor.simulate import Incident, PublishProgress, Simulator, publish
+from processor.simulate.platform import STREAM_OF_PREFIX
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +39,16 @@ async def server_nc(tmp_path: Path) -> AsyncIterator[tuple[str, Client]]:
             await nc.close()
 
 
+async def js_api(nc: Client, subject: str, payload: dict | None = None) -> dict:
+    """A JetStream API request as the wire has it (no client-side model of the answer)."""
+    reply = await nc.request(subject, b"" if payload is None else orjson.dumps(payload), timeout=5)
+    body = orjson.loads(reply.data)
+    assert "error" not in body, body
+    return body
+
+
 async def stream_info(nc: Client, name: str) -> dict:
-    return await _jsapi.request(nc, f"$JS.API.STREAM.INFO.{name}", what="test stream info")
+    return await js_api(nc, f"$JS.API.STREAM.INFO.{name}")
 
 
 def generated_per_stream(simulator: Simulator, until_ms: int) -> dict[str, int]:
@@ -97,7 +105,7 @@ async def test_streams_that_already_hold_the_subjects_are_used_whatever_their_na
     _, nc = server_nc
     for prefix in STREAM_OF_PREFIX:
         config = {"name": f"OWN_{prefix.upper()}", "subjects": [f"{prefix}.>"], "storage": "memory"}
-        await _jsapi.request(nc, f"$JS.API.STREAM.CREATE.OWN_{prefix.upper()}", config, what="test stream")
+        await js_api(nc, f"$JS.API.STREAM.CREATE.OWN_{prefix.upper()}", config)
     simulator = Simulator(T0, seed=4, rate=5.0)
 
     result = await publish(nc, simulator, T0 + MIN, None, streams_dir=tmp_path / "no-such-dir")
@@ -105,7 +113,7 @@ async def test_streams_that_already_hold_the_subjects_are_used_whatever_their_na
     expected = {f"OWN_{p.upper()}": n for p, n in
                 ((k.lower(), v) for k, v in generated_per_stream(simulator, T0 + MIN).items())}
     assert expected == result.per_stream
-    names = await _jsapi.request(nc, "$JS.API.STREAM.NAMES", {}, what="names")
+    names = await js_api(nc, "$JS.API.STREAM.NAMES", {})
     assert sorted(expected) == sorted(names["streams"])
 
 
@@ -131,7 +139,7 @@ async def test_consumer_lag_pauses_the_processors_consumer_while_the_rest_is_pub
     samples = []
     try:
         while not run.done():
-            info = await _jsapi.request(nc, "$JS.API.CONSUMER.INFO.ANALYTICS.slo_analytics", what="info")
+            info = await js_api(nc, "$JS.API.CONSUMER.INFO.ANALYTICS.slo_analytics")
             samples.append((bool(info.get("paused")), int(info["num_pending"])))
             await asyncio.sleep(0.05)
         result = await run
@@ -142,7 +150,7 @@ async def test_consumer_lag_pauses_the_processors_consumer_while_the_rest_is_pub
         assert paused_pending and max(paused_pending) >= after_incident
         assert result.wall_s >= 0.5  # publishing flat out, the duration is taken as wall time
         assert () == result.notes
-        info = await _jsapi.request(nc, "$JS.API.CONSUMER.INFO.ANALYTICS.slo_analytics", what="info")
+        info = await js_api(nc, "$JS.API.CONSUMER.INFO.ANALYTICS.slo_analytics")
         assert not info.get("paused")
         deadline = time.monotonic() + 5
         while consumed < result.per_stream["ANALYTICS"]:

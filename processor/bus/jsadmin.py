@@ -1,0 +1,63 @@
+"""JetStream requests for tools beside the processor (``slo simulate``): which streams store a
+subject, how far a stream has got, pausing and resuming a durable consumer.
+
+Errors are ``BusError``; a request that JetStream refuses is a ``JsApiError`` carrying JetStream's
+``err_code``, and the pause of a consumer that does not exist a ``ConsumerNotFoundError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConsumerNotFoundError",
+    "JsApiError",
+    "pause_consumer",
+    "resume_consumer",
+    "stream_last_seq",
+    "streams_storing",
+]
+
+from datetime import UTC, datetime
+
+from nats.aio.client import Client
+
+from processor.bus._jsapi import API_PREFIX, ERR_CONSUMER_NOT_FOUND, JsApiError, request
+
+
+class ConsumerNotFoundError(JsApiError):
+    """The durable consumer named does not exist (JetStream err_code 10014)."""
+
+
+async def streams_storing(nc: Client, subject: str) -> list[str]:
+    """The names of the streams whose subjects include ``subject``."""
+    body = await request(
+        nc, f"{API_PREFIX}.STREAM.NAMES", {"subject": subject}, what=f"streams holding {subject}"
+    )
+    return [str(name) for name in body.get("streams") or []]
+
+
+async def stream_last_seq(nc: Client, stream: str) -> int:
+    """The sequence of the last message stored in ``stream``. Unlike its message count, it does not
+    go down when ``max_age`` expires old messages."""
+    info = await request(nc, f"{API_PREFIX}.STREAM.INFO.{stream}", what=f"stream {stream}: info")
+    return int(info["state"]["last_seq"])
+
+
+async def pause_consumer(nc: Client, stream: str, durable: str, until: datetime) -> None:
+    """Stop deliveries of a durable consumer until ``until`` (an aware datetime), while the stream
+    keeps storing messages (consumer pause, nats-server 2.11+). The server ends the pause by itself
+    at ``until``, so a caller that dies cannot leave the consumer paused."""
+    what = f"consumer {stream}/{durable}: pause"
+    stamp = until.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    try:
+        await request(nc, f"{API_PREFIX}.CONSUMER.PAUSE.{stream}.{durable}", {"pause_until": stamp}, what=what)
+    except JsApiError as exc:
+        if exc.err_code == ERR_CONSUMER_NOT_FOUND:
+            raise ConsumerNotFoundError(what, exc.subject, exc.code, exc.err_code, exc.description) from exc
+        raise
+
+
+async def resume_consumer(nc: Client, stream: str, durable: str) -> None:
+    """End a consumer's pause now."""
+    await request(
+        nc, f"{API_PREFIX}.CONSUMER.PAUSE.{stream}.{durable}", None, what=f"consumer {stream}/{durable}: resume"
+    )

@@ -1,0 +1,166 @@
+"""``slo simulate``: the argument types that ``processor.cli`` gives argparse, and the command.
+
+The argument types raise ValueError saying what was expected; ``processor.cli`` turns it into
+argparse's "argument --x: <message>".
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "check_start",
+    "parse_incident",
+    "parse_positive_duration",
+    "parse_positive_number",
+    "parse_start",
+    "run_from_args",
+]
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+
+import structlog
+
+from processor.bus.connect import ConnectOptions, connect
+from processor.config.parse import parse_duration_ms
+from processor.errors import ConfigError, ProcessorError
+from processor.simulate.generator import Simulator
+from processor.simulate.incidents import format_incident_kinds, parse_incident
+from processor.simulate.publish import PublishProgress, publish, rfc3339_ms
+
+
+def parse_start(text: str, now_ms: int) -> int:
+    """``now`` or an RFC 3339 time with a zone -> epoch ms; ValueError saying what was expected."""
+    if text.strip().lower() == "now":
+        return now_ms
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"expected now or an RFC 3339 time with a zone, such as 2026-01-05T14:30:00Z, got {text!r}")
+    return int(moment.timestamp() * 1000)
+
+
+def parse_positive_duration(text: str) -> int:
+    """``--duration``: ``10m`` -> 600000; more than zero."""
+    duration_ms = parse_duration_ms(text)
+    if duration_ms <= 0:
+        raise ValueError(f"expected a duration above 0 such as 10m, got {text!r}")
+    return duration_ms
+
+
+def parse_positive_number(text: str) -> float:
+    """``--rate`` and ``--time-scale``: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def check_start(text: str) -> str:
+    """``--start``: checked now, resolved when the run starts (``now`` is then)."""
+    parse_start(text, 0)
+    return text
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``slo simulate``: returns the exit code."""
+    if args.list_incidents:
+        print(format_incident_kinds())
+        return 0
+    opts = ConnectOptions.resolve(args.nats_url, os.environ)
+    if not opts.url:
+        print(
+            "slo simulate: needs a running processor or NATS server: give --nats-url URL or set "
+            "SLO_NATS_URL / NATS_URL (`slo run` starts one and logs its URL)",
+            file=sys.stderr,
+        )
+        return 1
+    opts = replace(opts, name="slo-simulate")
+    start_ms = parse_start(args.start, time.time_ns() // 1_000_000)
+    until_ms = start_ms + args.duration
+    incidents = []
+    for request in args.incident:
+        if request.offset_ms >= args.duration:
+            print(
+                f"slo simulate: argument --incident: {request.kind} starts at +{request.offset_ms / 1000:g}s, "
+                f"after the run ends (--duration {args.duration / 1000:g}s)",
+                file=sys.stderr,
+            )
+            return 2
+        incidents.append(request.at(start_ms))
+    simulator = Simulator(start_ms, seed=args.seed, rate=args.rate, incidents=incidents)
+    time_scale = None if args.fast else args.time_scale
+    # Only problems belong on stderr next to the progress lines, not connect's info lines. The
+    # previous configuration comes back after, for callers (tests) that run more than this.
+    previous = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(30),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+    try:
+        return asyncio.run(_simulate(opts, simulator, until_ms, time_scale, args.streams_dir))
+    except KeyboardInterrupt:
+        print("slo simulate: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        structlog.configure(**previous)
+
+
+def _announce(opts: ConnectOptions, simulator: Simulator, until_ms: int, time_scale: float | None) -> None:
+    pace = "as fast as possible" if time_scale is None else f"at {time_scale:g}x real time"
+    print(
+        f"slo simulate: {rfc3339_ms(simulator.start_ms)} .. {rfc3339_ms(until_ms)}, rate {simulator.rate:g}/s, "
+        f"seed {simulator.seed}, {len(simulator.incidents)} incident(s), {pace}, to {opts.redacted_url()}",
+        file=sys.stderr,
+    )
+    for inc in simulator.incidents:
+        target = "" if inc.target is None else f":{inc.target}"
+        magnitude = "" if inc.magnitude is None else f"={inc.magnitude:g}"
+        print(f"  {inc.kind}{target}{magnitude} {rfc3339_ms(inc.start_ms)} .. {rfc3339_ms(inc.end_ms)}",
+              file=sys.stderr)
+
+
+async def _simulate(opts: ConnectOptions, simulator: Simulator, until_ms: int, time_scale: float | None,
+                    streams_dir: str) -> int:
+    total_ms = until_ms - simulator.start_ms
+    _announce(opts, simulator, until_ms, time_scale)
+
+    def report(p: PublishProgress) -> None:
+        reached = "" if p.event_ts_ms is None else (
+            f", event time {rfc3339_ms(p.event_ts_ms)} (+{(p.event_ts_ms - simulator.start_ms) / 1000:.0f}s "
+            f"of {total_ms / 1000:.0f}s)"
+        )
+        word = "done" if p.final else "progress"
+        print(f"slo simulate: {word}: {p.published:,} events published{reached}, {p.wall_s:.1f}s",
+              file=sys.stderr)
+
+    try:
+        nc = await connect(opts)
+    except ProcessorError as exc:
+        print(f"slo simulate: {exc}", file=sys.stderr)
+        return 1
+    try:
+        result = await publish(nc, simulator, until_ms, time_scale, streams_dir=streams_dir, progress=report)
+    except ConfigError as exc:
+        print(f"slo simulate: cannot provision the streams:\n{exc}", file=sys.stderr)
+        return 1
+    except ProcessorError as exc:
+        print(f"slo simulate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await nc.close()
+    for note in result.notes:
+        print(f"slo simulate: {note}", file=sys.stderr)
+    streams = ", ".join(f"{name} {count:,}" for name, count in sorted(result.per_stream.items()))
+    print(f"slo simulate: stored {result.published:,} events ({streams})", file=sys.stderr)
+    return 0
