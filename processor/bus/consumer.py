@@ -165,9 +165,34 @@ class BatchPuller:
         await self._top_up()
 
     async def _ensure_consumer(self) -> None:
-        info: dict[str, Any] | None
+        info = await self._consumer_info()
+        config = self._wanted_config()
+        if self._start_after_seq is not None:
+            if info is not None and self._reusable_at(info, self._start_after_seq):
+                await self._reconcile(info["config"], config)
+                return
+            if info is not None:
+                await self._delete_to_reposition(info)
+            config["deliver_policy"] = "by_start_sequence"
+            config["opt_start_seq"] = await self._checked_start_seq(self._start_after_seq)
+            await self._create_or_update(config)
+            return
+        if info is None:
+            config["deliver_policy"] = "all"
+            await self._create_or_update(config)
+            return
+        existing = info["config"]
+        if existing.get("ack_policy") != "all" or existing.get("deliver_subject"):
+            raise BusError(
+                f"{self._what}: an existing consumer of that name is not a pull consumer with "
+                f"AckPolicy ALL; remove it or choose another durable name"
+            )
+        await self._reconcile(existing, config)
+
+    async def _consumer_info(self) -> dict[str, Any] | None:
+        """The durable's info, None when it does not exist yet."""
         try:
-            info = await _jsapi.request(
+            return await _jsapi.request(
                 self._nc,
                 f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{self._stream}.{self._durable}",
                 what=f"{self._what}: info",
@@ -177,8 +202,9 @@ class BatchPuller:
                 raise BusError(f"{self._what}: stream {self._stream} does not exist") from exc
             if exc.err_code != _jsapi.ERR_CONSUMER_NOT_FOUND:
                 raise
-            info = None
+            return None
 
+    def _wanted_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
             "durable_name": self._durable,
             "name": self._durable,
@@ -192,47 +218,27 @@ class BatchPuller:
         }
         if self._filter_subject:
             config["filter_subject"] = self._filter_subject
+        return config
 
-        if self._start_after_seq is not None:
-            if info is not None and self._reusable_at(info, self._start_after_seq):
-                await self._reconcile(info["config"], config)
-                return
-            if info is not None:
-                # Safe to delete: the checkpoint, not the consumer, is the source of truth. The
-                # engine state was restored from a snapshot that covers exactly the stream up to
-                # start_after_seq, so what the old consumer had delivered or acked beyond it is
-                # meaningless now; keeping it would skip events (acked past the checkpoint) or
-                # replay them out of order (delivered but unacked ones come back after ack_wait).
-                # Deleting a consumer never deletes stream data.
-                _log.info(
-                    "consumer.repositioned",
-                    stream=self._stream,
-                    durable=self._durable,
-                    start_after_seq=self._start_after_seq,
-                    was_delivered_seq=info.get("delivered", {}).get("stream_seq"),
-                    was_ack_floor_seq=info.get("ack_floor", {}).get("stream_seq"),
-                )
-                await _jsapi.request(
-                    self._nc,
-                    f"{_jsapi.API_PREFIX}.CONSUMER.DELETE.{self._stream}.{self._durable}",
-                    what=f"{self._what}: delete to reposition",
-                )
-            config["deliver_policy"] = "by_start_sequence"
-            config["opt_start_seq"] = await self._checked_start_seq(self._start_after_seq)
-            await self._create_or_update(config)
-            return
-
-        if info is None:
-            config["deliver_policy"] = "all"
-            await self._create_or_update(config)
-            return
-        existing = info["config"]
-        if existing.get("ack_policy") != "all" or existing.get("deliver_subject"):
-            raise BusError(
-                f"{self._what}: an existing consumer of that name is not a pull consumer with "
-                f"AckPolicy ALL; remove it or choose another durable name"
-            )
-        await self._reconcile(existing, config)
+    async def _delete_to_reposition(self, info: dict[str, Any]) -> None:
+        # Safe to delete: the checkpoint, not the consumer, is the source of truth. The engine
+        # state was restored from a snapshot that covers exactly the stream up to start_after_seq,
+        # so what the old consumer had delivered or acked beyond it is meaningless now; keeping it
+        # would skip events (acked past the checkpoint) or replay them out of order (delivered but
+        # unacked ones come back after ack_wait). Deleting a consumer never deletes stream data.
+        _log.info(
+            "consumer.repositioned",
+            stream=self._stream,
+            durable=self._durable,
+            start_after_seq=self._start_after_seq,
+            was_delivered_seq=info.get("delivered", {}).get("stream_seq"),
+            was_ack_floor_seq=info.get("ack_floor", {}).get("stream_seq"),
+        )
+        await _jsapi.request(
+            self._nc,
+            f"{_jsapi.API_PREFIX}.CONSUMER.DELETE.{self._stream}.{self._durable}",
+            what=f"{self._what}: delete to reposition",
+        )
 
     async def _checked_start_seq(self, start_after_seq: int) -> int:
         """``start_after_seq + 1``, unless the stream cannot have what the checkpoint says."""
