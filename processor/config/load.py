@@ -2,12 +2,11 @@
 
 Three passes, each reporting every problem it finds rather than stopping at the first:
 
-1. YAML -> plain data, recording the line of every key and list item (``yaml.compose`` keeps
-   marks on the node tree; PyYAML's own constructor throws them away) and catching duplicate keys,
-   which PyYAML would otherwise silently overwrite, losing an SLI.
+1. YAML -> plain data, recording the line of every key and list item, and catching duplicate
+   keys (processor.config.tree).
 2. Each section and each entry is validated on its own by a pydantic model with ``extra="forbid"``,
    so one broken alert does not hide the problems of the next. Pydantic's ``loc`` tuples are mapped
-   back to line numbers through the table of pass 1.
+   back to line numbers through the table of pass 1 (processor.config.problems).
 3. Cross references: SLOs and alerts name existing SLIs; a stat fits its SLI's kind (and a gauge
    threshold its unit); durations are multiples of the resolution; alert templates name only
    placeholders the engine provides; error budgets (``budget:`` merged over ``defaults.budget``)
@@ -20,7 +19,6 @@ The file format is documented in ``docs/config.md``.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import string
@@ -29,12 +27,11 @@ from datetime import datetime
 from decimal import Decimal
 from math import gcd
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from processor.errors import ConfigError, ConfigProblem
 from processor.config.model import (
@@ -64,10 +61,10 @@ from processor.config.parse import (
     threshold_unit,
 )
 from processor.config.predicate import Predicate, is_field_path, parse_predicate
+from processor.config.problems import Problems, choices_hint, closest, unknown_key_message
+from processor.config.tree import EXTENSION_PREFIX, Loc, compose
 
 __all__ = ["CALENDAR_NOMINAL_MS", "TEMPLATE_PLACEHOLDERS", "load_config", "load_config_text", "objective_ratio"]
-
-Loc = tuple[str | int, ...]
 
 # What the engine (processor.engine.rules) puts in the dict it hands to ``str.format_map`` for
 # summary/description, besides one key per label of the alert (alertname, severity, static and series
@@ -91,36 +88,6 @@ _ALERT_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 _LABEL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_TARGET_RE = re.compile(r"\s*[\d.]")
 
-# Keys that people bring from Prometheus rules, Sloth and Pyrra, with where they go here.
-_KEY_HINTS = {
-    "annotations": "put summary: and description: directly on the alert",
-    "target": "the target is objective:, e.g. objective: 99.9% or objective: p95 < 200ms",
-    "condition": "the alert condition is expr:, e.g. expr: p95 > 150ms",
-    "threshold": "the threshold is part of expr:, e.g. expr: p95 > 150ms",
-    "value_field": "the latency field is value:",
-    "filter": "select events with where:, e.g. where: order_type == \"market\"",
-    "service": "service is set on each SLI",
-    "name": "SLIs and SLOs are named by their key under slis: / slos:",
-    "burn_rate_catalogue": "the key is burn_rate_catalogues: (plural), e.g. burn_rate_catalogues: burn-rates.yaml",
-    "burn_rates": "SLOs choose a catalogue with budget: {burn_alerts: <catalogue>}; the catalogues are in the "
-    "file that burn_rate_catalogues: names",
-    "error_budget": "the key is budget:",
-    "time_window": "the budget window is budget.window (rolling) or budget.calendar",
-    "minus_field": "the field to subtract is minus:, e.g. value: ts, minus: quote_ts",
-    "value_minus_field": "the field to subtract is minus:, e.g. value: ts, minus: quote_ts",
-    "entity_field": "the key is entity:",
-    "state_field": "the key is state:",
-    "bad_state": "the key is bad_states: (a list, e.g. [down])",
-    "correlation": "a correlation SLI's settings go under correlate:",
-    "for_cycles": "count events with for_events:, e.g. for_events: 3",
-    "actions": "the key is action: (one text, published on slo.actions.<service>)",
-    "id_field": "the key is id:",
-    "timeouts": "a timeout per value of a field goes under timeout_by: {field: ..., timeouts: {...}}",
-}
-
-_PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
-# Top-level keys starting with this are ignored, as in docker compose: a place for `&anchors`.
-_EXTENSION_PREFIX = "x-"
 _TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor"]
 _SECTION_SHAPES = {
     "bus_monitor": "expected a mapping such as {interval: 5s, consumers: [{stream: MARKET, durable: slo_market}]}",
@@ -129,102 +96,6 @@ _SECTION_SHAPES = {
     "slos": "expected a mapping from SLO name to its definition (slos: {gateway_p95: {sli: ..., objective: ...}})",
     "alerts": "expected a list of alert rules (alerts: [{name: ..., sli: ..., expr: ...}])",
 }
-
-
-# --------------------------------------------------------------------------------------------
-# Pass 1: YAML with line numbers
-
-
-class _Tree:
-    """Builds plain data from a composed YAML node tree and remembers where each key was."""
-
-    def __init__(self, loader: yaml.SafeLoader, source: str):
-        self.loader = loader
-        self.source = source
-        self.lines: dict[Loc, int] = {}
-        self.problems: list[ConfigProblem] = []
-        self.data: Any = None
-        self._flattened: set[int] = set()
-
-    def problem(self, line: int, loc: Loc, message: str) -> None:
-        self.problems.append(ConfigProblem(self.source, line, _dotted(loc), message))
-
-    def build(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines.setdefault(loc, node.start_mark.line + 1)
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTION_TAGS:
-            # Only scalars go through PyYAML's constructor, which would reject the tag there.
-            self.problem(node.start_mark.line + 1, loc, f"unsupported YAML tag {node.tag!r}")
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, loc)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
-        try:
-            return self.loader.construct_object(node, deep=True)
-        except yaml.MarkedYAMLError as exc:
-            self.problem(node.start_mark.line + 1, loc, str(exc.problem))
-            return None
-
-    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
-        if id(node) not in self._flattened:  # an alias revisits an already flattened node
-            self._check_duplicates(node, loc)
-            try:
-                self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
-            except yaml.MarkedYAMLError as exc:
-                self.problem(node.start_mark.line + 1, loc, str(exc.problem))
-            self._flattened.add(id(node))
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(line, loc, "a key must be a plain name, not a list or mapping")
-                continue
-            # The raw text, so that `on:` or `1:` stay the strings the author typed.
-            key = key_node.value
-            self.lines[loc + (key,)] = line
-            out[key] = self.build(value_node, loc + (key,))
-        return out
-
-    def _check_duplicates(self, node: yaml.MappingNode, loc: Loc) -> None:
-        first_line: dict[str, int] = {}
-        what = {("slis",): "SLI name", ("slos",): "SLO name"}.get(loc, "key")
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            line = key_node.start_mark.line + 1
-            if key_node.value in first_line:
-                self.problem(
-                    line,
-                    loc + (key_node.value,),
-                    f"duplicate {what} {key_node.value!r} (first defined on line {first_line[key_node.value]})",
-                )
-            else:
-                first_line[key_node.value] = line
-
-
-def _compose(text: str, source: str) -> _Tree | None:
-    """Parse YAML; raise ConfigError on a syntax error. None means an empty document."""
-    loader = yaml.SafeLoader(text)
-    try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            detail = exc.problem or ""
-            if exc.context:
-                detail = f"{detail} ({exc.context}" + (
-                    f" on line {exc.context_mark.line + 1})" if exc.context_mark else ")"
-                )
-            line = mark.line + 1 if mark is not None else None
-            raise ConfigError([ConfigProblem(source, line, "", f"YAML syntax error: {detail}")]) from exc
-        except yaml.YAMLError as exc:  # reader errors: control characters, bad encoding
-            raise ConfigError([ConfigProblem(source, None, "", f"YAML error: {exc}")]) from exc
-        if node is None:
-            return None
-        tree = _Tree(loader, source)
-        tree.data = tree.build(node, ())
-        return tree
-    finally:
-        loader.dispose()
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +191,7 @@ def _v_timezone(value: str) -> str:
         )
     zones = sorted(_known_zones())
     by_lower = {z.lower(): z for z in zones}
-    close = by_lower.get(value.lower()) or _closest(value, zones)
+    close = by_lower.get(value.lower()) or closest(value, zones)
     hint = f"did you mean {close!r}?" if close else "use an IANA name such as UTC, Europe/London or America/New_York"
     raise ValueError(f"unknown time zone {value!r}: {hint}")
 
@@ -511,120 +382,6 @@ class RawAlert(_Raw):
     description: str = ""
     labels: dict[LabelName, str] = {}
     action: Text | None = None
-
-
-# --------------------------------------------------------------------------------------------
-# Problems
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-@functools.cache
-def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
-    info = model.model_fields[name]
-    if not info.metadata:
-        return TypeAdapter(info.annotation)
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)])  # type: ignore[misc]
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _closest(word: str, choices: list[str]) -> str | None:
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return match[0] if match else None
-
-
-def _choices_hint(name: str, choices: list[str], what: str) -> str:
-    """``did you mean 'x'?`` for a near miss, else the whole list, introduced by ``what``."""
-    close = _closest(name, choices)
-    return f"did you mean {close!r}?" if close else f"{what}: {', '.join(choices) or 'none'}"
-
-
-def _known_keys(model: type[BaseModel]) -> list[str]:
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _unknown_key_message(key: str, allowed: list[str]) -> str:
-    hint = _KEY_HINTS.get(key) or _choices_hint(key, allowed, "allowed keys")
-    return f"unknown key {key!r}: {hint}"
-
-
-def _pydantic_message(err: Any, model: type[BaseModel]) -> str:
-    kind = err["type"]
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return _unknown_key_message(str(err["loc"][-1]), _known_keys(model))
-    if kind == "literal_error":
-        return f"expected {err['ctx']['expected']}, got {err['input']!r}"
-    if kind == "value_error":
-        return str(err["ctx"]["error"])
-    msg = err["msg"]
-    return f"{msg[0].lower()}{msg[1:]}, got {err['input']!r}"
-
-
-class _Problems:
-    def __init__(self, source: str, lines: dict[Loc, int]):
-        self.source = source
-        self.lines = lines
-        self.items: list[ConfigProblem] = []
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def line_of(self, loc: Loc) -> int | None:
-        # A missing key has no line of its own: point at the closest enclosing entry.
-        while loc not in self.lines and loc:
-            loc = loc[:-1]
-        return self.lines.get(loc)
-
-    def add(self, loc: Loc, message: str) -> None:
-        problem = ConfigProblem(self.source, self.line_of(loc), _dotted(loc), message)
-        # A problem in defaults.budget is found again for every SLO that inherits it: say it once.
-        if problem not in self.items:
-            self.items.append(problem)
-
-    def validate(self, model: type[_M], data: Any, loc: Loc) -> tuple[_M | None, Any]:
-        """Validate one entry; record every error under ``loc``.
-
-        Returns ``(entry, fields)``: ``entry`` is the model, or None if anything failed; ``fields``
-        has an attribute per field even then (the validated value, the default, or None where the
-        field itself failed), so that cross checks can still run on the valid part of a broken
-        entry and report its other problems in the same pass.
-        """
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            self.add(loc, f"expected a mapping of keys ({', '.join(_known_keys(model))}), got {data!r}")
-            return None, SimpleNamespace(**{name: None for name in model.model_fields})
-        try:
-            entry = model.model_validate(data)
-            return entry, entry
-        except ValidationError as exc:
-            for err in exc.errors():
-                # pydantic reports a bad dict key at (..., key, "[key]")
-                err_loc = tuple(p for p in err["loc"] if p != "[key]")
-                self.add(loc + err_loc, _pydantic_message(err, model))
-        fields = {}
-        for name, info in model.model_fields.items():
-            key = info.alias or name
-            if key not in data:
-                fields[name] = None if info.is_required() else info.get_default(call_default_factory=True)
-                continue
-            try:
-                fields[name] = _field_adapter(model, name).validate_python(data[key])
-            except ValidationError:
-                fields[name] = None
-        return None, SimpleNamespace(**fields)
 
 
 # --------------------------------------------------------------------------------------------
@@ -895,7 +652,7 @@ def _tier_list(names: list[str]) -> str:
 
 
 class _Builder:
-    def __init__(self, source: str, problems: _Problems, base_dir: Path):
+    def __init__(self, source: str, problems: Problems, base_dir: Path):
         self.source = source
         self.p = problems
         self.base_dir = base_dir
@@ -922,8 +679,8 @@ class _Builder:
             self.p.add((), f"expected a mapping with version:, defaults:, slis:, slos: and alerts:, got {data!r}")
             return None
         for key in data:
-            if key not in _TOP_LEVEL_KEYS and not key.startswith(_EXTENSION_PREFIX):
-                self.p.add((key,), _unknown_key_message(key, _TOP_LEVEL_KEYS))
+            if key not in _TOP_LEVEL_KEYS and not key.startswith(EXTENSION_PREFIX):
+                self.p.add((key,), unknown_key_message(key, _TOP_LEVEL_KEYS))
         self._version(data)
         defaults = self._section(data, "defaults", dict)
         self._defaults(defaults)
@@ -993,7 +750,7 @@ class _Builder:
             consumer_loc = loc + ("consumers", i)
             consumer, c = self.p.validate(RawConsumer, item, consumer_loc)
             if c.stream is not None and streams and c.stream not in streams:
-                hint = _choices_hint(c.stream, streams, "the monitored streams are")
+                hint = choices_hint(c.stream, streams, "the monitored streams are")
                 self.p.add(consumer_loc + ("stream",), f"stream {c.stream!r} is not in bus_monitor.streams: {hint}")
             if consumer is None:
                 continue
@@ -1086,27 +843,27 @@ class _Builder:
             self.p.add(loc, f"cannot read burn-rate catalogue file {shown}: {exc.strerror}")
             return
         try:
-            tree = _compose(text, shown)
+            tree = compose(text, shown)
         except ConfigError as exc:
             self.p.items.extend(exc.problems)
             return
         self.catalogues_unreadable = False
         self.catalogue_file = shown
-        problems = _Problems(shown, tree.lines if tree else {})
+        problems = Problems(shown, tree.lines if tree else {})
         if tree is not None:
             problems.items.extend(tree.problems)
         self._catalogue_file(tree.data if tree else None, problems)
         self.p.items.extend(problems.items)
 
-    def _catalogue_file(self, data: Any, problems: _Problems) -> None:
+    def _catalogue_file(self, data: Any, problems: Problems) -> None:
         shape = "expected version: 1 and catalogues: {<name>: {tiers: {<tier>: {burn:, long:, short:, severity:}}}}"
         if data is None or not isinstance(data, dict):
             problems.add((), f"the file is empty: {shape}" if data is None else f"{shape}, got {data!r}")
             self.catalogues_unreadable = True  # no names to check SLOs against
             return
         for key in data:
-            if key not in ("version", "catalogues") and not key.startswith(_EXTENSION_PREFIX):
-                problems.add((key,), _unknown_key_message(key, ["version", "catalogues"]))
+            if key not in ("version", "catalogues") and not key.startswith(EXTENSION_PREFIX):
+                problems.add((key,), unknown_key_message(key, ["version", "catalogues"]))
         if "version" not in data:
             problems.add(("version",), "required key is missing: start the file with version: 1")
         elif data["version"] is True or data["version"] != 1:
@@ -1119,7 +876,7 @@ class _Builder:
         for name, raw in catalogues.items():
             self._catalogue(name, raw, problems)
 
-    def _catalogue(self, name: str, data: Any, problems: _Problems) -> None:
+    def _catalogue(self, name: str, data: Any, problems: Problems) -> None:
         loc: Loc = ("catalogues", name)
         n = len(problems)
         self.catalogue_names.append(name)
@@ -1163,7 +920,7 @@ class _Builder:
 
     # ------------------------------------------------------------------- windows
 
-    def _check_window(self, duration_ms: int, loc: Loc, problems: _Problems | None = None) -> bool:
+    def _check_window(self, duration_ms: int, loc: Loc, problems: Problems | None = None) -> bool:
         """Report a window that is not > 0 or not on the resolution grid; True if it is fine."""
         problems = problems or self.p
         if duration_ms <= 0:
@@ -1171,7 +928,7 @@ class _Builder:
             return False
         return self._check_multiple(duration_ms, loc, problems)
 
-    def _check_multiple(self, duration_ms: int | None, loc: Loc, problems: _Problems | None = None) -> bool:
+    def _check_multiple(self, duration_ms: int | None, loc: Loc, problems: Problems | None = None) -> bool:
         if self.resolution_ms is not None and duration_ms is not None:
             problem = _multiple_problem(duration_ms, self.resolution_ms)
             if problem:
@@ -1402,7 +1159,7 @@ class _Builder:
         if name in self.slis:
             return self.slis[name]
         if name not in self.sli_names:
-            self.p.add(loc, f"unknown SLI {name!r}: {_choices_hint(name, self.sli_names, 'defined SLIs')}")
+            self.p.add(loc, f"unknown SLI {name!r}: {choices_hint(name, self.sli_names, 'defined SLIs')}")
         return None
 
     def _slo(self, name: str, data: Any) -> None:
@@ -1725,7 +1482,7 @@ class _Builder:
                         "file at the top level, e.g. burn_rate_catalogues: burn-rates.yaml"
                     )
                 else:
-                    close = _closest(catalogue_name, self.catalogue_names)
+                    close = closest(catalogue_name, self.catalogue_names)
                     hint = (
                         f"did you mean {close!r}?" if close
                         else f"{self.catalogue_file} has: {', '.join(self.catalogue_names)} (or none)"
@@ -1740,7 +1497,7 @@ class _Builder:
         dependent = vals["disable_tiers"].inherited and not vals["burn_alerts"].inherited if disabled else False
         for i, tier in enumerate(disabled):
             if tier not in names:
-                hint = _choices_hint(tier, names, "its tiers are")
+                hint = choices_hint(tier, names, "its tiers are")
                 report("disable_tiers", f"catalogue {catalogue_name!r} has no tier {tier!r}: {hint}", dependent, (i,))
         overrides = vals["min_events"].value if "min_events" in vals else None
         min_long, min_short = overrides or (None, None)
@@ -1841,7 +1598,7 @@ class _Builder:
                 elif sli_name != slo.sli:
                     self.p.add(loc + ("sli",), f"SLO {raw.slo!r} is on SLI {slo.sli!r}, not {sli_name!r}")
             elif raw.slo not in self.slo_names:
-                hint = _choices_hint(raw.slo, self.slo_names, "defined SLOs")
+                hint = choices_hint(raw.slo, self.slo_names, "defined SLOs")
                 self.p.add(loc + ("slo",), f"unknown SLO {raw.slo!r}: {hint}")
         if "sli" not in given and "slo" not in given and isinstance(data, dict):
             self.p.add(loc + ("sli",), "an alert needs sli: (or slo:, whose SLI it then watches)")
@@ -1960,8 +1717,8 @@ def load_config_text(text: str, source: str = "<memory>", base_dir: str | Path |
     ``source`` (the current directory for ``<memory>``). Raises ConfigError listing every problem
     found.
     """
-    tree = _compose(text, source)
-    problems = _Problems(source, tree.lines if tree else {})
+    tree = compose(text, source)
+    problems = Problems(source, tree.lines if tree else {})
     if tree is not None:
         problems.items.extend(tree.problems)
     base = Path(source).parent if base_dir is None else Path(base_dir)
