@@ -19,21 +19,42 @@ The file format is documented in ``docs/config.md``.
 
 from __future__ import annotations
 
-import functools
 import re
 import string
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from math import gcd
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, available_timezones
+from typing import Any, Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Field
 
 from processor.errors import ConfigError, ConfigProblem
+from processor.config.fields import (
+    ALERT_LABELS,
+    TEMPLATE_PLACEHOLDERS,
+    AlertName,
+    BurnRate,
+    ConditionText,
+    DurationMs,
+    FieldPath,
+    FractionText,
+    LabelName,
+    MinEvents,
+    PositiveInt,
+    PredicateText,
+    PublishSubject,
+    RawModel,
+    StateValue,
+    StreamName,
+    StrictBool,
+    Subject,
+    Text,
+    TimeZone,
+    TokenName,
+    check_label_name,
+    check_stream_name,
+    is_token_name,
+)
 from processor.config.model import (
     BUS_MONITOR_SUBJECTS,
     AlertConfig,
@@ -47,46 +68,28 @@ from processor.config.model import (
     SliConfig,
     SloConfig,
     Config,
-    Stat,
 )
+from processor.config.objectives import objective_direction_problem, objective_ratio, parse_objective
 from processor.config.parse import (
     GAUGE_STATS,
     LATENCY_UNITS_MS,
-    check_subject_pattern,
     format_duration,
-    parse_condition,
-    parse_duration_ms,
-    parse_fraction,
     subject_pattern_matches,
     threshold_unit,
 )
-from processor.config.predicate import Predicate, is_field_path, parse_predicate
+from processor.config.predicate import is_field_path
 from processor.config.problems import Problems, choices_hint, closest, unknown_key_message
 from processor.config.tree import EXTENSION_PREFIX, Loc, compose
+from processor.config.windows import CALENDAR_NOMINAL_MS, calendar_slice_problem, multiple_problem
 
 __all__ = ["CALENDAR_NOMINAL_MS", "TEMPLATE_PLACEHOLDERS", "load_config", "load_config_text", "objective_ratio"]
 
-# What the engine (processor.engine.rules) puts in the dict it hands to ``str.format_map`` for
-# summary/description, besides one key per label of the alert (alertname, severity, static and series
-# labels); ``labels`` is that label set as a dict, for ``{labels[route]}``.
-TEMPLATE_PLACEHOLDERS = ("value", "threshold", "expr", "service", "sli", "slo", "window", "for", "labels")
-# Labels the processor sets on every alert; static or series labels may not override them.
-_ALERT_LABELS = ("alertname", "service", "sli", "slo", "severity")
 _DEFAULTS = Defaults()
 _DEFAULT_SLO_WINDOW_MS: int = SloConfig.model_fields["window_ms"].default
 _BUDGET_DEFAULTS = BudgetConfig()
-_DAY_MS = 86_400_000
-# The nominal length of a calendar budget window, for SloConfig.window_ms / BudgetConfig.window_ms and
-# the checks that compare a duration with the budget window; the engine uses the real period.
-CALENDAR_NOMINAL_MS = {"month": 30 * _DAY_MS, "week": 7 * _DAY_MS, "day": _DAY_MS}
 # The policy recovery margin must stay below 50 %: leaving "prioritize reliability" for "normal"
 # needs more than 50 % + hysteresis of the budget left, and no budget has more than 100 %.
 _MAX_HYSTERESIS = Decimal("0.5")
-
-_TOKEN_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
-_ALERT_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
-_LABEL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BARE_TARGET_RE = re.compile(r"\s*[\d.]")
 
 _TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor"]
 _SECTION_SHAPES = {
@@ -102,120 +105,7 @@ _SECTION_SHAPES = {
 # Pass 2: one pydantic model per entry
 
 
-def _v_token_name(value: str) -> str:
-    if not _TOKEN_NAME_RE.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use letters, digits, '_' and '-' (it becomes a NATS subject token)"
-        )
-    return value
-
-
-def _v_field_path(value: str) -> str:
-    if not is_field_path(value):
-        raise ValueError(f"{value!r} is not a field path: use names joined by dots, like latency_ms or meta.region")
-    return value
-
-
-def _v_predicate(value: Any) -> Predicate:
-    if not isinstance(value, str):
-        raise ValueError(f'expected a predicate such as status_code < 500 or status == "ok", got {value!r}')
-    try:
-        return parse_predicate(value)
-    except ValueError as exc:
-        raise ValueError(f"{exc} in {value.strip()!r}") from None
-
-
-def _v_alert_name(value: str) -> str:
-    if not _ALERT_NAME_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid alert name: use letters, digits and _ . : - (no spaces)")
-    return value
-
-
-def _v_label_name(value: str) -> str:
-    if not _LABEL_NAME_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid label name: use letters, digits and '_', not starting with a digit")
-    if value in _ALERT_LABELS:
-        raise ValueError(f"label {value!r} is set by the processor and cannot be overridden")
-    if value in TEMPLATE_PLACEHOLDERS:
-        raise ValueError(f"label {value!r} would be hidden by the template placeholder {{{value}}}")
-    return value
-
-
-def _v_non_negative_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} is a whole number of at least 0, got {value!r}")
-    return value
-
-
-def _v_min_events(value: Any) -> tuple[int | None, int | None]:
-    """``20`` -> (20, 20); ``{long: 100, short: 20}`` -> (100, 20); a missing side is None."""
-    shape = "expected a number of events such as 20, or {long: 100, short: 20}"
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in ("long", "short")]
-        if unknown:
-            raise ValueError(f"unknown key {unknown[0]!r} in min_events: use long: and short:")
-        if not value:
-            raise ValueError(shape)
-        return tuple(  # type: ignore[return-value]
-            None if value.get(k) is None else _v_non_negative_int(value[k], f"min_events.{k}")
-            for k in ("long", "short")
-        )
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{shape}, got {value!r}")
-    n = _v_non_negative_int(value, "min_events")
-    return n, n
-
-
-def _v_burn(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a burn rate, a number such as 14.4 (times the budget rate), got {value!r}")
-    if not value > 0:
-        raise ValueError(f"a burn rate must be greater than 0, got {value!r}")
-    return float(value)
-
-
-@functools.cache
-def _known_zones() -> frozenset[str]:
-    # 'localtime' is whatever this machine is set to, and 'Factory' is a placeholder: neither is a
-    # zone whose meaning survives moving the config to another machine.
-    return frozenset(available_timezones() - {"localtime", "Factory"})
-
-
-def _v_timezone(value: str) -> str:
-    if value in _known_zones():
-        return value
-    if not _known_zones():
-        raise ValueError(
-            f"cannot check time zone {value!r}: this machine has no time zone database "
-            "(no /usr/share/zoneinfo); install the tzdata package: pip install tzdata"
-        )
-    zones = sorted(_known_zones())
-    by_lower = {z.lower(): z for z in zones}
-    close = by_lower.get(value.lower()) or closest(value, zones)
-    hint = f"did you mean {close!r}?" if close else "use an IANA name such as UTC, Europe/London or America/New_York"
-    raise ValueError(f"unknown time zone {value!r}: {hint}")
-
-
-TokenName = Annotated[str, AfterValidator(_v_token_name)]
-FieldPath = Annotated[str, AfterValidator(_v_field_path)]
-Subject = Annotated[str, AfterValidator(check_subject_pattern)]
-DurationMs = Annotated[int, BeforeValidator(parse_duration_ms)]
-PredicateText = Annotated[Any, BeforeValidator(_v_predicate)]
-ConditionText = Annotated[Any, BeforeValidator(parse_condition)]
-AlertName = Annotated[str, AfterValidator(_v_alert_name)]
-LabelName = Annotated[str, AfterValidator(_v_label_name)]
-MinEvents = Annotated[Any, BeforeValidator(_v_min_events)]
-BurnRate = Annotated[float, BeforeValidator(_v_burn)]
-TimeZone = Annotated[str, AfterValidator(_v_timezone)]
-FractionText = Annotated[float, BeforeValidator(parse_fraction)]
-StrictBool = Annotated[bool, Field(strict=True)]
-
-
-class _Raw(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
-
-
-class RawDefaults(_Raw):
+class RawDefaults(RawModel):
     event_time_field: FieldPath = _DEFAULTS.event_time_field
     allowed_lateness: DurationMs = _DEFAULTS.allowed_lateness_ms
     resolution: DurationMs = _DEFAULTS.resolution_ms
@@ -224,51 +114,11 @@ class RawDefaults(_Raw):
     budget: Any = None  # a RawBudget, validated on its own so that its problems have their lines
 
 
-def _v_state_value(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(
-            f"a state is text, got {value!r}: quote words that YAML reads otherwise, such as 'off', 'no' or 'null'"
-        )
-    return value
-
-
-def _v_positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected a whole number of at least 1, got {value!r}")
-    return value
-
-
-def _v_text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty text, got {value!r}")
-    if "\n" in value.strip():
-        raise ValueError("expected one line of text")
-    return value.strip()
-
-
-def _v_stream_name(value: str) -> str:
-    if not _TOKEN_NAME_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a JetStream name: use letters, digits, '_' and '-'")
-    return value
-
-
-def _v_publish_subject(value: str) -> str:
-    check_subject_pattern(value)
-    if any(token in ("*", ">") for token in value.split(".")):
-        raise ValueError(f"the probe is published, so its subject cannot have wildcards, got {value!r}")
-    return value
-
-
-StateValue = Annotated[str, BeforeValidator(_v_state_value)]
-PositiveInt = Annotated[int, BeforeValidator(_v_positive_int)]
-Text = Annotated[str, BeforeValidator(_v_text)]
-StreamName = Annotated[str, AfterValidator(_v_stream_name)]
-PublishSubject = Annotated[str, AfterValidator(_v_publish_subject)]
 SliKind = Literal["latency", "ratio", "events", "gauge", "state", "correlation"]
 TimeUnit = Literal["ms", "s", "us", "ns"]
 
 
-class RawSli(_Raw):
+class RawSli(RawModel):
     service: TokenName
     kind: SliKind
     subject: Subject
@@ -291,7 +141,7 @@ class RawSli(_Raw):
     correlate: Any = None  # a RawCorrelate, validated on its own so that its problems have their lines
 
 
-class RawCorrelate(_Raw):
+class RawCorrelate(RawModel):
     id: FieldPath
     start: PredicateText
     end: PredicateText
@@ -302,12 +152,12 @@ class RawCorrelate(_Raw):
     max_open: PositiveInt = CorrelationConfig.model_fields["max_open"].default
 
 
-class RawTimeoutBy(_Raw):
+class RawTimeoutBy(RawModel):
     field: FieldPath
     timeouts: dict[str, DurationMs]
 
 
-class RawConsumer(_Raw):
+class RawConsumer(RawModel):
     stream: StreamName
     durable: StreamName
 
@@ -315,7 +165,7 @@ class RawConsumer(_Raw):
 _BUS_DEFAULTS = BusMonitorConfig()
 
 
-class RawBusMonitor(_Raw):
+class RawBusMonitor(RawModel):
     interval: DurationMs = _BUS_DEFAULTS.interval_ms
     probe_subject: PublishSubject = _BUS_DEFAULTS.probe_subject
     delivery_timeout: DurationMs = _BUS_DEFAULTS.delivery_timeout_ms
@@ -323,7 +173,7 @@ class RawBusMonitor(_Raw):
     consumers: list[Any] = []  # RawConsumer each, validated one by one so that one broken entry hides no other
 
 
-class RawSlo(_Raw):
+class RawSlo(RawModel):
     sli: str
     objective: str | float
     description: str = ""
@@ -331,7 +181,7 @@ class RawSlo(_Raw):
     budget: Any = None  # a RawBudget, or false to opt out of defaults.budget
 
 
-class RawBudget(_Raw):
+class RawBudget(RawModel):
     """``budget:`` of an SLO or of ``defaults``. Every key is optional: None means "not given here",
     so that an SLO's budget can be merged over ``defaults.budget`` key by key."""
 
@@ -352,7 +202,7 @@ class RawBudget(_Raw):
     exhaustion_window: DurationMs | None = None
 
 
-class RawTier(_Raw):
+class RawTier(RawModel):
     burn: BurnRate
     long: DurationMs
     short: DurationMs
@@ -361,12 +211,12 @@ class RawTier(_Raw):
     description: str = ""
 
 
-class RawCatalogue(_Raw):
+class RawCatalogue(RawModel):
     tiers: dict[str, Any]
     description: str = ""
 
 
-class RawAlert(_Raw):
+class RawAlert(RawModel):
     name: AlertName
     sli: str | None = None
     slo: str | None = None
@@ -386,18 +236,6 @@ class RawAlert(_Raw):
 
 # --------------------------------------------------------------------------------------------
 # Pass 3: build the frozen model, checking cross references
-
-
-def _multiple_problem(duration_ms: int, resolution_ms: int) -> str | None:
-    if duration_ms % resolution_ms == 0:
-        return None
-    lower = duration_ms // resolution_ms * resolution_ms
-    options = [format_duration(x) for x in (lower, lower + resolution_ms) if x > 0]
-    return (
-        f"{format_duration(duration_ms)} is not a multiple of the resolution "
-        f"({format_duration(resolution_ms)}): the engine evaluates rules only at resolution "
-        f"boundaries; use {' or '.join(options)}"
-    )
 
 
 # What each kind of SLI measures, as (description, stats, hint). Every kind has count and since_last.
@@ -434,8 +272,6 @@ _STAT_NEEDS = {
     "bad_for": "a state SLI",
     **{stat: "a gauge SLI" for stat in GAUGE_STATS},
 }
-# Stats whose threshold is a duration (ms), so a condition on them is in the unit of the SLI's time.
-_DURATION_STATS = ("quantile", "since_last", "bad_for")
 # Stats a calendar rule can accumulate from the start of the day or month: sums of counts and gauges.
 _CALENDAR_STATS = ("count", "bad_count", "good_ratio", "bad_ratio", *GAUGE_STATS)
 
@@ -467,90 +303,6 @@ def _stat_kind_problem(condition: Condition, sli: SliConfig, gauge_unit: str | N
                 "unit: ms (or s, us, ns) if its value is a duration"
             )
     return None
-
-
-_UPPER_BOUND_STATS = ("quantile", "bad_ratio", "bad_count", "since_last", "bad_for")
-
-
-def _objective_direction_problem(condition: Condition, what: str = "an objective") -> str | None:
-    """An objective (or a slice condition) states what *good* looks like; the inverse is almost
-    always a copy of an alert. Gauge stats and count have no good direction (low lag is good, low
-    traffic is not), so only an objective rejects them, and only for not being a ratio."""
-    kind = condition.stat.kind
-    if what == "an objective" and kind not in ("quantile", "good_ratio", "bad_ratio"):
-        if kind == "count":
-            return (
-                "count is for alert rules (e.g. count < 1: no traffic) and slice conditions; an objective needs "
-                "a quantile or a ratio (for heartbeats: objective: 99.95% with budget: {method: time_slices, "
-                "slice_condition: count >= 1})"
-            )
-        example = {"since_last": "since_last <= 70s", "bad_for": "bad_for < 10s", "bad_count": "bad_count < 1"}.get(
-            kind, f"{kind} < 100"
-        )
-        return (
-            f"{condition.stat} is for alert rules and slice conditions; an objective needs a quantile or a ratio: "
-            f"the share of good time slices, e.g. objective: 99.9% with budget: {{method: time_slices, "
-            f"slice_condition: {example}}}"
-        )
-    if kind == "count" or kind in GAUGE_STATS:
-        return None
-    if kind in _UPPER_BOUND_STATS and condition.op in (">", ">="):
-        return f"{what} says what good looks like: write {condition.stat} < ..., not {condition.op}"
-    if kind not in _UPPER_BOUND_STATS and condition.op in ("<", "<="):
-        return f"{what} says what good looks like: write {condition.stat} >= ..., not {condition.op}"
-    return None
-
-
-def objective_ratio(objective: Condition) -> float:
-    """The fraction of events (or slices) that must be good: ``good_ratio >= 99.9%`` and
-    ``bad_ratio < 0.1%`` -> 0.999, ``p95 < 200ms`` -> 0.95. Exact in decimal: ``1 - 0.001`` is
-    taken from the threshold's shortest decimal form, not computed in binary."""
-    kind = objective.stat.kind
-    if kind == "quantile":
-        assert objective.stat.q is not None
-        return objective.stat.q
-    if kind == "good_ratio":
-        return objective.threshold
-    if kind == "bad_ratio":
-        return float(1 - Decimal(repr(objective.threshold)))
-    raise ValueError(f"{objective.stat} is not an objective")
-
-
-def _parse_objective(raw: str | float) -> Condition:
-    """``p95 < 200ms``, ``good_ratio >= 99.9%``, or a bare target ``99.9%`` (Sloth/Pyrra style) that
-    means ``good_ratio >= 99.9%``."""
-    if isinstance(raw, (int, float)) or _BARE_TARGET_RE.match(raw):
-        threshold = parse_fraction(raw)
-        return Condition(stat=Stat(kind="good_ratio"), op=">=", threshold=threshold, text=str(raw).strip())
-    return parse_condition(raw)
-
-
-def _calendar_slice_problem(slice_ms: int, calendar: str, timezone: str) -> str | None:
-    """A calendar period starts at local midnight: a slice must not straddle it. Slices are aligned
-    to the epoch, so the slice must divide a day and every UTC offset of the zone (sampled on the
-    1st of each month of two years, which catches both halves of daylight saving time)."""
-    if _DAY_MS % slice_ms:
-        return (
-            f"a calendar {calendar} starts at midnight, so a slice must divide a day; "
-            f"{format_duration(slice_ms)} does not"
-        )
-    zone = ZoneInfo(timezone)
-    offsets = set()
-    for year in (2024, 2025):
-        for month in range(1, 13):
-            offset = datetime(year, month, 1, 12, tzinfo=zone).utcoffset()
-            assert offset is not None
-            offsets.add(int(offset.total_seconds() * 1000))
-    off = sorted(o for o in offsets if o % slice_ms)
-    if not off:
-        return None
-    sign = "+" if off[0] >= 0 else "-"
-    step = functools.reduce(gcd, offsets, _DAY_MS)
-    return (
-        f"midnight in {timezone} is at UTC{sign}{format_duration(abs(off[0]))}, inside a "
-        f"{format_duration(slice_ms)} slice (slices are aligned to UTC): use a slice that divides "
-        f"{format_duration(step)}"
-    )
 
 
 def _template_problem(template: str, label_names: list[str]) -> str | None:
@@ -740,7 +492,7 @@ class _Builder:
                 self.p.add(loc + ("streams", i), f"expected a stream name such as MARKET, got {name!r}")
                 continue
             try:
-                streams.append(_v_stream_name(name))
+                streams.append(check_stream_name(name))
             except ValueError as exc:
                 self.p.add(loc + ("streams", i), str(exc))
         self._check_unique(streams, loc + ("streams",), "stream")
@@ -880,7 +632,7 @@ class _Builder:
         loc: Loc = ("catalogues", name)
         n = len(problems)
         self.catalogue_names.append(name)
-        if not _TOKEN_NAME_RE.fullmatch(name) or name == "none":
+        if not is_token_name(name) or name == "none":
             problems.add(loc, f"{name!r} is not a valid catalogue name: use letters, digits, '_' and '-' (not 'none')")
         entry, raw = problems.validate(RawCatalogue, data, loc)
         if entry is not None and not entry.tiers:
@@ -888,7 +640,7 @@ class _Builder:
         tiers = []
         for tier_name, tier_data in (raw.tiers or {}).items():
             tier_loc = loc + ("tiers", tier_name)
-            if not _TOKEN_NAME_RE.fullmatch(tier_name):
+            if not is_token_name(tier_name):
                 problems.add(tier_loc, f"{tier_name!r} is not a valid tier name: use letters, digits, '_' and '-' "
                              "(it becomes the alert's tier label)")
             tier, t = problems.validate(RawTier, tier_data, tier_loc)
@@ -930,7 +682,7 @@ class _Builder:
 
     def _check_multiple(self, duration_ms: int | None, loc: Loc, problems: Problems | None = None) -> bool:
         if self.resolution_ms is not None and duration_ms is not None:
-            problem = _multiple_problem(duration_ms, self.resolution_ms)
+            problem = multiple_problem(duration_ms, self.resolution_ms)
             if problem:
                 (problems or self.p).add(loc, problem)
                 return False
@@ -941,7 +693,7 @@ class _Builder:
     def _sli(self, name: str, data: Any) -> None:
         loc: Loc = ("slis", name)
         n = len(self.p)
-        if not _TOKEN_NAME_RE.fullmatch(name):
+        if not is_token_name(name):
             self.p.add(loc, f"{name!r} is not a valid SLI name: use letters, digits, '_' and '-'")
         entry, raw = self.p.validate(RawSli, data, loc)
         given = data if isinstance(data, dict) else {}
@@ -1042,7 +794,7 @@ class _Builder:
                     )
                 elif field == SUBJECT_FIELD:
                     self.p.add(loc + (i,), _SUBJECT_FIELD_MESSAGE)
-                elif field in _ALERT_LABELS or field in TEMPLATE_PLACEHOLDERS:
+                elif field in ALERT_LABELS or field in TEMPLATE_PLACEHOLDERS:
                     self.p.add(
                         loc + (i,),
                         f"label {field!r} clashes with a name the processor sets: name the label yourself, "
@@ -1054,7 +806,7 @@ class _Builder:
         elif isinstance(value, dict):
             for label, field in value.items():
                 try:
-                    _v_label_name(label)
+                    check_label_name(label)
                 except ValueError as exc:
                     self.p.add(loc + (label,), str(exc))
                     continue
@@ -1165,7 +917,7 @@ class _Builder:
     def _slo(self, name: str, data: Any) -> None:
         loc: Loc = ("slos", name)
         n = len(self.p)
-        if not _TOKEN_NAME_RE.fullmatch(name):
+        if not is_token_name(name):
             self.p.add(loc, f"{name!r} is not a valid SLO name: use letters, digits, '_' and '-'")
         entry, raw = self.p.validate(RawSlo, data, loc)
         given = data if isinstance(data, dict) else {}
@@ -1178,12 +930,12 @@ class _Builder:
         objective: Condition | None = None
         if raw.objective is not None:
             try:
-                objective = _parse_objective(raw.objective)
+                objective = parse_objective(raw.objective)
             except ValueError as exc:
                 self.p.add(loc + ("objective",), str(exc))
         ratio: float | None = None
         if objective is not None:
-            problem = _objective_direction_problem(objective)
+            problem = objective_direction_problem(objective)
             if problem is None and budget_vals is not None and method == "time_slices":
                 if objective.stat.kind not in ("good_ratio", "bad_ratio"):
                     problem = (
@@ -1363,7 +1115,7 @@ class _Builder:
             if slice_ms is not None and "slice" in vals and not self._check_window(slice_ms, vals["slice"].loc):
                 slice_ms = None
             if slice_ms is not None and calendar is not None and not broken("timezone"):
-                problem = _calendar_slice_problem(slice_ms, calendar, timezone)
+                problem = calendar_slice_problem(slice_ms, calendar, timezone)
                 if problem:
                     report("slice", problem, slo_dependent=True)
             elif slice_ms is not None and window_ms is not None and window_ms % slice_ms:
@@ -1382,7 +1134,7 @@ class _Builder:
             elif name is not None and condition is not None and sli is not None:
                 problem = _stat_kind_problem(condition, sli, self.gauge_units.get(sli.name))
                 if problem is None:
-                    problem = _objective_direction_problem(condition, "a slice condition")
+                    problem = objective_direction_problem(condition, "a slice condition")
                 if problem:
                     report("slice_condition", problem, slo_dependent=True)
             if condition is not None and condition.stat.kind in ("count", "since_last") and own("no_data"):
