@@ -55,6 +55,12 @@ from processor.config.fields import (
     check_stream_name,
     is_token_name,
 )
+from processor.config.kind_rules import (
+    calendar_kind_problem,
+    sli_key_problems,
+    slice_only_problem,
+    stat_kind_problem,
+)
 from processor.config.model import (
     BUS_MONITOR_SUBJECTS,
     AlertConfig,
@@ -75,7 +81,6 @@ from processor.config.parse import (
     LATENCY_UNITS_MS,
     format_duration,
     subject_pattern_matches,
-    threshold_unit,
 )
 from processor.config.predicate import is_field_path
 from processor.config.problems import Problems, choices_hint, closest, unknown_key_message
@@ -238,71 +243,8 @@ class RawAlert(RawModel):
 # Pass 3: build the frozen model, checking cross references
 
 
-# What each kind of SLI measures, as (description, stats, hint). Every kind has count and since_last.
-_EVERY_KIND = frozenset({"count", "since_last"})
-_LATENCY_STATS = _EVERY_KIND | {"quantile"}
-_OUTCOME_STATS = _EVERY_KIND | {"good_ratio", "bad_ratio", "bad_count"}
-_KIND_STATS: dict[str, tuple[str, frozenset[str], str]] = {
-    "latency": ("a latency SLI", _LATENCY_STATS, "use a quantile such as p95"),
-    "ratio": ("a ratio SLI", _OUTCOME_STATS, "use good_ratio, bad_ratio or bad_count"),
-    "events": ("an events SLI", _EVERY_KIND, "an events SLI only counts events: use count or since_last"),
-    "gauge": ("a gauge SLI", _EVERY_KIND | set(GAUGE_STATS), "use last, min, max, avg or sum"),
-    "state": (
-        "a state SLI",
-        _EVERY_KIND | {"good_ratio", "bad_ratio", "bad_for"},
-        "use bad_for, or good_ratio and bad_ratio (shares of the window's time)",
-    ),
-    "outcome": (
-        "an outcome correlation SLI",
-        _OUTCOME_STATS,
-        "an outcome correlation counts good and bad outcomes: use good_ratio, bad_ratio or bad_count",
-    ),
-    "duration": (
-        "a duration correlation SLI",
-        _LATENCY_STATS,
-        "a duration correlation is a distribution of durations: use a quantile such as p95",
-    ),
-}
-# Which SLIs a stat needs, for messages.
-_STAT_NEEDS = {
-    "quantile": "a latency SLI or a duration correlation",
-    "good_ratio": "a ratio, state or outcome correlation SLI",
-    "bad_ratio": "a ratio, state or outcome correlation SLI",
-    "bad_count": "a ratio or outcome correlation SLI",
-    "bad_for": "a state SLI",
-    **{stat: "a gauge SLI" for stat in GAUGE_STATS},
-}
 # Stats a calendar rule can accumulate from the start of the day or month: sums of counts and gauges.
 _CALENDAR_STATS = ("count", "bad_count", "good_ratio", "bad_ratio", *GAUGE_STATS)
-
-
-def _effective_kind(sli: SliConfig) -> str:
-    """The SLI's kind, with a correlation resolved to what it feeds: outcomes or durations."""
-    if sli.kind == "correlation" and sli.correlation is not None:
-        return sli.correlation.output
-    return sli.kind
-
-
-def _stat_kind_problem(condition: Condition, sli: SliConfig, gauge_unit: str | None = None) -> str | None:
-    """Whether ``condition``'s stat applies to ``sli``; for a gauge, also whether its threshold is
-    written in the gauge's unit (``gauge_unit``: the SLI's ``unit:``, None for a plain number)."""
-    kind = condition.stat.kind
-    description, stats, hint = _KIND_STATS[_effective_kind(sli)]
-    if kind not in stats:
-        return f"{condition.stat} needs {_STAT_NEEDS[kind]}, but {sli.name!r} is {description}: {hint}"
-    if kind in GAUGE_STATS:
-        written = threshold_unit(condition)
-        if gauge_unit is not None and not written:
-            return (
-                f"{sli.name!r} is a gauge of durations (unit: {gauge_unit}): write the threshold with a unit, "
-                f"such as {condition.stat} {condition.op} 10s"
-            )
-        if gauge_unit is None and written:
-            return (
-                f"{sli.name!r} is a gauge of plain numbers: write the threshold without a unit, or give the SLI "
-                "unit: ms (or s, us, ns) if its value is a duration"
-            )
-    return None
 
 
 def _template_problem(template: str, label_names: list[str]) -> str | None:
@@ -335,59 +277,6 @@ SUBJECT_FIELD = "_subject"
 _SUBJECT_FIELD_MESSAGE = (
     "_subject (the message subject) can be read by predicates (where:, good:, correlate:) only, not as a field"
 )
-# Keys of an SLI that belong to some kinds only.
-_SLI_KEY_KINDS: dict[str, tuple[str, ...]] = {
-    "value": ("latency", "gauge"),
-    "minus": ("latency", "gauge"),
-    "unit": ("latency", "gauge"),
-    "good": ("ratio",),
-    "good_count": ("ratio",),
-    "bad_count": ("ratio",),
-    "entity": ("state",),
-    "entities": ("state",),
-    "state": ("state",),
-    "bad_states": ("state",),
-    "bad_when": ("state",),
-    "correlate": ("correlation",),
-}
-_SLI_REQUIRED: dict[str, dict[str, str]] = {
-    "latency": {"value": "a latency SLI needs value: the payload field with the latency"},
-    "ratio": {
-        "good": "a ratio SLI needs good: a predicate such as status_code < 500 (or good_count: and "
-        "bad_count: when each event reports counts)"
-    },
-    "gauge": {"value": "a gauge SLI needs value: the payload field with the number"},
-    "state": {
-        "state": "a state SLI needs state: the payload field with the entity's state",
-        "bad_states": "a state SLI needs bad_states: the states that count as bad, e.g. [down]",
-    },
-    "correlation": {
-        "correlate": "a correlation SLI needs correlate: {id: ..., start: ..., end: ..., timeout: ...}",
-    },
-}
-_KIND_NATURE = {
-    "latency": "a latency SLI reads value: and is judged by quantiles",
-    "ratio": "a ratio SLI counts good events",
-    "events": "an events SLI only counts its events (heartbeats, say)",
-    "gauge": "a gauge SLI reads a number from value:",
-    "state": "a state SLI tracks the state: of each entity:",
-    "correlation": "a correlation SLI reads what correlate: says",
-}
-
-
-# SLI kinds whose SLOs can only count good time slices: (what the SLI is, a slice condition).
-_SLICE_ONLY = {
-    "events": ("an events SLI, which only counts events", "count >= 1"),
-    "gauge": ("a gauge SLI, a number per event rather than good or bad events", "max < 100"),
-    "state": ("a state SLI, whose state changes are not good or bad events", "good_ratio >= 50%"),
-}
-
-
-def _foreign_key_message(key: str, kinds: tuple[str, ...], kind: str) -> str:
-    names = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
-    return f"{key}: applies to {names} SLIs only; {_KIND_NATURE[kind]}"
-
-
 @dataclass(frozen=True)
 class _Val:
     """One key of a budget: its value (None if it was given but invalid, already reported), where it
@@ -698,34 +587,8 @@ class _Builder:
         entry, raw = self.p.validate(RawSli, data, loc)
         given = data if isinstance(data, dict) else {}
         kind = raw.kind
-        if kind is not None:
-            counted = kind == "ratio" and ("good_count" in given or "bad_count" in given)
-            for key, message in _SLI_REQUIRED.get(kind, {}).items():
-                if key not in given and not (counted and key == "good"):
-                    self.p.add(loc + (key,), message)
-            if counted:
-                if "good" in given:
-                    self.p.add(loc + ("good",), "give either good: or good_count: with bad_count:, not both")
-                for key in ("good_count", "bad_count"):
-                    if key not in given:
-                        self.p.add(loc + (key,), "good_count: and bad_count: go together: the payload fields "
-                                   "with the numbers of good and of bad events it reports")
-            for key, kinds in _SLI_KEY_KINDS.items():
-                if key in given and kind not in kinds:
-                    self.p.add(loc + (key,), _foreign_key_message(key, kinds, kind))
-        if kind == "state":
-            if raw.bad_states is not None and not raw.bad_states:
-                self.p.add(loc + ("bad_states",), "a state SLI needs at least one bad state, e.g. [down]")
-            self._check_unique(raw.bad_states, loc + ("bad_states",), "bad state")
-            self._check_unique(raw.entities, loc + ("entities",), "entity")
-            if "entity" not in given:
-                for key in ("entities", "bad_when"):
-                    if key in given:
-                        self.p.add(
-                            loc + (key,),
-                            f"{key} needs entity: the payload field that names each entity (provider, broker, ...); "
-                            "without it the SLI has one state",
-                        )
+        for key_loc, message in sli_key_problems(raw, given, loc):
+            self.p.add(key_loc, message)
         if raw.subject is not None:
             self._check_bus_subject(raw.subject, loc + ("subject",))
         for key in ("value", "minus", "entity", "state"):
@@ -942,14 +805,8 @@ class _Builder:
                         "with budget.method: time_slices the objective is the share of good slices, such as "
                         f"99.95%; what makes a slice good ({objective.text}) goes in budget.slice_condition"
                     )
-            elif problem is None and sli is not None and sli.kind in _SLICE_ONLY:
-                what, example = _SLICE_ONLY[sli.kind]
-                problem = (
-                    f"{sli.name!r} is {what}: its objective is a share of good time slices, e.g. objective: "
-                    f"99.95% with budget: {{method: time_slices, slice_condition: {example}}}"
-                )
             elif problem is None and sli is not None:
-                problem = _stat_kind_problem(objective, sli)
+                problem = slice_only_problem(sli) or stat_kind_problem(objective, sli)
             if problem is None:
                 ratio = objective_ratio(objective)
                 if ratio >= 1 and budget_vals is not None:
@@ -1132,7 +989,7 @@ class _Builder:
                     "p95 < 200ms, good_ratio >= 99% or count >= 1",
                 )
             elif name is not None and condition is not None and sli is not None:
-                problem = _stat_kind_problem(condition, sli, self.gauge_units.get(sli.name))
+                problem = stat_kind_problem(condition, sli, self.gauge_units.get(sli.name))
                 if problem is None:
                     problem = objective_direction_problem(condition, "a slice condition")
                 if problem:
@@ -1357,7 +1214,7 @@ class _Builder:
         sli = self._sli_ref(sli_name, loc + ("sli",)) if sli_name is not None else None
         stat = raw.expr.stat.kind if raw.expr is not None else None
         if sli is not None and raw.expr is not None:
-            problem = _stat_kind_problem(raw.expr, sli, self.gauge_units.get(sli.name))
+            problem = stat_kind_problem(raw.expr, sli, self.gauge_units.get(sli.name))
             if problem:
                 self.p.add(loc + ("expr",), problem)
         if raw.window is not None:
@@ -1394,11 +1251,8 @@ class _Builder:
                     f"{raw.expr.stat} cannot be accumulated over a calendar {raw.calendar or 'period'}: use "
                     + ", ".join(_CALENDAR_STATS),
                 )
-            elif sli is not None and sli.kind == "state":
-                self.p.add(
-                    loc + ("calendar",),
-                    f"{sli.name!r} is a state SLI, whose ratios are shares of a trailing window's time: use window:",
-                )
+            elif sli is not None and (problem := calendar_kind_problem(sli)):
+                self.p.add(loc + ("calendar",), problem)
         elif "timezone" in given:
             self.p.add(loc + ("timezone",), "timezone applies to calendar rules only: add calendar: day or month")
         if sli is not None:
