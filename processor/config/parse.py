@@ -59,7 +59,6 @@ _DURATION_RE = re.compile(r"(?:\d+[a-zµ]+)+")
 _QUANTITY_RE = re.compile(rf"({_NUMBER})\s*([a-zµ%]*)", re.IGNORECASE)
 _CONDITION_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|!=|=>|=<|>|<|=)?\s*(.*?)\s*")
 _QUANTILE_RE = re.compile(r"p(\d+(?:\.\d+)?)")
-_RATIO_STATS = ("good_ratio", "bad_ratio")
 _COUNT_STATS = ("count", "bad_count")
 _TIME_STATS = ("since_last", "bad_for")  # thresholds are durations, like a quantile's
 # A gauge's threshold (GAUGE_STATS) is a plain number in the payload field's own unit, or, for a

@@ -1,0 +1,131 @@
+"""The ``bus_monitor:`` section, and the SLIs that read what the monitor publishes on ``bus.`` subjects."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Iterator
+from typing import Any
+
+from processor.config.fields import (
+    DurationMs,
+    PublishSubject,
+    RawModel,
+    StreamName,
+    check_stream_name,
+    duplicate_problems,
+)
+from processor.config.model import BUS_MONITOR_SUBJECTS, BusMonitorConfig, SliConfig
+from processor.config.parse import subject_pattern_matches
+from processor.config.problems import Issue, Problems, choices_hint
+from processor.config.tree import Loc
+
+__all__ = [
+    "RawBusMonitor",
+    "RawConsumer",
+    "bus_subject_problem",
+    "probe_subject_problems",
+    "read_bus_monitor",
+]
+
+_SECTION_SHAPE = "expected a mapping such as {interval: 5s, consumers: [{stream: MARKET, durable: slo_market}]}"
+_BUS_DEFAULTS = BusMonitorConfig()
+
+
+class RawConsumer(RawModel):
+    stream: StreamName
+    durable: StreamName
+
+
+class RawBusMonitor(RawModel):
+    interval: DurationMs = _BUS_DEFAULTS.interval_ms
+    probe_subject: PublishSubject = _BUS_DEFAULTS.probe_subject
+    delivery_timeout: DurationMs = _BUS_DEFAULTS.delivery_timeout_ms
+    streams: list[Any] = []  # stream names, checked one by one (see consumers)
+    consumers: list[Any] = []  # RawConsumer each, validated one by one so that one broken entry hides no other
+
+
+def read_bus_monitor(value: Any, problems: Problems) -> BusMonitorConfig | None:
+    """The section (``value``, not None); None if it has problems."""
+    loc: Loc = ("bus_monitor",)
+    if not isinstance(value, dict):
+        problems.add(loc, _SECTION_SHAPE)
+        return None
+    n = len(problems)
+    entry, raw = problems.validate(RawBusMonitor, value, loc)
+    for key in ("interval", "delivery_timeout"):
+        if getattr(raw, key) is not None and getattr(raw, key) <= 0:
+            problems.add(loc + (key,), "must be greater than 0")
+    streams = problems.collect(_streams(raw.streams or [], loc + ("streams",)))
+    consumers = _consumers(raw.consumers or [], streams, loc, problems)
+    if entry is None or len(problems) > n:
+        return None
+    return BusMonitorConfig(
+        interval_ms=entry.interval,
+        probe_subject=entry.probe_subject,
+        delivery_timeout_ms=entry.delivery_timeout,
+        streams=tuple(streams),
+        consumers=tuple(consumers),
+    )
+
+
+def _streams(names: list[Any], loc: Loc) -> Generator[Issue, None, list[str]]:
+    """The valid stream names; a name is checked here, one by one, so that each has its line."""
+    streams: list[str] = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            yield loc + (i,), f"expected a stream name such as MARKET, got {name!r}"
+            continue
+        try:
+            streams.append(check_stream_name(name))
+        except ValueError as exc:
+            yield loc + (i,), str(exc)
+    # Numbered among the valid names, as they will be in BusMonitorConfig.streams.
+    yield from duplicate_problems(streams, loc, "stream")
+    return streams
+
+
+def _consumers(items: list[Any], streams: list[str], loc: Loc, problems: Problems) -> list[tuple[str, str]]:
+    """The valid (stream, durable) pairs; each of the listed streams, none twice."""
+    seen: set[tuple[str, str]] = set()
+    consumers: list[tuple[str, str]] = []
+    for i, item in enumerate(items):
+        consumer_loc = loc + ("consumers", i)
+        consumer, c = problems.validate(RawConsumer, item, consumer_loc)
+        if c.stream is not None and streams and c.stream not in streams:
+            hint = choices_hint(c.stream, streams, "the monitored streams are")
+            problems.add(consumer_loc + ("stream",), f"stream {c.stream!r} is not in bus_monitor.streams: {hint}")
+        if consumer is None:
+            continue
+        pair = (consumer.stream, consumer.durable)
+        if pair in seen:
+            problems.add(consumer_loc, f"duplicate consumer {consumer.durable!r} of stream {consumer.stream!r}")
+        seen.add(pair)
+        consumers.append(pair)
+    return consumers
+
+
+def probe_subject_problems(slis: Iterable[SliConfig], probe_subject: str) -> Iterator[Issue]:
+    """An SLI whose subject matches the probe's would count every probe as one of its events."""
+    for sli in slis:
+        if subject_pattern_matches(sli.subject, probe_subject):
+            yield (
+                ("bus_monitor", "probe_subject"),
+                f"SLI {sli.name!r} (subject {sli.subject}) would count the probes published to {probe_subject}: "
+                "choose a probe subject no SLI reads",
+            )
+
+
+def bus_subject_problem(subject: str, has_bus_monitor: bool) -> str | None:
+    """``bus.`` subjects carry the bus monitor's measurements: only those it publishes, and only
+    when it runs (``has_bus_monitor``: the file has the section, even a broken one)."""
+    if subject.split(".")[0] != "bus":
+        return None
+    if not any(subject_pattern_matches(subject, s) for s in BUS_MONITOR_SUBJECTS):
+        return f"no bus monitor measurement has subject {subject!r}: the bus monitor publishes " + ", ".join(
+            BUS_MONITOR_SUBJECTS
+        )
+    if not has_bus_monitor:
+        return (
+            f"{subject} carries the bus monitor's measurements, and this file has no bus_monitor: section "
+            "to enable it"
+        )
+    return None

@@ -1,0 +1,143 @@
+"""The ``slos:`` section: each SLO's SLI, objective and error budget (see :mod:`processor.config.budgets`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from processor.config.budgets import BUDGET_DEFAULTS, BudgetContext, BudgetKeys, read_budget, slo_budget_keys
+from processor.config.fields import DurationMs, RawModel, is_token_name
+from processor.config.kind_rules import slice_only_problem, stat_kind_problem
+from processor.config.model import Condition, SliConfig, SloConfig
+from processor.config.objectives import objective_direction_problem, objective_ratio, parse_objective
+from processor.config.problems import Problems, choices_hint
+from processor.config.slis import SliTable
+from processor.config.tree import Loc
+from processor.config.windows import window_problem
+
+__all__ = ["RawSlo", "SloTable", "read_slos"]
+
+
+class RawSlo(RawModel):
+    sli: str
+    objective: str | float
+    description: str = ""
+    window: DurationMs | None = None
+    budget: Any = None  # a RawBudget, or false to opt out of defaults.budget
+
+
+@dataclass
+class SloTable:
+    """The SLOs of a file, for the alerts that refer to them."""
+
+    names: list[str]  # every declared SLO, valid or not
+    valid: dict[str, SloConfig] = field(default_factory=dict)
+
+    def reference_problem(self, name: str) -> str | None:
+        """A reference to an SLO that is not declared; an invalid one has its problems already."""
+        if name in self.names:
+            return None
+        return f"unknown SLO {name!r}: {choices_hint(name, self.names, 'defined SLOs')}"
+
+
+def read_slos(entries: dict[str, Any], slis: SliTable, ctx: BudgetContext, problems: Problems) -> SloTable:
+    table = SloTable(names=list(entries))
+    for name, data in entries.items():
+        slo = _read_slo(name, data, slis, ctx, problems)
+        if slo is not None:
+            table.valid[name] = slo
+    return table
+
+
+def _read_slo(name: str, data: Any, slis: SliTable, ctx: BudgetContext, problems: Problems) -> SloConfig | None:
+    loc: Loc = ("slos", name)
+    n = len(problems)
+    if not is_token_name(name):
+        problems.add(loc, f"{name!r} is not a valid SLO name: use letters, digits, '_' and '-'")
+    entry, raw = problems.validate(RawSlo, data, loc)
+    given = data if isinstance(data, dict) else {}
+    sli = None
+    if raw.sli is not None:
+        problems.check(loc + ("sli",), slis.reference_problem(raw.sli))
+        sli = slis.valid.get(raw.sli)
+    if raw.window is not None:
+        problems.check(loc + ("window",), window_problem(raw.window, ctx.resolution_ms))
+    keys = slo_budget_keys(name, given, raw.window, ctx, problems)
+    objective, ratio = _objective(raw.objective, sli, keys, "budget" not in given, loc, problems)
+    budget = None
+    if keys is not None:
+        budget = read_budget(
+            keys,
+            ctx,
+            problems,
+            sli=sli,
+            gauge_unit=slis.gauge_units.get(sli.name) if sli is not None else None,
+            objective=objective if ratio is not None else None,
+            ratio=ratio,
+        )
+    if entry is None or len(problems) > n or sli is None or objective is None or ratio is None:
+        return None
+    if keys is not None and budget is None:
+        return None
+    return SloConfig(
+        name=name,
+        sli=sli.name,
+        service=sli.service,
+        objective=objective,
+        objective_ratio=ratio,
+        description=entry.description,
+        window_ms=budget.window_ms if budget is not None else (
+            ctx.slo_window_ms if entry.window is None else entry.window
+        ),
+        budget=budget,
+    )
+
+
+def _objective(
+    written: str | float | None,
+    sli: SliConfig | None,
+    keys: BudgetKeys | None,
+    inherited_budget: bool,
+    loc: Loc,
+    problems: Problems,
+) -> tuple[Condition | None, float | None]:
+    """The objective and the fraction that must be good (None: invalid, reported)."""
+    if written is None:
+        return None, None
+    try:
+        objective = parse_objective(written)
+    except ValueError as exc:
+        problems.add(loc + ("objective",), str(exc))
+        return None, None
+    method = (keys.value("method") if keys is not None else None) or BUDGET_DEFAULTS.method
+    problem = _objective_problem(objective, sli, keys is not None and method == "time_slices")
+    ratio = None
+    if problem is None:
+        ratio = objective_ratio(objective)
+        if ratio >= 1 and keys is not None:
+            problem = (
+                "an objective of 100% leaves no error budget (burn rates divide by 1 - objective): "
+                "lower it, or remove the budget"
+                + (" with budget: false (it comes from defaults.budget)" if inherited_budget else "")
+            )
+    if problem:
+        problems.add(loc + ("objective",), problem)
+        return objective, None
+    return objective, ratio
+
+
+def _objective_problem(objective: Condition, sli: SliConfig | None, time_slices: bool) -> str | None:
+    """An objective that does not state what good looks like, or not for this SLI and budget method."""
+    problem = objective_direction_problem(objective)
+    if problem is not None:
+        return problem
+    if time_slices:
+        if objective.stat.kind in ("good_ratio", "bad_ratio"):
+            return None
+        return (
+            "with budget.method: time_slices the objective is the share of good slices, such as "
+            f"99.95%; what makes a slice good ({objective.text}) goes in budget.slice_condition"
+        )
+    if sli is None:
+        return None
+    return slice_only_problem(sli) or stat_kind_problem(objective, sli)
