@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from processor.kinds import sli_config
 from processor.config.model import AlertConfig, Condition, Defaults, SliConfig, Config, Stat
 
 T0_MS = 1_700_000_000_000  # a multiple of 10 s, so boundaries fall at T0 + k * 10 s
@@ -23,7 +24,7 @@ def event(subject: str, ts_ms: int, **fields) -> Msg:
 
 
 def latency_sli(name: str = "lat", subject: str = "svc.req", labels: tuple[str, ...] = ()) -> SliConfig:
-    return SliConfig(
+    return sli_config(
         name=name,
         service="svc",
         kind="latency",
@@ -73,7 +74,7 @@ def spec_of(slis, alerts, lateness_ms: int = 5_000, resolution_ms: int = 10_000,
 def ratio_sli(name: str = "req", subject: str = "svc.req", good: str = 'status == "ok"') -> SliConfig:
     from processor.config.predicate import parse_predicate
 
-    return SliConfig(
+    return sli_config(
         name=name,
         service="svc",
         kind="ratio",
@@ -123,7 +124,7 @@ def budget_slo(
 
 def sli(name: str, kind: str, subject: str, **fields) -> SliConfig:
     """Any SLI; predicate fields (where, good, start, end, fail) may be given as text."""
-    from processor.config.model import CorrelationConfig
+    from processor.kinds.correlation import CorrelationConfig
     from processor.config.predicate import parse_predicate
 
     for key in ("where", "good"):
@@ -136,7 +137,7 @@ def sli(name: str, kind: str, subject: str, **fields) -> SliConfig:
             if isinstance(corr.get(key), str):
                 corr[key] = parse_predicate(corr[key])
         fields["correlation"] = CorrelationConfig(**corr)
-    return SliConfig(name=name, service="svc", kind=kind, subject=subject, event_time_field="ts", **fields)
+    return sli_config(name=name, service="svc", kind=kind, subject=subject, event_time_field="ts", **fields)
 
 
 def rule(name: str, sli_name: str, stat: str, op: str, threshold: float, *, q: float | None = None, **fields) -> AlertConfig:

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from processor.config.fields import (
-    TEMPLATE_PLACEHOLDERS,
     AlertName,
     ConditionText,
     DurationMs,
@@ -29,6 +28,7 @@ from processor.config.slis import SliTable
 from processor.config.slos import SloTable
 from processor.config.tree import Loc
 from processor.config.windows import CALENDAR_NOMINAL_MS, multiple_problem, window_problem
+from processor.vocabulary import TEMPLATE_PLACEHOLDERS
 
 __all__ = ["RawAlert", "alert_identity_problems", "read_alerts", "template_problem"]
 
@@ -77,7 +77,7 @@ def _read_alert(
         sli = slis.valid.get(sli_name)
     stat = raw.expr.stat.kind if raw.expr is not None else None
     if sli is not None and raw.expr is not None:
-        problems.check(loc + ("expr",), stat_kind_problem(raw.expr, sli, slis.gauge_units.get(sli.name)))
+        problems.check(loc + ("expr",), stat_kind_problem(raw.expr, sli))
     problems.add_all(_timing_problems(raw, given, stat, resolution_ms, loc))
     problems.add_all(_calendar_problems(raw, given, stat, sli, loc))
     if sli is not None:

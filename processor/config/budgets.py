@@ -215,12 +215,11 @@ def read_budget(
     problems: Problems,
     *,
     sli: SliConfig | None = None,
-    gauge_unit: str | None = None,
     objective: Condition | None = None,
     ratio: float | None = None,
 ) -> BudgetConfig | None:
     """Check and build one SLO's budget; None if it has problems (and always for ``defaults.budget``,
-    which is only checked). ``sli``, its ``gauge_unit``, ``objective`` and ``ratio``: the SLO's, if valid."""
+    which is only checked). ``sli``, ``objective`` and ``ratio``: the SLO's, if valid."""
     n = len(problems)
     method = keys.value("method") or BUDGET_DEFAULTS.method
     calendar = keys.value("calendar")
@@ -231,7 +230,7 @@ def read_budget(
         problems.add(*keys.issue("timezone", message))
     slice_ms = problems.collect(_slice(keys, method, calendar, timezone, window_ms, ctx.resolution_ms))
     if method == "time_slices":
-        problems.add_all(_slice_condition_problems(keys, sli, gauge_unit))
+        problems.add_all(_slice_condition_problems(keys, sli))
     counting = _Counting(method, window_ms, calendar, slice_ms)
     catalogue, tiers = problems.collect(_burn_tiers(keys, ctx.catalogues))
     if tiers and keys.slo is not None:
@@ -315,7 +314,7 @@ def _slice(
     return slice_ms
 
 
-def _slice_condition_problems(keys: BudgetKeys, sli: SliConfig | None, gauge_unit: str | None) -> Iterator[Issue]:
+def _slice_condition_problems(keys: BudgetKeys, sli: SliConfig | None) -> Iterator[Issue]:
     """What makes a slice good: needed, fitting the SLI, stating good; and no_data where it applies."""
     condition: Condition | None = keys.value("slice_condition")
     if keys.slo is not None and "slice_condition" not in keys:
@@ -325,7 +324,7 @@ def _slice_condition_problems(keys: BudgetKeys, sli: SliConfig | None, gauge_uni
             "p95 < 200ms, good_ratio >= 99% or count >= 1",
         )
     elif keys.slo is not None and condition is not None and sli is not None:
-        problem = stat_kind_problem(condition, sli, gauge_unit)
+        problem = stat_kind_problem(condition, sli)
         if problem is None:
             problem = objective_direction_problem(condition, "a slice condition")
         if problem:

@@ -13,7 +13,8 @@ from processor.config.fields import (
     check_stream_name,
     duplicate_problems,
 )
-from processor.config.model import BUS_MONITOR_SUBJECTS, BusMonitorConfig, SliConfig
+from processor.config.model import BusMonitorConfig, SliConfig
+from processor.vocabulary import BUS_MONITOR_SUBJECTS
 from processor.config.parse import subject_pattern_matches
 from processor.config.problems import Issue, Problems, choices_hint
 from processor.config.tree import Loc

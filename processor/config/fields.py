@@ -18,10 +18,10 @@ from processor.config.parse import check_subject_pattern, parse_condition, parse
 from processor.config.predicate import Predicate, is_field_path, parse_predicate
 from processor.config.problems import Issue, closest
 from processor.config.tree import Loc
+from processor.vocabulary import ALERT_LABELS, TEMPLATE_PLACEHOLDERS
 
 __all__ = [
-    "ALERT_LABELS",
-    "TEMPLATE_PLACEHOLDERS",
+    "SUBJECT_FIELD_MESSAGE",
     "AlertName",
     "BurnRate",
     "ConditionText",
@@ -48,12 +48,14 @@ __all__ = [
     "version_problem",
 ]
 
-# What the engine (processor.engine.rules) puts in the dict it hands to ``str.format_map`` for
-# summary/description, besides one key per label of the alert (alertname, severity, static and series
-# labels); ``labels`` is that label set as a dict, for ``{labels[route]}``.
-TEMPLATE_PLACEHOLDERS = ("value", "threshold", "expr", "service", "sli", "slo", "window", "for", "labels")
-# Labels the processor sets on every alert; static or series labels may not override them.
-ALERT_LABELS = ("alertname", "service", "sli", "slo", "severity")
+# TEMPLATE_PLACEHOLDERS: what runtime/render.py hands to ``str.format_map`` for summary and
+# description, besides one key per label of the alert; ALERT_LABELS: labels the processor sets on
+# every alert, which static or series labels may not override (both in processor/vocabulary.py).
+
+# The payload pseudo-field SUBJECT_FIELD (vocabulary.py) names the subject for predicates only.
+SUBJECT_FIELD_MESSAGE = (
+    "_subject (the message subject) can be read by predicates (where:, good:, correlate:) only, not as a field"
+)
 
 _TOKEN_NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 _ALERT_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")

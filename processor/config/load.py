@@ -28,7 +28,7 @@ from processor.config.budgets import BudgetContext, read_defaults_budget
 from processor.config.bus_monitor import probe_subject_problems, read_bus_monitor
 from processor.config.catalogues import load_catalogues
 from processor.config.defaults import read_defaults
-from processor.config.fields import TEMPLATE_PLACEHOLDERS, version_problem
+from processor.config.fields import version_problem
 from processor.config.model import Config
 from processor.config.objectives import objective_ratio
 from processor.config.problems import Problems, unknown_key_message
@@ -38,7 +38,7 @@ from processor.config.tree import EXTENSION_PREFIX, compose
 from processor.config.windows import CALENDAR_NOMINAL_MS
 from processor.errors import ConfigError, ConfigProblem
 
-__all__ = ["CALENDAR_NOMINAL_MS", "TEMPLATE_PLACEHOLDERS", "load_config", "load_config_text", "objective_ratio"]
+__all__ = ["CALENDAR_NOMINAL_MS", "load_config", "load_config_text", "objective_ratio"]
 
 _TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor"]
 _SECTION_SHAPES = {

@@ -15,13 +15,11 @@ from pydantic import BaseModel, ConfigDict
 from processor.config.predicate import Predicate
 
 __all__ = [
+    "FrozenModel",
     "AlertConfig",
-    "BUS_MONITOR_SUBJECTS",
     "BudgetConfig",
     "BusMonitorConfig",
     "BurnTier",
-    "CorrelationConfig",
-    "OVERFLOW_LABEL",
     "Condition",
     "Defaults",
     "SliConfig",
@@ -36,11 +34,13 @@ Op = Literal[">", ">=", "<", "<="]
 Severity = Literal["info", "warning", "critical", "emergency", "page", "ticket"]
 
 
-class _Frozen(BaseModel):
+class FrozenModel(BaseModel):
+    """Every config model: immutable, and strict about unknown fields."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
 
-class Stat(_Frozen):
+class Stat(FrozenModel):
     """What a condition measures over a window of one SLI series.
 
     - ``quantile``: the q-quantile of a latency SLI, in ms (``p95`` is q=0.95).
@@ -72,7 +72,7 @@ class Stat(_Frozen):
         return self.kind
 
 
-class Condition(_Frozen):
+class Condition(FrozenModel):
     """``<stat> <op> <threshold>``, e.g. ``p95 > 150ms`` or ``bad_ratio > 0.05%``.
 
     ``threshold`` is normalised: milliseconds for quantiles, a fraction for ratios, a plain number
@@ -94,7 +94,7 @@ class Condition(_Frozen):
         return value <= self.threshold
 
 
-class Defaults(_Frozen):
+class Defaults(FrozenModel):
     event_time_field: str = "ts"
     allowed_lateness_ms: int = 5_000
     resolution_ms: int = 10_000
@@ -102,45 +102,17 @@ class Defaults(_Frozen):
     sli_report_every_ms: int = 60_000  # slo.sli.<service>.<sli> cadence, over rule_window_ms
 
 
-class CorrelationConfig(_Frozen):
-    """Pairs a start event with its end by an id field (sagas, reconnections).
-
-    ``output: outcome`` feeds a ratio series: good when ``end`` matched within the timeout, bad when
-    ``fail`` matched or the timeout passed (in event time, as the watermark passes start + timeout).
-    ``output: duration`` feeds a latency series with end time - start time (ms).
-    Open correlations are capped at ``max_open``; past it the oldest is dropped and counted.
-    """
-
-    id_field: str
-    start: Predicate  # predicates may read ``_subject``, the message's subject
-    end: Predicate
-    fail: Predicate | None = None
-    output: Literal["outcome", "duration"] = "outcome"
-    timeout_ms: int | None = None  # None: no timeout (duration output)
-    timeout_by_field: str | None = None  # payload field of the start event choosing a timeout...
-    timeouts_ms: tuple[tuple[str, int], ...] = ()  # ...from this table (e.g. saga_type -> ms)
-    max_open: int = 10_000
-
-
-class SliConfig(_Frozen):
+class SliConfig(FrozenModel):
     """One service level indicator: which events feed it and what is read from them.
 
-    Kinds:
-    - ``latency``: ``value_field`` (minus ``value_minus_field`` when set: ``ts - quote_ts`` is
-      freshness) times ``unit_to_ms``, non-negative, into DDSketch stores.
-    - ``ratio``: ``good`` predicate over every selected event.
-    - ``events``: only counted (heartbeats, immediate "detected" events).
-    - ``gauge``: a number read per event (``value_field`` minus ``value_minus_field``), any sign;
-      stats last/min/max/avg/sum over windows.
-    - ``state``: each event sets ``entity_field``'s state to ``state_field``'s value; the series is
-      bad while any (``bad_when: any``) or all (``all``) of its known entities are in ``bad_states``.
-    - ``correlation``: see CorrelationConfig; behaves as ``ratio`` (outcome) or ``latency`` (duration).
-    Every kind supports ``count`` and ``since_last``.
+    This class holds what every kind has; each kind's module (``processor/kinds/<kind>.py``)
+    declares a subclass with ``kind: Literal["<kind>"]`` and its own fields, and the loader builds
+    that subclass. Every kind supports ``count`` and ``since_last``.
     """
 
     name: str
     service: str
-    kind: Literal["latency", "ratio", "events", "gauge", "state", "correlation"]
+    kind: str
     subject: str  # NATS subject pattern, ``*`` and ``>`` wildcards allowed
     where: Predicate | None = None  # events not matching are not part of this SLI (not rejected)
     labels: tuple[str, ...] = ()  # payload fields whose values split the SLI into series
@@ -150,36 +122,20 @@ class SliConfig(_Frozen):
     label_names: tuple[str, ...] = ()
     max_series: int = 1000  # label cardinality cap; further label sets go to OVERFLOW_LABEL
     description: str = ""
-    # latency and gauge
-    value_field: str | None = None
-    value_minus_field: str | None = None
-    unit_to_ms: float = 1.0  # latency: multiply a payload value by this to get milliseconds
-    # ratio only: a good predicate per event, or counts each event reports (delivered / dropped)
-    good: Predicate | None = None
-    good_count_field: str | None = None
-    bad_count_field: str | None = None
-    # state only
-    entity_field: str | None = None
-    state_field: str | None = None
-    bad_states: tuple[str, ...] = ()
-    bad_when: Literal["any", "all"] = "any"
-    # Entities known before any event names them, each good until an event says otherwise, so
-    # that ``bad_when: all`` means all of these and not "all of those seen so far" (the first
-    # ``down`` after a start would otherwise be "all providers down").
-    entities: tuple[str, ...] = ()
-    # correlation only
-    correlation: CorrelationConfig | None = None
     event_time_field: str  # resolved from defaults when the SLI does not override it
 
     def series_label_names(self) -> tuple[str, ...]:
         """The names of the series labels on alerts, in the order of ``labels``."""
         return self.label_names or self.labels
 
+    def predicates(self) -> tuple[Predicate, ...]:
+        """Every predicate of the SLI (a kind adds its own), e.g. to see which read the subject."""
+        return () if self.where is None else (self.where,)
 
-OVERFLOW_LABEL = "__overflow__"
 
 
-class BurnTier(_Frozen):
+
+class BurnTier(FrozenModel):
     """One multi-window burn-rate alert tier: fires while the burn rate over both windows is at
     least ``burn`` and each window holds at least its minimum number of events (or slices)."""
 
@@ -192,7 +148,7 @@ class BurnTier(_Frozen):
     min_events_short: int = 0
 
 
-class BudgetConfig(_Frozen):
+class BudgetConfig(FrozenModel):
     """How an SLO's error budget is counted.
 
     ``occurrences``: good events / total events; for a latency objective ``pQ < T`` an event is
@@ -220,7 +176,7 @@ class BudgetConfig(_Frozen):
     exhaustion_window_ms: int = 3_600_000  # burn rate that "time to exhaustion" projects
 
 
-class SloConfig(_Frozen):
+class SloConfig(FrozenModel):
     """An objective on an SLI, e.g. ``p95 < 200ms`` or ``good_ratio >= 99.9%``."""
 
     name: str
@@ -235,7 +191,7 @@ class SloConfig(_Frozen):
     budget: BudgetConfig | None = None
 
 
-class AlertConfig(_Frozen):
+class AlertConfig(FrozenModel):
     """An alert rule: fires when ``condition`` holds at every boundary for ``for_ms``."""
 
     name: str  # Alertmanager ``alertname``
@@ -261,17 +217,7 @@ class AlertConfig(_Frozen):
     action: str | None = None
 
 
-# The subjects on which the bus monitor's measurements enter the engine, with their payloads
-# (besides ``ts``); SLIs on ``bus.`` subjects must read one of these.
-BUS_MONITOR_SUBJECTS: dict[str, str] = {
-    "bus.publish.probe": "latency_ms (publish to ack), status: ok | error",
-    "bus.probe.delivery": "delivered: bool (the probe arrived within delivery_timeout)",
-    "bus.consumer.lag": "stream, consumer, pending (num_pending of the consumer)",
-    "bus.stream.status": "stream, state: up | down (whether stream info answered)",
-}
-
-
-class BusMonitorConfig(_Frozen):
+class BusMonitorConfig(FrozenModel):
     """The event bus measured by the processor itself (PLATFORM-SLOS.md "Event Bus").
 
     Every ``interval_ms`` the shell publishes a probe to ``probe_subject`` through JetStream and
@@ -287,7 +233,7 @@ class BusMonitorConfig(_Frozen):
     consumers: tuple[tuple[str, str], ...] = ()  # (stream, durable) whose lag is measured
 
 
-class Config(_Frozen):
+class Config(FrozenModel):
     version: Literal[1] = 1
     source: str = "<memory>"
     defaults: Defaults = Defaults()

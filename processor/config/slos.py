@@ -71,7 +71,6 @@ def _read_slo(name: str, data: Any, slis: SliTable, ctx: BudgetContext, problems
             ctx,
             problems,
             sli=sli,
-            gauge_unit=slis.gauge_units.get(sli.name) if sli is not None else None,
             objective=objective if ratio is not None else None,
             ratio=ratio,
         )

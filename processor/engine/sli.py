@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.config.model import OVERFLOW_LABEL, SliConfig
+from processor.config.model import SliConfig
 from processor.config.predicate import FieldTypeError, MissingField
 from processor.engine.plan import SliPlan
 from processor.engine.series import Series
 from processor.kinds import KINDS
 from processor.kinds.base import RecordContext
-from processor.vocabulary import SUBJECT_FIELD
+from processor.vocabulary import OVERFLOW_LABEL, SUBJECT_FIELD
 from processor.kinds.payload import field_path, lookup
 
 __all__ = ["SliState"]
@@ -37,7 +37,7 @@ class SliState:
         self.overflowed = 0
         self.table = self.kind.new_table(config)  # correlations: the open ones, across series
         # Only SLIs whose predicates read the subject pay for putting it into the payload.
-        self.needs_subject = any(SUBJECT_FIELD in p.fields for p in _predicates(config))
+        self.needs_subject = any(SUBJECT_FIELD in p.fields for p in config.predicates())
         self.observe = self.kind.observer(config)
         self.apply = self.kind.applier(self, ctx)
 
@@ -112,11 +112,3 @@ class SliState:
 
     def _restore_bucket(self, data: Any) -> Any:
         return self.kind.restore_bucket(self.config, data)
-
-
-def _predicates(config: SliConfig) -> list:
-    found = [config.where, config.good]
-    if config.correlation is not None:
-        c = config.correlation
-        found += [c.start, c.end, c.fail]
-    return [p for p in found if p is not None]

@@ -1,16 +1,23 @@
 """What every SLI kind declares, in one place per kind (one module each in this package).
 
-A kind says which stats a condition may read from it, which it reports on ``slo.sli.*``, whether its
-SLOs must count time slices, how it observes a payload (a function built once per SLI, so the hot
-path never dispatches on the kind), how it records what it observed into a series' bucket of a
-sub-window, and how that bucket comes back from a snapshot. The engine holds no per-kind branches:
-see docs/architecture.md, "How to add an SLI kind".
+For the config language: its config model (a ``SliConfig`` subclass with ``kind:
+Literal["<kind>"]``), its YAML keys and which are required, how they become the model's fields,
+and the words its messages use. For the engine: which stats a condition may read from it, which it
+reports on ``slo.sli.*``, whether its SLOs must count time slices, how it observes a payload (a
+function built once per SLI, so the hot path never dispatches on the kind), how it records what it
+observed into a series' bucket of a sub-window, and how that bucket comes back from a snapshot.
+Neither the loader nor the engine branches on a kind's name: see docs/architecture.md, "How to add
+an SLI kind".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+
+from processor.config.model import Condition, SliConfig
+from processor.config.problems import Issue, Problems
+from processor.config.tree import Loc
 
 __all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency", "series_applier"]
 
@@ -42,6 +49,39 @@ class Kind:
     # When the kind's events are neither good nor bad, its SLOs count time slices instead:
     # (what the SLI is, an example slice condition), for the config's message.
     slice_only: ClassVar[tuple[str, str] | None] = None
+
+    # ---- the config language (processor/config/ reads these through the registry)
+    config_model: ClassVar[type[SliConfig]]
+    description: ClassVar[str]  # what an SLI of this kind is, in messages: "a latency SLI"
+    noun: ClassVar[str]  # in "p95 needs a latency or duration correlation SLI"
+    stat_hint: ClassVar[str]  # what to write instead of a stat it does not offer
+    nature: ClassVar[str]  # what it reads, said when an SLI of this kind has another kind's key
+    yaml_fields: ClassVar[dict[str, tuple[Any, Any]]] = {}  # its own YAML keys: (type, default)
+    required_keys: ClassVar[dict[str, str]] = {}  # YAML key -> the message when it is missing
+    field_keys: ClassVar[tuple[str, ...]] = ()  # YAML keys naming payload fields
+    calendar_problem: ClassVar[str | None] = None  # why a calendar rule cannot sum its stats
+    # Docs: the kind table of docs/config.md (a test keeps the two equal).
+    reads: ClassVar[str]
+    example: ClassVar[str]
+
+    def behaviours(self) -> tuple[Kind, ...]:
+        """The kinds whose stats an SLI of this kind can have (a correlation: outcome or duration)."""
+        return (self,)
+
+    def key_problems(self, raw: Any, given: dict[str, Any], loc: Loc) -> Iterator[Issue]:
+        """The keys an SLI of this kind needs (``given``: the keys as written)."""
+        for key, message in self.required_keys.items():
+            if key not in given:
+                yield loc + (key,), message
+
+    def config_fields(self, raw: Any, given: dict[str, Any], loc: Loc, problems: Problems) -> dict[str, Any] | None:
+        """The model's own fields from the YAML entry (``raw``: its valid part); None if they have
+        problems, which are added to ``problems``."""
+        return {}
+
+    def threshold_problem(self, condition: Condition, sli: Any) -> str | None:
+        """Whether a condition's threshold is written in the unit of this SLI's values."""
+        return None
 
     def behaves_as(self, sli: Any) -> Kind:
         """The kind whose stats and buckets this SLI has (a correlation feeds another kind)."""

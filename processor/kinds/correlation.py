@@ -8,109 +8,99 @@ capped at ``max_open``; past it the oldest is dropped and counted.
 
 from __future__ import annotations
 
-import heapq
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Literal
 
-from processor.config.predicate import FieldTypeError, MissingField
+from processor.config.fields import SUBJECT_FIELD_MESSAGE, DurationMs, FieldPath, PositiveInt, PredicateText, RawModel
+from processor.config.model import FrozenModel, SliConfig
+from processor.config.predicate import FieldTypeError, MissingField, Predicate
+from processor.config.problems import Issue, Problems
+from processor.config.tree import Loc
 from processor.kinds.base import Kind, RecordContext, add_latency
 from processor.kinds.buckets import Counts
+from processor.kinds.correlations import Correlations
 from processor.kinds.latency import KIND as LATENCY
 from processor.kinds.payload import Reject, field_path, lookup, read_text
 from processor.kinds.ratio import KIND as RATIO
 from processor.kinds.ratio import count_event
 from processor.kinds.sketch import LatencyStore
+from processor.vocabulary import SUBJECT_FIELD
 
-__all__ = ["CorrelationKind", "Correlations", "KIND"]
+__all__ = ["CorrelationConfig", "CorrelationKind", "CorrelationSli", "KIND"]
 
 START, END, FAIL = 0, 1, 2  # what an event is to its correlation
 
 
-class Correlations:
-    """Open start events of a correlation SLI, by id, with their deadlines (event time)."""
+class CorrelationConfig(FrozenModel):
+    """Pairs a start event with its end by an id field."""
 
-    __slots__ = ("open", "deadlines", "dropped", "unmatched", "max_open", "early")
+    id_field: str
+    start: Predicate  # predicates may read ``_subject``, the message's subject
+    end: Predicate
+    fail: Predicate | None = None
+    output: Literal["outcome", "duration"] = "outcome"
+    timeout_ms: int | None = None  # None: no timeout (duration output)
+    timeout_by_field: str | None = None  # payload field of the start event choosing a timeout...
+    timeouts_ms: tuple[tuple[str, int], ...] = ()  # ...from this table (e.g. saga_type -> ms)
+    max_open: int = 10_000
 
-    def __init__(self, max_open: int) -> None:
-        # id -> [start_ms, labels, deadline_ms or None]; insertion order = start order, so the
-        # first entry is the one to drop when the table is full.
-        self.open: dict[str, list] = {}
-        self.deadlines: list[tuple[int, str, int]] = []
-        self.dropped = 0
-        self.unmatched = 0
-        self.max_open = max_open
-        # Ends that arrived before their start (out of order within the lateness): id -> [end_ms,
-        # role]. A start finds its end here; the watermark clears what no start claimed.
-        self.early: dict[str, list] = {}
 
-    def start(self, cid: str, ts_ms: int, labels: tuple, deadline_ms: int | None) -> list | None:
-        """Open a correlation; if its end already arrived, return that [end_ms, role] instead."""
-        early = self.early.get(cid)
-        if early is not None and early[0] >= ts_ms:
-            del self.early[cid]
-            return early
-        if cid in self.open:
-            del self.open[cid]  # a restart of the same id: the newer start counts
-        elif len(self.open) >= self.max_open:
-            del self.open[next(iter(self.open))]
-            self.dropped += 1
-        self.open[cid] = [ts_ms, labels, deadline_ms]
-        if deadline_ms is not None:
-            heapq.heappush(self.deadlines, (deadline_ms, cid, ts_ms))
-        return None
+class CorrelationSli(SliConfig):
+    kind: Literal["correlation"] = "correlation"
+    correlation: CorrelationConfig
 
-    def finish(self, cid: str, ts_ms: int, role: int) -> list | None:
-        entry = self.open.pop(cid, None)
-        if entry is None:
-            if len(self.early) >= self.max_open:
-                del self.early[next(iter(self.early))]
-                self.unmatched += 1
-            self.early[cid] = [ts_ms, role]
-        return entry
+    def predicates(self) -> tuple[Predicate, ...]:
+        c = self.correlation
+        return super().predicates() + tuple(p for p in (c.start, c.end, c.fail) if p is not None)
 
-    def forget_early(self, closed_ms: int) -> None:
-        """Ends in closed sub-windows can no longer meet a start (it would be late): unmatched."""
-        for cid in [c for c, (end_ms, _) in self.early.items() if end_ms < closed_ms]:
-            del self.early[cid]
-            self.unmatched += 1
 
-    def expire(self, before_ms: int) -> list[tuple[int, tuple]]:
-        """Pop the correlations whose deadline is before ``before_ms``: (deadline, labels)."""
-        out = []
-        while self.deadlines and self.deadlines[0][0] < before_ms:
-            deadline, cid, start_ms = heapq.heappop(self.deadlines)
-            entry = self.open.get(cid)
-            if entry is not None and entry[0] == start_ms and entry[2] == deadline:
-                del self.open[cid]
-                out.append((deadline, entry[1]))
-        return out
+class _CorrelationOutput(Kind):
+    """What a correlation SLI measures, by its ``output``: the stats and reports it has."""
 
-    def snapshot(self) -> dict:
-        return {
-            "open": [[cid, e[0], list(e[1]), e[2]] for cid, e in self.open.items()],
-            "early": [[cid, e[0], e[1]] for cid, e in self.early.items()],
-            "dropped": self.dropped,
-            "unmatched": self.unmatched,
-        }
+    def __init__(self, name: str, like: Kind, description: str, stat_hint: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.stats = like.stats  # type: ignore[misc]
+        self.reported_stats = like.reported_stats  # type: ignore[misc]
+        self.description = description  # type: ignore[misc]
+        self.noun = f"{name} correlation"  # type: ignore[misc]
+        self.stat_hint = stat_hint  # type: ignore[misc]
 
-    def restore(self, data: dict) -> None:
-        self.open = {}
-        self.deadlines = []
-        for cid, start_ms, labels, deadline in data["open"]:
-            self.open[cid] = [start_ms, tuple(labels), deadline]
-            if deadline is not None:
-                heapq.heappush(self.deadlines, (deadline, cid, start_ms))
-        self.early = {cid: [end_ms, role] for cid, end_ms, role in data["early"]}
-        self.dropped = data["dropped"]
-        self.unmatched = data["unmatched"]
+
+OUTCOME = _CorrelationOutput(
+    "outcome", RATIO, "an outcome correlation SLI",
+    "an outcome correlation counts good and bad outcomes: use good_ratio, bad_ratio or bad_count",
+)
+DURATION = _CorrelationOutput(
+    "duration", LATENCY, "a duration correlation SLI",
+    "a duration correlation is a distribution of durations: use a quantile such as p95",
+)
 
 
 class CorrelationKind(Kind):
     name = "correlation"
     stats = RATIO.stats | LATENCY.stats  # narrowed per SLI by behaves_as
     reported_stats = RATIO.reported_stats
+    config_model = CorrelationSli
+    description = "a correlation SLI"
+    noun = "correlation"
+    stat_hint = ""
+    nature = "a correlation SLI reads what correlate: says"
+    yaml_fields = {"correlate": (Any, None)}  # a RawCorrelate, validated on its own so that its problems have their lines
+    required_keys = {"correlate": "a correlation SLI needs correlate: {id: ..., start: ..., end: ..., timeout: ...}"}
+    reads = "a start and its end, paired by an id (`correlate`)"
+    example = "saga success within a timeout, reconnection time"
 
     def behaves_as(self, sli: Any) -> Kind:
-        return LATENCY if sli.correlation.output == "duration" else RATIO
+        return DURATION if sli.correlation.output == "duration" else OUTCOME
+
+    def behaviours(self) -> tuple[Kind, ...]:
+        return (OUTCOME, DURATION)
+
+    def config_fields(self, raw: Any, given: dict[str, Any], loc: Loc, problems: Problems) -> dict[str, Any] | None:
+        if "correlate" not in given:
+            return None  # required_keys says so
+        correlation = _read_correlation(given["correlate"], loc + ("correlate",), problems)
+        return None if correlation is None else {"correlation": correlation}
 
     def observer(self, sli: Any):
         return _observer(sli.correlation)
@@ -210,3 +200,87 @@ def _observer(c: Any):
 
 
 KIND = CorrelationKind()
+
+
+class RawCorrelate(RawModel):
+    id: FieldPath
+    start: PredicateText
+    end: PredicateText
+    fail: PredicateText | None = None
+    output: Literal["outcome", "duration"] = "outcome"
+    timeout: DurationMs | None = None
+    timeout_by: Any = None  # a RawTimeoutBy
+    max_open: PositiveInt = CorrelationConfig.model_fields["max_open"].default
+
+
+class RawTimeoutBy(RawModel):
+    field: FieldPath
+    timeouts: dict[str, DurationMs]
+
+
+
+def _read_correlation(data: Any, loc: Loc, problems: Problems) -> CorrelationConfig | None:
+    """A correlation SLI's ``correlate:``; None if it has problems."""
+    n = len(problems)
+    if not isinstance(data, dict):
+        problems.add(
+            loc,
+            f"expected a mapping such as {{id: saga_id, start: '...', end: '...', timeout: 60s}}, got {data!r}",
+        )
+        return None
+    entry, raw = problems.validate(RawCorrelate, data, loc)
+    if raw.id == SUBJECT_FIELD:
+        problems.add(loc + ("id",), SUBJECT_FIELD_MESSAGE)
+    if raw.timeout is not None and raw.timeout <= 0:
+        problems.add(loc + ("timeout",), "must be greater than 0")
+    by_field, timeouts = None, ()
+    if data.get("timeout_by") is not None:
+        by_field, timeouts = _read_timeout_by(data["timeout_by"], loc + ("timeout_by",), problems)
+    given = {key for key, value in data.items() if value is not None}  # `timeout_by: null` undoes a merge
+    problems.add_all(_output_problems(raw.output or "outcome", given, loc))
+    if entry is None or len(problems) > n:
+        return None
+    return CorrelationConfig(
+        id_field=entry.id,
+        start=entry.start,
+        end=entry.end,
+        fail=entry.fail,
+        output=entry.output,
+        timeout_ms=entry.timeout,
+        timeout_by_field=by_field,
+        timeouts_ms=timeouts,
+        max_open=entry.max_open,
+    )
+
+
+def _read_timeout_by(data: Any, loc: Loc, problems: Problems) -> tuple[str | None, tuple[tuple[str, int], ...]]:
+    """``timeout_by: {field: ..., timeouts: {...}}`` as (field, timeouts); (None, ()) if invalid."""
+    by, by_raw = problems.validate(RawTimeoutBy, data, loc)
+    if by_raw.field == SUBJECT_FIELD:
+        problems.add(loc + ("field",), SUBJECT_FIELD_MESSAGE)
+    if by_raw.timeouts is not None and not by_raw.timeouts:
+        problems.add(loc + ("timeouts",), "expected at least one value and its timeout, e.g. {order: 60s}")
+    for value, timeout_ms in (by_raw.timeouts or {}).items():
+        if timeout_ms <= 0:
+            problems.add(loc + ("timeouts", value), "must be greater than 0")
+    if by is None:
+        return None, ()
+    return by.field, tuple(by.timeouts.items())
+
+
+def _output_problems(output: str, given: set[str], loc: Loc) -> Iterator[Issue]:
+    """The keys an outcome correlation needs, and those a duration correlation cannot use."""
+    if output == "outcome" and not given & {"timeout", "timeout_by"}:
+        yield (
+            loc + ("timeout",),
+            "an outcome correlation needs timeout: (or timeout_by:): a start without an end counts as "
+            "failed once its timeout has passed; without one it would never count",
+        )
+    if output == "duration":
+        for key in ("timeout", "timeout_by", "fail"):
+            if key in given:
+                yield (
+                    loc + (key,),
+                    f"{key} applies to output: outcome; a duration correlation measures start to end, and a "
+                    "start that never ends is only bounded by max_open",
+                )

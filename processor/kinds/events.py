@@ -3,13 +3,18 @@ good, so ``count`` and ``since_last`` are its stats and its SLOs count time slic
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from processor.config.model import SliConfig
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.buckets import Counts
 from processor.kinds.ratio import count_event
 
-__all__ = ["EventsKind", "KIND"]
+__all__ = ["EventsKind", "EventsSli", "KIND"]
+
+
+class EventsSli(SliConfig):
+    kind: Literal["events"] = "events"
 
 
 def _observe(payload: dict) -> bool:
@@ -21,6 +26,13 @@ class EventsKind(Kind):
     stats = EVERY_KIND_STATS
     reported_stats = ("count",)
     slice_only = ("an events SLI, which only counts events", "count >= 1")
+    config_model = EventsSli
+    description = "an events SLI"
+    noun = "events"
+    stat_hint = "an events SLI only counts events: use count or since_last"
+    nature = "an events SLI only counts its events (heartbeats, say)"
+    reads = "nothing: the event is counted"
+    example = 'heartbeats, "agent stopped unexpectedly"'
 
     def observer(self, sli: Any):
         return _observe

@@ -3,14 +3,27 @@ stats ``last``, ``min``, ``max``, ``avg``, ``sum`` over windows. Its SLOs count 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from processor.vocabulary import GAUGE_STATS
+from processor.config.model import Condition, SliConfig
+from processor.config.parse import threshold_unit
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
+from processor.kinds.latency import VALUE_YAML_FIELDS, value_fields
+from processor.vocabulary import GAUGE_STATS
 from processor.kinds.buckets import Gauge
 from processor.kinds.payload import field_path, read_number
 
-__all__ = ["GaugeKind", "KIND"]
+__all__ = ["GaugeKind", "GaugeSli", "KIND"]
+
+
+class GaugeSli(SliConfig):
+    kind: Literal["gauge"] = "gauge"
+    value_field: str
+    value_minus_field: str | None = None
+    unit_to_ms: float = 1.0
+    # The unit written in the config: a gauge of durations (thresholds with units, ``max > 10s``);
+    # None: plain numbers in the payload's own unit.
+    unit: str | None = None
 
 
 class GaugeKind(Kind):
@@ -18,6 +31,35 @@ class GaugeKind(Kind):
     stats = EVERY_KIND_STATS | set(GAUGE_STATS)
     reported_stats = ("count", *GAUGE_STATS)
     slice_only = ("a gauge SLI, a number per event rather than good or bad events", "max < 100")
+    config_model = GaugeSli
+    description = "a gauge SLI"
+    noun = "gauge"
+    stat_hint = "use last, min, max, avg or sum"
+    nature = "a gauge SLI reads a number from value:"
+    yaml_fields = VALUE_YAML_FIELDS
+    required_keys = {"value": "a gauge SLI needs value: the payload field with the number"}
+    field_keys = ("value", "minus")
+    reads = "a number (`value`, optionally `minus`), any sign"
+    example = "consumer lag, CPU %, cost in dollars, schedule drift"
+
+    def config_fields(self, raw: Any, given: dict[str, Any], loc: Any, problems: Any) -> dict[str, Any]:
+        return {**value_fields(raw), "unit": raw.unit}
+
+    def threshold_problem(self, condition: Condition, sli: Any) -> str | None:
+        if condition.stat.kind not in GAUGE_STATS:
+            return None
+        written = threshold_unit(condition)
+        if sli.unit is not None and not written:
+            return (
+                f"{sli.name!r} is a gauge of durations (unit: {sli.unit}): write the threshold with a unit, "
+                f"such as {condition.stat} {condition.op} 10s"
+            )
+        if sli.unit is None and written:
+            return (
+                f"{sli.name!r} is a gauge of plain numbers: write the threshold without a unit, or give the SLI "
+                "unit: ms (or s, us, ns) if its value is a duration"
+            )
+        return None
 
     def observer(self, sli: Any):
         field = sli.value_field or ""

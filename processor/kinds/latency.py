@@ -3,19 +3,59 @@ is freshness), times the unit, non-negative, into DDSketch-compatible stores; ju
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from processor.config.fields import FieldPath
+from processor.config.model import SliConfig
+from processor.config.parse import LATENCY_UNITS_MS
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latency
 from processor.kinds.payload import Reject, field_path, read_number
 from processor.kinds.sketch import LatencyStore
 
-__all__ = ["KIND", "LatencyKind"]
+__all__ = ["KIND", "VALUE_YAML_FIELDS", "LatencyKind", "LatencySli", "value_fields"]
+
+TimeUnit = Literal["ms", "s", "us", "ns"]
+# YAML keys of the kinds that read a number (latency, gauge): value minus minus, in unit.
+VALUE_YAML_FIELDS: dict[str, tuple[Any, Any]] = {
+    "value": (FieldPath | None, None),
+    "minus": (FieldPath | None, None),
+    "unit": (TimeUnit | None, None),
+}
+
+
+class LatencySli(SliConfig):
+    kind: Literal["latency"] = "latency"
+    value_field: str
+    value_minus_field: str | None = None  # ``value: ts, minus: quote_ts`` is a quote's age
+    unit_to_ms: float = 1.0  # multiply a payload value by this to get milliseconds
+
+
+def value_fields(raw: Any) -> dict[str, Any]:
+    """The model fields of ``value``, ``minus`` and ``unit``."""
+    return {
+        "value_field": raw.value,
+        "value_minus_field": raw.minus,
+        "unit_to_ms": float(LATENCY_UNITS_MS[raw.unit or "ms"]),
+    }
 
 
 class LatencyKind(Kind):
     name = "latency"
     stats = EVERY_KIND_STATS | {"quantile"}
     reported_stats = ("count", "p50", "p95", "p99")
+    config_model = LatencySli
+    description = "a latency SLI"
+    noun = "latency"
+    stat_hint = "use a quantile such as p95"
+    nature = "a latency SLI reads value: and is judged by quantiles"
+    yaml_fields = VALUE_YAML_FIELDS
+    required_keys = {"value": "a latency SLI needs value: the payload field with the latency"}
+    field_keys = ("value", "minus")
+    reads = "a duration (`value`, optionally `minus` another field) into a DDSketch"
+    example = "request latency, quote freshness `ts - quote_ts`"
+
+    def config_fields(self, raw: Any, given: dict[str, Any], loc: Any, problems: Any) -> dict[str, Any]:
+        return value_fields(raw)
 
     def observer(self, sli: Any):
         field = sli.value_field or ""

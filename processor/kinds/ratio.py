@@ -3,22 +3,74 @@ numbers of good and bad events (``good_count`` / ``bad_count`` fields); stats ar
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Literal
 
-from processor.config.predicate import FieldTypeError, MissingField
+from processor.config.fields import FieldPath, PredicateText
+from processor.config.model import SliConfig
+from processor.config.predicate import FieldTypeError, MissingField, Predicate
+from processor.config.problems import Issue
+from processor.config.tree import Loc
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.buckets import Counts
 from processor.kinds.payload import Reject, field_path, read_number
 
-__all__ = ["KIND", "OUTCOME_STATS", "RatioKind", "count_event", "record_counts"]
+__all__ = ["KIND", "OUTCOME_STATS", "RatioKind", "RatioSli", "count_event", "record_counts"]
 
 OUTCOME_STATS = EVERY_KIND_STATS | {"good_ratio", "bad_ratio", "bad_count"}
+
+
+class RatioSli(SliConfig):
+    """Good events by a predicate, or the counts each event reports (delivered / dropped)."""
+
+    kind: Literal["ratio"] = "ratio"
+    good: Predicate | None = None
+    good_count_field: str | None = None
+    bad_count_field: str | None = None
+
+    def predicates(self) -> tuple[Predicate, ...]:
+        return super().predicates() + (() if self.good is None else (self.good,))
 
 
 class RatioKind(Kind):
     name = "ratio"
     stats = OUTCOME_STATS
     reported_stats = ("count", "good_ratio", "bad_count")
+    config_model = RatioSli
+    description = "a ratio SLI"
+    noun = "ratio"
+    stat_hint = "use good_ratio, bad_ratio or bad_count"
+    nature = "a ratio SLI counts good events"
+    yaml_fields = {
+        "good": (PredicateText | None, None),
+        "good_count": (FieldPath | None, None),  # a ratio from counts in the payload: good events ...
+        "bad_count": (FieldPath | None, None),  # ... and bad events, e.g. delivered / dropped
+    }
+    required_keys = {
+        "good": "a ratio SLI needs good: a predicate such as status_code < 500 (or good_count: and "
+        "bad_count: when each event reports counts)"
+    }
+    field_keys = ("good_count", "bad_count")
+    reads = "good or bad (`good` predicate)"
+    example = "5xx error rate, cache hit rate"
+
+    def key_problems(self, raw: Any, given: dict[str, Any], loc: Loc) -> Iterator[Issue]:
+        if "good_count" not in given and "bad_count" not in given:
+            yield from super().key_problems(raw, given, loc)
+            return
+        # A ratio from the counts each event reports: good_count and bad_count, instead of good.
+        if "good" in given:
+            yield loc + ("good",), "give either good: or good_count: with bad_count:, not both"
+        for key in ("good_count", "bad_count"):
+            if key not in given:
+                yield (
+                    loc + (key,),
+                    "good_count: and bad_count: go together: the payload fields with the numbers of good and of bad "
+                    "events it reports",
+                )
+
+    def config_fields(self, raw: Any, given: dict[str, Any], loc: Any, problems: Any) -> dict[str, Any]:
+        return {"good": raw.good, "good_count_field": raw.good_count, "bad_count_field": raw.bad_count}
 
     def observer(self, sli: Any):
         if sli.good is None:

@@ -4,14 +4,31 @@ entities are in ``bad_states``. Ratios are of time; ``bad_for`` is how long it h
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Literal
 
+from processor.config.fields import FieldPath, StateValue, duplicate_problems
+from processor.config.model import SliConfig
+from processor.config.problems import Issue
+from processor.config.tree import Loc
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.buckets import Counts
 from processor.kinds.payload import field_path, read_text
 from processor.kinds.ratio import count_event
 
-__all__ = ["KIND", "StateKind", "StateTrack"]
+__all__ = ["KIND", "StateKind", "StateSli", "StateTrack"]
+
+
+class StateSli(SliConfig):
+    kind: Literal["state"] = "state"
+    entity_field: str | None = None  # without one the series is the one entity
+    state_field: str
+    bad_states: tuple[str, ...]
+    bad_when: Literal["any", "all"] = "any"
+    # Entities known before any event names them, each good until an event says otherwise, so
+    # that ``bad_when: all`` means all of these and not "all of those seen so far" (the first
+    # ``down`` after a start would otherwise be "all providers down").
+    entities: tuple[str, ...] = ()
 
 
 class StateTrack:
@@ -77,6 +94,50 @@ class StateKind(Kind):
     stats = EVERY_KIND_STATS | {"good_ratio", "bad_ratio", "bad_for"}
     reported_stats = ("count", "good_ratio", "bad_for")
     slice_only = ("a state SLI, whose state changes are not good or bad events", "good_ratio >= 50%")
+    config_model = StateSli
+    description = "a state SLI"
+    noun = "state"
+    stat_hint = "use bad_for, or good_ratio and bad_ratio (shares of the window's time)"
+    nature = "a state SLI tracks the state: of each entity:"
+    yaml_fields = {
+        "entity": (FieldPath | None, None),
+        "entities": (list[StateValue] | None, None),
+        "state": (FieldPath | None, None),
+        "bad_states": (list[StateValue] | None, None),
+        "bad_when": (Literal["any", "all"] | None, None),
+    }
+    required_keys = {
+        "state": "a state SLI needs state: the payload field with the entity's state",
+        "bad_states": "a state SLI needs bad_states: the states that count as bad, e.g. [down]",
+    }
+    field_keys = ("entity", "state")
+    calendar_problem = "is a state SLI, whose ratios are shares of a trailing window's time: use window:"
+    reads = "the state of an entity (`entity`, `state`)"
+    example = "provider up/down, connection lost"
+
+    def key_problems(self, raw: Any, given: dict[str, Any], loc: Loc) -> Iterator[Issue]:
+        yield from super().key_problems(raw, given, loc)
+        if raw.bad_states is not None and not raw.bad_states:
+            yield loc + ("bad_states",), "a state SLI needs at least one bad state, e.g. [down]"
+        yield from duplicate_problems(raw.bad_states, loc + ("bad_states",), "bad state")
+        yield from duplicate_problems(raw.entities, loc + ("entities",), "entity")
+        if "entity" not in given:
+            for key in ("entities", "bad_when"):
+                if key in given:
+                    yield (
+                        loc + (key,),
+                        f"{key} needs entity: the payload field that names each entity (provider, broker, ...); "
+                        "without it the SLI has one state",
+                    )
+
+    def config_fields(self, raw: Any, given: dict[str, Any], loc: Any, problems: Any) -> dict[str, Any]:
+        return {
+            "entity_field": raw.entity,
+            "state_field": raw.state,
+            "bad_states": tuple(raw.bad_states or ()),
+            "bad_when": raw.bad_when or "any",
+            "entities": tuple(raw.entities or ()),
+        }
 
     def observer(self, sli: Any):
         entity_field = sli.entity_field

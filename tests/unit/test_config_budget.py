@@ -356,7 +356,7 @@ PROBLEMS: list[tuple[str, str, list[tuple[int, str, str]]]] = [
     (
         "a slice condition that does not fit the SLI kind",
         _slo("sli: req\nobjective: 99%\nbudget:\n  method: time_slices\n  slice_condition: p95 < 200ms"),
-        [(13, "slos.a.budget.slice_condition", "p95 needs a latency SLI or a duration correlation, but 'req' is a ratio SLI")],
+        [(13, "slos.a.budget.slice_condition", "p95 needs a latency or duration correlation SLI, but 'req' is a ratio SLI")],
     ),
     (
         "an events SLI only has count slice conditions",

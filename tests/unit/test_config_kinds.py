@@ -7,7 +7,8 @@ import pytest
 
 from processor.errors import ConfigError, ConfigProblem
 from processor.config.load import load_config_text
-from processor.config.model import BusMonitorConfig, CorrelationConfig
+from processor.config.model import BusMonitorConfig
+from processor.kinds.correlation import CorrelationConfig
 
 VALID = """\
 version: 1
@@ -322,7 +323,7 @@ BROKEN_EXPECTED = [
                                "e.g. labels: {target_service: service}"),
     (49, "alerts[0].expr", "write the plain number 50, not '$50'"),
     (50, "alerts[0].calendar", "expected 'day' or 'month', got 'week'"),
-    (54, "alerts[1].expr", "p95 needs a latency SLI or a duration correlation, but 'cost' is a gauge SLI: "
+    (54, "alerts[1].expr", "p95 needs a latency or duration correlation SLI, but 'cost' is a gauge SLI: "
                            "use last, min, max, avg or sum"),
     (55, "alerts[1].for_events", "expected a whole number of at least 1, got 0"),
     (63, "alerts[2].action", "expected a non-empty text"),

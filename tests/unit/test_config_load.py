@@ -80,7 +80,7 @@ def test_a_valid_file_loads_into_the_frozen_model() -> None:
     )
     assert True is latency.where.fn({"region": "eu"})  # type: ignore[union-attr]
     assert requests.good is not None
-    assert (None, "ts", 'status == "ok"') == (requests.value_field, requests.event_time_field, requests.good.text)
+    assert ("ratio", "ts", 'status == "ok"') == (requests.kind, requests.event_time_field, requests.good.text)
 
     p95, availability = spec.slos
     assert Condition(stat=Stat(kind="quantile", q=0.95), op="<", threshold=200.0, text="p95 < 200ms") == p95.objective
@@ -179,7 +179,7 @@ BROKEN_EXPECTED = [
     (47, "alerts[1].severity", "expected 'info', 'warning', 'critical', 'emergency', 'page' or 'ticket', got 'pager'"),
     (48, "alerts[1].annotations", "unknown key 'annotations': put summary: and description: directly on the alert"),
     (50, "alerts[2].name", "required key is missing"),
-    (55, "alerts[3].expr", "p95 needs a latency SLI or a duration correlation, but 'checkout_requests' is a ratio SLI"),
+    (55, "alerts[3].expr", "p95 needs a latency or duration correlation SLI, but 'checkout_requests' is a ratio SLI"),
     (61, "alerts[5].name", "duplicate alert: alerts[4] (line 57)"),
 ]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from processor.kinds import sli_config
 from processor.engine import Engine, run_all
 from tests.enginekit import T0_MS, Msg, event, rule, sli, spec_of
 
@@ -209,7 +210,7 @@ def test_an_event_whose_time_fields_straddle_a_closing_boundary_is_rejected_whol
     from processor.config.model import SliConfig
 
     a = sli("a", "events", "x.y")
-    b = SliConfig(name="b", service="svc", kind="events", subject="x.y", event_time_field="sent_at")
+    b = sli_config(name="b", service="svc", kind="events", subject="x.y", event_time_field="sent_at")
     engine = Engine(spec_of([a, b], [], lateness_ms=5_000))
     out = engine.ingest([event("x.y", at(0), sent_at=at(0)), event("x.y", at(60), sent_at=at(20))])
     assert [(1, "late")] == [(r.index, r.reason) for r in out.rejections]
@@ -218,7 +219,7 @@ def test_an_event_whose_time_fields_straddle_a_closing_boundary_is_rejected_whol
 def test_two_rules_with_one_name_on_two_services_keep_separate_state_across_a_restore():
     from processor.config.model import SliConfig
 
-    slis = [SliConfig(name=n, service=n, kind="events", subject=f"{n}.beat", event_time_field="ts") for n in ("s1", "s2")]
+    slis = [sli_config(name=n, service=n, kind="events", subject=f"{n}.beat", event_time_field="ts") for n in ("s1", "s2")]
     rules = [rule("Busy", n, "count", ">", 0, keep_firing_for_ms=60_000).model_copy(update={"service": n})
              for n in ("s1", "s2")]
     events = [event("s1.beat", at(1)), event("s2.beat", at(1)), event("s1.beat", at(30))]
@@ -237,7 +238,7 @@ def test_a_ratio_from_reported_counts_adds_up_the_counts():
     # boundary 30, window [10, 30), 0 of 200 -> resolved.
     from processor.config.model import SliConfig
 
-    delivery = SliConfig(name="delivery", service="svc", kind="ratio", subject="market.stream.delivery",
+    delivery = sli_config(name="delivery", service="svc", kind="ratio", subject="market.stream.delivery",
                        good_count_field="delivered", bad_count_field="dropped", event_time_field="ts")
     events = [event("market.stream.delivery", at(5), delivered=98, dropped=2),
               event("market.stream.delivery", at(15), delivered=100, dropped=0),

@@ -16,7 +16,9 @@ import pytest
 import processor
 
 ROOT = Path(processor.__file__).parent
-CONFIG_CORE = ("processor.config.predicate", "processor.config.parse", "processor.config.model")
+CONFIG_CORE = tuple(
+    f"processor.config.{m}" for m in ("predicate", "parse", "model", "tree", "problems", "fields")
+)
 BASE = ("processor.vocabulary", "processor.errors")
 
 # layer -> the module prefixes it may import (its own included)
