@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from processor.config.model import Stat
-from processor.vocabulary import GAUGE_STATS
-from processor.kinds.buckets import Counts, Gauge
 
 __all__ = ["Series", "aggregate", "merge_buckets", "window_value"]
 
@@ -94,12 +92,11 @@ def aggregate(series: Series, lo_ms: int, hi_ms: int) -> Any:
 
 
 def window_value(bucket: Any, series: Series, stat: Stat, t_ms: int, window_ms: int, origin_ms: int) -> float | None:
-    """A stat over [t - window, t) of one series; None when there is nothing to measure."""
+    """A stat over [t - window, t) of one series; None when there is nothing to measure.
+
+    What depends on the series as a whole (last event, bad spells of a state SLI) is read here;
+    everything else the window's merged bucket answers itself (``stat_value``)."""
     kind = stat.kind
-    if kind == "quantile":
-        return None if bucket is None else bucket.quantile(stat.q)  # type: ignore[arg-type]
-    if kind == "count":
-        return 0.0 if bucket is None else float(bucket.count)
     if kind == "since_last":
         last = series.last_seen_before(t_ms)
         return float(t_ms - (origin_ms if last is None else last))
@@ -109,15 +106,6 @@ def window_value(bucket: Any, series: Series, stat: Stat, t_ms: int, window_ms: 
         # A state SLI's ratio is of time: the share of the window the series spent bad.
         bad = series.state.bad_ms(t_ms - window_ms, t_ms) / window_ms
         return bad if kind == "bad_ratio" else 1.0 - bad
-    if kind in GAUGE_STATS:
-        if type(bucket) is not Gauge or bucket.count == 0:
-            return None
-        if kind == "avg":
-            return bucket.sum / bucket.count
-        return float(getattr(bucket, kind))
-    if type(bucket) is not Counts or bucket.total == 0:
-        return None
-    good, total = bucket.good, bucket.total
-    if kind == "bad_count":
-        return float(total - good)
-    return good / total if kind == "good_ratio" else 1.0 - good / total
+    if bucket is None:
+        return 0.0 if kind == "count" else None
+    return bucket.stat_value(stat)

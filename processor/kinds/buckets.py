@@ -2,13 +2,20 @@
 
 Three bucket types cover every SLI kind: ``LatencyStore`` (a DDSketch-compatible sketch, in
 ``sketch.py``), ``Counts`` (good and total events) and ``Gauge`` (count, sum, min, max and the value
-with the latest event time). Each has ``count``, ``merge``, ``copy`` and ``snapshot``; each kind
-module says which one it uses and decodes its snapshot (see ``processor/kinds/base.py``).
+with the latest event time). Each has ``count``, ``merge``, ``copy``, ``stat_value`` (the stats it
+can answer over a window) and ``snapshot``; each kind module says which one it uses and decodes
+its snapshot (see ``processor/kinds/base.py``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from processor.vocabulary import GAUGE_STATS
+
 __all__ = ["Counts", "Gauge"]
+
+_COUNT_STATS = ("bad_count", "good_ratio", "bad_ratio")
 
 
 class Counts:
@@ -33,6 +40,18 @@ class Counts:
 
     def snapshot(self) -> list:
         return [self.good, self.total]
+
+    def stat_value(self, stat: Any) -> float | None:
+        """``count``, ``bad_count``, ``good_ratio``, ``bad_ratio``; None for what it cannot say."""
+        kind = stat.kind
+        if kind == "count":
+            return float(self.total)
+        if kind not in _COUNT_STATS or self.total == 0:
+            return None
+        if kind == "bad_count":
+            return float(self.total - self.good)
+        good_ratio = self.good / self.total
+        return good_ratio if kind == "good_ratio" else 1.0 - good_ratio
 
     @classmethod
     def restore(cls, data: object) -> Counts | None:
@@ -77,6 +96,17 @@ class Gauge:
         g = Gauge()
         g.merge(self)
         return g
+
+    def stat_value(self, stat: Any) -> float | None:
+        """``count`` and the gauge stats (last, min, max, avg, sum); None without values."""
+        kind = stat.kind
+        if kind == "count":
+            return float(self.count)
+        if kind not in GAUGE_STATS or self.count == 0:
+            return None
+        if kind == "avg":
+            return self.sum / self.count
+        return float(getattr(self, kind))
 
     def snapshot(self) -> list:
         # JSON has no infinity: an empty gauge's min and max travel as null.

@@ -14,6 +14,7 @@ zero, like DDSketch's ``zero_count``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +114,12 @@ class LatencyStore:
         # ddsketch's key_at_rank: the first bucket whose running count exceeds the rank.
         i = int(np.searchsorted(cumulative, rank - self.zero_count, side="right"))
         return bucket_value(min(i, NUM_BINS - 1) + MIN_KEY)
+
+    def stat_value(self, stat: Any) -> float | None:
+        """``count`` and quantiles (ms); None for what a sketch cannot say."""
+        if stat.kind == "count":
+            return float(self.count)
+        return self.quantile(stat.q) if stat.kind == "quantile" else None
 
     def to_ddsketch(self):  # -> ddsketch.DDSketch; imported lazily: export is not on the hot path
         from ddsketch import DDSketch

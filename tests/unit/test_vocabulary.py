@@ -79,3 +79,9 @@ def test_every_output_subject_lies_in_the_slo_stream_and_is_documented():
 def test_gauge_stats_are_not_spelled_out_again(module):
     literals = _string_literals(ROOT / module)
     assert not set(vocabulary.GAUGE_STATS) <= literals
+
+
+def test_the_config_language_accepts_exactly_the_registered_kinds():
+    from processor.config.slis import raw_sli_model
+
+    assert tuple(KINDS) == typing.get_args(raw_sli_model().model_fields["kind"].annotation)
