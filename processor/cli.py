@@ -1,4 +1,4 @@
-"""The ``slo`` command line: ``slo validate``, ``slo run`` (and, to come, ``slo replay`` ...).
+"""The ``slo`` command line: ``slo validate``, ``slo run`` and ``slo simulate``.
 
 Handlers return the process exit code; ``main`` never calls ``sys.exit`` itself so that tests can
 call it directly (argparse still exits with 2 on a usage error, as every CLI does).

@@ -10,14 +10,14 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Generator, Iterable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from processor.config.tree import Loc, dotted
 from processor.errors import ConfigProblem
 
-__all__ = ["Issue", "Problems", "choices_hint", "closest", "unknown_key_message"]
+__all__ = ["Declared", "Issue", "Problems", "choices_hint", "closest", "unknown_key_message"]
 
 # A problem found by a cross-check, before it has a file and a line: where, and what is wrong.
 Issue = tuple[Loc, str]
@@ -180,3 +180,20 @@ def _valid_fields(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any
         except ValidationError:
             fields[name] = None
     return fields
+
+
+class Declared(Generic[T]):
+    """The names a section declares (valid or not) and the entries that are valid, for the sections
+    that refer to them; a subclass names what they are (``what = "SLI"``)."""
+
+    what: ClassVar[str]
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names  # every declared name, valid or not
+        self.valid: dict[str, T] = {}
+
+    def reference_problem(self, name: str) -> str | None:
+        """A reference to a name that is not declared; an invalid entry has its problems already."""
+        if name in self.names:
+            return None
+        return f"unknown {self.what} {name!r}: {choices_hint(name, self.names, f'defined {self.what}s')}"

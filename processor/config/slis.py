@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
@@ -24,7 +23,7 @@ from processor.config.fields import (
 from processor.config.kind_rules import foreign_key_problems
 from processor.config.model import Defaults, SliConfig
 from processor.config.predicate import is_field_path
-from processor.config.problems import Issue, Problems, choices_hint
+from processor.config.problems import Declared, Issue, Problems
 from processor.config.tree import Loc
 from processor.kinds import KINDS, Kind
 from processor.vocabulary import ALERT_LABELS, SUBJECT_FIELD, TEMPLATE_PLACEHOLDERS
@@ -62,22 +61,14 @@ def _raw_sli_model(kinds: tuple[tuple[str, Kind], ...]) -> type[RawModel]:
     )
 
 
-@dataclass
-class SliTable:
+class SliTable(Declared[SliConfig]):
     """The SLIs of a file, for the sections that refer to them."""
 
-    names: list[str]  # every declared SLI, valid or not
-    valid: dict[str, SliConfig] = field(default_factory=dict)
-
-    def reference_problem(self, name: str) -> str | None:
-        """A reference to an SLI that is not declared; an invalid one has its problems already."""
-        if name in self.names:
-            return None
-        return f"unknown SLI {name!r}: {choices_hint(name, self.names, 'defined SLIs')}"
+    what = "SLI"
 
 
 def read_slis(entries: dict[str, Any], defaults: Defaults, has_bus_monitor: bool, problems: Problems) -> SliTable:
-    table = SliTable(names=list(entries))
+    table = SliTable(list(entries))
     for name, data in entries.items():
         sli = _read_sli(name, data, defaults, has_bus_monitor, problems)
         if sli is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from processor.config.budgets import BUDGET_DEFAULTS, BudgetContext, BudgetKeys, read_budget, slo_budget_keys
@@ -10,7 +9,7 @@ from processor.config.fields import DurationMs, RawModel, is_token_name
 from processor.config.kind_rules import slice_only_problem, stat_kind_problem
 from processor.config.model import Condition, SliConfig, SloConfig
 from processor.config.objectives import objective_direction_problem, objective_ratio, parse_objective
-from processor.config.problems import Problems, choices_hint
+from processor.config.problems import Declared, Problems
 from processor.config.slis import SliTable
 from processor.config.tree import Loc
 from processor.config.windows import window_problem
@@ -26,22 +25,14 @@ class RawSlo(RawModel):
     budget: Any = None  # a RawBudget, or false to opt out of defaults.budget
 
 
-@dataclass
-class SloTable:
+class SloTable(Declared[SloConfig]):
     """The SLOs of a file, for the alerts that refer to them."""
 
-    names: list[str]  # every declared SLO, valid or not
-    valid: dict[str, SloConfig] = field(default_factory=dict)
-
-    def reference_problem(self, name: str) -> str | None:
-        """A reference to an SLO that is not declared; an invalid one has its problems already."""
-        if name in self.names:
-            return None
-        return f"unknown SLO {name!r}: {choices_hint(name, self.names, 'defined SLOs')}"
+    what = "SLO"
 
 
 def read_slos(entries: dict[str, Any], slis: SliTable, ctx: BudgetContext, problems: Problems) -> SloTable:
-    table = SloTable(names=list(entries))
+    table = SloTable(list(entries))
     for name, data in entries.items():
         slo = _read_slo(name, data, slis, ctx, problems)
         if slo is not None:
