@@ -97,7 +97,8 @@ async def test_paced_publish_follows_event_time_at_the_time_scale(server_nc) -> 
     assert 0.45 < elapsed_s < 2.5
     assert [T0 + 1_000, T0 + 11_000, T0 + 21_000] == [ts for _, ts in received]
     (first_s, first_ts), (last_s, last_ts) = received[0], received[-1]
-    assert (last_ts - first_ts) / 1000 / 60 == pytest.approx(last_s - first_s, abs=0.1)
+    # Loose enough for a loaded 2-core machine; publishing unpaced would be 0.33 s off.
+    assert (last_ts - first_ts) / 1000 / 60 == pytest.approx(last_s - first_s, abs=0.2)
     assert generated_per_stream(simulator, T0 + 30_000) == result.per_stream
 
 
