@@ -629,6 +629,12 @@ CATALOGUE_FILE_CASES = [
         [("burn-rates.yaml", None, "", "the file is empty")],
     ),
     (
+        "a tier window off the resolution, the file's first problem, is the file's, and the catalogue is not used",
+        "version: 1\ncatalogues:\n  fast:\n    tiers:\n      page: {burn: 200, long: 1h, short: 5m5s, severity: page}\n",
+        "burn_rate_catalogues: burn-rates.yaml\n",
+        [("burn-rates.yaml", 5, "catalogues.fast.tiers.page.short", "5m5s is not a multiple of the resolution (10s)")],
+    ),
+    (
         "the key takes a path, not the catalogues themselves",
         None,
         "burn_rate_catalogues: {fast: {}}\n",
