@@ -70,18 +70,19 @@ def read_bus_monitor(value: Any, problems: Problems) -> BusMonitorConfig | None:
 
 def _streams(names: list[Any], loc: Loc) -> Generator[Issue, None, list[str]]:
     """The valid stream names; a name is checked here, one by one, so that each has its line."""
-    streams: list[str] = []
+    as_written: list[str | None] = []  # per entry: its valid name, or None; so duplicates keep their index
     for i, name in enumerate(names):
+        valid = None
         if not isinstance(name, str):
             yield loc + (i,), f"expected a stream name such as MARKET, got {name!r}"
-            continue
-        try:
-            streams.append(check_stream_name(name))
-        except ValueError as exc:
-            yield loc + (i,), str(exc)
-    # Numbered among the valid names, as they will be in BusMonitorConfig.streams.
-    yield from duplicate_problems(streams, loc, "stream")
-    return streams
+        else:
+            try:
+                valid = check_stream_name(name)
+            except ValueError as exc:
+                yield loc + (i,), str(exc)
+        as_written.append(valid)
+    yield from duplicate_problems(as_written, loc, "stream")
+    return [name for name in as_written if name is not None]
 
 
 def _consumers(items: list[Any], streams: list[str], loc: Loc, problems: Problems) -> list[tuple[str, str]]:

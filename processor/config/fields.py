@@ -76,10 +76,13 @@ def version_problem(document: dict[str, Any]) -> str | None:
     return None
 
 
-def duplicate_problems(values: list[str] | None, loc: Loc, what: str) -> Iterator[Issue]:
-    """Each repetition of a value in a list that must not repeat, at its index."""
+def duplicate_problems(values: list[str] | list[str | None] | None, loc: Loc, what: str) -> Iterator[Issue]:
+    """Each repetition of a value in a list that must not repeat, at its index (None: an entry
+    already reported as invalid, skipped)."""
     seen: set[str] = set()
     for i, value in enumerate(values or ()):
+        if value is None:
+            continue
         if value in seen:
             yield loc + (i,), f"duplicate {what} {value!r}"
         seen.add(value)

@@ -484,6 +484,12 @@ CASES: list[tuple[str, str, list[tuple[int | None, str, str]]]] = [
          (9, "bus_monitor.consumers[1].stream", "stream 'TRADE' is not in bus_monitor.streams")],
     ),
     (
+        "a duplicate stream after an invalid one keeps its own index",
+        "version: 1\nbus_monitor:\n  streams:\n    - MARKET\n    - my.stream\n    - MARKET\n",
+        [(5, "bus_monitor.streams[1]", "'my.stream' is not a JetStream name"),
+         (6, "bus_monitor.streams[2]", "duplicate stream 'MARKET'")],
+    ),
+    (
         "a duplicate consumer",
         "version: 1\nbus_monitor:\n  consumers:\n    - {stream: A, durable: d}\n    - {stream: A, durable: d}\n",
         [(5, "bus_monitor.consumers[1]", "duplicate consumer 'd' of stream 'A'")],
