@@ -91,6 +91,7 @@ class Engine:
         route = self._route
         loads = orjson.loads
         clock = self.clock
+        res = clock.resolution_ms
         for index, msg in enumerate(batch):
             subject = msg.subject
             slis = route.get(subject)
@@ -135,18 +136,33 @@ class Engine:
                 if not staged:
                     out.ignored += 1
                     continue
-                late = clock.late_reason(t_lo, t_hi)
-                if late is not None:
-                    raise Reject("late", late)
+                if t_lo != t_hi or (clock.closed_until_ms is not None and t_lo < clock.closed_until_ms):
+                    late = clock.late_reason(t_lo, t_hi)
+                    if late is not None:
+                        raise Reject("late", late)
             except Reject as rej:
                 out.rejections.append(Rejection(index, rej.reason, rej.detail))
                 self.rejected[rej.reason] = self.rejected.get(rej.reason, 0) + 1
                 continue
-            watermark_ms = clock.observe(t_hi)
-            if watermark_ms is not None:
-                self._close_through(watermark_ms, out)
+            if clock.max_ts_ms is None or t_hi > clock.max_ts_ms:
+                watermark_ms = clock.observe(t_hi)
+                if watermark_ms is not None:
+                    self._close_through(watermark_ms, out)
             for sli, t, observed in staged:
-                sli.apply(payload, t, observed)
+                if sli.apply is not None:
+                    sli.apply(payload, t, observed)
+                    continue
+                labels = sli.labels_of(payload) if sli.label_paths else ()
+                series = sli.series.get(labels)
+                if series is None:
+                    series = sli.series_for(labels)
+                sub = t - t % res
+                last = series.last_by_sub
+                if last is not None:  # for since_last: the latest event time of the sub-window
+                    prev = last.get(sub)
+                    if prev is None or t > prev:
+                        last[sub] = t
+                sli.record(series, sub, t, observed)
             out.accepted += 1
         self.accepted += out.accepted
         self.ignored += out.ignored

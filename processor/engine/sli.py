@@ -19,7 +19,7 @@ __all__ = ["SliState"]
 
 class SliState:
     __slots__ = (
-        "config", "name", "kind", "behaves_as", "where", "observe", "apply", "label_paths",
+        "config", "name", "kind", "behaves_as", "where", "observe", "apply", "record", "label_paths",
         "ts_field", "series", "horizon_ms", "tracks_last", "needs_subject", "overflowed", "table",
     )
 
@@ -39,7 +39,9 @@ class SliState:
         # Only SLIs whose predicates read the subject pay for putting it into the payload.
         self.needs_subject = any(SUBJECT_FIELD in p.fields for p in config.predicates())
         self.observe = self.kind.observer(config)
+        # Either the kind's own per-event step, or the engine finds the series and calls record.
         self.apply = self.kind.applier(self, ctx)
+        self.record = self.kind.recorder(config, ctx, self) if self.apply is None else None
 
     def selects(self, payload: dict) -> bool:
         if self.where is None:

@@ -19,7 +19,7 @@ from processor.config.model import Condition, SliConfig
 from processor.config.problems import Issue, Problems
 from processor.config.tree import Loc
 
-__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency", "series_applier"]
+__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency"]
 
 # Stats every kind offers: events in the window, and time since the series' last event.
 EVERY_KIND_STATS = frozenset({"count", "since_last"})
@@ -108,36 +108,14 @@ class Kind:
         """Per-SLI state across series (correlation SLIs' open correlations); None for most kinds."""
         return None
 
-    def applier(self, state: Any, ctx: RecordContext) -> Apply:
-        """The per-event step after observing: find the series, note the event time for
-        since_last, record. Built once per SLI; closures keep attribute lookups off the hot path."""
-        return series_applier(state, ctx, self.recorder(state.config, ctx, state))
+    def applier(self, state: Any, ctx: RecordContext) -> Apply | None:
+        """For a kind that does not record each event into a series of its own labels (a
+        correlation records when the end arrives): the whole per-event step. None: the engine finds
+        the series and the sub-window and calls the recorder."""
+        return None
 
     def close_boundary(self, state: Any, t_ms: int, ctx: RecordContext) -> None:
         """What changes at a boundary without events (correlation timeouts); most kinds: nothing."""
-
-
-def series_applier(state: Any, ctx: RecordContext, record: Recorder) -> Apply:
-    res = ctx.resolution_ms
-    series_map = state.series
-    series_for = state.series_for
-    labels_of = state.labels_of
-    labelled = bool(state.label_paths)
-
-    def apply(payload: dict, t: int, observed: Any) -> None:
-        labels = labels_of(payload) if labelled else ()
-        series = series_map.get(labels)
-        if series is None:
-            series = series_for(labels)
-        sub = t - t % res
-        last = series.last_by_sub
-        if last is not None:
-            prev = last.get(sub)
-            if prev is None or t > prev:
-                last[sub] = t
-        record(series, sub, t, observed)
-
-    return apply
 
 
 def add_latency(ctx: RecordContext, state: Any, series: Any, sub: int, value_ms: float) -> None:
