@@ -21,7 +21,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from processor.config.load import load_config
 
     try:
-        spec = load_config(args.path)
+        config = load_config(args.path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -29,7 +29,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
     print(
-        f"OK: {args.path}: {len(spec.slis)} SLIs, {len(spec.slos)} SLOs, {len(spec.alerts)} alert rules"
+        f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
     )
     return 0
 
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     validate.set_defaults(handler=_cmd_validate)
 
-    # ---- runtime commands: `run` is wired to processor.runtime.serve; `replay` and friends go here ----
+    # ---- runtime commands: `run` is wired to processor.runtime.serve ----
     run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     run.add_argument("--nats-url", default=None, help="NATS server URL; without it an embedded nats-server is started")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 __all__ = [
     "ALERT_LABELS",
+    "BUS_CONSUMER_LAG",
     "BUS_MONITOR_SUBJECTS",
+    "BUS_PROBE_DELIVERY",
+    "BUS_PUBLISH_PROBE",
+    "BUS_STREAM_STATUS",
+    "BUS_SUBJECT_PATTERN",
     "GAUGE_STATS",
     "OUTPUT_SUBJECT_PREFIXES",
     "OVERFLOW_LABEL",
@@ -16,6 +21,7 @@ __all__ = [
     "STAT_NAMES",
     "SUBJECT_FIELD",
     "TEMPLATE_PLACEHOLDERS",
+    "durable_name",
 ]
 
 # The labels every alert carries (``slo`` only when the rule names one); a series label may not
@@ -51,12 +57,23 @@ REJECTION_REASONS = (
 
 # The subjects on which the bus monitor's measurements enter the engine, with their payloads
 # (besides ``ts``); SLIs on ``bus.`` subjects must read one of these.
+BUS_SUBJECT_PATTERN = "bus.>"
+BUS_PUBLISH_PROBE = "bus.publish.probe"
+BUS_PROBE_DELIVERY = "bus.probe.delivery"
+BUS_CONSUMER_LAG = "bus.consumer.lag"
+BUS_STREAM_STATUS = "bus.stream.status"
 BUS_MONITOR_SUBJECTS: dict[str, str] = {
-    "bus.publish.probe": "latency_ms (publish to ack), status: ok | error",
-    "bus.probe.delivery": "delivered: bool (the probe arrived within delivery_timeout)",
-    "bus.consumer.lag": "stream, consumer, pending (num_pending of the consumer)",
-    "bus.stream.status": "stream, state: up | down (whether stream info answered)",
+    BUS_PUBLISH_PROBE: "latency_ms (publish to ack), status: ok | error",
+    BUS_PROBE_DELIVERY: "delivered: bool (the probe arrived within delivery_timeout)",
+    BUS_CONSUMER_LAG: "stream, consumer, pending (num_pending of the consumer)",
+    BUS_STREAM_STATUS: "stream, state: up | down (whether stream info answered)",
 }
+
+
+def durable_name(consumer_prefix: str, stream: str) -> str:
+    """The durable pull consumer of ``stream`` for processors named by ``consumer_prefix``
+    (``slo_market``): the runtime creates it, the simulator pauses it for ``consumer_lag``."""
+    return f"{consumer_prefix}_{stream}".lower()
 
 # Where the processor publishes: ``<prefix>.<tokens...>`` (see README, "subjects").
 OUTPUT_SUBJECT_PREFIXES = {

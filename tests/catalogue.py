@@ -11,7 +11,7 @@ from pathlib import Path
 from processor.bus.streams import load_stream_definitions
 from processor.engine import Engine
 from processor.config.parse import subject_pattern_matches
-from processor.runtime.topology import partition_spec
+from processor.runtime.topology import partition_config
 from processor.simulate import Incident, Simulator
 from processor.config.load import load_config
 from tests import reference
@@ -134,7 +134,7 @@ def alert_row(a) -> tuple:
 
 def expected_rows() -> list[tuple]:
     """Every transition the reference finds, for every rule the scenario drives."""
-    parts, _ = partition_spec(spec(), definitions())
+    parts, _ = partition_config(spec(), definitions())
     streams = by_stream()
     res = spec().defaults.resolution_ms
     lateness = spec().defaults.allowed_lateness_ms
@@ -160,7 +160,7 @@ def expected_rows() -> list[tuple]:
 def _engine_run() -> tuple[tuple, tuple]:
     """The engine over the scenario, one engine per stream as the service partitions the spec:
     every alert transition (ErrorBudgetBurn included) and every action, stream by stream."""
-    parts, _ = partition_spec(spec(), definitions())
+    parts, _ = partition_config(spec(), definitions())
     streams = by_stream()
     alerts, actions = [], []
     for stream, part in parts.items():

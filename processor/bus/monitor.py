@@ -36,10 +36,6 @@ a wall-clock step neither distorts a measurement nor declares every outstanding 
 from __future__ import annotations
 
 __all__ = [
-    "SUBJECT_CONSUMER_LAG",
-    "SUBJECT_PROBE_DELIVERY",
-    "SUBJECT_PUBLISH_PROBE",
-    "SUBJECT_STREAM_STATUS",
     "BusMonitor",
     "DeliveryOutcome",
     "ProbeLedger",
@@ -65,10 +61,8 @@ from nats.aio.subscription import Subscription
 from processor.bus import _jsapi
 from processor.errors import BusError
 from processor.config.model import BusMonitorConfig
-from processor.vocabulary import BUS_MONITOR_SUBJECTS
+from processor.vocabulary import BUS_CONSUMER_LAG, BUS_PROBE_DELIVERY, BUS_PUBLISH_PROBE, BUS_STREAM_STATUS
 
-# The subjects the config language lets SLIs read, in the order the vocabulary lists them.
-SUBJECT_PUBLISH_PROBE, SUBJECT_PROBE_DELIVERY, SUBJECT_CONSUMER_LAG, SUBJECT_STREAM_STATUS = BUS_MONITOR_SUBJECTS
 
 _MSG_ID_HEADER = "Nats-Msg-Id"
 _REQUEST_TIMEOUT_CAP_S = 2.0
@@ -166,20 +160,20 @@ class BusMonitor:
     def __init__(
         self,
         nc: Client,
-        spec: BusMonitorConfig,
+        config: BusMonitorConfig,
         streams: Sequence[str],
         *,
         now_ms: Callable[[], int] = wall_clock_ms,
         log: Any = None,
     ) -> None:
         self._nc = nc
-        self._spec = spec
-        self._streams: tuple[str, ...] = tuple(spec.streams) or tuple(streams)
-        self._consumers: tuple[tuple[str, str], ...] = tuple(spec.consumers)
+        self._settings = config
+        self._streams: tuple[str, ...] = tuple(config.streams) or tuple(streams)
+        self._consumers: tuple[tuple[str, str], ...] = tuple(config.consumers)
         self._now_ms = now_ms
         self._log = log if log is not None else structlog.get_logger(__name__)
-        interval_ms = max(1, spec.interval_ms)
-        timeout_ms = max(1, spec.delivery_timeout_ms)
+        interval_ms = max(1, config.interval_ms)
+        timeout_ms = max(1, config.delivery_timeout_ms)
         self.request_timeout_s = max(
             _REQUEST_TIMEOUT_FLOOR_S, min(_REQUEST_TIMEOUT_CAP_S, interval_ms / 2000)
         )
@@ -203,7 +197,7 @@ class BusMonitor:
         """Subscribe to the probe subject (core NATS) to see probes arrive; raises BusError."""
         if self._sub is not None:
             return
-        subject = self._spec.probe_subject
+        subject = self._settings.probe_subject
         try:
             self._sub = await self._nc.subscribe(subject, cb=self._on_probe)
         except nats.errors.Error as exc:
@@ -222,7 +216,7 @@ class BusMonitor:
             probe_stream=self._probe_stream or None,
             streams=list(self._streams),
             consumers=[f"{s}/{c}" for s, c in self._consumers],
-            interval_ms=self._spec.interval_ms,
+            interval_ms=self._settings.interval_ms,
             request_timeout_s=self.request_timeout_s,
         )
 
@@ -277,7 +271,7 @@ class BusMonitor:
         try:
             reply = await asyncio.wait_for(
                 self._nc.request(
-                    self._spec.probe_subject,
+                    self._settings.probe_subject,
                     payload,
                     timeout=timeout_s,
                     headers={_MSG_ID_HEADER: probe_id},
@@ -286,7 +280,7 @@ class BusMonitor:
             )
             stream, error = _read_pub_ack(reply)
         except nats.errors.NoRespondersError:
-            error = f"no JetStream stream holds {self._spec.probe_subject}"
+            error = f"no JetStream stream holds {self._settings.probe_subject}"
         except TimeoutError:  # nats-py's own TimeoutError is one too
             error = f"no PubAck within {timeout_s:g} s"
             timed_out = True
@@ -307,7 +301,7 @@ class BusMonitor:
             body["error"] = error
         body["stream"] = stream or self._probe_stream
         self._note(("probe",), "ok" if error is None else "error", error=error)
-        events = [(SUBJECT_PUBLISH_PROBE, orjson.dumps(body))]
+        events = [(BUS_PUBLISH_PROBE, orjson.dumps(body))]
         events.extend(self._delivery_event(ts_ms, outcome) for outcome in evicted)
         return events
 
@@ -320,7 +314,7 @@ class BusMonitor:
             body["state"] = "down"
             body["error"] = _describe(exc)
         self._note(("stream", stream), body["state"], error=body.get("error"))
-        return SUBJECT_STREAM_STATUS, orjson.dumps(body)
+        return BUS_STREAM_STATUS, orjson.dumps(body)
 
     async def _consumer_lag(self, ts_ms: int, stream: str, durable: str) -> tuple[str, bytes] | None:
         try:
@@ -342,7 +336,7 @@ class BusMonitor:
             "pending": int(info.get("num_pending", 0)),
             "ack_pending": int(info.get("num_ack_pending", 0)),
         }
-        return SUBJECT_CONSUMER_LAG, orjson.dumps(body)
+        return BUS_CONSUMER_LAG, orjson.dumps(body)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -373,7 +367,7 @@ class BusMonitor:
     async def _find_probe_stream(self) -> None:
         """Best effort: which stream holds the probe subject, to name it in error events and to
         say at start, rather than in every round, that probes cannot be stored."""
-        subject = self._spec.probe_subject
+        subject = self._settings.probe_subject
         try:
             body = await self._api("STREAM.NAMES", {"subject": subject})
         except _BUS_PROBLEMS as exc:
@@ -393,7 +387,7 @@ class BusMonitor:
         body: dict[str, Any] = {"ts": ts_ms, "probe_id": outcome.probe_id, "delivered": outcome.delivered}
         if outcome.delay_ms is not None:
             body["delay_ms"] = outcome.delay_ms
-        return SUBJECT_PROBE_DELIVERY, orjson.dumps(body)
+        return BUS_PROBE_DELIVERY, orjson.dumps(body)
 
     def _note(self, key: tuple[str, ...], condition: str, *, error: str | None = None) -> None:
         """Log a thing's condition when it changes (the first "ok" of a thing is not news)."""
@@ -408,7 +402,7 @@ class BusMonitor:
         elif kind == "consumer":
             fields["stream"], fields["consumer"] = names
         else:
-            fields["probe_subject"] = self._spec.probe_subject
+            fields["probe_subject"] = self._settings.probe_subject
         if error is not None:
             fields["error"] = error
         if previous == "missing" and condition == "ok":

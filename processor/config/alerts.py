@@ -22,13 +22,12 @@ from processor.config.fields import (
 )
 from processor.config.kind_rules import calendar_kind_problem, stat_kind_problem
 from processor.config.model import AlertConfig, Defaults, Severity, SliConfig
-from processor.config.parse import GAUGE_STATS
 from processor.config.problems import Issue, Problems
 from processor.config.slis import SliTable
 from processor.config.slos import SloTable
 from processor.config.tree import Loc
 from processor.config.windows import CALENDAR_NOMINAL_MS, multiple_problem, window_problem
-from processor.vocabulary import TEMPLATE_PLACEHOLDERS
+from processor.vocabulary import GAUGE_STATS, TEMPLATE_PLACEHOLDERS
 
 __all__ = ["RawAlert", "alert_identity_problems", "read_alerts", "template_problem"]
 

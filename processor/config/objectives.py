@@ -6,7 +6,8 @@ import re
 from decimal import Decimal
 
 from processor.config.model import Condition, Stat
-from processor.config.parse import GAUGE_STATS, parse_condition, parse_fraction
+from processor.config.parse import parse_condition, parse_fraction
+from processor.vocabulary import GAUGE_STATS
 
 __all__ = ["objective_direction_problem", "objective_ratio", "parse_objective"]
 

@@ -21,9 +21,7 @@ from processor.vocabulary import GAUGE_STATS, STAT_NAMES
 
 __all__ = [
     "DURATION_UNITS_MS",
-    "GAUGE_STATS",
     "LATENCY_UNITS_MS",
-    "STAT_NAMES",
     "parse_stat",
     "check_subject_pattern",
     "format_duration",
@@ -65,7 +63,7 @@ _TIME_STATS = ("since_last", "bad_for")  # thresholds are durations, like a quan
 # gauge whose SLI declares a time unit, a duration; whether the unit fits the SLI is checked by the
 # loader. STAT_NAMES: every stat a config may write, besides pNN (``burn_rate`` is built by the
 # engine for budget tiers).
-_STAT_LIST = (
+_STAT_LIST = (  # every name of STAT_NAMES, for people (tests/unit/test_vocabulary.py)
     "pNN (p50, p95, p99.9), good_ratio, bad_ratio (the error rate), bad_count, count, since_last, "
     "last, min, max, avg, sum or bad_for"
 )

@@ -170,7 +170,7 @@ class BudgetTracker:
         self.period_good = 0
         self.period_total = 0
         self.policy = "normal"
-        self.rules = [(tier, AlertRule(self._alert_spec(tier), ())) for tier in budget.burn_tiers]
+        self.rules = [(tier, AlertRule(self._alert_config(tier), ())) for tier in budget.burn_tiers]
         if budget.method == "occurrences" and slo.objective.stat.kind == "quantile":
             op = slo.objective.op
             self.latency_threshold_ms = slo.objective.threshold
@@ -179,7 +179,7 @@ class BudgetTracker:
             self.latency_threshold_ms = None
             self.latency_inclusive = False
 
-    def _alert_spec(self, tier: BurnTier) -> AlertConfig:
+    def _alert_config(self, tier: BurnTier) -> AlertConfig:
         slo = self.slo
         pct = f"{(1 - slo.objective_ratio) * 100:g}%"
         return AlertConfig(

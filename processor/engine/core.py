@@ -43,7 +43,7 @@ _ROUTE_CACHE_MAX = 65_536  # distinct subjects remembered; past it the cache sta
 
 class Engine:
     def __init__(self, config: Config, fallback_ts_ms: Callable[[Any], int | None] | None = None):
-        self.spec = config
+        self.config = config
         self.clock = BoundaryClock(config.defaults.resolution_ms, config.defaults.allowed_lateness_ms)
         self._fallback_ts_ms = fallback_ts_ms
         self._ctx = RecordContext(config.defaults.resolution_ms)
@@ -205,7 +205,7 @@ class Engine:
         for sli in self._boundary_slis:
             sli.kind.close_boundary(sli, t_ms, self._ctx)
         self.rules.evaluate(t_ms, origin_ms, out)
-        if t_ms % self.spec.defaults.sli_report_every_ms == 0:
+        if t_ms % self.config.defaults.sli_report_every_ms == 0:
             self._reporter.report(t_ms, origin_ms, out)
         self.budgets.account(t_ms, origin_ms, out)
         for sli in self.slis:

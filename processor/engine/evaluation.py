@@ -31,7 +31,7 @@ def sli_value(sli: SliState, stat: Stat, t_ms: int, window_ms: int, origin_ms: i
         (series,) = sli.series.values()
         return window_value(aggregate(series, lo_ms, t_ms), series, stat, t_ms, window_ms, origin_ms)
     per_series = [(aggregate(s, lo_ms, t_ms), s) for s in sli.series.values()]
-    if stat.kind in ("since_last", "bad_for") or sli.config.kind == "state":
+    if stat.kind in ("since_last", "bad_for") or sli.kind.worst_series:
         # Per-series by nature: the SLI as a whole is as bad as its worst series.
         known = [v for b, s in per_series if (v := window_value(b, s, stat, t_ms, window_ms, origin_ms)) is not None]
         if not known:
@@ -70,10 +70,10 @@ class AlertRules:
         self.rules = [(AlertRule(a, slis[a.sli].config.series_label_names()), slis[a.sli]) for a in config.alerts]
         self.zones = {a.timezone: ZoneInfo(a.timezone) for a in config.alerts if a.calendar}
         self.calendar: dict[int, dict[tuple, CalendarPeriod]] = {
-            id(rule): {} for rule, _ in self.rules if rule.spec.calendar
+            id(rule): {} for rule, _ in self.rules if rule.alert.calendar
         }
         # Absence rules (since_last) change with time alone, so boundaries are never skipped.
-        self.absence = any(rule.spec.condition.stat.kind == "since_last" for rule, _ in self.rules)
+        self.absence = any(rule.alert.condition.stat.kind == "since_last" for rule, _ in self.rules)
 
     def has_state(self) -> bool:
         return self.absence or any(rule.states for rule, _ in self.rules)
@@ -90,11 +90,11 @@ class AlertRules:
                     if value is None and labels not in sli.series and labels not in rule.states:
                         del periods[labels]  # nothing this period and nothing left to resolve: forget it
                 else:
-                    key = (id(series), rule.spec.window_ms)
+                    key = (id(series), rule.alert.window_ms)
                     if key not in cache:
-                        cache[key] = aggregate(series, t_ms - rule.spec.window_ms, t_ms)
+                        cache[key] = aggregate(series, t_ms - rule.alert.window_ms, t_ms)
                     bucket = cache[key]
-                    value = window_value(bucket, series, rule.spec.condition.stat, t_ms, rule.spec.window_ms, origin_ms)
+                    value = window_value(bucket, series, rule.alert.condition.stat, t_ms, rule.alert.window_ms, origin_ms)
                 self._transition(rule, labels, value, t_ms, 0 if new is None else new.count, out)
 
     @staticmethod
@@ -104,7 +104,7 @@ class AlertRules:
             labels_seen |= set(periods)
         # Series evicted while a rule still holds state on them: their window is now empty.
         labels_seen |= set(rule.states)
-        if not labels_seen and rule.spec.condition.stat.kind == "since_last" and not sli.label_paths:
+        if not labels_seen and rule.alert.condition.stat.kind == "since_last" and not sli.label_paths:
             labels_seen = {()}  # never seen at all: absent since we started watching
         return sorted(labels_seen)
 
@@ -114,23 +114,23 @@ class AlertRules:
         if tr is None:
             return
         out.alerts.append(tr)
-        spec = rule.spec
-        if spec.action and tr.status == "firing":
+        alert = rule.alert
+        if alert.action and tr.status == "firing":
             out.actions.append(AlertAction(
-                service=spec.service, alertname=spec.name, action=spec.action, labels=tr.labels,
+                service=alert.service, alertname=alert.name, action=alert.action, labels=tr.labels,
                 fingerprint=tr.fingerprint, evaluated_at_ms=t_ms, value=value,
             ))
 
     def _fold_period(self, rule: AlertRule, periods: dict, labels: tuple, new: Any, t_ms: int) -> float | None:
         """Fold the sub-window that just closed into the series' calendar-period sum."""
-        spec = rule.spec
+        alert = rule.alert
         closed_sub = t_ms - self.resolution_ms
         period = periods.get(labels)
         if period is None or closed_sub >= period.end_ms:
-            _, end_ms = calendar_period_ms(closed_sub, spec.calendar, self.zones[spec.timezone])  # type: ignore[arg-type]
+            _, end_ms = calendar_period_ms(closed_sub, alert.calendar, self.zones[alert.timezone])  # type: ignore[arg-type]
             period = periods[labels] = CalendarPeriod(end_ms)
         period.fold(new)
-        return window_value(period.bucket, _NO_SERIES, spec.condition.stat, t_ms, 1, t_ms)
+        return window_value(period.bucket, _NO_SERIES, alert.condition.stat, t_ms, 1, t_ms)
 
     def snapshot(self) -> dict:
         rules = {}

@@ -44,13 +44,13 @@ class RuleState:
 
 
 class AlertRule:
-    """One alert spec with the state of each series it watches (keyed by the series' labels)."""
+    """One alert alert with the state of each series it watches (keyed by the series' labels)."""
 
-    def __init__(self, spec: AlertConfig, sli_label_names: tuple[str, ...]):
-        self.spec = spec
+    def __init__(self, alert: AlertConfig, sli_label_names: tuple[str, ...]):
+        self.alert = alert
         # Everything the loader keeps unique, so two rules never share a snapshot entry.
-        self.key = f"{spec.name}|{spec.service}|{spec.sli}|{spec.slo or ''}|{spec.severity}|" + ",".join(
-            f"{k}={v}" for k, v in spec.labels
+        self.key = f"{alert.name}|{alert.service}|{alert.sli}|{alert.slo or ''}|{alert.severity}|" + ",".join(
+            f"{k}={v}" for k, v in alert.labels
         )
         self.sli_label_names = sli_label_names
         self.states: dict[tuple[str, ...], RuleState] = {}
@@ -59,16 +59,16 @@ class AlertRule:
     def _labels(self, series: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
         cached = self._labels_cache.get(series)
         if cached is None:
-            spec = self.spec
+            alert = self.alert
             labels = {
-                "alertname": spec.name,
-                "service": spec.service,
-                "severity": spec.severity,
-                "sli": spec.sli,
+                "alertname": alert.name,
+                "service": alert.service,
+                "severity": alert.severity,
+                "sli": alert.sli,
             }
-            if spec.slo:
-                labels["slo"] = spec.slo
-            labels.update(spec.labels)
+            if alert.slo:
+                labels["slo"] = alert.slo
+            labels.update(alert.labels)
             labels.update(zip(self.sli_label_names, series))
             items = tuple(sorted(labels.items()))
             digest = hashlib.sha256("\n".join(f"{k}={v}" for k, v in items).encode()).hexdigest()
@@ -80,13 +80,13 @@ class AlertRule:
         self, series: tuple[str, ...], value: float | None, t_ms: int, new_events: int = 0
     ) -> AlertTransition | None:
         """``new_events``: events of the series in the sub-window that closed at t (for_events)."""
-        holds = value is not None and self.spec.condition.holds(value)
+        holds = value is not None and self.alert.condition.holds(value)
         st = self.states.get(series)
         if st is None:
             if not holds:
                 return None
             st = self.states[series] = RuleState()
-        spec = self.spec
+        alert = self.alert
         if st.state == INACTIVE:
             if holds:
                 st.state, st.active_at_ms, st.events = PENDING, t_ms, new_events
@@ -108,7 +108,7 @@ class AlertRule:
             return None
         if st.clear_since_ms is None:
             st.clear_since_ms = t_ms
-        if t_ms - st.clear_since_ms >= spec.keep_firing_for_ms:
+        if t_ms - st.clear_since_ms >= alert.keep_firing_for_ms:
             transition = self._transition("resolved", st, series, value, t_ms, ends_at_ms=t_ms)
             del self.states[series]
             self._labels_cache.pop(series, None)
@@ -116,32 +116,32 @@ class AlertRule:
         return None
 
     def _held_long_enough(self, st: RuleState, t_ms: int) -> bool:
-        if self.spec.for_events is not None:
+        if self.alert.for_events is not None:
             # "for 3 cycles": three events of the series arrived while the condition held,
             # counting those of the sub-window that made it hold.
-            return st.events >= self.spec.for_events
-        return t_ms - st.active_at_ms >= self.spec.for_ms
+            return st.events >= self.alert.for_events
+        return t_ms - st.active_at_ms >= self.alert.for_ms
 
     def _fire(self, st: RuleState, series, value, t_ms: int) -> AlertTransition:
         st.state, st.starts_at_ms, st.clear_since_ms = FIRING, t_ms, None
         return self._transition("firing", st, series, value, t_ms, ends_at_ms=None)
 
     def _transition(self, status, st, series, value, t_ms, ends_at_ms) -> AlertTransition:
-        spec = self.spec
+        alert = self.alert
         labels, fingerprint = self._labels(series)
         return AlertTransition(
             status=status,
             labels=labels,
-            templates=tuple((k, t) for k, t in (("summary", spec.summary), ("description", spec.description)) if t),
+            templates=tuple((k, t) for k, t in (("summary", alert.summary), ("description", alert.description)) if t),
             fingerprint=fingerprint,
             active_at_ms=st.active_at_ms,
             starts_at_ms=st.starts_at_ms,
             ends_at_ms=ends_at_ms,
             value=value,
-            threshold=spec.condition.threshold,
-            expr=spec.condition.text,
-            window_ms=spec.window_ms,
-            for_ms=spec.for_ms,
+            threshold=alert.condition.threshold,
+            expr=alert.condition.text,
+            window_ms=alert.window_ms,
+            for_ms=alert.for_ms,
             evaluated_at_ms=t_ms,
-            window=spec.calendar or format_duration(spec.window_ms),
+            window=alert.calendar or format_duration(alert.window_ms),
         )

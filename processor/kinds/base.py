@@ -49,6 +49,9 @@ class Kind:
     # When the kind's events are neither good nor bad, its SLOs count time slices instead:
     # (what the SLI is, an example slice condition), for the config's message.
     slice_only: ClassVar[tuple[str, str] | None] = None
+    # The SLI as a whole (a budget's slice) is as good as its worst series, not the merge of all:
+    # a state SLI's series are separate things (providers), each up or down.
+    worst_series: ClassVar[bool] = False
 
     # ---- the config language (processor/config/ reads these through the registry)
     config_model: ClassVar[type[SliConfig]]

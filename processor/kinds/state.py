@@ -95,6 +95,7 @@ class StateKind(Kind):
     reported_stats = ("count", "good_ratio", "bad_for")
     slice_only = ("a state SLI, whose state changes are not good or bad events", "good_ratio >= 50%")
     config_model = StateSli
+    worst_series = True
     description = "a state SLI"
     noun = "state"
     stat_hint = "use bad_for, or good_ratio and bad_ratio (shares of the window's time)"

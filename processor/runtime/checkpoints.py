@@ -39,7 +39,7 @@ class Checkpointer:
         seq, snap = state
         try:
             notes = engine.restore(snap)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a snapshot of another shape
             raise CheckpointError(f"checkpoint of stream {stream}: cannot restore its engine: {exc!r}") from exc
         for note in notes:
             self._log.warning("checkpoint.dropped_state", stream=stream, note=note)

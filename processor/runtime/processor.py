@@ -30,7 +30,8 @@ from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.outbox import Outbox
-from processor.runtime.topology import BUS_LANE, durable_name, partition_spec
+from processor.runtime.topology import BUS_LANE, partition_config
+from processor.vocabulary import durable_name
 
 
 def _fallback_ts_ms(msg: Any) -> int | None:
@@ -40,7 +41,7 @@ def _fallback_ts_ms(msg: Any) -> int | None:
 class Processor:
     def __init__(
         self,
-        spec: Config,
+        config: Config,
         nc: Any,
         definitions: Sequence[dict],
         *,
@@ -51,7 +52,7 @@ class Processor:
         consumer_prefix: str = "slo",
         log: Any = None,
     ):
-        self.spec = spec
+        self.config = config
         self.nc = nc
         self.definitions = list(definitions)
         self.batch_size = batch_size
@@ -71,26 +72,26 @@ class Processor:
         """Provision the streams, restore the last checkpoint, start one consumer per stream."""
         for r in await provision_streams(self.nc, self.definitions, self.log):
             self.log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
-        parts, orphans = partition_spec(self.spec, self.definitions)
+        parts, orphans = partition_config(self.config, self.definitions)
         for name in orphans:
             self.log.warning("sli.no_stream", sli=name, hint="no stream in streams/ holds its subject; it is not evaluated")
         restored = await self.checkpoints.load()
-        if BUS_LANE in parts and self.spec.bus_monitor is None:
+        if BUS_LANE in parts and self.config.bus_monitor is None:
             self.log.warning("bus_monitor.missing", slis=[s.name for s in parts.pop(BUS_LANE).slis],
                              hint="SLIs on bus.> need a bus_monitor section in the config")
         for stream, part in parts.items():
             self.lanes[stream] = await self._open_lane(stream, part, restored.get(stream))
         if BUS_LANE in self.lanes:
             self.monitor = BusMonitor(
-                self.nc, self.spec.bus_monitor, [d["name"] for d in self.definitions], log=self.log  # type: ignore[arg-type]
+                self.nc, self.config.bus_monitor, [d["name"] for d in self.definitions], log=self.log  # type: ignore[arg-type]
             )
             await self.monitor.start()
         self.log.info(
             "processor.ready",
             streams=sorted(self.lanes),
-            slis=len(self.spec.slis),
-            slos=len(self.spec.slos),
-            alert_rules=len(self.spec.alerts),
+            slis=len(self.config.slis),
+            slos=len(self.config.slos),
+            alert_rules=len(self.config.alerts),
         )
 
     async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
@@ -139,8 +140,8 @@ class Processor:
     def _lane_task(self, lane: Lane) -> asyncio.Task[None]:
         if lane.puller is not None:
             return asyncio.create_task(lane.run(self._stop), name=f"lane-{lane.stream}")
-        assert self.monitor is not None and self.spec.bus_monitor is not None
-        interval_s = self.spec.bus_monitor.interval_ms / 1000
+        assert self.monitor is not None and self.config.bus_monitor is not None
+        interval_s = self.config.bus_monitor.interval_ms / 1000
         return asyncio.create_task(lane.run_measurements(self._stop, self.monitor, interval_s), name=f"lane-{lane.stream}")
 
     async def _shut_down(self, checkpoints: asyncio.Task[None]) -> None:

@@ -26,7 +26,7 @@ from processor.runtime.processor import Processor
 
 
 async def serve(
-    spec: Config,
+    config: Config,
     opts: ConnectOptions,
     streams_dir: Path,
     store_dir: Path,
@@ -53,7 +53,7 @@ async def serve(
         try:
             prefix = "slo" if instance == "default" else f"slo_{instance}"
             proc = Processor(
-                spec, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix, log=log
+                config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix, log=log
             )
             await proc.start()
             runner = asyncio.create_task(proc.run())
@@ -97,7 +97,7 @@ def run_from_args(args: Any) -> int:
     configure_logging()
     log = structlog.get_logger("slo")
     try:
-        spec = load_config(args.config)
+        config = load_config(args.config)
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -109,7 +109,7 @@ def run_from_args(args: Any) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await serve(
-            spec,
+            config,
             opts,
             Path(args.streams_dir),
             Path(args.store_dir),

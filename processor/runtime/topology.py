@@ -8,16 +8,16 @@ fed by this process, not by a stream.
 
 from __future__ import annotations
 
-__all__ = ["BUS_LANE", "BUS_SUBJECTS", "durable_name", "partition_spec", "stream_subjects"]
+__all__ = ["BUS_LANE", "partition_config", "stream_subjects"]
 
 from collections.abc import Sequence
 from typing import Any
 
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
+from processor.vocabulary import BUS_SUBJECT_PATTERN
 
 BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, not a stream
-BUS_SUBJECTS = "bus.>"
 
 
 def stream_subjects(definition: dict[str, Any]) -> list[str]:
@@ -25,14 +25,9 @@ def stream_subjects(definition: dict[str, Any]) -> list[str]:
     return list(definition.get("subjects", []))
 
 
-def durable_name(consumer_prefix: str, stream: str) -> str:
-    """The durable pull consumer of ``stream`` for processors named by ``consumer_prefix``."""
-    return f"{consumer_prefix}_{stream}".lower()
-
-
 def _home(subject: str, definitions: Sequence[dict[str, Any]]) -> str | None:
     """The lane that holds an SLI's subject: the bus monitor's, a stream's, or none."""
-    if subject_pattern_matches(BUS_SUBJECTS, subject):
+    if subject_pattern_matches(BUS_SUBJECT_PATTERN, subject):
         return BUS_LANE
     return next(
         (d["name"] for d in definitions if any(subject_pattern_matches(s, subject) for s in stream_subjects(d))),
@@ -40,21 +35,21 @@ def _home(subject: str, definitions: Sequence[dict[str, Any]]) -> str | None:
     )
 
 
-def partition_spec(spec: Config, definitions: Sequence[dict]) -> tuple[dict[str, Config], list[str]]:
-    """The sub-spec each stream's engine evaluates, and the SLIs that no stream holds."""
+def partition_config(config: Config, definitions: Sequence[dict]) -> tuple[dict[str, Config], list[str]]:
+    """The part of the config each stream's engine evaluates, and the SLIs that no stream holds."""
     parts: dict[str, Config] = {}
     orphans = []
-    for sli in spec.slis:
+    for sli in config.slis:
         home = _home(sli.subject, definitions)
         if home is None:
             orphans.append(sli.name)
             continue
-        part = parts.setdefault(home, spec.model_copy(update={"slis": (), "slos": (), "alerts": ()}))
+        part = parts.setdefault(home, config.model_copy(update={"slis": (), "slos": (), "alerts": ()}))
         parts[home] = part.model_copy(
             update={
                 "slis": part.slis + (sli,),
-                "slos": part.slos + tuple(s for s in spec.slos if s.sli == sli.name),
-                "alerts": part.alerts + tuple(a for a in spec.alerts if a.sli == sli.name),
+                "slos": part.slos + tuple(s for s in config.slos if s.sli == sli.name),
+                "alerts": part.alerts + tuple(a for a in config.alerts if a.sli == sli.name),
             }
         )
     return parts, orphans

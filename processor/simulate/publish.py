@@ -31,6 +31,7 @@ from processor.errors import BusError
 from processor.simulate.generator import Simulator
 from processor.simulate.incidents import Incident
 from processor.simulate.platform import STREAM_OF_PREFIX
+from processor.vocabulary import durable_name
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ class _LagInjector:
 
     async def _pause(self, inc: Incident) -> None:
         stream = self._streams[inc.target]  # type: ignore[index]
-        durable = f"{self._prefix}_{stream}".lower()
+        durable = durable_name(self._prefix, stream)
         key = (stream, durable)
         duration_s = self._wall_duration_s(inc)
         try:

@@ -198,10 +198,10 @@ def bus_events():
 
 def test_bus_rules_fire_and_resolve_on_the_monitor_measurements_as_the_reference_computes():
     from processor.engine import Engine
-    from processor.runtime.topology import BUS_LANE, partition_spec
+    from processor.runtime.topology import BUS_LANE, partition_config
     from tests import reference
 
-    part = partition_spec(catalogue.spec(), catalogue.definitions())[0][BUS_LANE]
+    part = partition_config(catalogue.spec(), catalogue.definitions())[0][BUS_LANE]
     events = bus_events()
     engine = Engine(part)
     out = engine.ingest([catalogue._Msg(s, d) for s, d in events])
@@ -227,9 +227,9 @@ def test_the_bus_consumer_lag_budget_burns_on_the_monitor_measurements():
     # budget). The emergency tier resolves at 540 s, when its 5 m window [240 s, 540 s) holds no bad
     # minute; the critical (30 m) and warning (2 h) short windows still hold them when the 15 minutes end.
     from processor.engine import Engine
-    from processor.runtime.topology import BUS_LANE, partition_spec
+    from processor.runtime.topology import BUS_LANE, partition_config
 
-    part = partition_spec(catalogue.spec(), catalogue.definitions())[0][BUS_LANE]
+    part = partition_config(catalogue.spec(), catalogue.definitions())[0][BUS_LANE]
     out = Engine(part).ingest([catalogue._Msg(s, d) for s, d in bus_events()])
     got = sorted(
         (a.label_map["slo"], a.label_map["tier"], a.label_map["severity"], a.status,

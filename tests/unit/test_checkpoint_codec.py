@@ -7,9 +7,13 @@ import zlib
 
 import orjson
 import pytest
+import structlog
 
 from processor.bus.checkpoint import CHECKPOINT_FORMAT, decode_checkpoint, encode_checkpoint
+from processor.engine import Engine
 from processor.errors import CheckpointError
+from processor.runtime.checkpoints import Checkpointer
+from tests.enginekit import latency_sli, spec_of
 
 STATES = {
     "ANALYTICS": (4242, {"max_ts_ms": 1_700_000_000_000, "series": [[1, 2], [3, 4]]}),
@@ -75,3 +79,16 @@ def test_a_snapshot_that_cannot_be_encoded_is_a_checkpoint_error():
     with pytest.raises(CheckpointError, match="cannot be encoded") as caught:
         encode_checkpoint({"A": (1, {"sketch": object()})})
     assert isinstance(caught.value.__cause__, TypeError)
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [{"version": 2, "resolution_ms": 10_000, "max_ts_ms": 0, "closed_until_ms": 0, "slis": [], "rules": {}},
+     {"version": 7}, {}],
+    ids=["slis of another shape", "an unknown version", "empty"],
+)
+def test_an_engine_snapshot_it_cannot_restore_is_a_checkpoint_error(snapshot):
+    checkpointer = Checkpointer(store=None, lanes={}, interval_s=15, log=structlog.get_logger())  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match="checkpoint of stream ANALYTICS: cannot restore its engine") as caught:
+        checkpointer.restore("ANALYTICS", Engine(spec_of([latency_sli()], [])), (5, snapshot))
+    assert caught.value.__cause__ is not None

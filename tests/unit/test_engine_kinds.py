@@ -5,6 +5,8 @@ advance) reaches its end."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from processor.kinds import sli_config
@@ -146,7 +148,6 @@ def test_a_daily_cost_sum_fires_its_action_and_resets_at_midnight():
     # $1 per decision every 10 s from 23:50 UTC: the 51st ($51 > $50) is at 23:58:20, so the
     # boundary 23:58:30 fires with the action. Midnight starts a new day: the sum is back to
     # $1 at boundary 00:00:10 -> resolved.
-    from datetime import UTC, datetime
 
     start = int(datetime(2026, 11, 27, 23, 50, tzinfo=UTC).timestamp() * 1000)
     cost = sli("cost", "gauge", "ai.decision.generated", value_field="cost_usd")
@@ -159,11 +160,46 @@ def test_a_daily_cost_sum_fires_its_action_and_resets_at_midnight():
     assert [("switch to cheaper model", 51.0)] == [(a.action, a.value) for a in out.actions]
 
 
+def test_a_calendar_count_of_a_ratio_sli_counts_the_days_events():
+    # 7 requests at 23:59:00..23:59:06, then 2 after midnight. "count > 5 today" holds from the
+    # boundary that closes the sub-window holding the 6th (23:59:10) and resolves when the day
+    # turns: the new day's sum starts at its first sub-window (00:00:10 closes 2 events).
+    start = int(datetime(2026, 11, 27, 23, 59, tzinfo=UTC).timestamp() * 1000)
+    requests = sli("req", "ratio", "svc.req", good='status == "ok"')
+    events = [event("svc.req", start + i * 1_000, status="ok") for i in range(7)]
+    events += [event("svc.req", start + 60_000 + i * 1_000, status="ok") for i in range(2)]
+    spec_rule = rule("Busy", "req", "count", ">", 5, calendar="day")
+    out = run_all(Engine(spec_of([requests], [spec_rule], lateness_ms=0)), [events], start + 90_000)
+    assert [(10, "firing", 7.0), (70, "resolved", 2.0)] == [
+        ((a.evaluated_at_ms - start) // S, a.status, a.value) for a in out.alerts
+    ]
+
+
+def test_a_version_1_snapshot_with_calendar_sums_restores_and_goes_on_alike():
+    # Version 1 wrote a calendar sum as [labels, end, gauge, good, total]; version 2 as the bucket.
+    start = int(datetime(2026, 11, 27, 23, 50, tzinfo=UTC).timestamp() * 1000)
+    cost = sli("cost", "gauge", "ai.decision.generated", value_field="cost_usd")
+    config = spec_of([cost], [rule("DailyCost", "cost", "sum", ">", 50, calendar="day")], lateness_ms=0)
+    first = [event("ai.decision.generated", start + i * 10_000, cost_usd=1.0) for i in range(30)]
+    later = [event("ai.decision.generated", start + (30 + i) * 10_000, cost_usd=1.0) for i in range(30)]
+    original = Engine(config)
+    run_all(original, [first])
+    v1 = original.snapshot()
+    v1["version"] = 1
+    for saved in v1["rules"].values():
+        saved["calendar"] = [[labels, end, gauge, 0, 0] for labels, end, gauge in saved["calendar"]]
+    restored = Engine(config)
+    assert [] == restored.restore(v1)
+    expected, actual = run_all(original, [later]), run_all(restored, [later])
+    assert [(a.status, a.value) for a in expected.alerts] == [(a.status, a.value) for a in actual.alerts]
+    assert [("firing", 51.0)] == [(a.status, a.value) for a in actual.alerts]
+
+
 def test_label_sets_past_the_cardinality_cap_share_one_overflow_series_and_are_counted():
     quotes = sli("quotes", "events", "market.quote.>", labels=("symbol",), max_series=2)
     events = [event("market.quote.x", at(1), symbol=s) for s in ("AAPL", "MSFT", "TSLA", "NVDA", "AAPL")]
     _, engine = run([quotes], [], events, 5)
-    assert {("AAPL",), ("MSFT",), ("__overflow__",)} == engine.series_labels(engine.spec.slis[0].name)
+    assert {("AAPL",), ("MSFT",), ("__overflow__",)} == engine.series_labels(engine.config.slis[0].name)
     assert {"quotes": 2} == engine.overflow_counts()
 
 
@@ -207,8 +243,6 @@ def test_an_absence_rule_fires_in_a_replay_across_a_long_silence():
 
 
 def test_an_event_whose_time_fields_straddle_a_closing_boundary_is_rejected_whole():
-    from processor.config.model import SliConfig
-
     a = sli("a", "events", "x.y")
     b = sli_config(name="b", service="svc", kind="events", subject="x.y", event_time_field="sent_at")
     engine = Engine(spec_of([a, b], [], lateness_ms=5_000))

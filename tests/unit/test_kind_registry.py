@@ -160,9 +160,9 @@ def test_without_the_kind_registered_the_loader_names_the_known_kinds():
 
 
 # ---------------------------------------------------------------- the docs' kind table
-def _kind_table() -> dict[str, list[str]]:
-    text = (Path(__file__).parents[2] / "docs" / "config.md").read_text()
-    start = text.index("| kind | reads from each event |")
+def _kind_table(doc: str = "docs/config.md", header: str = "| kind | reads from each event |") -> dict[str, list[str]]:
+    text = (Path(__file__).parents[2] / doc).read_text()
+    start = text.index(header)
     rows = {}
     for line in text[start:].splitlines()[2:]:
         if not line.startswith("|"):
@@ -194,3 +194,12 @@ def test_the_docs_list_what_each_kind_reports():
     for kind in kinds.KINDS.values():
         if kind.behaviours() == (kind,):
             assert f"{kind.name} `{', '.join(kind.reported_stats)}`" in text
+
+
+def test_the_readmes_kind_table_names_every_kind_and_only_stats_it_offers():
+    rows = _kind_table("README.md", "| kind | reads from each event | stats for objectives and rules |")
+    assert list(kinds.KINDS) == list(rows)
+    for name, kind in kinds.KINDS.items():
+        named = {"quantile" if re.fullmatch(r"p[\d.]+", w) else w for w in re.findall(r"`([\w.]+)`", rows[name][1])}
+        offered = set().union(*(b.stats for b in kind.behaviours())) | set(kinds.KINDS)
+        assert named <= offered, name

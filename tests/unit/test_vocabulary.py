@@ -36,8 +36,9 @@ def test_alert_texts_offer_exactly_the_placeholders_the_config_language_accepts(
 def test_the_bus_monitor_emits_exactly_the_subjects_slis_may_read():
     from processor.bus import monitor
 
-    emitted = {getattr(monitor, n) for n in dir(monitor) if n.startswith("SUBJECT_")}
+    emitted = {getattr(monitor, n) for n in dir(monitor) if n.startswith("BUS_") and n != "BUS_MONITOR_SUBJECTS"}
     assert set(vocabulary.BUS_MONITOR_SUBJECTS) == emitted
+    assert all(s.startswith(vocabulary.BUS_SUBJECT_PATTERN[:-1]) for s in emitted)
     # No subject written out a second time in the monitor itself.
     assert set() == {s for s in _string_literals(ROOT / "bus" / "monitor.py") if s.startswith("bus.")}
 
@@ -85,3 +86,12 @@ def test_the_config_language_accepts_exactly_the_registered_kinds():
     from processor.config.slis import raw_sli_model
 
     assert tuple(KINDS) == typing.get_args(raw_sli_model().model_fields["kind"].annotation)
+
+
+def test_the_unknown_stat_message_lists_every_stat():
+    from processor.config.parse import parse_stat
+
+    with pytest.raises(ValueError) as err:
+        parse_stat("zzz")
+    listed = set(str(err.value).split(": use ")[1].replace(",", " ").replace(" or ", " ").split())
+    assert set(vocabulary.STAT_NAMES) <= listed
