@@ -56,6 +56,10 @@ class BoundaryClock:
             return None
         return target if target > self.closed_until_ms else None
 
+    def closed_through(self, boundary_ms: int) -> None:
+        """Every sub-window ending at or before ``boundary_ms`` is now closed (evaluated)."""
+        self.closed_until_ms = boundary_ms
+
     def snapshot(self) -> dict:
         return {"max_ts_ms": self.max_ts_ms, "closed_until_ms": self.closed_until_ms, "origin_ms": self.origin_ms}
 

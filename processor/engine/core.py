@@ -198,7 +198,7 @@ class Engine:
                 # the target would evaluate to nothing, so skip them (long gaps cost O(1)).
                 break
             boundary += res
-        self.clock.closed_until_ms = target
+        self.clock.closed_through(target)
 
     def _close_boundary(self, t_ms: int, out: Outputs) -> None:
         origin_ms = self.clock.origin_ms if self.clock.origin_ms is not None else t_ms
