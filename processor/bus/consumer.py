@@ -92,8 +92,9 @@ async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
 class BatchPuller:
     """A durable pull consumer (AckPolicy ALL) read a batch at a time.
 
-    Pass ``start_after_seq`` whenever a checkpoint exists: delivery then resumes exactly after it.
-    With ``None`` the durable's own position is used (or, for a new durable, the whole stream).
+    Pass ``start_after_seq`` whenever a checkpoint exists: delivery then resumes exactly after it;
+    ``0`` reads the stream from its first message (a processor with no checkpoint yet). With
+    ``None`` the durable's own position is used (or, for a new durable, the whole stream).
     """
 
     def __init__(
@@ -249,6 +250,8 @@ class BatchPuller:
         )
         state = info.get("state", {})
         first_seq, last_seq = int(state.get("first_seq", 0)), int(state.get("last_seq", 0))
+        if start_after_seq == 0:
+            return max(first_seq, 1)  # no checkpoint: whatever the stream still holds
         if start_after_seq > last_seq:
             # A stream sequence never goes back, so this stream is not the one the checkpoint was
             # taken on (deleted and recreated). Waiting for it to reach the checkpoint would

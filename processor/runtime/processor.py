@@ -96,7 +96,9 @@ class Processor:
 
     async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
         engine = Engine(part, fallback_ts_ms=_fallback_ts_ms)
-        start_after = None if state is None else self.checkpoints.restore(stream, engine, state)
+        # Without a checkpoint the engine is empty, so it reads the stream from its first message:
+        # resuming at the durable's ack floor would leave out everything acked before a crash.
+        start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
         if stream != BUS_LANE:

@@ -319,3 +319,41 @@ async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(f
     expected_total = sum(1 for t in range(0, 700) if iso(t) < last["evaluatedAt"])
     assert (expected_total, expected_total) == (last["total"], last["good"])
     await nc.close()
+
+
+async def test_a_crash_before_any_checkpoint_restarts_from_the_streams_first_message(fresh_nats_url):
+    # The processor applies and acks 500 requests, then dies before its first checkpoint. The next
+    # one has no checkpoint: it must read the stream from the start (its engine is empty), not from
+    # the durable's ack floor, so the budget counts every request once.
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    js = nc.jetstream()
+    proc = Processor(load_config(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
+                     idle_after_s=3600, checkpoint_interval_s=3600)
+    await proc.start()
+    task = asyncio.create_task(proc.run())
+    first, _ = traffic(0, 500, bad_at=set())
+    await publish(js, first)
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 500)
+    await nc.close()  # the crash: no checkpoint was ever written
+    proc.stop()
+    await asyncio.wait_for(task, 30)
+
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    budgets: list = []
+
+    async def collect(msg):
+        budgets.append(orjson.loads(msg.data))
+
+    await nc.subscribe("slo.budget.api-gateway.gateway_availability", cb=collect)
+    second, _ = traffic(500, 700, bad_at=set())
+    await publish(nc.jetstream(), second)
+    proc, task = await start_processor(nc)
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
+    assert 700 == proc.lanes["ANALYTICS"].engine.accepted  # all of the stream, once
+    proc.stop()
+    await task
+    await nc.flush()
+    last = max(budgets, key=lambda b: b["evaluatedAt"])
+    expected_total = sum(1 for t in range(0, 700) if iso(t) < last["evaluatedAt"])
+    assert (expected_total, expected_total) == (last["total"], last["good"])
+    await nc.close()
