@@ -50,6 +50,7 @@ REJECTION_REASONS = (
     "bad_field_type",
     "bad_value",
     "negative_value",
+    "out_of_range",
     "bad_timestamp",
     "no_timestamp",
     "late",

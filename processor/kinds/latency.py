@@ -10,7 +10,7 @@ from processor.config.model import SliConfig
 from processor.config.parse import LATENCY_UNITS_MS
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latency
 from processor.kinds.payload import Reject, field_path, read_number
-from processor.kinds.sketch import LatencyStore
+from processor.kinds.sketch import MAX_TRACKABLE_MS, LatencyStore
 
 __all__ = ["KIND", "VALUE_YAML_FIELDS", "LatencyKind", "LatencySli", "value_fields"]
 
@@ -72,7 +72,10 @@ class LatencyKind(Kind):
                 v = v - read_number(payload, minus_path, minus_field)
             if v < 0:
                 raise Reject("negative_value", f"{field}: {v}")
-            return v * unit_to_ms
+            v_ms = v * unit_to_ms
+            if v_ms > MAX_TRACKABLE_MS:
+                raise _out_of_range(v_ms, field)
+            return v_ms
 
         return observe
 
@@ -98,9 +101,17 @@ def _top_level_observer(field: str, unit_to_ms: float):
             raise Reject("bad_value", f"{field}: expected a number, got {t.__name__}")
         if v < 0:
             raise Reject("negative_value", f"{field}: {v}")
-        return v * unit_to_ms
+        v_ms = v * unit_to_ms
+        if v_ms > MAX_TRACKABLE_MS:
+            raise _out_of_range(v_ms, field)
+        return v_ms
 
     return observe
+
+
+def _out_of_range(value_ms: float, field: str) -> Reject:
+    # Clipped into the top bucket, one garbage value (1e308) could move a quantile: refused instead.
+    return Reject("out_of_range", f"{field}: {value_ms:g} ms is beyond the {MAX_TRACKABLE_MS:g} ms a sketch tracks")
 
 
 KIND = LatencyKind()

@@ -20,6 +20,8 @@ BAD = [
     pytest.param(event("svc.req", T0_MS, latency_ms="12"), "bad_value", id="a latency given as a string"),
     pytest.param(event("svc.req", T0_MS, latency_ms=True), "bad_value", id="a latency given as a bool"),
     pytest.param(event("svc.req", T0_MS, latency_ms=-1), "negative_value", id="a negative latency"),
+    pytest.param(event("svc.req", T0_MS, latency_ms=1e308), "out_of_range", id="a latency beyond the sketch's range"),
+    pytest.param(event("svc.req", T0_MS, latency_ms=100_000_001), "out_of_range", id="a latency just beyond 1e8 ms"),
     pytest.param(Msg("svc.req", b'{"ts": 1700000000000, "latency_ms": NaN}'), "not_json", id="NaN is not JSON"),
     pytest.param(
         Msg("svc.req", b'{"ts": 1700000000000, "latency_ms": 1e400}'), "not_json", id="an infinite latency is not JSON"
@@ -64,3 +66,15 @@ def test_subjects_no_sli_reads_are_ignored_not_rejected():
     eng = engine()
     out = eng.ingest([Msg("other.thing", b"garbage")])
     assert (0, 1, []) == (out.accepted, out.ignored, out.rejections)
+
+
+def test_one_garbage_latency_does_not_move_a_quantile():
+    # 99 requests at 10 ms and one absurd value: p99 of the accepted ones stays 10 ms (within 1 %).
+    eng = Engine(spec_of([latency_sli()], [quantile_alert(0.99, ">", 1_000.0, for_ms=0)]))
+    batch = [event("svc.req", T0_MS + i * 100, latency_ms=10) for i in range(99)]
+    batch.append(event("svc.req", T0_MS + 9_950, latency_ms=1e308))
+    out = eng.ingest(batch)
+    out.extend(eng.advance(T0_MS + 20_000))
+    assert [] == out.alerts
+    assert [(99, "out_of_range")] == [(r.index, r.reason) for r in out.rejections]
+    assert 10.0 == pytest.approx(eng.slis[0].series[()].subs[T0_MS - T0_MS % 10_000].quantile(0.99), rel=0.01)
