@@ -103,13 +103,18 @@ class YamlTree:
 
 def compose(text: str, source: str) -> YamlTree | None:
     """Parse YAML; raise ConfigError on a syntax error. None means an empty document."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters already
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError([_reader_problem(exc, text, source)]) from exc
     try:
         try:
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             raise ConfigError([_syntax_problem(exc, source)]) from exc
-        except yaml.YAMLError as exc:  # reader errors: control characters, bad encoding
+        except yaml.reader.ReaderError as exc:
+            raise ConfigError([_reader_problem(exc, text, source)]) from exc
+        except yaml.YAMLError as exc:
             raise ConfigError([ConfigProblem(source, None, "", f"YAML error: {exc}")]) from exc
         if node is None:
             return None
@@ -118,6 +123,13 @@ def compose(text: str, source: str) -> YamlTree | None:
         return tree
     finally:
         loader.dispose()
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, source: str) -> ConfigProblem:
+    """A character YAML does not allow (a control character), at its line."""
+    line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+    char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+    return ConfigProblem(source, line, "", f"YAML does not allow the character {char} ({exc.reason})")
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> ConfigProblem:

@@ -19,7 +19,7 @@ from processor.config.model import Condition, SliConfig
 from processor.config.problems import Issue, Problems
 from processor.config.tree import Loc
 
-__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency"]
+__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency", "written"]
 
 # Stats every kind offers: events in the window, and time since the series' last event.
 EVERY_KIND_STATS = frozenset({"count", "since_last"})
@@ -74,7 +74,7 @@ class Kind:
     def key_problems(self, raw: Any, given: dict[str, Any], loc: Loc) -> Iterator[Issue]:
         """The keys an SLI of this kind needs (``given``: the keys as written)."""
         for key, message in self.required_keys.items():
-            if key not in given:
+            if not written(given, key):
                 yield loc + (key,), message
 
     def config_fields(self, raw: Any, given: dict[str, Any], loc: Loc, problems: Problems) -> dict[str, Any] | None:
@@ -119,6 +119,11 @@ class Kind:
 
     def close_boundary(self, state: Any, t_ms: int, ctx: RecordContext) -> None:
         """What changes at a boundary without events (correlation timeouts); most kinds: nothing."""
+
+
+def written(given: dict[str, Any], key: str) -> bool:
+    """Whether the YAML gives ``key`` a value (``key: ~`` gives none)."""
+    return given.get(key) is not None
 
 
 def add_latency(ctx: RecordContext, state: Any, series: Any, sub: int, value_ms: float) -> None:

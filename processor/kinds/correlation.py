@@ -16,7 +16,7 @@ from processor.config.model import FrozenModel, SliConfig
 from processor.config.predicate import FieldTypeError, MissingField, Predicate
 from processor.config.problems import Issue, Problems
 from processor.config.tree import Loc
-from processor.kinds.base import Kind, RecordContext, add_latency
+from processor.kinds.base import Kind, RecordContext, add_latency, written
 from processor.kinds.buckets import Counts
 from processor.kinds.correlations import Correlations
 from processor.kinds.latency import KIND as LATENCY
@@ -97,7 +97,7 @@ class CorrelationKind(Kind):
         return (OUTCOME, DURATION)
 
     def config_fields(self, raw: Any, given: dict[str, Any], loc: Loc, problems: Problems) -> dict[str, Any] | None:
-        if "correlate" not in given:
+        if not written(given, "correlate"):
             return None  # required_keys says so
         correlation = _read_correlation(given["correlate"], loc + ("correlate",), problems)
         return None if correlation is None else {"correlation": correlation}

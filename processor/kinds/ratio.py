@@ -11,7 +11,7 @@ from processor.config.model import SliConfig
 from processor.config.predicate import FieldTypeError, MissingField, Predicate
 from processor.config.problems import Issue
 from processor.config.tree import Loc
-from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
+from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, written
 from processor.kinds.buckets import Counts
 from processor.kinds.payload import Reject, field_path, read_number
 
@@ -55,14 +55,14 @@ class RatioKind(Kind):
     example = "5xx error rate, cache hit rate"
 
     def key_problems(self, raw: Any, given: dict[str, Any], loc: Loc) -> Iterator[Issue]:
-        if "good_count" not in given and "bad_count" not in given:
+        if not written(given, "good_count") and not written(given, "bad_count"):
             yield from super().key_problems(raw, given, loc)
             return
         # A ratio from the counts each event reports: good_count and bad_count, instead of good.
-        if "good" in given:
+        if written(given, "good"):
             yield loc + ("good",), "give either good: or good_count: with bad_count:, not both"
         for key in ("good_count", "bad_count"):
-            if key not in given:
+            if not written(given, key):
                 yield (
                     loc + (key,),
                     "good_count: and bad_count: go together: the payload fields with the numbers of good and of bad "

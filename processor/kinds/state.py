@@ -11,7 +11,7 @@ from processor.config.fields import FieldPath, StateValue, duplicate_problems
 from processor.config.model import SliConfig
 from processor.config.problems import Issue
 from processor.config.tree import Loc
-from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
+from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, written
 from processor.kinds.buckets import Counts
 from processor.kinds.payload import field_path, read_text
 from processor.kinds.ratio import count_event
@@ -122,7 +122,7 @@ class StateKind(Kind):
             yield loc + ("bad_states",), "a state SLI needs at least one bad state, e.g. [down]"
         yield from duplicate_problems(raw.bad_states, loc + ("bad_states",), "bad state")
         yield from duplicate_problems(raw.entities, loc + ("entities",), "entity")
-        if "entity" not in given:
+        if not written(given, "entity"):
             for key in ("entities", "bad_when"):
                 if key in given:
                     yield (
