@@ -24,6 +24,7 @@ import orjson
 
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
+from processor.engine.cardinality import CardinalityAlerts
 from processor.engine.clock import BoundaryClock
 from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_latencies
 from processor.engine.event_time import parse_event_time_ms
@@ -53,6 +54,7 @@ class Engine:
         self.rules = AlertRules(config, by_name, config.defaults.resolution_ms)
         self.budgets = Budgets(config, by_name, config.defaults.resolution_ms)
         self._reporter = SliReporter(self.slis, config.defaults.rule_window_ms)
+        self.cardinality = CardinalityAlerts(self.slis, config.defaults.rule_window_ms)
         # Kinds with work at boundaries of their own (correlation timeouts).
         self._boundary_slis = [s for s in self.slis if type(s.kind).close_boundary is not Kind.close_boundary]
         self._subject_readers = any(s.needs_subject for s in self.slis)
@@ -205,6 +207,7 @@ class Engine:
         for sli in self._boundary_slis:
             sli.kind.close_boundary(sli, t_ms, self._ctx)
         self.rules.evaluate(t_ms, origin_ms, out)
+        self.cardinality.evaluate(t_ms, out)
         if t_ms % self.config.defaults.sli_report_every_ms == 0:
             self._reporter.report(t_ms, origin_ms, out)
         self.budgets.account(t_ms, origin_ms, out)
@@ -214,6 +217,7 @@ class Engine:
     def _has_state(self) -> bool:
         return (
             self.rules.has_state()
+            or self.cardinality.has_state()
             or any(sli.series for sli in self.slis)
             or self.budgets.has_state()
             or any(sli.table is not None and sli.table.open for sli in self.slis)

@@ -203,6 +203,26 @@ def test_label_sets_past_the_cardinality_cap_share_one_overflow_series_and_are_c
     assert {"quotes": 2} == engine.overflow_counts()
 
 
+def test_past_the_cardinality_cap_an_alert_fires_and_resolves_once_the_overflow_series_is_quiet():
+    # max_series 2: AAPL and MSFT get series, TSLA (at 3 s) and NVDA (at 4 s) go to the overflow
+    # series. Boundary 10 closes [0, 10): the 1 m window holds 2 overflow events -> firing. The
+    # last overflow event leaves the window [t - 60, t) at boundary 70 -> resolved.
+    quotes = sli("quotes", "events", "market.quote.>", labels=("symbol",), max_series=2)
+    events = [event("market.quote.x", at(i + 1), symbol=s) for i, s in enumerate(("AAPL", "MSFT", "TSLA", "NVDA"))]
+    engine = Engine(spec_of([quotes], [], lateness_ms=0))
+    out = run_all(engine, [events])
+    twin = Engine(spec_of([quotes], [], lateness_ms=0))
+    out.extend(engine.advance(at(30)))
+    assert [] == twin.restore(engine.snapshot())
+    out.extend(engine.advance(at(100)))
+    rest = twin.advance(at(100))
+    assert [("SliCardinalityOverflow", "firing", 10, 2.0), ("SliCardinalityOverflow", "resolved", 70, None)] == [
+        (a.label_map["alertname"], a.status, (a.evaluated_at_ms - T0_MS) // S, a.value) for a in out.alerts
+    ]
+    assert ("warning", "__overflow__") == (out.alerts[0].label_map["severity"], out.alerts[0].label_map["symbol"])
+    assert [a.transition_id for a in out.alerts[1:]] == [a.transition_id for a in rest.alerts]
+
+
 def test_the_subject_is_readable_by_predicates_only_as_the_pseudo_field():
     starts = sli("starts", "events", "trade.saga.>", where='_subject == "trade.saga.started"')
     out, _ = run([starts], [], [Msg("trade.saga.started", b'{"ts": %d}' % at(1)),
