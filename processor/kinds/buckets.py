@@ -9,6 +9,7 @@ its snapshot (see ``processor/kinds/base.py``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from processor.vocabulary import GAUGE_STATS
@@ -109,9 +110,11 @@ class Gauge:
         return float(getattr(self, kind))
 
     def snapshot(self) -> list:
-        # JSON has no infinity: an empty gauge's min and max travel as null.
+        # JSON has no infinity: an empty gauge's min and max travel as null, and a sum that
+        # overflowed (many values near 1e308) as the text "inf".
         empty = self.count == 0
-        return ["g", self.count, self.sum, None if empty else self.min, None if empty else self.max, self.last_ts, self.last]
+        low, high = (None, None) if empty else (_number(self.min), _number(self.max))
+        return ["g", self.count, _number(self.sum), low, high, self.last_ts, _number(self.last)]
 
     @classmethod
     def restore(cls, data: object) -> Gauge | None:
@@ -119,7 +122,13 @@ class Gauge:
         if type(data) is not list or len(data) != 7 or data[0] != "g":
             return None
         g = cls()
-        _, g.count, g.sum, low, high, g.last_ts, g.last = data
+        _, g.count, total, low, high, g.last_ts, last = data
+        g.sum, g.last = float(total), float(last)
         if g.count:
-            g.min, g.max = low, high
+            g.min, g.max = float(low), float(high)
         return g
+
+
+def _number(value: float) -> float | str:
+    """A float as JSON holds it: a non-finite one as its text ("inf", "-inf", "nan")."""
+    return value if math.isfinite(value) else repr(value)

@@ -3,6 +3,7 @@ stats ``last``, ``min``, ``max``, ``avg``, ``sum`` over windows. Its SLOs count 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from processor.config.model import Condition, SliConfig
@@ -11,7 +12,7 @@ from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.latency import VALUE_YAML_FIELDS, value_fields
 from processor.vocabulary import GAUGE_STATS
 from processor.kinds.buckets import Gauge
-from processor.kinds.payload import field_path, read_number
+from processor.kinds.payload import Reject, field_path, read_number
 
 __all__ = ["GaugeKind", "GaugeSli", "KIND"]
 
@@ -72,7 +73,10 @@ class GaugeKind(Kind):
             v = read_number(payload, path, field)
             if minus_path:
                 v = v - read_number(payload, minus_path, minus_field)
-            return float(v) * unit_to_ms
+            value = float(v) * unit_to_ms
+            if not math.isfinite(value):  # 1e308 s in ms, or an int past what a float holds
+                raise Reject("out_of_range", f"{field}: {v!r} is beyond what a number can hold here")
+            return value
 
         return observe
 
