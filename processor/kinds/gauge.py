@@ -9,10 +9,10 @@ from typing import Any, Literal
 from processor.config.model import Condition, SliConfig
 from processor.config.parse import threshold_unit
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
-from processor.kinds.latency import VALUE_YAML_FIELDS, value_fields
+from processor.kinds.latency import VALUE_YAML_FIELDS, value_fields, value_reader
 from processor.vocabulary import GAUGE_STATS
 from processor.kinds.buckets import Gauge
-from processor.kinds.payload import Reject, field_path, read_number
+from processor.kinds.payload import Reject
 
 __all__ = ["GaugeKind", "GaugeSli", "KIND"]
 
@@ -63,16 +63,12 @@ class GaugeKind(Kind):
         return None
 
     def observer(self, sli: Any):
-        field = sli.value_field or ""
-        path = field_path(sli.value_field)
-        minus_field = sli.value_minus_field or ""
-        minus_path = field_path(sli.value_minus_field)
+        field = sli.value_field
         unit_to_ms = sli.unit_to_ms
+        read = value_reader(sli)
 
         def observe(payload: dict) -> float:
-            v = read_number(payload, path, field)
-            if minus_path:
-                v = v - read_number(payload, minus_path, minus_field)
+            v = read(payload)
             value = float(v) * unit_to_ms
             if not math.isfinite(value):  # 1e308 s in ms, or an int past what a float holds
                 raise Reject("out_of_range", f"{field}: {v!r} is beyond what a number can hold here")

@@ -12,7 +12,7 @@ from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_late
 from processor.kinds.payload import Reject, field_path, read_number
 from processor.kinds.sketch import MAX_TRACKABLE_MS, LatencyStore
 
-__all__ = ["KIND", "VALUE_YAML_FIELDS", "LatencyKind", "LatencySli", "value_fields"]
+__all__ = ["KIND", "VALUE_YAML_FIELDS", "LatencyKind", "LatencySli", "value_fields", "value_reader"]
 
 TimeUnit = Literal["ms", "s", "us", "ns"]
 # YAML keys of the kinds that read a number (latency, gauge): value minus minus, in unit.
@@ -39,6 +39,18 @@ def value_fields(raw: Any) -> dict[str, Any]:
     }
 
 
+def value_reader(sli: Any):
+    """A function of a payload: ``value`` minus ``minus`` (when set), in the payload's own unit."""
+    field, minus_field = sli.value_field, sli.value_minus_field or ""
+    path, minus_path = field_path(field), field_path(sli.value_minus_field)
+
+    def read(payload: dict) -> float:
+        v = read_number(payload, path, field)
+        return v - read_number(payload, minus_path, minus_field) if minus_path else v
+
+    return read
+
+
 class LatencyKind(Kind):
     name = "latency"
     stats = EVERY_KIND_STATS | {"quantile"}
@@ -58,18 +70,14 @@ class LatencyKind(Kind):
         return value_fields(raw)
 
     def observer(self, sli: Any):
-        field = sli.value_field or ""
-        path = field_path(sli.value_field)
-        minus_field = sli.value_minus_field or ""
-        minus_path = field_path(sli.value_minus_field)
+        field = sli.value_field
         unit_to_ms = sli.unit_to_ms
-        if len(path) == 1 and not minus_path:
+        if "." not in field and not sli.value_minus_field:
             return _top_level_observer(field, unit_to_ms)
+        read = value_reader(sli)
 
         def observe(payload: dict) -> float:
-            v = read_number(payload, path, field)
-            if minus_path:
-                v = v - read_number(payload, minus_path, minus_field)
+            v = read(payload)
             if v < 0:
                 raise Reject("negative_value", f"{field}: {v}")
             v_ms = v * unit_to_ms

@@ -278,29 +278,22 @@ async def test_outputs_that_cannot_be_published_hold_the_ack_until_the_bus_takes
     await nc.close()
 
 
-async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(fresh_nats_url):
-    # The processor applies everything, but its connection dies before a final checkpoint: the
-    # next one restores the checkpoint and replays what came after it from the stream. The budget
-    # then counts every request once: not lost, not twice.
-    nc = await connect(ConnectOptions(url=fresh_nats_url))
-    js = nc.jetstream()
+async def _processor_without_periodic_checkpoints(url: str):
+    nc = await connect(ConnectOptions(url=url))
     proc = Processor(load_config(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
                      idle_after_s=3600, checkpoint_interval_s=3600)
     await proc.start()
-    task = asyncio.create_task(proc.run())
-    first, _ = traffic(0, 300, bad_at=set())
-    await publish(js, first)
-    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 300)
-    await proc.checkpoints.save()
-    second, _ = traffic(300, 700, bad_at=set())
-    await publish(js, second)
-    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
+    return nc, proc, asyncio.create_task(proc.run())
+
+
+async def _crash(nc, proc: Processor, task: asyncio.Task) -> None:
     await nc.close()  # the crash: no final checkpoint can be written
     proc.stop()
     await asyncio.wait_for(task, 30)
 
-    nc = await connect(ConnectOptions(url=fresh_nats_url))
-    # A core subscription sees what this processor publishes even where the stream drops it as a
+
+async def _collect_gateway_budgets(nc) -> list:
+    # A core subscription sees what a processor publishes even where the stream drops it as a
     # duplicate of what the crashed one already published (same Nats-Msg-Id).
     budgets: list = []
 
@@ -308,16 +301,40 @@ async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(f
         budgets.append(orjson.loads(msg.data))
 
     await nc.subscribe("slo.budget.api-gateway.gateway_availability", cb=collect)
+    return budgets
+
+
+def _assert_every_request_counted_once(budgets: list, requests: int) -> None:
+    last = max(budgets, key=lambda b: b["evaluatedAt"])
+    # Gateway requests are one a second from T0; a report counts those before its time.
+    expected_total = sum(1 for t in range(0, requests) if iso(t) < last["evaluatedAt"])
+    assert (expected_total, expected_total) == (last["total"], last["good"])
+
+
+async def test_a_crash_after_the_last_checkpoint_replays_the_rest_exactly_once(fresh_nats_url):
+    # The processor applies everything, but its connection dies before a final checkpoint: the
+    # next one restores the checkpoint and replays what came after it from the stream. The budget
+    # then counts every request once: not lost, not twice.
+    nc, proc, task = await _processor_without_periodic_checkpoints(fresh_nats_url)
+    js = nc.jetstream()
+    first, _ = traffic(0, 300, bad_at=set())
+    await publish(js, first)
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 300)
+    await proc.checkpoints.save()
+    second, _ = traffic(300, 700, bad_at=set())
+    await publish(js, second)
+    await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
+    await _crash(nc, proc, task)
+
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    budgets = await _collect_gateway_budgets(nc)
     proc, task = await start_processor(nc)
     assert 300 == proc.lanes["ANALYTICS"].stats.last_seq  # resumed from the checkpoint, not 700
     await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 700)
     proc.stop()
     await task
     await nc.flush()
-    last = max(budgets, key=lambda b: b["evaluatedAt"])
-    # Gateway requests are one a second from T0; a report counts those before its time.
-    expected_total = sum(1 for t in range(0, 700) if iso(t) < last["evaluatedAt"])
-    assert (expected_total, expected_total) == (last["total"], last["good"])
+    _assert_every_request_counted_once(budgets, 700)
     await nc.close()
 
 
@@ -325,26 +342,14 @@ async def test_a_crash_before_any_checkpoint_restarts_from_the_streams_first_mes
     # The processor applies and acks 500 requests, then dies before its first checkpoint. The next
     # one has no checkpoint: it must read the stream from the start (its engine is empty), not from
     # the durable's ack floor, so the budget counts every request once.
-    nc = await connect(ConnectOptions(url=fresh_nats_url))
-    js = nc.jetstream()
-    proc = Processor(load_config(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
-                     idle_after_s=3600, checkpoint_interval_s=3600)
-    await proc.start()
-    task = asyncio.create_task(proc.run())
+    nc, proc, task = await _processor_without_periodic_checkpoints(fresh_nats_url)
     first, _ = traffic(0, 500, bad_at=set())
-    await publish(js, first)
+    await publish(nc.jetstream(), first)
     await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq >= 500)
-    await nc.close()  # the crash: no checkpoint was ever written
-    proc.stop()
-    await asyncio.wait_for(task, 30)
+    await _crash(nc, proc, task)
 
     nc = await connect(ConnectOptions(url=fresh_nats_url))
-    budgets: list = []
-
-    async def collect(msg):
-        budgets.append(orjson.loads(msg.data))
-
-    await nc.subscribe("slo.budget.api-gateway.gateway_availability", cb=collect)
+    budgets = await _collect_gateway_budgets(nc)
     second, _ = traffic(500, 700, bad_at=set())
     await publish(nc.jetstream(), second)
     proc, task = await start_processor(nc)
@@ -353,7 +358,5 @@ async def test_a_crash_before_any_checkpoint_restarts_from_the_streams_first_mes
     proc.stop()
     await task
     await nc.flush()
-    last = max(budgets, key=lambda b: b["evaluatedAt"])
-    expected_total = sum(1 for t in range(0, 700) if iso(t) < last["evaluatedAt"])
-    assert (expected_total, expected_total) == (last["total"], last["good"])
+    _assert_every_request_counted_once(budgets, 700)
     await nc.close()
