@@ -248,7 +248,7 @@ class BudgetTracker:
             self.period_good += good
             self.period_total += total
 
-    def _rebuild_windows(self, boundary_ms: int) -> None:
+    def rebuild_windows(self, boundary_ms: int) -> None:
         # The same spans record() maintains: a fine window holds the sub-windows starting in
         # [b - W, b), a coarse one the minutes from the one that held b - W at the last turn.
         minute_start = boundary_ms - boundary_ms % TIER1_BUCKET_MS
@@ -282,7 +282,9 @@ class BudgetTracker:
             allowed = (1.0 - self.objective) * total
         return good, total, start, end, allowed
 
-    def evaluate(self, boundary_ms: int, out: Outputs) -> None:
+    def evaluate(self, boundary_ms: int, out: Outputs, reports: bool = True) -> None:
+        """``reports``: publish the periodic report when one is due (engine/catchup.py turns it
+        off for the long part of a watermark jump)."""
         for tier, rule in self.rules:
             long_burn = self.windows[tier.long_ms].burn(self.objective, tier.min_events_long)
             short_burn = self.windows[tier.short_ms].burn(self.objective, tier.min_events_short)
@@ -291,7 +293,7 @@ class BudgetTracker:
             if transition is not None:
                 out.alerts.append(transition)
         budget = self.budget
-        report_due = boundary_ms % budget.report_every_ms == 0
+        report_due = reports and boundary_ms % budget.report_every_ms == 0
         if not budget.policy and not report_due:
             return
         good, total, start, end, allowed = self.budget_counts(boundary_ms)
@@ -388,7 +390,7 @@ class BudgetTracker:
         self.period = (p0, p1)
         self.policy = data["policy"]
         if closed_until_ms is not None:
-            self._rebuild_windows(closed_until_ms)
+            self.rebuild_windows(closed_until_ms)
         by_tier = {tier.tier: rule for tier, rule in self.rules}
         for name, rows in data["rules"].items():
             if name in by_tier:
