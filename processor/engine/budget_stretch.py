@@ -15,6 +15,8 @@ stops evaluating). ``first_change_ms`` is that boundary; the engine evaluates it
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from processor.engine.budget import TIER1_BUCKET_MS, BudgetTracker, _Ring
@@ -22,80 +24,95 @@ from processor.engine.rules import FIRING, PENDING
 
 __all__ = ["MAX_STRETCH_MS", "TrackerStretch", "advance_quietly"]
 
-# A stretch is computed in pieces of at most this much event time, so memory stays flat (a few
-# arrays of about 500k counters) however long the gap.
-MAX_STRETCH_MS = 30 * 86_400_000
+# A stretch is computed in pieces of at most this much event time, so memory stays flat (arrays
+# of one point per slice, about 60k) however long the gap. Longer than a 30-day budget window, so
+# that a budget can be seen to settle within one piece (TrackerStretch.settles).
+MAX_STRETCH_MS = 40 * 86_400_000
 
 
 class TrackerStretch:
     """Boundaries ``first_ms, first_ms + r, …, last_ms`` of one tracker with a constant verdict
-    ``(good, total)`` per slice end (time slices) or no input at all (``verdict`` None)."""
+    ``(good, total)`` per slice end (time slices) or no input at all (``verdict`` None).
+
+    Window sums are piecewise constant: they change only where a counted sub-window enters (its
+    boundary) or leaves a window (a fine window at key + W + r, a coarse one at the minute turn
+    after its minute + W). Everything is computed at those boundaries only (``points``), so the
+    cost follows what can change, not the length of the stretch."""
 
     def __init__(self, tracker: BudgetTracker, first_ms: int, last_ms: int, verdict: tuple[int, int] | None):
         self.tracker = tracker
         res = tracker.resolution_ms
-        self.boundaries = np.arange(first_ms, last_ms + res, res, dtype=np.int64)
-        good_in = np.zeros(self.boundaries.size, dtype=np.int64)
-        total_in = np.zeros(self.boundaries.size, dtype=np.int64)
-        if verdict is not None and verdict[1]:
-            ends = self.boundaries % tracker.budget.slice_ms == 0
-            good_in[ends], total_in[ends] = verdict
-        self.good_in, self.total_in = good_in, total_in
-        self.sums = {w: self._window_sums(w) for w in tracker.windows}
+        counted = verdict is not None and verdict[1] > 0
+        self.verdict = verdict or (0, 0)
+        last_ms, self.settles = self._settled(first_ms, last_ms, counted)
+        if counted:
+            slice_ms = tracker.budget.slice_ms
+            ends = np.arange(first_ms + (-first_ms) % slice_ms, last_ms + 1, slice_ms, dtype=np.int64)
+            self.input_keys = ends - res  # the input of boundary b is the sub-window [b - r, b)
+        else:
+            self.input_keys = np.zeros(0, dtype=np.int64)
+        self.entries = {}
+        if tracker.ring0 is not None:
+            self.entries[True] = self._entries(tracker.ring0, first_ms - res)
+        if tracker.ring1 is not None:
+            self.entries[False] = self._entries(tracker.ring1, first_ms - res)
+        self.points = self._change_points(first_ms, last_ms)
+        self.sums = {w: self._sums_at(w) for w in tracker.windows}
         self.first_change_ms = self._first_change()
-        self.sums = {}  # only the answer is kept: memory stays one tracker's arrays at a time
+        self.sums = self.entries = {}  # only the answer is kept: memory stays one tracker's at a time
+
+    def _settled(self, first_ms: int, last_ms: int, counted: bool) -> tuple[int, bool]:
+        """Past its longest window, a rolling budget's windows hold nothing but the stretch's own
+        verdicts, so its sums repeat with the period of slices and minutes: if nothing changed by
+        two such periods later, nothing ever will (``settles``). A calendar budget's period sum
+        grows instead, so one with a policy to move is computed to the end."""
+        tracker = self.tracker
+        if tracker.budget.calendar is not None and tracker.budget.policy:
+            return last_ms, False
+        period_ms = math.lcm(tracker.budget.slice_ms, TIER1_BUCKET_MS) if counted else TIER1_BUCKET_MS
+        settled_ms = first_ms + max(tracker.windows) + 2 * period_ms
+        return (settled_ms, True) if settled_ms < last_ms else (last_ms, False)
 
     # ------------------------------------------------------------------ window sums
-    def _window_sums(self, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        """(good, total) of the window at every boundary of the stretch, as record() keeps them:
-        fine windows hold the sub-windows starting in [b - W, b), coarse ones the minutes from
-        the one holding b - W at the last minute turn."""
-        tracker = self.tracker
-        if tracker.windows[window_ms].fine:
-            return self._sums_on_grid(tracker.ring0, tracker.resolution_ms, self.boundaries - window_ms)
-        # Coarse: whole minutes [m(b) - W, m(b)), then the minute in progress up to b.
-        b = self.boundaries
-        minute = b - b % TIER1_BUCKET_MS
-        good, total = self._sums_on_grid(tracker.ring1, TIER1_BUCKET_MS, minute - window_ms, minute)
-        return good + self._in_progress(self.good_in, minute), total + self._in_progress(self.total_in, minute)
+    def _entries(self, ring: _Ring, before_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(key, good, total) in key order: the ring's live buckets before the stretch (keyed by
+        their start: a coarse bucket counts whole from its minute on), then the stretch's inputs."""
+        starts = ring.ids * ring.bucket_ms
+        live = (ring.ids >= 0) & (ring.total != 0) & (starts < before_ms)
+        order = np.argsort(starts[live], kind="stable")
+        n = self.input_keys.size
+        keys = np.concatenate((starts[live][order], self.input_keys))
+        good = np.concatenate((ring.good[live][order], np.full(n, self.verdict[0], dtype=np.int64)))
+        total = np.concatenate((ring.total[live][order], np.full(n, self.verdict[1], dtype=np.int64)))
+        return keys, good, total
 
-    def _sums_on_grid(self, ring: _Ring, step_ms: int, lo_ms: np.ndarray, hi_ms: np.ndarray | None = None):
-        """Sums over [lo, hi) (hi: the boundary) of the ring's buckets before the stretch and the
-        stretch's inputs, on a timeline of ``step_ms`` cells."""
-        b = self.boundaries
+    def _change_points(self, first_ms: int, last_ms: int) -> np.ndarray:
         res = self.tracker.resolution_ms
-        hi_ms = b if hi_ms is None else hi_ms
-        origin = int(lo_ms[0]) - int(lo_ms[0]) % step_ms
-        keys = b - res  # the input of boundary b is the sub-window [b - r, b)
-        length = (int(keys[-1]) - origin) // step_ms + 1
-        good = np.zeros(length, dtype=np.int64)
-        total = np.zeros(length, dtype=np.int64)
-        _place_ring(ring, origin, int(b[0]) - res, step_ms, good, total)
-        at = (keys - origin) // step_ms
-        np.add.at(good, at, self.good_in)
-        np.add.at(total, at, self.total_in)
+        points = [np.array([first_ms], dtype=np.int64), self.input_keys + res]
+        for window_ms, window in self.tracker.windows.items():
+            keys = self.entries[window.fine][0]
+            if window.fine:
+                points.append(keys + window_ms + res)
+            else:
+                minutes = keys - keys % TIER1_BUCKET_MS
+                points.append(minutes + window_ms + TIER1_BUCKET_MS)
+        points = np.concatenate(points)
+        points = np.sort(points[(points >= first_ms) & (points <= last_ms)])
+        return points[np.concatenate(([True], points[1:] != points[:-1]))]
+
+    def _sums_at(self, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """(good, total) of the window at each change point, as record() keeps them: fine windows
+        hold the sub-windows starting in [b - W, b), coarse ones the minutes from the one holding
+        b - W at the last minute turn (m(b) - W)."""
+        fine = self.tracker.windows[window_ms].fine
+        keys, good, total = self.entries[fine]
+        b = self.points
+        lo = b - window_ms if fine else (b - b % TIER1_BUCKET_MS) - window_ms
+        hi_i = np.searchsorted(keys, b, side="left")
+        lo_i = np.searchsorted(keys, lo, side="left")
         cum_good = np.concatenate(([0], np.cumsum(good)))
         cum_total = np.concatenate(([0], np.cumsum(total)))
-        hi = np.minimum((hi_ms - origin + step_ms - 1) // step_ms, length)
-        lo = np.maximum((lo_ms - origin + step_ms - 1) // step_ms, 0)
-        return cum_good[hi] - cum_good[lo], cum_total[hi] - cum_total[lo]
-
-    def _in_progress(self, inputs: np.ndarray, minute_ms: np.ndarray) -> np.ndarray:
-        """What each boundary b holds of the minute in progress: the ring's part of it from before
-        the stretch, and the stretch's inputs with keys in [m(b), b)."""
-        res = self.tracker.resolution_ms
-        b0 = int(self.boundaries[0])
-        cum = np.concatenate(([0], np.cumsum(inputs)))
-        first = np.maximum((minute_ms + res - b0) // res, 0)
-        part = cum[np.arange(1, inputs.size + 1)] - cum[first]
-        start0 = (b0 - res) - (b0 - res) % TIER1_BUCKET_MS
-        if start0 < b0 - res:  # the first minute began before the stretch: the ring holds its start
-            ring = self.tracker.ring1
-            pre = ring.good if inputs is self.good_in else ring.total
-            slot = (start0 // TIER1_BUCKET_MS) % ring.size
-            if ring.ids[slot] == start0 // TIER1_BUCKET_MS:
-                part = part + np.where(minute_ms == start0, pre[slot], 0)
-        return part
+        return cum_good[hi_i] - cum_good[lo_i], cum_total[hi_i] - cum_total[lo_i]
 
     # ------------------------------------------------------------------ where it stops being quiet
     def _first_change(self) -> int | None:
@@ -103,7 +120,7 @@ class TrackerStretch:
         candidates.append(self._policy_change())
         candidates.append(self._emptied())
         found = [i for i in candidates if i is not None]
-        return int(self.boundaries[min(found)]) if found else None
+        return int(self.points[min(found)]) if found else None
 
     def _burn(self, window_ms: int, min_events: int) -> np.ndarray:
         good, total = self.sums[window_ms]
@@ -129,8 +146,9 @@ class TrackerStretch:
         if not budget.policy:
             return None
         if budget.calendar is not None:
-            good = tracker.period_good + np.cumsum(self.good_in)
-            total = tracker.period_total + np.cumsum(self.total_in)
+            counted = np.searchsorted(self.input_keys, self.points, side="left")  # inputs before b
+            good = tracker.period_good + counted * self.verdict[0]
+            total = tracker.period_total + counted * self.verdict[1]
             span_ms = tracker.period[1] - tracker.period[0]
         else:
             good, total = self.sums[budget.window_ms]
@@ -150,7 +168,7 @@ class TrackerStretch:
     def _emptied(self) -> int | None:
         if not any(w.total for w in self.tracker.windows.values()):
             return None
-        empty = np.ones(self.boundaries.size, dtype=bool)
+        empty = np.ones(self.points.size, dtype=bool)
         for _, total in self.sums.values():
             empty &= total == 0
         return _first(empty)
@@ -187,15 +205,6 @@ def _rank(remaining: np.ndarray) -> np.ndarray:
 def _first(mask: np.ndarray) -> int | None:
     hits = np.flatnonzero(mask)
     return int(hits[0]) if hits.size else None
-
-
-def _place_ring(ring: _Ring, origin_ms: int, before_ms: int, res: int, good: np.ndarray, total: np.ndarray) -> None:
-    """Put a ring's live buckets starting in [origin, before) at their start on a timeline."""
-    starts = ring.ids * ring.bucket_ms
-    live = (ring.ids >= 0) & (starts >= origin_ms) & (starts < before_ms)
-    at = (starts[live] - origin_ms) // res
-    np.add.at(good, at, ring.good[live])
-    np.add.at(total, at, ring.total[live])
 
 
 def _add_to_ring(ring: _Ring, keys_ms: np.ndarray, good: np.ndarray, total: np.ndarray) -> None:

@@ -18,8 +18,10 @@ while every transition (alerts, burn-rate tiers, policy changes, actions) keeps 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from processor.engine.budget import BudgetTracker
@@ -29,7 +31,7 @@ from processor.engine.rules import FIRING, PENDING, AlertRule
 from processor.engine.series import window_value
 from processor.engine.sli import SliState
 
-__all__ = ["CATCH_UP_REPORTS_MS", "reports_from_ms", "skip_quiet"]
+__all__ = ["CATCH_UP_REPORTS_MS", "Models", "forget_strayed", "reports_from_ms", "skip_quiet"]
 
 CATCH_UP_REPORTS_MS = 3_600_000
 _TIME_STATS = ("since_last", "bad_for")  # values that grow with time alone
@@ -42,30 +44,67 @@ def reports_from_ms(closed_ms: int, target_ms: int) -> int:
     return closed_ms
 
 
-def skip_quiet(engine: Any, first_ms: int, limit_ms: int) -> int:
+@dataclass(slots=True)
+class _Model:
+    """What a tracker's vectorised stretch found, kept while the tracker keeps to it: the verdict
+    it assumed, its first change (None: none up to ``through_ms``)."""
+
+    verdict: tuple[int, int] | None
+    change_ms: int | None
+    through_ms: float  # inf: settled, no change while the verdict holds
+
+
+Models = dict[int, _Model]  # by id() of the tracker, for one watermark move
+
+
+def skip_quiet(engine: Any, first_ms: int, limit_ms: int, models: Models) -> int:
     """Move the engine across the quiet boundaries from ``first_ms`` (none after ``limit_ms``) and
     return the next boundary to evaluate in full (at most ``limit_ms`` + r)."""
     res = engine.clock.resolution_ms
     end_ms = next_change_ms(engine, first_ms - res, limit_ms + res)
     chunk_ms = first_ms
     while chunk_ms < end_ms:
-        last_ms = min(end_ms - res, chunk_ms + MAX_STRETCH_MS)
-        verdicts = [(t, _quiet_verdict(engine, t, s, chunk_ms, last_ms)) for t, s in engine.budgets.trackers]
-        verdicts = [(t, v) for t, v in verdicts if not _idle(t, v)]
-        changes = [TrackerStretch(t, chunk_ms, last_ms, v).first_change_ms for t, v in verdicts]
-        change_ms = min((c for c in changes if c is not None), default=None)
-        if change_ms is not None:
-            last_ms = change_ms - res
+        horizon_ms = min(limit_ms, chunk_ms + MAX_STRETCH_MS)
+        last_ms = min(end_ms - res, horizon_ms)
+        moving = []
+        for tracker, sli in engine.budgets.trackers:
+            verdict = _quiet_verdict(engine, tracker, sli, chunk_ms, horizon_ms)
+            if not _idle(tracker, verdict):
+                moving.append((tracker, verdict, _model(models, tracker, verdict, chunk_ms, horizon_ms)))
+        change_ms = min((m.change_ms for _, _, m in moving if m.change_ms is not None), default=None)
+        if change_ms is not None and change_ms <= last_ms + res:
+            last_ms, end_ms = change_ms - res, change_ms
         if last_ms >= chunk_ms:
-            for tracker, verdict in verdicts:
+            for tracker, verdict, _ in moving:
                 advance_quietly(tracker, chunk_ms, last_ms, verdict)
-        if change_ms is not None:
-            end_ms = change_ms
-            break
         chunk_ms = last_ms + res
     for sli in engine.slis:
         sli.evict(end_ms - res)  # what boundary-by-boundary evaluation would have evicted by now
     return end_ms
+
+
+def _model(models: Models, tracker: BudgetTracker, verdict, first_ms: int, last_ms: int) -> _Model:
+    model = models.get(id(tracker))
+    if model is None or model.verdict != verdict or (model.change_ms is None and model.through_ms < last_ms):
+        stretch = TrackerStretch(tracker, first_ms, last_ms, verdict)
+        change_ms = stretch.first_change_ms
+        through_ms = math.inf if stretch.settles and change_ms is None else last_ms
+        model = models[id(tracker)] = _Model(verdict, change_ms, through_ms)
+    return model
+
+
+def forget_strayed(models: Models, engine: Any, boundary_ms: int) -> None:
+    """After a boundary evaluated in full: a tracker whose input there was not the one its model
+    assumed, or which reached its change, needs a new model."""
+    for tracker, _ in engine.budgets.trackers:
+        model = models.get(id(tracker))
+        if model is None:
+            continue
+        verdict = model.verdict
+        slice_end = verdict is not None and boundary_ms % tracker.budget.slice_ms == 0
+        expected = (boundary_ms, *(verdict if slice_end else (0, 0)))
+        if tracker.last_recorded != expected or (model.change_ms is not None and model.change_ms <= boundary_ms):
+            del models[id(tracker)]
 
 
 def _idle(tracker: BudgetTracker, verdict: tuple[int, int] | None) -> bool:

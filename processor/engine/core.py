@@ -25,7 +25,7 @@ import orjson
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
 from processor.engine.cardinality import CardinalityAlerts
-from processor.engine.catchup import reports_from_ms, skip_quiet
+from processor.engine.catchup import Models, forget_strayed, reports_from_ms, skip_quiet
 from processor.engine.clock import BoundaryClock
 from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_latencies
 from processor.engine.event_time import parse_event_time_ms
@@ -199,10 +199,14 @@ class Engine:
         # A long move publishes periodic reports for its last hour only, and skips the boundaries
         # before it at which nothing can change (engine/catchup.py).
         reports_from = reports_from_ms(boundary - res, target)
+        models: Models = {}
         while boundary <= target:
             if boundary <= reports_from and self.skip_quiet_boundaries:
-                boundary = skip_quiet(self, boundary, reports_from)
-            self._close_boundary(boundary, out, reports=boundary > reports_from)
+                boundary = skip_quiet(self, boundary, reports_from, models)
+                self._close_boundary(boundary, out, reports=boundary > reports_from)
+                forget_strayed(models, self, boundary)
+            else:
+                self._close_boundary(boundary, out, reports=boundary > reports_from)
             if not self._has_state():
                 # No data within any horizon and no rule pending or firing: every boundary up to
                 # the target would evaluate to nothing, so skip them (long gaps cost O(1)).
