@@ -247,3 +247,17 @@ def slo_run(label: str, tmp: Path, url: str, env: dict[str, str], *args: str, co
     run = SloRun(proc, label)
     run.start_reading()
     return run
+
+
+async def stored_messages(nc: Any, stream: str, subject: str) -> list[Any]:
+    """Every message of ``stream`` on ``subject``, read with an ephemeral pull consumer."""
+    sub = await nc.jetstream().pull_subscribe(subject, stream=stream)
+    found: list[Any] = []
+    try:
+        while True:
+            found += await sub.fetch(200, timeout=1)
+    except TimeoutError:  # nats-py's timeout is one too: the stream has no more
+        pass
+    finally:
+        await sub.unsubscribe()
+    return found

@@ -124,6 +124,7 @@ class BatchPuller:
             {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
         ).encode()
         self._what = f"consumer {stream}/{durable}"
+        self._refusals = denials(nc)
 
         self._inbox = ""
         self._sub: Subscription | None = None
@@ -150,9 +151,8 @@ class BatchPuller:
         return self._batch_size
 
     async def start(self) -> None:
-        refusals = denials(self._nc)
-        refusals.expect(self._next_subject)
-        refusals.expect(f"$JS.ACK.{self._stream}.{self._durable}.")
+        self._refusals.expect(self._next_subject)
+        self._refusals.expect(f"$JS.ACK.{self._stream}.{self._durable}.")
         await self._ensure_consumer()
         self._inbox = self._nc.new_inbox()
         try:
@@ -437,7 +437,7 @@ class BatchPuller:
             raise self._failure
         # A refused pull request or ack is dropped by the server without an answer: an idle-looking
         # consumer. Checked once per batch, it costs nothing per message.
-        denials(self._nc).check()
+        self._refusals.check()
         await self._top_up()
         if not self._ready():
             loop = asyncio.get_running_loop()

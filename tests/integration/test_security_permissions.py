@@ -22,7 +22,7 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.config.parse import subject_pattern_matches
-from tests.securitykit import BOOK, ROOT, SloRun, gateway_event, password, slo_run
+from tests.securitykit import BOOK, ROOT, SloRun, gateway_event, password, slo_run, stored_messages
 
 pytestmark = pytest.mark.integration
 
@@ -84,15 +84,7 @@ async def outputs(url: str, admin_password: str) -> list[str]:
     """The subjects stored in the SLO stream (read as admin)."""
     nc = await connect(ConnectOptions(url=url, user="admin", password=admin_password, name="security-admin"))
     try:
-        js = nc.jetstream()
-        sub = await js.pull_subscribe("slo.>", stream="SLO")
-        subjects: list[str] = []
-        try:
-            while True:
-                subjects += [m.subject for m in await sub.fetch(200, timeout=1)]
-        except TimeoutError:
-            pass
-        return subjects
+        return [m.subject for m in await stored_messages(nc, "SLO", "slo.>")]
     finally:
         await nc.close()
 
