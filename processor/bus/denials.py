@@ -42,7 +42,7 @@ class Denials:
         self.count = 0
         self._refused = asyncio.Event()
         self._client = weakref.ref(nc) if nc is not None else lambda: None
-        # lower case -> as we spell it, of the subjects we publish to (see spell()).
+        # lower case -> as we spell it, of the subjects we publish to (see _spelled()).
         self._spelling: dict[str, str] = {}
 
     def expect(self, subject: str) -> None:
