@@ -24,7 +24,8 @@ boundary costs O(windows), not O(window length).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,7 +36,7 @@ from processor.engine.rules import AlertRule, RuleState
 from processor.config.model import AlertConfig, BurnTier, Condition, SloConfig, Stat
 from processor.config.parse import format_duration
 
-__all__ = ["BudgetTracker", "POLICY_TIERS", "calendar_period_ms"]
+__all__ = ["BudgetTracker", "BurnRatio", "POLICY_TIERS", "calendar_period_ms", "exact"]
 
 TIER0_SPAN_MS = 6 * 3_600_000
 TIER1_BUCKET_MS = 60_000
@@ -147,6 +148,32 @@ class _WindowSum:
             return None
         return ((self.total - self.good) / self.total) / (1.0 - objective)
 
+    def burns_at_least(self, ratio: BurnRatio, min_events: int) -> bool:
+        if self.total == 0 or self.total < min_events:
+            return False
+        return (self.total - self.good) * ratio.bad_factor >= self.total * ratio.total_factor
+
+
+def exact(x: float) -> Fraction:
+    """The shortest decimal that reads back as ``x``: the number the config wrote (0.999, 14.4)."""
+    return Fraction(repr(x))
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRatio:
+    """"burn >= B" of an objective, as integers: bad / total / (1 - objective) >= B is
+    bad * bad_factor >= total * total_factor. The objective and B are taken in decimal, so a burn of
+    exactly 3x (216 bad of 72,000 at 99.9 %) is >= 3x, as the document's arithmetic says; in binary
+    floating point 1 - 0.999 makes it 2.9999999999999973x."""
+
+    bad_factor: int
+    total_factor: int
+
+    @classmethod
+    def of(cls, objective: float, burn: float) -> BurnRatio:
+        budget, rate = 1 - exact(objective), exact(burn)
+        return cls(budget.denominator * rate.denominator, rate.numerator * budget.numerator)
+
 
 class BudgetTracker:
     """One SLO's budget: counts, window sums, burn-rate alert rules and policy state."""
@@ -178,6 +205,7 @@ class BudgetTracker:
         self.policy = "normal"
         self.last_recorded: tuple[int, int, int] | None = None  # (boundary, good, total): catch-up checks it
         self.rules = [(tier, AlertRule(self._alert_config(tier), ())) for tier in budget.burn_tiers]
+        self.burn_ratios = {tier.tier: BurnRatio.of(self.objective, tier.burn) for tier in budget.burn_tiers}
         if budget.method == "occurrences" and slo.objective.stat.kind == "quantile":
             op = slo.objective.op
             self.latency_threshold_ms = slo.objective.threshold
@@ -299,7 +327,11 @@ class BudgetTracker:
             long_burn = self.windows[tier.long_ms].burn(self.objective, tier.min_events_long)
             short_burn = self.windows[tier.short_ms].burn(self.objective, tier.min_events_short)
             value = None if long_burn is None or short_burn is None else min(long_burn, short_burn)
-            transition: AlertTransition | None = rule.evaluate((), value, boundary_ms)
+            ratio = self.burn_ratios[tier.tier]
+            holds = self.windows[tier.long_ms].burns_at_least(ratio, tier.min_events_long) and self.windows[
+                tier.short_ms
+            ].burns_at_least(ratio, tier.min_events_short)
+            transition: AlertTransition | None = rule.evaluate((), value, boundary_ms, holds=holds)
             if transition is not None:
                 out.alerts.append(transition)
         budget = self.budget

@@ -122,20 +122,16 @@ class TrackerStretch:
         found = [i for i in candidates if i is not None]
         return int(self.points[min(found)]) if found else None
 
-    def _burn(self, window_ms: int, min_events: int) -> np.ndarray:
-        good, total = self.sums[window_ms]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # The same float operations as _WindowSum.burn, so a value equals it to the bit.
-            burn = ((total - good) / total) / (1.0 - self.tracker.objective)
-        return np.where((total == 0) | (total < min_events), np.nan, burn)
+    def _burns_at_least(self, window_ms: int, ratio, min_events: int) -> np.ndarray:
+        good, total = self.sums[window_ms]  # _WindowSum.burns_at_least, vectorised
+        counted = (total > 0) & (total >= min_events)
+        return counted & ((total - good) * ratio.bad_factor >= total * ratio.total_factor)
 
     def _tier_change(self, tier, rule) -> int | None:
-        long_burn = self._burn(tier.long_ms, tier.min_events_long)
-        short_burn = self._burn(tier.short_ms, tier.min_events_short)
-        value = np.fmin(long_burn, short_burn)
-        value[np.isnan(long_burn) | np.isnan(short_burn)] = np.nan
-        with np.errstate(invalid="ignore"):
-            holds = value >= tier.burn
+        ratio = self.tracker.burn_ratios[tier.tier]
+        holds = self._burns_at_least(tier.long_ms, ratio, tier.min_events_long) & self._burns_at_least(
+            tier.short_ms, ratio, tier.min_events_short
+        )
         state = rule.states.get(())
         held = state is not None and (state.state == PENDING or (state.state == FIRING and state.clear_since_ms is None))
         return _first(holds != held)
