@@ -96,7 +96,7 @@ def _stat(alert: AlertConfig, sli: SliConfig, points: list, t: int, origin: int,
     kind = stat.kind
     if kind == "since_last":
         i = bisect_left([ts for ts, _ in points], t)
-        return float(t - (points[i - 1][0] if i else origin))
+        return float(t - points[i - 1][0]) if i else None  # never seen: unknown, not absent
     if kind in ("bad_for",) or (sli.kind == "state" and kind in ("good_ratio", "bad_ratio")):
         # Replay the entity states in arrival order into bad intervals, then read them as of t.
         entities: dict[str, bool] = dict.fromkeys(sli.entities, False)

@@ -25,6 +25,7 @@ class RawDefaults(RawModel):
     resolution: DurationMs = _DEFAULTS.resolution_ms
     rule_window: DurationMs = _DEFAULTS.rule_window_ms
     slo_window: DurationMs = _DEFAULT_SLO_WINDOW_MS
+    never_seen_grace: DurationMs = _DEFAULTS.never_seen_grace_ms
     budget: Any = None  # a RawBudget, validated on its own so that its problems have their lines
 
 
@@ -54,7 +55,7 @@ def read_defaults(data: dict[str, Any], problems: Problems) -> DefaultsSection:
     resolution_ms = raw.resolution
     if resolution_ms is not None and not problems.check(loc + ("resolution",), _resolution_problem(resolution_ms)):
         resolution_ms = None
-    for key in ("rule_window", "slo_window"):
+    for key in ("rule_window", "slo_window", "never_seen_grace"):
         window_ms = getattr(raw, key)
         if window_ms is not None:
             problems.check(loc + (key,), window_problem(window_ms, resolution_ms))
@@ -65,5 +66,6 @@ def read_defaults(data: dict[str, Any], problems: Problems) -> DefaultsSection:
         allowed_lateness_ms=raw.allowed_lateness,
         resolution_ms=raw.resolution,
         rule_window_ms=raw.rule_window,
+        never_seen_grace_ms=raw.never_seen_grace,
     )
     return DefaultsSection(defaults, raw.slo_window, resolution_ms)

@@ -100,6 +100,9 @@ class Defaults(FrozenModel):
     resolution_ms: int = 10_000
     rule_window_ms: int = 60_000
     sli_report_every_ms: int = 60_000  # slo.sli.<service>.<sli> cadence, over rule_window_ms
+    # An SLI whose silence is bad (an absence rule or a time-slice budget reads it) that has sent
+    # nothing this long after the state began raises ServiceNeverReported (engine/never_seen.py).
+    never_seen_grace_ms: int = 300_000
 
 
 class SliConfig(FrozenModel):

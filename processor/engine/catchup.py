@@ -158,6 +158,10 @@ def _fixed_changes(engine: Any, after_ms: int) -> Iterator[int]:
             deadline_ms = sli.table.deadlines[0][0]
             yield deadline_ms - deadline_ms % res + res
     rules = [rule for rule, _ in engine.rules.rules] + [rule for rule, _ in engine.cardinality.rules]
+    rules += [rule for rule, _ in engine.never_seen.rules]
+    if engine.origin_ms is not None:
+        for due_ms in engine.never_seen.due_ms(engine.origin_ms):
+            yield max(after_ms + res, _ceil(due_ms, res))
     rules += [rule for tracker, _ in engine.budgets.trackers for _, rule in tracker.rules]
     for rule in rules:
         yield from _timer_changes(rule, res)

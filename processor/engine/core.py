@@ -28,6 +28,7 @@ from processor.engine.cardinality import CardinalityAlerts
 from processor.engine.catchup import Models, forget_strayed, reports_from_ms, skip_quiet
 from processor.engine.clock import BoundaryClock
 from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_latencies
+from processor.engine.never_seen import NeverSeenAlerts
 from processor.engine.event_time import parse_event_time_ms
 from processor.engine.outputs import Outputs, Rejection
 from processor.engine.plan import plan_slis
@@ -56,6 +57,7 @@ class Engine:
         self.budgets = Budgets(config, by_name, config.defaults.resolution_ms)
         self._reporter = SliReporter(self.slis, config.defaults.rule_window_ms)
         self.cardinality = CardinalityAlerts(self.slis, config.defaults.rule_window_ms)
+        self.never_seen = NeverSeenAlerts(config, self.slis)
         # Kinds with work at boundaries of their own (correlation timeouts).
         self._boundary_slis = [s for s in self.slis if type(s.kind).close_boundary is not Kind.close_boundary]
         self._subject_readers = any(s.needs_subject for s in self.slis)
@@ -218,8 +220,12 @@ class Engine:
         origin_ms = self.clock.origin_ms if self.clock.origin_ms is not None else t_ms
         for sli in self._boundary_slis:
             sli.kind.close_boundary(sli, t_ms, self._ctx)
+        for sli in self.slis:
+            if sli.seen_ms is None:
+                sli.note_seen(t_ms)
         self.rules.evaluate(t_ms, origin_ms, out)
         self.cardinality.evaluate(t_ms, out)
+        self.never_seen.evaluate(t_ms, origin_ms, out)
         if reports and t_ms % self.config.defaults.sli_report_every_ms == 0:
             self._reporter.report(t_ms, origin_ms, out)
         self.budgets.account(t_ms, origin_ms, out, reports)
@@ -230,6 +236,7 @@ class Engine:
         return (
             self.rules.has_state()
             or self.cardinality.has_state()
+            or self.never_seen.has_state()
             or any(sli.series for sli in self.slis)
             or self.budgets.has_state()
             or any(sli.table is not None and sli.table.open for sli in self.slis)

@@ -219,6 +219,9 @@ class Budgets:
         if budget.method == "time_slices":
             if t_ms % budget.slice_ms != 0:
                 return 0, 0
+            if t_ms - budget.slice_ms < origin_ms or sli.seen_ms is None:
+                # Time before the state began, or before the SLI's first event, is unknown.
+                return 0, 0
             cond = budget.slice_condition
             value = sli_value(sli, cond.stat, t_ms, budget.slice_ms, origin_ms)  # type: ignore[union-attr]
             if value is not None:

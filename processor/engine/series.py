@@ -98,8 +98,9 @@ def window_value(bucket: Any, series: Series, stat: Stat, t_ms: int, window_ms: 
     everything else the window's merged bucket answers itself (``stat_value``)."""
     kind = stat.kind
     if kind == "since_last":
+        # Never seen is unknown, not absent: ServiceNeverReported covers an SLI that never reports.
         last = series.last_seen_before(t_ms)
-        return float(t_ms - (origin_ms if last is None else last))
+        return None if last is None else float(t_ms - last)
     if kind == "bad_for":
         return series.state.bad_for(t_ms) if series.state is not None else None
     if kind in ("good_ratio", "bad_ratio") and series.state is not None:

@@ -21,6 +21,7 @@ class SliState:
     __slots__ = (
         "config", "name", "kind", "behaves_as", "where", "observe", "apply", "record", "label_paths",
         "ts_field", "series", "horizon_ms", "windows_ms", "tracks_last", "needs_subject", "overflowed", "table",
+        "seen_ms",
     )
 
     def __init__(self, config: SliConfig, plan: SliPlan, ctx: RecordContext) -> None:
@@ -36,6 +37,9 @@ class SliState:
         self.windows_ms = plan.windows_ms
         self.tracks_last = plan.tracks_last
         self.overflowed = 0
+        # Start of the first sub-window with an event of this SLI, once one has closed: before
+        # that the SLI is unknown, not down (engine/never_seen.py).
+        self.seen_ms: int | None = None
         self.table = self.kind.new_table(config)  # correlations: the open ones, across series
         # Only SLIs whose predicates read the subject pay for putting it into the payload.
         self.needs_subject = any(SUBJECT_FIELD in p.fields for p in config.predicates())
@@ -79,6 +83,12 @@ class SliState:
                 series = self.series[labels] = self.new_series()
         return series
 
+    def note_seen(self, t_ms: int) -> None:
+        """At boundary t: an SLI not seen yet is seen once a sub-window with its events has closed."""
+        closed = [start for series in self.series.values() for start in series.subs if start < t_ms]
+        if closed:
+            self.seen_ms = min(closed)
+
     def evict(self, t_ms: int) -> None:
         oldest_ms = t_ms - self.horizon_ms
         dead = []
@@ -95,6 +105,8 @@ class SliState:
             entry["correlations"] = self.table.snapshot()
         if self.overflowed:
             entry["overflowed"] = self.overflowed
+        if self.seen_ms is not None:
+            entry["seen_ms"] = self.seen_ms
         return entry
 
     def restore(self, entry: dict) -> list[str]:
@@ -111,6 +123,8 @@ class SliState:
         if self.table is not None and "correlations" in entry:
             self.table.restore(entry["correlations"])
         self.overflowed = entry.get("overflowed", 0)
+        # Absent from snapshots before it existed: the next boundary finds it from the series.
+        self.seen_ms = entry.get("seen_ms")
         return notes
 
     def _restore_bucket(self, data: Any) -> Any:

@@ -26,6 +26,7 @@ def snapshot_engine(engine: Any) -> dict:
         "slis": {sli.name: sli.snapshot() for sli in engine.slis},
         "rules": engine.rules.snapshot(),
         "cardinality": engine.cardinality.snapshot(),
+        "never_seen": engine.never_seen.snapshot(),
         "budgets": engine.budgets.snapshot(),
         "counters": {"accepted": engine.accepted, "ignored": engine.ignored, "rejected": dict(engine.rejected)},
     }
@@ -51,6 +52,7 @@ def restore_engine(engine: Any, data: dict) -> list[str]:
     rules = data["rules"] if version == 2 else _rules_from_v1(data["rules"])
     notes += engine.rules.restore(rules)
     engine.cardinality.restore(data.get("cardinality", {}))  # absent before it existed: no state
+    engine.never_seen.restore(data.get("never_seen", {}))
     notes += engine.budgets.restore(data.get("budgets", {}), engine.clock.closed_until_ms)
     counters = data.get("counters", {})
     engine.accepted = counters.get("accepted", 0)

@@ -65,8 +65,8 @@ async def lived_in(url: str, admin_password: str) -> None:
         sub = await js.pull_subscribe("analytics.gateway.request", durable="slo_analytics", stream="ANALYTICS")
         [msg] = await sub.fetch(1, timeout=5)
         await msg.ack_sync()
-        # Half a minute of failing requests: the gateway's burn-rate alerts fire on it at once.
-        for t_s in range(1, 31):
+        # Seven minutes of failing requests: GatewayErrorRateHigh (bad_ratio > 0.5 % for 5 m) fires.
+        for t_s in range(1, 421, 10):
             await js.publish("analytics.gateway.request", gateway_event(t_s, status_code=503))
         await js.publish("analytics.gateway.request", b"{not json")
     finally:
