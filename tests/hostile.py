@@ -17,6 +17,7 @@ garbage item is never late by accident and a good one after it must still count.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -86,8 +87,12 @@ def rfc3339(ms: int, offset_min: int) -> str:
 
 
 def bad_timestamps(far_future: bool) -> list[tuple[bytes | None, str]]:
-    """(raw ``ts``, reason) for timestamps no SLI can use; None: a year past the slot. A missing or
-    null ``ts`` is not here: then the JetStream timestamp is the event time, by design."""
+    """(raw ``ts``, reason) for timestamps no SLI can use; None: a year past the wall clock. A
+    missing or null ``ts`` is not here: then the JetStream timestamp is the event time, by design.
+
+    "Future" is ahead of the JetStream timestamp of the message (the clock-skew policy's trusted
+    reference), so it is measured from now, not from the timeline's 2023 slots: a year past a slot
+    is still in the past and a legitimate event."""
     out: list[tuple[bytes | None, str]] = [
         (raw, "bad_timestamp") for raw in (b"true", b"false", b"-1", b"-1e308", b"-1180591620717411303424",
                                            b'"NaN"', b'""', ODD_TEXT, b"[]", b"{}", DEEP_OK)]
@@ -112,7 +117,7 @@ def _with_field(subject: str, field: str, raw: bytes | None, kind: str, reason: 
     def make(t_s: int) -> Item:
         body = BODIES[subject](t_s)
         if raw is None and field == "ts":
-            data = orjson.dumps({**body, "ts": body["ts"] + 365 * 86_400_000})
+            data = orjson.dumps({**body, "ts": int(time.time() * 1000) + 365 * 86_400_000})
         elif raw is None:
             data = orjson.dumps({k: v for k, v in body.items() if k != field})
         else:
