@@ -25,6 +25,7 @@ from processor.config.load import load_config
 from processor.config.parse import subject_pattern_matches
 from processor.runtime.processor import Processor
 from tests.hostile import FIELDS, Item, far_future_rejected, timeline
+from tests.integration.test_processor import stream_messages
 
 pytestmark = pytest.mark.integration
 
@@ -87,20 +88,6 @@ async def applied_through(proc: Processor, last: dict[str, int]) -> None:
     await wait_for(lambda: {s: proc.lanes[s].stats.last_seq for s in last}, lambda got: all(got[s] >= q for s, q in last.items()))
 
 
-async def slo_stream(nc) -> list:
-    js = nc.jetstream()
-    sub = await js.pull_subscribe("slo.>", stream="SLO")
-    out = []
-    try:
-        while True:
-            out += await sub.fetch(500, timeout=1.0)
-    except TimeoutError:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return out
-
-
 async def run(tmp: Path, items: list[Item], *, crash: bool):
     """Publish the items, process them (crashing once if asked), and return what the last
     processor counted and logged, and every message of the SLO stream."""
@@ -121,7 +108,7 @@ async def run(tmp: Path, items: list[Item], *, crash: bool):
         proc.stop()
         await asyncio.wait_for(task, 30)  # raises if a lane crashed
         assert task.exception() is None
-        messages = await slo_stream(admin)
+        messages = await stream_messages(admin.jetstream(), "SLO", "slo.>")
         await nc.close()
         await admin.close()
     return proc, log, messages, max_payload
