@@ -30,7 +30,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput_pull import STREAM, SUBJECT, measure_bare_pull, publish_backlog  # noqa: E402
+from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull, publish_backlog  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
@@ -74,12 +74,7 @@ class _Msg:
 
 def measure_engine_only(spec, n: int, batch_size: int) -> float:
     base_ms = int(time.time() * 1000)
-    msgs = [
-        _Msg(SUBJECT, orjson.dumps({"ts": base_ms + i, "route": "/v1/orders", "method": "POST",
-                                    "status_code": 200 if i % 100 else 503, "latency_ms": 12.5 + (i % 50),
-                                    "rate_limited": False, "rate_limit_correct": True}))
-        for i in range(n)
-    ]
+    msgs = [_Msg(SUBJECT, orjson.dumps(gateway_event(i, base_ms))) for i in range(n)]
     part = spec.model_copy(update={"slis": tuple(s for s in spec.slis if s.subject == SUBJECT)})
     part = part.model_copy(update={
         "slos": tuple(s for s in spec.slos if s.sli in {x.name for x in part.slis}),
@@ -123,10 +118,15 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
     print(f"  ratio end-to-end / bare: {e / b:.2f}   (target >= 0.85; events/s target >= 100,000)")
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--n", type=int, default=200_000)
+def bench_args(doc: str, n: int) -> argparse.Namespace:
+    """--n (default ``n``), --rounds and --batch-size, the options of the end-to-end benches."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--n", type=int, default=n)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = bench_args(__doc__, 200_000)
     asyncio.run(main(args.n, args.rounds, args.batch_size))

@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
@@ -42,28 +43,40 @@ REPO = Path(__file__).resolve().parents[1]
 _FLUSH_EVERY = 5_000
 
 
+def gateway_event(i: int, base_ms: int) -> dict:
+    """The i-th event of the synthetic gateway backlog: 1 ms apart, 1 % of them 503s."""
+    return {
+        "ts": base_ms + i,
+        "route": "/v1/orders",
+        "method": "POST",
+        "status_code": 200 if i % 100 else 503,
+        "latency_ms": 12.5 + (i % 50),
+        "rate_limited": False,
+        "rate_limit_correct": True,
+    }
+
+
 async def publish_backlog(nc: Client, n: int, subject: str = SUBJECT) -> float:
-    """Core-publish ``n`` gateway events with a flush every few thousand; returns msgs/s stored."""
+    """Core-publish ``n`` gateway events; returns msgs/s stored."""
     base_ms = int(time.time() * 1000)
+    return await publish_messages(nc, ((subject, orjson.dumps(gateway_event(i, base_ms))) for i in range(n)))
+
+
+async def publish_messages(nc: Client, messages: Iterable[tuple[str, bytes]], stream: str = STREAM) -> float:
+    """Core-publish (subject, payload) pairs in order, with a flush every few thousand, until
+    ``stream`` has stored them all; returns msgs/s stored."""
     started_s = time.perf_counter()
-    stored_before = await _stored(nc, STREAM)
-    for i in range(n):
-        event = {
-            "ts": base_ms + i,
-            "route": "/v1/orders",
-            "method": "POST",
-            "status_code": 200 if i % 100 else 503,
-            "latency_ms": 12.5 + (i % 50),
-            "rate_limited": False,
-            "rate_limit_correct": True,
-        }
-        await nc.publish(subject, orjson.dumps(event))
-        if i % _FLUSH_EVERY == _FLUSH_EVERY - 1:
+    stored_before = await _stored(nc, stream)
+    n = 0
+    for subject, payload in messages:
+        await nc.publish(subject, payload)
+        n += 1
+        if n % _FLUSH_EVERY == 0:
             # Without a flush now and then, the client buffers everything and the server falls
             # behind; a flush is a round trip that lets JetStream keep up.
             await nc.flush()
     await nc.flush()
-    while await _stored(nc, STREAM) < stored_before + n:
+    while await _stored(nc, stream) < stored_before + n:
         await asyncio.sleep(0.01)
     return n / (time.perf_counter() - started_s)
 

@@ -58,6 +58,11 @@ class Publisher:
         self._start_lock = asyncio.Lock()
         self.duplicates = 0
 
+    @property
+    def max_payload(self) -> int:
+        """The largest message (headers and payload) the server accepts."""
+        return self._nc.max_payload
+
     async def _ensure_subscribed(self) -> None:
         if self._sub is not None:
             return

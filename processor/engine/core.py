@@ -42,6 +42,10 @@ from processor.kinds.sketch import LatencyStore
 __all__ = ["Engine", "run_all"]
 
 _ROUTE_CACHE_MAX = 65_536  # distinct subjects remembered; past it the cache starts afresh
+# Longer subjects are matched every time instead of remembered: the server allows subjects of
+# up to its control line (4 KB), and 65,536 of those would hold 256 MB. With this, the cache
+# holds at most ~20 MB whatever producers send.
+_ROUTE_CACHE_SUBJECT_CHARS = 256
 
 
 class Engine:
@@ -248,6 +252,8 @@ class Engine:
 
     def _match(self, subject: str) -> tuple[SliState, ...]:
         slis = tuple(s for s in self.slis if subject_pattern_matches(s.config.subject, subject))
+        if len(subject) > _ROUTE_CACHE_SUBJECT_CHARS:
+            return slis
         if len(self._route) >= _ROUTE_CACHE_MAX:
             self._route.clear()
         self._route[subject] = slis
@@ -279,7 +285,8 @@ class Engine:
 
     def health(self) -> dict[str, Any]:
         """What was counted but not published: overflowed label sets, correlations dropped at the
-        cap or never matched, latencies clipped to the trackable range."""
+        cap or never matched, latencies clipped to the trackable range; and how many subjects the
+        route cache holds."""
         correlations = {
             sli.name: {"open": len(sli.table.open), "dropped": sli.table.dropped, "unmatched": sli.table.unmatched}
             for sli in self.slis
@@ -290,7 +297,8 @@ class Engine:
             n = sum(v.clipped for series in sli.series.values() for v in series.subs.values() if type(v) is LatencyStore)
             if n:
                 clipped[sli.name] = n
-        return {"overflowed": self.overflow_counts(), "correlations": correlations, "clipped_in_window": clipped}
+        return {"overflowed": self.overflow_counts(), "correlations": correlations, "clipped_in_window": clipped,
+                "routed_subjects": len(self._route)}
 
 
 def run_all(engine: Engine, batches: Iterable[Sequence[Any]], final_watermark_ms: int | None = None) -> Outputs:

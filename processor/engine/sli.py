@@ -12,7 +12,7 @@ from processor.engine.series import Series
 from processor.kinds import KINDS
 from processor.kinds.base import RecordContext
 from processor.vocabulary import OVERFLOW_LABEL, SUBJECT_FIELD
-from processor.kinds.payload import field_path, lookup
+from processor.kinds.payload import MAX_TEXT_CHARS, bounded_text, field_path, lookup
 
 __all__ = ["SliState"]
 
@@ -64,7 +64,8 @@ class SliState:
                 v = lookup(payload, path)
             except KeyError:
                 v = ""
-            out.append(v if type(v) is str else str(v))
+            # The common case (a short string) stays one type check and one len().
+            out.append(v if type(v) is str and len(v) <= MAX_TEXT_CHARS else bounded_text(v))
         return tuple(out)
 
     def new_series(self) -> Series:

@@ -20,7 +20,7 @@ from processor.kinds.base import Kind, RecordContext, add_latency, written
 from processor.kinds.buckets import Counts
 from processor.kinds.correlations import Correlations
 from processor.kinds.latency import KIND as LATENCY
-from processor.kinds.payload import Reject, field_path, lookup, read_text
+from processor.kinds.payload import Reject, bounded_text, field_path, lookup, read_text
 from processor.kinds.ratio import KIND as RATIO
 from processor.kinds.ratio import count_event
 from processor.kinds.sketch import LatencyStore
@@ -182,7 +182,7 @@ def _observer(c: Any):
             key = lookup(payload, timeout_by_path)
         except KeyError:
             key = None
-        return timeouts_ms.get(key if type(key) is str else str(key), c.timeout_ms)
+        return timeouts_ms.get(bounded_text(key), c.timeout_ms)
 
     def observe(payload: dict) -> tuple | None:
         try:

@@ -4,6 +4,7 @@ their deadlines in event time, and ends that arrived before their start."""
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 
 __all__ = ["Correlations"]
 
@@ -16,14 +17,16 @@ class Correlations:
     def __init__(self, max_open: int) -> None:
         # id -> [start_ms, labels, deadline_ms or None]; insertion order = start order, so the
         # first entry is the one to drop when the table is full.
-        self.open: dict[str, list] = {}
+        # OrderedDicts: dropping the oldest of a plain dict (next(iter(d))) walks the slots its
+        # earlier deletions left, which under a flood of new ids costs microseconds per event.
+        self.open: OrderedDict[str, list] = OrderedDict()
         self.deadlines: list[tuple[int, str, int]] = []
         self.dropped = 0
         self.unmatched = 0
         self.max_open = max_open
         # Ends that arrived before their start (out of order within the lateness): id -> [end_ms,
         # role]. A start finds its end here; the watermark clears what no start claimed.
-        self.early: dict[str, list] = {}
+        self.early: OrderedDict[str, list] = OrderedDict()
 
     def start(self, cid: str, ts_ms: int, labels: tuple, deadline_ms: int | None) -> list | None:
         """Open a correlation; if its end already arrived, return that [end_ms, role] instead."""
@@ -34,18 +37,28 @@ class Correlations:
         if cid in self.open:
             del self.open[cid]  # a restart of the same id: the newer start counts
         elif len(self.open) >= self.max_open:
-            del self.open[next(iter(self.open))]
+            self.open.popitem(last=False)
             self.dropped += 1
         self.open[cid] = [ts_ms, labels, deadline_ms]
         if deadline_ms is not None:
             heapq.heappush(self.deadlines, (deadline_ms, cid, ts_ms))
+            if len(self.deadlines) > 2 * self.max_open:
+                self._compact_deadlines()
         return None
+
+    def _compact_deadlines(self) -> None:
+        # A deadline stays in the heap after its correlation ended, was dropped at the cap or was
+        # restarted; expire() skips those. A flood of starts within one timeout would otherwise
+        # grow the heap without bound, so rebuild it from the open ones (at most max_open) once
+        # it is twice that: amortised O(1) per start.
+        self.deadlines = [(e[2], cid, e[0]) for cid, e in self.open.items() if e[2] is not None]
+        heapq.heapify(self.deadlines)
 
     def finish(self, cid: str, ts_ms: int, role: int) -> list | None:
         entry = self.open.pop(cid, None)
         if entry is None:
             if len(self.early) >= self.max_open:
-                del self.early[next(iter(self.early))]
+                self.early.popitem(last=False)
                 self.unmatched += 1
             self.early[cid] = [ts_ms, role]
         return entry
@@ -76,12 +89,12 @@ class Correlations:
         }
 
     def restore(self, data: dict) -> None:
-        self.open = {}
+        self.open = OrderedDict()
         self.deadlines = []
         for cid, start_ms, labels, deadline in data["open"]:
             self.open[cid] = [start_ms, tuple(labels), deadline]
             if deadline is not None:
                 heapq.heappush(self.deadlines, (deadline, cid, start_ms))
-        self.early = {cid: [end_ms, role] for cid, end_ms, role in data["early"]}
+        self.early = OrderedDict((cid, [end_ms, role]) for cid, end_ms, role in data["early"])
         self.dropped = data["dropped"]
         self.unmatched = data["unmatched"]

@@ -15,6 +15,7 @@ from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, written
 from processor.kinds.buckets import Counts
 from processor.kinds.payload import field_path, read_text
 from processor.kinds.ratio import count_event
+from processor.vocabulary import OVERFLOW_LABEL
 
 __all__ = ["KIND", "StateKind", "StateSli", "StateTrack"]
 
@@ -38,23 +39,30 @@ class StateTrack:
     computed *as of* a boundary even when events past it have already arrived.
     """
 
-    __slots__ = ("entities", "all_bad", "intervals", "seen_ms")
+    __slots__ = ("entities", "all_bad", "intervals", "seen_ms", "bad", "max_entities")
 
-    def __init__(self, bad_when: str, entities: tuple[str, ...] = ()) -> None:
+    def __init__(self, bad_when: str, entities: tuple[str, ...] = (), max_entities: int = 1000) -> None:
         # Entities named in the config are known, and good, before any event says otherwise: "all
         # providers down" must not fire when the only provider heard from so far is down.
         self.entities: dict[str, bool] = dict.fromkeys(entities, False)
         self.all_bad = bad_when == "all"
         self.intervals: list[list] = []
         self.seen_ms: dict[str, int] = {}  # event time of each entity's latest state
+        self.bad = 0  # entities in a bad state: an update costs O(1), not a scan of every entity
+        # Entities are kept for good (state is persistent), so their number is capped like a
+        # series' label sets: past the cap, new entity names share one overflow entity.
+        self.max_entities = max(max_entities, len(self.entities))
 
     def update(self, entity: str, bad: bool, ts_ms: int) -> None:
+        entities = self.entities
+        if entity not in entities and len(entities) >= self.max_entities:
+            entity = OVERFLOW_LABEL
         if ts_ms < self.seen_ms.get(entity, -1):
             return  # an older report arriving late (within the lateness) does not undo a newer one
         self.seen_ms[entity] = ts_ms
-        self.entities[entity] = bad
-        states = self.entities.values()
-        series_bad = all(states) if self.all_bad else any(states)
+        self.bad += bad - entities.get(entity, False)
+        entities[entity] = bad
+        series_bad = self.bad == len(entities) if self.all_bad else self.bad > 0
         open_spell = bool(self.intervals) and self.intervals[-1][1] is None
         if series_bad and not open_spell:
             self.intervals.append([ts_ms, None])
@@ -87,6 +95,7 @@ class StateTrack:
         self.entities = dict(data[0])
         self.intervals = [list(i) for i in data[1]]
         self.seen_ms = dict(data[2])
+        self.bad = sum(self.entities.values())
 
 
 class StateKind(Kind):
@@ -164,7 +173,7 @@ class StateKind(Kind):
         return Counts.restore(data)
 
     def new_entity_track(self, sli: Any) -> StateTrack:
-        return StateTrack(sli.bad_when, sli.entities)
+        return StateTrack(sli.bad_when, sli.entities, sli.max_series)
 
 
 KIND = StateKind()

@@ -25,11 +25,12 @@ from processor.runtime.render import action_message, alert_message, budget_messa
 PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
 
 
-def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs) -> list[OutMessage]:
+def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None) -> list[OutMessage]:
     """Every output of a batch as a message: alerts first, then SLI values, budgets, actions and
     dead letters.
 
-    ``msgs`` is the batch the outputs came from (the dead letters carry its raw messages).
+    ``msgs`` is the batch the outputs came from (the dead letters carry its raw messages, cut to
+    the server's ``max_payload`` with their headers).
     """
     messages = []
     for alert in out.alerts:
@@ -47,7 +48,7 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs) -> list[OutMe
     for rej in out.rejections:
         msg = msgs[rej.index]
         seq = stream_sequence(msg.reply) if msg.reply else None
-        subject, payload, headers, msg_id = deadletter_message(rej, msg.subject, msg.data, stream, seq)
+        subject, payload, headers, msg_id = deadletter_message(rej, msg.subject, msg.data, stream, seq, max_payload)
         messages.append(OutMessage(subject, payload, headers=headers, msg_id=msg_id))
     return messages
 
@@ -64,7 +65,7 @@ class Outbox:
     async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
         bus took them (the batch must then stay unacked and out of every checkpoint)."""
-        messages = render_outputs(stream, msgs, out)
+        messages = render_outputs(stream, msgs, out, self.publisher.max_payload)
         self._log_outputs(stream, msgs, out, messages)
         return await self.publish(stream, messages)
 

@@ -101,12 +101,16 @@ def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
 
 
 def deadletter_message(
-    rejection: Rejection, subject: str, data: bytes, stream: str, stream_seq: int | None
+    rejection: Rejection, subject: str, data: bytes, stream: str, stream_seq: int | None,
+    max_payload: int | None = None,
 ) -> tuple[str, bytes, dict[str, str], str]:
     """(subject, raw payload, headers, Nats-Msg-Id) of a dead-lettered message.
 
     The payload is the original bytes, untouched, so it can be fixed and republished; the headers
-    say where it came from and why it was rejected.
+    say where it came from and why it was rejected. One exception: the server counts headers and
+    payload against its ``max_payload`` (and closes the connection of a client that exceeds it),
+    so a message already at the limit cannot carry headers too. Its body is cut to fit and
+    ``Slo-Original-Size`` gives the size it had.
     """
     headers = {
         "Slo-Original-Subject": subject,
@@ -120,7 +124,17 @@ def deadletter_message(
     else:
         digest = hashlib.sha256(subject.encode() + b"\0" + data).hexdigest()[:24]
         msg_id = f"dl-{stream}-{digest}"
+    if max_payload is not None:
+        room = max_payload - _header_bytes({**headers, "Nats-Msg-Id": msg_id, "Slo-Original-Size": str(len(data))})
+        if len(data) > room:
+            headers["Slo-Original-Size"] = str(len(data))
+            data = data[: max(room, 0)]
     return f"{_PREFIX['deadletter']}.{rejection.reason}", data, headers, msg_id
+
+
+def _header_bytes(headers: dict[str, str]) -> int:
+    # As the client writes them: "NATS/1.0\r\n", "Key: value\r\n" each, then "\r\n".
+    return 12 + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items())
 
 
 def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:

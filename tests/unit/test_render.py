@@ -63,6 +63,21 @@ def test_a_dead_letter_keeps_the_raw_bytes_and_says_where_they_came_from():
     assert "dl-TRADE-42" == msg_id
 
 
+def test_a_dead_letter_too_large_for_its_headers_is_cut_to_exactly_the_servers_max_payload():
+    max_payload = 1024 * 1024
+    subject = "market.quote.\u00fc\U0001f642"  # header bytes, not characters, count
+    raw = b"{" + b" " * (max_payload - 1)
+    _, payload, headers, msg_id = deadletter_message(
+        Rejection(0, "not_json", "payload is not valid JSON"), subject, raw, "MARKET", 7, max_payload)
+    # The header block as the client writes it, with the Nats-Msg-Id the publisher adds.
+    block = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in {**headers, "Nats-Msg-Id": msg_id}.items()) + "\r\n"
+    assert (max_payload, str(max_payload)) == (len(block.encode()) + len(payload), headers["Slo-Original-Size"])
+    assert raw.startswith(payload)
+    _, small, small_headers, _ = deadletter_message(
+        Rejection(0, "not_json", "payload is not valid JSON"), subject, b"{oops", "MARKET", 8, max_payload)
+    assert (b"{oops", False) == (small, "Slo-Original-Size" in small_headers)
+
+
 def test_a_budget_report_goes_to_its_service_and_slo_subject_with_times_as_rfc3339():
     from processor.engine.outputs import BudgetReport, PolicyAction
     from processor.runtime.render import action_message, budget_message
