@@ -11,7 +11,11 @@ import orjson
 import pytest
 
 from processor.bus.connect import ConnectOptions, connect
+from processor.bus.streams import load_stream_definitions
+from processor.config.load import load_config
+from processor.runtime.processor import Processor
 from tests.integration.test_processor import (  # noqa: F401 - fresh_nats_url is a fixture
+    ROOT,
     T0_MS,
     fresh_nats_url,
     iso,
@@ -107,4 +111,33 @@ async def test_a_producer_sending_five_percent_broken_events_pages(fresh_nats_ur
                                                                       "slo.budget.api-gateway.gateway_availability")]
     last = max(budgets, key=lambda b: b["evaluatedAt"])
     assert last["total"] == last["good"] == sum(1 for t in range(900) if iso(t) < last["evaluatedAt"])
+    await nc.close()
+
+
+async def test_a_stream_of_nothing_but_broken_messages_does_not_freeze_the_windows(fresh_nats_url):
+    # Every pull returns messages, none of which can be used: event time stands still. The lane's
+    # idle clock still runs it on, so the rejections reach the input SLIs (and every alert of the
+    # stream can still fire or resolve) while the broken producer keeps sending.
+    nc = await connect(ConnectOptions(url=fresh_nats_url))
+    proc = Processor(load_config(ROOT / "config" / "slo.yaml"), nc, load_stream_definitions(ROOT / "streams"),
+                     idle_after_s=0.5, checkpoint_interval_s=3600)
+    await proc.start()
+    task = asyncio.create_task(proc.run())
+    js = nc.jetstream()
+    now_ms = time.time_ns() // 1_000_000
+    await publish(js, [request(now_ms - 2_000 + i * 100) for i in range(20)])
+    lane = proc.lanes["ANALYTICS"]
+    await wait_for(lambda: lane.stats.accepted == 20)
+    measured = next(s for s in lane.engine.slis if s.name == "input_messages")
+
+    def rejected_measured() -> int:
+        return sum(b.total - b.good for series in measured.series.values() for b in series.subs.values())
+
+    for _ in range(30):  # 3 s of a broken producer, a message every 100 ms
+        await js.publish(GATEWAY, b"{broken")
+        await asyncio.sleep(0.1)
+    assert lane.stats.rejected == 30
+    assert rejected_measured() >= 20  # all but those of the last batches since the stream went idle
+    proc.stop()
+    await task
     await nc.close()
