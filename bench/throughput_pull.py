@@ -44,7 +44,9 @@ _FLUSH_EVERY = 5_000
 
 async def publish_backlog(nc: Client, n: int, subject: str = SUBJECT) -> float:
     """Core-publish ``n`` gateway events with a flush every few thousand; returns msgs/s stored."""
-    base_ms = int(time.time() * 1000)
+    # A millisecond apart, ending now: no event time is ahead of the moment it is stored (the
+    # processor rejects events more than max_future_skew ahead of their stream timestamp).
+    base_ms = int(time.time() * 1000) - n
     started_s = time.perf_counter()
     stored_before = await _stored(nc, STREAM)
     for i in range(n):

@@ -115,6 +115,7 @@ class Engine:
         loads = orjson.loads
         clock = self.clock
         res = clock.resolution_ms
+        skew_ceiling_ms = self._skew_ceiling_ms
         for index, msg in enumerate(batch):
             subject = msg.subject
             slis = route.get(subject)
@@ -145,13 +146,13 @@ class Engine:
                     if observed is None:
                         continue
                     if sli.ts_field != ts_field:
-                        raw_ts = payload.get(sli.ts_field)
+                        ts_field = sli.ts_field
+                        raw_ts = payload.get(ts_field)
                         # Epoch ms as an int is the common case; anything else takes the full path.
                         if type(raw_ts) is int and raw_ts >= 0:
                             ts_ms = raw_ts
                         else:
-                            ts_ms = self._event_time_ms(payload, sli.ts_field, msg)
-                        ts_field = sli.ts_field
+                            ts_ms = self._event_time_ms(payload, ts_field, msg)
                         if not staged:
                             t_lo = t_hi = ts_ms
                         elif ts_ms < t_lo:
@@ -160,16 +161,19 @@ class Engine:
                             t_hi = ts_ms
                 except Reject as rej:
                     refused += ((sli, rej),)
+                    ts_field = None  # its time may be what was wrong: the next SLI reads it again
                     continue
                 staged.append((sli, ts_ms, observed))
-            if staged and (t_hi > self._skew_ceiling_ms or t_lo != t_hi
+            if staged and (t_hi > skew_ceiling_ms or t_lo != t_hi
                            or (clock.closed_until_ms is not None and t_lo < clock.closed_until_ms)):
                 staged, t_hi, refused = self._settle_times(msg, staged, t_hi, refused)
+                skew_ceiling_ms = self._skew_ceiling_ms
             if refused:
                 self._dead_letter(out, index, refused, applied=bool(staged))
-            if not staged:
-                if not refused:
-                    out.ignored += 1
+                if not staged:
+                    continue
+            elif not staged:
+                out.ignored += 1
                 continue
             if clock.max_ts_ms is None or t_hi > clock.max_ts_ms:
                 watermark_ms = clock.observe(t_hi)
@@ -190,8 +194,8 @@ class Engine:
                     if prev is None or t > prev:
                         last[sub] = t
                 sli.record(series, sub, t, observed)
-            if not refused:
-                out.accepted += 1
+        # Every message is ignored, rejected (dead-lettered, even if partly used) or accepted.
+        out.accepted = len(batch) - out.ignored - len(out.rejections)
         self.accepted += out.accepted
         self.ignored += out.ignored
         return out

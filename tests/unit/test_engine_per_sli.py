@@ -146,3 +146,11 @@ def test_the_input_counts_are_what_was_decided_message_by_message():
     assert (1, 40) == total("input_by_sli", ("ANALYTICS", "availability", "svc"))
     assert (2, 40) == total("input_by_sli", ("ANALYTICS", "rate_limit", "svc"))
     assert orjson.loads(orjson.dumps(eng.snapshot()))["input"] == {"routed": {}, "refused": {}, "dead": 0}
+
+
+def test_every_sli_reading_an_unreadable_time_field_rejects_the_event_and_the_others_use_it():
+    sent = [sli(name, "events", GATEWAY).model_copy(update={"event_time_field": "sent_ts"}) for name in ("s1", "s2")]
+    eng = Engine(spec_of([sent[0], gateway_slis()[0], sent[1]], []))
+    out = eng.ingest([request(0, sent_ts="noon")])
+    assert [("bad_timestamp", ("s1", "s2"), True)] == [(r.reason, r.slis, r.applied) for r in out.rejections]
+    assert ((1, 1), T0_MS) == (counts(eng, "latency"), eng.max_ts_ms)
