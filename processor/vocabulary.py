@@ -69,7 +69,7 @@ INPUT_SUBJECT_PATTERN = "slo.input.>"
 INPUT_STREAM = "slo.input.stream"
 INPUT_SLI = "slo.input.sli"
 INPUT_SUBJECTS: dict[str, str] = {
-    INPUT_STREAM: "stream, accepted, rejected (messages that an SLI reads; rejected: dead-lettered)",
+    INPUT_STREAM: "stream, accepted, rejected (messages on subjects that an SLI reads; rejected: dead-lettered)",
     INPUT_SLI: "stream, sli, service, accepted, rejected (messages on the SLI's subjects; rejected: by that SLI)",
 }
 

@@ -5,7 +5,7 @@ its SLIs. The ledger counts those decisions as they are made and, each time the 
 to close a boundary, hands them to the SLIs on the reserved subjects (processor/vocabulary.py,
 ``INPUT_SUBJECTS``) as events the engine makes itself:
 
-- ``slo.input.stream``: ``{stream, accepted, rejected}``, messages of the stream that some SLI
+- ``slo.input.stream``: ``{stream, accepted, rejected}``, messages on subjects that some SLI
   reads; rejected = dead-lettered, even when other SLIs used it;
 - ``slo.input.sli``: ``{stream, sli, service, accepted, rejected}`` per SLI, of the messages on the
   SLI's subjects; rejected = rejected by that SLI.
