@@ -77,10 +77,13 @@ class AlertRule:
         return cached
 
     def evaluate(
-        self, series: tuple[str, ...], value: float | None, t_ms: int, new_events: int = 0
+        self, series: tuple[str, ...], value: float | None, t_ms: int, new_events: int = 0, holds: bool | None = None
     ) -> AlertTransition | None:
-        """``new_events``: events of the series in the sub-window that closed at t (for_events)."""
-        holds = value is not None and self.alert.condition.holds(value)
+        """``new_events``: events of the series in the sub-window that closed at t (for_events).
+        ``holds``: the condition decided by the caller in exact arithmetic (burn-rate tiers),
+        instead of comparing the float ``value``."""
+        if holds is None:
+            holds = value is not None and self.alert.condition.holds(value)
         st = self.states.get(series)
         if st is None:
             if not holds:

@@ -153,14 +153,18 @@ class Processor:
         # timeout error by the client and swallowed; the loop ends by itself on the stop.
         self._stop.set()
         await asyncio.gather(checkpoints, return_exceptions=True)
-        await self.checkpoints.save_final()
-        for lane in self.lanes.values():
-            if lane.puller is not None:
+        try:
+            # Raises only a permission refusal (the processor's failure then), after which no
+            # checkpoint is written: the durables still hold everything since the last one.
+            await self.checkpoints.save_final()
+        finally:
+            for lane in self.lanes.values():
+                if lane.puller is not None:
+                    with contextlib.suppress(Exception):
+                        await lane.puller.stop()
+            if self.monitor is not None:
                 with contextlib.suppress(Exception):
-                    await lane.puller.stop()
-        if self.monitor is not None:
-            with contextlib.suppress(Exception):
-                await self.monitor.stop()
+                    await self.monitor.stop()
 
     def counters(self) -> dict[str, dict[str, Any]]:
         """Per stream and for the publisher: what was counted since start."""

@@ -192,3 +192,18 @@ def test_the_engine_allows_errors_in_proportion_4320_per_4_32m_requests():
     out = run_all(engine, [batch, [event("svc.req", T0_MS + 3_600_000, status="ok")]])
     report = out.budgets[-1]
     assert (43_200, 43.2) == (report.total, pytest.approx(report.allowed_bad, rel=1e-12))
+
+
+def test_a_burn_of_exactly_the_tier_rate_fires_as_the_documents_arithmetic_says():
+    # 99 %: 3 bad in every 100 events is a burn of exactly 3x. In binary floating point
+    # 0.03 / (1 - 0.99) is 2.9999999999999973, below 3: the tier would never fire on a tie.
+    assert 0.03 / (1 - 0.99) < 3
+    # 100 events per 10 s sub-window (one every 100 ms), 3 of them bad: every window of whole
+    # sub-windows holds exactly 3 bad per 100, from the first boundary on.
+    events = [
+        event("svc.req", T0_MS + t_ds * 100, status="error" if t_ds % 100 in (20, 40, 60) else "ok")
+        for t_ds in range(0, 6000)
+    ]
+    tiers = (("exact", 3.0, 300_000, 100_000, "ticket"),)
+    out = run(budget_slo(objective=0.99, tiers=tiers), events)
+    assert [("exact", "firing", 10, None)] == tier_transitions(out, T0_MS)
