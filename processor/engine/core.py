@@ -114,7 +114,8 @@ class Engine:
         # SLI takes or rejects the event on its own; what is rare leaves the loop for a method.
         out = Outputs()
         route = self._route
-        routed = self.input.routed
+        routed = self.input.routed  # cleared in place by the ledger, so these stay bound to it
+        routed_get = routed.get
         loads = orjson.loads
         clock = self.clock
         res = clock.resolution_ms
@@ -127,7 +128,7 @@ class Engine:
             if not slis:
                 out.ignored += 1
                 continue
-            routed[subject] = routed.get(subject, 0) + 1
+            routed[subject] = routed_get(subject, 0) + 1
             try:
                 payload = loads(msg.data)
             except orjson.JSONDecodeError:
