@@ -36,6 +36,7 @@ from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
+from processor.engine.input import reads_input  # noqa: E402
 from processor.runtime.processor import Processor  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
 
@@ -75,7 +76,9 @@ class _Msg:
 def measure_engine_only(spec, n: int, batch_size: int) -> float:
     base_ms = int(time.time() * 1000)
     msgs = [_Msg(SUBJECT, orjson.dumps(gateway_event(i, base_ms))) for i in range(n)]
-    part = spec.model_copy(update={"slis": tuple(s for s in spec.slis if s.subject == SUBJECT)})
+    # The gateway's SLIs and those measuring the input (every lane has them), as the lane has them.
+    slis = tuple(s for s in spec.slis if s.subject == SUBJECT or reads_input(s.subject))
+    part = spec.model_copy(update={"slis": slis})
     part = part.model_copy(update={
         "slos": tuple(s for s in spec.slos if s.sli in {x.name for x in part.slis}),
         "alerts": tuple(a for a in spec.alerts if a.sli in {x.name for x in part.slis}),

@@ -58,7 +58,9 @@ def gateway_event(i: int, base_ms: int) -> dict:
 
 async def publish_backlog(nc: Client, n: int, subject: str = SUBJECT) -> float:
     """Core-publish ``n`` gateway events; returns msgs/s stored."""
-    base_ms = int(time.time() * 1000)
+    # A millisecond apart, ending now: no event time is ahead of the moment it is stored (the
+    # processor rejects events more than max_future_skew ahead of their stream timestamp).
+    base_ms = int(time.time() * 1000) - n
     return await publish_messages(nc, ((subject, orjson.dumps(gateway_event(i, base_ms))) for i in range(n)))
 
 

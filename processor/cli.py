@@ -134,8 +134,9 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
     pace.add_argument("--fast", action="store_true", help="publish as fast as possible")
     simulate.add_argument(
         "--start", type=_simulate_type("check_start", "start"), default="now",
-        help="event time of the first event: now or RFC 3339 such as 2026-01-05T14:30:00Z (default "
-        "now; with --fast, a start in the past keeps event time behind the wall clock)",
+        help="event time of the first event, RFC 3339 such as 2026-01-05T14:30:00Z; or now (the default): "
+        "the run ends at the wall clock, so no event is published before its own time (with --time-scale K "
+        "it starts D*(1-1/K) before now, with --fast D before now, D the duration)",
     )
     simulate.add_argument("--seed", type=int, default=0, help="random seed; same seed, same events (default 0)")
     simulate.add_argument(

@@ -15,6 +15,10 @@ __all__ = [
     "BUS_STREAM_STATUS",
     "BUS_SUBJECT_PATTERN",
     "GAUGE_STATS",
+    "INPUT_SLI",
+    "INPUT_STREAM",
+    "INPUT_SUBJECTS",
+    "INPUT_SUBJECT_PATTERN",
     "OUTPUT_SUBJECT_PREFIXES",
     "OVERFLOW_LABEL",
     "REJECTION_REASONS",
@@ -54,7 +58,20 @@ REJECTION_REASONS = (
     "bad_timestamp",
     "no_timestamp",
     "late",
+    "future",
 )
+
+# The engine's own account of its input, fed to the SLIs that read these subjects as events of
+# their own (never published, never read from a stream): at every boundary the watermark passes,
+# one event per stream and one per SLI with the messages accepted and rejected since the last one.
+# SLIs on ``slo.input.>`` must read one of these; each stream's engine measures its own input.
+INPUT_SUBJECT_PATTERN = "slo.input.>"
+INPUT_STREAM = "slo.input.stream"
+INPUT_SLI = "slo.input.sli"
+INPUT_SUBJECTS: dict[str, str] = {
+    INPUT_STREAM: "stream, accepted, rejected (messages on subjects that an SLI reads; rejected: dead-lettered)",
+    INPUT_SLI: "stream, sli, service, accepted, rejected (messages on the SLI's subjects; rejected: by that SLI)",
+}
 
 # The subjects on which the bus monitor's measurements enter the engine, with their payloads
 # (besides ``ts``); SLIs on ``bus.`` subjects must read one of these.

@@ -93,6 +93,10 @@ NOT_DRIVEN = {
     "BusPublishFailed": "bus measurements: tests/unit/test_catalogue.py::test_bus_rules",
     "BusStreamUnavailable": "bus measurements: tests/unit/test_catalogue.py::test_bus_rules",
     "MarketFailoverOffRoute": "the simulator always fails over along the documented route",
+    # The scenario sends no broken input (the reference knows nothing of the engine's own account):
+    "InputRejectedHigh": "the processor's input: tests/unit/test_engine_per_sli.py and "
+    "tests/integration/test_input.py::test_a_producer_sending_five_percent_broken_events_pages",
+    "InputRejectedBySli": "as InputRejectedHigh",
 }
 
 

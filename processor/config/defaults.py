@@ -1,4 +1,4 @@
-"""The ``defaults:`` section: event time field, lateness, the resolution every window is a
+"""The ``defaults:`` section: event time field, lateness, future skew, the resolution every window is a
 multiple of, the rule and SLO windows. (``defaults.budget`` is read with the budgets.)"""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ _DEFAULT_SLO_WINDOW_MS: int = SloConfig.model_fields["window_ms"].default
 class RawDefaults(RawModel):
     event_time_field: FieldPath = _DEFAULTS.event_time_field
     allowed_lateness: DurationMs = _DEFAULTS.allowed_lateness_ms
+    max_future_skew: DurationMs = _DEFAULTS.max_future_skew_ms
     resolution: DurationMs = _DEFAULTS.resolution_ms
     rule_window: DurationMs = _DEFAULTS.rule_window_ms
     slo_window: DurationMs = _DEFAULT_SLO_WINDOW_MS
@@ -64,6 +65,7 @@ def read_defaults(data: dict[str, Any], problems: Problems) -> DefaultsSection:
     defaults = Defaults(
         event_time_field=raw.event_time_field,
         allowed_lateness_ms=raw.allowed_lateness,
+        max_future_skew_ms=raw.max_future_skew,
         resolution_ms=raw.resolution,
         rule_window_ms=raw.rule_window,
         never_seen_grace_ms=raw.never_seen_grace,

@@ -97,6 +97,8 @@ class Condition(FrozenModel):
 class Defaults(FrozenModel):
     event_time_field: str = "ts"
     allowed_lateness_ms: int = 5_000
+    # How far an event's time may run ahead of the JetStream timestamp of its own message.
+    max_future_skew_ms: int = 60_000
     resolution_ms: int = 10_000
     rule_window_ms: int = 60_000
     sli_report_every_ms: int = 60_000  # slo.sli.<service>.<sli> cadence, over rule_window_ms

@@ -20,6 +20,7 @@ from processor.config.fields import (
     check_label_name,
     is_token_name,
 )
+from processor.config.input_slis import input_labels_problem, input_subject_problem
 from processor.config.kind_rules import foreign_key_problems
 from processor.config.model import Defaults, SliConfig
 from processor.config.predicate import is_field_path
@@ -90,8 +91,11 @@ def _read_sli(name: str, data: Any, defaults: Defaults, has_bus_monitor: bool, p
         problems.add_all(foreign_key_problems(kind, given, loc))
     if raw.subject is not None:
         problems.check(loc + ("subject",), bus_subject_problem(raw.subject, has_bus_monitor))
+        problems.check(loc + ("subject",), input_subject_problem(raw.subject))
     problems.add_all(_subject_field_problems(raw, loc))
     labels = read_labels(given.get("labels"), loc + ("labels",), problems)
+    if raw.subject is not None and labels is not None:
+        problems.check(loc + ("labels",), input_labels_problem(raw.subject, labels[0]))
     if "max_series" in given and "labels" not in given:
         problems.add(
             loc + ("max_series",),

@@ -6,6 +6,7 @@ from typing import Any
 
 from processor.config.budgets import BUDGET_DEFAULTS, BudgetContext, BudgetKeys, read_budget, slo_budget_keys
 from processor.config.fields import DurationMs, RawModel, is_token_name
+from processor.config.input_slis import input_slo_problem
 from processor.config.kind_rules import slice_only_problem, stat_kind_problem
 from processor.config.model import Condition, SliConfig, SloConfig
 from processor.config.objectives import objective_direction_problem, objective_ratio, parse_objective
@@ -51,6 +52,8 @@ def _read_slo(name: str, data: Any, slis: SliTable, ctx: BudgetContext, problems
     if raw.sli is not None:
         problems.check(loc + ("sli",), slis.reference_problem(raw.sli))
         sli = slis.valid.get(raw.sli)
+        if sli is not None:
+            problems.check(loc + ("sli",), input_slo_problem(sli.subject))
     if raw.window is not None:
         problems.check(loc + ("window",), window_problem(raw.window, ctx.resolution_ms))
     keys = slo_budget_keys(name, given, raw.window, ctx, problems)

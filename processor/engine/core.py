@@ -2,13 +2,21 @@
 
 ``ingest(batch)`` and ``advance(watermark_ms)`` are the whole API; live runs and replays call the
 same two. Each batch item is any object with ``subject`` (str), ``data`` (bytes) and ``reply``
-attributes (a nats-py ``Msg`` is one); ``reply`` is only handed to the injected ``fallback_ts_ms``
-when a payload carries no event time, so the engine never parses JetStream metadata itself.
+attributes (a nats-py ``Msg`` is one). The injected ``fallback_ts_ms`` reads a message's stream
+timestamp from it, so the engine never parses JetStream metadata itself; it is asked when a payload
+carries no event time, and when an event's time may be too far ahead of its message (below).
+
+Each SLI that reads a message takes it or rejects it on its own: a gateway request without
+``rate_limit_correct`` still counts for latency and availability. A message that any SLI rejected
+is dead-lettered once (``Rejection`` names those SLIs), and every decision is counted, by reason
+and by SLI, and handed to the SLIs that measure the input (engine/input.py).
 
 Time (engine/clock.py): an event whose time falls in a closed sub-window is rejected as ``late``
-(never merged into a closed window). Events are applied one at a time in batch order, so the result
-does not depend on how a stream is cut into batches. Rules, budgets and reports run at every closed
-boundary (engine/evaluation.py).
+(never merged into a closed window); one more than ``max_future_skew`` ahead of the JetStream
+timestamp of its own message as ``future`` (a reference that is the same live and in replay), so
+that one wrong clock cannot drag the watermark away. Events are applied one at a time in batch
+order, so the result does not depend on how a stream is cut into batches. Rules, budgets and
+reports run at every closed boundary (engine/evaluation.py).
 
 One engine serves one ordered stream of events (one time domain): the runtime runs an engine per
 JetStream stream, because streams progress independently and a backlog on one must not make the
@@ -17,6 +25,7 @@ other's events late. See docs/architecture.md for the path of one event.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -30,6 +39,7 @@ from processor.engine.clock import BoundaryClock
 from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_latencies
 from processor.engine.never_seen import NeverSeenAlerts
 from processor.engine.event_time import parse_event_time_ms
+from processor.engine.input import InputLedger, reads_input
 from processor.engine.outputs import Outputs, Rejection
 from processor.engine.plan import plan_slis
 from processor.engine.sli import SliState
@@ -46,16 +56,22 @@ _ROUTE_CACHE_MAX = 65_536  # distinct subjects remembered; past it the cache sta
 # up to its control line (4 KB), and 65,536 of those would hold 256 MB. With this, the cache
 # holds at most ~20 MB whatever producers send.
 _ROUTE_CACHE_SUBJECT_CHARS = 256
+_NOT_JSON = object()  # what a payload that does not decode stands for
 
 
 class Engine:
-    def __init__(self, config: Config, fallback_ts_ms: Callable[[Any], int | None] | None = None):
+    def __init__(
+        self, config: Config, fallback_ts_ms: Callable[[Any], int | None] | None = None, stream: str = ""
+    ) -> None:
         self.config = config
         self.clock = BoundaryClock(config.defaults.resolution_ms, config.defaults.allowed_lateness_ms)
         self._fallback_ts_ms = fallback_ts_ms
         self._ctx = RecordContext(config.defaults.resolution_ms)
         plans = plan_slis(config)
         self.slis = [SliState(s, plans[s.name], self._ctx) for s in config.slis]
+        # SLIs on the input subjects read the engine's own account of its input, never messages.
+        self.input = InputLedger(stream, [s for s in self.slis if reads_input(s.config.subject)])
+        self._message_slis = [s for s in self.slis if not reads_input(s.config.subject)]
         by_name = {s.name: s for s in self.slis}
         self.rules = AlertRules(config, by_name, config.defaults.resolution_ms)
         self.budgets = Budgets(config, by_name, config.defaults.resolution_ms)
@@ -66,7 +82,10 @@ class Engine:
         self._boundary_slis = [s for s in self.slis if type(s.kind).close_boundary is not Kind.close_boundary]
         self._subject_readers = any(s.needs_subject for s in self.slis)
         self._route: dict[str, tuple[SliState, ...]] = {}
-        self.rejected: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}  # dead-lettered messages by reason
+        self.rejected_by_sli: dict[str, dict[str, int]] = {}  # SLI -> reason -> messages it rejected
+        # Past this event time, a message's own stream timestamp is read for the skew check.
+        self._skew_ceiling_ms: float = -1 if fallback_ts_ms is not None else math.inf
         # Off only in tests, to compare with boundary-by-boundary evaluation.
         self.skip_quiet_boundaries = True
         self.accepted = 0
@@ -97,12 +116,16 @@ class Engine:
     def ingest(self, batch: Sequence[Any]) -> Outputs:
         # The per-event loop, written out in one function on purpose: it runs for every message,
         # and the locals bound here (instead of attribute lookups and calls per event) are most of
-        # the engine's speed. Per-kind work happens in closures each SLI's kind built once.
+        # the engine's speed. Per-kind work happens in closures each SLI's kind built once. Each
+        # SLI takes or rejects the event on its own; what is rare leaves the loop for a method.
         out = Outputs()
         route = self._route
+        routed = self.input.routed  # cleared in place by the ledger, so these stay bound to it
+        routed_get = routed.get
         loads = orjson.loads
         clock = self.clock
         res = clock.resolution_ms
+        skew_ceiling_ms = self._skew_ceiling_ms
         for index, msg in enumerate(batch):
             subject = msg.subject
             slis = route.get(subject)
@@ -111,21 +134,24 @@ class Engine:
             if not slis:
                 out.ignored += 1
                 continue
+            routed[subject] = routed_get(subject, 0) + 1
             try:
+                payload = loads(msg.data)
+            except orjson.JSONDecodeError:
+                payload = _NOT_JSON
+            if type(payload) is not dict:
+                self._unreadable(out, index, slis, payload)
+                continue
+            if self._subject_readers and any(sli.needs_subject for sli in slis):
+                payload[SUBJECT_FIELD] = subject
+            staged = []
+            refused: tuple = ()  # (SLI, Reject) of the SLIs that cannot use the event
+            ts_field = None
+            ts_ms = t_lo = t_hi = 0
+            for sli in slis:
+                if sli.where is not None and not sli.selects(payload):
+                    continue
                 try:
-                    payload = loads(msg.data)
-                except orjson.JSONDecodeError:
-                    raise Reject("not_json", "payload is not valid JSON") from None
-                if type(payload) is not dict:
-                    raise Reject("not_object", f"payload is a JSON {type(payload).__name__}, not an object")
-                if self._subject_readers and any(sli.needs_subject for sli in slis):
-                    payload[SUBJECT_FIELD] = subject
-                staged = []
-                ts_field = None
-                ts_ms = t_lo = t_hi = 0
-                for sli in slis:
-                    if sli.where is not None and not sli.selects(payload):
-                        continue
                     observed = sli.observe(payload)
                     if observed is None:
                         continue
@@ -143,22 +169,26 @@ class Engine:
                             t_lo = ts_ms
                         elif ts_ms > t_hi:
                             t_hi = ts_ms
-                    staged.append((sli, ts_ms, observed))
-                if not staged:
-                    out.ignored += 1
+                except Reject as rej:
+                    refused += ((sli, rej),)
+                    ts_field = None  # its time may be what was wrong: the next SLI reads it again
                     continue
-                if t_lo != t_hi or (clock.closed_until_ms is not None and t_lo < clock.closed_until_ms):
-                    late = clock.late_reason(t_lo, t_hi)
-                    if late is not None:
-                        raise Reject("late", late)
-            except Reject as rej:
-                out.rejections.append(Rejection(index, rej.reason, rej.detail))
-                self.rejected[rej.reason] = self.rejected.get(rej.reason, 0) + 1
+                staged.append((sli, ts_ms, observed))
+            if staged and (t_hi > skew_ceiling_ms or t_lo != t_hi
+                           or (clock.closed_until_ms is not None and t_lo < clock.closed_until_ms)):
+                staged, t_hi, refused = self._settle_times(msg, staged, t_hi, refused)
+                skew_ceiling_ms = self._skew_ceiling_ms
+            if refused:
+                self._dead_letter(out, index, refused, applied=bool(staged))
+                if not staged:
+                    continue
+            elif not staged:
+                out.ignored += 1
                 continue
             if clock.max_ts_ms is None or t_hi > clock.max_ts_ms:
                 watermark_ms = clock.observe(t_hi)
                 if watermark_ms is not None:
-                    self._close_through(watermark_ms, out)
+                    self._advance_to(watermark_ms, out)
             for sli, t, observed in staged:
                 if sli.apply is not None:
                     sli.apply(payload, t, observed)
@@ -174,7 +204,8 @@ class Engine:
                     if prev is None or t > prev:
                         last[sub] = t
                 sli.record(series, sub, t, observed)
-            out.accepted += 1
+        # Every message is ignored, rejected (dead-lettered, even if partly used) or accepted.
+        out.accepted = len(batch) - out.ignored - len(out.rejections)
         self.accepted += out.accepted
         self.ignored += out.ignored
         return out
@@ -182,8 +213,89 @@ class Engine:
     def advance(self, watermark_ms: int) -> Outputs:
         """Move time without events (idle bus): close every sub-window ending at or before it."""
         out = Outputs()
-        self._close_through(watermark_ms, out)
+        self._advance_to(watermark_ms, out)
         return out
+
+    def _advance_to(self, watermark_ms: int, out: Outputs) -> None:
+        """Close through the watermark, first handing what the input ledger counted since the
+        last close to the input SLIs, in the first sub-window still open (before any boundary
+        there is none: the counts wait for the first)."""
+        if self.clock.closed_until_ms is not None:
+            self.input.hand_over(self.clock.closed_until_ms, self._slis_of, self.clock.resolution_ms)
+        self._close_through(watermark_ms, out)
+
+    # ------------------------------------------------------------------ what is rejected
+    def _settle_times(self, msg: Any, staged: list, t_hi: int, refused: tuple) -> tuple[list, int, tuple]:
+        """The staged (SLI, time, observed) whose time can be applied, the latest of those times,
+        and the refusals with those that cannot: ``future`` when ahead of the message's stream
+        timestamp by more than max_future_skew, ``late`` when in a closed sub-window (or, for SLIs
+        reading different time fields, when the latest would close the sub-window of another)."""
+        kept = staged
+        limit_ms = self._future_limit_ms(msg, t_hi)
+        if limit_ms is not None:
+            kept = [entry for entry in staged if entry[1] <= limit_ms]
+            skew_ms = self.config.defaults.max_future_skew_ms
+            stamp_ms = limit_ms - skew_ms
+            for sli, t, _ in staged:
+                if t > limit_ms:
+                    detail = f"event time {t} is {t - stamp_ms} ms ahead of its stream timestamp {stamp_ms}"
+                    refused += ((sli, Reject("future", f"{detail} (max_future_skew {skew_ms} ms)")),)
+        if not kept:
+            return kept, 0, refused
+        t_hi = max(entry[1] for entry in kept)
+        on_time = []
+        for entry in kept:
+            late = self.clock.late_reason(entry[1], t_hi)
+            if late is None:
+                on_time.append(entry)
+            else:
+                refused += ((entry[0], Reject("late", late)),)
+        return on_time, t_hi, refused
+
+    def _future_limit_ms(self, msg: Any, t_ms: int) -> int | None:
+        """The latest event time this message may carry, or None when ``t_ms`` needs no check.
+
+        Stream timestamps never decrease along a stream, so a time within the skew of the highest
+        one read so far is within the skew of this message's own: its reply subject is parsed only
+        for a time beyond that. A message without a stream timestamp has no reference: no check.
+        """
+        if t_ms <= self._skew_ceiling_ms or self._fallback_ts_ms is None:
+            return None
+        stamp_ms = self._fallback_ts_ms(msg)
+        if stamp_ms is None:
+            return None
+        limit_ms = stamp_ms + self.config.defaults.max_future_skew_ms
+        if limit_ms > self._skew_ceiling_ms:
+            self._skew_ceiling_ms = limit_ms
+        return limit_ms
+
+    def _unreadable(self, out: Outputs, index: int, slis: Sequence[SliState], payload: Any) -> None:
+        """A message that is not a JSON object: every SLI that reads its subject rejects it."""
+        if payload is _NOT_JSON:
+            rej = Reject("not_json", "payload is not valid JSON")
+        else:
+            rej = Reject("not_object", f"payload is a JSON {type(payload).__name__}, not an object")
+        self._dead_letter(out, index, [(sli, rej) for sli in slis])
+
+    def _dead_letter(self, out: Outputs, index: int, refused: Sequence, applied: bool = False) -> None:
+        """Message ``index`` goes to the dead letters once, naming the SLIs that rejected it;
+        each of them counts a rejection for its reason."""
+        names = tuple(sli.name for sli, _ in refused)
+        first = refused[0][1]
+        reasons = {(rej.reason, rej.detail) for _, rej in refused}
+        detail = first.detail if len(reasons) == 1 else "; ".join(
+            f"{sli.name}: {rej.reason} {rej.detail}" for sli, rej in refused
+        )
+        out.rejections.append(Rejection(index, first.reason, detail, names, applied))
+        self.rejected[first.reason] = self.rejected.get(first.reason, 0) + 1
+        for sli, rej in refused:
+            by_reason = self.rejected_by_sli.setdefault(sli.name, {})
+            by_reason[rej.reason] = by_reason.get(rej.reason, 0) + 1
+        self.input.rejected(names)
+
+    def _slis_of(self, subject: str) -> tuple[SliState, ...]:
+        slis = self._route.get(subject)
+        return self._match(subject) if slis is None else slis
 
     # ------------------------------------------------------------------ time and evaluation
     def _event_time_ms(self, payload: dict, field: str, msg: Any) -> int:
@@ -251,7 +363,7 @@ class Engine:
         flush_latencies(self._ctx.pending, self.budgets)
 
     def _match(self, subject: str) -> tuple[SliState, ...]:
-        slis = tuple(s for s in self.slis if subject_pattern_matches(s.config.subject, subject))
+        slis = tuple(s for s in self._message_slis if subject_pattern_matches(s.config.subject, subject))
         if len(subject) > _ROUTE_CACHE_SUBJECT_CHARS:
             return slis
         if len(self._route) >= _ROUTE_CACHE_MAX:

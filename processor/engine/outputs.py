@@ -22,11 +22,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Message ``index`` of the batch was not applied, for ``reason`` (see REJECTION_REASONS)."""
+    """Message ``index`` of the batch was dead-lettered, for ``reason`` (see REJECTION_REASONS).
+
+    ``slis`` rejected it; the other SLIs that read it used it (``applied``). When the SLIs rejected
+    it for several reasons, ``reason`` is the first one's (in config order), ``detail`` says each.
+    """
 
     index: int
     reason: str
     detail: str
+    slis: tuple[str, ...] = ()
+    applied: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,7 @@ class Outputs:
     budgets: list[BudgetReport] = field(default_factory=list)
     actions: list[PolicyAction | AlertAction] = field(default_factory=list)
     slis: list[SliReport] = field(default_factory=list)
-    accepted: int = 0
+    accepted: int = 0  # messages every SLI that reads them used (a partly used one is a rejection)
     ignored: int = 0  # messages on subjects that no SLI reads: not an error, not dead-lettered
 
     def extend(self, other: Outputs) -> None:

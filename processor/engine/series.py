@@ -30,6 +30,13 @@ class Series:
         """Kept with no sub-windows left: its state or last-seen time is still meaningful."""
         return self.state is not None or self.older_last_ms is not None
 
+    def saw(self, sub_ms: int, t_ms: int) -> None:
+        """An event at ``t_ms`` in the sub-window starting at ``sub_ms``, for since_last.
+        (Engine.ingest does the same inline.)"""
+        last = self.last_by_sub
+        if last is not None and t_ms > last.get(sub_ms, -1):
+            last[sub_ms] = t_ms
+
     def last_seen_before(self, t_ms: int) -> int | None:
         best = self.older_last_ms
         if self.last_by_sub:

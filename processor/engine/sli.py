@@ -12,7 +12,7 @@ from processor.engine.series import Series
 from processor.kinds import KINDS
 from processor.kinds.base import RecordContext
 from processor.vocabulary import OVERFLOW_LABEL, SUBJECT_FIELD
-from processor.kinds.payload import MAX_TEXT_CHARS, bounded_text, field_path, lookup
+from processor.kinds.payload import MAX_TEXT_CHARS, Reject, bounded_text, field_path, lookup
 
 __all__ = ["SliState"]
 
@@ -56,6 +56,26 @@ class SliState:
         except (MissingField, FieldTypeError):
             # A filter on a field the event lacks simply does not select it.
             return False
+
+    def add(self, payload: dict, t_ms: int, resolution_ms: int) -> None:
+        """An event the engine makes itself (its input ledger): the per-event step of
+        ``Engine.ingest`` without its shortcuts, which pay only for messages. What this SLI
+        cannot read is left out: these events are not input that anyone could fix."""
+        if not self.selects(payload):
+            return
+        try:
+            observed = self.observe(payload)
+        except Reject:
+            return
+        if observed is None:
+            return
+        if self.apply is not None:
+            self.apply(payload, t_ms, observed)
+            return
+        series = self.series_for(self.labels_of(payload) if self.label_paths else ())
+        sub = t_ms - t_ms % resolution_ms
+        series.saw(sub, t_ms)
+        self.record(series, sub, t_ms, observed)
 
     def labels_of(self, payload: dict) -> tuple[str, ...]:
         out = []

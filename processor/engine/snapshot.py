@@ -28,7 +28,9 @@ def snapshot_engine(engine: Any) -> dict:
         "cardinality": engine.cardinality.snapshot(),
         "never_seen": engine.never_seen.snapshot(),
         "budgets": engine.budgets.snapshot(),
-        "counters": {"accepted": engine.accepted, "ignored": engine.ignored, "rejected": dict(engine.rejected)},
+        "counters": {"accepted": engine.accepted, "ignored": engine.ignored, "rejected": dict(engine.rejected),
+                     "rejected_by_sli": {name: dict(reasons) for name, reasons in engine.rejected_by_sli.items()}},
+        "input": engine.input.snapshot(),
     }
 
 
@@ -58,6 +60,8 @@ def restore_engine(engine: Any, data: dict) -> list[str]:
     engine.accepted = counters.get("accepted", 0)
     engine.ignored = counters.get("ignored", 0)
     engine.rejected = dict(counters.get("rejected", {}))
+    engine.rejected_by_sli = {name: dict(reasons) for name, reasons in counters.get("rejected_by_sli", {}).items()}
+    engine.input.restore(data.get("input", {}))  # absent before the input ledger existed: nothing counted
     return notes
 
 

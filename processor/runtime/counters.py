@@ -12,11 +12,15 @@ from processor.runtime.lane import Lane
 
 
 def counters(lanes: Mapping[str, Lane], publisher: Publisher) -> dict[str, dict[str, Any]]:
-    """Per stream: the lane's counts, the engine's rejections by reason and health; and the
-    publisher's deduplicated publishes."""
+    """Per stream: the lane's counts, the engine's rejections by reason (dead-lettered messages)
+    and by SLI and reason (what each SLI could not use), its health; and the publisher's
+    deduplicated publishes."""
     out = {}
     for name, lane in lanes.items():
-        out[name] = {**lane.stats.__dict__, "rejected_by_reason": dict(lane.engine.rejected), **lane.engine.health()}
+        engine = lane.engine
+        out[name] = {**lane.stats.__dict__, "rejected_by_reason": dict(engine.rejected),
+                     "rejected_by_sli": {sli: dict(reasons) for sli, reasons in engine.rejected_by_sli.items()},
+                     **engine.health()}
         if lane.puller is not None:
             out[name]["redeliveries_dropped"] = lane.puller.redeliveries_dropped
     out["publisher"] = {"duplicates": publisher.duplicates}

@@ -122,18 +122,26 @@ class Lane:
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     async def apply(self, msgs: Sequence[Any]) -> None:
-        """Ingest a batch (or, with none and an idle stream, move event time), publish its
-        outputs, then ack it. Call under ``lock``."""
+        """Ingest a batch and, if the stream is idle (no event time moved for a while, whether
+        messages came or not), move event time; publish the outputs, then ack the batch. Call
+        under ``lock``."""
         engine = self.engine
         now_s = self.idle.now()
         before = (engine.max_ts_ms, engine.closed_until_ms)
-        if msgs:
-            out = engine.ingest(msgs)
-        else:
+        out = engine.ingest(msgs) if msgs else None
+        if engine.max_ts_ms == before[0]:
+            # Nothing moved event time: the stream is idle for the windows even while messages
+            # arrive, if none of them can be used (all rejected or ignored); else a broken
+            # producer would freeze every alert of the stream, its input alert among them.
             watermark_ms = self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
-            if watermark_ms is None:
-                return
-            out = engine.advance(watermark_ms)
+            if watermark_ms is not None:
+                moved = engine.advance(watermark_ms)
+                if out is None:
+                    out = moved
+                else:
+                    out.extend(moved)
+        if out is None:
+            return
         self.idle.applied(before[0], engine.max_ts_ms, now_s)
         try:
             if not await self.outbox.deliver(self.stream, msgs, out):

@@ -121,13 +121,18 @@ class Outbox:
         # letters carry every message with its reason.
         first = rejections[0]
         reasons: dict[str, int] = {}
+        slis: dict[str, int] = {}
         for rej in rejections:
             reasons[rej.reason] = reasons.get(rej.reason, 0) + 1
+            for name in rej.slis:
+                slis[name] = slis.get(name, 0) + 1
         self._log.warning(
             "events.rejected",
             stream=stream,
             count=len(rejections),
+            partly_used=sum(rej.applied for rej in rejections),  # still counted by the SLIs that could
             reasons=reasons,
+            slis=slis,
             example_subject=msgs[first.index].subject,
             example_detail=first.detail,
         )

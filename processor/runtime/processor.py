@@ -35,6 +35,8 @@ from processor.vocabulary import durable_name
 
 
 def _fallback_ts_ms(msg: Any) -> int | None:
+    """The stream timestamp of a message: the event time of a payload without one, and the
+    reference of the engine's clock-skew check (measurements made here have none)."""
     return js_timestamp_ms(msg.reply) if msg.reply else None
 
 
@@ -95,7 +97,7 @@ class Processor:
         )
 
     async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
-        engine = Engine(part, fallback_ts_ms=_fallback_ts_ms)
+        engine = Engine(part, fallback_ts_ms=_fallback_ts_ms, stream=stream)
         # Without a checkpoint the engine is empty, so it reads the stream from its first message:
         # resuming at the durable's ack floor would leave out everything acked before a crash.
         start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)

@@ -118,6 +118,9 @@ def deadletter_message(
         "Slo-Detail": rejection.detail[:512],
         "Slo-Stream": stream,
     }
+    if rejection.slis:
+        # The SLIs that could not use it; the SLIs of its subject not named here did use it.
+        headers["Slo-Rejected-Slis"] = ",".join(rejection.slis)
     if stream_seq is not None:
         headers["Slo-Stream-Seq"] = str(stream_seq)
         msg_id = f"dl-{stream}-{stream_seq}"

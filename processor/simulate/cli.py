@@ -8,11 +8,13 @@ from __future__ import annotations
 
 __all__ = [
     "check_start",
+    "lead_over_wall_clock_ms",
     "parse_incident",
     "parse_positive_duration",
     "parse_positive_number",
     "parse_start",
     "run_from_args",
+    "start_for_now",
 ]
 
 import argparse
@@ -34,8 +36,33 @@ from processor.simulate.incidents import format_incident_kinds, parse_incident
 from processor.simulate.publish import PublishProgress, publish, rfc3339_ms
 
 
+# A processor rejects an event more than its max_future_skew (default 1 m) ahead of the JetStream
+# timestamp of its message: warn of a run whose event time gets that far ahead of the wall clock.
+_DEFAULT_MAX_FUTURE_SKEW_MS = 60_000
+
+
+def start_for_now(now_ms: int, duration_ms: int, time_scale: float | None) -> int:
+    """The first event time of ``--start now``: the run ends at the wall clock, so no event is ever
+    published before its own time. Paced at K times real time, event time gains (K - 1) s on the
+    wall clock every wall second, D (1 - 1/K) over the run: the run starts that much before now
+    (at now for K <= 1). Flat out (``time_scale=None``), the run is a backlog of the last D."""
+    if time_scale is None:
+        return now_ms - duration_ms
+    return now_ms - int(duration_ms * max(0.0, 1.0 - 1.0 / time_scale))
+
+
+def lead_over_wall_clock_ms(start_ms: int, duration_ms: int, time_scale: float | None, now_ms: int) -> int:
+    """How far the run's event time gets ahead of the wall clock at most, publishing from
+    ``now_ms`` (<= 0: never). Paced, the lead is largest at the first event or at the last; flat
+    out, the run goes out at once, and the last event time is the lead."""
+    if time_scale is None:
+        return start_ms + duration_ms - now_ms
+    return max(start_ms - now_ms, start_ms + duration_ms - (now_ms + int(duration_ms / time_scale)))
+
+
 def parse_start(text: str, now_ms: int) -> int:
-    """``now`` or an RFC 3339 time with a zone -> epoch ms; ValueError saying what was expected."""
+    """An RFC 3339 time with a zone -> epoch ms (``now``: ``now_ms``; ``slo simulate`` places a run
+    that starts now with :func:`start_for_now`); ValueError saying what was expected."""
     if text.strip().lower() == "now":
         return now_ms
     try:
@@ -86,7 +113,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         )
         return 1
     opts = replace(opts, name="slo-simulate")
-    start_ms = parse_start(args.start, time.time_ns() // 1_000_000)
+    time_scale = None if args.fast else args.time_scale
+    now_ms = time.time_ns() // 1_000_000
+    if args.start.strip().lower() == "now":
+        start_ms = start_for_now(now_ms, args.duration, time_scale)
+    else:
+        start_ms = parse_start(args.start, now_ms)
+        _warn_if_ahead(lead_over_wall_clock_ms(start_ms, args.duration, time_scale, now_ms))
     until_ms = start_ms + args.duration
     incidents = []
     for request in args.incident:
@@ -99,7 +132,6 @@ def run_from_args(args: argparse.Namespace) -> int:
             return 2
         incidents.append(request.at(start_ms))
     simulator = Simulator(start_ms, seed=args.seed, rate=args.rate, incidents=incidents)
-    time_scale = None if args.fast else args.time_scale
     # Only problems belong on stderr next to the progress lines, not connect's info lines. The
     # previous configuration comes back after, for callers (tests) that run more than this.
     previous = structlog.get_config()
@@ -114,6 +146,16 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 130
     finally:
         structlog.configure(**previous)
+
+
+def _warn_if_ahead(lead_ms: int) -> None:
+    if lead_ms > _DEFAULT_MAX_FUTURE_SKEW_MS:
+        print(
+            f"slo simulate: warning: event time will run up to {lead_ms / 1000:,.0f}s ahead of the wall clock; a "
+            "processor rejects events more than max_future_skew (default 1m) ahead of their JetStream timestamp "
+            "as future (--start now never runs ahead)",
+            file=sys.stderr,
+        )
 
 
 def _announce(opts: ConnectOptions, simulator: Simulator, until_ms: int, time_scale: float | None) -> None:

@@ -28,6 +28,12 @@ def test_every_alert_of_the_catalogue_fires_and_resolves(rows):
     assert set() == driven - resolved
 
 
+def test_a_platform_sending_nothing_broken_never_raises_the_input_alerts():
+    # Every stream's engine measures its input (the scenario asserts it rejects nothing), and
+    # alerts on none of it.
+    assert [] == [a for a in catalogue.engine_alerts() if a.label_map["alertname"].startswith("Input")]
+
+
 def test_alert_actions_reach_their_services(rows):
     _, actions = rows
     got = {(a.alertname, a.action) for a in actions if hasattr(a, "alertname")}

@@ -614,6 +614,26 @@ CASES: list[tuple[str, str, list[tuple[int | None, str, str]]]] = [
                                               "not >")],
     ),
     (
+        "an input subject the engine does not feed",
+        HEAD + "  i: {service: s, kind: ratio, subject: slo.input.messages, good_count: accepted, "
+        "bad_count: rejected, labels: [stream]}\n",
+        [(3, "slis.i.subject", "no account of the input has subject 'slo.input.messages': the processor feeds "
+                               "slo.input.stream (stream, accepted, rejected")],
+    ),
+    (
+        "an input SLI without the stream label would mix the streams' engines in one series",
+        HEAD + "  i: {service: s, kind: ratio, subject: slo.input.sli, good_count: accepted, "
+        "bad_count: rejected, labels: {target_sli: sli}}\n",
+        [(3, "slis.i.labels", "slo.input.sli is measured by each stream's engine on its own: add stream to labels")],
+    ),
+    (
+        "an SLO on an input SLI",
+        HEAD + "  i: {service: s, kind: ratio, subject: slo.input.stream, good_count: accepted, "
+        "bad_count: rejected, labels: [stream]}\nslos:\n  o: {sli: i, objective: 99%}\n",
+        [(5, "slos.o.sli", "an SLO's budget covers its whole SLI, and slo.input.stream is measured by each "
+                           "stream's engine on its own: watch it with an alert rule instead")],
+    ),
+    (
         "no_data does not apply to since_last",
         HEAD + EVENTS + "slos:\n  o:\n    sli: e\n    objective: 99%\n"
         "    budget: {method: time_slices, slice_condition: since_last <= 70s, no_data: bad}\n",

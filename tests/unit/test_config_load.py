@@ -459,3 +459,12 @@ slos:
   avail: {sli: req, objective: 99%, budget: {policy_min_events: 7}}
 """
     assert 7 == load_config_text(text, "cfg.yaml").slos[0].budget.policy_min_events
+
+
+def test_max_future_skew_is_a_duration_of_the_defaults_one_minute_unless_set() -> None:
+    assert 60_000 == load_config_text("version: 1\n", "t.yaml").defaults.max_future_skew_ms
+    assert 150_000 == load_config_text("version: 1\ndefaults:\n  max_future_skew: 2m30s\n", "t.yaml").defaults.max_future_skew_ms
+    assert 0 == load_config_text("version: 1\ndefaults:\n  max_future_skew: 0\n", "t.yaml").defaults.max_future_skew_ms
+    for written, fragment in [("-1m", "a duration cannot be negative"), ("90", "missing unit in '90'")]:
+        (problem,) = _problems(f"version: 1\ndefaults:\n  max_future_skew: {written}\n")
+        assert ("defaults.max_future_skew", True) == (problem.field, fragment in problem.message), problem.message

@@ -121,6 +121,17 @@ ALERT_THRESHOLDS = [
 ]
 
 
+# Rules that are no line of the document: the processor's own input (issue 8, "Rejected input is
+# measured"), in the same shape as the table above.
+INPUT_RULES = [
+    ("A stream with over 1% of its messages dead-lettered for 2 minutes pages", "InputRejectedHigh",
+     "slo-processor", "input_messages", "bad_ratio > 1%", (5 * MINUTE_MS, 2 * MINUTE_MS, None, 0), "critical", None,
+     None),
+    ("An SLI that cannot use over 1% of its messages for 2 minutes warns", "InputRejectedBySli", "slo-processor",
+     "input_messages_by_sli", "bad_ratio > 1%", (5 * MINUTE_MS, 2 * MINUTE_MS, None, 0), "warning", None, None),
+]
+
+
 def _rule(a) -> tuple:  # type: ignore[no-untyped-def]
     return (
         a.name, a.service, a.sli, a.condition.text, (a.window_ms, a.for_ms, a.for_events, a.keep_firing_for_ms),
@@ -128,13 +139,25 @@ def _rule(a) -> tuple:  # type: ignore[no-untyped-def]
     )
 
 
-@pytest.mark.parametrize("rule", [c[1:] for c in ALERT_THRESHOLDS], ids=[c[0] for c in ALERT_THRESHOLDS])
+@pytest.mark.parametrize("rule", [c[1:] for c in ALERT_THRESHOLDS + INPUT_RULES],
+                         ids=[c[0] for c in ALERT_THRESHOLDS + INPUT_RULES])
 def test_each_alert_threshold_of_the_document_is_a_rule(spec: Config, rule: tuple) -> None:
     assert [rule] == [_rule(a) for a in spec.alerts if _rule(a) == rule]
 
 
 def test_the_config_has_no_alert_rule_beyond_the_table(spec: Config) -> None:
-    assert sorted(c[1:] for c in ALERT_THRESHOLDS) == sorted(_rule(a) for a in spec.alerts)
+    assert sorted(c[1:] for c in ALERT_THRESHOLDS + INPUT_RULES) == sorted(_rule(a) for a in spec.alerts)
+
+
+def test_the_input_is_measured_per_stream_and_per_sli_as_ratios_of_the_engines_counts(spec: Config) -> None:
+    measured = {(s.name, s.kind, s.subject, s.good_count_field, s.bad_count_field, s.series_label_names())
+                for s in spec.slis if s.subject.startswith("slo.input.")}
+    assert {
+        ("input_messages", "ratio", "slo.input.stream", "accepted", "rejected", ("stream",)),
+        ("input_messages_by_sli", "ratio", "slo.input.sli", "accepted", "rejected",
+         ("stream", "target_sli", "target_service")),
+    } == measured
+    assert [] == [s.name for s in spec.slos if s.sli in {m[0] for m in measured}]
 
 
 def test_calendar_cost_rules_count_the_day_and_month_in_utc(spec: Config) -> None:
@@ -689,12 +712,13 @@ def test_availability_is_measured_by_heartbeats(spec: Config, slo_name: str, ser
 # ---------------------------------------------------------------------------- docs/slo-coverage.md
 
 def _coverage_rows() -> dict[str, str]:
-    """The coverage table rows by their number (#1..#145, K, B)."""
+    """The coverage table rows by their number (#1..#145, K, B; I1, I2: the processor's input, no
+    row of the document)."""
     rows: dict[str, str] = {}
     text = (ROOT / "docs" / "slo-coverage.md").read_text(encoding="utf-8")
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and cells[0] and (cells[0].isdigit() or cells[0] in ("K", "B")):
+        if line.startswith("| ") and cells[0] and (cells[0].isdigit() or cells[0] in ("K", "B", "I1", "I2")):
             assert cells[0] not in rows, f"row {cells[0]} twice"
             rows[cells[0]] = line
     return rows
@@ -702,7 +726,9 @@ def _coverage_rows() -> dict[str, str]:
 
 def test_the_coverage_document_has_every_row_of_the_slo_document_once() -> None:
     numbered = sorted(int(k) for k in _coverage_rows() if k.isdigit())
-    assert (list(range(1, 146)), {"B", "K"}) == (numbered, {k for k in _coverage_rows() if not k.isdigit()})
+    assert (list(range(1, 146)), {"B", "K", "I1", "I2"}) == (
+        numbered, {k for k in _coverage_rows() if not k.isdigit()}
+    )
 
 
 def test_every_slo_and_alert_rule_of_the_config_is_in_the_coverage_document(spec: Config) -> None:

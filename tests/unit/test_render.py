@@ -78,6 +78,14 @@ def test_a_dead_letter_too_large_for_its_headers_is_cut_to_exactly_the_servers_m
     assert (b"{oops", False) == (small, "Slo-Original-Size" in small_headers)
 
 
+def test_a_dead_letter_names_the_slis_that_rejected_it_and_only_then():
+    partly = Rejection(0, "missing_field", "rate_limit_correct", ("gateway_rate_limit_accuracy", "other"), True)
+    _, _, headers, _ = deadletter_message(partly, "analytics.gateway.request", b"{}", "ANALYTICS", 7)
+    assert ("missing_field", "gateway_rate_limit_accuracy,other") == (headers["Slo-Reason"], headers["Slo-Rejected-Slis"])
+    _, _, headers, _ = deadletter_message(Rejection(0, "not_json", "x"), "a.b", b"{", "ANALYTICS", 8)
+    assert "Slo-Rejected-Slis" not in headers
+
+
 def test_a_budget_report_goes_to_its_service_and_slo_subject_with_times_as_rfc3339():
     from processor.engine.outputs import BudgetReport, PolicyAction
     from processor.runtime.render import action_message, budget_message
