@@ -21,6 +21,8 @@ from processor.engine import Outputs
 from processor.engine.outputs import PolicyAction, Rejection
 from processor.errors import BusError
 from processor.runtime.render import action_message, alert_message, budget_message, deadletter_message, sli_message
+from processor.runtime.stopping import stop_aware_sleep
+from processor.runtime.testhooks import Stall
 
 PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
 
@@ -55,11 +57,13 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs) -> list[OutMe
 class Outbox:
     """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
 
-    def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF):
+    def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
+                 stall: Stall | None = None):
         self.publisher = publisher
         self._stop = stop
         self._log = log
         self._backoff = backoff
+        self._stall = stall  # test-only (runtime/testhooks.py)
 
     async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
@@ -72,6 +76,10 @@ class Outbox:
         """Publish until every message is stored, retrying while the bus is unavailable."""
         if not messages:
             return True
+        if self._stall is not None and self._stall.reached("publish"):
+            kept = messages[: min(self._stall.keep, len(messages) - 1)]
+            await self.publisher.publish_all(kept)
+            await self._stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
 
         def keep_trying(exc: Exception) -> bool:
             return isinstance(exc, BusError) and not self._stop.is_set()
@@ -85,6 +93,7 @@ class Outbox:
                 backoff=self._backoff,
                 retry_if=keep_trying,
                 on_retry=retrying,
+                sleep=stop_aware_sleep(self._stop),
             )
         except BusError as exc:
             # Only a stop ends the retries on a BusError: the batch stays unacked.
