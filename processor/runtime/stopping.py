@@ -52,10 +52,11 @@ LANE_GRACE_S = 4.0
 CANCEL_GRACE_S = 0.5
 CHECKPOINT_GRACE_S = 2.0
 CLOSE_GRACE_S = 1.0
-EMBEDDED_STOP_S = 1.5
-# The bounded steps above add up to 9 s at most (4 + 0.5 + 2 + 1 + 1.5); the watchdog leaves the
-# interpreter half a second to be gone before the deadline.
-FORCED_EXIT_S = 9.5
+EMBEDDED_STOP_S = 1.0
+# The bounded steps above add up to 8.5 s at most (4 + 0.5 + 2 + 1 + 1); the watchdog comes after
+# them, and leaves a second for its thread to get the GIL from a busy engine and for the process
+# to be gone before the deadline.
+FORCED_EXIT_S = 9.0
 EXIT_FORCED = 1
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -12,8 +12,16 @@ import time
 import pytest
 
 from processor.bus.backoff import Backoff, retry
-from processor.runtime.stopping import StopSignals, stop_aware_sleep, within
+from processor.runtime import stopping
+from processor.runtime.stopping import stop_aware_sleep, within
 from processor.runtime.testhooks import Stall, checkpoint_interval_s, stall_from_env
+
+
+def test_the_bounded_steps_of_a_stop_end_before_the_watchdog_which_ends_before_the_deadline():
+    # The final checkpoint may use what the lanes leave of their grace, not more.
+    steps_s = (stopping.LANE_GRACE_S + stopping.CANCEL_GRACE_S + stopping.CHECKPOINT_GRACE_S
+               + stopping.CLOSE_GRACE_S + stopping.EMBEDDED_STOP_S)
+    assert (True, True) == (steps_s < stopping.FORCED_EXIT_S, stopping.FORCED_EXIT_S + 0.5 < stopping.STOP_DEADLINE_S)
 
 
 async def test_within_returns_what_finished_in_time():
