@@ -70,6 +70,8 @@ async def within(timeout_s: float, awaitable: Awaitable[T]) -> tuple[bool, T | N
     done, _ = await asyncio.wait({task}, timeout=timeout_s)
     if not done:
         task.cancel()
+        # Whatever it ends with is of no interest now; retrieved, it is not logged as lost.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return False, None
     return True, task.result()
 
