@@ -157,8 +157,8 @@ class Lane:
     def _ingest(self, msgs: Sequence[Any]) -> Outputs:
         if self.puller is not None:
             self.in_hand = (stream_sequence(msgs[0].reply), stream_sequence(msgs[-1].reply))
-        if self._stall is not None and self._stall.reached("engine"):
-            self._stall.block_loop(self.log, stream=self.stream, in_hand=self.in_hand)
+            if self._stall is not None and self._stall.reached("engine"):
+                self._stall.block_loop(self.log, stream=self.stream, in_hand=self.in_hand)
         return self.engine.ingest(msgs)
 
     async def _ack(self, msgs: Sequence[Any]) -> None:

@@ -70,16 +70,18 @@ class Outbox:
         bus took them (the batch must then stay unacked and out of every checkpoint)."""
         messages = render_outputs(stream, msgs, out)
         self._log_outputs(stream, msgs, out, messages)
+        # A stream's batch (its messages have a reply subject), not the bus monitor's.
+        stall = self._stall
+        if stall is not None and len(messages) > stall.keep and msgs[0].reply and stall.reached("publish"):
+            kept = messages[: stall.keep]
+            await self.publisher.publish_all(kept)
+            await stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
         return await self.publish(stream, messages)
 
     async def publish(self, stream: str, messages: list[OutMessage]) -> bool:
         """Publish until every message is stored, retrying while the bus is unavailable."""
         if not messages:
             return True
-        if self._stall is not None and self._stall.reached("publish"):
-            kept = messages[: min(self._stall.keep, len(messages) - 1)]
-            await self.publisher.publish_all(kept)
-            await self._stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
 
         def keep_trying(exc: Exception) -> bool:
             return isinstance(exc, BusError) and not self._stop.is_set()

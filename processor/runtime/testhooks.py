@@ -8,12 +8,15 @@ the processor between checkpoints, or in the middle of publishing a batch's outp
 ``SLO_TEST_CHECKPOINT_INTERVAL_S=0.2``
     checkpoint every 0.2 s instead of every 15 s;
 ``SLO_TEST_STALL=publish:N:K``
-    the N-th batch that has outputs publishes its first K messages (at most all but one), waits
-    for their PubAcks, logs ``test.stalled`` and then waits forever: a kill lands with
-    part of the batch's outputs stored and the batch unacked;
+    the N-th batch that has more than K outputs publishes its first K messages, waits for their
+    PubAcks, logs ``test.stalled`` and then waits forever: a kill lands with part of
+    the batch's outputs stored and the batch unacked;
 ``SLO_TEST_STALL=engine:N``
     the N-th batch blocks the event loop for an hour before the engine sees it, as a long engine
     call does (``test.stalled`` is logged first).
+
+Batches are counted over the lanes of every stream, in the order they come; the bus monitor's
+measurements do not count.
 """
 
 from __future__ import annotations
