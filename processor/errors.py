@@ -5,7 +5,8 @@
     ProcessorError                 base of everything this package raises on purpose
     ├── ConfigError                a config file is invalid (carries every problem found)
     ├── BusError                   NATS / JetStream could not be reached or refused a request
-    │   └── EmbeddedServerError    the embedded nats-server binary is missing or did not start
+    │   ├── EmbeddedServerError    the embedded nats-server binary is missing or did not start
+    │   └── PermissionDeniedError  the server refused a publish or subscription (never retried)
     └── CheckpointError            a snapshot could not be written, read or decoded
 
 Bad input events are *not* exceptions: the engine returns them as counted rejections and the shell
@@ -21,6 +22,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "EmbeddedServerError",
+    "PermissionDeniedError",
     "ProcessorError",
 ]
 
@@ -59,6 +61,14 @@ class BusError(ProcessorError):
 
 class EmbeddedServerError(BusError):
     """The embedded nats-server binary is missing or did not start."""
+
+
+class PermissionDeniedError(BusError):
+    """The server refused a publish or a subscription: the NATS user lacks a permission.
+
+    Retrying cannot help (permissions do not change under a running client), so whoever meets it
+    stops rather than retries; the message names the subject that was refused.
+    """
 
 
 class CheckpointError(ProcessorError):

@@ -13,6 +13,7 @@ from typing import Any
 import nats.errors
 from nats.aio.client import Client
 
+from processor.bus.denials import guarded
 from processor.errors import BusError
 
 API_PREFIX = "$JS.API"
@@ -48,7 +49,8 @@ async def request(
     """One JetStream API request; ``what`` says what we were doing, for the error message."""
     data = json.dumps(payload).encode() if payload is not None else b""
     try:
-        reply = await nc.request(subject, data, timeout=timeout_s)
+        # A refused request or reply subscription never gets an answer: the refusal says why.
+        reply = await guarded(nc, nc.request(subject, data, timeout=timeout_s), subject)
     except nats.errors.NoRespondersError as exc:
         raise BusError(f"{what}: JetStream is not enabled on this server or account") from exc
     except nats.errors.TimeoutError as exc:

@@ -29,6 +29,7 @@ import structlog
 from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
+from processor.bus.denials import guarded
 from processor.bus.streams import cluster_size
 from processor.errors import CheckpointError
 
@@ -98,16 +99,16 @@ class CheckpointStore:
         js = self._nc.jetstream()
         try:
             try:
-                self._kv = await js.key_value(self._bucket)
+                self._kv = await guarded(self._nc, js.key_value(self._bucket), *self._api_subjects("INFO", "MSG.GET"))
             except nats.js.errors.BucketNotFoundError:
                 size = cluster_size(self._nc) or 1
                 # Identical concurrent creates (two replicas starting together) both succeed.
-                self._kv = await js.create_key_value(
+                self._kv = await guarded(self._nc, js.create_key_value(
                     bucket=self._bucket,
                     history=_HISTORY,
                     replicas=min(_WANTED_REPLICAS, size),
                     description="slo-processor engine snapshots",
-                )
+                ), *self._api_subjects("CREATE"))
                 _log.info("checkpoint.bucket_created", bucket=self._bucket)
         except _KV_ERRORS as exc:
             raise CheckpointError(f"checkpoint bucket {self._bucket}: {exc}") from exc
@@ -119,11 +120,11 @@ class CheckpointStore:
         part_size = max(1024, self._nc.max_payload - _PAYLOAD_OVERHEAD_BYTES)
         try:
             if len(data) + 1 <= part_size:
-                return await kv.put(self._key, _INLINE + data)
+                return await self._put(kv, self._key, _INLINE + data)
             slot = "b" if (await self._current_slot(kv)) == "a" else "a"
             parts = 0
             for offset in range(0, len(data), part_size):
-                await kv.put(self._part_key(slot, parts), data[offset : offset + part_size])
+                await self._put(kv, self._part_key(slot, parts), data[offset : offset + part_size])
                 parts += 1
             manifest = {
                 "slot": slot,
@@ -131,7 +132,7 @@ class CheckpointStore:
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
-            return await kv.put(self._key, _CHUNKED + json.dumps(manifest).encode())
+            return await self._put(kv, self._key, _CHUNKED + json.dumps(manifest).encode())
         except _KV_ERRORS as exc:
             raise CheckpointError(
                 f"checkpoint {self._bucket}/{self._key}: cannot save {len(data)} bytes: {exc}"
@@ -192,10 +193,18 @@ class CheckpointStore:
     def _part_key(self, slot: str, index: int) -> str:
         return f"{self._key}.part.{slot}.{index}"
 
-    @staticmethod
-    async def _get(kv: KeyValue, key: str) -> bytes | None:
+    def _api_subjects(self, *requests: str) -> list[str]:
+        # What nats-py's KV sends for us, spelled out for refusals (denials.py).
+        stream = f"KV_{self._bucket}"
+        return [f"$JS.API.STREAM.{r}.{stream}" for r in requests] + [f"$JS.API.DIRECT.GET.{stream}."]
+
+    async def _put(self, kv: KeyValue, key: str, value: bytes) -> int:
+        # guarded: a refused put is dropped without a PubAck; the refusal says why at once.
+        return await guarded(self._nc, kv.put(key, value), f"$KV.{self._bucket}.{key}")
+
+    async def _get(self, kv: KeyValue, key: str) -> bytes | None:
         try:
-            entry = await kv.get(key)
+            entry = await guarded(self._nc, kv.get(key))
         except nats.js.errors.KeyNotFoundError:
             return None
         return entry.value

@@ -15,6 +15,7 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
+from processor.bus.denials import denials
 from processor.errors import BusError
 
 _log = structlog.get_logger(__name__)
@@ -34,6 +35,7 @@ class ConnectOptions:
     password: str | None = None
     token: str | None = None
     creds_file: str | None = None
+    nkey_seed_file: str | None = None
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -55,6 +57,7 @@ class ConnectOptions:
             password=get("SLO_NATS_PASSWORD"),
             token=get("SLO_NATS_TOKEN"),
             creds_file=get("SLO_NATS_CREDS"),
+            nkey_seed_file=get("SLO_NATS_NKEY_SEED"),
             tls_ca=get("SLO_NATS_TLS_CA"),
             tls_cert=get("SLO_NATS_TLS_CERT"),
             tls_key=get("SLO_NATS_TLS_KEY"),
@@ -88,6 +91,8 @@ class ConnectOptions:
             parts.append(f"token={_MASK}")
         if self.creds_file:
             parts.append(f"creds={self.creds_file}")
+        if self.nkey_seed_file:
+            parts.append(f"nkey_seed={self.nkey_seed_file}")
         if self.uses_tls:
             parts.append("tls=on")
         return " ".join(parts)
@@ -183,6 +188,9 @@ class _FirstConnect:
         self.connected = False
 
     async def on_error(self, exc: Exception) -> None:
+        # Not logged: the wait that the refusal leaves hanging raises it (denials.py), once.
+        if denials(self.nc).note(exc):
+            return
         if not self.connected:
             self.errors_seen.append(exc)
             if _is_fatal(exc):
@@ -217,7 +225,7 @@ def _client_options(opts: ConnectOptions, watch: _FirstConnect) -> dict[str, obj
     if tls is not None:
         kwargs["tls"] = tls
     for option, value in (("user", opts.user), ("password", opts.password), ("token", opts.token),
-                          ("user_credentials", opts.creds_file)):
+                          ("user_credentials", opts.creds_file), ("nkeys_seed", opts.nkey_seed_file)):
         if value:
             kwargs[option] = value
     return kwargs
@@ -247,7 +255,7 @@ async def _failed_connect(nc: Client, connect_task: asyncio.Future, watch: _Firs
 
 
 def _has_credentials(opts: ConnectOptions) -> bool:
-    return bool(opts.user or opts.password or opts.token or opts.creds_file) or any(
+    return bool(opts.user or opts.password or opts.token or opts.creds_file or opts.nkey_seed_file) or any(
         "@" in server for server in opts.servers
     )
 

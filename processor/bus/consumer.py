@@ -49,6 +49,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
+from processor.bus.denials import denials
 from processor.bus.jsreply import (
     ack_tokens,
     delivered_count,
@@ -123,6 +124,7 @@ class BatchPuller:
             {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
         ).encode()
         self._what = f"consumer {stream}/{durable}"
+        self._refusals = denials(nc)
 
         self._inbox = ""
         self._sub: Subscription | None = None
@@ -149,6 +151,8 @@ class BatchPuller:
         return self._batch_size
 
     async def start(self) -> None:
+        self._refusals.expect(self._next_subject)
+        self._refusals.expect(f"$JS.ACK.{self._stream}.{self._durable}.")
         await self._ensure_consumer()
         self._inbox = self._nc.new_inbox()
         try:
@@ -431,6 +435,9 @@ class BatchPuller:
             raise BusError(f"{self._what}: next_batch() needs start() and no stop()")
         if self._failure is not None:
             raise self._failure
+        # A refused pull request or ack is dropped by the server without an answer: an idle-looking
+        # consumer. Checked once per batch, it costs nothing per message.
+        self._refusals.check()
         await self._top_up()
         if not self._ready():
             loop = asyncio.get_running_loop()

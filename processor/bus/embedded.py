@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import sys
 import sysconfig
 import time
@@ -276,6 +277,11 @@ class EmbeddedServer:
                 max_reconnect_attempts=0,
                 error_cb=_ignore_error,
             )
+        except ssl.SSLError:
+            # A server started with TLS (extra_args) whose CA we do not know, or which wants a
+            # client certificate: it answered the handshake, so it is up, and JetStream cannot be
+            # asked without credentials.
+            return True
         except Exception as exc:
             # A server started with auth (extra_args) refuses our probe: it is up, and JetStream
             # cannot be asked without credentials.

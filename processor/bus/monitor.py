@@ -59,7 +59,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
-from processor.errors import BusError
+from processor.bus.denials import denials, guarded
+from processor.errors import BusError, PermissionDeniedError
 from processor.config.model import BusMonitorConfig
 from processor.vocabulary import BUS_CONSUMER_LAG, BUS_PROBE_DELIVERY, BUS_PUBLISH_PROBE, BUS_STREAM_STATUS
 
@@ -233,6 +234,9 @@ class BusMonitor:
         """One round of measurements; never raises for bus problems (they are the measurements)."""
         if self._sub is None:
             raise RuntimeError("BusMonitor.sample() called before start()")
+        # A refusal is the one bus problem that is not a measurement: it is a misconfiguration,
+        # and would read as a broken bus forever. It ends the round, and the processor.
+        denials(self._nc).check()
         async with self._round_lock:
             ts_ms = self._now_ms()
             events = [
@@ -270,15 +274,17 @@ class BusMonitor:
         stream = ""
         try:
             reply = await asyncio.wait_for(
-                self._nc.request(
+                guarded(self._nc, self._nc.request(
                     self._settings.probe_subject,
                     payload,
                     timeout=timeout_s,
                     headers={_MSG_ID_HEADER: probe_id},
-                ),
+                ), self._settings.probe_subject),
                 timeout_s + _GUARD_GRACE_S,
             )
             stream, error = _read_pub_ack(reply)
+        except PermissionDeniedError:
+            raise
         except nats.errors.NoRespondersError:
             error = f"no JetStream stream holds {self._settings.probe_subject}"
         except TimeoutError:  # nats-py's own TimeoutError is one too
@@ -310,6 +316,8 @@ class BusMonitor:
         try:
             await self._api(f"STREAM.INFO.{stream}")
             body["state"] = "up"
+        except PermissionDeniedError:
+            raise
         except _BUS_PROBLEMS as exc:
             body["state"] = "down"
             body["error"] = _describe(exc)
@@ -319,6 +327,8 @@ class BusMonitor:
     async def _consumer_lag(self, ts_ms: int, stream: str, durable: str) -> tuple[str, bytes] | None:
         try:
             info = await self._api(f"CONSUMER.INFO.{stream}.{durable}")
+        except PermissionDeniedError:
+            raise
         except _jsapi.JsApiError as exc:
             if exc.err_code == _jsapi.ERR_CONSUMER_NOT_FOUND:
                 self._note(("consumer", stream, durable), "missing")
@@ -370,6 +380,8 @@ class BusMonitor:
         subject = self._settings.probe_subject
         try:
             body = await self._api("STREAM.NAMES", {"subject": subject})
+        except PermissionDeniedError:
+            raise
         except _BUS_PROBLEMS as exc:
             self._log.info("bus_monitor.probe_stream_unknown", probe_subject=subject, error=_describe(exc))
             return

@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from processor.bus.denials import denials, guarded
 from processor.errors import BusError
 
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -73,6 +74,10 @@ class Publisher:
         """Publish every message; return once JetStream has stored (or deduplicated) all of them."""
         if not messages:
             return
+        refusals = denials(self._nc)
+        refusals.check()
+        for message in messages:
+            refusals.expect(message.subject)
         await self._ensure_subscribed()
         loop = asyncio.get_running_loop()
         batch = _Batch([m.subject for m in messages], loop.create_future())
@@ -94,7 +99,8 @@ class Publisher:
                     headers=headers,
                 )
             try:
-                await asyncio.wait_for(asyncio.shield(batch.done), timeout=timeout_s)
+                # A refused publish is dropped by the server with no PubAck: do not wait it out.
+                await asyncio.wait_for(guarded(self._nc, asyncio.shield(batch.done)), timeout=timeout_s)
             except TimeoutError:
                 missing = next(
                     (messages[i].subject for t, (b, i) in self._waiting.items() if b is batch),

@@ -114,11 +114,17 @@ class _Ring:
         live = np.flatnonzero(self.total)
         return np.stack([self.ids[live], self.good[live], self.total[live]], axis=1).tolist()
 
-    def sum_between(self, lo_ms: int, hi_ms: int) -> tuple[int, int]:
-        """(good, total) of the buckets starting in [lo, hi)."""
-        starts = self.ids * self.bucket_ms
-        mask = (self.ids >= 0) & (starts >= lo_ms) & (starts < hi_ms)
+    def sum_between(self, lo_ms: int, hi_ms: int, starts: np.ndarray | None = None) -> tuple[int, int]:
+        """(good, total) of the buckets starting in [lo, hi); ``starts``: ``bucket_starts()``,
+        when the caller sums several spans."""
+        if starts is None:
+            starts = self.bucket_starts()
+        mask = (starts >= lo_ms) & (starts < hi_ms)
         return int(self.good[mask].sum()), int(self.total[mask].sum())
+
+    def bucket_starts(self) -> np.ndarray:
+        """Each slot's bucket start (empty slots far in the past, so no span holds them)."""
+        return np.where(self.ids >= 0, self.ids * self.bucket_ms, np.iinfo(np.int64).min)
 
     def restore(self, rows: list) -> None:
         for bucket, good, total in rows:
@@ -170,6 +176,7 @@ class BudgetTracker:
         self.period_good = 0
         self.period_total = 0
         self.policy = "normal"
+        self.last_recorded: tuple[int, int, int] | None = None  # (boundary, good, total): catch-up checks it
         self.rules = [(tier, AlertRule(self._alert_config(tier), ())) for tier in budget.burn_tiers]
         if budget.method == "occurrences" and slo.objective.stat.kind == "quantile":
             op = slo.objective.op
@@ -223,6 +230,7 @@ class BudgetTracker:
         """Add what closed at ``boundary_ms`` (keyed by its last sub-window) and slide windows."""
         res = self.resolution_ms
         key = boundary_ms - res
+        self.last_recorded = (boundary_ms, good, total)
         if total:
             if self.ring0 is not None:
                 self.ring0.add(key, good, total)
@@ -248,15 +256,17 @@ class BudgetTracker:
             self.period_good += good
             self.period_total += total
 
-    def _rebuild_windows(self, boundary_ms: int) -> None:
+    def rebuild_windows(self, boundary_ms: int) -> None:
         # The same spans record() maintains: a fine window holds the sub-windows starting in
         # [b - W, b), a coarse one the minutes from the one that held b - W at the last turn.
         minute_start = boundary_ms - boundary_ms % TIER1_BUCKET_MS
+        starts0 = self.ring0.bucket_starts() if self.ring0 is not None else None
+        starts1 = self.ring1.bucket_starts() if self.ring1 is not None else None
         for w in self.windows.values():
             if w.fine:
-                w.good, w.total = self.ring0.sum_between(boundary_ms - w.window_ms, boundary_ms)  # type: ignore[union-attr]
+                w.good, w.total = self.ring0.sum_between(boundary_ms - w.window_ms, boundary_ms, starts0)  # type: ignore[union-attr]
             else:
-                w.good, w.total = self.ring1.sum_between(minute_start - w.window_ms, boundary_ms)  # type: ignore[union-attr]
+                w.good, w.total = self.ring1.sum_between(minute_start - w.window_ms, boundary_ms, starts1)  # type: ignore[union-attr]
 
     def has_state(self) -> bool:
         return bool(self.pending) or any(w.total for w in self.windows.values()) or any(
@@ -282,7 +292,9 @@ class BudgetTracker:
             allowed = (1.0 - self.objective) * total
         return good, total, start, end, allowed
 
-    def evaluate(self, boundary_ms: int, out: Outputs) -> None:
+    def evaluate(self, boundary_ms: int, out: Outputs, reports: bool = True) -> None:
+        """``reports``: publish the periodic report when one is due (engine/catchup.py turns it
+        off for the long part of a watermark jump)."""
         for tier, rule in self.rules:
             long_burn = self.windows[tier.long_ms].burn(self.objective, tier.min_events_long)
             short_burn = self.windows[tier.short_ms].burn(self.objective, tier.min_events_short)
@@ -291,7 +303,7 @@ class BudgetTracker:
             if transition is not None:
                 out.alerts.append(transition)
         budget = self.budget
-        report_due = boundary_ms % budget.report_every_ms == 0
+        report_due = reports and boundary_ms % budget.report_every_ms == 0
         if not budget.policy and not report_due:
             return
         good, total, start, end, allowed = self.budget_counts(boundary_ms)
@@ -388,7 +400,7 @@ class BudgetTracker:
         self.period = (p0, p1)
         self.policy = data["policy"]
         if closed_until_ms is not None:
-            self._rebuild_windows(closed_until_ms)
+            self.rebuild_windows(closed_until_ms)
         by_tier = {tier.tier: rule for tier, rule in self.rules}
         for name, rows in data["rules"].items():
             if name in by_tier:

@@ -82,7 +82,7 @@ class AlertRules:
         cache: dict = {}
         for rule, sli in self.rules:
             periods = self.calendar.get(id(rule))
-            for labels in self._watched(rule, sli, periods):
+            for labels in self.watched(rule, sli, periods):
                 series = sli.series.get(labels) or sli.new_series()
                 new = series.subs.get(t_ms - self.resolution_ms)
                 if periods is not None:
@@ -98,7 +98,8 @@ class AlertRules:
                 self._transition(rule, labels, value, t_ms, 0 if new is None else new.count, out)
 
     @staticmethod
-    def _watched(rule: AlertRule, sli: SliState, periods: dict | None) -> list[tuple]:
+    def watched(rule: AlertRule, sli: SliState, periods: dict | None) -> list[tuple]:
+        """The label sets a rule evaluates at a boundary."""
         labels_seen = set(sli.series)
         if periods is not None:
             labels_seen |= set(periods)
@@ -206,14 +207,14 @@ class Budgets:
         for tracker in self.by_latency_sli.get(sli.name, ()):
             tracker.count_latencies(sub, values_ms)
 
-    def account(self, t_ms: int, origin_ms: int, out: Outputs) -> None:
+    def account(self, t_ms: int, origin_ms: int, out: Outputs, reports: bool = True) -> None:
         """Feed each error budget what closed at boundary t, then evaluate it."""
         for tracker, sli in self.trackers:
-            good, total = self._closed_counts(tracker, sli, t_ms, origin_ms)
+            good, total = self.closed_counts(tracker, sli, t_ms, origin_ms)
             tracker.record(t_ms, good, total)
-            tracker.evaluate(t_ms, out)
+            tracker.evaluate(t_ms, out, reports)
 
-    def _closed_counts(self, tracker: BudgetTracker, sli: SliState, t_ms: int, origin_ms: int) -> tuple[int, int]:
+    def closed_counts(self, tracker: BudgetTracker, sli: SliState, t_ms: int, origin_ms: int) -> tuple[int, int]:
         budget = tracker.budget
         if budget.method == "time_slices":
             if t_ms % budget.slice_ms != 0:

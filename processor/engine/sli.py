@@ -20,7 +20,7 @@ __all__ = ["SliState"]
 class SliState:
     __slots__ = (
         "config", "name", "kind", "behaves_as", "where", "observe", "apply", "record", "label_paths",
-        "ts_field", "series", "horizon_ms", "tracks_last", "needs_subject", "overflowed", "table",
+        "ts_field", "series", "horizon_ms", "windows_ms", "tracks_last", "needs_subject", "overflowed", "table",
     )
 
     def __init__(self, config: SliConfig, plan: SliPlan, ctx: RecordContext) -> None:
@@ -33,6 +33,7 @@ class SliState:
         self.ts_field = config.event_time_field
         self.series: dict[tuple[str, ...], Series] = {}
         self.horizon_ms = plan.horizon_ms
+        self.windows_ms = plan.windows_ms
         self.tracks_last = plan.tracks_last
         self.overflowed = 0
         self.table = self.kind.new_table(config)  # correlations: the open ones, across series

@@ -16,7 +16,7 @@ from typing import Any
 
 from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.engine import Engine
-from processor.errors import CheckpointError
+from processor.errors import CheckpointError, PermissionDeniedError
 from processor.runtime.lane import Lane
 
 
@@ -75,6 +75,8 @@ class Checkpointer:
             each_interval()
             try:
                 await self.save()
+            except PermissionDeniedError:
+                raise  # no next interval can do better; the lanes stop on the same refusal
             except Exception as exc:  # noqa: BLE001 - logged; the next interval tries again
                 # A failed checkpoint loses no data (the consumer still holds everything after
                 # the last good one); keep processing and try again next interval.
@@ -83,5 +85,7 @@ class Checkpointer:
     async def save_final(self) -> None:
         try:
             await self.save()
+        except PermissionDeniedError:
+            raise  # the processor's one error: reported by whoever runs it, not logged here
         except Exception as exc:  # noqa: BLE001 - the consumers still hold everything since the last one
             self._log.error("checkpoint.final_failed", error=str(exc))

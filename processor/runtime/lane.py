@@ -23,7 +23,7 @@ from processor.bus.backoff import Backoff, retry
 from processor.bus.consumer import BatchPuller, stream_sequence
 from processor.bus.monitor import BusMonitor
 from processor.engine import Engine, Outputs
-from processor.errors import BusError
+from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.idle import IdleClock
 from processor.runtime.outbox import Outbox
 from processor.runtime.stopping import stop_aware_sleep
@@ -100,8 +100,9 @@ class Lane:
         self.idle.start()
 
         def keep_pulling(exc: Exception) -> bool:
-            # Pulling holds nothing not yet applied; wait for the bus and pull again.
-            return isinstance(exc, BusError) and not stop.is_set()
+            # Pulling holds nothing not yet applied; wait for the bus and pull again. A refusal
+            # does not pass with time: it ends the lane, and so the processor.
+            return isinstance(exc, BusError) and not isinstance(exc, PermissionDeniedError) and not stop.is_set()
 
         def pull_failed(exc: Exception, delay_s: float) -> None:
             self.log.warning("consumer.pull_failed", stream=self.stream, error=str(exc), retry_in_s=delay_s)
@@ -111,6 +112,8 @@ class Lane:
             try:
                 msgs = await retry(lambda: puller.next_batch(timeout_s=PULL_TIMEOUT_S), backoff=PULL_BACKOFF,
                                    retry_if=keep_pulling, on_retry=pull_failed, sleep=pause)
+            except PermissionDeniedError:
+                raise
             except BusError:
                 return  # stopped while the bus was unavailable
             if stop.is_set():

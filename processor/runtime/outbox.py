@@ -19,7 +19,7 @@ from processor.bus.consumer import stream_sequence
 from processor.bus.publisher import OutMessage, Publisher
 from processor.engine import Outputs
 from processor.engine.outputs import PolicyAction, Rejection
-from processor.errors import BusError
+from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.render import action_message, alert_message, budget_message, deadletter_message, sli_message
 from processor.runtime.stopping import stop_aware_sleep
 from processor.runtime.testhooks import Stall
@@ -84,7 +84,8 @@ class Outbox:
             return True
 
         def keep_trying(exc: Exception) -> bool:
-            return isinstance(exc, BusError) and not self._stop.is_set()
+            # A refusal is not an outage: it never passes, and the processor stops on it.
+            return isinstance(exc, BusError) and not isinstance(exc, PermissionDeniedError) and not self._stop.is_set()
 
         def retrying(exc: Exception, delay_s: float) -> None:
             self._log.warning("publish.retrying", stream=stream, error=str(exc), retry_in_s=delay_s)
@@ -97,6 +98,8 @@ class Outbox:
                 on_retry=retrying,
                 sleep=stop_aware_sleep(self._stop),
             )
+        except PermissionDeniedError:
+            raise
         except BusError as exc:
             # Only a stop ends the retries on a BusError: the batch stays unacked.
             self._log.error("publish.abandoned", stream=stream, error=str(exc),

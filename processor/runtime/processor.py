@@ -192,20 +192,26 @@ class Processor:
     async def _shut_down(self, checkpoints: asyncio.Task[None], checkpoint_by_s: float | None) -> None:
         self._stop.set()
         checkpoints.cancel()  # done by now, unless run() itself was cancelled
+        if checkpoints.done() and not checkpoints.cancelled():
+            checkpoints.exception()  # a refusal there is refused to the lanes too: theirs is raised
         timeout_s = max(CHECKPOINT_GRACE_S, (checkpoint_by_s or 0.0) - time.monotonic())
-        if not self.nc.is_connected:
-            self.log.error("checkpoint.final_skipped", reason="not connected to NATS",
-                           note="the last stored checkpoint stands; the streams redeliver what came after it")
-        elif not (await within(timeout_s, self.checkpoints.save_final()))[0]:
-            self.log.error("checkpoint.final_failed", error=f"not stored within {timeout_s:.1f} s",
-                           note="the last stored checkpoint stands; the streams redeliver what came after it")
-        for lane in self.lanes.values():
-            if lane.puller is not None:
+        try:
+            # save_final() raises only a permission refusal (the processor's failure then), after
+            # which no checkpoint is written: the durables still hold everything since the last one.
+            if not self.nc.is_connected:
+                self.log.error("checkpoint.final_skipped", reason="not connected to NATS",
+                               note="the last stored checkpoint stands; the streams redeliver what came after it")
+            elif not (await within(timeout_s, self.checkpoints.save_final()))[0]:
+                self.log.error("checkpoint.final_failed", error=f"not stored within {timeout_s:.1f} s",
+                               note="the last stored checkpoint stands; the streams redeliver what came after it")
+        finally:
+            for lane in self.lanes.values():
+                if lane.puller is not None:
+                    with contextlib.suppress(Exception):
+                        await lane.puller.stop()
+            if self.monitor is not None:
                 with contextlib.suppress(Exception):
-                    await lane.puller.stop()
-        if self.monitor is not None:
-            with contextlib.suppress(Exception):
-                await self.monitor.stop()
+                    await self.monitor.stop()
 
     def positions(self) -> dict[str, dict[str, Any]]:
         """Per stream: the last sequence acked, the batch in hand, the last one checkpointed."""

@@ -131,6 +131,7 @@ def connect_options(args: Any, env: Mapping[str, str]) -> ConnectOptions:
             password=args.password,
             token=args.token,
             creds_file=args.creds,
+            nkey_seed_file=args.nkey_seed,
             tls_ca=args.tls_ca,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,

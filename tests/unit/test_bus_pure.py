@@ -57,6 +57,7 @@ def test_credentials_and_tls_files_come_from_the_environment() -> None:
         "SLO_NATS_PASSWORD": "pw",
         "SLO_NATS_TOKEN": "tok",
         "SLO_NATS_CREDS": "/etc/nats/user.creds",
+        "SLO_NATS_NKEY_SEED": "/etc/nats/user.nk",
         "SLO_NATS_TLS_CA": "ca.pem",
         "SLO_NATS_TLS_CERT": "cert.pem",
         "SLO_NATS_TLS_KEY": "key.pem",
@@ -69,6 +70,7 @@ def test_credentials_and_tls_files_come_from_the_environment() -> None:
         opts.creds_file,
     )
     assert ("ca.pem", "cert.pem", "key.pem") == (opts.tls_ca, opts.tls_cert, opts.tls_key)
+    assert "/etc/nats/user.nk" == opts.nkey_seed_file
     assert "slo-processor" == opts.name
 
 
@@ -85,6 +87,8 @@ def test_the_redacted_description_holds_no_secret() -> None:
         assert secret not in text
     assert text.startswith("nats://bob:***@a:4222,nats://***@b:4222,nats://c:4222 user=alice")
     assert "embedded nats-server" == ConnectOptions().redacted()
+    # A seed file is named (its path is no secret), never read into the description.
+    assert "nats://c:4222 nkey_seed=/etc/nats/user.nk" == ConnectOptions(url="nats://c:4222", nkey_seed_file="/etc/nats/user.nk").redacted()
 
 
 def test_a_bad_stream_definition_is_reported_with_its_file_and_line(tmp_path: Path) -> None:
