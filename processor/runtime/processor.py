@@ -153,10 +153,13 @@ class Processor:
             checkpoint_by_s = time.monotonic() + LANE_GRACE_S + CANCEL_GRACE_S + CHECKPOINT_GRACE_S
             await self._finish_lanes(lanes, checkpoints)
         finally:
+            # Every lane's failure retrieved (several may fail on one refusal, and the final
+            # checkpoint on it too), so that none is reported as lost; the first is raised.
+            failures = [task.exception() for task in lanes if task.done() and not task.cancelled()]
             await self._shut_down(checkpoints, checkpoint_by_s)
-        for task in lanes:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        for failure in failures:
+            if failure is not None:
+                raise failure
         self._report_overflow()
 
     async def _until_stopped(self, lanes: list[asyncio.Task[None]]) -> None:
@@ -178,7 +181,7 @@ class Processor:
             await asyncio.wait(late, timeout=CANCEL_GRACE_S)
         for lane in self.lanes.values():
             if lane.puller is not None and (lane.unsafe or lane.in_hand is not None):
-                self.log.error("lane.unfinished", stream=lane.stream, acked_seq=lane.stats.last_seq,
+                self.log.warning("lane.unfinished", stream=lane.stream, acked_seq=lane.stats.last_seq,
                                unacked=_seq_range(lane.in_hand), checkpoint_seq=_saved_seq(lane),
                                note="not acked and not checkpointed: the stream redelivers it on restart")
 
