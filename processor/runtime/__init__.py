@@ -10,6 +10,8 @@
     render.py       engine outputs -> subjects, JSON payloads, headers, dedupe ids (pure)
     idle.py         the idle clock: event time runs on with the wall clock when the bus is idle
     checkpoints.py  when and what to checkpoint, and the restore at start
+    stopping.py     SIGINT/SIGTERM: every wait of a stop bounded, and a watchdog past the deadline
+    testhooks.py    test-only hooks from the environment (checkpoint interval, stall points)
     logs.py         structlog configuration
 
 Import the submodules; this package imports nothing, so that ``processor.runtime.render`` (pure)

@@ -26,6 +26,8 @@ from processor.engine import Engine, Outputs
 from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.idle import IdleClock
 from processor.runtime.outbox import Outbox
+from processor.runtime.stopping import stop_aware_sleep
+from processor.runtime.testhooks import Stall
 
 PULL_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
 PULL_TIMEOUT_S = 0.25
@@ -68,6 +70,7 @@ class Lane:
         puller: BatchPuller | None = None,
         saved: tuple[int, dict] | None = None,
         log: Any,
+        stall: Stall | None = None,
     ) -> None:
         self.stream = stream
         self.engine = engine
@@ -81,6 +84,10 @@ class Lane:
         self.changes_saved = 0  # ... of which the last stored checkpoint holds
         self.saved = saved
         self.unsafe = False
+        # (first, last) stream sequence of the batch being applied, until it is acked: what a
+        # stop that cannot finish it leaves for redelivery.
+        self.in_hand: tuple[int, int] | None = None
+        self._stall = stall  # test-only (runtime/testhooks.py)
 
     @property
     def dirty(self) -> bool:
@@ -100,14 +107,17 @@ class Lane:
         def pull_failed(exc: Exception, delay_s: float) -> None:
             self.log.warning("consumer.pull_failed", stream=self.stream, error=str(exc), retry_in_s=delay_s)
 
+        pause = stop_aware_sleep(stop)
         while not stop.is_set() and not self.unsafe:
             try:
                 msgs = await retry(lambda: puller.next_batch(timeout_s=PULL_TIMEOUT_S), backoff=PULL_BACKOFF,
-                                   retry_if=keep_pulling, on_retry=pull_failed)
+                                   retry_if=keep_pulling, on_retry=pull_failed, sleep=pause)
             except PermissionDeniedError:
                 raise
             except BusError:
                 return  # stopped while the bus was unavailable
+            if stop.is_set():
+                return  # a batch that arrived after the stop is not in hand: it stays unacked
             async with self.lock:
                 await self.apply(msgs)
 
@@ -128,36 +138,45 @@ class Lane:
         engine = self.engine
         now_s = self.idle.now()
         before = (engine.max_ts_ms, engine.closed_until_ms)
-        out = engine.ingest(msgs) if msgs else None
-        if engine.max_ts_ms == before[0]:
-            # Nothing moved event time: the stream is idle for the windows even while messages
-            # arrive, if none of them can be used (all rejected or ignored); else a broken
-            # producer would freeze every alert of the stream, its input alert among them.
-            watermark_ms = self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
-            if watermark_ms is not None:
-                moved = engine.advance(watermark_ms)
-                if out is None:
-                    out = moved
-                else:
-                    out.extend(moved)
-        if out is None:
-            return
-        self.idle.applied(before[0], engine.max_ts_ms, now_s)
         try:
+            out = self._ingest(msgs) if msgs else None
+            if engine.max_ts_ms == before[0]:
+                # Nothing moved event time: the stream is idle for the windows even while messages
+                # arrive, if none of them can be used (all rejected or ignored); else a broken
+                # producer would freeze every alert of the stream, its input alert among them.
+                watermark_ms = self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
+                if watermark_ms is not None:
+                    moved = engine.advance(watermark_ms)
+                    if out is None:
+                        out = moved
+                    else:
+                        out.extend(moved)
+            if out is None:
+                return
+            self.idle.applied(before[0], engine.max_ts_ms, now_s)
             if not await self.outbox.deliver(self.stream, msgs, out):
                 self.unsafe = True
                 return
             await self._ack(msgs)
         except BaseException:
-            # The engine holds effects that may not be stored: never checkpoint them.
+            # The engine holds effects (of a batch, or of part of one if the engine failed) that
+            # may not be stored: never checkpoint them.
             self.unsafe = True
             raise
         self._count(msgs, out, moved=(engine.max_ts_ms, engine.closed_until_ms) != before)
+
+    def _ingest(self, msgs: Sequence[Any]) -> Outputs:
+        if self.puller is not None:
+            self.in_hand = (stream_sequence(msgs[0].reply), stream_sequence(msgs[-1].reply))
+            if self._stall is not None and self._stall.reached("engine"):
+                self._stall.block_loop(self.log, stream=self.stream, in_hand=self.in_hand)
+        return self.engine.ingest(msgs)
 
     async def _ack(self, msgs: Sequence[Any]) -> None:
         if not msgs or self.puller is None:
             return
         self.stats.last_seq = stream_sequence(msgs[-1].reply)
+        self.in_hand = None
         try:
             await self.puller.ack(msgs[-1])
         except BusError as exc:
@@ -180,6 +199,9 @@ class Lane:
         """What a checkpoint stores for this lane: its (seq, snapshot), taken now if the engine
         changed and holds nothing unpublished, else the last one saved (None: nothing yet);
         and the change count a new snapshot holds (None: no new snapshot)."""
+        if self.unsafe:
+            # Without the lock: a lane cut off in the middle of a batch may still hold it.
+            return self.saved, None
         async with self.lock:
             if self.unsafe or not self.dirty:
                 return self.saved, None

@@ -21,6 +21,8 @@ from processor.engine import Outputs
 from processor.engine.outputs import PolicyAction, Rejection
 from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.render import action_message, alert_message, budget_message, deadletter_message, sli_message
+from processor.runtime.stopping import stop_aware_sleep
+from processor.runtime.testhooks import Stall
 
 PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
 
@@ -56,17 +58,25 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
 class Outbox:
     """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
 
-    def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF):
+    def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
+                 stall: Stall | None = None):
         self.publisher = publisher
         self._stop = stop
         self._log = log
         self._backoff = backoff
+        self._stall = stall  # test-only (runtime/testhooks.py)
 
     async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
         bus took them (the batch must then stay unacked and out of every checkpoint)."""
         messages = render_outputs(stream, msgs, out, self.publisher.max_payload)
         self._log_outputs(stream, msgs, out, messages)
+        # A stream's batch (its messages have a reply subject), not the bus monitor's.
+        stall = self._stall
+        if stall is not None and len(messages) > stall.keep and msgs[0].reply and stall.reached("publish"):
+            kept = messages[: stall.keep]
+            await self.publisher.publish_all(kept)
+            await stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
         return await self.publish(stream, messages)
 
     async def publish(self, stream: str, messages: list[OutMessage]) -> bool:
@@ -87,6 +97,7 @@ class Outbox:
                 backoff=self._backoff,
                 retry_if=keep_trying,
                 on_retry=retrying,
+                sleep=stop_aware_sleep(self._stop),
             )
         except PermissionDeniedError:
             raise

@@ -3,16 +3,19 @@
 One engine per consumed JetStream stream (each stream is its own time domain, see engine/core.py),
 assigned by ``topology``; one ``Lane`` per stream that pulls, ingests, publishes through the
 ``Outbox`` and acks; a ``Checkpointer`` that restores every engine at start and saves them all
-every interval and at the end. Lanes are never cancelled: each notices the stop between batches,
-so a batch in hand is always published and acked before its lane ends.
+every interval and at the end. A stop is noticed by each lane between batches, so the batch in
+hand is published and acked before its lane ends; only a lane still waiting for the bus after
+``LANE_GRACE_S`` is cancelled, its batch left unacked and out of the checkpoint (redelivered on
+restart). Every wait of the shutdown is bounded (``runtime/stopping.py``).
 """
 
 from __future__ import annotations
 
-__all__ = ["Processor"]
+__all__ = ["CHECKPOINT_INTERVAL_S", "Processor"]
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,14 +33,27 @@ from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.outbox import Outbox
+from processor.runtime.stopping import CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
+from processor.runtime.testhooks import Stall
 from processor.runtime.topology import BUS_LANE, partition_config
 from processor.vocabulary import durable_name
+
+
+CHECKPOINT_INTERVAL_S = 15.0
 
 
 def _fallback_ts_ms(msg: Any) -> int | None:
     """The stream timestamp of a message: the event time of a payload without one, and the
     reference of the engine's clock-skew check (measurements made here have none)."""
     return js_timestamp_ms(msg.reply) if msg.reply else None
+
+
+def _seq_range(seqs: tuple[int, int] | None) -> str | None:
+    return None if seqs is None else f"{seqs[0]}-{seqs[1]}"
+
+
+def _saved_seq(lane: Lane) -> int | None:
+    return None if lane.saved is None else lane.saved[0]
 
 
 class Processor:
@@ -49,10 +65,11 @@ class Processor:
         *,
         batch_size: int = 1000,
         checkpoint_key: str = "default",
-        checkpoint_interval_s: float = 15.0,
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
         idle_after_s: float = 1.0,
         consumer_prefix: str = "slo",
         log: Any = None,
+        stall: Stall | None = None,
     ):
         self.config = config
         self.nc = nc
@@ -63,7 +80,8 @@ class Processor:
         self.log = log or structlog.get_logger("slo")
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
-        self.outbox = Outbox(Publisher(nc), self._stop, self.log)
+        self._stall = stall  # test-only (runtime/testhooks.py)
+        self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall)
         self.checkpoints = Checkpointer(
             CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log
         )
@@ -106,7 +124,8 @@ class Processor:
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
             await puller.start()
-        lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log)
+        lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
+                    stall=self._stall)
         self.log.info(
             "consumer.started",
             stream=stream,
@@ -129,17 +148,44 @@ class Processor:
             return
         lanes = [self._lane_task(lane) for lane in self.lanes.values()]
         checkpoints = asyncio.create_task(self.checkpoints.run(self._stop, self._report_overflow), name="checkpoints")
+        checkpoint_by_s = None
         try:
-            done, _ = await asyncio.wait(lanes, return_when=asyncio.FIRST_EXCEPTION)
-            if any(task.exception() is not None for task in done):
-                self._stop.set()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await self._until_stopped(lanes)
+            # The final checkpoint may use what the lanes leave of their grace, and has its own.
+            checkpoint_by_s = time.monotonic() + LANE_GRACE_S + CANCEL_GRACE_S + CHECKPOINT_GRACE_S
+            await self._finish_lanes(lanes, checkpoints)
         finally:
-            await self._shut_down(checkpoints)
-        for task in lanes:
-            if task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            # Every lane's failure retrieved (several may fail on one refusal, and the final
+            # checkpoint on it too), so that none is reported as lost; the first is raised.
+            failures = [task.exception() for task in lanes if task.done() and not task.cancelled()]
+            await self._shut_down(checkpoints, checkpoint_by_s)
+        for failure in failures:
+            if failure is not None:
+                raise failure
         self._report_overflow()
+
+    async def _until_stopped(self, lanes: list[asyncio.Task[None]]) -> None:
+        """Until ``stop()``, or a lane ends by itself (it failed): then stop the others too."""
+        stopped = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait([*lanes, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            self._stop.set()
+
+    async def _finish_lanes(self, lanes: list[asyncio.Task[None]], checkpoints: asyncio.Task[None]) -> None:
+        """Give the lanes ``LANE_GRACE_S`` to finish their batch in hand (and a periodic checkpoint
+        under way as long to end), then cut off what still waits for the bus."""
+        _, late = await asyncio.wait([*lanes, checkpoints], timeout=LANE_GRACE_S)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=CANCEL_GRACE_S)
+        for lane in self.lanes.values():
+            if lane.puller is not None and (lane.unsafe or lane.in_hand is not None):
+                self.log.warning("lane.unfinished", stream=lane.stream, acked_seq=lane.stats.last_seq,
+                               unacked=_seq_range(lane.in_hand), checkpoint_seq=_saved_seq(lane),
+                               note="not acked and not checkpointed: the stream redelivers it on restart")
 
     def _lane_task(self, lane: Lane) -> asyncio.Task[None]:
         if lane.puller is not None:
@@ -148,15 +194,21 @@ class Processor:
         interval_s = self.config.bus_monitor.interval_ms / 1000
         return asyncio.create_task(lane.run_measurements(self._stop, self.monitor, interval_s), name=f"lane-{lane.stream}")
 
-    async def _shut_down(self, checkpoints: asyncio.Task[None]) -> None:
-        # Not cancelled either: a cancel landing inside a KV request can be turned into a
-        # timeout error by the client and swallowed; the loop ends by itself on the stop.
+    async def _shut_down(self, checkpoints: asyncio.Task[None], checkpoint_by_s: float | None) -> None:
         self._stop.set()
-        await asyncio.gather(checkpoints, return_exceptions=True)
+        checkpoints.cancel()  # done by now, unless run() itself was cancelled
+        if checkpoints.done() and not checkpoints.cancelled():
+            checkpoints.exception()  # a refusal there is refused to the lanes too: theirs is raised
+        timeout_s = max(CHECKPOINT_GRACE_S, (checkpoint_by_s or 0.0) - time.monotonic())
         try:
-            # Raises only a permission refusal (the processor's failure then), after which no
-            # checkpoint is written: the durables still hold everything since the last one.
-            await self.checkpoints.save_final()
+            # save_final() raises only a permission refusal (the processor's failure then), after
+            # which no checkpoint is written: the durables still hold everything since the last one.
+            if not self.nc.is_connected:
+                self.log.error("checkpoint.final_skipped", reason="not connected to NATS",
+                               note="the last stored checkpoint stands; the streams redeliver what came after it")
+            elif not (await within(timeout_s, self.checkpoints.save_final()))[0]:
+                self.log.error("checkpoint.final_failed", error=f"not stored within {timeout_s:.1f} s",
+                               note="the last stored checkpoint stands; the streams redeliver what came after it")
         finally:
             for lane in self.lanes.values():
                 if lane.puller is not None:
@@ -165,6 +217,15 @@ class Processor:
             if self.monitor is not None:
                 with contextlib.suppress(Exception):
                     await self.monitor.stop()
+
+    def positions(self) -> dict[str, dict[str, Any]]:
+        """Per stream: the last sequence acked, the batch in hand, the last one checkpointed."""
+        return {
+            name: {"acked_seq": lane.stats.last_seq, "unacked": _seq_range(lane.in_hand),
+                   "checkpoint_seq": _saved_seq(lane)}
+            for name, lane in self.lanes.items()
+            if lane.puller is not None
+        }
 
     def counters(self) -> dict[str, dict[str, Any]]:
         """Per stream and for the publisher: what was counted since start."""

@@ -1,20 +1,22 @@
 """`slo run`: connect (starting the embedded nats-server when no URL is given) and run a Processor
-until SIGINT or SIGTERM."""
+until SIGINT or SIGTERM, then stop within the bounds of ``runtime/stopping.py``."""
 
 from __future__ import annotations
 
 __all__ = ["connect_options", "run_from_args", "serve"]
 
 import asyncio
+import contextlib
 import os
-import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import structlog
+from nats.aio.client import Client
 
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
@@ -22,7 +24,9 @@ from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.errors import ProcessorError
 from processor.runtime.logs import configure_logging
-from processor.runtime.processor import Processor
+from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
+from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
+from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
 
 
 async def serve(
@@ -34,16 +38,20 @@ async def serve(
     batch_size: int = 1000,
     instance: str = "default",
     stop: asyncio.Event | None = None,
+    on_start: Callable[[Processor], None] = lambda proc: None,
+    env: Mapping[str, str] = os.environ,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
-    each see every event (availability) or partitions run under different names."""
+    each see every event (availability) or partitions run under different names. ``env`` is read
+    for the test-only hooks of ``runtime/testhooks.py``."""
     log = structlog.get_logger("slo")
+    stop = stop or asyncio.Event()
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
-        embedded = EmbeddedServer(store_dir / "nats")
+        embedded = EmbeddedServer(store_dir / "nats", stop_timeout_s=EMBEDDED_STOP_S)
         url = await embedded.start()
         log.info("embedded.started", url=url, store_dir=str(store_dir / "nats"))
         opts = replace(opts, url=url)
@@ -53,22 +61,64 @@ async def serve(
         try:
             prefix = "slo" if instance == "default" else f"slo_{instance}"
             proc = Processor(
-                config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix, log=log
+                config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
+                log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
+                stall=stall_from_env(env),
             )
-            await proc.start()
-            runner = asyncio.create_task(proc.run())
-            stopper = asyncio.create_task((stop or asyncio.Event()).wait())
-            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            proc.stop()
-            stopper.cancel()
-            await runner
-            log.info("processor.stopped", counters=proc.counters())
+            on_start(proc)
+            if await _started(proc, stop, log):
+                await _run_until(proc, stop)
+                log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
         finally:
-            await nc.drain()
+            await _close(nc, log)
     finally:
         if embedded is not None:
             await embedded.stop()
             log.info("embedded.stopped")
+
+
+async def _started(proc: Processor, stop: asyncio.Event, log: Any) -> bool:
+    """Start ``proc``; False if ``stop`` came first (nothing was consumed: nothing to finish)."""
+    starting = asyncio.ensure_future(proc.start())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not starting.done():
+            starting.cancel()
+    if not starting.cancelled():
+        starting.result()  # its failure, if it failed
+        return True
+    log.warning("processor.stopped_while_starting", note="nothing was consumed yet")
+    return False
+
+
+async def _run_until(proc: Processor, stop: asyncio.Event) -> None:
+    runner = asyncio.create_task(proc.run())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    proc.stop()
+    stopper.cancel()
+    await runner  # bounded: the processor's own shutdown bounds every wait
+
+
+async def _close(nc: Client, log: Any) -> None:
+    """Flush the last acks and close, within ``CLOSE_GRACE_S``: a stopped or frozen server must
+    not hold us (acks that do not arrive only mean redeliveries that the checkpoint skips)."""
+
+    async def flush_and_close() -> None:
+        # The connection is being let go: its errors (a broken pipe of a server that went away)
+        # change nothing any more.
+        with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+            if nc.is_connected:
+                await nc.flush(timeout=CLOSE_GRACE_S)
+        with contextlib.suppress(nats.errors.Error, OSError):
+            await nc.close()
+
+    closed, _ = await within(CLOSE_GRACE_S, flush_and_close())
+    if not closed:
+        log.warning("nats.close_timeout", waited_s=CLOSE_GRACE_S, note="the server did not answer; closed without it")
 
 
 def connect_options(args: Any, env: Mapping[str, str]) -> ConnectOptions:
@@ -104,11 +154,13 @@ def run_from_args(args: Any) -> int:
         return 1
     opts = connect_options(args, os.environ)
 
+    # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
+    # interpreter is done with the loop, asyncio.run()'s own cleanup included.
+    stop = asyncio.Event()
+    signals = StopSignals(stop, log)
+
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        signals.install()
         await serve(
             config,
             opts,
@@ -117,6 +169,7 @@ def run_from_args(args: Any) -> int:
             batch_size=args.batch_size,
             instance=args.instance,
             stop=stop,
+            on_start=lambda proc: setattr(signals, "progress", proc.positions),
         )
 
     try:
@@ -124,4 +177,6 @@ def run_from_args(args: Any) -> int:
     except ProcessorError as exc:
         log.error("processor.failed", error=str(exc))
         return 1
+    finally:
+        signals.uninstall()
     return 0

@@ -28,6 +28,7 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.runtime.processor import Processor
 from processor.config.load import load_config
+from tests.slorun import stream_messages
 
 pytestmark = pytest.mark.integration
 
@@ -120,20 +121,6 @@ async def start_processor(nc, **kwargs) -> tuple[Processor, asyncio.Task]:
     )
     await proc.start()
     return proc, asyncio.create_task(proc.run())
-
-
-async def stream_messages(js, stream: str, subject: str) -> list:
-    sub = await js.pull_subscribe(subject, stream=stream)
-    out = []
-    try:
-        while True:
-            batch = await sub.fetch(100, timeout=1.0)
-            out += batch
-    except TimeoutError:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return out
 
 
 async def wait_for(predicate, timeout_s: float = 30.0) -> None:
