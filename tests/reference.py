@@ -136,7 +136,7 @@ def _stat(alert: AlertConfig, sli: SliConfig, points: list, t: int, origin: int,
         good = sum(1 for v in window if v)
         if kind == "bad_count":
             return float(len(window) - good)
-        return good / len(window) if kind == "good_ratio" else 1 - good / len(window)
+        return good / len(window) if kind == "good_ratio" else (len(window) - good) / len(window)
     if kind == "last":
         return float(window[-1])  # points are in time order, later arrivals last among equals
     if kind == "min":

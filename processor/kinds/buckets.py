@@ -51,8 +51,11 @@ class Counts:
             return None
         if kind == "bad_count":
             return float(self.total - self.good)
-        good_ratio = self.good / self.total
-        return good_ratio if kind == "good_ratio" else 1.0 - good_ratio
+        # Each ratio divided out directly: 3 bad of 300 is 1 % exactly, where 1 - 297/300 reads
+        # 1.0000000000000009 % and a "> 1%" rule would still hold on an exact tie.
+        if kind == "good_ratio":
+            return self.good / self.total
+        return (self.total - self.good) / self.total
 
     @classmethod
     def restore(cls, data: object) -> Counts | None:

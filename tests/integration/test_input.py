@@ -96,9 +96,9 @@ async def test_a_producer_sending_five_percent_broken_events_pages(fresh_nats_ur
     assert [
         ("InputRejectedBySli", "warning", "ANALYTICS", "gateway_request_latency", "firing", iso(140), iso(260), None),
         ("InputRejectedBySli", "warning", "ANALYTICS", "gateway_request_latency", "resolved", iso(140), iso(260),
-         iso(840)),
+         iso(820)),
         ("InputRejectedHigh", "critical", "ANALYTICS", None, "firing", iso(140), iso(260), None),
-        ("InputRejectedHigh", "critical", "ANALYTICS", None, "resolved", iso(140), iso(260), iso(840)),
+        ("InputRejectedHigh", "critical", "ANALYTICS", None, "resolved", iso(140), iso(260), iso(820)),
     ] == rows
     firing = next(a for a in alerts if a["labels"]["alertname"] == "InputRejectedHigh" and a["status"] == "firing")
     assert "of the messages of stream ANALYTICS were dead-lettered" in firing["annotations"]["summary"]
