@@ -38,7 +38,7 @@ from processor.engine.catchup import Models, forget_strayed, reports_from_ms, sk
 from processor.engine.clock import BoundaryClock
 from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_latencies
 from processor.engine.never_seen import NeverSeenAlerts
-from processor.engine.event_time import parse_event_time_ms
+from processor.kinds.event_time import parse_event_time_ms
 from processor.engine.input import InputLedger, reads_input
 from processor.engine.outputs import Outputs, Rejection
 from processor.engine.plan import plan_slis

@@ -21,6 +21,7 @@ class GaugeSli(SliConfig):
     kind: Literal["gauge"] = "gauge"
     value_field: str
     value_minus_field: str | None = None
+    value_absolute: bool = False
     unit_to_ms: float = 1.0
     # The unit written in the config: a gauge of durations (thresholds with units, ``max > 10s``);
     # None: plain numbers in the payload's own unit.
@@ -44,7 +45,7 @@ class GaugeKind(Kind):
     example = "consumer lag, CPU %, cost in dollars, schedule drift"
 
     def config_fields(self, raw: Any, given: dict[str, Any], loc: Any, problems: Any) -> dict[str, Any]:
-        return {**value_fields(raw), "unit": raw.unit}
+        return {**value_fields(raw, loc, problems), "unit": raw.unit}
 
     def threshold_problem(self, condition: Condition, sli: Any) -> str | None:
         if condition.stat.kind not in GAUGE_STATS:

@@ -1,5 +1,9 @@
 """``kind: latency``: a duration per event (``value`` minus ``minus`` when set: ``ts - quote_ts``
-is freshness), times the unit, non-negative, into DDSketch-compatible stores; judged by quantiles."""
+is freshness), times the unit, non-negative, into DDSketch-compatible stores; judged by quantiles.
+
+With ``minus``, both fields are times (epoch ms or RFC 3339, as an event's time) and the value is
+their difference in ms; ``absolute: true`` takes its size (a cycle started 8 s early is as far off
+schedule as one 8 s late)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from processor.config.fields import FieldPath
 from processor.config.model import SliConfig
 from processor.config.parse import LATENCY_UNITS_MS
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latency
+from processor.kinds.event_time import read_time_ms
 from processor.kinds.payload import Reject, field_path, read_number
 from processor.kinds.sketch import MAX_TRACKABLE_MS, LatencyStore
 
@@ -20,6 +25,7 @@ VALUE_YAML_FIELDS: dict[str, tuple[Any, Any]] = {
     "value": (FieldPath | None, None),
     "minus": (FieldPath | None, None),
     "unit": (TimeUnit | None, None),
+    "absolute": (bool, False),
 }
 
 
@@ -27,26 +33,37 @@ class LatencySli(SliConfig):
     kind: Literal["latency"] = "latency"
     value_field: str
     value_minus_field: str | None = None  # ``value: ts, minus: quote_ts`` is a quote's age
+    value_absolute: bool = False  # the size of value minus minus, whatever its sign
     unit_to_ms: float = 1.0  # multiply a payload value by this to get milliseconds
 
 
-def value_fields(raw: Any) -> dict[str, Any]:
-    """The model fields of ``value``, ``minus`` and ``unit``."""
+def value_fields(raw: Any, loc: Any, problems: Any) -> dict[str, Any]:
+    """The model fields of ``value``, ``minus``, ``absolute`` and ``unit``."""
+    if raw.minus is not None and raw.unit not in (None, "ms"):
+        problems.add(loc + ("unit",), "with minus: both fields are times (epoch ms or RFC 3339) and their "
+                     "difference is in ms; write unit: ms or leave unit out")
+    if raw.absolute and raw.minus is None:
+        problems.add(loc + ("absolute",), "absolute: takes the size of value minus minus; it needs minus:")
     return {
         "value_field": raw.value,
         "value_minus_field": raw.minus,
+        "value_absolute": raw.absolute,
         "unit_to_ms": float(LATENCY_UNITS_MS[raw.unit or "ms"]),
     }
 
 
 def value_reader(sli: Any):
-    """A function of a payload: ``value`` minus ``minus`` (when set), in the payload's own unit."""
+    """A function of a payload: ``value``, in the payload's own unit; or, with ``minus``, the
+    difference of two times in ms (its size with ``absolute``)."""
     field, minus_field = sli.value_field, sli.value_minus_field or ""
     path, minus_path = field_path(field), field_path(sli.value_minus_field)
+    if not minus_path:
+        return lambda payload: read_number(payload, path, field)
+    absolute = sli.value_absolute
 
     def read(payload: dict) -> float:
-        v = read_number(payload, path, field)
-        return v - read_number(payload, minus_path, minus_field) if minus_path else v
+        v = float(read_time_ms(payload, path, field) - read_time_ms(payload, minus_path, minus_field))
+        return abs(v) if absolute else v
 
     return read
 
@@ -67,7 +84,7 @@ class LatencyKind(Kind):
     example = "request latency, quote freshness `ts - quote_ts`"
 
     def config_fields(self, raw: Any, given: dict[str, Any], loc: Any, problems: Any) -> dict[str, Any]:
-        return value_fields(raw)
+        return value_fields(raw, loc, problems)
 
     def observer(self, sli: Any):
         field = sli.value_field

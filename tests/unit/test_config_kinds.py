@@ -27,7 +27,8 @@ slis:
     subject: trade.cycle.completed
     value: started_ts
     minus: scheduled_ts
-    unit: s
+    absolute: true
+    unit: ms
     labels: [cycle_type]
     max_series: 5
   cost:
@@ -154,8 +155,9 @@ def test_the_new_kinds_load_into_the_model() -> None:
     spec = load_config_text(VALID, "t.yaml")
 
     drift, cost, cpu, freshness, providers, database, sagas, reconnection, _ = spec.slis
-    assert ("gauge", "started_ts", "scheduled_ts", 1000.0, ("cycle_type",), 5) == (
-        drift.kind, drift.value_field, drift.value_minus_field, drift.unit_to_ms, drift.labels, drift.max_series
+    assert ("gauge", "started_ts", "scheduled_ts", True, 1.0, ("cycle_type",), 5) == (
+        drift.kind, drift.value_field, drift.value_minus_field, drift.value_absolute, drift.unit_to_ms, drift.labels,
+        drift.max_series,
     )
     assert ("cost_usd", None, 1.0, 1000) == (cost.value_field, cost.value_minus_field, cost.unit_to_ms, cost.max_series)
     assert (("service",), ("target_service",), ("target_service",)) == (

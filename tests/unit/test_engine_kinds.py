@@ -323,3 +323,41 @@ def test_sli_values_are_reported_every_minute_over_the_rule_window():
     for q in (50, 95, 99):
         assert expected.get_quantile_value(q / 100) == pytest.approx(got[f"p{q}"], rel=1e-9)
     assert "since_last" not in got  # reported only for SLIs an absence rule reads
+
+
+def test_two_time_fields_subtract_in_any_format_events_allow_and_drift_can_be_absolute():
+    from processor.config.load import load_config_text
+
+    config = load_config_text("""
+version: 1
+slis:
+  age: {service: m, kind: latency, subject: q, value: ts, minus: quote_ts}
+  drift: {service: o, kind: gauge, subject: c, value: started_ts, minus: scheduled_ts, absolute: true, unit: ms}
+""")
+    engine = Engine(config)
+    t = T0_MS + 20_000  # 2023-11-14T22:13:40Z
+    out = engine.ingest([
+        event("q", t, quote_ts=t - 250),  # epoch ms: 250 ms old
+        event("q", t, quote_ts="2023-11-14T23:13:39.500+01:00"),  # RFC 3339 with an offset: 500 ms old
+        event("c", t, started_ts="2023-11-14T22:13:32Z", scheduled_ts=t),  # 8 s early
+        event("c", t, started_ts=t + 3_000, scheduled_ts=t),  # 3 s late
+    ])
+    assert (4, []) == (out.accepted, out.rejections)
+    engine.advance(t + 60_000)
+    [age] = engine.slis[0].series.values()
+    [drift] = engine.slis[1].series.values()
+    [ages] = age.subs.values()
+    [drifts] = drift.subs.values()
+    # Sketch values are within 1 % of the truth.
+    assert 2 == ages.count
+    assert ages.quantile(0.0) == pytest.approx(250.0, rel=0.01)
+    assert ages.quantile(1.0) == pytest.approx(500.0, rel=0.01)
+    assert (2, 3_000.0, 8_000.0) == (drifts.count, drifts.min, drifts.max)
+
+
+def test_minus_with_a_unit_other_than_ms_is_refused_with_the_reason():
+    from processor.config.load import load_config_text
+    from processor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"slis\.d\.unit: with minus: both fields are times"):
+        load_config_text("version: 1\nslis:\n  d: {service: o, kind: gauge, subject: c, value: a, minus: b, unit: s}\n")

@@ -1,13 +1,15 @@
-"""An event's time from its payload: epoch milliseconds or an RFC 3339 string with a zone."""
+"""A time in a payload: epoch milliseconds or an RFC 3339 string with a zone. The engine reads an
+event's time with it, and the kinds that subtract two time fields (``value: ts, minus: quote_ts``)
+read both with it, so every format EVENTS.md allows works in either place."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from processor.kinds.payload import Reject
+from processor.kinds.payload import Reject, lookup
 
-__all__ = ["parse_event_time_ms"]
+__all__ = ["parse_event_time_ms", "read_time_ms"]
 
 
 def parse_event_time_ms(raw: Any, field: str) -> int:
@@ -31,3 +33,12 @@ def parse_event_time_ms(raw: Any, field: str) -> int:
     if ms < 0:
         raise Reject("bad_timestamp", f"{field}: negative")
     return ms
+
+
+def read_time_ms(payload: dict, path: tuple[str, ...], field: str) -> int:
+    """The time at ``path``: ``missing_field`` when absent, ``bad_timestamp`` when unreadable."""
+    try:
+        raw = payload[path[0]] if len(path) == 1 else lookup(payload, path)
+    except KeyError:
+        raise Reject("missing_field", field) from None
+    return parse_event_time_ms(raw, field)
