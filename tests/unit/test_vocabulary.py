@@ -95,3 +95,18 @@ def test_the_unknown_stat_message_lists_every_stat():
         parse_stat("zzz")
     listed = set(str(err.value).split(": use ")[1].replace(",", " ").replace(" or ", " ").split())
     assert set(vocabulary.STAT_NAMES) <= listed
+
+
+def test_the_readme_counts_the_catalogue_as_slo_validate_does():
+    """README's figures of the shipped catalogue are those `slo validate` prints, not hand-kept."""
+    import re
+    from pathlib import Path
+
+    from processor.config.load import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config" / "slo.yaml")
+    readme = (root / "README.md").read_text()
+    found = re.search(r"\((\d+) SLIs, (\d+) SLOs, (\d+) alert rules", readme)
+    assert found is not None, "README no longer gives the catalogue's counts"
+    assert (len(config.slis), len(config.slos), len(config.alerts)) == tuple(int(n) for n in found.groups())
