@@ -207,3 +207,40 @@ def test_a_burn_of_exactly_the_tier_rate_fires_as_the_documents_arithmetic_says(
     tiers = (("exact", 3.0, 300_000, 100_000, "ticket"),)
     out = run(budget_slo(objective=0.99, tiers=tiers), events)
     assert [("exact", "firing", 10, None)] == tier_transitions(out, T0_MS)
+
+
+def test_a_calendar_week_budget_resets_on_monday_at_local_midnight_in_its_zone():
+    # Asia/Kolkata (+05:30, no DST): Monday 7 Dec 2026 begins at 00:00 IST, Sunday 6 Dec 18:30Z.
+    # Events every 10 s from 18:20Z to 18:40Z; before the turn every 10th is bad: 6 bad of 60.
+    start_ms = utc_ms("2026-12-06T18:20:00")
+    events = traffic(0, 1200, bad=lambda t: t < 600 and t % 100 == 0, at_ms=start_ms)
+    slo = budget_slo(calendar="week", timezone="Asia/Kolkata", tiers=(), policy=False)
+    out = run(slo, events)
+    reports = {r.evaluated_at_ms: r for r in out.budgets}
+    last_of_week = reports[utc_ms("2026-12-06T18:30:00")]
+    first_of_week = reports[utc_ms("2026-12-06T18:31:00")]
+    # The week that ends: Monday 30 Nov 00:00 IST (29 Nov 18:30Z) to Monday 7 Dec 00:00 IST.
+    assert (utc_ms("2026-11-29T18:30:00"), utc_ms("2026-12-06T18:30:00"), 54, 60) == (
+        last_of_week.period_start_ms, last_of_week.period_end_ms, last_of_week.good, last_of_week.total
+    )
+    assert (utc_ms("2026-12-06T18:30:00"), utc_ms("2026-12-13T18:30:00"), 6, 6) == (
+        first_of_week.period_start_ms, first_of_week.period_end_ms, first_of_week.good, first_of_week.total
+    )
+
+
+@pytest.mark.parametrize(("op", "good"), [("<=", 10), ("<", 0)])
+def test_a_latency_objective_counts_a_value_exactly_at_its_threshold_as_its_operator_says(op, good):
+    from processor.config.load import load_config_text
+
+    config = load_config_text(f"""
+version: 1
+slis:
+  lat: {{service: s, kind: latency, subject: r, value: latency_ms}}
+slos:
+  fast: {{sli: lat, objective: p95 {op} 100ms, budget: {{window: 1h, report_every: 1m}}}}
+""")
+    # 10 requests at exactly 100 ms, 10 just above it, in the first minute.
+    events = [event("r", T0_MS + i * 1000, latency_ms=100.0 if i % 2 else 100.001) for i in range(20)]
+    out = run_all(Engine(config), [events], final_watermark_ms=T0_MS + 120_000)
+    report = out.budgets[-1]  # a minute after the last of them: every one counted
+    assert (good, 20) == (report.good, report.total)

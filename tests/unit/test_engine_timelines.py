@@ -152,3 +152,20 @@ def test_series_are_split_by_label_and_alert_independently():
         events.append(event("svc.req", T0_MS + t * S, latency_ms=300.0 if t >= 30 else 100.0, route="/b"))
     out = Engine(spec).ingest(events)
     assert [("firing", "/b")] == [(a.status, a.label_map["route"]) for a in out.alerts]
+
+
+def test_an_alert_that_fires_after_pending_carries_the_value_and_window_of_the_firing_boundary():
+    from tests.enginekit import latency_sli, quantile_alert
+
+    spec = spec_of([latency_sli()], [quantile_alert(0.95, ">", 150, for_ms=60_000)])
+    # 300 ms every second for three minutes: p95 > 150 from the first boundary (pending at T0 + 10 s),
+    # firing a minute later (T0 + 70 s) with the p95 of that boundary's 1 m window: 300 ms within 1 %.
+    events = [event("svc.req", T0_MS + i * 1000, latency_ms=300.0) for i in range(180)]
+    out = run_all(Engine(spec), [events])
+    [firing] = [a for a in out.alerts if a.status == "firing"]
+    assert (T0_MS + 10_000, T0_MS + 70_000, "1m", "p95 > 150ms") == (
+        firing.active_at_ms, firing.starts_at_ms, firing.window, firing.expr
+    )
+    assert firing.value == pytest.approx(300.0, rel=0.01)
+    labels = firing.label_map
+    assert ("svc", "lat", "LatencyHigh", "warning") == (labels["service"], labels["sli"], labels["alertname"], labels["severity"])
