@@ -81,6 +81,10 @@ class Engine:
         # Kinds with work at boundaries of their own (correlation timeouts).
         self._boundary_slis = [s for s in self.slis if type(s.kind).close_boundary is not Kind.close_boundary]
         self._subject_readers = any(s.needs_subject for s in self.slis)
+        # SLIs whose value is their own event time minus another time (``value: ts, minus: quote_ts``):
+        # a payload without that field takes the JetStream timestamp there, as the event time does.
+        self._time_readers = any(s.value_reads_time for s in self.slis)
+        self._stream_time_fields: dict[str, tuple[str, ...]] = {}
         self._route: dict[str, tuple[SliState, ...]] = {}
         self.rejected: dict[str, int] = {}  # dead-lettered messages by reason
         self.rejected_by_sli: dict[str, dict[str, int]] = {}  # SLI -> reason -> messages it rejected
@@ -144,6 +148,8 @@ class Engine:
                 continue
             if self._subject_readers and any(sli.needs_subject for sli in slis):
                 payload[SUBJECT_FIELD] = subject
+            if self._time_readers:
+                self._fill_stream_times(payload, subject, slis, msg)
             staged = []
             refused: tuple = ()  # (SLI, Reject) of the SLIs that cannot use the event
             ts_field = None
@@ -361,6 +367,20 @@ class Engine:
     def flush(self) -> None:
         """Insert queued latency values into their sketches (done before any boundary is read)."""
         flush_latencies(self._ctx.pending, self.budgets)
+
+    def _fill_stream_times(self, payload: dict, subject: str, slis: tuple[SliState, ...], msg: Any) -> None:
+        """Put the message's JetStream timestamp into the missing time fields that an SLI of this
+        subject subtracts from (the event time falls back to it the same way)."""
+        fields = self._stream_time_fields.get(subject)
+        if fields is None:
+            fields = tuple({sli.ts_field for sli in slis if sli.value_reads_time})
+            if len(self._stream_time_fields) < _ROUTE_CACHE_MAX:
+                self._stream_time_fields[subject] = fields
+        for field in fields:
+            if field not in payload and self._fallback_ts_ms is not None:
+                stamp_ms = self._fallback_ts_ms(msg)
+                if stamp_ms is not None:
+                    payload[field] = stamp_ms
 
     def _match(self, subject: str) -> tuple[SliState, ...]:
         slis = tuple(s for s in self._message_slis if subject_pattern_matches(s.config.subject, subject))

@@ -21,7 +21,7 @@ class SliState:
     __slots__ = (
         "config", "name", "kind", "behaves_as", "where", "observe", "apply", "record", "label_paths",
         "ts_field", "series", "horizon_ms", "windows_ms", "tracks_last", "needs_subject", "overflowed", "table",
-        "seen_ms",
+        "seen_ms", "value_reads_time",
     )
 
     def __init__(self, config: SliConfig, plan: SliPlan, ctx: RecordContext) -> None:
@@ -40,6 +40,11 @@ class SliState:
         # Start of the first sub-window with an event of this SLI, once one has closed: before
         # that the SLI is unknown, not down (engine/never_seen.py).
         self.seen_ms: int | None = None
+        # ``value: ts, minus: quote_ts``: the value starts at the SLI's own event time field.
+        self.value_reads_time = (
+            getattr(config, "value_minus_field", None) is not None
+            and getattr(config, "value_field", None) == config.event_time_field
+        )
         self.table = self.kind.new_table(config)  # correlations: the open ones, across series
         # Only SLIs whose predicates read the subject pay for putting it into the payload.
         self.needs_subject = any(SUBJECT_FIELD in p.fields for p in config.predicates())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from processor.kinds import sli_config
@@ -361,3 +362,23 @@ def test_minus_with_a_unit_other_than_ms_is_refused_with_the_reason():
 
     with pytest.raises(ConfigError, match=r"slis\.d\.unit: with minus: both fields are times"):
         load_config_text("version: 1\nslis:\n  d: {service: o, kind: gauge, subject: c, value: a, minus: b, unit: s}\n")
+
+
+def test_a_quote_without_ts_is_aged_from_its_jetstream_timestamp_as_its_event_time_is():
+    from processor.config.load import load_config_text
+
+    config = load_config_text("""
+version: 1
+slis:
+  age: {service: m, kind: latency, subject: q, value: ts, minus: quote_ts}
+""")
+    stamps = {"stamp-1": T0_MS + 20_000}
+    engine = Engine(config, fallback_ts_ms=lambda msg: stamps.get(msg.reply))
+    t = T0_MS + 20_000
+    no_ts = Msg("q", orjson.dumps({"quote_ts": t - 400}), reply="stamp-1")
+    out = engine.ingest([no_ts])
+    assert (1, []) == (out.accepted, out.rejections)
+    engine.advance(t + 60_000)
+    [series] = engine.slis[0].series.values()
+    [ages] = series.subs.values()
+    assert ages.quantile(0.5) == pytest.approx(400.0, rel=0.01)
