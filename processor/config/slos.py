@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from processor.config.budgets import BUDGET_DEFAULTS, BudgetContext, BudgetKeys, read_budget, slo_budget_keys
 from processor.config.fields import DurationMs, RawModel, is_token_name
 from processor.config.input_slis import input_slo_problem
 from processor.config.kind_rules import slice_only_problem, stat_kind_problem
-from processor.config.model import Condition, SliConfig, SloConfig
+from processor.config.model import BudgetConfig, Condition, SliConfig, SloConfig
+from processor.config.parse import format_duration, parse_duration_ms
 from processor.config.objectives import objective_direction_problem, objective_ratio, parse_objective
 from processor.config.problems import Declared, Problems
 from processor.config.slis import SliTable
@@ -23,6 +26,7 @@ class RawSlo(RawModel):
     objective: str | float
     description: str = ""
     window: DurationMs | None = None
+    expected: str | None = None  # the SLI's expected volume, "48/1d": checks that its tiers can fire
     budget: Any = None  # a RawBudget, or false to opt out of defaults.budget
 
 
@@ -68,6 +72,8 @@ def _read_slo(name: str, data: Any, slis: SliTable, ctx: BudgetContext, problems
             objective=objective if ratio is not None else None,
             ratio=ratio,
         )
+    if budget is not None and raw.expected is not None:
+        problems.add_all(_volume_problems(raw.expected, budget, loc))
     if entry is None or len(problems) > n or sli is None or objective is None or ratio is None:
         return None
     if keys is not None and budget is None:
@@ -134,3 +140,31 @@ def _objective_problem(objective: Condition, sli: SliConfig | None, time_slices:
     if sli is None:
         return None
     return slice_only_problem(sli) or stat_kind_problem(objective, sli)
+
+
+_VOLUME_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*")
+
+
+def _volume_problems(written: str, budget: BudgetConfig, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Burn-rate tiers whose event gates the SLO's expected volume can never fill: a total failure
+    would page nobody. Time slices count slices, not events: nothing to check."""
+    m = _VOLUME_RE.fullmatch(written)
+    try:
+        per_ms = float(m[1]) / parse_duration_ms(m[2]) if m else None
+    except ValueError:
+        per_ms = None
+    if not per_ms:
+        yield loc + ("expected",), f"expected events per duration such as 48/1d or 1000/1m, got {written!r}"
+        return
+    if budget.method == "time_slices":
+        return
+    for tier in budget.burn_tiers:
+        for which, window_ms, gate in (("long", tier.long_ms, tier.min_events_long),
+                                       ("short", tier.short_ms, tier.min_events_short)):
+            events = per_ms * window_ms
+            if events < gate:
+                yield loc + ("expected",), (
+                    f"at {written.strip()} the {tier.tier} burn-rate tier cannot fire: its {which} window "
+                    f"({format_duration(window_ms)}) holds about {events:.3g} events, under its min_events "
+                    f"of {gate}; lower budget.min_events, or alert on bad events with a rule (bad_count > 0)"
+                )

@@ -674,3 +674,31 @@ def test_catalogue_file_problems(
     for (*_, fragment), problem in zip(expected, problems, strict=True):
         fragment = fragment.replace("{dir}", str(config_dir))
         assert (fragment, True) == (fragment, fragment in problem.message), problem.message
+
+
+def test_an_slo_whose_tiers_cannot_fire_at_its_expected_volume_is_refused_with_the_arithmetic():
+    from processor.errors import ConfigError
+
+    text = """
+version: 1
+burn_rate_catalogues: burn-rates.yaml
+slis:
+  sagas: {service: o, kind: ratio, subject: s, good: ok == true}
+slos:
+  rebalance:
+    sli: sagas
+    objective: 99%
+    expected: 48/1d
+    budget: {burn_alerts: platform}
+"""
+    # The platform tiers gate at 100 events in the long window and 10 in the short: at 48 a day the
+    # emergency tier's 1 h window holds 2 events, its 5 m window 0.167.
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "slo.yaml", base_dir=_CONFIG_DIR)
+    text_of = str(err.value)
+    assert "slos.rebalance.expected: at 48/1d the emergency burn-rate tier cannot fire: its long window (1h) holds about 2 events, under its min_events of 100" in text_of
+    fitted = text.replace("budget: {burn_alerts: platform}", "budget: {burn_alerts: platform, min_events: {long: 1, short: 0}}")
+    assert load_config_text(fitted, "slo.yaml", base_dir=_CONFIG_DIR).slos[0].name == "rebalance"
+
+
+_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
