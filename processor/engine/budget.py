@@ -53,15 +53,28 @@ POLICY_TIERS: tuple[tuple[str, float, str], ...] = (
 _POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
 
 
-def _policy_of(remaining: float) -> str:
-    # 50 % itself is already "25-50 %", 25 % still is, 10 % is "10-25 %": only "> 50 %" is normal.
-    if remaining > 0.5:
-        return "normal"
-    if remaining >= 0.25:
-        return "prioritize_reliability"
-    if remaining >= 0.10:
-        return "feature_freeze"
-    return "emergency"
+# The floors of the better tiers, exact: 50 % itself is already "25-50 %", 25 % still is, 10 % is
+# "10-25 %": only "> 50 %" is normal. (floor, strictly above it)
+_POLICY_FLOORS = ((Fraction(1, 2), True), (Fraction(1, 4), False), (Fraction(1, 10), False))
+
+
+def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.ndarray:
+    """The rank in POLICY_TIERS of ``remaining - margin`` (remaining = 1 - bad / allowed), in
+    exact integer arithmetic, for arrays or scalars of bad counts and allowed = num / den:
+    remaining - margin > floor is (1 - margin - floor) * allowed > bad. Nothing allowed: a budget
+    with no bad event is whole, one with any is spent."""
+    bad = np.asarray(bad, dtype=np.int64)
+    allowed_num = np.broadcast_to(np.asarray(allowed_num, dtype=np.int64), bad.shape)
+    ranks = np.full(bad.shape, len(_POLICY_FLOORS), dtype=np.int64)
+    for rank in range(len(_POLICY_FLOORS) - 1, -1, -1):
+        floor, strict = _POLICY_FLOORS[rank]
+        c = 1 - margin - floor
+        lhs = c.numerator * allowed_num
+        rhs = c.denominator * bad * allowed_den
+        inside = (lhs > rhs) if strict else (lhs >= rhs)
+        ranks = np.where(inside, rank, ranks)
+    nothing_allowed = allowed_num == 0
+    return np.where(nothing_allowed, np.where(bad == 0, 0, len(_POLICY_FLOORS)), ranks)
 
 
 def calendar_period_ms(t_ms: int, calendar: str, zone: ZoneInfo) -> tuple[int, int]:
@@ -206,6 +219,8 @@ class BudgetTracker:
         self.last_recorded: tuple[int, int, int] | None = None  # (boundary, good, total): catch-up checks it
         self.rules = [(tier, AlertRule(self._alert_config(tier), ())) for tier in budget.burn_tiers]
         self.burn_ratios = {tier.tier: BurnRatio.of(self.objective, tier.burn) for tier in budget.burn_tiers}
+        self.error_budget = 1 - exact(self.objective)  # the share allowed bad, in decimal
+        self.hysteresis = exact(budget.hysteresis)
         if budget.method == "occurrences" and slo.objective.stat.kind == "quantile":
             op = slo.objective.op
             self.latency_threshold_ms = slo.objective.threshold
@@ -344,14 +359,16 @@ class BudgetTracker:
         remaining = 1.0 - consumed
         previous = self.policy
         if budget.policy and total >= max(1, budget.policy_min_events):
-            target = _policy_of(remaining)
-            if _POLICY_RANK[target] > _POLICY_RANK[previous]:
-                self.policy = target
-            elif _POLICY_RANK[target] < _POLICY_RANK[previous]:
+            allowed_exact = self.allowed_exact(total, end - start)
+            rank_now = _POLICY_RANK[previous]
+            target = int(policy_ranks(bad, allowed_exact.numerator, allowed_exact.denominator, Fraction(0)))
+            if target > rank_now:
+                self.policy = POLICY_TIERS[target][0]
+            elif target < rank_now:
                 # Recover only once the budget clears the border by the hysteresis margin.
-                recovered = _policy_of(remaining - budget.hysteresis)
-                if _POLICY_RANK[recovered] < _POLICY_RANK[previous]:
-                    self.policy = recovered
+                recovered = int(policy_ranks(bad, allowed_exact.numerator, allowed_exact.denominator, self.hysteresis))
+                if recovered < rank_now:
+                    self.policy = POLICY_TIERS[recovered][0]
         changed = self.policy != previous
         if not (changed or report_due):
             return
@@ -371,6 +388,12 @@ class BudgetTracker:
                     remaining=remaining,
                 )
             )
+
+    def allowed_exact(self, total: int, span_ms: int) -> Fraction:
+        """``budget_counts``' allowed bad, exact: of the events, or of the period's slices."""
+        if self.budget.method == "time_slices":
+            return self.error_budget * Fraction(span_ms, self.budget.slice_ms)
+        return self.error_budget * total
 
     def _report(self, t_ms, good, total, start, end, allowed, consumed, remaining) -> BudgetReport:
         budget = self.budget

@@ -16,10 +16,11 @@ stops evaluating). ``first_change_ms`` is that boundary; the engine evaluates it
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
-from processor.engine.budget import TIER1_BUCKET_MS, BudgetTracker, _Ring
+from processor.engine.budget import TIER1_BUCKET_MS, BudgetTracker, _Ring, policy_ranks
 from processor.engine.rules import FIRING, PENDING
 
 __all__ = ["MAX_STRETCH_MS", "TrackerStretch", "advance_quietly"]
@@ -150,16 +151,17 @@ class TrackerStretch:
             good, total = self.sums[budget.window_ms]
             span_ms = budget.window_ms
         bad = total - good
+        # BudgetTracker.evaluate's exact ranks, for every point at once.
         if budget.method == "time_slices":
-            allowed = np.full(total.shape, (1.0 - tracker.objective) * (span_ms / budget.slice_ms))
+            allowed = tracker.allowed_exact(0, span_ms)
+            allowed_num, allowed_den = allowed.numerator, allowed.denominator
         else:
-            allowed = (1.0 - tracker.objective) * total
-        with np.errstate(divide="ignore", invalid="ignore"):
-            consumed = np.where(allowed > 0, bad / allowed, np.where(bad == 0, 0.0, np.inf))
-        remaining = 1.0 - consumed
+            allowed_num = tracker.error_budget.numerator * total
+            allowed_den = tracker.error_budget.denominator
         previous = _RANKS[tracker.policy]
-        moves = (_rank(remaining) > previous) | (_rank(remaining - budget.hysteresis) < previous)
-        return _first(moves & (total >= max(1, budget.policy_min_events)))
+        worse = policy_ranks(bad, allowed_num, allowed_den, Fraction(0)) > previous
+        better = policy_ranks(bad, allowed_num, allowed_den, tracker.hysteresis) < previous
+        return _first((worse | better) & (total >= max(1, budget.policy_min_events)))
 
     def _emptied(self) -> int | None:
         if not any(w.total for w in self.tracker.windows.values()):
@@ -191,11 +193,6 @@ def advance_quietly(tracker: BudgetTracker, first_ms: int, last_ms: int, verdict
 
 
 _RANKS = {"normal": 0, "prioritize_reliability": 1, "feature_freeze": 2, "emergency": 3}
-
-
-def _rank(remaining: np.ndarray) -> np.ndarray:
-    # budget._policy_of, vectorised: only "> 50 %" is normal, 25 % and 10 % belong to the tier above.
-    return np.select([remaining > 0.5, remaining >= 0.25, remaining >= 0.10], [0, 1, 2], 3)
 
 
 def _first(mask: np.ndarray) -> int | None:

@@ -244,3 +244,16 @@ slos:
     out = run_all(Engine(config), [events], final_watermark_ms=T0_MS + 120_000)
     report = out.budgets[-1]  # a minute after the last of them: every one counted
     assert (good, 20) == (report.good, report.total)
+
+
+def test_a_budget_exactly_half_spent_is_in_the_25_to_50_percent_tier_as_the_document_says():
+    # 99.9 % of 2,000 events allows 2 bad; 1 bad leaves exactly 50 %, which PLATFORM-SLOS.md puts in
+    # "25-50 %: prioritize reliability". In binary 1 - 1 / ((1 - 0.999) * 2000) is 0.5000000000000004,
+    # "> 50 %", and the policy would stay normal.
+    assert 1 - 1 / ((1 - 0.999) * 2000) > 0.5
+    # 2,000 events, one every 10 s, the last one bad; its sub-window closes at 20,000 s.
+    events = traffic(0, 20_000, bad=lambda t: t == 19_990)
+    engine = Engine(spec_of([ratio_sli()], [], lateness_ms=0, slos=[budget_slo(tiers=(), policy=True, window_ms=DAY_MS)]))
+    out = run_all(engine, [events], final_watermark_ms=T0_MS + 20_000 * S)
+    moves = [(a.previous_policy, a.policy, (a.evaluated_at_ms - T0_MS) // S) for a in out.actions]
+    assert [("normal", "prioritize_reliability", 20_000)] == moves
