@@ -68,6 +68,9 @@ INCIDENTS = [
     # ~3 cancels per 5 min: the long windows hold 100 only from ~148 min, so this one burns late
     # and its warning tier (2 h short window) is still firing at END_MS
     Incident("latency_spike", START_MS + 110 * M, 60 * M, "cancels"),
+    # Issue 9: 80 % of market requests fail for 5 minutes while the service still beats: its
+    # request availability burns (market_request_availability), its heartbeat one does not
+    Incident("outage", START_MS + 40 * M, 5 * M, "market", magnitude=0.8),
     # the AI service down: no heartbeats for 5 minutes
     Incident("outage", START_MS + 40 * M, 5 * M, "ai"),
     Incident("bad_decisions", START_MS + 20 * M, 30 * M, magnitude=0.0),

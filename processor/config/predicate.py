@@ -13,7 +13,7 @@ Grammar (keywords are lower case)::
     or_expr    := and_expr ("or" and_expr)*
     and_expr   := not_expr ("and" not_expr)*
     not_expr   := "not" not_expr | atom
-    atom       := "(" expr ")" | field [ OP literal | "in" list | "not" "in" list ]
+    atom       := "(" expr ")" | field [ OP literal | "in" list | "not" "in" list | "exists" ]
     OP         := "==" | "!=" | "<" | "<=" | ">" | ">="
     list       := "[" [ literal ("," literal)* [","] ] "]"
     literal    := number | "double" | 'single' | true | false | null
@@ -26,6 +26,9 @@ Semantics, chosen so that bad data is visible rather than silently counted:
   number; a bool is *not* a number here) raise :class:`FieldTypeError`;
 - ``==`` / ``!=`` / ``in`` across types compare unequal (``true == 1`` is false);
 - a bare ``field`` must hold a bool; any other value raises :class:`FieldTypeError`;
+- ``field exists`` is the one test that a missing field does not raise: it is false, so that an
+  optional field can be required or ruled out (``not (reason exists and reason == "requested")``);
+  ``exists`` is a keyword only right after a field, so a payload field may still be named so;
 - ``and`` / ``or`` short-circuit, so a field on the right that is not reached is not required.
 
 The text is parsed once into a tree of small closures; evaluating a predicate is a few Python calls
@@ -369,6 +372,19 @@ def _truth_fn(field: str) -> Fn:
     return is_true
 
 
+def _exists_fn(field: str) -> Fn:
+    get = _getter(field)
+
+    def exists(p: Any) -> bool:
+        try:
+            get(p)
+        except MissingField:
+            return False
+        return True
+
+    return exists
+
+
 def _not(f: Fn) -> Fn:
     def negate(p: Any) -> bool:
         return not f(p)
@@ -501,6 +517,9 @@ class _Parser:
                 raise self.fail("'in' after 'not'")
             self.pos += 1
             return _not(_in_fn(field, self.literal_list()))
+        if nxt.kind == "field" and nxt.text == "exists":
+            self.pos += 1
+            return _exists_fn(field)
         return _truth_fn(field)
 
     def literal(self) -> Any:

@@ -164,7 +164,8 @@ INCIDENT_KINDS = _kinds(
         "ends in trade.saga.failed; orchestrator: trade.cycle.completed status error; ai: "
         "ai.decision.generated status error, no outcome; analytics: analytics.query and "
         "analytics.report.generated status error. At fraction 1 the service's heartbeats "
-        "(market/trade/ai/analytics.heartbeat) stop too",
+        "(market/ai/analytics.heartbeat; trade.heartbeat with its service, trading-engine or "
+        "orchestrator) stop too",
         targets=_OUTAGE_TARGETS, default_target="gateway",
         magnitude=Magnitude("fraction of requests failing", 1.0, 0.0, 1.0),
     ),
@@ -182,8 +183,9 @@ INCIDENT_KINDS = _kinds(
         "start_ms + magnitude s when a failover provider is up (and the outage lasts longer); "
         "cache misses of its ops fail before that and are served by the failover after, or fail "
         "when none is up; its quotes are published under the failover's name, or not at all. AI "
-        "provider: uncached decisions go to the next model up (fallback true, its model and price), "
-        "status error when none is up (all_models)",
+        "provider: uncached decisions go to the next model up (primary_failed and fallback true, its "
+        "model and price), status error when none is up (all_models: primary_failed true, fallback "
+        "false)",
         targets=(*MARKET_PROVIDERS, ALL, *AI_PROVIDERS, ALL_MODELS), default_target="alpaca",
         magnitude=Magnitude("failover time in seconds (market providers)", 3.0),
         groups={ALL: MARKET_PROVIDERS, ALL_MODELS: AI_PROVIDERS},
@@ -262,8 +264,8 @@ INCIDENT_KINDS = _kinds(
     ),
     IncidentKind(
         "fallbacks",
-        "ai.decision.generated, uncached: a magnitude fraction is answered by the next model up "
-        "(fallback true)",
+        "ai.decision.generated, uncached: a magnitude fraction finds the primary failed and is "
+        "answered by the next model up (primary_failed and fallback true)",
         magnitude=Magnitude("fraction of decisions", 0.2, 0.0, 1.0),
     ),
     IncidentKind(

@@ -94,7 +94,7 @@ SCHEDULE = {
     "market.provider.status": Periodic(30_000, 2_000, 100),  # per MARKET_PROVIDERS
     "market.stream.status": Periodic(30_000, 4_000, 100),  # per WS_STREAMS
     "market.stream.delivery": Periodic(10_000, 6_000, 100),  # per WS_STREAMS
-    "trade.heartbeat": Periodic(10_000, 3_000),
+    "trade.heartbeat": Periodic(10_000, 3_000, 100),  # trading-engine, then orchestrator
     "trade.broker.status": Periodic(30_000, 8_000),
     "trade.agent.status": Periodic(60_000, 9_000, 100),  # per AGENTS
     "trade.positions.reconciled": Periodic(60_000, 30_000),

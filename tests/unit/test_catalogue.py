@@ -89,6 +89,10 @@ BURNS = {
     "market_cache_hit_rate": {W},
     "market_websocket_uptime": {W, C, E},
     "market_message_delivery": {W, C, E},
+    # Issue 9: the market outage of 80 % of requests (catalogue.INCIDENTS) makes five down minutes,
+    # with heartbeats going on: 5 of ~45 minutes is over 10x; the warning tier's 2 h short window is
+    # clean again at ~165 min.
+    "market_request_availability": {W, C, E},
     "analytics_query_latency_p95": {W, C},
     "analytics_snapshot_frequency": {W, C, E},
     "analytics_position_sync_lag": {W, C},

@@ -66,6 +66,16 @@ SEMANTICS: list[tuple[str, str, dict[str, Any], bool]] = [
     ("or short-circuits past a missing field", "a or missing", {"a": True}, True),
     ("keywords stay keywords next to punctuation", "(a)and(b)", {"a": True, "b": True}, True),
     ("whitespace is free", "  status_code<500  ", {"status_code": 1}, True),
+    # exists: the one test a missing field does not raise (an agent stopped without a reason).
+    ("exists: a missing field is false", "reason exists", {}, False),
+    ("exists: a present field is true, even null", "reason exists", {"reason": None}, True),
+    ("exists: a nested path", "meta.region exists", {"meta": {"region": "eu"}}, True),
+    ("exists: a path through a string is missing", "meta.region exists", {"meta": "eu"}, False),
+    ("exists guards a comparison of an optional field", 'not (reason exists and reason == "requested")',
+     {"state": "stopped"}, True),
+    ("a guarded comparison still compares", 'not (reason exists and reason == "requested")',
+     {"reason": "requested"}, False),
+    ("exists is a keyword only after a field", "exists", {"exists": True}, True),
 ]
 
 

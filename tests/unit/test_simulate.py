@@ -48,9 +48,9 @@ EVENTS_MD_FIELDS = {
     "trade.saga.completed": {"saga_id", "saga_type"},
     "trade.saga.failed": {"saga_id", "saga_type"},
     "trade.agent.status": {"agent", "state", "reason"},
-    "trade.heartbeat": set(),
+    "trade.heartbeat": {"service"},
     "ai.decision.generated": {
-        "decision_id", "provider", "model", "latency_ms", "status", "fallback", "cached", "tokens", "cost_usd",
+        "decision_id", "provider", "model", "latency_ms", "status", "primary_failed", "fallback", "cached", "tokens", "cost_usd",
     },
     "ai.decision.outcome": {"decision_id", "correct"},
     "ai.provider.status": {"provider", "state"},
@@ -264,10 +264,14 @@ def test_baseline_heartbeats_snapshots_and_reports_keep_their_period() -> None:
         stamps = [q["ts"] for q in of(events, subject, where)]
         return {b - a for a, b in zip(stamps, stamps[1:], strict=False)}
 
-    for service in ("market", "trade", "ai", "analytics"):
+    for service in ("market", "ai", "analytics"):
         subject = f"{service}.heartbeat"
         assert {10_000} == spacing(subject)
         assert of(events, subject)[0]["ts"] - T0 < 10_000
+    # trade.heartbeat carries two services' beats, each every 10 s.
+    for sender in ("trading-engine", "orchestrator"):
+        assert {10_000} == spacing("trade.heartbeat", lambda q, s=sender: q["service"] == s)
+        assert of(events, "trade.heartbeat", lambda q, s=sender: q["service"] == s)[0]["ts"] - T0 < 10_000
     assert {60_000} == spacing("analytics.snapshot")
     assert all(q["position_lag_ms"] < 5_000 for q in of(events, "analytics.snapshot"))
     assert {60_000} == spacing("analytics.pnl.reconciled")
@@ -283,7 +287,8 @@ def test_baseline_ai_is_fast_accurate_and_cheap() -> None:
 
     latencies = [q["latency_ms"] for q in decisions]
     assert p(latencies, 50) < 2_000 and p(latencies, 95) < 4_000 and p(latencies, 99) < 10_000
-    assert all(q["status"] == "ok" and not q["fallback"] and q["provider"] == "openai" for q in decisions)
+    assert all(q["status"] == "ok" and not q["fallback"] and not q["primary_failed"] and q["provider"] == "openai"
+               for q in decisions)
     assert max(q["cost_usd"] for q in decisions) < 0.10
     cost_per_day = sum(q["cost_usd"] for q in decisions) * 48
     assert 5 < cost_per_day < 50 / 2

@@ -141,17 +141,25 @@ def test_trading_outage_fails_orders_without_acks_and_fails_their_sagas() -> Non
                for q in [e.payload])
     failed_sagas = of(events, "trade.saga.failed")
     assert len(failed_orders) == len(failed_sagas)
-    assert not [e for e in events if e.subject == "trade.heartbeat" and inside(e)]
+    # trade.heartbeat is shared: the engine's beats stop, the orchestrator's go on.
+    beats = {e.payload["service"] for e in events if e.subject == "trade.heartbeat" and inside(e)}
+    assert {"orchestrator"} == beats
     outside_orders = [e.payload for e in events if e.subject == "trade.order.submitted" and not inside(e)]
     assert all(q["status"] == "ok" for q in outside_orders)
 
 
-def test_orchestrator_outage_fails_the_cycles_that_end_in_it() -> None:
+def test_orchestrator_outage_fails_the_cycles_that_end_in_it_and_stops_its_heartbeats() -> None:
     events = run(UNTIL, Incident("outage", START, DURATION, "orchestrator"))
 
-    assert_unchanged_except(events, subject_inside("trade.cycle.completed"))
+    def orchestrator_beat(e: Event) -> bool:
+        return e.subject == "trade.heartbeat" and e.payload["service"] == "orchestrator" and inside(e)
+
+    assert_unchanged_except(events, lambda e: subject_inside("trade.cycle.completed")(e) or orchestrator_beat(e))
     during = [e.payload for e in events if e.subject == "trade.cycle.completed" and inside(e)]
     assert len(during) >= 8 and all(q["status"] == "error" for q in during)
+    # The orchestrator's own beats stop; the trading engine's, on the same subject, go on.
+    assert not [e for e in events if orchestrator_beat(e)]
+    assert [e for e in baseline_short() if orchestrator_beat(e)]
 
 
 def test_stale_quotes_freeze_quote_ts_at_the_start_so_staleness_grows_one_second_per_second() -> None:
@@ -227,11 +235,17 @@ def test_primary_model_down_sends_decisions_to_the_fallback_and_all_models_down_
     assert uncached and all(
         (q["provider"], q["model"], q["fallback"], q["status"]) == ("groq", "mixtral-8x7b", True, "ok") for q in uncached
     )
-    assert all(q["provider"] == "openai" and not q["fallback"] for q in during if q["cached"])
+    assert all(q["primary_failed"] for q in uncached)
+    cached = [q for q in during if q["cached"]]
+    assert all(q["provider"] == "openai" and not q["fallback"] and not q["primary_failed"] for q in cached)
 
     events = run(UNTIL, Incident("provider_down", START, DURATION, "all_models"))
     during = [e.payload for e in events if e.subject == "ai.decision.generated" and inside(e)]
-    assert all(q["status"] == "error" and q["fallback"] and q["cost_usd"] == 0 for q in during if not q["cached"])
+    # Every fallback was tried (primary_failed) and none answered (no fallback): a failed fallback.
+    failed = [q for q in during if not q["cached"]]
+    assert failed and all(
+        q["status"] == "error" and q["primary_failed"] and not q["fallback"] and q["cost_usd"] == 0 for q in failed
+    )
     edges = [(e.ts_ms, e.payload["provider"], e.payload["state"]) for e in events
              if e.subject == "ai.provider.status" and e.ts_ms in (START, END)]
     assert sorted([(START, p, "down") for p in AI_PROVIDERS] + [(END, p, "up") for p in AI_PROVIDERS]) == sorted(edges)

@@ -55,7 +55,7 @@ def _decision(run: Run, n: int, ts: int, d: _DecisionDraws) -> list[Raw]:
     cached = d.u_cached < _DECISION_CACHED
     ok = d.u_fault >= (incidents.level("outage", ts, "ai") or 0.0)
     provider: str | None = AI_PROVIDERS[0]
-    fallback = False
+    fallback = primary_failed = False
     tokens, cost = 0, 0.0
     if cached:
         latency = lognormal(40.0, 0.3, z(d.z_latency))
@@ -63,7 +63,10 @@ def _decision(run: Run, n: int, ts: int, d: _DecisionDraws) -> list[Raw]:
         latency = lognormal(1_300.0, 0.3, z(d.z_latency))
         forced = d.u_fallback < (incidents.level("fallbacks", ts) or 0.0)
         provider = _route(run, ts, skip_primary=forced)
-        fallback = provider != AI_PROVIDERS[0]
+        # EVENTS.md: primary_failed when the fallbacks were tried, fallback only when one answered;
+        # with every model down they differ, and that decision is a failed fallback.
+        primary_failed = provider != AI_PROVIDERS[0]
+        fallback = primary_failed and provider is not None
         if provider is None:
             ok, provider = False, AI_PROVIDERS[-1]  # every model was tried
         if ok:
@@ -76,6 +79,7 @@ def _decision(run: Run, n: int, ts: int, d: _DecisionDraws) -> list[Raw]:
         "model": _AI_MODELS[provider],
         "latency_ms": round(latency, 2),
         "status": "ok" if ok else "error",
+        "primary_failed": primary_failed,
         "fallback": fallback,
         "cached": cached,
         "tokens": tokens,

@@ -88,9 +88,14 @@ def mismatch_source(run: Run, until_ms: int, subject: str, kind: str, fieldname:
     return state_source(run, until_ms, subject, ticks, run.incidents.intervals((kind,), None), make)
 
 
-def heartbeat(run: Run, until_ms: int, subject: str, service: str) -> Iterator[Raw]:
-    """A service's heartbeats, which stop during a total outage of the service."""
-    for ts in run.ticks(subject, 0, until_ms):
+def heartbeat(
+    run: Run, until_ms: int, subject: str, service: str, index: int = 0, sender: str | None = None
+) -> Iterator[Raw]:
+    """A service's heartbeats, which stop during a total outage of the service (the outage target
+    ``service``). On a subject that several services share (trade.heartbeat), ``sender`` is the
+    payload's ``service``, which tells the beats apart, and ``index`` staggers them."""
+    payload = {} if sender is None else {"service": sender}
+    for ts in run.ticks(subject, index, until_ms):
         if any(i.magnitude >= 1.0 for i in run.incidents.active("outage", ts, service)):  # type: ignore[operator]
             continue
-        yield ts, subject, {"ts": ts}
+        yield ts, subject, {"ts": ts, **payload}
