@@ -27,6 +27,7 @@ class RawDefaults(RawModel):
     rule_window: DurationMs = _DEFAULTS.rule_window_ms
     slo_window: DurationMs = _DEFAULT_SLO_WINDOW_MS
     never_seen_grace: DurationMs = _DEFAULTS.never_seen_grace_ms
+    runbook_base_url: str = _DEFAULTS.runbook_base_url
     budget: Any = None  # a RawBudget, validated on its own so that its problems have their lines
 
 
@@ -49,6 +50,17 @@ def _resolution_problem(resolution_ms: int) -> str | None:
     return None
 
 
+def _runbook_base_problem(url: str | None) -> str | None:
+    if url is None:
+        return None  # a wrong type, already reported
+    if not url.strip():
+        return "must not be empty: every alert's runbook_url starts with it"
+    if "#" in url:
+        # The anchor of the alert's section is appended after a '#'; a second one would break it.
+        return "must not contain '#': the alert's section anchor is appended after one"
+    return None
+
+
 def read_defaults(data: dict[str, Any], problems: Problems) -> DefaultsSection:
     loc: Loc = ("defaults",)
     n = len(problems)
@@ -56,6 +68,7 @@ def read_defaults(data: dict[str, Any], problems: Problems) -> DefaultsSection:
     resolution_ms = raw.resolution
     if resolution_ms is not None and not problems.check(loc + ("resolution",), _resolution_problem(resolution_ms)):
         resolution_ms = None
+    problems.check(loc + ("runbook_base_url",), _runbook_base_problem(raw.runbook_base_url))
     for key in ("rule_window", "slo_window", "never_seen_grace"):
         window_ms = getattr(raw, key)
         if window_ms is not None:
@@ -69,5 +82,6 @@ def read_defaults(data: dict[str, Any], problems: Problems) -> DefaultsSection:
         resolution_ms=raw.resolution,
         rule_window_ms=raw.rule_window,
         never_seen_grace_ms=raw.never_seen_grace,
+        runbook_base_url=raw.runbook_base_url,
     )
     return DefaultsSection(defaults, raw.slo_window, resolution_ms)

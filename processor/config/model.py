@@ -105,6 +105,9 @@ class Defaults(FrozenModel):
     # An SLI whose silence is bad (an absence rule or a time-slice budget reads it) that has sent
     # nothing this long after the state began raises ServiceNeverReported (engine/never_seen.py).
     never_seen_grace_ms: int = 300_000
+    # Every alert's runbook_url is this, '#' and the alert's section anchor (render.py). Relative by
+    # default, a link into this repository; an operator points it at the copy people can open.
+    runbook_base_url: str = "docs/runbooks.md"
 
 
 class SliConfig(FrozenModel):

@@ -36,7 +36,9 @@ from processor.engine.rules import AlertRule, RuleState
 from processor.config.model import AlertConfig, BurnTier, Condition, SloConfig, Stat
 from processor.config.parse import format_duration
 
-__all__ = ["BudgetTracker", "BurnRatio", "POLICY_TIERS", "calendar_period_ms", "exact"]
+__all__ = ["BURN_ALERT", "BudgetTracker", "BurnRatio", "POLICY_TIERS", "calendar_period_ms", "exact"]
+
+BURN_ALERT = "ErrorBudgetBurn"  # the name of every burn-rate tier's alert (the tier is a label)
 
 TIER0_SPAN_MS = 6 * 3_600_000
 TIER1_BUCKET_MS = 60_000
@@ -233,7 +235,7 @@ class BudgetTracker:
         slo = self.slo
         pct = f"{(1 - slo.objective_ratio) * 100:g}%"
         return AlertConfig(
-            name="ErrorBudgetBurn",
+            name=BURN_ALERT,
             sli=slo.sli,
             service=slo.service,
             slo=slo.name,

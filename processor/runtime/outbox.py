@@ -20,23 +20,32 @@ from processor.bus.publisher import OutMessage, Publisher
 from processor.engine import Outputs
 from processor.engine.outputs import PolicyAction, Rejection
 from processor.errors import BusError, PermissionDeniedError
-from processor.runtime.render import action_message, alert_message, budget_message, deadletter_message, sli_message
+from processor.runtime.render import (
+    RUNBOOK_BASE_URL,
+    action_message,
+    alert_message,
+    budget_message,
+    deadletter_message,
+    sli_message,
+)
 from processor.runtime.stopping import stop_aware_sleep
 from processor.runtime.testhooks import Stall
 
 PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
 
 
-def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None) -> list[OutMessage]:
+def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None,
+                   runbook_base_url: str = RUNBOOK_BASE_URL) -> list[OutMessage]:
     """Every output of a batch as a message: alerts first, then SLI values, budgets, actions and
     dead letters.
 
     ``msgs`` is the batch the outputs came from (the dead letters carry its raw messages, cut to
-    the server's ``max_payload`` with their headers).
+    the server's ``max_payload`` with their headers); ``runbook_base_url`` is
+    ``defaults.runbook_base_url``, where each alert's ``runbook_url`` points.
     """
     messages = []
     for alert in out.alerts:
-        subject, payload, msg_id = alert_message(alert)
+        subject, payload, msg_id = alert_message(alert, runbook_base_url)
         messages.append(OutMessage(subject, payload, msg_id=msg_id))
     for sli_report in out.slis:
         subject, payload, msg_id = sli_message(sli_report)
@@ -59,8 +68,9 @@ class Outbox:
     """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
 
     def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
-                 stall: Stall | None = None):
+                 stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL):
         self.publisher = publisher
+        self._runbook_base_url = runbook_base_url
         self._stop = stop
         self._log = log
         self._backoff = backoff
@@ -69,7 +79,7 @@ class Outbox:
     async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
         bus took them (the batch must then stay unacked and out of every checkpoint)."""
-        messages = render_outputs(stream, msgs, out, self.publisher.max_payload)
+        messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url)
         self._log_outputs(stream, msgs, out, messages)
         # A stream's batch (its messages have a reply subject), not the bus monitor's.
         stall = self._stall

@@ -81,7 +81,8 @@ class Processor:
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
         self._stall = stall  # test-only (runtime/testhooks.py)
-        self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall)
+        self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall,
+                             runbook_base_url=config.defaults.runbook_base_url)
         self.checkpoints = Checkpointer(
             CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log
         )

@@ -15,6 +15,7 @@ import orjson
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 
 from processor.engine.outputs import AlertAction, AlertTransition, BudgetReport, PolicyAction, Rejection, SliReport
+from processor.config.model import Defaults
 from processor.config.parse import format_duration
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "budget_message",
     "deadletter_message",
     "rfc3339_ms",
+    "runbook_anchor",
+    "runbook_url",
     "sli_message",
     "subject_token",
     "template_values",
@@ -31,6 +34,8 @@ __all__ = [
 
 _PREFIX = OUTPUT_SUBJECT_PREFIXES
 _UNSAFE_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+_NOT_IN_ANCHOR = re.compile(r"[^\w\- ]")
+RUNBOOK_BASE_URL = Defaults().runbook_base_url
 
 
 def subject_token(text: str) -> str:
@@ -78,13 +83,29 @@ def alert_annotations(alert: AlertTransition) -> dict[str, str]:
     return annotations
 
 
-def alert_message(alert: AlertTransition) -> tuple[str, bytes, str]:
-    """(subject, payload, Nats-Msg-Id) of one alert transition, shaped as an Alertmanager alert."""
+def runbook_anchor(alertname: str) -> str:
+    """The anchor GitHub gives the heading ``## <alertname>`` of docs/runbooks.md: lower case,
+    punctuation other than ``-`` and ``_`` dropped, spaces as ``-``."""
+    return _NOT_IN_ANCHOR.sub("", alertname.strip().lower()).replace(" ", "-")
+
+
+def runbook_url(alertname: str, base_url: str = RUNBOOK_BASE_URL) -> str:
+    """Where the alert's runbook section is: ``defaults.runbook_base_url`` and its anchor."""
+    return f"{base_url}#{runbook_anchor(alertname)}"
+
+
+def alert_message(alert: AlertTransition, runbook_base_url: str = RUNBOOK_BASE_URL) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of one alert transition, shaped as an Alertmanager alert.
+
+    Every alert, configured or built in, gets its ``runbook_url`` here rather than from the rule's
+    templates: no rule can forget it, and the base URL is the deployment's, not the rule's."""
     labels = alert.label_map
+    annotations = alert_annotations(alert)
+    annotations["runbook_url"] = runbook_url(labels["alertname"], runbook_base_url)
     body = {
         "status": alert.status,
         "labels": labels,
-        "annotations": alert_annotations(alert),
+        "annotations": annotations,
         "activeAt": rfc3339_ms(alert.active_at_ms),
         "startsAt": rfc3339_ms(alert.starts_at_ms),
         "endsAt": None if alert.ends_at_ms is None else rfc3339_ms(alert.ends_at_ms),

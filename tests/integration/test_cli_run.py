@@ -27,6 +27,7 @@ defaults:
   allowed_lateness: 0s
   resolution: 1s
   rule_window: 2s
+  runbook_base_url: https://runbooks.example.com/slo.md
 slis:
   gateway_request_latency:
     service: api-gateway
@@ -96,6 +97,9 @@ async def test_slo_run_without_a_url_serves_on_an_embedded_server_and_stops_clea
         summary = re.fullmatch(r"p95 (\d+)ms over 2s", alerts[0]["annotations"]["summary"])
         assert summary is not None
         assert 500 == pytest.approx(int(summary.group(1)), rel=0.01)  # the sketch's 1 % accuracy
+        # The live processor hands defaults.runbook_base_url to the outbox, firing and resolved alike.
+        assert ["https://runbooks.example.com/slo.md#gatewayfast"] * 2 == [
+            a["annotations"]["runbook_url"] for a in alerts]
         await nc.close()
 
         proc.send_signal(signal.SIGTERM)

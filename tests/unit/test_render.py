@@ -1,4 +1,5 @@
 import orjson
+import pytest
 
 from processor.engine.outputs import AlertTransition, Rejection
 from processor.runtime.render import alert_message, deadletter_message, rfc3339_ms, subject_token
@@ -38,7 +39,7 @@ def test_an_alert_is_published_on_its_severity_and_service_with_alertmanager_fie
     assert {
         "status": "resolved",
         "labels": {"alertname": "X", "service": "api-gateway", "severity": "critical"},
-        "annotations": {"summary": "s"},
+        "annotations": {"summary": "s", "runbook_url": "docs/runbooks.md#x"},
         "activeAt": "2023-11-14T22:13:20.000Z",
         "startsAt": "2023-11-14T22:14:20.000Z",
         "endsAt": "2023-11-14T22:15:20.000Z",
@@ -50,6 +51,43 @@ def test_an_alert_is_published_on_its_severity_and_service_with_alertmanager_fie
         "for": "2m",
         "evaluatedAt": "2023-11-14T22:15:20.000Z",
     } == body
+
+
+def _firing(alertname: str) -> AlertTransition:
+    return AlertTransition(
+        status="firing",
+        labels=(("alertname", alertname), ("service", "api-gateway"), ("severity", "warning")),
+        templates=(("summary", "p95 is {value}"),), fingerprint="f", active_at_ms=0, starts_at_ms=0,
+        ends_at_ms=None, value=2.0, threshold=1.0, expr="p95 > 1ms", window_ms=60_000, window="1m", for_ms=0,
+        evaluated_at_ms=0,
+    )
+
+
+def test_an_alert_links_its_runbook_section_by_githubs_anchor_of_its_name():
+    annotations = orjson.loads(alert_message(_firing("GatewayLatencyP95High"))[1])["annotations"]
+    # The heading "## GatewayLatencyP95High" of docs/runbooks.md, relative to the repository.
+    assert {"summary": "p95 is 2.0", "runbook_url": "docs/runbooks.md#gatewaylatencyp95high"} == annotations
+
+
+def test_an_alerts_runbook_url_starts_with_the_base_url_from_defaults():
+    from processor.config.load import load_config_text
+
+    config = load_config_text(
+        "version: 1\ndefaults:\n  runbook_base_url: https://wiki.example.com/slo/runbooks\n"
+        "slis:\n  s: {service: a, kind: events, subject: a.b}\n"
+    )
+    _, payload, _ = alert_message(_firing("ErrorBudgetBurn"), config.defaults.runbook_base_url)
+    assert "https://wiki.example.com/slo/runbooks#errorbudgetburn" == orjson.loads(payload)["annotations"]["runbook_url"]
+
+
+def test_runbook_base_url_may_not_be_empty_or_carry_an_anchor_of_its_own():
+    from processor.config.load import load_config_text
+    from processor.errors import ConfigError
+
+    for bad in ('""', "docs/runbooks.md#top"):
+        with pytest.raises(ConfigError, match="runbook_base_url"):
+            load_config_text(f"version: 1\ndefaults:\n  runbook_base_url: {bad}\n"
+                             "slis:\n  s: {service: a, kind: events, subject: a.b}\n")
 
 
 def test_a_dead_letter_keeps_the_raw_bytes_and_says_where_they_came_from():
