@@ -59,6 +59,15 @@ OUTAGES = [
     #              (5 m [F - 140 s, F + 160 s): 10 reports, 6 bad, 10 >= 5)
     pytest.param("analytics_report_error_rate", "analytics.report.generated", 30_000,
                  {"warning": 40, "critical": 100, "emergency": 160}, id="analytics reports"),
+    # A slow spell, a report every 40 s (1.5 a minute, as a Poisson count often is): 90 before F, so
+    # the 1 h window holds 90 and the 5 m window 8. The catalogue's gates (100, 10) would keep every
+    # tier shut; the SLO's own (50, 5) let it page. b = ceil(x / 40) bad at F + x.
+    #   warning:   b / (90 + b) >= 0.01  -> b = 1            -> F + 10 s (91 >= 50)
+    #   critical:  b / (90 + b) >= 0.025 -> b >= 2.3 -> 3    -> F + 90 s (30 m: 45 reports, 3 bad)
+    #   emergency: b / 90 >= 0.05        -> b >= 4.5 -> 5 (F + 160 s) -> F + 170 s
+    #              (5 m [F - 130 s, F + 170 s): 8 reports, 5 bad, 8 >= 5)
+    pytest.param("analytics_report_error_rate", "analytics.report.generated", 40_000,
+                 {"warning": 10, "critical": 90, "emergency": 170}, id="analytics reports in a slow spell"),
     # ~7 cancels a minute: every 10 s, a little under. Objective 99.95 %: 1 - o = 0.0005. 360 before F.
     #   warning:   b / (360 + b) >= 0.001  -> b = 1 (1/361 = 0.0028) -> F + 10 s
     #   critical:  b / (360 + b) >= 0.0025 -> b = 1 (0.0028)         -> F + 10 s (30 m: 1 of 180, 0.56 %)
