@@ -33,7 +33,7 @@ GARBAGE_FROM_S = 60  # past the first minute, so that a timestamp at the epoch i
 # The fields config/slo.yaml reads from each subject (a test checks this against the config).
 FIELDS = {
     "analytics.gateway.request": ("ts", "latency_ms", "status_code", "rate_limit_correct"),
-    "trade.order.submitted": ("ts", "latency_ms", "order_type", "status"),
+    "trade.order.submitted": ("ts", "latency_ms", "order_type", "status", "qty"),  # qty: the fill rate (issue 9)
     "market.quote.AAPL": ("ts", "quote_ts", "symbol"),
 }
 
@@ -64,7 +64,7 @@ def gateway_body(t_s: int) -> dict:
 def order_body(t_s: int) -> dict:
     latency_ms = 250.0 if 100 <= t_s < 400 else 50.0
     return {"ts": T0_MS + t_s * 1000, "order_id": f"o{t_s}", "order_type": "market" if t_s % 2 else "limit",
-            "symbol": "AAPL", "latency_ms": latency_ms, "status": "ok"}
+            "symbol": "AAPL", "qty": 10, "latency_ms": latency_ms, "status": "ok"}
 
 
 def quote_body(t_s: int, symbol: str = "AAPL") -> dict:

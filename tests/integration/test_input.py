@@ -28,7 +28,9 @@ from tests.integration.test_processor import (  # noqa: F401 - fresh_nats_url is
 pytestmark = pytest.mark.integration
 
 GATEWAY = "analytics.gateway.request"
-GATEWAY_SLIS = "gateway_request_latency,gateway_requests,gateway_rate_limit_accuracy"
+# Every SLI that reads a gateway request, in config order; the capacity SLIs count it too (issue 9).
+GATEWAY_SLIS = ("gateway_request_latency,gateway_requests,gateway_rate_limit_accuracy,"
+                "capacity_api_requests,capacity_analytics_messages")
 YEAR_MS = 365 * 86_400_000
 
 

@@ -64,7 +64,7 @@ def gateway(t_s: int) -> tuple[str, bytes]:
 def order(t_s: int) -> tuple[str, bytes]:
     latency = 250.0 if 100 <= t_s < 400 else 50.0
     body = {"ts": T0_MS + t_s * 1000, "order_id": f"o{t_s}", "order_type": "market" if t_s % 2 else "limit",
-            "symbol": "AAPL", "latency_ms": latency, "status": "ok"}
+            "symbol": "AAPL", "qty": 10, "latency_ms": latency, "status": "ok"}  # qty: EVENTS.md (issue 9)
     return "trade.order.submitted", orjson.dumps(body)
 
 
@@ -77,7 +77,7 @@ def bad(t_s: int) -> list[tuple[str, bytes, str]]:
         ("analytics.gateway.request", orjson.dumps({"ts": ts, "status_code": 200, "rate_limit_correct": True}), "missing_field"),
         ("analytics.gateway.request", orjson.dumps({"ts": ts, "status_code": 200, "latency_ms": -3, "rate_limit_correct": True}), "negative_value"),
         ("analytics.gateway.request", orjson.dumps({"ts": "noon", "status_code": 200, "latency_ms": 3, "rate_limit_correct": True}), "bad_timestamp"),
-        ("trade.order.submitted", orjson.dumps({"ts": ts, "order_type": "limit", "latency_ms": "fast", "status": "ok"}), "bad_value"),
+        ("trade.order.submitted", orjson.dumps({"ts": ts, "order_type": "limit", "qty": 10, "latency_ms": "fast", "status": "ok"}), "bad_value"),
     ]
 
 

@@ -36,7 +36,8 @@ EVENTS_MD_FIELDS = {
     "market.stream.status": {"stream", "state"},
     "market.stream.delivery": {"stream", "delivered", "dropped"},
     "market.heartbeat": set(),
-    "trade.order.submitted": {"order_id", "order_type", "symbol", "latency_ms", "status"},
+    "trade.order.submitted": {"order_id", "order_type", "symbol", "qty", "latency_ms", "status"},
+    "trade.order.filled": {"order_id", "symbol", "qty", "filled_qty", "latency_ms"},
     "trade.order.acknowledged": {"order_id", "latency_ms"},
     "trade.order.cancelled": {"order_id", "latency_ms", "status"},
     "trade.positions.fetched": {"latency_ms", "status"},
@@ -207,6 +208,24 @@ def test_baseline_trading_latencies_are_inside_the_critical_path_targets() -> No
     assert all(q["discrepancies"] == 0 for q in of(events, "trade.positions.reconciled"))
 
 
+def test_fills_follow_their_orders_with_the_submitted_quantity() -> None:
+    # trade.order.filled (issue 9, the Trading Performance dashboard's fill rate and time to fill):
+    # one per acknowledged order that filled at all, never more shares than submitted, and its
+    # latency_ms is the time from the order's submission to the fill.
+    events = baseline_short()
+    submitted = {q["order_id"]: q for q in of(events, "trade.order.submitted")}
+    fills = of(events, "trade.order.filled")
+    assert fills
+    for f in fills:
+        order = submitted[f["order_id"]]
+        assert (order["symbol"], order["qty"]) == (f["symbol"], f["qty"])
+        assert 0 < f["filled_qty"] <= f["qty"] and 1 <= f["qty"] <= 100
+        assert f["latency_ms"] > 0
+    # Market orders fill whole; only limit orders cancelled later fill in part.
+    assert all(f["filled_qty"] == f["qty"] for f in fills if submitted[f["order_id"]]["order_type"] == "market")
+    assert any(f["filled_qty"] < f["qty"] for f in fills)
+
+
 def test_baseline_sagas_all_complete_within_their_timeouts() -> None:
     events = run(T0 + 40 * MIN, rate=5.0)
     end_ms = T0 + 40 * MIN
@@ -293,6 +312,10 @@ def test_baseline_ai_is_fast_accurate_and_cheap() -> None:
     cost_per_day = sum(q["cost_usd"] for q in decisions) * 48
     assert 5 < cost_per_day < 50 / 2
     assert all(q["tokens"] == 0 and q["cost_usd"] == 0 for q in decisions if q["cached"])
+    # Capacity Planning: ~500,000 LLM tokens a day, under the 800,000 at which CapacityLlmTokensHigh
+    # warns (80 % of 2 x 500,000).
+    tokens_per_day = sum(q["tokens"] for q in decisions) * 48
+    assert 300_000 < tokens_per_day < 800_000
     outcomes = of(events, "ai.decision.outcome")
     assert sum(q["correct"] for q in outcomes) / len(outcomes) > 0.6
     assert {q["decision_id"] for q in outcomes} <= {q["decision_id"] for q in decisions}

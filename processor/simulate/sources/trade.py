@@ -94,6 +94,7 @@ def _order(run: Run, n: int, t0: int, risk_ms: float, d: _OrderDraws) -> list[Ra
             "order_id": order_id,
             "order_type": order_type,
             "symbol": symbol,
+            "qty": _qty(d),
             "latency_ms": round(order_ms * incidents.multiplier("latency_spike", t1, "orders"), 2),
             "status": "ok" if ok else "error",
         }),
@@ -110,7 +111,9 @@ def _order(run: Run, n: int, t0: int, risk_ms: float, d: _OrderDraws) -> list[Ra
         "latency_ms": round(ack_ms * incidents.multiplier("latency_spike", t2, "acks"), 2),
     }))
     events += _saga_end(run, "order_execution", saga_id, t0, t2 + fill_ms, failed=False)
-    if order_type == "limit" and d.u_cancel < _LIMIT_CANCELS:
+    cancelled = order_type == "limit" and d.u_cancel < _LIMIT_CANCELS
+    events += _fill(order_id, symbol, _qty(d), t1, t2 + fill_ms, d, cancelled)
+    if cancelled:
         t3 = t2 + int(2_000 + 28_000 * d.u_cancel_delay)
         cancel_ms = lognormal(35.0, 0.35, z(d.z_cancel))
         cancel_ok = d.u_fault >= (incidents.level("outage", t3, "trading") or 0.0)
@@ -121,6 +124,24 @@ def _order(run: Run, n: int, t0: int, risk_ms: float, d: _OrderDraws) -> list[Ra
             "status": "ok" if cancel_ok else "error",
         }))
     return events
+
+
+def _qty(d: _OrderDraws) -> int:
+    """1 to 100 shares, from what is left of the symbol's draw: a new draw would shift every later one
+    of the seed, and with it every recorded scenario."""
+    return 1 + int((d.u_symbol * len(SYMBOLS)) % 1.0 * 100)
+
+
+def _fill(order_id: str, symbol: str, qty: int, t1: int, t_fill: int, d: _OrderDraws, cancelled: bool) -> list[Raw]:
+    """trade.order.filled as the order's saga completes: every share, or for a limit order cancelled
+    later only part of them (none: no fill event). latency_ms is submit -> last fill."""
+    filled = int(qty * d.u_cancel_delay) if cancelled else qty
+    if filled == 0:
+        return []
+    return [(t_fill, "trade.order.filled", {
+        "ts": t_fill, "order_id": order_id, "symbol": symbol, "qty": qty, "filled_qty": filled,
+        "latency_ms": float(t_fill - t1),
+    })]
 
 
 def positions_fetched(run: Run, until_ms: int) -> Iterator[Raw]:

@@ -1,0 +1,79 @@
+"""Capacity Planning, "Current Baseline" (issue 9): usage reaching 80 % of baseline x headroom warns.
+The shipped config, the engine alone; expected times worked out by hand, never recorded from the
+engine. Interpretation of each row: docs/slo-coverage.md, #131-#134."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from processor.config.load import load_config
+from processor.engine.core import Engine
+from tests.enginekit import T0_MS, Msg
+
+S = 1000
+GATEWAY = {"route": "/api/portfolio", "method": "GET", "status_code": 200, "latency_ms": 60.0,
+           "rate_limited": False, "rate_limit_correct": True}
+DECISION = {"provider": "openai", "model": "gpt-4o", "latency_ms": 1300.0, "status": "ok", "primary_failed": False,
+            "fallback": False, "cached": False, "cost_usd": 0.001}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_config("config/slo.yaml")
+
+
+def _alerts(out, name: str, origin_ms: int) -> list[tuple[str, int]]:
+    return [(a.status, (a.evaluated_at_ms - origin_ms) // S) for a in out.alerts if a.label_map["alertname"] == name]
+
+
+def _msg(subject: str, ts_ms: int, payload: dict) -> Msg:
+    return Msg(subject, orjson.dumps({"ts": ts_ms, **payload}))
+
+
+def test_api_requests_at_80_percent_of_the_headroom_warn(spec):
+    # Two minutes at the simulator's nominal 1,200 requests/min (every 50 ms from T0 + 1 ms), then
+    # from F = T0 + 120 s two minutes at one request every 7 ms (~8,571/min), then nothing.
+    # At F + x the 1 m window holds ceil((1000x - 1) / 7) fast requests and 1,200 - 20x slow ones:
+    #   x = 50: 7,143 + 200 = 7,343 < 8,000;  x = 60: 8,572 + 0 >= 8,000 -> fires at F + 60 s.
+    # After F + 120 s: at F + 120 s the window [F + 60 s, F + 120 s) holds 8,571 (still firing); at
+    # F + 130 s [F + 70 s, F + 120 s) holds 7,143 < 8,000 -> resolves at F + 130 s.
+    f_ms = T0_MS + 120 * S
+    slow = [_msg("analytics.gateway.request", t, GATEWAY) for t in range(T0_MS + 1, f_ms, 50)]
+    fast = [_msg("analytics.gateway.request", t, GATEWAY) for t in range(f_ms + 1, f_ms + 120 * S, 7)]
+    engine = Engine(spec)
+    out = engine.ingest(slow + fast)
+    out.extend(engine.advance(f_ms + 200 * S))
+    assert [("firing", 60), ("resolved", 130)] == _alerts(out, "CapacityApiRequestsHigh", f_ms)
+
+
+def test_a_stream_at_80_percent_of_the_bus_headroom_warns(spec):
+    # 14 messages every millisecond on the MARKET stream for a minute from T0: 840,000 a minute.
+    # At T0 + x the window holds 14,000x: x = 50: 700,000; x = 60: 840,000 >= 800,000 -> fires at
+    # T0 + 60 s; at T0 + 70 s [T0 + 10 s, T0 + 70 s) holds 700,000 -> resolves.
+    one = [_msg("market.heartbeat", T0_MS + ms, {}) for ms in range(60 * S)]
+    engine = Engine(spec)
+    out = engine.ingest([m for m in one for _ in range(14)])
+    out.extend(engine.advance(T0_MS + 120 * S))
+    assert [("firing", 60), ("resolved", 70)] == _alerts(out, "CapacityEventMessagesHigh", T0_MS)
+    assert {"MARKET"} == {a.label_map["stream"] for a in out.alerts if a.label_map["alertname"] ==
+                          "CapacityEventMessagesHigh"}
+
+
+def test_llm_tokens_at_80_percent_of_the_daily_headroom_warn_until_midnight(spec):
+    # From midnight UTC a decision every 10 s (the nominal 6 a minute) of 1,000 tokens, 900 of them.
+    # The 800th (k = 799, at 7,990 s + 1 ms) brings the day's sum to 800,000: its sub-window closes
+    # at 8,000 s -> fires. The boundary at midnight (86,400 s) closes the day's last sub-window and
+    # so still reports that day (the day of t - 1 ms, as tests/reference.py reads a calendar rule);
+    # the next boundary, 86,410 s, sees the new day's empty sum -> resolves.
+    day_ms = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp() * 1000)
+    decisions = [
+        _msg("ai.decision.generated", day_ms + 1 + k * 10 * S, {**DECISION, "decision_id": f"d{k}", "tokens": 1000})
+        for k in range(900)
+    ]
+    engine = Engine(spec)
+    out = engine.ingest(decisions)
+    out.extend(engine.advance(day_ms + 86_400 * S + 20 * S))
+    assert [("firing", 8000), ("resolved", 86_410)] == _alerts(out, "CapacityLlmTokensHigh", day_ms)
