@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from processor.engine import Engine, run_all
-from tests.enginekit import DAY_MS, T0_MS, budget_slo, event, ratio_sli, sli, spec_of
+from tests.enginekit import DAY_MS, SRE_TIERS, T0_MS, budget_slo, event, ratio_sli, sli, spec_of
 
 S = 1000
 
@@ -257,3 +257,24 @@ def test_a_budget_exactly_half_spent_is_in_the_25_to_50_percent_tier_as_the_docu
     out = run_all(engine, [events], final_watermark_ms=T0_MS + 20_000 * S)
     moves = [(a.previous_policy, a.policy, (a.evaluated_at_ms - T0_MS) // S) for a in out.actions]
     assert [("normal", "prioritize_reliability", 20_000)] == moves
+
+
+def test_a_burn_rate_alert_names_its_slo_tier_window_and_what_the_burn_means_for_the_budget():
+    # A total outage from the start: page-fast (14.4x over 1h and 5m) fires at the first boundary.
+    events = traffic(0, 600, bad=lambda t: True)
+    out = run(budget_slo(tiers=SRE_TIERS[:1]), events)
+    firing = out.alerts[0]
+    labels = firing.label_map
+    assert ("ErrorBudgetBurn", "avail", "req", "svc", "page", "page-fast") == (
+        labels["alertname"], labels["slo"], labels["sli"], labels["service"], labels["severity"], labels["tier"]
+    )
+    assert ("1h", "burn_rate >= 14.4 over 1h and 5m") == (firing.window, firing.expr)
+    templates = dict(firing.templates)
+    assert "svc avail: error budget burning at {value:.1f}x (tier page-fast)" == templates["summary"]
+    # 99.9 %: a 0.1 % budget; a 30-day budget burnt at 14.4x lasts 30 d / 14.4 = 50 h = 2d2h.
+    assert templates["description"] == (
+        "Burn rate is at least 14.4x over both 1h and 5m (budget 0.1% of the avail SLO); "
+        "at this rate the budget lasts 2d2h."
+    )
+    # Every bad event: the burn is 1 / 0.001 = 1000x.
+    assert firing.value == pytest.approx(1000.0)
