@@ -36,7 +36,7 @@ from processor.engine.rules import AlertRule, RuleState
 from processor.config.model import AlertConfig, BurnTier, Condition, SloConfig, Stat
 from processor.config.parse import format_duration
 
-__all__ = ["BURN_ALERT", "BudgetTracker", "BurnRatio", "POLICY_TIERS", "calendar_period_ms", "exact"]
+__all__ = ["BURN_ALERT", "BudgetTracker", "BurnRatio", "POLICY_RANK", "POLICY_TIERS", "calendar_period_ms", "exact"]
 
 BURN_ALERT = "ErrorBudgetBurn"  # the name of every burn-rate tier's alert (the tier is a label)
 
@@ -52,7 +52,7 @@ POLICY_TIERS: tuple[tuple[str, float, str], ...] = (
     ("feature_freeze", 0.10, "feature freeze, focus on stability"),
     ("emergency", -math.inf, "emergency response, all hands on deck"),
 )
-_POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
+POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
 
 
 # The floors of the better tiers, exact: 50 % itself is already "25-50 %", 25 % still is, 10 % is
@@ -362,7 +362,7 @@ class BudgetTracker:
         previous = self.policy
         if budget.policy and total >= max(1, budget.policy_min_events):
             allowed_exact = self.allowed_exact(total, end - start)
-            rank_now = _POLICY_RANK[previous]
+            rank_now = POLICY_RANK[previous]
             target = int(policy_ranks(bad, allowed_exact.numerator, allowed_exact.denominator, Fraction(0)))
             if target > rank_now:
                 self.policy = POLICY_TIERS[target][0]

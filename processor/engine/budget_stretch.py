@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from processor.engine.budget import TIER1_BUCKET_MS, BudgetTracker, _Ring, policy_ranks
+from processor.engine.budget import POLICY_RANK, TIER1_BUCKET_MS, BudgetTracker, _Ring, policy_ranks
 from processor.engine.rules import FIRING, PENDING
 
 __all__ = ["MAX_STRETCH_MS", "TrackerStretch", "advance_quietly"]
@@ -158,7 +158,7 @@ class TrackerStretch:
         else:
             allowed_num = tracker.error_budget.numerator * total
             allowed_den = tracker.error_budget.denominator
-        previous = _RANKS[tracker.policy]
+        previous = POLICY_RANK[tracker.policy]
         worse = policy_ranks(bad, allowed_num, allowed_den, Fraction(0)) > previous
         better = policy_ranks(bad, allowed_num, allowed_den, tracker.hysteresis) < previous
         return _first((worse | better) & (total >= max(1, budget.policy_min_events)))
@@ -192,7 +192,6 @@ def advance_quietly(tracker: BudgetTracker, first_ms: int, last_ms: int, verdict
     tracker.rebuild_windows(last_ms)
 
 
-_RANKS = {"normal": 0, "prioritize_reliability": 1, "feature_freeze": 2, "emergency": 3}
 
 
 def _first(mask: np.ndarray) -> int | None:

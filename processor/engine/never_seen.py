@@ -23,6 +23,10 @@ NEVER_SEEN_ALERT = "ServiceNeverReported"
 _SEVERITY_RANK = ("info", "ticket", "warning", "critical", "page", "emergency")
 
 
+def _severity_rank(severity: str) -> int:
+    return _SEVERITY_RANK.index(severity) if severity in _SEVERITY_RANK else _SEVERITY_RANK.index("warning")
+
+
 def _watched_slis(config: Config) -> dict[str, str]:
     """SLI name -> the alert's severity: the highest of the SLI's absence rules, else warning."""
     watched: dict[str, str] = {}
@@ -31,9 +35,7 @@ def _watched_slis(config: Config) -> dict[str, str]:
             watched.setdefault(slo.sli, "warning")
     for alert in config.alerts:
         if alert.condition.stat.kind == "since_last":
-            current = watched.get(alert.sli, "info")
-            ranks = [_SEVERITY_RANK.index(s) if s in _SEVERITY_RANK else 2 for s in (current, alert.severity)]
-            watched[alert.sli] = alert.severity if ranks[1] >= ranks[0] else current
+            watched[alert.sli] = max(watched.get(alert.sli, "info"), alert.severity, key=_severity_rank)
     return watched
 
 
