@@ -463,6 +463,10 @@ class BatchPuller:
             await self._top_up()
         return batch
 
+    async def pending(self) -> int:
+        """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
+        return await consumer_pending(self._nc, self._stream, self._durable)
+
     async def ack(self, last_msg: Msg) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
         try:

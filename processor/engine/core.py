@@ -217,9 +217,15 @@ class Engine:
         return out
 
     def advance(self, watermark_ms: int) -> Outputs:
-        """Move time without events (idle bus): close every sub-window ending at or before it."""
+        """Move time without events (idle bus): close every sub-window ending at or before it.
+
+        A move that closes a boundary (or starts the grid of a stream that never had an event) is
+        named in ``time_moves``: what a replay must do at this point of the stream to end alike."""
         out = Outputs()
+        closed_before_ms = self.clock.closed_until_ms
         self._advance_to(watermark_ms, out)
+        if self.clock.closed_until_ms != closed_before_ms:
+            out.time_moves.append(self.clock.closed_until_ms)  # type: ignore[arg-type]
         return out
 
     def _advance_to(self, watermark_ms: int, out: Outputs) -> None:

@@ -72,6 +72,9 @@ class Outputs:
     budgets: list[BudgetReport] = field(default_factory=list)
     actions: list[PolicyAction | AlertAction] = field(default_factory=list)
     slis: list[SliReport] = field(default_factory=list)
+    # Boundaries that advance() closed through without events (an idle stream's time moving with
+    # the wall clock): time as data, which the shell records so that a replay moves time alike.
+    time_moves: list[int] = field(default_factory=list)
     accepted: int = 0  # messages every SLI that reads them used (a partly used one is a rejection)
     ignored: int = 0  # messages on subjects that no SLI reads: not an error, not dead-lettered
 
@@ -81,6 +84,7 @@ class Outputs:
         self.budgets.extend(other.budgets)
         self.actions.extend(other.actions)
         self.slis.extend(other.slis)
+        self.time_moves.extend(other.time_moves)
         self.accepted += other.accepted
         self.ignored += other.ignored
 

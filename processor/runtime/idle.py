@@ -4,11 +4,13 @@ Event time only moves with events, so without this a silent stream would never c
 absence and gap rules could not fire, and firing alerts could not resolve. Once no event has moved
 event time for ``idle_after_s`` of wall-clock time, the lane advances its engine's watermark to
 where it would be had events kept coming: the highest event time seen, plus the wall-clock time
-elapsed since it was seen, minus the allowed lateness. Only the live shell does this; a replay
-has no wall clock at all.
+elapsed since it was seen, minus the allowed lateness. A stream that has never had an event has
+no event time to run on from: its time is the wall clock itself (``silent_watermark``), so that
+a service that never reports is noticed (ServiceNeverReported). Only the live shell does this; a
+replay has no wall clock at all, and moves time where the live run recorded it did.
 
-The wall clock is an argument (a monotonic ``() -> seconds``), so the rules are tested without
-sleeping.
+The clocks are arguments (a monotonic ``() -> seconds`` and an epoch ``() -> ms``), so the rules
+are tested without sleeping.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from collections.abc import Callable
 class IdleClock:
     """The wall-clock side of one lane's event time."""
 
-    def __init__(self, idle_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, idle_after_s: float, clock: Callable[[], float] = time.monotonic,
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         if idle_after_s < 0:
             raise ValueError("idle_after_s must be >= 0")
         self.idle_after_s = idle_after_s
         self._clock = clock
+        self._wall_ms = wall_ms
         self._last_event_s = clock()
 
     def now(self) -> float:
@@ -46,6 +50,13 @@ class IdleClock:
         if max_ts_ms is None or idle_s < self.idle_after_s:
             return None
         return max_ts_ms + int(idle_s * 1000) - lateness_ms
+
+    def silent_watermark(self, lateness_ms: int, now_s: float) -> int | None:
+        """The watermark of a stream that has never had an event, once it has been idle: the
+        wall clock minus the allowed lateness (None while not idle)."""
+        if now_s - self._last_event_s < self.idle_after_s:
+            return None
+        return self._wall_ms() - lateness_ms
 
     def applied(self, max_ts_before_ms: int | None, max_ts_after_ms: int | None, now_s: float) -> None:
         """A batch (or a move of time) was applied at ``now_s``.

@@ -144,7 +144,7 @@ class Lane:
                 # Nothing moved event time: the stream is idle for the windows even while messages
                 # arrive, if none of them can be used (all rejected or ignored); else a broken
                 # producer would freeze every alert of the stream, its input alert among them.
-                watermark_ms = self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
+                watermark_ms = await self._idle_watermark(now_s)
                 if watermark_ms is not None:
                     moved = engine.advance(watermark_ms)
                     if out is None:
@@ -154,7 +154,7 @@ class Lane:
             if out is None:
                 return
             self.idle.applied(before[0], engine.max_ts_ms, now_s)
-            if not await self.outbox.deliver(self.stream, msgs, out):
+            if not await self.outbox.deliver(self.stream, msgs, out, self._after_seq(msgs)):
                 self.unsafe = True
                 return
             await self._ack(msgs)
@@ -164,6 +164,33 @@ class Lane:
             self.unsafe = True
             raise
         self._count(msgs, out, moved=(engine.max_ts_ms, engine.closed_until_ms) != before)
+
+    async def _idle_watermark(self, now_s: float) -> int | None:
+        """Where the idle clock moves event time now, or None."""
+        engine = self.engine
+        if engine.max_ts_ms is not None:
+            return self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
+        # Never an event: time is the wall clock, once the stream holds nothing more for us. A
+        # backlog is read first: time started now would make all of it late.
+        watermark_ms = self.idle.silent_watermark(engine.lateness_ms, now_s)
+        if watermark_ms is None or self.puller is None:
+            return None
+        closed_ms = engine.closed_until_ms
+        if closed_ms is not None and watermark_ms - watermark_ms % engine.resolution_ms <= closed_ms:
+            return None  # no boundary to close yet: spare the server the question below
+        try:
+            if await self.puller.pending() > 0:
+                return None
+        except BusError as exc:
+            self.log.warning("consumer.pending_unknown", stream=self.stream, error=str(exc))
+            return None
+        return watermark_ms
+
+    def _after_seq(self, msgs: Sequence[Any]) -> int | None:
+        """The stream sequence a time move of this batch comes after (None: no stream)."""
+        if self.puller is None:
+            return None
+        return stream_sequence(msgs[-1].reply) if msgs else self.stats.last_seq
 
     def _ingest(self, msgs: Sequence[Any]) -> Outputs:
         if self.puller is not None:

@@ -25,6 +25,7 @@ from processor.runtime.render import (
     action_message,
     alert_message,
     budget_message,
+    clock_message,
     deadletter_message,
     sli_message,
 )
@@ -35,13 +36,15 @@ PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
 
 
 def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None,
-                   runbook_base_url: str = RUNBOOK_BASE_URL) -> list[OutMessage]:
-    """Every output of a batch as a message: alerts first, then SLI values, budgets, actions and
-    dead letters.
+                   runbook_base_url: str = RUNBOOK_BASE_URL, after_seq: int | None = None) -> list[OutMessage]:
+    """Every output of a batch as a message: alerts first, then SLI values, budgets, actions,
+    dead letters and time moves.
 
     ``msgs`` is the batch the outputs came from (the dead letters carry its raw messages, cut to
     the server's ``max_payload`` with their headers); ``runbook_base_url`` is
-    ``defaults.runbook_base_url``, where each alert's ``runbook_url`` points.
+    ``defaults.runbook_base_url``, where each alert's ``runbook_url`` points; ``after_seq`` is the
+    last stream sequence applied before the batch's time moves (None: a lane that reads no
+    stream, whose moves are not recorded).
     """
     messages = []
     for alert in out.alerts:
@@ -61,6 +64,10 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
         seq = stream_sequence(msg.reply) if msg.reply else None
         subject, payload, headers, msg_id = deadletter_message(rej, msg.subject, msg.data, stream, seq, max_payload)
         messages.append(OutMessage(subject, payload, headers=headers, msg_id=msg_id))
+    if after_seq is not None:
+        for closed_through_ms in out.time_moves:
+            subject, payload, msg_id = clock_message(stream, closed_through_ms, after_seq)
+            messages.append(OutMessage(subject, payload, msg_id=msg_id))
     return messages
 
 
@@ -76,10 +83,11 @@ class Outbox:
         self._backoff = backoff
         self._stall = stall  # test-only (runtime/testhooks.py)
 
-    async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs) -> bool:
+    async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs, after_seq: int | None = None) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
-        bus took them (the batch must then stay unacked and out of every checkpoint)."""
-        messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url)
+        bus took them (the batch must then stay unacked and out of every checkpoint).
+        ``after_seq``: see ``render_outputs``."""
+        messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url, after_seq)
         self._log_outputs(stream, msgs, out, messages)
         # A stream's batch (its messages have a reply subject), not the bus monitor's.
         stall = self._stall

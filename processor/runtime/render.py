@@ -23,6 +23,7 @@ __all__ = [
     "alert_annotations",
     "alert_message",
     "budget_message",
+    "clock_message",
     "deadletter_message",
     "rfc3339_ms",
     "runbook_anchor",
@@ -222,6 +223,19 @@ def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]
         }
         msg_id = f"action-{action.slo}-{action.evaluated_at_ms}-{action.policy}"
     return f"{_PREFIX['actions']}.{subject_token(action.service)}", orjson.dumps(body), msg_id
+
+
+def clock_message(stream: str, closed_through_ms: int, after_seq: int) -> tuple[str, bytes, str]:
+    """(subject, payload, Nats-Msg-Id) of a time move on ``slo.clock.<stream>``: after applying the
+    stream up to sequence ``after_seq``, the idle clock closed every sub-window through
+    ``closed_through_ms`` without an event. A replay does the same at the same point."""
+    body = {
+        "stream": stream,
+        "afterSeq": after_seq,
+        "closedThroughMs": closed_through_ms,
+        "closedThrough": rfc3339_ms(closed_through_ms),
+    }
+    return f"{_PREFIX['clock']}.{subject_token(stream)}", orjson.dumps(body), f"clock-{stream}-{closed_through_ms}"
 
 
 def sli_message(report: SliReport) -> tuple[str, bytes, str]:

@@ -102,3 +102,13 @@ def test_with_idle_after_zero_any_silence_moves_event_time():
 def test_a_negative_idle_after_is_refused():
     with pytest.raises(ValueError):
         IdleClock(-1)
+
+
+def test_a_stream_that_never_had_an_event_runs_on_the_wall_clock_once_idle():
+    wall = Wall()
+    idle = IdleClock(1.0, clock=wall, wall_ms=lambda: MAX_TS_MS)
+    idle.start()
+    wall.now_s += 0.5
+    assert None is idle.silent_watermark(LATENESS_MS, idle.now())  # not idle yet: a backlog may come
+    wall.now_s += 0.5
+    assert MAX_TS_MS - LATENESS_MS == idle.silent_watermark(LATENESS_MS, idle.now())

@@ -34,7 +34,7 @@ class EngineFailingAtItsSecondBatch:
 class OutboxTakingEverything:
     """Stands in for the outbox: the bus takes every batch's outputs at once."""
 
-    async def deliver(self, stream, msgs, out) -> bool:
+    async def deliver(self, stream, msgs, out, after_seq=None) -> bool:
         return True
 
 
@@ -48,3 +48,58 @@ async def test_a_batch_the_engine_failed_in_the_middle_of_is_never_checkpointed(
         await lane.apply([LocalMsg("bus.x", b"{}")])
     # ... but no checkpoint may hold the engine as the failed batch left it: the last one stands.
     assert (True, (saved, None)) == (lane.unsafe, await lane.checkpoint_state())
+
+
+class PullerWithPending:
+    """Stands in for the puller: only its num_pending is asked for (the batches are empty)."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending_msgs = pending
+
+    async def pending(self) -> int:
+        return self.pending_msgs
+
+
+class OutboxKeepingEverything:
+    def __init__(self) -> None:
+        self.delivered: list = []
+
+    async def deliver(self, stream, msgs, out, after_seq=None) -> bool:
+        self.delivered.append((after_seq, out))
+        return True
+
+
+async def test_a_stream_that_never_had_an_event_starts_its_time_on_the_wall_clock_once_it_holds_nothing():
+    from processor.config.load import load_config_text
+    from processor.engine.core import Engine
+    from tests.unit.test_engine_never_seen import CONFIG
+
+    t0_ms = 1_767_225_610_000  # 2026-01-01T00:00:10Z: the wall clock when the lane starts
+    wall = {"mono_s": 0.0, "ms": t0_ms}
+    idle = IdleClock(1.0, clock=lambda: wall["mono_s"], wall_ms=lambda: wall["ms"])
+    puller = PullerWithPending(pending=3)
+    outbox = OutboxKeepingEverything()
+    engine = Engine(load_config_text(CONFIG))
+    lane = Lane("TRADE", engine, outbox, idle, puller=puller, log=structlog.get_logger())  # type: ignore[arg-type]
+    idle.start()
+
+    def tick(seconds: float) -> None:
+        wall["mono_s"] += seconds
+        wall["ms"] += int(seconds * 1000)
+
+    tick(2.0)
+    await lane.apply([])
+    assert None is engine.origin_ms  # three messages wait: time started now would make them late
+    puller.pending_msgs = 0
+    await lane.apply([])
+    # 2026-01-01T00:00:12Z - 5 s of lateness = 00:00:07: the grid starts at the boundary 00:00:00.
+    assert t0_ms - 10_000 == engine.origin_ms
+    assert [(0, [t0_ms - 10_000])] == [(seq, out.time_moves) for seq, out in outbox.delivered]
+    # Five minutes after the start nothing has come: the grace period is over at origin + 5 m.
+    for _ in range(31):
+        tick(10.0)
+        await lane.apply([])
+    fired = [(a.label_map["alertname"], a.evaluated_at_ms) for _, out in outbox.delivered for a in out.alerts]
+    assert [("ServiceNeverReported", t0_ms - 10_000 + 5 * 60_000)] == fired
+    moves = [m for _, out in outbox.delivered for m in out.time_moves]
+    assert moves == sorted(moves) and len(moves) == len(set(moves)) == 32  # one per boundary closed

@@ -148,3 +148,14 @@ def test_a_budget_report_goes_to_its_service_and_slo_subject_with_times_as_rfc33
     subject, payload, msg_id = action_message(action)
     assert "slo.actions.api-gateway" == subject
     assert "feature freeze, focus on stability" == orjson.loads(payload)["action"]
+
+
+def test_a_time_move_names_its_stream_the_sequence_it_follows_and_the_boundary():
+    from processor.runtime.render import clock_message
+
+    subject, payload, msg_id = clock_message("TRADE", 1_700_000_010_000, 42)
+    assert "slo.clock.TRADE" == subject
+    assert {"stream": "TRADE", "afterSeq": 42, "closedThroughMs": 1_700_000_010_000,
+            "closedThrough": "2023-11-14T22:13:30.000Z"} == orjson.loads(payload)
+    # One move per boundary and stream: a replica or a restart making the same move is a duplicate.
+    assert "clock-TRADE-1700000010000" == msg_id
