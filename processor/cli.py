@@ -1,4 +1,4 @@
-"""The ``slo`` command line: ``slo validate``, ``slo run`` and ``slo simulate``.
+"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export`` and ``simulate``.
 
 Handlers return the process exit code; ``main`` never calls ``sys.exit`` itself so that tests can
 call it directly (argparse still exits with 2 on a usage error, as every CLI does).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from processor.errors import ConfigError
 
@@ -39,6 +40,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from processor.runtime.serve import run_from_args
 
     return int(run_from_args(args))
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from processor.replay.cli import replay_from_args
+
+    return int(replay_from_args(args))
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from processor.replay.cli import export_from_args
+
+    return int(export_from_args(args))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -82,17 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
     run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
-    run.add_argument("--nats-url", default=None, help="NATS server URL; without it an embedded nats-server is started")
-    run.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
-    run.add_argument("--store-dir", default=".slo", help="embedded server store and local state (default .slo)")
-    run.add_argument("--user", default=None, help="NATS user")
-    run.add_argument("--password", default=None, help="NATS password (prefer SLO_NATS_PASSWORD: arguments show in the process list)")
-    run.add_argument("--token", default=None, help="NATS token (prefer SLO_NATS_TOKEN)")
-    run.add_argument("--creds", default=None, help="NATS credentials file (user JWT and NKey seed)")
-    run.add_argument("--nkey-seed", default=None, metavar="FILE", help="file holding the NATS user's NKey seed (SU...)")
-    run.add_argument("--tls-ca", default=None, help="CA certificate to verify the server")
-    run.add_argument("--tls-cert", default=None, help="client certificate")
-    run.add_argument("--tls-key", default=None, help="client certificate key")
+    _add_connection_arguments(run, "NATS server URL; without it an embedded nats-server is started")
     run.add_argument("--batch-size", type=int, default=1000, help="messages per pull request (default 1000)")
     run.add_argument(
         "--instance",
@@ -104,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 
+    _add_history_commands(commands)
+
     simulate = commands.add_parser(
         "simulate",
         help="publish synthetic platform traffic, with injected incidents, to a running NATS",
@@ -113,6 +118,65 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate_arguments(simulate)
 
     return parser
+
+
+def _add_history_commands(commands: Any) -> None:
+    """`slo replay` and `slo export` (processor.replay)."""
+    replay = commands.add_parser(
+        "replay",
+        help="run history (the streams, or an export file) through the same engines and write every output",
+        description="Read each stream from --from to --to (ephemeral consumers: nothing of a live processor "
+        "is touched) or an export file, through the engines of `slo run`, making the time moves the live run "
+        "recorded on slo.clock.<stream>; write every output as NDJSON (files in --out, or stdout). Nothing is "
+        "published unless --publish-prefix is given, and never on the live slo.> subjects.",
+    )
+    replay.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    _add_range_arguments(replay)
+    replay.add_argument("--input", default=None, metavar="FILE",
+                        help="an export file (NDJSON, .gz or not) to replay instead of the streams: no NATS needed")
+    replay.add_argument("--out", default=None, metavar="DIR",
+                        help="write alerts.ndjson, budget.ndjson, sli.ndjson, actions.ndjson, deadletter.ndjson "
+                        "and summary.json here (default: every output line on stdout)")
+    replay.add_argument("--publish-prefix", default=None, metavar="P",
+                        help="publish the outputs to NATS as P.<subject> (e.g. replay.slo.alerts...) instead")
+    _add_connection_arguments(replay, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    replay.set_defaults(handler=_cmd_replay)
+
+    export = commands.add_parser(
+        "export",
+        help="write the streams' messages in a time range to a file that `slo replay --input` reads",
+        description="Write every message of the streams from --from to --to (subject, headers, payload, stream "
+        "timestamp, sequence), and the time moves the live run recorded, to an NDJSON file (gzip when it ends "
+        "in .gz). MARKET keeps one hour and AI one day: export an incident while the streams still hold it.",
+    )
+    _add_range_arguments(export)
+    export.add_argument("--out", required=True, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
+    _add_connection_arguments(export, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    export.set_defaults(handler=_cmd_export)
+
+
+def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="from_", default=None, metavar="T",
+                        help="start: RFC 3339 with a zone (2026-01-05T14:00:00Z), now, or now-<duration> such as "
+                        "now-1h (default: the oldest message held)")
+    parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
+    parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
+                        help="only these streams (default: every stream the config reads)")
+
+
+def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) -> None:
+    parser.add_argument("--nats-url", default=None, help=url_help)
+    parser.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
+    parser.add_argument("--store-dir", default=".slo", help="embedded server store and local state (default .slo)")
+    parser.add_argument("--user", default=None, help="NATS user")
+    parser.add_argument("--password", default=None,
+                        help="NATS password (prefer SLO_NATS_PASSWORD: arguments show in the process list)")
+    parser.add_argument("--token", default=None, help="NATS token (prefer SLO_NATS_TOKEN)")
+    parser.add_argument("--creds", default=None, help="NATS credentials file (user JWT and NKey seed)")
+    parser.add_argument("--nkey-seed", default=None, metavar="FILE", help="file holding the NATS user's NKey seed (SU...)")
+    parser.add_argument("--tls-ca", default=None, help="CA certificate to verify the server")
+    parser.add_argument("--tls-cert", default=None, help="client certificate")
+    parser.add_argument("--tls-key", default=None, help="client certificate key")
 
 
 def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:

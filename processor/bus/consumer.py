@@ -66,6 +66,7 @@ _NS_PER_S = 1_000_000_000
 
 _ACK = b"+ACK"
 _ACK_WAIT_S = 30
+_HISTORY_INACTIVE_S = 60
 # Statuses after which sending the same pull request again cannot succeed.
 _FATAL_STATUSES = frozenset({"400", "412"})
 _FATAL_409_PREFIXES = (
@@ -107,6 +108,7 @@ class BatchPuller:
         batch_size: int = 1000,
         expires_ms: int = 500,
         start_after_seq: int | None = None,
+        history: dict[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -119,6 +121,9 @@ class BatchPuller:
         self._batch_size = batch_size
         self._expires_ms = expires_ms
         self._start_after_seq = start_after_seq
+        # A read of stored history (a replay): an ephemeral consumer starting where ``history``
+        # says (its deliver policy), never acked, deleted at stop and by the server once inactive.
+        self._history = history
         self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._pull_payload = json.dumps(
             {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
@@ -170,6 +175,17 @@ class BatchPuller:
         await self._top_up()
 
     async def _ensure_consumer(self) -> None:
+        if self._history is not None:
+            await self._create_or_update({
+                "name": self._durable,
+                "ack_policy": "none",
+                "replay_policy": "instant",
+                "mem_storage": True,
+                "inactive_threshold": _HISTORY_INACTIVE_S * _NS_PER_S,
+                **({"filter_subject": self._filter_subject} if self._filter_subject else {}),
+                **self._history,
+            })
+            return
         info = await self._consumer_info()
         config = self._wanted_config()
         if self._start_after_seq is not None:
@@ -469,6 +485,8 @@ class BatchPuller:
 
     async def ack(self, last_msg: Msg) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
+        if self._history is not None:
+            return  # a read of history acks nothing
         try:
             await self._nc.publish(last_msg.reply, _ACK)
         except nats.errors.Error as exc:
@@ -484,6 +502,12 @@ class BatchPuller:
                 await sub.unsubscribe()
             except nats.errors.Error:
                 pass  # the connection is already gone, and the subscription with it
+        if self._history is not None:
+            try:
+                await _jsapi.request(self._nc, f"{_jsapi.API_PREFIX}.CONSUMER.DELETE.{self._stream}.{self._durable}",
+                                     what=f"{self._what}: delete")
+            except (BusError, nats.errors.Error):
+                pass  # the server deletes it by itself once it has been inactive a while
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

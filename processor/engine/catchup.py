@@ -159,8 +159,8 @@ def _fixed_changes(engine: Any, after_ms: int) -> Iterator[int]:
             yield deadline_ms - deadline_ms % res + res
     rules = [rule for rule, _ in engine.rules.rules] + [rule for rule, _ in engine.cardinality.rules]
     rules += [rule for rule, _ in engine.never_seen.rules]
-    if engine.origin_ms is not None:
-        for due_ms in engine.never_seen.due_ms(engine.origin_ms):
+    if engine.clock.watch_origin_ms is not None:
+        for due_ms in engine.never_seen.due_ms(engine.clock.watch_origin_ms):
             yield max(after_ms + res, _ceil(due_ms, res))
     rules += [rule for tracker, _ in engine.budgets.trackers for _, rule in tracker.rules]
     for rule in rules:

@@ -12,7 +12,8 @@ __all__ = ["BoundaryClock"]
 
 
 class BoundaryClock:
-    __slots__ = ("resolution_ms", "lateness_ms", "max_ts_ms", "closed_until_ms", "origin_ms")
+    __slots__ = ("resolution_ms", "lateness_ms", "max_ts_ms", "closed_until_ms", "origin_ms", "silent_origin_ms",
+                 "silent_until_ms")
 
     def __init__(self, resolution_ms: int, lateness_ms: int) -> None:
         self.resolution_ms = resolution_ms
@@ -20,6 +21,11 @@ class BoundaryClock:
         self.max_ts_ms: int | None = None  # highest event time seen
         self.closed_until_ms: int | None = None  # every sub-window ending at or before it is closed
         self.origin_ms: int | None = None  # first boundary: since_last of a never-seen series counts from it
+        # A stream with no event yet whose idle clock moved time (engine.advance_idle): when that
+        # began and how far it got. Provisional: the grid itself starts with the first event, so a
+        # backlog read later is never late; only ServiceNeverReported runs on this time.
+        self.silent_origin_ms: int | None = None
+        self.silent_until_ms: int | None = None
 
     def boundary_at_or_before(self, t_ms: int) -> int:
         return t_ms - t_ms % self.resolution_ms
@@ -60,10 +66,18 @@ class BoundaryClock:
         """Every sub-window ending at or before ``boundary_ms`` is now closed (evaluated)."""
         self.closed_until_ms = boundary_ms
 
+    @property
+    def watch_origin_ms(self) -> int | None:
+        """When watching began: the silent start if there was one, else the grid's origin."""
+        return self.silent_origin_ms if self.silent_origin_ms is not None else self.origin_ms
+
     def snapshot(self) -> dict:
-        return {"max_ts_ms": self.max_ts_ms, "closed_until_ms": self.closed_until_ms, "origin_ms": self.origin_ms}
+        return {"max_ts_ms": self.max_ts_ms, "closed_until_ms": self.closed_until_ms, "origin_ms": self.origin_ms,
+                "silent_origin_ms": self.silent_origin_ms, "silent_until_ms": self.silent_until_ms}
 
     def restore(self, data: dict) -> None:
         self.max_ts_ms = data["max_ts_ms"]
         self.closed_until_ms = data["closed_until_ms"]
         self.origin_ms = data.get("origin_ms")
+        self.silent_origin_ms = data.get("silent_origin_ms")
+        self.silent_until_ms = data.get("silent_until_ms")

@@ -217,16 +217,44 @@ class Engine:
         return out
 
     def advance(self, watermark_ms: int) -> Outputs:
-        """Move time without events (idle bus): close every sub-window ending at or before it.
-
-        A move that closes a boundary (or starts the grid of a stream that never had an event) is
-        named in ``time_moves``: what a replay must do at this point of the stream to end alike."""
+        """Move time without events (idle bus): close every sub-window ending at or before it."""
         out = Outputs()
-        closed_before_ms = self.clock.closed_until_ms
         self._advance_to(watermark_ms, out)
-        if self.clock.closed_until_ms != closed_before_ms:
-            out.time_moves.append(self.clock.closed_until_ms)  # type: ignore[arg-type]
         return out
+
+    def advance_idle(self, watermark_ms: int) -> Outputs:
+        """The idle clock's move (live: the wall clock; replay: a recorded move). Before the first
+        event it only runs the provisional clock of ServiceNeverReported (the grid starts with the
+        first event, so a backlog read later is not late); after it, it is ``advance``.
+
+        A move that gets time to a new boundary is named in ``time_moves``: what a replay must do
+        at this point of the stream to end alike."""
+        clock = self.clock
+        out = Outputs()
+        if clock.closed_until_ms is None:
+            before_ms = clock.silent_until_ms
+            self._advance_silent(watermark_ms, out)
+            moved_to_ms = clock.silent_until_ms
+        else:
+            before_ms = clock.closed_until_ms
+            self._advance_to(watermark_ms, out)
+            moved_to_ms = clock.closed_until_ms
+        if moved_to_ms != before_ms:
+            out.time_moves.append(moved_to_ms)  # type: ignore[arg-type]
+        return out
+
+    def _advance_silent(self, watermark_ms: int, out: Outputs) -> None:
+        clock = self.clock
+        target = clock.boundary_at_or_before(watermark_ms)
+        if clock.silent_origin_ms is None:
+            clock.silent_origin_ms = clock.silent_until_ms = target
+            return
+        if target <= clock.silent_until_ms:  # type: ignore[operator]
+            return
+        for due_ms in sorted(set(self.never_seen.due_ms(clock.silent_origin_ms))):
+            if clock.silent_until_ms < due_ms <= target:  # type: ignore[operator]
+                self.never_seen.evaluate(due_ms, clock.silent_origin_ms, out)
+        clock.silent_until_ms = target
 
     def _advance_to(self, watermark_ms: int, out: Outputs) -> None:
         """Close through the watermark, first handing what the input ledger counted since the
@@ -353,7 +381,7 @@ class Engine:
                 sli.note_seen(t_ms)
         self.rules.evaluate(t_ms, origin_ms, out)
         self.cardinality.evaluate(t_ms, out)
-        self.never_seen.evaluate(t_ms, origin_ms, out)
+        self.never_seen.evaluate(t_ms, self.clock.watch_origin_ms or origin_ms, out)
         if reports and t_ms % self.config.defaults.sli_report_every_ms == 0:
             self._reporter.report(t_ms, origin_ms, out)
         self.budgets.account(t_ms, origin_ms, out, reports)

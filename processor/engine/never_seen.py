@@ -5,8 +5,10 @@ absence conditions on it have no value (engine/evaluation.py, engine/series.py),
 started on a quiet bus pages nobody for the budgets of services it has not heard from. A service
 that never reports at all is caught here instead: for each SLI read by an absence rule
 (``since_last``) or a time-slice budget, the alert fires once ``defaults.never_seen_grace`` of
-event time has passed since the state began (the clock's origin) without one event of that SLI,
-and resolves at the first boundary after it is seen.
+event time has passed since watching began without one event of that SLI, and resolves at the
+first boundary after it is seen. Watching begins at the clock's origin (the first event), or
+earlier on a stream that had no event at all, when its idle clock first moved
+(``BoundaryClock.silent_origin_ms``, ``Engine.advance_idle``).
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class NeverSeenAlerts:
 
     def evaluate(self, t_ms: int, origin_ms: int, out: Outputs) -> None:
         for rule, sli in self.rules:
+            if sli.seen_ms is None and rule.states:
+                # Fired and still never seen: only its first event ends it. (A backlog read
+                # after the alert may hold boundaries before the watch began.)
+                continue
             value = float(t_ms - origin_ms) if sli.seen_ms is None else None
             transition = rule.evaluate((), value, t_ms)
             if transition is not None:

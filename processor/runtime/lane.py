@@ -146,7 +146,7 @@ class Lane:
                 # producer would freeze every alert of the stream, its input alert among them.
                 watermark_ms = await self._idle_watermark(now_s)
                 if watermark_ms is not None:
-                    moved = engine.advance(watermark_ms)
+                    moved = engine.advance_idle(watermark_ms)
                     if out is None:
                         out = moved
                     else:
@@ -170,12 +170,12 @@ class Lane:
         engine = self.engine
         if engine.max_ts_ms is not None:
             return self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
-        # Never an event: time is the wall clock, once the stream holds nothing more for us. A
-        # backlog is read first: time started now would make all of it late.
+        # Never an event: time is the wall clock, once the stream holds nothing more for us (a
+        # backlog is read first). It only runs ServiceNeverReported until the first event.
         watermark_ms = self.idle.silent_watermark(engine.lateness_ms, now_s)
         if watermark_ms is None or self.puller is None:
             return None
-        closed_ms = engine.closed_until_ms
+        closed_ms = engine.clock.silent_until_ms
         if closed_ms is not None and watermark_ms - watermark_ms % engine.resolution_ms <= closed_ms:
             return None  # no boundary to close yet: spare the server the question below
         try:

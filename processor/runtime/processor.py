@@ -11,7 +11,7 @@ restart). Every wait of the shutdown is bounded (``runtime/stopping.py``).
 
 from __future__ import annotations
 
-__all__ = ["CHECKPOINT_INTERVAL_S", "Processor"]
+__all__ = ["CHECKPOINT_INTERVAL_S", "Processor", "fallback_ts_ms"]
 
 import asyncio
 import contextlib
@@ -42,7 +42,7 @@ from processor.vocabulary import durable_name
 CHECKPOINT_INTERVAL_S = 15.0
 
 
-def _fallback_ts_ms(msg: Any) -> int | None:
+def fallback_ts_ms(msg: Any) -> int | None:
     """The stream timestamp of a message: the event time of a payload without one, and the
     reference of the engine's clock-skew check (measurements made here have none)."""
     return js_timestamp_ms(msg.reply) if msg.reply else None
@@ -116,7 +116,7 @@ class Processor:
         )
 
     async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
-        engine = Engine(part, fallback_ts_ms=_fallback_ts_ms, stream=stream)
+        engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=stream)
         # Without a checkpoint the engine is empty, so it reads the stream from its first message:
         # resuming at the durable's ack floor would leave out everything acked before a crash.
         start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)

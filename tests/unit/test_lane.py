@@ -59,6 +59,9 @@ class PullerWithPending:
     async def pending(self) -> int:
         return self.pending_msgs
 
+    async def ack(self, msg) -> None:
+        pass
+
 
 class OutboxKeepingEverything:
     def __init__(self) -> None:
@@ -89,11 +92,11 @@ async def test_a_stream_that_never_had_an_event_starts_its_time_on_the_wall_cloc
 
     tick(2.0)
     await lane.apply([])
-    assert None is engine.origin_ms  # three messages wait: time started now would make them late
+    assert None is engine.clock.silent_origin_ms  # three messages wait: read them first
     puller.pending_msgs = 0
     await lane.apply([])
-    # 2026-01-01T00:00:12Z - 5 s of lateness = 00:00:07: the grid starts at the boundary 00:00:00.
-    assert t0_ms - 10_000 == engine.origin_ms
+    # 2026-01-01T00:00:12Z - 5 s of lateness = 00:00:07: watching starts at the boundary 00:00:00.
+    assert t0_ms - 10_000 == engine.clock.silent_origin_ms
     assert [(0, [t0_ms - 10_000])] == [(seq, out.time_moves) for seq, out in outbox.delivered]
     # Five minutes after the start nothing has come: the grace period is over at origin + 5 m.
     for _ in range(31):
@@ -102,4 +105,21 @@ async def test_a_stream_that_never_had_an_event_starts_its_time_on_the_wall_cloc
     fired = [(a.label_map["alertname"], a.evaluated_at_ms) for _, out in outbox.delivered for a in out.alerts]
     assert [("ServiceNeverReported", t0_ms - 10_000 + 5 * 60_000)] == fired
     moves = [m for _, out in outbox.delivered for m in out.time_moves]
-    assert moves == sorted(moves) and len(moves) == len(set(moves)) == 32  # one per boundary closed
+    assert moves == sorted(moves) and len(moves) == len(set(moves)) == 32  # one per boundary reached
+
+    # Then a backlog from 20 minutes before the start: the grid starts with it, nothing is late,
+    # and the alert resolves at the first boundary after the first heartbeat.
+    import orjson
+
+    from processor.replay.stored import StoredMsg
+
+    first_ms = t0_ms - 20 * 60_000 + 3_000
+    beats = [StoredMsg("TRADE", i + 1, first_ms + i * 10_000, "svc.beat", orjson.dumps({"ts": first_ms + i * 10_000}))
+             for i in range(60)]
+    for i in range(0, 60, 20):
+        tick(0.1)
+        await lane.apply(beats[i:i + 20])
+    outs = [out for _, out in outbox.delivered]
+    assert [] == [r for out in outs for r in out.rejections]
+    resolved = [(a.label_map["alertname"], a.status, a.ends_at_ms) for out in outs for a in out.alerts][1:]
+    assert [("ServiceNeverReported", "resolved", first_ms - 3_000 + 10_000)] == resolved

@@ -32,6 +32,8 @@ ALLOWED = {
     "bus": (*BASE, *CONFIG_CORE, "processor.bus"),
     "runtime": (*BASE, "processor.config", "processor.kinds", "processor.engine", "processor.bus", "processor.runtime"),
     "simulate": (*BASE, "processor.config.parse", "processor.bus", "processor.simulate"),
+    "replay": (*BASE, "processor.config", "processor.kinds", "processor.engine", "processor.bus", "processor.runtime",
+               "processor.simulate", "processor.replay"),
     "cli": ("processor",),
 }
 PURE_LAYERS = ("kinds", "engine", "config-core", "vocabulary")

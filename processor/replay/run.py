@@ -1,0 +1,152 @@
+"""History through the same engines as ``slo run``: one engine per stream (``runtime/topology``),
+the same ``Engine.ingest``, the same rendering of outputs into messages (``runtime/outbox``).
+
+Where the live run moved time without events (its idle clock), it recorded the move on
+``slo.clock.<stream>`` with the last stream sequence applied before it; a replay makes each
+recorded move at that same point of the stream, so it ends where the live run did. No wall clock
+is read here: a replay of the same messages and moves is the same every time.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ClockMove", "Replay", "StreamReplay", "clock_move"]
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from processor.bus.jsreply import stream_sequence
+from processor.bus.publisher import OutMessage
+from processor.config.model import Config
+from processor.engine import Engine, Outputs
+from processor.runtime.outbox import render_outputs
+from processor.runtime.processor import fallback_ts_ms
+from processor.runtime.topology import BUS_LANE, partition_config
+
+# (the stream sequence it came after, the boundary closed through, epoch ms)
+ClockMove = tuple[int, int]
+
+
+def clock_move(data: bytes) -> tuple[str, ClockMove]:
+    """The stream and the move of a ``slo.clock.<stream>`` message (runtime/render.clock_message)."""
+    body = orjson.loads(data)
+    return str(body["stream"]), (int(body["afterSeq"]), int(body["closedThroughMs"]))
+
+
+def _seq(msg: Any) -> int:
+    seq = getattr(msg, "seq", None)
+    return seq if seq is not None else stream_sequence(msg.reply)
+
+
+@dataclass
+class StreamTally:
+    """What a replay did with one stream."""
+
+    messages: int = 0
+    accepted: int = 0
+    ignored: int = 0
+    rejected: Counter = field(default_factory=Counter)  # reason -> messages
+    moves: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+
+class StreamReplay:
+    """One stream's engine fed its messages in order, with the recorded time moves in between."""
+
+    def __init__(self, stream: str, engine: Engine, moves: Iterable[ClockMove], emit: Callable[[list[OutMessage]], None],
+                 runbook_base_url: str) -> None:
+        self.stream = stream
+        self.engine = engine
+        self._moves = sorted(set(moves))
+        self._next_move = 0
+        self._emit = emit
+        self._runbook_base_url = runbook_base_url
+        self.tally = StreamTally()
+
+    def feed(self, msgs: Sequence[Any]) -> None:
+        """Apply a batch (stream order), making each recorded move before the first message
+        that came after it."""
+        if not msgs:
+            return
+        tally = self.tally
+        if tally.first_seq is None:
+            tally.first_seq = _seq(msgs[0])
+        last_seq = _seq(msgs[-1])
+        start = 0
+        moves = self._moves
+        while self._next_move < len(moves) and moves[self._next_move][0] < last_seq:
+            after_seq, closed_ms = moves[self._next_move]
+            split = self._first_after(msgs, start, after_seq)
+            if split > start:
+                self._ingest(msgs[start:split])
+            self._move(closed_ms)
+            start = split
+        if start < len(msgs):
+            self._ingest(msgs[start:])
+        tally.last_seq = last_seq
+
+    def finish(self) -> None:
+        """The moves recorded after the last message of the range."""
+        while self._next_move < len(self._moves):
+            self._move(self._moves[self._next_move][1])
+
+    @staticmethod
+    def _first_after(msgs: Sequence[Any], lo: int, after_seq: int) -> int:
+        hi = len(msgs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _seq(msgs[mid]) <= after_seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _ingest(self, msgs: Sequence[Any]) -> None:
+        out = self.engine.ingest(msgs)
+        tally = self.tally
+        tally.messages += len(msgs)
+        tally.accepted += out.accepted
+        tally.ignored += out.ignored
+        tally.rejected.update(r.reason for r in out.rejections)
+        self._render(msgs, out)
+
+    def _move(self, closed_ms: int) -> None:
+        self._next_move += 1
+        self.tally.moves += 1
+        self._render((), self.engine.advance_idle(closed_ms))
+
+    def _render(self, msgs: Sequence[Any], out: Outputs) -> None:
+        messages = render_outputs(self.stream, msgs, out, None, self._runbook_base_url)
+        if messages:
+            self._emit(messages)
+
+
+class Replay:
+    """Every stream's engine of a config, as ``slo run`` builds them (the bus monitor's lane
+    measures the live bus and has nothing to replay)."""
+
+    def __init__(self, config: Config, definitions: Sequence[dict], emit: Callable[[list[OutMessage]], None],
+                 moves: dict[str, list[ClockMove]] | None = None, streams: Sequence[str] | None = None) -> None:
+        parts, self.orphans = partition_config(config, definitions)
+        parts.pop(BUS_LANE, None)
+        moves = moves or {}
+        self.streams: dict[str, StreamReplay] = {}
+        for name, part in parts.items():
+            if streams is not None and name not in streams:
+                continue
+            engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=name)
+            self.streams[name] = StreamReplay(name, engine, moves.get(name, ()), emit,
+                                              config.defaults.runbook_base_url)
+
+    def feed(self, stream: str, msgs: Sequence[Any]) -> None:
+        lane = self.streams.get(stream)
+        if lane is not None:
+            lane.feed(msgs)
+
+    def finish(self) -> None:
+        for lane in self.streams.values():
+            lane.finish()

@@ -1,0 +1,124 @@
+"""A stored stream message, as a replay and an export see it, and the export file format.
+
+``StoredMsg`` carries what JetStream stored (stream, sequence, stamp, subject, headers, payload)
+and presents it as a delivery would (``reply`` is a JetStream ack subject naming the sequence and
+the stamp), so the engine's fallback event time, its clock-skew reference and the dead letters'
+ids read it exactly as they read a live delivery.
+
+Export file (NDJSON, optionally gzip): one message per line,
+``{"stream", "seq", "ts_ms", "subject", "headers"?, "data"}`` with ``data`` the payload as text,
+or ``"data_b64"`` instead when the payload is not UTF-8. The first line is a header,
+``{"slo_export": 1, "from_ms", "to_ms", "streams": {...}}``; messages of several streams are
+interleaved, each stream's in sequence order.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXPORT_FORMAT", "ExportFileError", "StoredMsg", "from_delivery", "message_line", "read_export"]
+
+import base64
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from processor.bus.jsreply import js_timestamp_ms, stream_sequence
+from processor.errors import ProcessorError
+
+EXPORT_FORMAT = 1
+_NS_PER_MS = 1_000_000
+
+
+class ExportFileError(ProcessorError):
+    """An export file that cannot be read: names the file and the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMsg:
+    stream: str
+    seq: int
+    ts_ms: int
+    subject: str
+    data: bytes
+    headers: dict[str, str] | None = None
+
+    @property
+    def reply(self) -> str:
+        # $JS.ACK.<stream>.<consumer>.<delivered>.<stream_seq>.<consumer_seq>.<timestamp_ns>.<pending>
+        return f"$JS.ACK.{self.stream}.replay.1.{self.seq}.{self.seq}.{self.ts_ms * _NS_PER_MS}.0"
+
+
+def from_delivery(stream: str, msg: Any) -> StoredMsg:
+    """A message delivered by a history read, as stored."""
+    return StoredMsg(stream, stream_sequence(msg.reply), js_timestamp_ms(msg.reply) or 0, msg.subject, msg.data,
+                     dict(msg.headers) if msg.headers else None)
+
+
+def message_line(msg: StoredMsg) -> bytes:
+    body: dict[str, Any] = {"stream": msg.stream, "seq": msg.seq, "ts_ms": msg.ts_ms, "subject": msg.subject}
+    if msg.headers:
+        body["headers"] = msg.headers
+    try:
+        body["data"] = msg.data.decode("utf-8")
+    except UnicodeDecodeError:
+        body["data_b64"] = base64.b64encode(msg.data).decode("ascii")
+    return orjson.dumps(body) + b"\n"
+
+
+def _open(path: Path) -> io.BufferedIOBase:
+    raw = path.open("rb")
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    raw.seek(0)
+    return raw  # type: ignore[return-value]
+
+
+def read_export(path: Path) -> tuple[dict[str, Any], Iterator[StoredMsg]]:
+    """The header of an export file and an iterator of its messages; ExportFileError names the
+    file and line of anything unreadable (a truncated gzip included)."""
+    handle = _open(path)
+    try:
+        first = handle.readline()
+    except (OSError, EOFError) as exc:
+        handle.close()
+        raise ExportFileError(f"{path}: cannot read: {exc}") from exc
+    try:
+        header = orjson.loads(first)
+    except orjson.JSONDecodeError as exc:
+        handle.close()
+        raise ExportFileError(f"{path}:1: not an slo export file (the first line is not JSON: {exc})") from exc
+    if not isinstance(header, dict) or header.get("slo_export") != EXPORT_FORMAT:
+        handle.close()
+        raise ExportFileError(f"{path}:1: not an slo export file of format {EXPORT_FORMAT} (no \"slo_export\": 1 header)")
+    return header, _messages(path, handle)
+
+
+def _messages(path: Path, handle: io.BufferedIOBase) -> Iterator[StoredMsg]:
+    line_no = 1
+    with handle:
+        while True:
+            try:
+                line = handle.readline()
+            except (OSError, EOFError) as exc:
+                raise ExportFileError(f"{path}:{line_no + 1}: the file ends in the middle (truncated?): {exc}") from exc
+            if not line:
+                return
+            line_no += 1
+            if not line.endswith(b"\n"):
+                raise ExportFileError(f"{path}:{line_no}: the last line is cut off (a truncated file)")
+            yield _stored(path, line_no, line)
+
+
+def _stored(path: Path, line_no: int, line: bytes) -> StoredMsg:
+    try:
+        body = orjson.loads(line)
+        data = body["data"].encode("utf-8") if "data" in body else base64.b64decode(body["data_b64"], validate=True)
+        return StoredMsg(str(body["stream"]), int(body["seq"]), int(body["ts_ms"]), str(body["subject"]), data,
+                         body.get("headers") or None)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ExportFileError(f"{path}:{line_no}: not a message line ({type(exc).__name__}: {exc})") from exc
