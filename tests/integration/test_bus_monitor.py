@@ -502,3 +502,20 @@ async def test_the_messages_a_stream_stored_between_rounds_are_counted_from_its_
     assert [{"ts": 8_000, "stream": "ORDERS", "messages": 0}] == third
     assert [] == fourth
     assert [{"ts": 8_000, "stream": "ORDERS", "messages": 6}] == fifth
+
+
+async def test_the_shipped_streams_as_provisioned_on_one_server_do_not_drift(bus: Bus) -> None:
+    # The processor provisions streams/ and hands the same definitions to its monitor: on a single
+    # server every file's 3 replicas become 1, and that is what the monitor must expect.
+    definitions = load_stream_definitions(STREAMS_DIR)
+    await provision_streams(bus.nc, definitions, structlog.get_logger())
+    names = [d["name"] for d in definitions]
+    monitor = BusMonitor(bus.nc, spec(), names, definitions=definitions, now_ms=Clock(9_000))
+    await monitor.start()
+    events = decoded(await monitor.sample())
+    await monitor.stop()
+
+    assert [3] * len(definitions) == [d["num_replicas"] for d in definitions]
+    assert [{"ts": 9_000, "stream": n, "drift": False, "fields": ""} for n in names] == of_subject(
+        events, "bus.stream.config"
+    )
