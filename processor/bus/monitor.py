@@ -434,8 +434,11 @@ class BusMonitor:
 
     async def _list_consumers(self, stream: str) -> list[dict[str, Any]]:
         """Every consumer's info on ``stream`` (CONSUMER.LIST, page by page); [] when the stream
-        does not answer (its status event says so)."""
+        does not answer (its status event says so). A next page is asked for only while the
+        first request's timeout has not passed, so that the listing ends within two of them, and
+        the round within its interval, however many consumers there are."""
         infos: list[dict[str, Any]] = []
+        deadline_s = time.perf_counter() + self.request_timeout_s
         for _ in range(_MAX_LIST_PAGES):
             try:
                 page = await self._api(f"CONSUMER.LIST.{stream}", {"offset": len(infos)})
@@ -445,7 +448,7 @@ class BusMonitor:
                 return []
             consumers = page.get("consumers") or []
             infos.extend(consumers)
-            if not consumers or len(infos) >= int(page.get("total", 0)):
+            if not consumers or len(infos) >= int(page.get("total", 0)) or time.perf_counter() > deadline_s:
                 break
         return infos
 

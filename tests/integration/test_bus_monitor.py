@@ -519,3 +519,22 @@ async def test_the_shipped_streams_as_provisioned_on_one_server_do_not_drift(bus
     assert [{"ts": 9_000, "stream": n, "drift": False, "fields": ""} for n in names] == of_subject(
         events, "bus.stream.config"
     )
+
+
+async def test_discovery_reads_every_page_of_the_consumer_list(bus: Bus) -> None:
+    # nats-server answers CONSUMER.LIST 256 consumers a page: 300 need a second page.
+    nc = bus.nc
+    await make_stream(nc, "ORDERS", ["orders.>"])
+    await nc.request("orders.new", b"{}", timeout=2)
+    names = [f"c{i:03d}" for i in range(300)]
+    for name in names:
+        await create_consumer(nc, "ORDERS", {"durable_name": name, "ack_policy": "explicit"})
+    # interval 4 s: 2 s for a page, plenty for a loaded machine
+    monitor = BusMonitor(nc, spec(interval_ms=4_000, discover_consumers=("ORDERS",), max_consumers=1_000),
+                         ["ORDERS"], now_ms=Clock(10_000))
+    await monitor.start()
+    lags = of_subject(decoded(await monitor.sample()), "bus.consumer.lag")
+    await monitor.stop()
+
+    assert names == [b["consumer"] for b in lags]
+    assert {1} == {b["pending"] for b in lags}
