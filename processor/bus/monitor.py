@@ -6,7 +6,8 @@ where ordinary SLIs and alert rules from config evaluate them. A broken bus is t
 measurement (``status: "error"``, ``state: "down"``, ``delivered: false``), never an exception.
 
 One round, all requests concurrent and each bounded by ``request_timeout_s`` (at most half the
-interval, at most 2 s), so a round always ends well within ``interval_ms``:
+interval, at most 2 s), so a round always ends within ``interval_ms`` (a stream's consumer list,
+page by page, asks for a next page only within the first timeout: two timeouts at most):
 
 ``bus.publish.probe``   ``{"ts", "latency_ms", "status": "ok"|"error", "error"?, "stream"}``
     A probe ``{"probe_id", "ts"}`` is published to ``probe_subject`` through JetStream with its
