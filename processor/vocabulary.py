@@ -12,6 +12,8 @@ __all__ = [
     "BUS_MONITOR_SUBJECTS",
     "BUS_PROBE_DELIVERY",
     "BUS_PUBLISH_PROBE",
+    "BUS_STREAM_CONFIG",
+    "BUS_STREAM_MESSAGES",
     "BUS_STREAM_STATUS",
     "BUS_SUBJECT_PATTERN",
     "GAUGE_STATS",
@@ -80,11 +82,15 @@ BUS_PUBLISH_PROBE = "bus.publish.probe"
 BUS_PROBE_DELIVERY = "bus.probe.delivery"
 BUS_CONSUMER_LAG = "bus.consumer.lag"
 BUS_STREAM_STATUS = "bus.stream.status"
+BUS_STREAM_CONFIG = "bus.stream.config"
+BUS_STREAM_MESSAGES = "bus.stream.messages"
 BUS_MONITOR_SUBJECTS: dict[str, str] = {
     BUS_PUBLISH_PROBE: "latency_ms (publish to ack), status: ok | error",
     BUS_PROBE_DELIVERY: "delivered: bool (the probe arrived within delivery_timeout)",
     BUS_CONSUMER_LAG: "stream, consumer, pending (num_pending of the consumer)",
     BUS_STREAM_STATUS: "stream, state: up | down (whether stream info answered)",
+    BUS_STREAM_CONFIG: "stream, drift: bool, fields (the settings that differ from streams/, comma-separated)",
+    BUS_STREAM_MESSAGES: "stream, messages (stored since the previous round, from the stream's last_seq)",
 }
 
 

@@ -6,7 +6,8 @@ where ordinary SLIs and alert rules from config evaluate them. A broken bus is t
 measurement (``status: "error"``, ``state: "down"``, ``delivered: false``), never an exception.
 
 One round, all requests concurrent and each bounded by ``request_timeout_s`` (at most half the
-interval, at most 2 s), so a round always ends well within ``interval_ms``:
+interval, at most 2 s), so a round always ends within ``interval_ms`` (a stream's consumer list,
+page by page, asks for a next page only within the first timeout: two timeouts at most):
 
 ``bus.publish.probe``   ``{"ts", "latency_ms", "status": "ok"|"error", "error"?, "stream"}``
     A probe ``{"probe_id", "ts"}`` is published to ``probe_subject`` through JetStream with its
@@ -22,10 +23,26 @@ interval, at most 2 s), so a round always ends well within ``interval_ms``:
     the publish event already counts it as a failure.
 ``bus.stream.status``   ``{"ts", "stream", "state": "up"|"down", "error"?}``
     One per stream: ``up`` when STREAM.INFO answers within the timeout.
+``bus.stream.config``   ``{"ts", "stream", "drift": bool, "fields"}``
+    One per stream that has a definition in ``streams/`` and answered: ``fields`` names the
+    settings whose live value differs from the definition, comma-separated and sorted
+    (``"max_age,num_replicas"``; ``""`` without drift). Replicas are judged as provisioning sets
+    them on this cluster (``streams.config_drift``), not as the file says.
+``bus.stream.messages`` ``{"ts", "stream", "messages"}``
+    One per stream of ``count_messages`` that answered, from the second answer on: how many
+    messages it stored since its previous answer (the growth of ``state.last_seq``, which expiry
+    by ``max_age`` does not lower). A stream whose ``last_seq`` went back (deleted and created
+    again) starts counting afresh and gives no event that round.
 ``bus.consumer.lag``    ``{"ts", "stream", "consumer", "pending", "ack_pending"}``
     One per configured (stream, durable) whose info could be read: ``num_pending`` and
     ``num_ack_pending``. A durable that does not exist (yet) is skipped with one log line; a
     stream that does not answer gives no lag event (its status event says ``down``).
+    On each stream of ``discover_consumers``, also one per consumer that CONSUMER.LIST finds
+    (anyone's, not only the processor's), up to ``max_consumers`` of them in all. Ephemeral
+    consumers (no durable name) get server-made random names that change with every
+    subscription, so that one series each would churn the SLI's series: a stream's ephemerals are
+    one event, ``consumer: "*ephemeral"`` (``*`` is never part of a consumer's name), with the
+    largest ``pending`` and ``ack_pending`` among them and ``"count"``, how many there are.
 
 Every event of a round carries the same ``ts``, the wall clock (``now_ms``) at the start of the
 round, so the ``BUS`` domain's event time moves forward round by round and never goes back within
@@ -36,9 +53,12 @@ a wall-clock step neither distorts a measurement nor declares every outstanding 
 from __future__ import annotations
 
 __all__ = [
+    "EPHEMERAL_CONSUMER",
     "BusMonitor",
     "DeliveryOutcome",
     "ProbeLedger",
+    "consumer_lags",
+    "new_messages",
     "wall_clock_ms",
 ]
 
@@ -60,9 +80,17 @@ from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
 from processor.bus.denials import denials, guarded
+from processor.bus.streams import cluster_size, config_drift
 from processor.errors import BusError, PermissionDeniedError
 from processor.config.model import BusMonitorConfig
-from processor.vocabulary import BUS_CONSUMER_LAG, BUS_PROBE_DELIVERY, BUS_PUBLISH_PROBE, BUS_STREAM_STATUS
+from processor.vocabulary import (
+    BUS_CONSUMER_LAG,
+    BUS_PROBE_DELIVERY,
+    BUS_PUBLISH_PROBE,
+    BUS_STREAM_CONFIG,
+    BUS_STREAM_MESSAGES,
+    BUS_STREAM_STATUS,
+)
 
 
 _MSG_ID_HEADER = "Nats-Msg-Id"
@@ -76,6 +104,12 @@ _GUARD_GRACE_S = 0.25
 # the interval says; a hard cap for absurd configs (a day of timeout at a 10 ms interval).
 _LEDGER_HEADROOM = 4
 _LEDGER_CAP_MAX = 1024
+
+# The consumer label of a stream's ephemeral consumers, taken together (see the module docstring).
+EPHEMERAL_CONSUMER = "*ephemeral"
+# CONSUMER.LIST answers up to 256 consumers a page (nats-server's JSApiListLimit); this many pages
+# bound a round's requests on a stream with runaway consumers, well past any max_consumers.
+_MAX_LIST_PAGES = 8
 
 # Errors that mean "the bus did not do it" and are therefore measurements, not failures of ours.
 _BUS_PROBLEMS = (BusError, nats.errors.Error, OSError, TimeoutError)
@@ -164,6 +198,7 @@ class BusMonitor:
         config: BusMonitorConfig,
         streams: Sequence[str],
         *,
+        definitions: Sequence[dict[str, Any]] = (),
         now_ms: Callable[[], int] = wall_clock_ms,
         log: Any = None,
     ) -> None:
@@ -171,6 +206,10 @@ class BusMonitor:
         self._settings = config
         self._streams: tuple[str, ...] = tuple(config.streams) or tuple(streams)
         self._consumers: tuple[tuple[str, str], ...] = tuple(config.consumers)
+        # streams/*.json by stream name: the settings each stream must keep (bus.stream.config).
+        self._definitions = {str(d["name"]): d for d in definitions}
+        # Each counted stream's last_seq at its previous answer (bus.stream.messages).
+        self._last_seq: dict[str, int] = {}
         self._now_ms = now_ms
         self._log = log if log is not None else structlog.get_logger(__name__)
         interval_ms = max(1, config.interval_ms)
@@ -217,6 +256,8 @@ class BusMonitor:
             probe_stream=self._probe_stream or None,
             streams=list(self._streams),
             consumers=[f"{s}/{c}" for s, c in self._consumers],
+            discover_consumers=list(self._settings.discover_consumers),
+            count_messages=list(self._settings.count_messages),
             interval_ms=self._settings.interval_ms,
             request_timeout_s=self.request_timeout_s,
         )
@@ -243,14 +284,16 @@ class BusMonitor:
                 self._delivery_event(ts_ms, outcome)
                 for outcome in self.ledger.sweep(time.perf_counter())
             ]
-            probe, statuses, lags = await asyncio.gather(
+            probe, streams, lags, discovered = await asyncio.gather(
                 self._probe(ts_ms),
-                asyncio.gather(*(self._stream_status(ts_ms, s) for s in self._streams)),
+                asyncio.gather(*(self._stream_round(ts_ms, s) for s in self._streams)),
                 asyncio.gather(*(self._consumer_lag(ts_ms, s, c) for s, c in self._consumers)),
+                self._discovered_lags(ts_ms),
             )
             events.extend(probe)
-            events.extend(statuses)
+            events.extend(event for stream_events in streams for event in stream_events)
             events.extend(lag for lag in lags if lag is not None)
+            events.extend(discovered)
             return events
 
     # --- measurements ----------------------------------------------------------------------------
@@ -311,10 +354,12 @@ class BusMonitor:
         events.extend(self._delivery_event(ts_ms, outcome) for outcome in evicted)
         return events
 
-    async def _stream_status(self, ts_ms: int, stream: str) -> tuple[str, bytes]:
+    async def _stream_round(self, ts_ms: int, stream: str) -> list[tuple[str, bytes]]:
+        """The stream's status and, from the same STREAM.INFO answer, its settings and growth."""
         body: dict[str, Any] = {"ts": ts_ms, "stream": stream}
+        info: dict[str, Any] = {}
         try:
-            await self._api(f"STREAM.INFO.{stream}")
+            info = await self._api(f"STREAM.INFO.{stream}")
             body["state"] = "up"
         except PermissionDeniedError:
             raise
@@ -322,7 +367,34 @@ class BusMonitor:
             body["state"] = "down"
             body["error"] = _describe(exc)
         self._note(("stream", stream), body["state"], error=body.get("error"))
-        return BUS_STREAM_STATUS, orjson.dumps(body)
+        events = [(BUS_STREAM_STATUS, orjson.dumps(body))]
+        if info:
+            events.extend(self._stream_config(ts_ms, stream, info.get("config") or {}))
+            events.extend(self._stream_messages(ts_ms, stream, info.get("state") or {}))
+        return events
+
+    def _stream_config(self, ts_ms: int, stream: str, live: dict[str, Any]) -> list[tuple[str, bytes]]:
+        definition = self._definitions.get(stream)
+        if definition is None:
+            return []
+        # Read each round: a cluster that grows (or is still forming at start) changes what
+        # provisioning would have set.
+        fields = config_drift(definition, live, cluster_size(self._nc))
+        text = ",".join(fields)
+        self._note(("config", stream), f"drift:{text}" if fields else "ok",
+                   error=f"differs from streams/ in {', '.join(fields)}" if fields else None)
+        body = {"ts": ts_ms, "stream": stream, "drift": bool(fields), "fields": text}
+        return [(BUS_STREAM_CONFIG, orjson.dumps(body))]
+
+    def _stream_messages(self, ts_ms: int, stream: str, state: dict[str, Any]) -> list[tuple[str, bytes]]:
+        if stream not in self._settings.count_messages or "last_seq" not in state:
+            return []
+        last_seq = int(state["last_seq"])
+        count = new_messages(self._last_seq.get(stream), last_seq)
+        self._last_seq[stream] = last_seq
+        if count is None:
+            return []
+        return [(BUS_STREAM_MESSAGES, orjson.dumps({"ts": ts_ms, "stream": stream, "messages": count}))]
 
     async def _consumer_lag(self, ts_ms: int, stream: str, durable: str) -> tuple[str, bytes] | None:
         try:
@@ -339,14 +411,47 @@ class BusMonitor:
             self._note(("consumer", stream, durable), "unreadable", error=_describe(exc))
             return None
         self._note(("consumer", stream, durable), "ok")
-        body = {
-            "ts": ts_ms,
-            "stream": stream,
-            "consumer": durable,
-            "pending": int(info.get("num_pending", 0)),
-            "ack_pending": int(info.get("num_ack_pending", 0)),
-        }
-        return BUS_CONSUMER_LAG, orjson.dumps(body)
+        return BUS_CONSUMER_LAG, orjson.dumps(_lag_body(ts_ms, stream, durable, info))
+
+    async def _discovered_lags(self, ts_ms: int) -> list[tuple[str, bytes]]:
+        """The lag of every consumer on the ``discover_consumers`` streams but the listed ones,
+        at most ``max_consumers`` of them, in stream order, then by name."""
+        streams = self._settings.discover_consumers
+        listed = set(self._consumers)
+        found = await asyncio.gather(*(self._list_consumers(s) for s in streams))
+        bodies = [
+            body
+            for stream, infos in zip(streams, found)
+            for body in consumer_lags(stream, infos, ts_ms)
+            if (stream, body["consumer"]) not in listed
+        ]
+        limit = self._settings.max_consumers
+        if len(bodies) > limit:
+            self._note(("discovery",), "capped", error=f"{len(bodies)} consumers found, the lag of "
+                       f"the first {limit} is measured (bus_monitor.max_consumers)")
+        else:
+            self._note(("discovery",), "ok")
+        return [(BUS_CONSUMER_LAG, orjson.dumps(body)) for body in bodies[:limit]]
+
+    async def _list_consumers(self, stream: str) -> list[dict[str, Any]]:
+        """Every consumer's info on ``stream`` (CONSUMER.LIST, page by page); [] when the stream
+        does not answer (its status event says so). A next page is asked for only while the
+        first request's timeout has not passed, so that the listing ends within two of them, and
+        the round within its interval, however many consumers there are."""
+        infos: list[dict[str, Any]] = []
+        deadline_s = time.perf_counter() + self.request_timeout_s
+        for _ in range(_MAX_LIST_PAGES):
+            try:
+                page = await self._api(f"CONSUMER.LIST.{stream}", {"offset": len(infos)})
+            except PermissionDeniedError:
+                raise
+            except _BUS_PROBLEMS:
+                return []
+            consumers = page.get("consumers") or []
+            infos.extend(consumers)
+            if not consumers or len(infos) >= int(page.get("total", 0)) or time.perf_counter() > deadline_s:
+                break
+        return infos
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -402,18 +507,20 @@ class BusMonitor:
         return BUS_PROBE_DELIVERY, orjson.dumps(body)
 
     def _note(self, key: tuple[str, ...], condition: str, *, error: str | None = None) -> None:
-        """Log a thing's condition when it changes (the first "ok" of a thing is not news)."""
+        """Log a thing's condition when it changes (the first "ok" of a thing is not news). A
+        condition may carry its detail after a colon ("drift:max_age"): a new detail is news too,
+        and the log event is named by the part before it."""
         previous = self._condition.get(key)
         self._condition[key] = condition
         if condition == previous or (previous is None and condition in ("ok", "up")):
             return
         kind, *names = key
         fields: dict[str, Any] = {}
-        if kind == "stream":
+        if kind in ("stream", "config"):
             fields["stream"] = names[0]
         elif kind == "consumer":
             fields["stream"], fields["consumer"] = names
-        else:
+        elif kind == "probe":
             fields["probe_subject"] = self._settings.probe_subject
         if error is not None:
             fields["error"] = error
@@ -426,7 +533,46 @@ class BusMonitor:
                 "bus_monitor.consumer_missing", **fields, note="no lag is measured until it exists"
             )
         else:
-            self._log.warning(f"bus_monitor.{kind}_{condition}", **fields)
+            self._log.warning(f"bus_monitor.{kind}_{condition.split(':')[0]}", **fields)
+
+
+def new_messages(previous_last_seq: int | None, last_seq: int) -> int | None:
+    """Messages a stream stored between two answers, from its ``last_seq`` then and now; None
+    when unknown: no earlier answer, or a sequence that went back (the stream was made anew)."""
+    if previous_last_seq is None or last_seq < previous_last_seq:
+        return None
+    return last_seq - previous_last_seq
+
+
+def consumer_lags(stream: str, infos: Sequence[dict[str, Any]], ts_ms: int) -> list[dict[str, Any]]:
+    """``bus.consumer.lag`` bodies from CONSUMER.LIST's consumer infos: one per durable, by name,
+    then the ephemerals as one (their largest pending and ack pending, and their count)."""
+    durables: list[dict[str, Any]] = []
+    ephemerals: list[dict[str, Any]] = []
+    for info in infos:
+        name = (info.get("config") or {}).get("durable_name")
+        (durables if name else ephemerals).append(info)
+    bodies = [
+        _lag_body(ts_ms, stream, str(info["config"]["durable_name"]), info)
+        for info in sorted(durables, key=lambda i: str(i["config"]["durable_name"]))
+    ]
+    if ephemerals:
+        worst = {
+            "num_pending": max(int(i.get("num_pending", 0)) for i in ephemerals),
+            "num_ack_pending": max(int(i.get("num_ack_pending", 0)) for i in ephemerals),
+        }
+        bodies.append(dict(_lag_body(ts_ms, stream, EPHEMERAL_CONSUMER, worst), count=len(ephemerals)))
+    return bodies
+
+
+def _lag_body(ts_ms: int, stream: str, consumer: str, info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ts": ts_ms,
+        "stream": stream,
+        "consumer": consumer,
+        "pending": int(info.get("num_pending", 0)),
+        "ack_pending": int(info.get("num_ack_pending", 0)),
+    }
 
 
 def _read_pub_ack(reply: Msg) -> tuple[str, str | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ProvisionResult",
     "cluster_size",
+    "config_drift",
     "load_stream_definitions",
     "provision_streams",
 ]
@@ -242,6 +243,32 @@ async def _create(nc: Client, desired: dict[str, Any], log: Any) -> ProvisionRes
     replicas = int(body["config"].get("num_replicas", 1))
     log.info("stream.created", stream=name, subjects=desired["subjects"], replicas=replicas)
     return ProvisionResult(name, "created", replicas)
+
+
+# What a definition says that is not a setting of the stream's behaviour: a different description
+# is no drift.
+_NOT_SETTINGS = frozenset({"name", "description"})
+
+
+def config_drift(definition: dict[str, Any], live: dict[str, Any], cluster_size: int | None) -> list[str]:
+    """The fields of ``definition`` (a streams/*.json) that the stream's live config (STREAM.INFO
+    ``config``) does not match, sorted; pure.
+
+    Replicas are judged as provisioning sets them, not as the file says: on ``cluster_size``
+    servers the definition's ``num_replicas`` becomes ``min(wanted, cluster_size)``, and an
+    existing stream is never scaled down, so anything from that up to what the file wants matches
+    (None: the size is unknown, and only the file's number does).
+    """
+    differing = [
+        key
+        for key, wanted in definition.items()
+        if key not in _NOT_SETTINGS and key != "num_replicas" and not _same(live.get(key), wanted)
+    ]
+    wanted_replicas = int(definition.get("num_replicas", 1))
+    fewest = wanted_replicas if cluster_size is None else min(wanted_replicas, cluster_size)
+    if not fewest <= int(live.get("num_replicas", 1)) <= wanted_replicas:
+        differing.append("num_replicas")
+    return sorted(differing)
 
 
 def _same(current: Any, desired: Any) -> bool:

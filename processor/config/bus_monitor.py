@@ -42,6 +42,9 @@ class RawBusMonitor(RawModel):
     delivery_timeout: DurationMs = _BUS_DEFAULTS.delivery_timeout_ms
     streams: list[Any] = []  # stream names, checked one by one (see consumers)
     consumers: list[Any] = []  # RawConsumer each, validated one by one so that one broken entry hides no other
+    discover_consumers: list[Any] = []  # stream names, as streams
+    max_consumers: int = _BUS_DEFAULTS.max_consumers
+    count_messages: list[Any] = []  # stream names, as streams
 
 
 def read_bus_monitor(value: Any, problems: Problems) -> BusMonitorConfig | None:
@@ -52,11 +55,13 @@ def read_bus_monitor(value: Any, problems: Problems) -> BusMonitorConfig | None:
         return None
     n = len(problems)
     entry, raw = problems.validate(RawBusMonitor, value, loc)
-    for key in ("interval", "delivery_timeout"):
+    for key in ("interval", "delivery_timeout", "max_consumers"):
         if getattr(raw, key) is not None and getattr(raw, key) <= 0:
             problems.add(loc + (key,), "must be greater than 0")
     streams = problems.collect(_streams(raw.streams or [], loc + ("streams",)))
     consumers = _consumers(raw.consumers or [], streams, loc, problems)
+    discover = _monitored_streams(raw.discover_consumers, streams, loc + ("discover_consumers",), problems)
+    counted = _monitored_streams(raw.count_messages, streams, loc + ("count_messages",), problems)
     if entry is None or len(problems) > n:
         return None
     return BusMonitorConfig(
@@ -65,7 +70,30 @@ def read_bus_monitor(value: Any, problems: Problems) -> BusMonitorConfig | None:
         delivery_timeout_ms=entry.delivery_timeout,
         streams=tuple(streams),
         consumers=tuple(consumers),
+        discover_consumers=tuple(discover),
+        max_consumers=entry.max_consumers,
+        count_messages=tuple(counted),
     )
+
+
+def _monitored_streams(names: Any, streams: list[str], loc: Loc, problems: Problems) -> list[str]:
+    """A list of stream names of the section (``discover_consumers``, ``count_messages``): each a
+    valid name, none twice, and one of ``streams`` when the section lists them."""
+    if names is None:
+        return []
+    valid = problems.collect(_streams(names, loc))
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name in valid and (why := _not_monitored(name, streams)):
+            problems.add(loc + (i,), why)
+    return valid
+
+
+def _not_monitored(stream: str, streams: list[str]) -> str | None:
+    """Why ``stream`` may not be named, when the section lists its ``streams`` without it."""
+    if not streams or stream in streams:
+        return None
+    hint = choices_hint(stream, streams, "the monitored streams are")
+    return f"stream {stream!r} is not in bus_monitor.streams: {hint}"
 
 
 def _streams(names: list[Any], loc: Loc) -> Generator[Issue, None, list[str]]:
@@ -92,9 +120,8 @@ def _consumers(items: list[Any], streams: list[str], loc: Loc, problems: Problem
     for i, item in enumerate(items):
         consumer_loc = loc + ("consumers", i)
         consumer, c = problems.validate(RawConsumer, item, consumer_loc)
-        if c.stream is not None and streams and c.stream not in streams:
-            hint = choices_hint(c.stream, streams, "the monitored streams are")
-            problems.add(consumer_loc + ("stream",), f"stream {c.stream!r} is not in bus_monitor.streams: {hint}")
+        if c.stream is not None and (why := _not_monitored(c.stream, streams)):
+            problems.add(consumer_loc + ("stream",), why)
         if consumer is None:
             continue
         pair = (consumer.stream, consumer.durable)

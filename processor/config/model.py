@@ -229,8 +229,9 @@ class BusMonitorConfig(FrozenModel):
     """The event bus measured by the processor itself (PLATFORM-SLOS.md "Event Bus").
 
     Every ``interval_ms`` the shell publishes a probe to ``probe_subject`` through JetStream and
-    times its ack, checks that it arrives, asks each stream for its info and each named consumer
-    for its pending count. The results enter the engine as events on ``bus.>`` subjects (see
+    times its ack, checks that it arrives, asks each stream for its info (its availability, its
+    settings against streams/ and its message count) and each named or discovered consumer for its
+    pending count. The results enter the engine as events on ``bus.>`` subjects (see
     processor/bus/monitor.py), so ordinary SLIs and rules evaluate them.
     """
 
@@ -239,6 +240,13 @@ class BusMonitorConfig(FrozenModel):
     delivery_timeout_ms: int = 5_000
     streams: tuple[str, ...] = ()  # empty: every stream in streams/
     consumers: tuple[tuple[str, str], ...] = ()  # (stream, durable) whose lag is measured
+    # Streams whose every consumer (anyone's, found with CONSUMER.LIST) has its lag measured.
+    discover_consumers: tuple[str, ...] = ()
+    # At most this many discovered consumers are measured (listed ones always are): the lag SLI's
+    # series, and the rounds' requests, stay bounded however many consumers clients create.
+    max_consumers: int = 100
+    # Streams whose messages are counted (bus.stream.messages): the bus-wide capacity.
+    count_messages: tuple[str, ...] = ()
 
 
 class Config(FrozenModel):

@@ -104,7 +104,8 @@ class Processor:
             self.lanes[stream] = await self._open_lane(stream, part, restored.get(stream))
         if BUS_LANE in self.lanes:
             self.monitor = BusMonitor(
-                self.nc, self.config.bus_monitor, [d["name"] for d in self.definitions], log=self.log  # type: ignore[arg-type]
+                self.nc, self.config.bus_monitor, [d["name"] for d in self.definitions],  # type: ignore[arg-type]
+                definitions=self.definitions, log=self.log,
             )
             await self.monitor.start()
         self.log.info(

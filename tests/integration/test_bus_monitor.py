@@ -373,3 +373,168 @@ async def test_probes_that_never_come_back_are_undelivered_once_the_timeout_pass
         ("bus.probe.delivery", {"ts": 7_400, "probe_id": second_id, "delivered": False}),
     ] == [e for e in third if e[0] == "bus.probe.delivery"]
     assert 1 == outstanding
+
+
+# --- issue 9: every consumer of a stream, its settings against streams/, the bus-wide messages ------
+
+
+async def create_consumer(nc: Client, stream: str, config: dict) -> None:
+    name = config.get("durable_name")
+    subject = f"$JS.API.CONSUMER.CREATE.{stream}" + (f".{name}" if name else "")
+    await _jsapi.request(nc, subject, {"stream_name": stream, "config": config}, what="create consumer")
+
+
+def of_subject(events: list[tuple[str, dict]], subject: str) -> list[dict]:
+    return [body for s, body in events if s == subject]
+
+
+async def test_every_consumer_of_a_discovered_stream_has_its_lag_and_ephemerals_are_one(bus: Bus) -> None:
+    nc = bus.nc
+    await make_stream(nc, "ORDERS", ["orders.>"])
+    for i in range(5):
+        await nc.request("orders.new", b"{}", timeout=2)
+    for i in range(2):
+        await nc.request("orders.cancel", b"{}", timeout=2)
+    js = nc.jetstream()
+    engine = await js.pull_subscribe("orders.>", durable="engine")
+    assert 3 == len(await engine.fetch(3, timeout=2))  # delivered, left unacked
+    await create_consumer(nc, "ORDERS", {"durable_name": "audit", "ack_policy": "explicit"})
+    # Two ephemerals (no durable name; kept alive for the test): all 7 pending, and the 2 cancels.
+    keep_s = 60 * NS_PER_S
+    await create_consumer(nc, "ORDERS", {"ack_policy": "explicit", "inactive_threshold": keep_s})
+    await create_consumer(nc, "ORDERS", {"ack_policy": "explicit", "inactive_threshold": keep_s,
+                                         "filter_subject": "orders.cancel"})
+    monitor = BusMonitor(
+        nc, spec(consumers=(("ORDERS", "engine"),), discover_consumers=("ORDERS",)), ["ORDERS"],
+        now_ms=Clock(5_000),
+    )
+    await monitor.start()
+    events = decoded(await monitor.sample())
+    await monitor.stop()
+
+    # engine: 7 stored, 3 delivered and unacked -> 4 pending, 3 ack pending (listed: read once,
+    # through CONSUMER.INFO, not again from the list); audit: 7 pending; the ephemerals: the larger
+    # of 7 and 2 pending, none acked, 2 of them.
+    assert [
+        {"ts": 5_000, "stream": "ORDERS", "consumer": "engine", "pending": 4, "ack_pending": 3},
+        {"ts": 5_000, "stream": "ORDERS", "consumer": "audit", "pending": 7, "ack_pending": 0},
+        {"ts": 5_000, "stream": "ORDERS", "consumer": "*ephemeral", "pending": 7, "ack_pending": 0, "count": 2},
+    ] == of_subject(events, "bus.consumer.lag")
+
+
+async def test_discovery_measures_at_most_max_consumers_and_says_so_once(bus: Bus) -> None:
+    nc = bus.nc
+    await make_stream(nc, "ORDERS", ["orders.>"])
+    await nc.request("orders.new", b"{}", timeout=2)
+    for name in ("c", "a", "b"):
+        await create_consumer(nc, "ORDERS", {"durable_name": name, "ack_policy": "explicit"})
+    monitor = BusMonitor(nc, spec(discover_consumers=("ORDERS",), max_consumers=2), ["ORDERS"], now_ms=Clock(6_000))
+    await monitor.start()
+    with capture_logs() as logs:
+        rounds = [decoded(await monitor.sample()) for _ in range(2)]
+    await monitor.stop()
+
+    for events in rounds:
+        assert ["a", "b"] == [b["consumer"] for b in of_subject(events, "bus.consumer.lag")]
+    assert [("bus_monitor.discovery_capped", "3 consumers found, the lag of the first 2 is measured "
+             "(bus_monitor.max_consumers)")] == [(e["event"], e["error"]) for e in logs if "discovery" in e["event"]]
+
+
+async def test_a_stream_whose_settings_leave_its_definition_drifts_in_those_fields(bus: Bus) -> None:
+    nc = bus.nc
+    [trade] = [d for d in load_stream_definitions(STREAMS_DIR) if d["name"] == "TRADE"]
+    await provision_streams(nc, [trade], structlog.get_logger())
+    monitor = BusMonitor(nc, spec(), ["TRADE"], definitions=[trade], now_ms=Clock(7_000))
+    await monitor.start()
+    # One server: the file's 3 replicas are 1 here, and that is no drift.
+    before = of_subject(decoded(await monitor.sample()), "bus.stream.config")
+    info = await _jsapi.request(nc, "$JS.API.STREAM.INFO.TRADE", what="info")
+    edited = dict(info["config"], max_age=3_600 * NS_PER_S, subjects=["trade.>", "orders.>"])
+    await _jsapi.request(nc, "$JS.API.STREAM.UPDATE.TRADE", edited, what="edit by hand")
+    with capture_logs() as logs:
+        after = of_subject(decoded(await monitor.sample()), "bus.stream.config")
+        await _jsapi.request(nc, "$JS.API.STREAM.UPDATE.TRADE", info["config"], what="put back")
+        restored = of_subject(decoded(await monitor.sample()), "bus.stream.config")
+    await monitor.stop()
+
+    assert 1 == info["config"]["num_replicas"]
+    assert [{"ts": 7_000, "stream": "TRADE", "drift": False, "fields": ""}] == before
+    assert [{"ts": 7_000, "stream": "TRADE", "drift": True, "fields": "max_age,subjects"}] == after
+    assert [{"ts": 7_000, "stream": "TRADE", "drift": False, "fields": ""}] == restored
+    assert [
+        ("bus_monitor.config_drift", "differs from streams/ in max_age, subjects"),
+        ("bus_monitor.config_recovered", None),
+    ] == [(e["event"], e.get("error")) for e in logs if e.get("stream") == "TRADE"]
+
+
+async def test_the_messages_a_stream_stored_between_rounds_are_counted_from_its_last_seq(bus: Bus) -> None:
+    nc = bus.nc
+    await make_stream(nc, "ORDERS", ["orders.>"])
+    await make_stream(nc, "OTHER", ["other.>"])
+
+    async def publish(subject: str, count: int) -> None:
+        for _ in range(count):
+            await nc.request(subject, b"{}", timeout=2)
+
+    monitor = BusMonitor(nc, spec(count_messages=("ORDERS",)), ["ORDERS", "OTHER"], now_ms=Clock(8_000))
+    await monitor.start()
+
+    async def counted() -> list[dict]:
+        return of_subject(decoded(await monitor.sample()), "bus.stream.messages")
+
+    await publish("orders.new", 3)
+    first = await counted()  # no earlier round: nothing to count against
+    await publish("orders.new", 5)
+    await publish("other.new", 4)  # OTHER is not counted
+    second = await counted()
+    third = await counted()
+    # Made anew: last_seq starts again at 0, below the 8 seen, so that round counts nothing.
+    await _jsapi.request(nc, "$JS.API.STREAM.DELETE.ORDERS", what="delete")
+    await make_stream(nc, "ORDERS", ["orders.>"])
+    await publish("orders.new", 2)
+    fourth = await counted()
+    await publish("orders.new", 6)
+    fifth = await counted()
+    await monitor.stop()
+
+    assert [] == first
+    assert [{"ts": 8_000, "stream": "ORDERS", "messages": 5}] == second
+    assert [{"ts": 8_000, "stream": "ORDERS", "messages": 0}] == third
+    assert [] == fourth
+    assert [{"ts": 8_000, "stream": "ORDERS", "messages": 6}] == fifth
+
+
+async def test_the_shipped_streams_as_provisioned_on_one_server_do_not_drift(bus: Bus) -> None:
+    # The processor provisions streams/ and hands the same definitions to its monitor: on a single
+    # server every file's 3 replicas become 1, and that is what the monitor must expect.
+    definitions = load_stream_definitions(STREAMS_DIR)
+    await provision_streams(bus.nc, definitions, structlog.get_logger())
+    names = [d["name"] for d in definitions]
+    monitor = BusMonitor(bus.nc, spec(), names, definitions=definitions, now_ms=Clock(9_000))
+    await monitor.start()
+    events = decoded(await monitor.sample())
+    await monitor.stop()
+
+    assert [3] * len(definitions) == [d["num_replicas"] for d in definitions]
+    assert [{"ts": 9_000, "stream": n, "drift": False, "fields": ""} for n in names] == of_subject(
+        events, "bus.stream.config"
+    )
+
+
+async def test_discovery_reads_every_page_of_the_consumer_list(bus: Bus) -> None:
+    # nats-server answers CONSUMER.LIST 256 consumers a page: 300 need a second page.
+    nc = bus.nc
+    await make_stream(nc, "ORDERS", ["orders.>"])
+    await nc.request("orders.new", b"{}", timeout=2)
+    names = [f"c{i:03d}" for i in range(300)]
+    for name in names:
+        await create_consumer(nc, "ORDERS", {"durable_name": name, "ack_policy": "explicit"})
+    # interval 4 s: 2 s for a page, plenty for a loaded machine
+    monitor = BusMonitor(nc, spec(interval_ms=4_000, discover_consumers=("ORDERS",), max_consumers=1_000),
+                         ["ORDERS"], now_ms=Clock(10_000))
+    await monitor.start()
+    lags = of_subject(decoded(await monitor.sample()), "bus.consumer.lag")
+    await monitor.stop()
+
+    assert names == [b["consumer"] for b in lags]
+    assert {1} == {b["pending"] for b in lags}

@@ -197,7 +197,9 @@ def test_the_budget_policy_of_the_catalogue_slos_enters_and_leaves_every_tier(ro
 def bus_events():
     """Measurements as the bus monitor publishes them, every 5 s for 15 minutes: the consumer
     lags 600 behind from 2 to 4 min, one probe publish fails at 5 min, the TRADE stream does not
-    answer from 6 min for 30 s."""
+    answer from 6 min for 30 s; TRADE's max_age differs from streams/ from 7 to 10 min; a platform
+    consumer found on TRADE (risk-engine) lags 80 behind from 8 to 10 min; from 11 to 12 min each
+    of the four streams stores 50,000 messages a round (600,000 a minute each, 2.4M together)."""
     import orjson
 
     out = []
@@ -212,9 +214,18 @@ def bus_events():
         for stream in ("MARKET", "TRADE", "AI", "ANALYTICS", "SLO"):
             down = stream == "TRADE" and 360 <= t_s < 390
             out.append(("bus.stream.status", {"ts": ts, "stream": stream, "state": "down" if down else "up"}))
+            drift = stream == "TRADE" and 420 <= t_s < 600
+            out.append(("bus.stream.config", {"ts": ts, "stream": stream, "drift": drift,
+                                              "fields": "max_age" if drift else ""}))
+            if stream != "SLO" and i > 0:  # the first round has no earlier last_seq
+                burst = 660 <= t_s < 720
+                out.append(("bus.stream.messages", {"ts": ts, "stream": stream,
+                                                    "messages": 50_000 if burst else 1_000}))
         pending = 600 if 120 <= t_s < 240 else 3
         out.append(("bus.consumer.lag", {"ts": ts, "stream": "ANALYTICS", "consumer": "slo_analytics",
                                          "pending": pending, "ack_pending": 0}))
+        out.append(("bus.consumer.lag", {"ts": ts, "stream": "TRADE", "consumer": "risk-engine",
+                                         "pending": 80 if 480 <= t_s < 600 else 0, "ack_pending": 0}))
     return [(s, orjson.dumps(p)) for s, p in out]
 
 
@@ -239,8 +250,14 @@ def test_bus_rules_fire_and_resolve_on_the_monitor_measurements_as_the_reference
     assert sorted(expected) == got
     transitions = {(row[0], row[1], row[3]) for row in got}
     for name, severity in [("BusConsumerLagHigh", "warning"), ("BusConsumerLagHigh", "critical"),
-                           ("BusPublishFailed", "critical"), ("BusStreamUnavailable", "critical")]:
+                           ("BusPublishFailed", "critical"), ("BusStreamUnavailable", "critical"),
+                           ("StreamConfigDrift", "warning"), ("CapacityBusMessagesHigh", "warning")]:
         assert {(name, severity, "firing"), (name, severity, "resolved")} <= transitions
+    # The drift alert is about TRADE's series that names the field; the lag alerts cover a consumer
+    # that is not the processor's (series: stream, fields / stream, consumer).
+    assert {("TRADE", "max_age")} == {row[2] for row in got if row[0] == "StreamConfigDrift"}
+    assert {("ANALYTICS", "slo_analytics"), ("TRADE", "risk-engine")} == {
+        row[2] for row in got if row[0] == "BusConsumerLagHigh"}
 
 
 def test_the_bus_consumer_lag_budget_burns_on_the_monitor_measurements():

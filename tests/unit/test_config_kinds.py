@@ -20,6 +20,9 @@ bus_monitor:
   consumers:
     - {stream: MARKET, durable: slo_market}
     - {stream: TRADE, durable: slo_trade}
+  discover_consumers: [TRADE]
+  max_consumers: 20
+  count_messages: [MARKET, TRADE]
 slis:
   drift:
     service: orchestrator
@@ -197,7 +200,17 @@ def test_the_new_kinds_load_into_the_model() -> None:
         delivery_timeout_ms=3_000,
         streams=("MARKET", "TRADE"),
         consumers=(("MARKET", "slo_market"), ("TRADE", "slo_trade")),
+        discover_consumers=("TRADE",),
+        max_consumers=20,
+        count_messages=("MARKET", "TRADE"),
     ) == spec.bus_monitor
+
+
+def test_a_bus_monitor_without_the_discovery_keys_discovers_and_counts_nothing() -> None:
+    spec = load_config_text("version: 1\nbus_monitor: {}\n", "t.yaml")
+
+    assert ((), 100, ()) == (spec.bus_monitor.discover_consumers, spec.bus_monitor.max_consumers,
+                             spec.bus_monitor.count_messages)
 
 
 def test_the_new_rule_fields_load_into_the_model() -> None:
@@ -484,6 +497,17 @@ CASES: list[tuple[str, str, list[tuple[int | None, str, str]]]] = [
          (6, "bus_monitor.streams[1]", "duplicate stream 'MARKET'"),
          (8, "bus_monitor.consumers[0].durable", "required key is missing"),
          (9, "bus_monitor.consumers[1].stream", "stream 'TRADE' is not in bus_monitor.streams")],
+    ),
+    (
+        "the streams whose consumers are found and whose messages are counted are monitored ones",
+        "version: 1\nbus_monitor:\n  streams: [MARKET, SLO]\n  discover_consumers: [MARKET, TRADE, MARKET, a b]\n"
+        "  count_messages: [AI]\n  max_consumers: 0\n",
+        [(4, "bus_monitor.discover_consumers[3]", "'a b' is not a JetStream name"),
+         (4, "bus_monitor.discover_consumers[2]", "duplicate stream 'MARKET'"),
+         (4, "bus_monitor.discover_consumers[1]", "stream 'TRADE' is not in bus_monitor.streams: the monitored "
+                                                  "streams are: MARKET, SLO"),
+         (5, "bus_monitor.count_messages[0]", "stream 'AI' is not in bus_monitor.streams"),
+         (6, "bus_monitor.max_consumers", "must be greater than 0")],
     ),
     (
         "a duplicate stream after an invalid one keeps its own index",

@@ -77,3 +77,34 @@ def test_llm_tokens_at_80_percent_of_the_daily_headroom_warn_until_midnight(spec
     out = engine.ingest(decisions)
     out.extend(engine.advance(day_ms + 86_400 * S + 20 * S))
     assert [("firing", 8000), ("resolved", 86_410)] == _alerts(out, "CapacityLlmTokensHigh", day_ms)
+
+
+def _bus_round(ts_ms: int, messages_per_stream: int) -> list[Msg]:
+    return [_msg("bus.stream.messages", ts_ms, {"stream": s, "messages": messages_per_stream})
+            for s in ("MARKET", "TRADE", "AI", "ANALYTICS")]
+
+
+def test_the_bus_as_a_whole_at_80_percent_of_its_headroom_warns_though_no_stream_is(spec):
+    # Twelve bus monitor rounds, every 5 s from T0 (T0 .. T0 + 55 s), in each of which every one of
+    # the four streams stored 20,000 messages: 80,000 a round, 960,000 in the minute, but 240,000 per
+    # stream, far below what the per-stream rule needs. At boundary T0 + x the 1 m window holds the
+    # rounds in [x - 60 s, x): x = 40: 8 rounds, 640,000; x = 50: 10 rounds, 800,000 >= 800,000 ->
+    # fires at T0 + 50 s. x = 70: rounds from 10 s, 10 of them, 800,000 (still firing); x = 80:
+    # rounds from 20 s, 8 of them, 640,000 -> resolves at T0 + 80 s.
+    engine = Engine(spec)
+    out = engine.ingest([m for k in range(12) for m in _bus_round(T0_MS + k * 5 * S, 20_000)])
+    out.extend(engine.advance(T0_MS + 120 * S))
+    assert [("firing", 50), ("resolved", 80)] == _alerts(out, "CapacityBusMessagesHigh", T0_MS)
+    assert [] == _alerts(out, "CapacityEventMessagesHigh", T0_MS)
+    [firing, _] = [a for a in out.alerts if a.label_map["alertname"] == "CapacityBusMessagesHigh"]
+    assert 800_000 == firing.value
+
+
+def test_a_bus_just_under_80_percent_of_its_headroom_does_not_warn(spec):
+    # The same minute with one message fewer in one stream's last round: 799,999 at most.
+    rounds = [m for k in range(10) for m in _bus_round(T0_MS + k * 5 * S, 20_000)]
+    rounds[-1] = _msg("bus.stream.messages", T0_MS + 45 * S, {"stream": "ANALYTICS", "messages": 19_999})
+    engine = Engine(spec)
+    out = engine.ingest(rounds)
+    out.extend(engine.advance(T0_MS + 120 * S))
+    assert [] == _alerts(out, "CapacityBusMessagesHigh", T0_MS)

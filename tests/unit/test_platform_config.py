@@ -109,6 +109,8 @@ ALERT_THRESHOLDS = [
      "critical", None, None),
     ("Bus critical: stream unavailable > 10 seconds", "BusStreamUnavailable", BUS, "bus_streams", "bad_for > 10s",
      (RULE_WINDOW, 0, None, 0), "critical", None, None),
+    ("Bus Stream Configuration SLOs: a stream's settings differ from streams/ for 1 minute", "StreamConfigDrift",
+     BUS, "bus_stream_config", "bad_count > 0", (RULE_WINDOW, MINUTE_MS, None, 0), "warning", None, None),
     # Capacity Planning, "Scaling Triggers"
     ("Scaling: CPU usage > 70% sustained, add replica", "ScaleCpuHigh", PLATFORM, "capacity_cpu", "avg > 70",
      (5 * MINUTE_MS, 5 * MINUTE_MS, None, 0), "warning", None, "add replica"),
@@ -131,6 +133,8 @@ ALERT_THRESHOLDS += [
         for stream, sli in [("MARKET", "capacity_market_messages"), ("TRADE", "capacity_trade_messages"),
                             ("AI", "capacity_ai_messages"), ("ANALYTICS", "capacity_analytics_messages")]
     ],
+    ("Capacity: the four streams' messages together at 80% of 100 x 10,000/min", "CapacityBusMessagesHigh",
+     PLATFORM, "bus_event_messages", "sum >= 800000", (RULE_WINDOW, 0, None, 0), "warning", None, None),
     ("Capacity: LLM tokens today at 80% of 2 x 500,000", "CapacityLlmTokensHigh", PLATFORM, "capacity_llm_tokens",
      "sum >= 800000", (DAY_MS, 0, None, 0), "warning", "day", None),
 ]
@@ -518,14 +522,20 @@ def _stream_files() -> dict[str, dict]:
     }
 
 
-def test_the_bus_monitor_measures_the_processors_own_consumers(spec: Config) -> None:
+def test_the_bus_monitor_measures_every_consumer_and_counts_the_messages_of_the_platform_streams(
+    spec: Config,
+) -> None:
+    # Issue 9: the platform's consumers on the four streams, the processor's own durables among them
+    # (found, not listed); as many as the lag SLI keeps series.
     monitor = spec.bus_monitor
     assert monitor is not None
     inputs = sorted(name for name in _stream_files() if name != "SLO")
     assert (5_000, "slo.probe", 5_000) == (monitor.interval_ms, monitor.probe_subject, monitor.delivery_timeout_ms)
-    assert (sorted(_stream_files()), [(s, f"slo_{s.lower()}") for s in inputs]) == (
-        sorted(monitor.streams), sorted(monitor.consumers)
+    assert (sorted(_stream_files()), [], inputs, inputs) == (
+        sorted(monitor.streams), sorted(monitor.consumers), sorted(monitor.discover_consumers),
+        sorted(monitor.count_messages),
     )
+    assert spec.sli("bus_consumer_lag").max_series == monitor.max_consumers
 
 
 def test_the_probe_subject_is_in_the_slo_stream() -> None:
