@@ -170,6 +170,28 @@ def expected_rows() -> list[tuple]:
 
 
 @cache
+def expected_burns() -> tuple[tuple[str, str, str, int], ...]:
+    """Every (slo, tier, status, boundary) of the burn-rate tiers that the reference computes from
+    the raw events (reference.expected_burns), lane by lane as the engine runs them."""
+    parts, _ = partition_config(spec(), definitions())
+    streams = by_stream()
+    res = spec().defaults.resolution_ms
+    lateness = spec().defaults.allowed_lateness_ms
+    rows = []
+    for stream, part in parts.items():
+        if stream not in streams:
+            continue
+        decoded = reference.decode(streams[stream])
+        times = [p[spec().defaults.event_time_field] for _, p in decoded]
+        origin = (times[0] - lateness) - (times[0] - lateness) % res
+        last = (max(times) - lateness) - (max(times) - lateness) % res
+        for slo in part.slos:
+            if slo.budget is not None and slo.budget.burn_tiers:
+                rows += reference.expected_burns(part, slo, decoded, range(origin + res, last + res, res), origin)
+    return tuple(sorted(rows))
+
+
+@cache
 def _engine_run() -> tuple[tuple, tuple]:
     """The engine over the scenario, one engine per stream as the service partitions the spec:
     every alert transition (ErrorBudgetBurn included) and every action, stream by stream."""
