@@ -12,24 +12,17 @@ counted, the slice [T - 1m, T) starts before the state began and is not."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
 
 import orjson
 import pytest
 
-from processor.config.load import load_config
-from processor.engine.core import Engine
 from tests.enginekit import Msg
+from tests.platformkit import MIN, S, T
+from tests.platformkit import burns as _burns
+from tests.platformkit import last_report as _last_report
+from tests.platformkit import run as _run
 
-T = 1_767_621_600_000
-S = 1_000
-MIN = 60_000
 UPTIME_SLOS = ("gateway_availability", "gateway_availability_monthly", "sla_platform_availability")
-
-
-@cache
-def _config():
-    return load_config("config/slo.yaml")
 
 
 def _request(ts_ms: int, status_code: int = 200) -> Msg:
@@ -37,26 +30,6 @@ def _request(ts_ms: int, status_code: int = 200) -> Msg:
         "ts": ts_ms, "route": "/api/v1/portfolio", "method": "GET", "status_code": status_code,
         "latency_ms": 20.0, "rate_limited": False, "rate_limit_correct": True,
     }))
-
-
-def _run(msgs: list[Msg], until_ms: int):
-    engine = Engine(_config())
-    out = engine.ingest(sorted(msgs, key=lambda m: orjson.loads(m.data)["ts"]))
-    assert [] == out.rejections
-    out.extend(engine.advance(until_ms))
-    return out
-
-
-def _last_report(out, slo: str):
-    return [b for b in out.budgets if b.slo == slo and b.reason == "periodic"][-1]
-
-
-def _burns(out, slo: str) -> list[tuple[str, str, int]]:
-    return sorted(
-        (a.label_map["tier"], a.status, (a.evaluated_at_ms - T) // S)
-        for a in out.alerts
-        if a.label_map["alertname"] == "ErrorBudgetBurn" and a.label_map["slo"] == slo
-    )
 
 
 def test_a_silent_gateway_after_being_seen_burns_its_minutes():
