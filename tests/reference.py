@@ -255,24 +255,22 @@ class _Window:
     calendar: None = None
 
 
-def _slice_value(spec: Config, sli: SliConfig, series: dict[tuple, _SeriesData], condition, slice_ms: int,
-                 t: int, zone) -> float | None:
+def _slice_value(sli: SliConfig, ordered: dict[tuple, list], merged: list, merged_times: list[int], condition,
+                 slice_ms: int, t: int, zone) -> float | None:
     """The slice condition's stat over [t - slice, t), of the SLI's series seen before t: a state's
     time shares and absence per series (the SLI as bad as its worst series), anything else over
-    every series' events together."""
+    every series' events of the slice together (``merged``: all of them in time order)."""
     window = _Window(condition, slice_ms)
     stat = condition.stat.kind
-    seen = [sorted(d.points, key=lambda p: p[0]) if sli.kind != "state" else d.points
-            for d in series.values() if min(ts for ts, _ in d.points) < t]
-    if not seen:
-        return None if stat != "count" else 0.0
     if stat in ("since_last", "bad_for") or sli.kind == "state":
+        seen = [pts for pts in ordered.values() if pts[0][0] < t] if sli.kind != "state" else [
+            pts for pts in ordered.values() if min(ts for ts, _ in pts) < t]
         values = [v for pts in seen if (v := _stat(window, sli, pts, t, 0, zone)) is not None]  # type: ignore[arg-type]
         if not values:
             return None
         return min(values) if stat == "good_ratio" else max(values)
-    merged = sorted((p for pts in seen for p in pts), key=lambda p: p[0])
-    return _stat(window, sli, merged, t, 0, zone)  # type: ignore[arg-type]
+    in_slice = merged[bisect_left(merged_times, t - slice_ms) : bisect_left(merged_times, t)]
+    return _stat(window, sli, in_slice, t, 0, zone)  # type: ignore[arg-type]
 
 
 def _good_total(slo, sli: SliConfig, obs) -> tuple[int, int]:
@@ -308,10 +306,15 @@ def expected_burns(spec: Config, slo, events: list[tuple[str, dict]], boundaries
     records: dict[int, tuple[int, int]] = {}
     if budget.method == "time_slices":
         seen_from = min((ts for d in series.values() for ts, _ in d.points), default=None)
+        # A state's points stay in arrival order (its replay); everything else in time order.
+        ordered = {k: d.points if sli.kind == "state" else sorted(d.points, key=lambda p: p[0])
+                   for k, d in series.items()}
+        merged = sorted((p for d in series.values() for p in d.points), key=lambda p: p[0])
+        merged_times = [ts for ts, _ in merged]
         for t in boundaries:
             if t % budget.slice_ms or t - budget.slice_ms < origin_ms or seen_from is None or seen_from >= t:
                 continue
-            value = _slice_value(spec, sli, series, budget.slice_condition, budget.slice_ms, t, zone)
+            value = _slice_value(sli, ordered, merged, merged_times, budget.slice_condition, budget.slice_ms, t, zone)
             if value is None:
                 if budget.no_data == "ignore":
                     continue
