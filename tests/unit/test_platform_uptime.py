@@ -83,6 +83,23 @@ def test_a_gateway_never_seen_burns_nothing_and_is_reported_as_never_seen():
     assert [("firing", 290)] == never
 
 
+def test_the_minutes_before_the_gateways_first_request_are_not_counted_the_silence_after_it_is():
+    # The analytics service beats every 10 s from T + 1 s (the state begins at T - 10 s); the gateway
+    # answers its first request at 5m 50s, then one every 2 s until 9m 58s, then nothing until 15m.
+    msgs = [Msg("analytics.heartbeat", orjson.dumps({"ts": T + S + i * 10 * S})) for i in range(90)]
+    msgs += [_request(T + 5 * MIN + 50 * S + i * 2 * S) for i in range(125)]
+    out = _run(msgs, T + 15 * MIN)
+    # [0, 1m) .. [4m, 5m) closed before the gateway was seen: not counted. [5m, 6m) holds its first
+    # five requests: up, as are [6m, 7m) .. [9m, 10m); [10m, 11m) .. [14m, 15m) are silent: down.
+    for slo in UPTIME_SLOS:
+        report = _last_report(out, slo)
+        assert (5, 10) == (report.good, report.total), slo
+    # The first silent minute closes at 11m = 660 s: 1 bad of 6 counted minutes (167x) over the long
+    # windows, 1 of 5 over the 5 m one: every tier fires there.
+    assert [("critical", "firing", 660), ("emergency", "firing", 660), ("warning", "firing", 660)] == _burns(
+        out, "gateway_availability")
+
+
 def _ms(year: int, month: int, day: int = 1) -> int:
     return int(datetime(year, month, day, tzinfo=UTC).timestamp() * 1000)
 
