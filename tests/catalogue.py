@@ -147,13 +147,14 @@ def alert_row(a) -> tuple:
     return (labels["alertname"], labels["severity"], series, a.status, a.active_at_ms, a.starts_at_ms, a.ends_at_ms)
 
 
-def expected_rows() -> list[tuple]:
-    """Every transition the reference finds, for every rule the scenario drives."""
+def _lanes():
+    """(the lane's part of the spec, its decoded events, its boundaries, its origin) for every stream
+    lane with events, as the engine runs them: the clock starts at the first event's sub-window
+    less the lateness and closes through the last one's."""
     parts, _ = partition_config(spec(), definitions())
     streams = by_stream()
     res = spec().defaults.resolution_ms
     lateness = spec().defaults.allowed_lateness_ms
-    rows = []
     for stream, part in parts.items():
         if stream not in streams:
             continue
@@ -161,14 +162,33 @@ def expected_rows() -> list[tuple]:
         times = [p[spec().defaults.event_time_field] for _, p in decoded]
         origin = (times[0] - lateness) - (times[0] - lateness) % res
         last = (max(times) - lateness) - (max(times) - lateness) % res
+        yield part, decoded, range(origin + res, last + res, res), origin
+
+
+def expected_rows() -> list[tuple]:
+    """Every transition the reference finds, for every rule the scenario drives."""
+    rows = []
+    for part, decoded, boundaries, origin in _lanes():
         for rule in part.alerts:
             if rule.name in NOT_DRIVEN:
                 continue
             sli = part.sli(rule.sli)
             mine = [(s, p) for s, p in decoded if subject_pattern_matches(sli.subject, s)]
-            for e in reference.expected_alerts(part, rule, mine, range(origin + res, last + res, res), origin):
+            for e in reference.expected_alerts(part, rule, mine, boundaries, origin):
                 rows.append((e.alertname, e.severity, e.labels, e.status, e.active_at_ms, e.starts_at_ms, e.ends_at_ms))
     return sorted(rows)
+
+
+@cache
+def expected_burns() -> tuple[tuple[str, str, str, int], ...]:
+    """Every (slo, tier, status, boundary) of the burn-rate tiers that the reference computes from
+    the raw events (reference.expected_burns), lane by lane as the engine runs them."""
+    rows = []
+    for part, decoded, boundaries, origin in _lanes():
+        for slo in part.slos:
+            if slo.budget is not None and slo.budget.burn_tiers:
+                rows += reference.expected_burns(part, slo, decoded, boundaries, origin)
+    return tuple(sorted(rows))
 
 
 @cache

@@ -4,7 +4,9 @@ It recomputes every rule at every boundary from the raw events alone: no sub-win
 incremental sums, no eviction, no snapshots. Quantiles come from the ``ddsketch`` library fed the
 raw values (the engine's own stores are its reimplementation), ratios and gauges from plain
 Python over the events in [t - window, t). Its state machine is the one docs/architecture.md ("Time") describes, written
-out again as a loop. Tests compare the engine's alerts with this.
+out again as a loop. Tests compare the engine's alerts with this. ``expected_burns`` does the same
+for the burn-rate tiers of error budgets: window sums of good and total events (or of one-minute
+slices) counted from the events, not from the engine's rings and running sums.
 """
 
 from __future__ import annotations
@@ -69,7 +71,44 @@ class _SeriesData:
         self.points: list[tuple[int, object]] = []  # (ts, observation)
 
 
+def _correlations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) -> dict[tuple, _SeriesData]:
+    """A correlation SLI's observations (docs/config.md, "Correlations"), in event-time order: an
+    outcome (good when the end came within the timeout; bad at a fail, or at the deadline when the
+    timeout passed first) or a duration (end - start), at the time of what decided it, in the
+    series of the start's labels. An end or fail without an open start is not judged."""
+    c = sli.correlation
+    series: dict[tuple, _SeriesData] = defaultdict(_SeriesData)
+    open_: dict[str, tuple[int, tuple, int | None]] = {}  # id -> (start, labels, deadline)
+
+    def expire(before: int) -> None:
+        for cid, (_, labels, deadline) in sorted(open_.items(), key=lambda kv: kv[1][2] or 0):
+            if deadline is not None and deadline < before:
+                series[labels].points.append((deadline, False))
+                del open_[cid]
+
+    ts_field = spec.defaults.event_time_field
+    for subject, payload in sorted(events, key=lambda e: e[1][ts_field]):
+        if not _selected(sli, subject, payload):
+            continue
+        p = {**payload, "_subject": subject}
+        ts, cid = payload[ts_field], str(_get(payload, c.id_field))
+        expire(ts)
+        if c.start.fn(p):
+            timeout = dict(c.timeouts_ms).get(str(payload.get(c.timeout_by_field)), c.timeout_ms) \
+                if c.timeout_by_field else c.timeout_ms
+            open_[cid] = (ts, _labels(sli, payload), None if timeout is None else ts + timeout)
+        elif cid in open_ and (c.end.fn(p) or (c.fail is not None and c.fail.fn(p))):
+            start, labels, deadline = open_.pop(cid)
+            if c.output == "duration":
+                series[labels].points.append((ts, float(ts - start)))
+            else:
+                series[labels].points.append((ts, bool(c.end.fn(p))))
+    return series
+
+
 def _observations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) -> dict[tuple, _SeriesData]:
+    if sli.kind == "correlation":
+        return _correlations(spec, sli, events)
     series: dict[tuple, _SeriesData] = defaultdict(_SeriesData)
     for subject, payload in events:
         if not _selected(sli, subject, payload):
@@ -80,6 +119,9 @@ def _observations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) 
             if sli.value_minus_field:
                 v -= float(_get(payload, sli.value_minus_field))
             obs = v * sli.unit_to_ms if sli.kind == "latency" else v
+        elif sli.kind == "ratio" and sli.good is None:
+            # good and bad events counted in the payload (delivered / dropped)
+            obs = (int(_get(payload, sli.good_count_field)), int(_get(payload, sli.bad_count_field)))
         elif sli.kind == "ratio":
             obs = bool(sli.good.fn({**payload, "_subject": subject}))
         elif sli.kind == "state":
@@ -200,3 +242,117 @@ def decode(events: list[tuple[str, bytes]]) -> list[tuple[str, dict]]:
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+# ---------------------------------------------------------------- error budgets' burn-rate tiers
+
+@dataclass(frozen=True)
+class _Window:
+    """What a window of a stat over time needs from an alert: the stat and the window length."""
+
+    condition: object
+    window_ms: int
+    calendar: None = None
+
+
+def _slice_value(sli: SliConfig, ordered: dict[tuple, list], merged: list, merged_times: list[int], condition,
+                 slice_ms: int, t: int, zone) -> float | None:
+    """The slice condition's stat over [t - slice, t), of the SLI's series seen before t: a state's
+    time shares and absence per series (the SLI as bad as its worst series), anything else over
+    every series' events of the slice together (``merged``: all of them in time order)."""
+    window = _Window(condition, slice_ms)
+    stat = condition.stat.kind
+    if stat in ("since_last", "bad_for") or sli.kind == "state":
+        seen = [pts for pts in ordered.values() if pts[0][0] < t] if sli.kind != "state" else [
+            pts for pts in ordered.values() if min(ts for ts, _ in pts) < t]
+        values = [v for pts in seen if (v := _stat(window, sli, pts, t, 0, zone)) is not None]  # type: ignore[arg-type]
+        if not values:
+            return None
+        return min(values) if stat == "good_ratio" else max(values)
+    in_slice = merged[bisect_left(merged_times, t - slice_ms) : bisect_left(merged_times, t)]
+    return _stat(window, sli, in_slice, t, 0, zone)  # type: ignore[arg-type]
+
+
+def _good_total(slo, sli: SliConfig, obs) -> tuple[int, int]:
+    """(good, total) of an event of an occurrences budget: a ratio's good (or the good and bad
+    counts it carries), a latency under the objective's threshold."""
+    if isinstance(obs, bool):  # a ratio's good, or an outcome correlation's
+        return int(obs), 1
+    if sli.kind == "ratio":
+        return obs[0], obs[0] + obs[1]
+    if sli.kind in ("latency", "correlation"):  # a latency, or a duration correlation's
+        op, threshold = slo.objective.op, slo.objective.threshold
+        return int(obs <= threshold if op == "<=" else obs < threshold), 1
+    raise AssertionError(f"reference counts no occurrences of a {sli.kind} SLI")
+
+
+def expected_burns(spec: Config, slo, events: list[tuple[str, dict]], boundaries: range,
+                   origin_ms: int) -> list[tuple[str, str, str, int]]:
+    """Every (slo, tier, status, boundary) of an SLO's burn-rate tiers (docs/config.md, "Error
+    budgets"), from the raw events: at each boundary b the good and total events of each window,
+    events whose time is in [b - W, b) (a window over 6 h starts at the minute that holds b - W:
+    the budget keeps those in minutes), or for time slices the slices ending in that span, each
+    judged by the slice condition over its own events once the SLI has been seen (no_data where it
+    has none; slices starting before the state began are not counted). A tier fires while the
+    burn rate, bad / total / (1 - objective), is at least its burn in decimal over both windows,
+    each holding at least its gate of events (slices) and at least one; it resolves at the first
+    boundary where it does not."""
+    budget = slo.budget
+    sli = spec.sli(slo.sli)
+    series = _observations(spec, sli, events)
+    res = spec.defaults.resolution_ms
+    zone = ZoneInfo("UTC")
+    # (sub-window start, good, total) records, as the budget keys them
+    records: dict[int, tuple[int, int]] = {}
+    if budget.method == "time_slices":
+        seen_from = min((ts for d in series.values() for ts, _ in d.points), default=None)
+        # A state's points stay in arrival order (its replay); everything else in time order.
+        ordered = {k: d.points if sli.kind == "state" else sorted(d.points, key=lambda p: p[0])
+                   for k, d in series.items()}
+        merged = sorted((p for d in series.values() for p in d.points), key=lambda p: p[0])
+        merged_times = [ts for ts, _ in merged]
+        for t in boundaries:
+            if t % budget.slice_ms or t - budget.slice_ms < origin_ms or seen_from is None or seen_from >= t:
+                continue
+            value = _slice_value(sli, ordered, merged, merged_times, budget.slice_condition, budget.slice_ms, t, zone)
+            if value is None:
+                if budget.no_data == "ignore":
+                    continue
+                good = budget.no_data == "good"
+            else:
+                good = budget.slice_condition.holds(value)
+            records[t - res] = (int(good), 1)
+    else:
+        for data in series.values():
+            for ts, obs in data.points:
+                key = ts - ts % res
+                g, n = records.get(key, (0, 0))
+                dg, dn = _good_total(slo, sli, obs)
+                records[key] = (g + dg, n + dn)
+    keys = sorted(records)
+    sums = [(0, 0)]  # sums[i]: (good, total) of the first i records
+    for k in keys:
+        sums.append((sums[-1][0] + records[k][0], sums[-1][1] + records[k][1]))
+
+    def window(b: int, w: int) -> tuple[int, int]:
+        lo = b - w if w <= 6 * 3_600_000 else b - b % 60_000 - w
+        i, j = bisect_left(keys, lo), bisect_left(keys, b)
+        return sums[j][0] - sums[i][0], sums[j][1] - sums[i][1]
+
+    from fractions import Fraction
+
+    allowed = 1 - Fraction(repr(slo.objective_ratio))
+    out = []
+    for tier in budget.burn_tiers:
+        firing = False
+        for b in boundaries:
+            holds = True
+            for w, gate in ((tier.long_ms, tier.min_events_long), (tier.short_ms, tier.min_events_short)):
+                good, total = window(b, w)
+                if total == 0 or total < gate or Fraction(total - good, total) < Fraction(repr(tier.burn)) * allowed:
+                    holds = False
+                    break
+            if holds != firing:
+                firing = holds
+                out.append((slo.name, tier.tier, "firing" if holds else "resolved", b))
+    return out

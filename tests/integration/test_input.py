@@ -108,9 +108,10 @@ async def test_a_producer_sending_five_percent_broken_events_pages(fresh_nats_ur
     dead = await stream_messages(nc.jetstream(), "SLO", "slo.deadletter.>")
     assert [("slo.deadletter.missing_field", "gateway_request_latency")] * len(broken) == [
         (m.subject, m.headers["Slo-Rejected-Slis"]) for m in dead]
-    # Availability counted all 900 requests: the broken ones were good requests, only without latency.
+    # The error rate (a budget of requests) counted all 900: the broken ones were good requests, only
+    # without latency.
     budgets = [orjson.loads(m.data) for m in await stream_messages(nc.jetstream(), "SLO",
-                                                                      "slo.budget.api-gateway.gateway_availability")]
+                                                                      "slo.budget.api-gateway.gateway_error_rate")]
     last = max(budgets, key=lambda b: b["evaluatedAt"])
     assert last["total"] == last["good"] == sum(1 for t in range(900) if iso(t) < last["evaluatedAt"])
     await nc.close()

@@ -287,7 +287,7 @@ async def _collect_gateway_budgets(nc) -> list:
     async def collect(msg):
         budgets.append(orjson.loads(msg.data))
 
-    await nc.subscribe("slo.budget.api-gateway.gateway_availability", cb=collect)
+    await nc.subscribe("slo.budget.api-gateway.gateway_error_rate", cb=collect)
     return budgets
 
 

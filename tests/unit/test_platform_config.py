@@ -570,10 +570,10 @@ OCC, SLICES = "occurrences", "time_slices"
 # (slo, method, objective ratio, calendar, tiers, gates, slice condition); every window is 30 days (a
 # calendar month nominally so). An SLO at 100 % has no budget: (method, ...) is None.
 BUDGETS = [
-    ("Gateway availability: 30 days rolling", "gateway_availability", OCC, 0.999, None, PLATFORM_TIERS,
-     GATEWAY_GATES, None),
-    ("Gateway availability as a calendar-month SLA view, without alerts", "gateway_availability_monthly", OCC,
-     0.999, "month", (), None, None),
+    ("Gateway availability: minutes up, 30 days rolling, every minute counts", "gateway_availability", SLICES,
+     0.999, None, PLATFORM_TIERS, NO_GATES, "bad_ratio < 1%"),
+    ("Gateway availability as a calendar-month SLA view, without alerts", "gateway_availability_monthly", SLICES,
+     0.999, "month", (), None, "bad_ratio < 1%"),
     ("Gateway error rate", "gateway_error_rate", OCC, 0.999, None, PLATFORM_TIERS, GATEWAY_GATES, None),
     ("Gateway p50: no 5x or 10x tier, which a 50 % budget cannot reach", "gateway_latency_p50", OCC, 0.5, None,
      ("normal", "warning"), GATEWAY_GATES, None),
@@ -673,8 +673,8 @@ BUDGETS = [
     ("Publish latency", "bus_publish_latency_p99", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
     ("Consumer lag: minutes below 100 pending", "bus_consumer_lag", SLICES, 0.9999, None, PLATFORM_TIERS, NO_GATES,
      "max < 100"),
-    ("SLA platform availability, a calendar month", "sla_platform_availability", OCC, 0.995, "month", (), None,
-     None),
+    ("SLA platform availability, the gateway's minutes of a calendar month", "sla_platform_availability", SLICES,
+     0.995, "month", (), None, "bad_ratio < 1%"),
     ("SLA order execution success, a calendar month", "sla_order_execution_success", OCC, 0.999, "month", (), None,
      None),
     ("SLA data freshness, a calendar month", "sla_data_freshness", OCC, 0.99, "month", (), None, None),

@@ -8,47 +8,13 @@ slice before T is outside every window (tests/unit/test_engine_never_seen.py).""
 
 from __future__ import annotations
 
-from functools import cache
-
-import orjson
 import pytest
 
-from processor.config.load import load_config
-from processor.engine.core import Engine
-from tests.enginekit import Msg
-
-T = 1_767_621_600_000
-S = 1_000
-MIN = 60_000
-
-
-@cache
-def _config():
-    return load_config("config/slo.yaml")
-
-
-def _msg(subject: str, ts_ms: int, **fields) -> Msg:
-    return Msg(subject, orjson.dumps({"ts": ts_ms, **fields}))
-
-
-def _run(msgs: list[Msg], until_ms: int):
-    engine = Engine(_config())
-    out = engine.ingest(sorted(msgs, key=lambda m: orjson.loads(m.data)["ts"]))
-    assert [] == out.rejections
-    out.extend(engine.advance(until_ms))
-    return out
-
-
-def _last_report(out, slo: str):
-    return [b for b in out.budgets if b.slo == slo and b.reason == "periodic"][-1]
-
-
-def _burns(out, slo: str) -> list[tuple[str, str, int]]:
-    return sorted(
-        (a.label_map["tier"], a.status, (a.evaluated_at_ms - T) // S)
-        for a in out.alerts
-        if a.label_map["alertname"] == "ErrorBudgetBurn" and a.label_map["slo"] == slo
-    )
+from tests.platformkit import MIN, S, T
+from tests.platformkit import burns as _burns
+from tests.platformkit import last_report as _last_report
+from tests.platformkit import msg as _msg
+from tests.platformkit import run as _run
 
 
 def _alerts(out, name: str) -> list[tuple[str, int]]:

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import orjson
 import pytest
 from ddsketch import DDSketch, LogarithmicMapping
 from hypothesis import given, settings
@@ -84,6 +85,29 @@ def test_values_outside_the_trackable_range_are_clipped_and_counted_not_lost():
     assert 4 == store.count
     assert 1 == store.zero_count
     assert 2 == store.clipped
+
+
+def test_a_merged_store_counts_the_clipped_values_of_both_and_keeps_them_through_a_snapshot():
+    # Worked without the store: a positive value below 1 µs (1e-3 ms) or above 1e8 ms is clipped.
+    # a: 1e-9 and 1e-5 below, 2e8 above: 3 clipped; 5 ms in range; 0 is a zero, not clipped.
+    # b: 1e-7 below, 3e9 and 4e9 above: 3 clipped; 50 ms in range. Merged: 3 + 3 = 6 of 9 values.
+    a_values, b_values = [1e-9, 1e-5, 2e8, 5.0, 0.0], [3e9, 1e-7, 4e9, 50.0]
+    outside = [v for v in a_values + b_values if v > 0 and not MIN_TRACKABLE_MS <= v <= MAX_TRACKABLE_MS]
+    assert 6 == len(outside)
+    a, b = LatencyStore(), LatencyStore()
+    a.add_many(np.array(a_values))
+    b.add_many(np.array(b_values))
+    assert (3, 3) == (a.clipped, b.clipped)
+    merged = a.copy()
+    merged.merge(b)
+    assert (6, 9, 1) == (merged.clipped, merged.count, merged.zero_count)
+    assert (3, 3) == (a.clipped, b.clipped)  # merging into a copy leaves both as they were
+    # Through a snapshot (what a checkpoint stores), and merged again after one.
+    again = LatencyStore.restore(orjson.loads(orjson.dumps(merged.snapshot())))
+    assert (6, 9, 1) == (again.clipped, again.count, again.zero_count)
+    restored_a = LatencyStore.restore(a.snapshot())
+    restored_a.merge(LatencyStore.restore(b.snapshot()))
+    assert (6, 9) == (restored_a.clipped, restored_a.count)
 
 
 def test_snapshot_restore_round_trip_keeps_every_count():
