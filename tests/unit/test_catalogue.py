@@ -79,7 +79,6 @@ BURNS = {
     "ai_decision_latency_p50": {"normal"},
     "ai_decision_latency_p95": {W, C},
     "ai_decision_latency_p99": {W, C, E},
-    "ai_model_fallback_success": {W, C, E},
     "ai_decision_quality": {"normal"},
     "ai_provider_openai_availability": {W, C, E},
     "ai_provider_groq_availability": {W, C},
@@ -95,10 +94,13 @@ BURNS = {
     "market_request_availability": {W, C, E},
     "analytics_query_latency_p95": {W, C},
     "analytics_snapshot_frequency": {W, C, E},
-    "analytics_position_sync_lag": {W, C},
+    # Issue 9: gates of 10 / 1 for one snapshot a minute (the catalogue's 100 / 10 kept the 10x tier
+    # shut: its hour holds 60)
+    "analytics_position_sync_lag": {W, C, E},
     "orchestrator_availability": {W, C, E},
     "orchestrator_cycle_completion": {W, C, E},
-    "orchestrator_cycle_duration_p95": {W},
+    # Issue 9: gates of 20 / 3 for ~2 cycles a minute; the 5x tier's gates are met in the slow hour
+    "orchestrator_cycle_duration_p95": {W, C},
     "orchestrator_saga_completion": {W, C, E},
     "orchestrator_schedule_accuracy": {W, C, E},
     "orchestrator_heartbeat_cycle_target": {W, C, E},
@@ -112,22 +114,17 @@ BURNS = {
     "ai_decision_error_rate": {W, C, E},
 }
 
-# Fired and still firing when the scenario ends: ~3 cancels per 5 minutes fill the long windows' gate
-# of 100 events only at ~148 min, and the warning tier's 2 h short window cannot be clean by 260 min.
+# Fired and still firing when the scenario ends: ~3 cancels per 5 minutes (the scenario runs at a tenth
+# of the nominal rate) fill the long windows' gate of 70 events only at ~100-120 min, and the warning
+# tier's 2 h short window cannot be clean by 260 min.
 STILL_FIRING_AT_THE_END = {("trading_cancel_order_target", W), ("trading_cancel_order_max", W)}
 
 # SLOs with burn-rate tiers that the scenario cannot burn, and why. Their budget mechanics (tiers,
 # gates, time slices, resets) are those of tests/unit/test_budget_timelines.py.
 NOT_BURNT = {
-    # The tiers' gate is 100 events in the long window; over the scenario's 4 h 20 min:
-    "market_provider_failover_time": "one market.provider.failover per provider outage",
-    "market_reconnection_time": "one reconnection per WebSocket disconnect",
-    "analytics_report_generation_p95": "66 reports",
-    "orchestrator_analysis_cycle_target": "52 analysis cycles",
-    "orchestrator_analysis_cycle_max": "52 analysis cycles",
-    "orchestrator_rebalance_cycle_target": "9 rebalance cycles",
-    "orchestrator_rebalance_cycle_max": "9 rebalance cycles",
-    "orchestrator_portfolio_rebalance_saga": "9 portfolio_rebalance sagas",
+    # (Failover and reconnection times, analysis and rebalance cycles, portfolio-rebalance sagas and
+    # model fallback success have no tiers: at their volume rules alert instead, issue 9.)
+    "analytics_report_generation_p95": "no incident of the scenario slows reports",
     # No incident of the scenario silences these heartbeats; the minutes before the first one are
     # unknown, not down (ServiceNeverReported covers a service that never beats):
     "trading_availability": "trade.heartbeat every 10 s throughout",
@@ -139,7 +136,7 @@ NOT_BURNT = {
     "bus_publish_latency_p99": "bus lane",
     "bus_consumer_lag": "bus lane: test_the_bus_consumer_lag_budget_burns_on_the_monitor_measurements",
     # Partial outages (issue 9); each burns at nominal volume in tests/unit/test_platform_outages.py:
-    "trading_cancel_error_rate": "~3 cancels per 5 min: the long windows hold 100 only from ~148 min, long "
+    "trading_cancel_error_rate": "~3 cancels per 5 min: the long windows hold 70 only from ~100-120 min, "
     "after the 20 % trading outage (40-50 min) failed one or two",
     "analytics_query_error_rate": "no incident of the scenario fails analytics queries",
     "analytics_report_error_rate": "no incident of the scenario fails reports",
