@@ -330,35 +330,47 @@ def _sli_alerts(alerts, sli: str) -> list:
 
 def run_total_failure(slo: SloConfig) -> tuple[int, int, list, list]:
     """(failure start, bound, alerts before the failure, firing alerts by the bound)."""
-    sli = spec().sli(slo.sli)
-    siblings = [s for s in spec().slos if s.sli == slo.sli]
+    fail_ms, before, fired = _failure_of_sli(slo.sli)
+    bound, _ = bound_ms(slo)
+    return fail_ms, bound, before, [a for a in fired if a.status == "firing" and a.starts_at_ms <= fail_ms + bound]
+
+
+@cache
+def _failure_of_sli(sli_name: str) -> tuple[int, list, list]:
+    """One run per SLI: the SLOs on an SLI share its traffic and its alerts (every alert counted is
+    on the SLI), so they share the run, up to the widest of their bounds or the first alert.
+    (failure start, alerts before it, alerts from it on)."""
+    sli = spec().sli(sli_name)
+    siblings = [s for s in spec().slos if s.sli == sli_name]
+    slo = min(siblings, key=lambda s: s.expected_per_min)  # the least traffic of those declared
     traffic = Traffic(slo, sli, siblings)
     period = 60_000 / slo.expected_per_min
     healthy = max(HEALTHY_MS, math.ceil(2 * period / M) * M)
     fail_ms = T0 + healthy
-    bound, _ = bound_ms(slo)
+    bound = max(bound_ms(s)[0] for s in siblings)
     until = fail_ms + bound + spec().defaults.allowed_lateness_ms
     engine = Engine(_part(slo))
-    before, fired = [], []
+    before: list = []
+    fired: list = []
+
+    def take(out) -> None:
+        assert [] == out.rejections, (sli_name, out.rejections[:3])
+        for a in _sli_alerts(out.alerts, sli_name):
+            (before if a.starts_at_ms < fail_ms else fired).append(a)
+
     batch: list = []
     batch_end = T0 + M
     for ts, subject, payload in traffic.events(T0, fail_ms, until):
         if ts >= batch_end:
-            out = engine.ingest(batch)
-            assert [] == out.rejections, (slo.name, out.rejections[:3])
-            for a in _sli_alerts(out.alerts, sli.name):
-                (before if a.starts_at_ms < fail_ms else fired).append(a)
+            take(engine.ingest(batch))
             if fired:
                 break
             batch, batch_end = [], ts - ts % M + M
         batch.append(_Msg(subject, orjson.dumps(payload)))
     else:
-        out = engine.ingest(batch)
-        out.extend(engine.advance(fail_ms + bound))
-        for a in _sli_alerts(out.alerts, sli.name):
-            (before if a.starts_at_ms < fail_ms else fired).append(a)
-    firing = [a for a in fired if a.status == "firing" and a.starts_at_ms <= fail_ms + bound]
-    return fail_ms, bound, before, firing
+        take(engine.ingest(batch))
+        take(engine.advance(fail_ms + bound))
+    return fail_ms, before, fired
 
 
 SLOS = [s.name for s in spec().slos]
