@@ -676,10 +676,8 @@ def test_catalogue_file_problems(
         assert (fragment, True) == (fragment, fragment in problem.message), problem.message
 
 
-def test_an_slo_whose_tiers_cannot_fire_at_its_expected_volume_is_refused_with_the_arithmetic():
-    from processor.errors import ConfigError
-
-    text = """
+# An SLO of 48 sagas a day on the platform tiers: `expected` is on line 10.
+_REBALANCE_48_A_DAY = """
 version: 1
 burn_rate_catalogues: burn-rates.yaml
 slis:
@@ -691,6 +689,12 @@ slos:
     expected: 48/1d
     budget: {burn_alerts: platform}
 """
+
+
+def test_an_slo_whose_tiers_cannot_fire_at_its_expected_volume_is_refused_with_the_arithmetic():
+    from processor.errors import ConfigError
+
+    text = _REBALANCE_48_A_DAY
     # The platform tiers gate at 100 events in the long window and 10 in the short: at 48 a day the
     # emergency tier's 1 h window holds 2 events, its 5 m window 0.167.
     with pytest.raises(ConfigError) as err:
@@ -701,20 +705,11 @@ slos:
     assert load_config_text(fitted, "slo.yaml", base_dir=_CONFIG_DIR).slos[0].name == "rebalance"
 
 
-
 def test_the_volume_check_names_file_line_field_every_tier_and_what_to_write_instead(tmp_path):
     (tmp_path / "burn-rates.yaml").write_text((_CONFIG_DIR / "burn-rates.yaml").read_text())
-    (tmp_path / "slo.yaml").write_text("""version: 1
-burn_rate_catalogues: burn-rates.yaml
-slis:
-  sagas: {service: o, kind: ratio, subject: s, good: ok == true}
-slos:
-  rebalance:
-    sli: sagas
-    objective: 99%
-    expected: 48/1d
-    budget: {burn_alerts: platform, disable_tiers: []}
-""")
+    (tmp_path / "slo.yaml").write_text(
+        _REBALANCE_48_A_DAY.replace("budget: {burn_alerts: platform}", "budget: {burn_alerts: platform, disable_tiers: []}")
+    )
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "slo.yaml")
     text_of = str(err.value)
@@ -724,7 +719,7 @@ slos:
     for tier, which in [("warning", "long"), ("warning", "short"), ("critical", "long"), ("critical", "short"),
                         ("emergency", "long"), ("emergency", "short")]:
         assert f"the {tier} burn-rate tier cannot fire: its {which} window" in text_of
-    where = f"{tmp_path / 'slo.yaml'}:9: slos.rebalance.expected: "
+    where = f"{tmp_path / 'slo.yaml'}:10: slos.rebalance.expected: "
     assert (where + "at 48/1d the emergency burn-rate tier cannot fire: its long window (1h) holds about 2 events, "
             "under its min_events of 100; write budget.min_events: {long: 1} (a third of what the window holds) "
             "or lower, or disable the tier") in text_of
