@@ -22,10 +22,12 @@ comes every 30 minutes, the first moment a failure can be seen at all).
 
 The healthy period before it is 10 minutes (or two of the SLI's periods, when longer): the state
 begins there, so every SLI has been seen, and the gates derived from the expected volume (about
-10 minutes of events in the long window) are met. A healthy history much longer than the tiers'
-long windows dilutes the long window: a p95 SLO, whose total failure burns at 20x, reaches the 10x
-tier only once half of the hour is bad. That is the tiers' design, not the volume's; the rules on
-such SLIs (``p95 > ... for ...``) are what answer faster.
+10 minutes of events in the long window) are met. A longer healthy history dilutes the long
+windows: a p95 SLO, whose total failure burns at 20x, reaches the 10x tier only once half of its
+hour is bad. That is the tiers' design, not the volume's. Measured with an hour of healthy history:
+every SLO but three still alerts within its bound; trading_order_ack_latency_p95,
+analytics_query_latency_p95 and analytics_report_generation_p95 (p95 objectives alone on their SLI,
+no faster rule) alert at about 6 m 40 s, by the warning tier.
 """
 
 from __future__ import annotations
