@@ -98,6 +98,15 @@ NOT_DRIVEN = {
     "StreamConfigDrift": "bus measurements: tests/unit/test_catalogue.py::test_bus_rules",
     "CapacityBusMessagesHigh": "bus measurements: tests/unit/test_catalogue.py::test_bus_rules",
     "MarketFailoverOffRoute": "the simulator always fails over along the documented route",
+    # Issue 9, rules for low-volume SLOs: a total failure of each at its volume fires it in
+    # tests/unit/test_platform_volume.py::test_a_total_failure_at_the_nominal_volume_alerts_within_the_bound
+    "MarketFailoverSlow": "the scenario takes no single market provider down: no failover at all",
+    "MarketReconnectionSlow": "a correlation SLI (disconnected -> connected), which the reference does not "
+    "compute; tests/unit/test_platform_volume.py",
+    "OrchestratorRebalanceSagaFailed": "a correlation SLI (saga start -> end or timeout), which the reference "
+    "does not compute; tests/unit/test_platform_volume.py",
+    "OrchestratorRebalanceCycleSlow": "fires when both rebalance cycles of an hour are slow; the scenario slows "
+    "one: tests/unit/test_platform_volume.py",
     # The scenario sends no broken input (the reference knows nothing of the engine's own account):
     "InputRejectedHigh": "the processor's input: tests/unit/test_engine_per_sli.py and "
     "tests/integration/test_input.py::test_a_producer_sending_five_percent_broken_events_pages",

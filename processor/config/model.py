@@ -197,6 +197,9 @@ class SloConfig(FrozenModel):
     description: str = ""
     window_ms: int = 30 * 86_400_000  # the error-budget period ("Error Budget (30 days)")
     budget: BudgetConfig | None = None
+    # The SLI's expected volume as the config declares it (``expected: 48/1d``), in events per
+    # minute; None when the config does not say. Checked against the burn-rate gates at load.
+    expected_per_min: float | None = None
 
 
 class AlertConfig(FrozenModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -72,8 +73,13 @@ def _read_slo(name: str, data: Any, slis: SliTable, ctx: BudgetContext, problems
             objective=objective if ratio is not None else None,
             ratio=ratio,
         )
-    if budget is not None and raw.expected is not None:
-        problems.add_all(_volume_problems(raw.expected, budget, loc))
+    expected_per_min = None
+    if raw.expected is not None:
+        expected_per_min = _expected_per_min(raw.expected)
+        if expected_per_min is None:
+            problems.add(loc + ("expected",), f"expected events per duration such as 48/1d or 1000/1m, got {raw.expected!r}")
+        elif budget is not None:
+            problems.add_all(_volume_problems(raw.expected, expected_per_min / 60_000, budget, loc))
     if entry is None or len(problems) > n or sli is None or objective is None or ratio is None:
         return None
     if keys is not None and budget is None:
@@ -89,6 +95,7 @@ def _read_slo(name: str, data: Any, slis: SliTable, ctx: BudgetContext, problems
             ctx.slo_window_ms if entry.window is None else entry.window
         ),
         budget=budget,
+        expected_per_min=expected_per_min,
     )
 
 
@@ -145,26 +152,46 @@ def _objective_problem(objective: Condition, sli: SliConfig | None, time_slices:
 _VOLUME_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*")
 
 
-def _volume_problems(written: str, budget: BudgetConfig, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    """Burn-rate tiers whose event gates the SLO's expected volume can never fill: a total failure
-    would page nobody. Time slices count slices, not events: nothing to check."""
+def _expected_per_min(written: str) -> float | None:
+    """``48/1d`` as events per minute; None when it is not events per duration."""
     m = _VOLUME_RE.fullmatch(written)
     try:
-        per_ms = float(m[1]) / parse_duration_ms(m[2]) if m else None
+        per_min = float(m[1]) * 60_000 / parse_duration_ms(m[2]) if m else None
     except ValueError:
-        per_ms = None
-    if not per_ms:
-        yield loc + ("expected",), f"expected events per duration such as 48/1d or 1000/1m, got {written!r}"
-        return
-    if budget.method == "time_slices":
-        return
+        return None
+    return per_min or None
+
+
+def _volume_problems(written: str, per_ms: float, budget: BudgetConfig, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Burn-rate tiers whose gates the SLO's expected volume can never fill: a total failure would
+    page nobody. Under time slices a gate counts slices, and a slice counts only when it holds an
+    event unless ``no_data`` judges empty ones (or the condition is a ``count``, which judges them
+    itself)."""
+    res_loc = loc + ("expected",)
     for tier in budget.burn_tiers:
         for which, window_ms, gate in (("long", tier.long_ms, tier.min_events_long),
                                        ("short", tier.short_ms, tier.min_events_short)):
-            events = per_ms * window_ms
-            if events < gate:
-                yield loc + ("expected",), (
+            held, unit = _held(per_ms, window_ms, budget)
+            if held < gate:
+                lower = (f"write budget.min_events: {{{which}: {max(1, int(held / 3))}}} (a third of what "
+                         f"the window holds) or lower, or " if held >= 1 else "")
+                yield res_loc, (
                     f"at {written.strip()} the {tier.tier} burn-rate tier cannot fire: its {which} window "
-                    f"({format_duration(window_ms)}) holds about {events:.3g} events, under its min_events "
-                    f"of {gate}; lower budget.min_events, or alert on bad events with a rule (bad_count > 0)"
+                    f"({format_duration(window_ms)}) holds about {held:.3g} {unit}, under its min_events "
+                    f"of {gate}; {lower}disable the tier (budget.disable_tiers: [{tier.tier}], or "
+                    f"burn_alerts: none) and alert on each bad event with a rule (expr: bad_count > 0 on a "
+                    f"ratio SLI, a quantile over a short window on a latency SLI)"
                 )
+
+
+def _held(per_ms: float, window_ms: int, budget: BudgetConfig) -> tuple[float, str]:
+    """How many events (or counted slices) a window holds at the expected volume."""
+    if budget.method != "time_slices":
+        return per_ms * window_ms, "events"
+    slices = window_ms / budget.slice_ms
+    judged = budget.no_data != "ignore" or (budget.slice_condition is not None
+                                             and budget.slice_condition.stat.kind == "count")
+    if judged:
+        return slices, "slices"
+    # A slice holds an event with probability 1 - exp(-rate x slice) (Poisson arrivals).
+    return slices * -math.expm1(-per_ms * budget.slice_ms), "slices with events"

@@ -63,7 +63,7 @@ BURNT = {
     "trading_cancel_order_max", "trading_get_positions_target", "trading_get_positions_max",
     "trading_risk_validation_target", "trading_risk_validation_max",
     "ai_availability", "ai_decision_latency_p50", "ai_decision_latency_p95", "ai_decision_latency_p99",
-    "ai_model_fallback_success", "ai_decision_quality", "ai_provider_openai_availability",
+    "ai_decision_quality", "ai_provider_openai_availability",
     "ai_provider_groq_availability", "ai_provider_together_availability",
     "market_quote_latency_p95", "market_data_freshness", "market_cache_hit_rate", "market_websocket_uptime",
     "market_message_delivery",
@@ -79,22 +79,17 @@ BURNT = {
     "market_request_error_rate", "trading_positions_error_rate", "ai_decision_error_rate",
 }
 
-# Fired and still firing when the scenario ends: ~3 cancels per 5 minutes fill the long windows' gate
-# of 100 events only at ~148 min, and the warning tier's 2 h short window cannot be clean by 260 min.
+# Fired and still firing when the scenario ends: ~3 cancels per 5 minutes (the scenario runs at a tenth
+# of the nominal rate) fill the long windows' gate of 70 events only at ~100-120 min, and the warning
+# tier's 2 h short window cannot be clean by 260 min.
 STILL_FIRING_AT_THE_END = {("trading_cancel_order_target", W), ("trading_cancel_order_max", W)}
 
 # SLOs with burn-rate tiers that the scenario cannot burn, and why. Their budget mechanics (tiers,
 # gates, time slices, resets) are those of tests/unit/test_budget_timelines.py.
 NOT_BURNT = {
-    # The tiers' gate is 100 events in the long window; over the scenario's 4 h 20 min:
-    "market_provider_failover_time": "one market.provider.failover per provider outage",
-    "market_reconnection_time": "one reconnection per WebSocket disconnect",
-    "analytics_report_generation_p95": "66 reports",
-    "orchestrator_analysis_cycle_target": "52 analysis cycles",
-    "orchestrator_analysis_cycle_max": "52 analysis cycles",
-    "orchestrator_rebalance_cycle_target": "9 rebalance cycles",
-    "orchestrator_rebalance_cycle_max": "9 rebalance cycles",
-    "orchestrator_portfolio_rebalance_saga": "9 portfolio_rebalance sagas",
+    # (Failover and reconnection times, analysis and rebalance cycles, portfolio-rebalance sagas and
+    # model fallback success have no tiers: at their volume rules alert instead, issue 9.)
+    "analytics_report_generation_p95": "no incident of the scenario slows reports",
     # No incident of the scenario silences these heartbeats; the minutes before the first one are
     # unknown, not down (ServiceNeverReported covers a service that never beats):
     "trading_availability": "trade.heartbeat every 10 s throughout",
@@ -106,7 +101,7 @@ NOT_BURNT = {
     "bus_publish_latency_p99": "bus lane",
     "bus_consumer_lag": "bus lane: test_the_bus_consumer_lag_budget_burns_on_the_monitor_measurements",
     # Partial outages (issue 9); each burns at nominal volume in tests/unit/test_platform_outages.py:
-    "trading_cancel_error_rate": "~3 cancels per 5 min: the long windows hold 100 only from ~148 min, long "
+    "trading_cancel_error_rate": "~3 cancels per 5 min: the long windows hold 70 only from ~100-120 min, "
     "after the 20 % trading outage (40-50 min) failed one or two",
     "analytics_query_error_rate": "no incident of the scenario fails analytics queries",
     "analytics_report_error_rate": "no incident of the scenario fails reports",

@@ -676,10 +676,8 @@ def test_catalogue_file_problems(
         assert (fragment, True) == (fragment, fragment in problem.message), problem.message
 
 
-def test_an_slo_whose_tiers_cannot_fire_at_its_expected_volume_is_refused_with_the_arithmetic():
-    from processor.errors import ConfigError
-
-    text = """
+# An SLO of 48 sagas a day on the platform tiers: `expected` is on line 10.
+_REBALANCE_48_A_DAY = """
 version: 1
 burn_rate_catalogues: burn-rates.yaml
 slis:
@@ -691,6 +689,12 @@ slos:
     expected: 48/1d
     budget: {burn_alerts: platform}
 """
+
+
+def test_an_slo_whose_tiers_cannot_fire_at_its_expected_volume_is_refused_with_the_arithmetic():
+    from processor.errors import ConfigError
+
+    text = _REBALANCE_48_A_DAY
     # The platform tiers gate at 100 events in the long window and 10 in the short: at 48 a day the
     # emergency tier's 1 h window holds 2 events, its 5 m window 0.167.
     with pytest.raises(ConfigError) as err:
@@ -699,6 +703,55 @@ slos:
     assert "slos.rebalance.expected: at 48/1d the emergency burn-rate tier cannot fire: its long window (1h) holds about 2 events, under its min_events of 100" in text_of
     fitted = text.replace("budget: {burn_alerts: platform}", "budget: {burn_alerts: platform, min_events: {long: 1, short: 0}}")
     assert load_config_text(fitted, "slo.yaml", base_dir=_CONFIG_DIR).slos[0].name == "rebalance"
+
+
+def test_the_volume_check_names_file_line_field_every_tier_and_what_to_write_instead(tmp_path):
+    (tmp_path / "burn-rates.yaml").write_text((_CONFIG_DIR / "burn-rates.yaml").read_text())
+    (tmp_path / "slo.yaml").write_text(
+        _REBALANCE_48_A_DAY.replace("budget: {burn_alerts: platform}", "budget: {burn_alerts: platform, disable_tiers: []}")
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "slo.yaml")
+    text_of = str(err.value)
+    # 48 a day: the 1x tier's 3 d window holds 144 and its 6 h window 12, over the gates 100 and 10;
+    # every other tier is refused, window by window.
+    assert "the normal burn-rate tier" not in text_of
+    for tier, which in [("warning", "long"), ("warning", "short"), ("critical", "long"), ("critical", "short"),
+                        ("emergency", "long"), ("emergency", "short")]:
+        assert f"the {tier} burn-rate tier cannot fire: its {which} window" in text_of
+    where = f"{tmp_path / 'slo.yaml'}:10: slos.rebalance.expected: "
+    assert (where + "at 48/1d the emergency burn-rate tier cannot fire: its long window (1h) holds about 2 events, "
+            "under its min_events of 100; write budget.min_events: {long: 1} (a third of what the window holds) "
+            "or lower, or disable the tier") in text_of
+    # a window that cannot hold one event: no gate fits, only a rule
+    assert (where + "at 48/1d the emergency burn-rate tier cannot fire: its short window (5m) holds about 0.167 "
+            "events, under its min_events of 10; disable the tier (budget.disable_tiers: [emergency], or "
+            "burn_alerts: none) and alert on each bad event with a rule (expr: bad_count > 0") in text_of
+
+
+def test_a_time_slice_budget_whose_minutes_are_mostly_empty_cannot_gate_above_them():
+    from processor.errors import ConfigError
+
+    text = """
+version: 1
+burn_rate_catalogues: burn-rates.yaml
+slis:
+  drift: {service: o, kind: gauge, subject: d, value: v}
+slos:
+  drift_minutes:
+    sli: drift
+    objective: 99%
+    expected: 2/1h
+    budget: {burn_alerts: platform, method: time_slices, slice: 1m, slice_condition: max < 5, min_events: 3}
+"""
+    # At 2 an hour, 1 - exp(-2/60) of the minutes hold a value: the 5 m window about 0.16 such slices
+    # (no_data: ignore leaves the others out), under a gate of 3.
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "slo.yaml", base_dir=_CONFIG_DIR)
+    assert "slos.drift_minutes.expected: at 2/1h the emergency burn-rate tier cannot fire: its short window (5m) holds about 0.164 slices with events, under its min_events of 3" in str(err.value)
+    # Empty minutes judged bad (no_data: bad) count: 5 slices in the 5 m window, 60 in the hour.
+    judged = text.replace("min_events: 3}", "min_events: 3, no_data: bad}")
+    assert load_config_text(judged, "slo.yaml", base_dir=_CONFIG_DIR).slos[0].expected_per_min == pytest.approx(2 / 60)
 
 
 _CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

@@ -139,6 +139,24 @@ ALERT_THRESHOLDS += [
      "sum >= 800000", (DAY_MS, 0, None, 0), "warning", "day", None),
 ]
 
+# Rules for SLOs too low in volume for burn-rate tiers (issue 9, "Every SLO can alert at its own
+# volume"): no line of the document's thresholds, each protects its SLO.
+ALERT_THRESHOLDS += [
+    ("Low volume: a fallback that fails", "AiModelFallbackFailed", AI, "ai_fallback_success", "bad_count > 0",
+     DETECTED, "warning", None, None),
+    ("Low volume: a failover over 10 s", "MarketFailoverSlow", MARKET, "market_provider_failover", "p99 > 10s",
+     DETECTED, "warning", None, None),
+    ("Low volume: a reconnection over 5 s", "MarketReconnectionSlow", MARKET, "market_stream_reconnection",
+     "p99 > 5s", DETECTED, "warning", None, None),
+    ("Low volume: analysis cycles p95 over 60 s in 30 minutes", "OrchestratorAnalysisCycleSlow", ORCHESTRATOR,
+     "orchestrator_analysis_cycle_duration", "p95 > 60s", (30 * MINUTE_MS, 0, None, 0), "warning", None, None),
+    ("Low volume: rebalance cycles p95 over 180 s in an hour", "OrchestratorRebalanceCycleSlow", ORCHESTRATOR,
+     "orchestrator_rebalance_cycle_duration", "p95 > 180s", (60 * MINUTE_MS, 0, None, 0), "warning", None, None),
+    ("Low volume: a portfolio-rebalance saga fails", "OrchestratorRebalanceSagaFailed", ORCHESTRATOR,
+     "orchestrator_portfolio_rebalance_sagas", "bad_count > 0", (10 * SECOND_MS, 0, None, 30 * MINUTE_MS),
+     "warning", None, None),
+]
+
 
 # Rules that are no line of the document: the processor's own input (issue 8, "Rejected input is
 # measured"), in the same shape as the table above.
@@ -207,6 +225,13 @@ def test_alerts_that_protect_an_slo_name_it(spec: Config) -> None:
         "AnalyticsSnapshotGap": "analytics_snapshot_frequency",
         "OrchestratorCycleDurationP95High": "orchestrator_cycle_duration_p95",
         "OrchestratorCycleFailureRateHigh": "orchestrator_cycle_completion",
+        # issue 9: SLOs whose volume no burn-rate tier fits
+        "AiModelFallbackFailed": "ai_model_fallback_success",
+        "MarketFailoverSlow": "market_provider_failover_time",
+        "MarketReconnectionSlow": "market_reconnection_time",
+        "OrchestratorAnalysisCycleSlow": "orchestrator_analysis_cycle_target",
+        "OrchestratorRebalanceCycleSlow": "orchestrator_rebalance_cycle_target",
+        "OrchestratorRebalanceSagaFailed": "orchestrator_portfolio_rebalance_saga",
     } == named
 
 
@@ -565,6 +590,12 @@ def test_stream_definitions_follow_the_stream_configuration_table(name: str, sub
 PLATFORM_TIERS = ("warning", "critical", "emergency")  # the platform catalogue without 1x "normal"
 GATEWAY_GATES = (1000, 100)  # (long, short) at 1,000 requests/min
 CATALOGUE_GATES = (100, 10)
+# Low volume (issue 9): gates from the SLO's expected volume: the long gate about what 10 minutes hold,
+# the short one a third of what the 10x tier's 5-minute window holds (at most the catalogue's).
+CANCEL_GATES = (70, 10)  # ~7 cancels a minute
+DECISION_GATES = (60, 10)  # ~6 decisions a minute
+CYCLE_GATES = (20, 3)  # ~2 cycles (or reports) a minute
+SNAPSHOT_GATES = (10, 1)  # one snapshot a minute
 NO_GATES = (0, 0)  # time slices: the gates would count minutes
 OCC, SLICES = "occurrences", "time_slices"
 # (slo, method, objective ratio, calendar, tiers, gates, slice condition); every window is 30 days (a
@@ -586,7 +617,8 @@ BUDGETS = [
     ("Order execution success", "trading_order_execution_success", OCC, 0.999, None, PLATFORM_TIERS,
      CATALOGUE_GATES, None),
     *[
-        (f"Trading latency {name}", name, OCC, ratio, None, PLATFORM_TIERS, CATALOGUE_GATES, None)
+        (f"Trading latency {name}", name, OCC, ratio, None, PLATFORM_TIERS,
+         CANCEL_GATES if "cancel" in name else CATALOGUE_GATES, None)
         for name, ratio in [
             ("trading_order_submission_latency_p95", 0.95),
             ("trading_order_ack_latency_p95", 0.95),
@@ -607,10 +639,11 @@ BUDGETS = [
     ("AI availability: minutes with a heartbeat", "ai_availability", SLICES, 0.995, None, PLATFORM_TIERS, NO_GATES,
      "count >= 1"),
     ("AI p50: no 5x or 10x tier", "ai_decision_latency_p50", OCC, 0.5, None, ("normal", "warning"),
-     CATALOGUE_GATES, None),
-    ("AI p95", "ai_decision_latency_p95", OCC, 0.95, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
-    ("AI p99", "ai_decision_latency_p99", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
-    ("Model fallback success", "ai_model_fallback_success", OCC, 0.999, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
+     DECISION_GATES, None),
+    ("AI p95", "ai_decision_latency_p95", OCC, 0.95, None, PLATFORM_TIERS, DECISION_GATES, None),
+    ("AI p99", "ai_decision_latency_p99", OCC, 0.99, None, PLATFORM_TIERS, DECISION_GATES, None),
+    ("Model fallback success: a few an hour, no tiers (AiModelFallbackFailed)", "ai_model_fallback_success", OCC,
+     0.999, None, (), None, None),
     ("Decision quality: a 45 % budget cannot reach 5x or 10x", "ai_decision_quality", OCC, 0.55, None,
      ("normal", "warning"), CATALOGUE_GATES, None),
     *[
@@ -626,14 +659,15 @@ BUDGETS = [
     ("Data freshness", "market_data_freshness", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
     ("Cache hit rate: a 20 % budget cannot reach 10x", "market_cache_hit_rate", OCC, 0.8, None,
      ("warning", "critical"), CATALOGUE_GATES, None),
-    ("Provider failover time", "market_provider_failover_time", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES,
-     None),
+    ("Provider failover time: a few a day, no tiers (MarketFailoverSlow)", "market_provider_failover_time", OCC,
+     0.99, None, (), None, None),
     ("Failover route: 100 %, no budget", "market_failover_route", None, 1.0, None, (), None, None),
     ("WebSocket uptime", "market_websocket_uptime", SLICES, 0.999, None, PLATFORM_TIERS, NO_GATES,
      "good_ratio >= 50%"),
     ("Message delivery, from the reports' counts", "market_message_delivery", OCC, 0.9999, None, PLATFORM_TIERS,
      CATALOGUE_GATES, None),
-    ("Reconnection time", "market_reconnection_time", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
+    ("Reconnection time: a few a day, no tiers (MarketReconnectionSlow)", "market_reconnection_time", OCC, 0.99,
+     None, (), None, None),
     ("Analytics availability: minutes with a heartbeat", "analytics_availability", SLICES, 0.995, None,
      PLATFORM_TIERS, NO_GATES, "count >= 1"),
     ("Query latency", "analytics_query_latency_p95", OCC, 0.95, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
@@ -641,17 +675,19 @@ BUDGETS = [
     ("P&L reconciliation: 100 %, no budget", "analytics_pnl_reconciliation", None, 1.0, None, (), None, None),
     ("Snapshot frequency: minutes ending at most 70 s after a snapshot", "analytics_snapshot_frequency", SLICES,
      0.995, None, PLATFORM_TIERS, NO_GATES, "since_last <= 70s"),
-    ("Report generation", "analytics_report_generation_p95", OCC, 0.95, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
-    ("Position sync lag", "analytics_position_sync_lag", OCC, 0.99, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
+    ("Report generation", "analytics_report_generation_p95", OCC, 0.95, None, PLATFORM_TIERS, CYCLE_GATES, None),
+    ("Position sync lag", "analytics_position_sync_lag", OCC, 0.99, None, PLATFORM_TIERS, SNAPSHOT_GATES, None),
     ("Orchestrator availability: minutes with a heartbeat", "orchestrator_availability", SLICES, 0.999, None,
      PLATFORM_TIERS, NO_GATES, "count >= 1"),
-    ("Cycle completion", "orchestrator_cycle_completion", OCC, 0.999, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
-    ("Cycle duration", "orchestrator_cycle_duration_p95", OCC, 0.95, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
+    ("Cycle completion", "orchestrator_cycle_completion", OCC, 0.999, None, PLATFORM_TIERS, CYCLE_GATES, None),
+    ("Cycle duration", "orchestrator_cycle_duration_p95", OCC, 0.95, None, PLATFORM_TIERS, CYCLE_GATES, None),
     ("Saga completion", "orchestrator_saga_completion", OCC, 0.995, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
     ("Schedule accuracy: minutes without a start 5 s late", "orchestrator_schedule_accuracy", SLICES, 0.999, None,
      PLATFORM_TIERS, NO_GATES, "max < 5s"),
     *[
-        (f"Cycle table {name}", name, OCC, ratio, None, PLATFORM_TIERS, CATALOGUE_GATES, None)
+        # analysis (12 an hour) and rebalance (48 a day) cycles: no tiers, a rule each
+        (f"Cycle table {name}", name, OCC, ratio, None, *((PLATFORM_TIERS, CYCLE_GATES) if "heartbeat" in name
+                                                         else ((), None)), None)
         for name, ratio in [
             ("orchestrator_analysis_cycle_target", 0.95),
             ("orchestrator_analysis_cycle_max", 0.99),
@@ -665,8 +701,8 @@ BUDGETS = [
      None),
     ("Position close saga", "orchestrator_position_close_saga", OCC, 0.999, None, PLATFORM_TIERS, CATALOGUE_GATES,
      None),
-    ("Portfolio rebalance saga", "orchestrator_portfolio_rebalance_saga", OCC, 0.99, None, PLATFORM_TIERS,
-     CATALOGUE_GATES, None),
+    ("Portfolio rebalance saga: 48 a day, no tiers (OrchestratorRebalanceSagaFailed)",
+     "orchestrator_portfolio_rebalance_saga", OCC, 0.99, None, (), None, None),
     ("Bus availability: minutes with most probes acknowledged", "bus_availability", SLICES, 0.9999, None,
      PLATFORM_TIERS, NO_GATES, "good_ratio >= 50%"),
     ("Message delivery", "bus_message_delivery", OCC, 0.99999, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
@@ -687,12 +723,12 @@ BUDGETS += [
      None),
     ("Analytics query error rate", "analytics_query_error_rate", OCC, 0.995, None, PLATFORM_TIERS, CATALOGUE_GATES,
      None),
-    ("Report error rate: gates for ~2.4 reports a minute", "analytics_report_error_rate", OCC, 0.995, None,
-     PLATFORM_TIERS, (50, 5), None),
-    ("Cancel error rate", "trading_cancel_error_rate", OCC, 0.9995, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
+    ("Report error rate: gates for ~2 reports a minute", "analytics_report_error_rate", OCC, 0.995, None,
+     PLATFORM_TIERS, CYCLE_GATES, None),
+    ("Cancel error rate", "trading_cancel_error_rate", OCC, 0.9995, None, PLATFORM_TIERS, CANCEL_GATES, None),
     ("Get positions error rate", "trading_positions_error_rate", OCC, 0.9995, None, PLATFORM_TIERS,
      CATALOGUE_GATES, None),
-    ("Decision error rate", "ai_decision_error_rate", OCC, 0.995, None, PLATFORM_TIERS, CATALOGUE_GATES, None),
+    ("Decision error rate", "ai_decision_error_rate", OCC, 0.995, None, PLATFORM_TIERS, DECISION_GATES, None),
 ]
 
 
