@@ -101,6 +101,7 @@ NOT_DRIVEN = {
     # Issue 9, rules for low-volume SLOs: a total failure of each at its volume fires it in
     # tests/unit/test_platform_volume.py::test_a_total_failure_at_the_nominal_volume_alerts_within_the_bound
     "MarketFailoverSlow": "the scenario takes no single market provider down: no failover at all",
+    "AnalyticsReportGenerationSlow": "no incident of the scenario slows reports; tests/unit/test_platform_volume.py",
     "MarketReconnectionSlow": "a correlation SLI (disconnected -> connected), which the reference does not "
     "compute; tests/unit/test_platform_volume.py",
     "OrchestratorRebalanceSagaFailed": "a correlation SLI (saga start -> end or timeout), which the reference "

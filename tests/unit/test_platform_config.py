@@ -155,6 +155,13 @@ ALERT_THRESHOLDS += [
     ("Low volume: a portfolio-rebalance saga fails", "OrchestratorRebalanceSagaFailed", ORCHESTRATOR,
      "orchestrator_portfolio_rebalance_sagas", "bad_count > 0", (10 * SECOND_MS, 0, None, 30 * MINUTE_MS),
      "warning", None, None),
+    # A p95 SLO alone on its SLI: its tiers take ~6 m 40 s after an hour of good traffic.
+    ("Objective broken over 5 minutes: order acknowledgment p95", "TradingOrderAckLatencyP95High", TRADING,
+     "trading_order_ack_latency", "p95 >= 500ms", (5 * MINUTE_MS, 0, None, 0), "warning", None, None),
+    ("Objective broken over 5 minutes: analytics query p95", "AnalyticsQueryLatencyP95AboveObjective", ANALYTICS,
+     "analytics_query_latency", "p95 >= 500ms", (5 * MINUTE_MS, 0, None, 0), "warning", None, None),
+    ("Objective broken over 5 minutes: report generation p95", "AnalyticsReportGenerationSlow", ANALYTICS,
+     "analytics_report_latency", "p95 >= 5s", (5 * MINUTE_MS, 0, None, 0), "warning", None, None),
 ]
 
 
@@ -232,6 +239,9 @@ def test_alerts_that_protect_an_slo_name_it(spec: Config) -> None:
         "OrchestratorAnalysisCycleSlow": "orchestrator_analysis_cycle_target",
         "OrchestratorRebalanceCycleSlow": "orchestrator_rebalance_cycle_target",
         "OrchestratorRebalanceSagaFailed": "orchestrator_portfolio_rebalance_saga",
+        "TradingOrderAckLatencyP95High": "trading_order_ack_latency_p95",
+        "AnalyticsQueryLatencyP95AboveObjective": "analytics_query_latency_p95",
+        "AnalyticsReportGenerationSlow": "analytics_report_generation_p95",
     } == named
 
 
