@@ -13,9 +13,17 @@ from typing import Any
 
 from processor.errors import ConfigError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "print_config_problems"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
+
+
+def print_config_problems(path: str, exc: ConfigError) -> None:
+    """A config's problems on stderr, ``file:line: field: message`` each, then how many."""
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    count = len(exc.problems)
+    print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -24,10 +32,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{args.path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print_config_problems(args.path, exc)
         return 1
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
@@ -135,10 +140,16 @@ def _add_history_commands(commands: Any) -> None:
     replay.add_argument("--input", default=None, metavar="FILE",
                         help="an export file (NDJSON, .gz or not) to replay instead of the streams: no NATS needed")
     replay.add_argument("--out", default=None, metavar="DIR",
-                        help="write alerts.ndjson, budget.ndjson, sli.ndjson, actions.ndjson, deadletter.ndjson "
-                        "and summary.json here (default: every output line on stdout)")
+                        help="write alerts.ndjson, budget.ndjson, sli.ndjson, actions.ndjson, deadletter.ndjson, "
+                        "summary.json and checkpoint.bin (the final state, for --from-checkpoint) here "
+                        "(default: every output line on stdout)")
     replay.add_argument("--publish-prefix", default=None, metavar="P",
-                        help="publish the outputs to NATS as P.<subject> (e.g. replay.slo.alerts...) instead")
+                        help="publish the outputs to NATS as P.<subject> (e.g. replay.slo.alerts...) instead; "
+                        "never slo or a prefix that lands on the live slo.> subjects")
+    replay.add_argument("--from-checkpoint", default=None, metavar="SRC",
+                        help="start from a checkpoint instead of empty state, each stream right after the sequence it "
+                        "holds: kv (the one `slo run` keeps in the KV bucket), kv:<instance> (`slo run --instance`), "
+                        "or a file (`slo export --checkpoint-out`, or the checkpoint.bin of an earlier --out)")
     _add_connection_arguments(replay, "NATS server URL; without it the embedded server's store (--store-dir) is read")
     replay.set_defaults(handler=_cmd_replay)
 
@@ -150,7 +161,12 @@ def _add_history_commands(commands: Any) -> None:
         "in .gz). MARKET keeps one hour and AI one day: export an incident while the streams still hold it.",
     )
     _add_range_arguments(export)
-    export.add_argument("--out", required=True, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
+    export.add_argument("--out", default=None, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
+    export.add_argument("--checkpoint-out", default=None, metavar="FILE",
+                        help="also save the checkpoint a live `slo run` keeps in the KV bucket to FILE (for `slo replay "
+                        "--from-checkpoint FILE`); without --from, --out then holds the events after it")
+    export.add_argument("--instance", default="default", type=_instance_name,
+                        help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
     _add_connection_arguments(export, "NATS server URL; without it the embedded server's store (--store-dir) is read")
     export.set_defaults(handler=_cmd_export)
 
