@@ -240,6 +240,22 @@ def _summary(replay: Replay, written: dict[str, int] | int, source: str, from_ms
     return summary
 
 
+def _partial_lines(windows: list[dict]) -> list[str]:
+    """The windows still partly filled where the replay ended, one line per stream, grouped by
+    the time from which they are complete (summary.json lists each)."""
+    by_stream: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for w in windows:
+        if w["partial_at_end"]:
+            by_stream.setdefault(w["stream"], {}).setdefault((w["complete_from"], w["window"]), []).append(w["name"])
+    lines = []
+    for stream, groups in by_stream.items():
+        parts = [f"{window} ({len(names)}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) from {since}"
+                 for (since, window), names in sorted(groups.items())]
+        lines.append(f"{stream}: windows only partly filled (they start before the first data), complete: "
+                     + "; ".join(parts))
+    return lines
+
+
 def _sink(args: Any) -> NdjsonSink | PublishSink:
     if args.publish_prefix:
         return PublishSink(args.publish_prefix)
@@ -414,11 +430,10 @@ def replay_from_args(args: Any) -> int:
         (out / CHECKPOINT_FILE).write_bytes(encode_checkpoint(replay.checkpoint()))
         summary["checkpoint_out"] = str(out / CHECKPOINT_FILE)
         (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    print(orjson.dumps(summary).decode(), file=sys.stderr)
-    still = [w for w in summary["partial_windows"] if w["partial_at_end"]]
-    if still:
-        print(f"slo replay: {len(still)} windows were still only partly filled at the end (they start before the "
-              f"replay's first data; see partial_windows)", file=sys.stderr)
+    windows = summary["partial_windows"]
+    print(orjson.dumps({**summary, "partial_windows": len(windows)}).decode(), file=sys.stderr)
+    for line in _partial_lines(windows):
+        print(f"slo replay: {line}", file=sys.stderr)
     if reading.stopped:
         print("slo replay: interrupted: the outputs so far are kept; summary says where each stream stopped",
               file=sys.stderr)
