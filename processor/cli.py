@@ -13,17 +13,9 @@ from typing import Any
 
 from processor.errors import ConfigError
 
-__all__ = ["build_parser", "main", "print_config_problems"]
+__all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
-
-
-def print_config_problems(path: str, exc: ConfigError) -> None:
-    """A config's problems on stderr, ``file:line: field: message`` each, then how many."""
-    for problem in exc.problems:
-        print(problem, file=sys.stderr)
-    count = len(exc.problems)
-    print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -32,7 +24,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.path)
     except ConfigError as exc:
-        print_config_problems(args.path, exc)
+        print(exc.report(args.path), file=sys.stderr)
         return 1
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"

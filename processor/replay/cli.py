@@ -171,17 +171,24 @@ class _Reading:
         self.interrupt = interrupt
         self.events = 0
         self.done = 0
-        self.stopped_at: dict[str, dict[str, Any]] = {}
+        self._last: dict[str, Any] = {}  # stream -> the last message read
 
     def batch(self, stream: str, msgs: Sequence[Any], done: int | None = None) -> None:
         self.events += len(msgs)
         self.done = self.events if done is None else done
-        last = msgs[-1]
-        seq = getattr(last, "seq", None)
-        at_ms = _stamp_ms(last)
-        self.stopped_at[stream] = {"last_seq": seq if seq is not None else stream_sequence(last.reply),
-                                   "stream_time": None if at_ms is None else rfc3339_ms(at_ms)}
-        self.progress.update(self.events, self.done, at_ms)
+        self._last[stream] = msgs[-1]
+        self.progress.update(self.events, self.done, _stamp_ms(msgs[-1]))
+
+    @property
+    def stopped_at(self) -> dict[str, dict[str, Any]]:
+        """Each stream's last message read: its sequence and stream time."""
+        where = {}
+        for stream, last in self._last.items():
+            seq = getattr(last, "seq", None)
+            at_ms = _stamp_ms(last)
+            where[stream] = {"last_seq": seq if seq is not None else stream_sequence(last.reply),
+                             "stream_time": None if at_ms is None else rfc3339_ms(at_ms)}
+        return where
 
     @property
     def stopped(self) -> bool:
@@ -347,23 +354,29 @@ def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink:
         replay.feed(batch[0].stream, batch)
         reading.batch(batch[0].stream, batch, messages.bytes_read)
 
-    batch: list[StoredMsg] = []
+    # A file interleaves its streams (in time order, or stream after stream): each stream's
+    # messages are gathered into batches of their own, as a stream read delivers them (batches
+    # of a message or two would cost the engine its per-batch work each time).
+    pending: dict[str, list[StoredMsg]] = {}
     for msg in messages:
         if ((from_ms is not None and msg.ts_ms < from_ms) or (to_ms is not None and msg.ts_ms > to_ms)
                 or msg.seq <= after.get(msg.stream, 0)):
             continue
-        if batch and (msg.stream != batch[0].stream or len(batch) >= _FEED_BATCH):
+        batch = pending.get(msg.stream)
+        if batch is None:
+            batch = pending[msg.stream] = []
+        batch.append(msg)
+        if len(batch) >= _FEED_BATCH:
             feed(batch)
-            batch = []
+            pending[msg.stream] = []
             if reading.stopped:
                 break
-        batch.append(msg)
-    else:
+    for batch in pending.values():
         if batch:
             feed(batch)
-        if messages.end is not None and messages.end.get("interrupted"):
-            structlog.get_logger("slo").warning("replay.input_interrupted", input=str(path),
-                                                note="the export was stopped before its end", streams=messages.end.get("streams"))
+    if not reading.stopped and messages.end is not None and messages.end.get("interrupted"):
+        structlog.get_logger("slo").warning("replay.input_interrupted", input=str(path),
+                                            note="the export was stopped before its end", streams=messages.end.get("streams"))
     if not reading.stopped:
         replay.finish()
     return replay
@@ -390,8 +403,6 @@ def _check_replay_args(args: Any) -> None:
 
 def replay_from_args(args: Any) -> int:
     """``slo replay``: the exit code."""
-    from processor.cli import print_config_problems
-
     replay: Replay | None = None
     with Interrupt() as interrupt:
         reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
@@ -413,7 +424,7 @@ def replay_from_args(args: Any) -> int:
                 replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading))
         except ConfigError as exc:
             reading.progress.close()
-            print_config_problems(args.config, exc)
+            print(exc.report(args.config), file=sys.stderr)
             return 1
         except (ProcessorError, ValueError, OSError) as exc:
             reading.progress.close()

@@ -75,6 +75,7 @@ def message_line(msg: StoredMsg) -> bytes:
 
 
 _END = "slo_export_end"
+_END_PREFIX = b'{"' + _END.encode()
 
 
 def trailer_line(interrupted: bool, streams: dict[str, dict[str, Any]]) -> bytes:
@@ -137,18 +138,20 @@ def read_export(path: Path) -> tuple[dict[str, Any], ExportMessages]:
 
 def _messages(path: Path, handle: io.BufferedIOBase, into: ExportMessages) -> Iterator[StoredMsg]:
     line_no = 1
+    end = _END_PREFIX
     with handle:
+        lines = iter(handle)
         while True:
             try:
-                line = handle.readline()
+                line = next(lines, b"")
             except (OSError, EOFError) as exc:
                 raise ExportFileError(f"{path}:{line_no + 1}: the file ends in the middle (truncated?): {exc}") from exc
             if not line:
                 return
             line_no += 1
-            if not line.endswith(b"\n"):
+            if line[-1:] != b"\n":
                 raise ExportFileError(f"{path}:{line_no}: the last line is cut off (a truncated file)")
-            if line.startswith(b'{"' + _END.encode()):
+            if line.startswith(end):
                 into.end = _trailer(path, line_no, line)
                 continue
             yield _stored(path, line_no, line)
