@@ -10,6 +10,7 @@ __all__ = ["export_from_args", "parse_moment", "replay_from_args"]
 import asyncio
 import contextlib
 import gzip
+import logging
 import os
 import sys
 import time
@@ -36,6 +37,7 @@ from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
 from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export,
                                      trailer_line)
 from processor.replay.windows import partial_windows
+from processor.runtime.logs import configure_logging
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
@@ -44,8 +46,9 @@ from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 SLO_STREAM = "SLO"
 _CLOCK = OUTPUT_SUBJECT_PREFIXES["clock"]
 _FEED_BATCH = 1000
-# Messages per pull of a history read: bigger pulls cost fewer round trips (bench/replay.py).
-HISTORY_BATCH = 5000
+# Messages per pull of a history read; 5000 measured no faster than 1000 (bench/replay.py
+# --history-batch): nats-py's per-message delivery, not the round trips, is the cost.
+HISTORY_BATCH = 1000
 CHECKPOINT_FILE = "checkpoint.bin"
 
 
@@ -172,12 +175,15 @@ class _Reading:
         self.events = 0
         self.done = 0
         self._last: dict[str, Any] = {}  # stream -> the last message read
+        # The position shown: a replay's event time (its engine's), else the stream time read.
+        self.event_time: Callable[[str], int | None] | None = None
 
     def batch(self, stream: str, msgs: Sequence[Any], done: int | None = None) -> None:
         self.events += len(msgs)
         self.done = self.events if done is None else done
         self._last[stream] = msgs[-1]
-        self.progress.update(self.events, self.done, _stamp_ms(msgs[-1]))
+        at_ms = self.event_time(stream) if self.event_time is not None else None
+        self.progress.update(self.events, self.done, at_ms if at_ms is not None else _stamp_ms(msgs[-1]))
 
     @property
     def stopped_at(self) -> dict[str, dict[str, Any]]:
@@ -288,6 +294,13 @@ async def _kv_checkpoint(nc: Any, instance: str) -> tuple[StreamStates, bytes]:
     return decode_checkpoint(raw), raw
 
 
+def _event_time(replay: Replay) -> Callable[[str], int | None]:
+    def event_time(stream: str) -> int | None:
+        lane = replay.streams.get(stream)
+        return None if lane is None else lane.engine.max_ts_ms
+    return event_time
+
+
 def _restore(replay: Replay, states: StreamStates) -> dict[str, int]:
     """Each replayed stream the checkpoint holds starts from its state; returns where each resumes."""
     after = {}
@@ -321,6 +334,7 @@ async def _replay_from_streams(args: Any, config: Config, definitions: list[dict
         replay = Replay(config, definitions, sink, moves=moves, streams=names)
         after = _restore(replay, states)
         reading.progress.total = _expected_messages(ranges, after)
+        reading.event_time = _event_time(replay)
 
         async def feed(name: str, batch: list[Any]) -> None:
             replay.feed(name, batch)
@@ -349,6 +363,7 @@ def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink:
     replay = Replay(config, definitions, sink, moves=moves, streams=names)  # type: ignore[arg-type]
     after = _restore(replay, states)
     reading.progress.total = messages.size
+    reading.event_time = _event_time(replay)
 
     def feed(batch: list[StoredMsg]) -> None:
         replay.feed(batch[0].stream, batch)
@@ -403,6 +418,7 @@ def _check_replay_args(args: Any) -> None:
 
 def replay_from_args(args: Any) -> int:
     """``slo replay``: the exit code."""
+    configure_logging(min_level=logging.WARNING)  # stdout may carry the outputs: logs go to stderr
     replay: Replay | None = None
     with Interrupt() as interrupt:
         reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
@@ -495,6 +511,7 @@ async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, fro
 
 def export_from_args(args: Any) -> int:
     """``slo export``: the exit code."""
+    configure_logging(min_level=logging.WARNING)
     path = Path(args.out) if args.out else None
     with Interrupt() as interrupt:
         reading = _Reading(Progress("export", None, "msg"), interrupt)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["BAR_EVERY_S", "LOG_EVERY_S", "INTERRUPTED_EXIT", "Interrupt", "Progress"]
 
+import shutil
 import signal
 import sys
 import threading
@@ -88,8 +89,10 @@ class Progress:
         if self._tty and self._bar is None:
             from tqdm import tqdm
 
+            # A terminal that reports no size (0 x 0, as under `script`) would hide the bar: 100 x 24 then.
+            size = shutil.get_terminal_size((100, 24))
             self._bar = tqdm(total=self.total, unit=self.unit, unit_scale=True, file=self._out, desc=self.what,
-                             mininterval=BAR_EVERY_S, dynamic_ncols=True, leave=True)
+                             mininterval=BAR_EVERY_S, ncols=size.columns, nrows=size.lines, leave=True)
         if self._bar is not None:
             if self.total is not None and self.done > self.total:
                 self.total = self.done

@@ -61,3 +61,19 @@ def test_a_sigint_stops_a_replay_with_what_was_written_kept(tmp_path):
             assert row["subject"].startswith(f"slo.{path.stem}.")
             lines += 1
     assert sum(summary["outputs"].values()) == lines > 0
+
+
+def test_on_a_terminal_the_bar_shows_the_rate_the_event_time_and_the_share_done(monkeypatch):
+    import io
+
+    from processor.replay import progress as progress_module
+
+    monkeypatch.setattr(progress_module, "BAR_EVERY_S", 0.0)
+    out = io.StringIO()
+    bar = progress_module.Progress("replay", 4000, "msg", out=out, tty=True)
+    for i in range(1, 5):
+        bar.update(1000 * i, 1000 * i, T0_MS + i * MIN_MS)
+    bar.close()
+    last = out.getvalue().split("\r")[-1]
+    assert "replay: 100%" in last and "4.00k/4.00k" in last
+    assert "events/s, at 2026-01-05T14:04:00.000Z" in last
