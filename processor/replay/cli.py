@@ -403,6 +403,13 @@ def _load(args: Any) -> tuple[Config, list[dict]]:
     return load_config(args.config), load_stream_definitions(Path(args.streams_dir))
 
 
+def _fail(reading: _Reading, message: str) -> int:
+    """The error on stderr, below the progress bar if one was drawn; exit code 1."""
+    reading.progress.close()
+    print(message, file=sys.stderr)
+    return 1
+
+
 def _check_replay_args(args: Any) -> None:
     """What is wrong with the arguments alone, before anything is read."""
     if args.publish_prefix and args.out:
@@ -439,13 +446,9 @@ def replay_from_args(args: Any) -> int:
                 source = "streams"
                 replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading))
         except ConfigError as exc:
-            reading.progress.close()
-            print(exc.report(args.config), file=sys.stderr)
-            return 1
+            return _fail(reading, exc.report(args.config))
         except (ProcessorError, ValueError, OSError) as exc:
-            reading.progress.close()
-            print(f"slo replay: {exc}", file=sys.stderr)
-            return 1
+            return _fail(reading, f"slo replay: {exc}")
         finally:
             reading.progress.close()
     written = sink.written
@@ -527,9 +530,7 @@ def export_from_args(args: Any) -> int:
                 with opener(path, "wb") as out:  # type: ignore[operator]
                     counts = asyncio.run(_export(args, definitions, out, from_ms, to_ms, reading))
         except (ProcessorError, ValueError, OSError) as exc:
-            reading.progress.close()
-            print(f"slo export: {exc}", file=sys.stderr)
-            return 1
+            return _fail(reading, f"slo export: {exc}")
         finally:
             reading.progress.close()
     print(orjson.dumps({"out": None if path is None else str(path), "checkpoint_out": args.checkpoint_out,

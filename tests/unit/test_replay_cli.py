@@ -6,14 +6,13 @@ filled."""
 
 from __future__ import annotations
 
-import gzip
-
 import orjson
 import pytest
 
 from processor.cli import main
 from processor.config.load import load_config
 from processor.simulate import Simulator
+from processor.runtime.render import rfc3339_ms
 from processor.simulate.incidents import parse_incident
 from tests.replaykit import outputs, stored, write_export
 from tests.slorun import CONFIG, STREAMS_DIR
@@ -168,8 +167,6 @@ def test_the_summary_names_the_windows_only_partly_filled_from_the_first_data(tm
     origin_ms = (first_ts - config.defaults.allowed_lateness_ms) // 10_000 * 10_000
     slo = next(s for s in config.slos if s.sli == "market_quote_age" or s.service == "market-data")
     row = rows[("budget", slo.name)]
-    from processor.runtime.render import rfc3339_ms
-
     assert rfc3339_ms(origin_ms + slo.budget.window_ms) == row["complete_from"]
     assert row["partial_at_end"] is True
     assert {"MARKET"} == {w["stream"] for w in summary["partial_windows"]}
