@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import orjson
 import pytest
@@ -25,7 +29,7 @@ from processor.replay.stored import read_export
 from processor.simulate import Simulator
 from processor.simulate.publish import publish
 from tests.replaykit import outputs
-from tests.slorun import CONFIG, INCIDENTS, MIN_MS, START_MS, STREAMS_DIR
+from tests.slorun import CONFIG, INCIDENTS, MIN_MS, ROOT, START_MS, STREAMS_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +180,31 @@ async def test_publish_prefix_and_the_kv_checkpoint(tmp_path, monkeypatch):
         assert at["messages"] == len(read) <= replay_cli.HISTORY_BATCH
         assert at["last_seq"] == read[-1].seq and {stream} == {m.stream for m in read}
         await nc.close()
+
+
+async def test_a_sigint_stops_an_export_with_whole_lines_and_a_trailer_saying_so(tmp_path):
+    async with EmbeddedServer(tmp_path / "nats") as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        result = await publish(nc, Simulator(START_MS, seed=3, rate=72.0), START_MS + 15 * MIN_MS, streams_dir=STREAMS_DIR)
+        await nc.close()
+        total = sum(result.per_stream.values())
+        out = tmp_path / "events.ndjson"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLO_", "NATS_"))}
+        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "export", "--nats-url", server.url,
+                                 "--streams-dir", str(STREAMS_DIR), "--out", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        while proc.poll() is None and (not out.exists() or out.stat().st_size < 1_000_000):
+            await asyncio.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=30)
+        assert 130 == proc.returncode, err.decode()
+    assert "slo export: interrupted" in err.decode()
+    _, messages = read_export(out)
+    read = list(messages)
+    assert messages.end is not None and messages.end["interrupted"] is True
+    assert 0 < len(read) < total
+    counted = {n: s["messages"] for n, s in messages.end["streams"].items()}
+    assert sum(counted.values()) == len(read)
+    for name, stopped in messages.end["streams"].items():
+        if stopped["messages"]:
+            assert stopped["last_seq"] == max(m.seq for m in read if m.stream == name)
