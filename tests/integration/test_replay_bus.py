@@ -2,7 +2,8 @@
 hold (expired by max_age, or purged) is one clear error; ``--publish-prefix P`` publishes every
 output under ``P.slo....`` and nothing on the live ``slo.>``; a replay started from the KV
 checkpoint (``--from-checkpoint kv:<instance>``) goes on where the checkpoint's replay stopped, and
-``slo export --checkpoint-out`` saves that checkpoint byte for byte."""
+``slo export --checkpoint-out`` saves that checkpoint byte for byte; a SIGINT stops an export
+with its whole lines and a trailer saying so."""
 
 from __future__ import annotations
 
