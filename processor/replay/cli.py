@@ -10,7 +10,6 @@ __all__ = ["export_from_args", "parse_moment", "replay_from_args"]
 import asyncio
 import contextlib
 import gzip
-import logging
 import os
 import sys
 import time
@@ -37,7 +36,6 @@ from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
 from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export,
                                      trailer_line)
 from processor.replay.windows import partial_windows
-from processor.runtime.logs import configure_logging
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
@@ -423,9 +421,26 @@ def _check_replay_args(args: Any) -> None:
                           "the sequence it holds); give one of them")
 
 
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Any:
+    """Only warnings and errors, on stderr (stdout may carry the outputs), not connect's info
+    lines; the previous configuration comes back after, for callers (tests) that run more."""
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30),
+                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
+
+
 def replay_from_args(args: Any) -> int:
     """``slo replay``: the exit code."""
-    configure_logging(min_level=logging.WARNING)  # stdout may carry the outputs: logs go to stderr
+    with _warnings_on_stderr():
+        return _replay(args)
+
+
+def _replay(args: Any) -> int:
     replay: Replay | None = None
     with Interrupt() as interrupt:
         reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
@@ -514,7 +529,11 @@ async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, fro
 
 def export_from_args(args: Any) -> int:
     """``slo export``: the exit code."""
-    configure_logging(min_level=logging.WARNING)
+    with _warnings_on_stderr():
+        return _export_file(args)
+
+
+def _export_file(args: Any) -> int:
     path = Path(args.out) if args.out else None
     with Interrupt() as interrupt:
         reading = _Reading(Progress("export", None, "msg"), interrupt)

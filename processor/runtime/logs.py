@@ -4,15 +4,13 @@ from __future__ import annotations
 
 __all__ = ["configure_logging"]
 
-import logging
 import sys
 
 import structlog
 
 
-def configure_logging(json_logs: bool | None = None, min_level: int = logging.NOTSET) -> None:
-    """JSON lines when not on a TTY (collectors parse them), readable console otherwise; on
-    stderr. ``min_level``: drop what is below it (``slo replay`` keeps warnings and errors)."""
+def configure_logging(json_logs: bool | None = None) -> None:
+    """JSON lines when not on a TTY (collectors parse them), readable console otherwise."""
     if json_logs is None:
         json_logs = not sys.stderr.isatty()
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
@@ -25,6 +23,5 @@ def configure_logging(json_logs: bool | None = None, min_level: int = logging.NO
             renderer,
         ],
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(min_level),
         cache_logger_on_first_use=True,
     )
