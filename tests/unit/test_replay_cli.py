@@ -170,5 +170,8 @@ def test_the_summary_names_the_windows_only_partly_filled_from_the_first_data(tm
     assert rfc3339_ms(origin_ms + slo.budget.window_ms) == row["complete_from"]
     assert row["partial_at_end"] is True
     assert {"MARKET"} == {w["stream"] for w in summary["partial_windows"]}
+    # A calendar budget (the month, UTC) is whole from the first month that starts after the data.
+    monthly = rows[("budget", "sla_data_freshness")]
+    assert ("month", "2026-02-01T00:00:00.000Z") == (monthly["window"], monthly["complete_from"])
     short = [w for w in summary["partial_windows"] if w["what"] == "alert" and w["window"] == "1m"]
     assert short and all(not w["partial_at_end"] for w in short)
