@@ -24,10 +24,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{args.path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print(exc.report(args.path), file=sys.stderr)
         return 1
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
@@ -128,17 +125,25 @@ def _add_history_commands(commands: Any) -> None:
         description="Read each stream from --from to --to (ephemeral consumers: nothing of a live processor "
         "is touched) or an export file, through the engines of `slo run`, making the time moves the live run "
         "recorded on slo.clock.<stream>; write every output as NDJSON (files in --out, or stdout). Nothing is "
-        "published unless --publish-prefix is given, and never on the live slo.> subjects.",
+        "published unless --publish-prefix is given, and never on the live slo.> subjects. A progress bar on a "
+        "terminal (JSON log lines every 5 s otherwise); Ctrl-C stops after the batch in hand, keeps what was written, "
+        "and exits 130 with summary.json saying where each stream stopped.",
     )
     replay.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     _add_range_arguments(replay)
     replay.add_argument("--input", default=None, metavar="FILE",
                         help="an export file (NDJSON, .gz or not) to replay instead of the streams: no NATS needed")
     replay.add_argument("--out", default=None, metavar="DIR",
-                        help="write alerts.ndjson, budget.ndjson, sli.ndjson, actions.ndjson, deadletter.ndjson "
-                        "and summary.json here (default: every output line on stdout)")
+                        help="write alerts.ndjson, budget.ndjson, sli.ndjson, actions.ndjson, deadletter.ndjson, "
+                        "summary.json and checkpoint.bin (the final state, for --from-checkpoint) here "
+                        "(default: every output line on stdout)")
     replay.add_argument("--publish-prefix", default=None, metavar="P",
-                        help="publish the outputs to NATS as P.<subject> (e.g. replay.slo.alerts...) instead")
+                        help="publish the outputs to NATS as P.<subject> (e.g. replay.slo.alerts...) instead; "
+                        "never slo or a prefix that lands on the live slo.> subjects")
+    replay.add_argument("--from-checkpoint", default=None, metavar="SRC",
+                        help="start from a checkpoint instead of empty state, each stream right after the sequence it "
+                        "holds: kv (the one `slo run` keeps in the KV bucket), kv:<instance> (`slo run --instance`), "
+                        "or a file (`slo export --checkpoint-out`, or the checkpoint.bin of an earlier --out)")
     _add_connection_arguments(replay, "NATS server URL; without it the embedded server's store (--store-dir) is read")
     replay.set_defaults(handler=_cmd_replay)
 
@@ -147,10 +152,16 @@ def _add_history_commands(commands: Any) -> None:
         help="write the streams' messages in a time range to a file that `slo replay --input` reads",
         description="Write every message of the streams from --from to --to (subject, headers, payload, stream "
         "timestamp, sequence), and the time moves the live run recorded, to an NDJSON file (gzip when it ends "
-        "in .gz). MARKET keeps one hour and AI one day: export an incident while the streams still hold it.",
+        "in .gz). MARKET keeps one hour and AI one day: export an incident while the streams still hold it. "
+        "Ctrl-C: the file keeps its whole lines and ends with a trailer marked interrupted; exit 130.",
     )
     _add_range_arguments(export)
-    export.add_argument("--out", required=True, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
+    export.add_argument("--out", default=None, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
+    export.add_argument("--checkpoint-out", default=None, metavar="FILE",
+                        help="also save the checkpoint a live `slo run` keeps in the KV bucket to FILE (for `slo replay "
+                        "--from-checkpoint FILE`); without --from, --out then holds the events after it")
+    export.add_argument("--instance", default="default", type=_instance_name, metavar="NAME",
+                        help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
     _add_connection_arguments(export, "NATS server URL; without it the embedded server's store (--store-dir) is read")
     export.set_defaults(handler=_cmd_export)
 

@@ -54,6 +54,11 @@ class ConfigError(ProcessorError):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def report(self, path: str) -> str:
+        """What ``slo validate`` prints: each problem as ``file:line: field: message``, then how many."""
+        count = len(self.problems)
+        return "\n".join([*(str(p) for p in self.problems), f"{path}: {count} problem{'s' if count != 1 else ''}"])
+
 
 class BusError(ProcessorError):
     """NATS or JetStream could not be reached, or refused a request."""

@@ -1,6 +1,7 @@
 """``slo replay`` and ``slo export``: history from the streams (or an export file) through the
-same engines as ``slo run``. Handlers return the exit code; every bad argument is one line on
-stderr and exit 1."""
+same engines as ``slo run``. Handlers return the exit code: 0 done, 1 a bad argument (one line on
+stderr; a config that does not validate prints its problems as ``slo validate`` does), 130 stopped
+by Ctrl-C with everything written so far kept (progress.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import gzip
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -20,16 +21,21 @@ from typing import IO, Any
 import orjson
 import structlog
 
+from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.bus.connect import connect
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.history import StreamRange, read_history, stream_range
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.config.parse import parse_duration_ms
-from processor.errors import ProcessorError
+from processor.bus.jsreply import js_timestamp_ms, stream_sequence
+from processor.errors import ConfigError, ProcessorError
+from processor.replay.progress import INTERRUPTED_EXIT, Interrupt, Progress
 from processor.replay.run import ClockMove, Replay, clock_move
 from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
-from processor.replay.stored import EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export
+from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export,
+                                     trailer_line)
+from processor.replay.windows import partial_windows
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
@@ -38,6 +44,10 @@ from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 SLO_STREAM = "SLO"
 _CLOCK = OUTPUT_SUBJECT_PREFIXES["clock"]
 _FEED_BATCH = 1000
+# Messages per pull of a history read; 5000 measured no faster than 1000 (bench/replay.py
+# --history-batch): nats-py's per-message delivery, not the round trips, is the cost.
+HISTORY_BATCH = 1000
+CHECKPOINT_FILE = "checkpoint.bin"
 
 
 class ReplayError(ProcessorError):
@@ -106,8 +116,19 @@ async def _bus(args: Any) -> AsyncIterator[Any]:
             await embedded.stop()
 
 
-def _check_held(held: StreamRange, from_ms: int | None) -> None:
+
+def _check_held(held: StreamRange, from_ms: int | None, after_seq: int | None = None) -> None:
     """A range the stream no longer holds is an error, not a silently shorter replay."""
+    if after_seq is not None:
+        if after_seq > held.last_seq:
+            raise ReplayError(
+                f"stream {held.stream}: the checkpoint holds it up to sequence {after_seq} but the stream ends at "
+                f"{held.last_seq}: a checkpoint of another stream (was the stream deleted and created again?)")
+        if held.last_seq > after_seq and held.first_seq > after_seq + 1:
+            raise ReplayError(
+                f"stream {held.stream} no longer holds the messages after the checkpoint (sequence {after_seq + 1} on): "
+                f"its oldest is sequence {held.first_seq} (max_age {held.max_age_ms // 1000}s); take a newer checkpoint")
+        return
     if from_ms is None or held.first_seq <= 1 or held.first_ts_ms is None or held.first_ts_ms <= from_ms:
         return
     raise ReplayError(
@@ -125,7 +146,8 @@ async def _clock_moves(nc: Any, streams: Sequence[str], from_ms: int | None, to_
         return moves  # no SLO stream: a bus no processor ran on moved no time
     if not held.last_seq:
         return moves
-    async for batch in read_history(nc, SLO_STREAM, filter_subject=f"{_CLOCK}.>", until_seq=held.last_seq):
+    async for batch in read_history(nc, SLO_STREAM, filter_subject=f"{_CLOCK}.>", until_seq=held.last_seq,
+                                    batch_size=HISTORY_BATCH):
         for msg in batch:
             try:
                 stream, move = clock_move(msg.data)
@@ -137,19 +159,112 @@ async def _clock_moves(nc: Any, streams: Sequence[str], from_ms: int | None, to_
     return moves
 
 
-def _summary(replay: Replay, written: dict[str, int] | int, source: str, from_ms: int | None, to_ms: int | None) -> dict:
-    return {
+def _stamp_ms(msg: Any) -> int | None:
+    stamp = getattr(msg, "ts_ms", None)
+    return stamp if stamp is not None else js_timestamp_ms(msg.reply)
+
+
+class _Reading:
+    """Where a replay or an export is: the progress shown, Ctrl-C, where each stream stopped."""
+
+    def __init__(self, progress: Progress, interrupt: Interrupt) -> None:
+        self.progress = progress
+        self.interrupt = interrupt
+        self.events = 0
+        self.done = 0
+        self._last: dict[str, Any] = {}  # stream -> the last message read
+        # The position shown: a replay's event time (its engine's), else the stream time read.
+        self.event_time: Callable[[str], int | None] | None = None
+
+    def batch(self, stream: str, msgs: Sequence[Any], done: int | None = None) -> None:
+        self.events += len(msgs)
+        self.done = self.events if done is None else done
+        self._last[stream] = msgs[-1]
+        at_ms = self.event_time(stream) if self.event_time is not None else None
+        self.progress.update(self.events, self.done, at_ms if at_ms is not None else _stamp_ms(msgs[-1]))
+
+    @property
+    def stopped_at(self) -> dict[str, dict[str, Any]]:
+        """Each stream's last message read: its sequence and stream time."""
+        where = {}
+        for stream, last in self._last.items():
+            seq = getattr(last, "seq", None)
+            at_ms = _stamp_ms(last)
+            where[stream] = {"last_seq": seq if seq is not None else stream_sequence(last.reply),
+                             "stream_time": None if at_ms is None else rfc3339_ms(at_ms)}
+        return where
+
+    @property
+    def stopped(self) -> bool:
+        return self.interrupt.stopped
+
+
+async def _read_streams(nc: Any, names: Sequence[str], ranges: dict[str, StreamRange], from_ms: int | None,
+                        to_ms: int | None, after: dict[str, int], reading: _Reading,
+                        on_batch: Callable[[str, list[Any]], Any]) -> None:
+    """Every stream's history in the range (each after its checkpoint sequence, when it has one),
+    one batch at a time to ``on_batch``, until done or Ctrl-C."""
+    for name in names:
+        if reading.stopped:
+            return
+        async for batch in read_history(nc, name, from_ms=None if name in after else from_ms,
+                                        after_seq=after.get(name), to_ms=to_ms, until_seq=ranges[name].last_seq,
+                                        batch_size=HISTORY_BATCH):
+            result = on_batch(name, batch)
+            if asyncio.iscoroutine(result):
+                await result
+            reading.batch(name, batch)
+            if reading.stopped:
+                return
+
+
+def _expected_messages(ranges: dict[str, StreamRange], after: dict[str, int]) -> int:
+    """At most how many messages the read has (a --from starts somewhere inside)."""
+    return sum(max(r.last_seq - max(r.first_seq, after.get(n, 0) + 1) + 1, 0) for n, r in ranges.items())
+
+
+def _summary(replay: Replay, written: dict[str, int] | int, source: str, from_ms: int | None, to_ms: int | None,
+             reading: _Reading, checkpoint: str | None = None) -> dict:
+    summary: dict[str, Any] = {
         "source": source,
         "from": None if from_ms is None else rfc3339_ms(from_ms),
         "to": None if to_ms is None else rfc3339_ms(to_ms),
-        "streams": {
-            name: {"messages": t.messages, "accepted": t.accepted, "ignored": t.ignored,
-                   "rejected": dict(sorted(t.rejected.items())), "time_moves": t.moves,
-                   "first_seq": t.first_seq, "last_seq": t.last_seq}
-            for name, lane in replay.streams.items() for t in [lane.tally]
-        },
+        "from_checkpoint": checkpoint,
+        "interrupted": reading.stopped,
+        "streams": {},
         "outputs": written,
+        "partial_windows": [],
     }
+    for name, lane in replay.streams.items():
+        t = lane.tally
+        engine = lane.engine
+        summary["streams"][name] = {
+            "messages": t.messages, "accepted": t.accepted, "ignored": t.ignored,
+            "rejected": dict(sorted(t.rejected.items())), "time_moves": t.moves,
+            "first_seq": t.first_seq, "last_seq": t.last_seq, "resumed_after": lane.resumed_after,
+            "event_time": None if engine.max_ts_ms is None else rfc3339_ms(engine.max_ts_ms),
+        }
+        if reading.stopped:
+            summary["streams"][name]["stopped_at"] = reading.stopped_at.get(name)
+        first_ms = engine.origin_ms if engine.origin_ms is not None else from_ms
+        summary["partial_windows"] += partial_windows(name, engine.config, first_ms, engine.closed_until_ms)
+    return summary
+
+
+def _partial_lines(windows: list[dict]) -> list[str]:
+    """The windows still partly filled where the replay ended, one line per stream, grouped by
+    the time from which they are complete (summary.json lists each)."""
+    by_stream: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for w in windows:
+        if w["partial_at_end"]:
+            by_stream.setdefault(w["stream"], {}).setdefault((w["complete_from"], w["window"]), []).append(w["name"])
+    lines = []
+    for stream, groups in by_stream.items():
+        parts = [f"{window} ({len(names)}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) from {since}"
+                 for (since, window), names in sorted(groups.items())]
+        lines.append(f"{stream}: windows only partly filled (they start before the first data), complete: "
+                     + "; ".join(parts))
+    return lines
 
 
 def _sink(args: Any) -> NdjsonSink | PublishSink:
@@ -158,45 +273,125 @@ def _sink(args: Any) -> NdjsonSink | PublishSink:
     return NdjsonSink(Path(args.out) if args.out else None)
 
 
+def _checkpoint_source(text: str) -> tuple[str | None, Path | None]:
+    """``kv`` / ``kv:<instance>`` (the KV checkpoint of ``slo run --instance``) or a file."""
+    if text == "kv" or text.startswith("kv:"):
+        instance = text[3:] or "default"
+        return instance, None
+    path = Path(text)
+    if not path.is_file():
+        raise ReplayError(f"--from-checkpoint {text}: no such file (give a checkpoint file, kv, or kv:<instance>)")
+    return None, path
+
+
+async def _kv_checkpoint(nc: Any, instance: str) -> tuple[StreamStates, bytes]:
+    raw = await CheckpointStore(nc, key=instance).load()
+    if raw is None:
+        raise ReplayError(f"no checkpoint of instance {instance!r} in the KV bucket: has `slo run"
+                          f"{'' if instance == 'default' else ' --instance ' + instance}` saved one on this bus?")
+    return decode_checkpoint(raw), raw
+
+
+def _event_time(replay: Replay) -> Callable[[str], int | None]:
+    def event_time(stream: str) -> int | None:
+        lane = replay.streams.get(stream)
+        return None if lane is None else lane.engine.max_ts_ms
+    return event_time
+
+
+def _restore(replay: Replay, states: StreamStates) -> dict[str, int]:
+    """Each replayed stream the checkpoint holds starts from its state; returns where each resumes."""
+    after = {}
+    for name, lane in replay.streams.items():
+        if name in states:
+            seq, snapshot = states[name]
+            try:
+                notes = lane.restore(seq, snapshot)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                raise ReplayError(f"--from-checkpoint: the state of stream {name} does not fit this config's "
+                                  f"engine: {exc!r}") from exc
+            for note in notes:
+                structlog.get_logger("slo").warning("replay.checkpoint_dropped_state", stream=name, note=note)
+            after[name] = seq
+    return after
+
+
 async def _replay_from_streams(args: Any, config: Config, definitions: list[dict], sink: Any,
-                               from_ms: int | None, to_ms: int | None) -> Replay:
+                               from_ms: int | None, to_ms: int | None, reading: _Reading) -> Replay:
+    names = _wanted_streams(args, definitions, config)
     async with _bus(args) as nc:
-        names = _wanted_streams(args, definitions, config)
+        states: StreamStates = {}
+        if args.from_checkpoint:
+            instance, path = _checkpoint_source(args.from_checkpoint)
+            states = (await _kv_checkpoint(nc, instance))[0] if instance is not None else _file_checkpoint(path)
         ranges = {}
         for name in names:
             ranges[name] = held = await stream_range(nc, name)
-            _check_held(held, from_ms)
+            _check_held(held, from_ms, states[name][0] if name in states else None)
         moves = await _clock_moves(nc, names, from_ms, to_ms)
         replay = Replay(config, definitions, sink, moves=moves, streams=names)
-        for name in names:
-            async for batch in read_history(nc, name, from_ms=from_ms, to_ms=to_ms, until_seq=ranges[name].last_seq):
-                replay.feed(name, batch)
-                if isinstance(sink, PublishSink):
-                    await sink.flush(nc)
-        replay.finish()
+        after = _restore(replay, states)
+        reading.progress.total = _expected_messages(ranges, after)
+        reading.event_time = _event_time(replay)
+
+        async def feed(name: str, batch: list[Any]) -> None:
+            replay.feed(name, batch)
+            if isinstance(sink, PublishSink):
+                await sink.flush(nc)
+
+        await _read_streams(nc, names, ranges, from_ms, to_ms, after, reading, feed)
+        if not reading.stopped:
+            replay.finish()
         if isinstance(sink, PublishSink):
             await sink.flush(nc)
     return replay
 
 
+def _file_checkpoint(path: Path | None) -> StreamStates:
+    assert path is not None
+    return decode_checkpoint(path.read_bytes())
+
+
 def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink: Any, args: Any,
-                      from_ms: int | None, to_ms: int | None) -> Replay:
+                      from_ms: int | None, to_ms: int | None, states: StreamStates, reading: _Reading) -> Replay:
     header, messages = read_export(path)
     names = _wanted_streams(args, definitions, config)
     moves = {s: [tuple(m) for m in header.get("clock_moves", {}).get(s, [])
                  if (from_ms is None or m[1] >= from_ms) and (to_ms is None or m[1] <= to_ms)] for s in names}
     replay = Replay(config, definitions, sink, moves=moves, streams=names)  # type: ignore[arg-type]
-    batch: list[StoredMsg] = []
-    for msg in messages:
-        if (from_ms is not None and msg.ts_ms < from_ms) or (to_ms is not None and msg.ts_ms > to_ms):
-            continue
-        if batch and (msg.stream != batch[0].stream or len(batch) >= _FEED_BATCH):
-            replay.feed(batch[0].stream, batch)
-            batch = []
-        batch.append(msg)
-    if batch:
+    after = _restore(replay, states)
+    reading.progress.total = messages.size
+    reading.event_time = _event_time(replay)
+
+    def feed(batch: list[StoredMsg]) -> None:
         replay.feed(batch[0].stream, batch)
-    replay.finish()
+        reading.batch(batch[0].stream, batch, messages.bytes_read)
+
+    # A file interleaves its streams (in time order, or stream after stream): each stream's
+    # messages are gathered into batches of their own, as a stream read delivers them (batches
+    # of a message or two would cost the engine its per-batch work each time).
+    pending: dict[str, list[StoredMsg]] = {}
+    for msg in messages:
+        if ((from_ms is not None and msg.ts_ms < from_ms) or (to_ms is not None and msg.ts_ms > to_ms)
+                or msg.seq <= after.get(msg.stream, 0)):
+            continue
+        batch = pending.get(msg.stream)
+        if batch is None:
+            batch = pending[msg.stream] = []
+        batch.append(msg)
+        if len(batch) >= _FEED_BATCH:
+            feed(batch)
+            pending[msg.stream] = []
+            if reading.stopped:
+                break
+    for batch in pending.values():
+        if batch:
+            feed(batch)
+    if not reading.stopped and messages.end is not None and messages.end.get("interrupted"):
+        structlog.get_logger("slo").warning("replay.input_interrupted", input=str(path),
+                                            note="the export was stopped before its end", streams=messages.end.get("streams"))
+    if not reading.stopped:
+        replay.finish()
     return replay
 
 
@@ -206,68 +401,162 @@ def _load(args: Any) -> tuple[Config, list[dict]]:
     return load_config(args.config), load_stream_definitions(Path(args.streams_dir))
 
 
+def _fail(reading: _Reading, message: str) -> int:
+    """The error on stderr, below the progress bar if one was drawn; exit code 1."""
+    reading.progress.close()
+    print(message, file=sys.stderr)
+    return 1
+
+
+def _check_replay_args(args: Any) -> None:
+    """What is wrong with the arguments alone, before anything is read."""
+    if args.publish_prefix and args.out:
+        raise ReplayError("--out and --publish-prefix: choose one place for the outputs")
+    if args.publish_prefix:
+        check_publish_prefix(args.publish_prefix)
+        if args.input:
+            raise ReplayError("--publish-prefix needs NATS: replay a file into --out (or stdout) instead")
+    if args.from_checkpoint and args.from_:
+        raise ReplayError("--from and --from-checkpoint: a checkpoint decides where each stream starts (right after "
+                          "the sequence it holds); give one of them")
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Any:
+    """Only warnings and errors, on stderr (stdout may carry the outputs), not connect's info
+    lines; the previous configuration comes back after, for callers (tests) that run more."""
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30),
+                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
+
+
 def replay_from_args(args: Any) -> int:
     """``slo replay``: the exit code."""
-    try:
-        config, definitions = _load(args)
-        from_ms, to_ms = _range_ms(args)
-        if args.publish_prefix and args.out:
-            raise ReplayError("--out and --publish-prefix: choose one place for the outputs")
-        sink = _sink(args)
-        if args.input:
-            source = args.input
-            if args.publish_prefix:
-                raise ReplayError("--publish-prefix needs NATS: replay a file into --out (or stdout) instead")
-            replay = _replay_from_file(Path(args.input), config, definitions, sink, args, from_ms, to_ms)
-        else:
-            source = "streams"
-            replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms))
-    except (ProcessorError, ValueError, OSError) as exc:
-        print(f"slo replay: {exc}", file=sys.stderr)
-        return 1
+    with _warnings_on_stderr():
+        return _replay(args)
+
+
+def _replay(args: Any) -> int:
+    replay: Replay | None = None
+    with Interrupt() as interrupt:
+        reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
+        try:
+            _check_replay_args(args)
+            from_ms, to_ms = _range_ms(args)
+            config, definitions = _load(args)
+            sink = _sink(args)
+            if args.input:
+                source = args.input
+                states: StreamStates = {}
+                if args.from_checkpoint:
+                    instance, path = _checkpoint_source(args.from_checkpoint)
+                    states = _file_checkpoint(path) if instance is None else asyncio.run(_kv_states(args, instance))
+                replay = _replay_from_file(Path(args.input), config, definitions, sink, args, from_ms, to_ms, states,
+                                           reading)
+            else:
+                source = "streams"
+                replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading))
+        except ConfigError as exc:
+            return _fail(reading, exc.report(args.config))
+        except (ProcessorError, ValueError, OSError) as exc:
+            return _fail(reading, f"slo replay: {exc}")
+        finally:
+            reading.progress.close()
     written = sink.written
     if isinstance(sink, NdjsonSink):
         sink.close()
-    summary = _summary(replay, written, source, from_ms, to_ms)
+    summary = _summary(replay, written, source, from_ms, to_ms, reading, args.from_checkpoint)
     if args.out:
-        (Path(args.out) / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    print(orjson.dumps(summary).decode(), file=sys.stderr)
+        out = Path(args.out)
+        (out / CHECKPOINT_FILE).write_bytes(encode_checkpoint(replay.checkpoint()))
+        summary["checkpoint_out"] = str(out / CHECKPOINT_FILE)
+        (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    windows = summary["partial_windows"]
+    print(orjson.dumps({**summary, "partial_windows": len(windows)}).decode(), file=sys.stderr)
+    for line in _partial_lines(windows):
+        print(f"slo replay: {line}", file=sys.stderr)
+    if reading.stopped:
+        print("slo replay: interrupted: the outputs so far are kept; summary says where each stream stopped",
+              file=sys.stderr)
+        return INTERRUPTED_EXIT
     return 0
 
 
-async def _export(args: Any, definitions: list[dict], out: IO[bytes], from_ms: int | None, to_ms: int | None) -> dict:
+async def _kv_states(args: Any, instance: str) -> StreamStates:
     async with _bus(args) as nc:
-        names = _wanted_streams(args, definitions, None)
+        return (await _kv_checkpoint(nc, instance))[0]
+
+
+async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, from_ms: int | None, to_ms: int | None,
+                  reading: _Reading) -> dict:
+    names = _wanted_streams(args, definitions, None)
+    async with _bus(args) as nc:
+        after: dict[str, int] = {}
+        if args.checkpoint_out:
+            states, raw = await _kv_checkpoint(nc, args.instance)
+            Path(args.checkpoint_out).write_bytes(raw)
+            if from_ms is None:  # the events after the checkpoint: what a replay from it needs
+                after = {n: states[n][0] for n in names if n in states}
+        if out is None:
+            return {}
         ranges = {}
         for name in names:
             ranges[name] = held = await stream_range(nc, name)
-            _check_held(held, from_ms)
+            _check_held(held, from_ms, after.get(name))
         moves = await _clock_moves(nc, names, from_ms, to_ms)
         header = {"slo_export": EXPORT_FORMAT, "from_ms": from_ms, "to_ms": to_ms,
                   "streams": {n: {"last_seq": r.last_seq} for n, r in ranges.items()},
                   "clock_moves": {n: sorted(m) for n, m in moves.items() if m}}
         out.write(orjson.dumps(header) + b"\n")
-        counts = {}
-        for name in names:
-            counts[name] = 0
-            async for batch in read_history(nc, name, from_ms=from_ms, to_ms=to_ms, until_seq=ranges[name].last_seq):
-                out.write(b"".join(message_line(from_delivery(name, m)) for m in batch))
-                counts[name] += len(batch)
+        reading.progress.total = _expected_messages(ranges, after)
+        counts = {n: 0 for n in names}
+
+        def write(name: str, batch: list[Any]) -> None:
+            out.write(b"".join([message_line(from_delivery(name, m)) for m in batch]))
+            counts[name] += len(batch)
+
+        try:
+            await _read_streams(nc, names, ranges, from_ms, to_ms, after, reading, write)
+        finally:
+            stopped = {n: {"messages": c, **reading.stopped_at.get(n, {})} for n, c in counts.items()}
+            out.write(trailer_line(reading.stopped, stopped))
     return counts
 
 
 def export_from_args(args: Any) -> int:
     """``slo export``: the exit code."""
-    structlog.get_logger("slo")
-    path = Path(args.out)
-    try:
-        definitions = load_stream_definitions(Path(args.streams_dir))
-        from_ms, to_ms = _range_ms(args)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "wb") as out:  # type: ignore[operator]
-            counts = asyncio.run(_export(args, definitions, out, from_ms, to_ms))
-    except (ProcessorError, ValueError, OSError) as exc:
-        print(f"slo export: {exc}", file=sys.stderr)
-        return 1
-    print(orjson.dumps({"out": str(path), "messages": counts}).decode(), file=sys.stderr)
+    with _warnings_on_stderr():
+        return _export_file(args)
+
+
+def _export_file(args: Any) -> int:
+    path = Path(args.out) if args.out else None
+    with Interrupt() as interrupt:
+        reading = _Reading(Progress("export", None, "msg"), interrupt)
+        try:
+            if path is None and not args.checkpoint_out:
+                raise ReplayError("give --out FILE (the events) and/or --checkpoint-out FILE (the live checkpoint)")
+            definitions = load_stream_definitions(Path(args.streams_dir))
+            from_ms, to_ms = _range_ms(args)
+            if path is None:
+                counts = asyncio.run(_export(args, definitions, None, from_ms, to_ms, reading))
+            else:
+                opener = gzip.open if path.suffix == ".gz" else open
+                with opener(path, "wb") as out:  # type: ignore[operator]
+                    counts = asyncio.run(_export(args, definitions, out, from_ms, to_ms, reading))
+        except (ProcessorError, ValueError, OSError) as exc:
+            return _fail(reading, f"slo export: {exc}")
+        finally:
+            reading.progress.close()
+    print(orjson.dumps({"out": None if path is None else str(path), "checkpoint_out": args.checkpoint_out,
+                        "messages": counts, "interrupted": reading.stopped,
+                        **({"stopped_at": reading.stopped_at} if reading.stopped else {})}).decode(), file=sys.stderr)
+    if reading.stopped:
+        print(f"slo export: interrupted: {path} holds whole lines up to where each stream stopped and ends with a "
+              "trailer saying so (\"interrupted\": true)", file=sys.stderr)
+        return INTERRUPTED_EXIT
     return 0

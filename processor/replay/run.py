@@ -66,6 +66,26 @@ class StreamReplay:
         self._emit = emit
         self._runbook_base_url = runbook_base_url
         self.tally = StreamTally()
+        # The sequence a checkpoint left this stream at (restore()); None: it started empty.
+        self.resumed_after: int | None = None
+
+    def restore(self, seq: int, snapshot: dict) -> list[str]:
+        """Start from a checkpoint's state of this stream (its engine snapshot with the last
+        sequence it holds) instead of empty: the recorded moves it already holds are dropped.
+        Returns the engine's notes on state the config no longer has a place for."""
+        notes = self.engine.restore(snapshot)
+        self.resumed_after = seq
+        closed_ms = self.engine.closed_until_ms
+        self._moves = [m for m in self._moves
+                       if m[0] > seq or (m[0] == seq and (closed_ms is None or m[1] > closed_ms))]
+        self._next_move = 0
+        return notes
+
+    def state(self) -> tuple[int, dict] | None:
+        """(the last sequence applied, the engine snapshot), as a checkpoint stores it; None for a
+        stream that neither read a message nor started from a checkpoint."""
+        seq = self.tally.last_seq if self.tally.last_seq is not None else self.resumed_after
+        return None if seq is None else (seq, self.engine.snapshot())
 
     def feed(self, msgs: Sequence[Any]) -> None:
         """Apply a batch (stream order), making each recorded move before the first message
@@ -150,3 +170,8 @@ class Replay:
     def finish(self) -> None:
         for lane in self.streams.values():
             lane.finish()
+
+    def checkpoint(self) -> dict[str, tuple[int, dict]]:
+        """Every stream's (last sequence, engine snapshot): ``bus/checkpoint.encode_checkpoint``
+        stores it as ``slo run`` does, so a replay can start where another ended."""
+        return {name: state for name, lane in self.streams.items() if (state := lane.state()) is not None}

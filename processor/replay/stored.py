@@ -9,17 +9,22 @@ Export file (NDJSON, optionally gzip): one message per line,
 ``{"stream", "seq", "ts_ms", "subject", "headers"?, "data"}`` with ``data`` the payload as text,
 or ``"data_b64"`` instead when the payload is not UTF-8. The first line is a header,
 ``{"slo_export": 1, "from_ms", "to_ms", "streams": {...}}``; messages of several streams are
-interleaved, each stream's in sequence order.
+interleaved, each stream's in sequence order. The last line is a trailer,
+``{"slo_export_end": {"interrupted": bool, "streams": {stream: {"messages", "last_seq"}}}}``: an
+export stopped by Ctrl-C still ends with whole lines and this trailer, saying so and where each
+stream stopped. (A file without a trailer, from an older export, reads the same.)
 """
 
 from __future__ import annotations
 
-__all__ = ["EXPORT_FORMAT", "ExportFileError", "StoredMsg", "from_delivery", "message_line", "read_export"]
+__all__ = ["EXPORT_FORMAT", "ExportFileError", "ExportMessages", "StoredMsg", "from_delivery", "message_line",
+           "read_export", "trailer_line"]
 
 import base64
 import gzip
 import io
 from collections.abc import Iterator
+from typing import IO
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,19 +74,52 @@ def message_line(msg: StoredMsg) -> bytes:
     return orjson.dumps(body) + b"\n"
 
 
-def _open(path: Path) -> io.BufferedIOBase:
+_END = "slo_export_end"
+_END_PREFIX = b'{"' + _END.encode()
+
+
+def trailer_line(interrupted: bool, streams: dict[str, dict[str, Any]]) -> bytes:
+    return orjson.dumps({_END: {"interrupted": interrupted, "streams": streams}}) + b"\n"
+
+
+def _open(path: Path) -> tuple[io.BufferedIOBase, IO[bytes]]:
     raw = path.open("rb")
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw), raw  # type: ignore[return-value]
     raw.seek(0)
-    return raw  # type: ignore[return-value]
+    return raw, raw  # type: ignore[return-value]
 
 
-def read_export(path: Path) -> tuple[dict[str, Any], Iterator[StoredMsg]]:
+class ExportMessages:
+    """The messages of an export file, in file order. ``bytes_read``: how far into the file (as
+    stored, compressed or not) the reading is; ``end``: the trailer, once read (None before, or
+    for a file without one)."""
+
+    def __init__(self, path: Path, handle: io.BufferedIOBase, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.size = path.stat().st_size
+        self.end: dict[str, Any] | None = None
+        self._lines = _messages(path, handle, self)
+
+    def __iter__(self) -> Iterator[StoredMsg]:
+        return self._lines
+
+    def __next__(self) -> StoredMsg:
+        return next(self._lines)
+
+    @property
+    def bytes_read(self) -> int:
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):  # closed at the end
+            return self.size
+
+
+def read_export(path: Path) -> tuple[dict[str, Any], ExportMessages]:
     """The header of an export file and an iterator of its messages; ExportFileError names the
     file and line of anything unreadable (a truncated gzip included)."""
-    handle = _open(path)
+    handle, raw = _open(path)
     try:
         first = handle.readline()
     except (OSError, EOFError) as exc:
@@ -95,23 +133,38 @@ def read_export(path: Path) -> tuple[dict[str, Any], Iterator[StoredMsg]]:
     if not isinstance(header, dict) or header.get("slo_export") != EXPORT_FORMAT:
         handle.close()
         raise ExportFileError(f"{path}:1: not an slo export file of format {EXPORT_FORMAT} (no \"slo_export\": 1 header)")
-    return header, _messages(path, handle)
+    return header, ExportMessages(path, handle, raw)
 
 
-def _messages(path: Path, handle: io.BufferedIOBase) -> Iterator[StoredMsg]:
+def _messages(path: Path, handle: io.BufferedIOBase, into: ExportMessages) -> Iterator[StoredMsg]:
     line_no = 1
+    end = _END_PREFIX
     with handle:
+        lines = iter(handle)
         while True:
             try:
-                line = handle.readline()
+                line = next(lines, b"")
             except (OSError, EOFError) as exc:
                 raise ExportFileError(f"{path}:{line_no + 1}: the file ends in the middle (truncated?): {exc}") from exc
             if not line:
                 return
             line_no += 1
-            if not line.endswith(b"\n"):
+            if line[-1:] != b"\n":
                 raise ExportFileError(f"{path}:{line_no}: the last line is cut off (a truncated file)")
+            if line.startswith(end):
+                into.end = _trailer(path, line_no, line)
+                continue
             yield _stored(path, line_no, line)
+
+
+def _trailer(path: Path, line_no: int, line: bytes) -> dict[str, Any]:
+    try:
+        end = orjson.loads(line)[_END]
+        if not isinstance(end, dict):
+            raise TypeError("not an object")
+        return end
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ExportFileError(f"{path}:{line_no}: not a trailer line ({exc})") from exc
 
 
 def _stored(path: Path, line_no: int, line: bytes) -> StoredMsg:

@@ -1,0 +1,154 @@
+"""Replay speed: a simulated backlog replayed from an export file and from the streams of a real
+nats-server, each against the engine alone on the same messages, measured in one run.
+
+The simulator (``--rate``: its gateway requests per second; 72 makes about 10,000 event messages
+per minute over every stream, the platform document's baseline volume) generates ``--minutes`` of
+traffic. Then, with config/slo.yaml:
+
+- engine alone: one Engine per stream (as ``slo run`` partitions the config), ``Engine.ingest`` over
+  each stream's messages in batches of 1000, nothing rendered or written;
+- from a file:  ``slo replay --input events.ndjson.gz --out DIR`` (read, decode, the same engines,
+  render, write NDJSON), in this process;
+- from streams: ``slo replay --nats-url URL --out DIR`` against an embedded nats-server holding the
+  same events (history read through ephemeral consumers), in this process; the server shares the
+  machine.
+
+Replay times leave out the config load (measured in each round; the first is printed); the rates are events/s of
+replay, and each is printed as a ratio of the engine-alone rate. Last, the projected time to
+replay one week at the baseline volume (10,000 messages a minute: 100.8 M events).
+
+    python bench/replay.py [--rate 72] [--minutes 10] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import structlog
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from processor.bus.connect import ConnectOptions, connect  # noqa: E402
+from processor.bus.embedded import EmbeddedServer  # noqa: E402
+from processor.bus.streams import load_stream_definitions  # noqa: E402
+from processor.cli import main as slo  # noqa: E402
+from processor.replay import cli as _replay_cli  # noqa: E402  imported here: not timed
+from processor.config.load import load_config  # noqa: E402
+from processor.engine import Engine  # noqa: E402
+from processor.runtime.processor import fallback_ts_ms  # noqa: E402
+from processor.runtime.topology import BUS_LANE, partition_config  # noqa: E402
+from processor.simulate import Simulator  # noqa: E402
+from processor.simulate.publish import publish  # noqa: E402
+from tests.replaykit import stored, write_export  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "config" / "slo.yaml"
+STREAMS = REPO / "streams"
+T0_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+MIN_MS = 60_000
+WEEK_EVENTS = 10_000 * 60 * 24 * 7
+BATCH = 1000
+
+
+def _engine_alone_s(config, definitions, msgs) -> float:
+    parts, _ = partition_config(config, definitions)
+    parts.pop(BUS_LANE, None)
+    by_stream: dict[str, list] = {}
+    for m in msgs:
+        by_stream.setdefault(m.stream, []).append(m)
+    engines = {n: Engine(p, fallback_ts_ms=fallback_ts_ms, stream=n) for n, p in parts.items()}
+    started = time.perf_counter()
+    for name, stream_msgs in by_stream.items():
+        engine = engines.get(name)
+        if engine is None:
+            continue
+        for i in range(0, len(stream_msgs), BATCH):
+            engine.ingest(stream_msgs[i:i + BATCH])
+    return time.perf_counter() - started
+
+
+def _replay_s(argv: list[str]) -> float:
+    started = time.perf_counter()
+    with contextlib.redirect_stderr(io.StringIO()):
+        code = slo(argv)
+    if code != 0:
+        raise SystemExit(f"slo {' '.join(argv)}: exit {code}")
+    return time.perf_counter() - started
+
+
+async def _load_streams(url: str, simulator: Simulator, until_ms: int) -> None:
+    nc = await connect(ConnectOptions(url=url))
+    try:
+        await publish(nc, simulator, until_ms, streams_dir=STREAMS)
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=72.0, help="simulator gateway requests/s (72: ~10k messages/min)")
+    parser.add_argument("--minutes", type=int, default=10, help="minutes of event time to replay")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; the median is printed")
+    parser.add_argument("--history-batch", type=int, default=_replay_cli.HISTORY_BATCH,
+                        help=f"messages per pull of the stream reads (default {_replay_cli.HISTORY_BATCH})")
+    args = parser.parse_args()
+    _replay_cli.HISTORY_BATCH = args.history_batch
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=open(os.devnull, "w")))  # noqa: SIM115
+    until_ms = T0_MS + args.minutes * MIN_MS
+    events = Simulator(T0_MS, seed=11, rate=args.rate).records(until_ms)
+    msgs = stored(events)
+    print(f"backlog: {len(msgs):,} event messages over {args.minutes} min of event time "
+          f"({len(msgs) / args.minutes:,.0f}/min; the baseline is 10,000/min)")
+    started = time.perf_counter()
+    config = load_config(CONFIG)
+    load_s = time.perf_counter() - started
+    definitions = load_stream_definitions(STREAMS)
+    print(f"config load: {load_s:.2f} s (measured each round and left out of the replay times below)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        export = write_export(tmp_path / "events.ndjson.gz", msgs)
+        print(f"export file: {export.stat().st_size / 1e6:.1f} MB gzip")
+        server = EmbeddedServer(tmp_path / "nats")
+        rates: dict[str, list[float]] = {"engine": [], "file": [], "streams": []}
+
+        async def run_all() -> None:
+            url = await server.start()
+            try:
+                await _load_streams(url, Simulator(T0_MS, seed=11, rate=args.rate), until_ms)
+                for r in range(args.rounds):
+                    started = time.perf_counter()
+                    load_config(CONFIG)
+                    load_s = time.perf_counter() - started  # what each replay spends on it, this round
+                    rates["engine"].append(len(msgs) / _engine_alone_s(config, definitions, msgs))
+                    out = tmp_path / f"file{r}"
+                    rates["file"].append(len(msgs) / (_replay_s(
+                        ["replay", "--config", str(CONFIG), "--streams-dir", str(STREAMS), "--input", str(export),
+                         "--out", str(out)]) - load_s))
+                    out = tmp_path / f"streams{r}"
+                    seconds = await asyncio.to_thread(_replay_s, [
+                        "replay", "--config", str(CONFIG), "--streams-dir", str(STREAMS), "--nats-url", url,
+                        "--out", str(out)])
+                    rates["streams"].append(len(msgs) / (seconds - load_s))
+            finally:
+                await server.stop()
+
+        asyncio.run(run_all())
+    engine = statistics.median(rates["engine"])
+    print(f"engine alone:  {engine:>9,.0f} events/s")
+    for name in ("file", "streams"):
+        rate = statistics.median(rates[name])
+        print(f"from {name + ':':<8} {rate:>9,.0f} events/s  ({rate / engine:.2f} of the engine alone); "
+              f"a week at the baseline ({WEEK_EVENTS / 1e6:.1f} M events): {WEEK_EVENTS / rate / 3600:.1f} h")
+
+
+if __name__ == "__main__":
+    main()
