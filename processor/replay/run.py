@@ -66,6 +66,8 @@ class StreamReplay:
         self._emit = emit
         self._runbook_base_url = runbook_base_url
         self.tally = StreamTally()
+        # Engine.ingest's decode: a backtest feeding two engines decodes each message once.
+        self.decode: Callable[[bytes], Any] | None = None
 
     def feed(self, msgs: Sequence[Any]) -> None:
         """Apply a batch (stream order), making each recorded move before the first message
@@ -106,7 +108,7 @@ class StreamReplay:
         return lo
 
     def _ingest(self, msgs: Sequence[Any]) -> None:
-        out = self.engine.ingest(msgs)
+        out = self.engine.ingest(msgs, self.decode)
         tally = self.tally
         tally.messages += len(msgs)
         tally.accepted += out.accepted
