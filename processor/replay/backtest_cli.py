@@ -136,11 +136,11 @@ def backtest_from_args(args: Any) -> int:
     print(diff_table(result, args, run.messages))
     if result.scores is not None:
         print(scores_table(result.scores, incidents or []))
-    _write(args, run, result)
+    _write(args, run, result, incidents or [])
     return 0
 
 
-def _write(args: Any, run: Backtest, result: BacktestResult) -> None:
+def _write(args: Any, run: Backtest, result: BacktestResult, incidents: list[Incident]) -> None:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -150,5 +150,5 @@ def _write(args: Any, run: Backtest, result: BacktestResult) -> None:
     if args.report:
         from processor.replay.report import render_report
 
-        Path(args.report).write_text(render_report(run, result), encoding="utf-8")
+        Path(args.report).write_text(render_report(run, result, incidents), encoding="utf-8")
         print(f"report: {args.report}")
