@@ -66,10 +66,11 @@ def _moment(value: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _item(item: Any, index: int, line: int | None, source: str, problems: list[ConfigProblem]) -> Incident | None:
+def _item(item: Any, index: int, lines: dict, source: str, problems: list[ConfigProblem]) -> Incident | None:
     before = len(problems)
 
     def problem(field: str, message: str) -> None:
+        line = lines.get((index, field), lines.get((index,)))
         problems.append(ConfigProblem(source, line, f"[{index}].{field}" if field else f"[{index}]", message))
 
     if not isinstance(item, dict):
@@ -115,7 +116,7 @@ def parse_incidents(text: str, source: str) -> list[Incident]:
     problems: list[ConfigProblem] = []
     incidents = []
     for index, item in enumerate(tree.data):
-        incident = _item(item, index, tree.lines.get((index,)), source, problems)
+        incident = _item(item, index, tree.lines, source, problems)
         if incident is not None:
             incidents.append(incident)
     if problems:
