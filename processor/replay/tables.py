@@ -73,7 +73,7 @@ def diff_table(result: Any, args: Any, messages: int) -> str:
         body = "no alert differs between baseline and candidate"
     else:
         body = "alert diff (fires/resolves: how much later the candidate does; firing: time spent firing)\n" + _grid(rows)
-    return "\n".join(head) + body + f"\n{unchanged} episode(s) the same on both sides"
+    return "\n".join(head) + "\n" + body + f"\n{unchanged} episode(s) the same on both sides"
 
 
 def scores_table(scores: dict, incidents: Sequence[Incident]) -> str:

@@ -201,3 +201,30 @@ def test_an_incidents_file_names_every_problem_with_its_line():
         "inc.yaml:6: [1].colour: unknown key; an incident has service, slo, start, end, severity, description",
         "inc.yaml:4: [1]: name the service or the slo the incident affected",
     ] == [str(p) for p in info.value.problems]
+
+
+def _options(command: str) -> set[str]:
+    from processor.cli import build_parser
+
+    sub = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == command)[1]  # noqa: SLF001
+    return {o for action in sub._actions for o in action.option_strings if o.startswith("--")}  # noqa: SLF001
+
+
+def test_the_readme_row_of_backtest_names_every_option_but_the_connection_ones():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `slo backtest"))
+    connection = _options("replay") - {"--from", "--to", "--streams", "--input", "--out", "--publish-prefix", "--config"}
+    assert "connection options as `slo run`'s" in row
+    assert set() == {o for o in _options("backtest") - connection - {"--help"} if f"{o} " not in row and f"{o}]" not in row}
+    assert "| `--out FILE` |" in readme and "[--out FILE]` |" in readme  # simulate's option table and row
+
+
+def test_the_shipped_candidate_is_the_catalogue_with_one_rule_changed():
+    from processor.config.load import load_config
+
+    root = Path(__file__).parents[2]
+    base, cand = load_config(root / "config/slo.yaml"), load_config(root / "examples/candidate.yaml")
+    assert (base.slis, base.slos, len(base.alerts)) == (cand.slis, cand.slos, len(cand.alerts))
+    ((before, after),) = [(a, b) for a, b in zip(base.alerts, cand.alerts) if a != b]
+    assert ("GatewayLatencyP95High", "warning", 300_000) == (before.name, before.severity, before.for_ms)
+    assert before.model_copy(update={"for_ms": 120_000}) == after
