@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from processor.config.model import Config, SloConfig
-from processor.replay.tables import format_s, format_share, series_text
+from processor.replay.tables import SCORE_COLUMNS, format_s, score_rows, series_text
 from processor.replay.timeline import Episode
 from processor.runtime.render import rfc3339_ms
 
@@ -219,19 +219,9 @@ def _slo_section(slo: SloConfig, run: Any, result: Any, incidents: Sequence[Any]
 def _scores_html(scores: dict | None) -> str:
     if scores is None:
         return "<p>No incidents given (--incidents): no scores.</p>"
-    head = ("rule", "side", "alerts", "precision", "recall", "detected", "detection", "reset", "pages/week")
-    rows = []
-    rules = sorted({r for side in scores.values() for r, s in side["rules"].items() if s["episodes"]})
-    for rule in ["(all rules)", *rules]:
-        for side, data in scores.items():
-            s = data["set"] if rule == "(all rules)" else data["rules"].get(rule)
-            if s is None:
-                continue
-            cells = (rule, side, s["episodes"], format_share(s["precision"]), format_share(s["recall"]),
-                     f"{s['detected']}/{s['incidents']}", format_s(s["detection_s"]), format_s(s["reset_s"]),
-                     f"{s['pages_per_week']:.1f}")
-            rows.append(f'<tr data-rule="{_esc(rule)}" data-side="{side}">' + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
-    return ('<table id="scores"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+    rows = [f'<tr data-rule="{_esc(cells[0])}" data-side="{cells[1]}">' + "".join(f"<td>{_esc(c)}</td>" for c in cells)
+            + "</tr>" for cells in score_rows(scores)]
+    return ('<table id="scores"><thead><tr>' + "".join(f"<th>{h}</th>" for h in SCORE_COLUMNS) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["format_s", "format_share", "diff_table", "scores_table", "series_text"]
+__all__ = ["SCORE_COLUMNS", "diff_table", "format_s", "format_share", "score_rows", "scores_table", "series_text"]
 
 from collections.abc import Sequence
 from typing import Any
@@ -76,15 +76,24 @@ def diff_table(result: Any, args: Any, messages: int) -> str:
     return "\n".join(head) + "\n" + body + f"\n{unchanged} episode(s) the same on both sides"
 
 
-def scores_table(scores: dict, incidents: Sequence[Incident]) -> str:
-    rows = [("rule", "side", "alerts", "precision", "recall", "detection", "reset", "pages/week")]
+SCORE_COLUMNS = ("rule", "side", "alerts", "precision", "recall", "detected", "detection", "reset", "pages/week")
+
+
+def score_rows(scores: dict) -> list[tuple[str, ...]]:
+    """The cells of the score table (SCORE_COLUMNS): the rule sets, then every rule that fired on
+    either side, each with a row per side."""
+    rows = []
     rules = sorted({r for side in scores.values() for r, s in side["rules"].items() if s["episodes"]})
     for rule in ["(all rules)", *rules]:
         for side, data in scores.items():
             s = data["set"] if rule == "(all rules)" else data["rules"].get(rule)
-            if s is None:
-                continue
-            rows.append((rule, side, str(s["episodes"]), format_share(s["precision"]),
-                         f"{format_share(s['recall'])} ({s['detected']}/{s['incidents']})",
-                         format_s(s["detection_s"]), format_s(s["reset_s"]), f"{s['pages_per_week']:.1f}"))
+            if s is not None:
+                rows.append((rule, side, str(s["episodes"]), format_share(s["precision"]), format_share(s["recall"]),
+                             f"{s['detected']}/{s['incidents']}", format_s(s["detection_s"]), format_s(s["reset_s"]),
+                             f"{s['pages_per_week']:.1f}"))
+    return rows
+
+
+def scores_table(scores: dict, incidents: Sequence[Incident]) -> str:
+    rows = [SCORE_COLUMNS, *score_rows(scores)]
     return f"\nscores against {len(incidents)} incident(s) (docs/backtest.md)\n" + _grid(rows)
