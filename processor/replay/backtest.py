@@ -20,7 +20,6 @@ from processor.config.model import Config
 from processor.replay.run import ClockMove, Replay
 from processor.replay.sinks import NdjsonSink
 from processor.replay.stored import StoredMsg
-from processor.runtime.processor import fallback_ts_ms
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 
 _FEED_BATCH = 1000
@@ -91,7 +90,7 @@ class Side:
 
 
 class Backtest:
-    """Baseline and candidate fed the same batches; ``first_ms``/``last_ms``: the stream stamps read."""
+    """Baseline and candidate fed the same batches."""
 
     def __init__(self, baseline: Config, candidate: Config, definitions: Sequence[dict],
                  moves: dict[str, list[ClockMove]] | None = None, streams: Sequence[str] | None = None,
@@ -105,22 +104,22 @@ class Backtest:
                 for lane in side.replay.streams.values():
                     lane.decode = self.decode
         self.messages = 0
-        self.first_ms: int | None = None
-        self.last_ms: int | None = None
 
     @property
     def streams(self) -> list[str]:
         return sorted(set().union(*(side.replay.streams for side in self.sides)))
 
+    def event_range(self) -> tuple[int, int] | None:
+        """In event time: the engines' first boundary and the latest event time they saw."""
+        engines = [lane.engine for side in self.sides for lane in side.replay.streams.values()]
+        origins = [e.origin_ms for e in engines if e.origin_ms is not None]
+        ends = [e.max_ts_ms for e in engines if e.max_ts_ms is not None]
+        return (min(origins), max(ends)) if origins and ends else None
+
     def feed(self, stream: str, msgs: Sequence[Any]) -> None:
         if not msgs:
             return
         self.messages += len(msgs)
-        for msg in (msgs[0], msgs[-1]):
-            stamp = fallback_ts_ms(msg)
-            if stamp is not None:
-                self.first_ms = stamp if self.first_ms is None else min(self.first_ms, stamp)
-                self.last_ms = stamp if self.last_ms is None else max(self.last_ms, stamp)
         if self.decode is not None:
             self.decode.reset()
         for side in self.sides:

@@ -130,8 +130,9 @@ def backtest_from_args(args: Any) -> int:
     except (ProcessorError, ValueError, OSError) as exc:
         print(f"slo backtest: {exc}", file=sys.stderr)
         return 1
-    start_ms = from_ms if from_ms is not None else (run.first_ms or 0)
-    end_ms = to_ms if to_ms is not None else (run.last_ms or start_ms)
+    seen = run.event_range() or (0, 0)
+    start_ms = from_ms if from_ms is not None else seen[0]
+    end_ms = to_ms if to_ms is not None else max(seen[1], start_ms)
     result = result_of(run, incidents, (start_ms, end_ms))
     print(diff_table(result, args, run.messages))
     if result.scores is not None:
