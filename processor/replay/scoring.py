@@ -3,7 +3,8 @@ a rule set, against labelled incidents. Each is defined in docs/backtest.md; in 
 
 - an episode *detects* an incident when its labels name the incident's service (or SLO) and it
   fires at some moment of ``[start, end]`` of the incident;
-- precision: the share of episodes that detect some incident (None without episodes);
+- precision: the share of episodes that detect some incident (None without episodes); page
+  precision the same of the page-worthy episodes alone;
 - recall: the share of the incidents in scope that at least one episode detects (None when none
   is in scope; a rule's scope is the services and SLOs it alerts on, a rule set's every incident);
 - detection time: from an incident's start to the first start of an episode detecting it (0 when
@@ -40,6 +41,8 @@ class Scores:
     detection_s: float | None  # mean over the detected incidents
     reset_s: float | None  # mean over the detected incidents whose episodes all resolved
     pages: int
+    true_pages: int
+    page_precision: float | None  # the precision of the page-worthy episodes alone
     pages_per_week: float
 
     def as_dict(self) -> dict:
@@ -76,8 +79,9 @@ def score(eps: Sequence[Episode], incidents: Sequence[Incident], range_start_ms:
     """The measures of these episodes against ``incidents``; recall, detection and reset count
     the incidents ``in_scope`` (default: all)."""
     scope = list(incidents if in_scope is None else in_scope)
-    true_eps = sum(1 for e in eps if any(i.concerns(e.labels) and e.overlaps(i.start_ms, i.end_ms, range_end_ms)
-                                         for i in incidents))
+    true = [e for e in eps if any(i.concerns(e.labels) and e.overlaps(i.start_ms, i.end_ms, range_end_ms)
+                                  for i in incidents)]
+    true_eps = len(true)
     detections, resets = [], []
     detected = 0
     for inc in scope:
@@ -89,12 +93,14 @@ def score(eps: Sequence[Episode], incidents: Sequence[Incident], range_start_ms:
         if all(e.end_ms is not None for e in found):
             resets.append(max(0, max(e.end_ms for e in found) - inc.end_ms) / 1000)  # type: ignore[type-var]
     pages = sum(1 for e in eps if e.pages)
+    true_pages = sum(1 for e in true if e.pages)
     span_ms = max(1, range_end_ms - range_start_ms)
     return Scores(
         episodes=len(eps), true_episodes=true_eps, precision=true_eps / len(eps) if eps else None,
         incidents=len(scope), detected=detected, recall=detected / len(scope) if scope else None,
         detection_s=_mean(detections), reset_s=_mean(resets),
-        pages=pages, pages_per_week=pages * WEEK_MS / span_ms,
+        pages=pages, true_pages=true_pages, page_precision=true_pages / pages if pages else None,
+        pages_per_week=pages * WEEK_MS / span_ms,
     )
 
 

@@ -76,7 +76,8 @@ def diff_table(result: Any, args: Any, messages: int) -> str:
     return "\n".join(head) + "\n" + body + f"\n{unchanged} episode(s) the same on both sides"
 
 
-SCORE_COLUMNS = ("rule", "side", "alerts", "precision", "recall", "detected", "detection", "reset", "pages/week")
+SCORE_COLUMNS = ("rule", "side", "alerts", "precision", "recall", "detected", "detection", "reset", "pages/week",
+                 "page precision")
 
 
 def score_rows(scores: dict) -> list[tuple[str, ...]]:
@@ -90,7 +91,7 @@ def score_rows(scores: dict) -> list[tuple[str, ...]]:
             if s is not None:
                 rows.append((rule, side, str(s["episodes"]), format_share(s["precision"]), format_share(s["recall"]),
                              f"{s['detected']}/{s['incidents']}", format_s(s["detection_s"]), format_s(s["reset_s"]),
-                             f"{s['pages_per_week']:.1f}"))
+                             f"{s['pages_per_week']:.1f}", format_share(s["page_precision"])))
     return rows
 
 

@@ -126,10 +126,10 @@ def test_the_report_renders_its_charts_and_the_hand_worked_scores(tmp_path: Path
     dom = _chromium(tmp_path, page, "--dump-dom").stdout.decode()
     table = _Table("scores")
     table.feed(dom)
-    # rule, side, alerts, precision, recall, detected, detection, reset, pages/week
-    assert ["(all rules)", "baseline", "2", "50.0%", "100.0%", "1/1", "10s", "10s", "4032.0"] == table.rows[
+    # rule, side, alerts, precision, recall, detected, detection, reset, pages/week, page precision
+    assert ["(all rules)", "baseline", "2", "50.0%", "100.0%", "1/1", "10s", "10s", "4032.0", "50.0%"] == table.rows[
         ("(all rules)", "baseline")]
-    assert ["(all rules)", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0"] == table.rows[
+    assert ["(all rules)", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0", "100.0%"] == table.rows[
         ("(all rules)", "candidate")]
-    assert ["SvcSlow[critical]", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0"] == table.rows[
-        ("SvcSlow[critical]", "candidate")]
+    assert ["SvcSlow[critical]", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0",
+            "100.0%"] == table.rows[("SvcSlow[critical]", "candidate")]

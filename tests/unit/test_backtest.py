@@ -72,8 +72,8 @@ def test_the_rule_set_scores_match_the_hand_worked_incidents():
     assert 160.0 == s.detection_s
     # reset: I1 25 - 20 = 5 min, I3 312 - 310 = 2 min, I2 still firing (not counted): (300 + 120) / 2
     assert 210.0 == s.reset_s
-    # pages: A, B (critical), D (page) over two weeks
-    assert (3, 1.5) == (s.pages, s.pages_per_week)
+    # pages: A, B (critical), D (page) over two weeks; A and D detect an incident
+    assert (3, 1.5, 2, 2 / 3) == (s.pages, s.pages_per_week, s.true_pages, s.page_precision)
 
 
 def test_each_rule_is_scored_against_the_incidents_of_its_scope():
