@@ -151,5 +151,7 @@ def _write(args: Any, run: Backtest, result: BacktestResult, incidents: list[Inc
     if args.report:
         from processor.replay.report import render_report
 
-        Path(args.report).write_text(render_report(run, result, incidents), encoding="utf-8")
+        report = Path(args.report)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(render_report(run, result, incidents), encoding="utf-8")
         print(f"report: {args.report}")

@@ -111,6 +111,7 @@ def simulate_to_file(args: Any) -> int:
         return 2
     try:
         definitions = load_stream_definitions(Path(args.streams_dir))
+        out.parent.mkdir(parents=True, exist_ok=True)
         opener: Any = gzip.open if out.suffix == ".gz" else open
         with opener(out, "wb") as handle:
             counts = write_events(handle, simulator, until_ms, definitions)
