@@ -63,8 +63,9 @@ class Side:
     """One config's engines (a ``Replay``) and the outputs kept from them."""
 
     def __init__(self, name: str, config: Config, definitions: Sequence[dict], moves: dict[str, list[ClockMove]],
-                 streams: Sequence[str] | None, out_dir: Path | None) -> None:
+                 streams: Sequence[str] | None, out_dir: Path | None, keep_series: bool = True) -> None:
         self.name = name
+        self.keep_series = keep_series  # the SLI and budget reports, for the HTML report only
         self.config = config
         self.alerts: list[dict] = []
         self.budgets: list[dict] = []
@@ -79,6 +80,8 @@ class Side:
             subject = m.subject
             if subject.startswith(_ALERTS):
                 self.alerts.append(orjson.loads(m.payload))
+            elif not self.keep_series:
+                continue
             elif subject.startswith(_BUDGET):
                 self.budgets.append(orjson.loads(m.payload))
             elif subject.startswith(_SLI):
@@ -94,10 +97,10 @@ class Backtest:
 
     def __init__(self, baseline: Config, candidate: Config, definitions: Sequence[dict],
                  moves: dict[str, list[ClockMove]] | None = None, streams: Sequence[str] | None = None,
-                 out_dir: Path | None = None, share_decode: bool = True) -> None:
+                 out_dir: Path | None = None, share_decode: bool = True, keep_series: bool = True) -> None:
         moves = moves or {}
-        self.sides = (Side("baseline", baseline, definitions, moves, streams, out_dir),
-                      Side("candidate", candidate, definitions, moves, streams, out_dir))
+        self.sides = (Side("baseline", baseline, definitions, moves, streams, out_dir, keep_series),
+                      Side("candidate", candidate, definitions, moves, streams, out_dir, keep_series))
         self.decode = SharedDecode() if share_decode else None
         if self.decode is not None:
             for side in self.sides:

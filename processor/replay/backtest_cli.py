@@ -100,7 +100,7 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
     out_dir = Path(args.out) if args.out else None
 
     def make(moves: dict, names: list[str]) -> Backtest:
-        return Backtest(baseline, candidate, definitions, moves, names, out_dir)
+        return Backtest(baseline, candidate, definitions, moves, names, out_dir, keep_series=bool(args.report))
 
     if args.input:
         header, messages = read_export(Path(args.input))

@@ -228,3 +228,12 @@ def test_the_shipped_candidate_is_the_catalogue_with_one_rule_changed():
     ((before, after),) = [(a, b) for a, b in zip(base.alerts, cand.alerts) if a != b]
     assert ("GatewayLatencyP95High", "warning", 300_000) == (before.name, before.severity, before.for_ms)
     assert before.model_copy(update={"for_ms": 120_000}) == after
+
+
+def test_a_long_series_is_thinned_for_the_chart_but_keeps_its_spike():
+    from processor.replay.report import _thinned
+
+    points = [(t, 900.0 if t == 6_543 else 50.0) for t in range(10_080)]
+    thinned = _thinned(points, 1000)
+    assert len(thinned) <= 1000 and (6_543, 900.0) in thinned
+    assert sorted(thinned) == thinned and points[:10] == list(_thinned(points[:10], 1000))
