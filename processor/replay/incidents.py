@@ -44,7 +44,9 @@ class Incident:
 
     @property
     def name(self) -> str:
-        return f"{self.slo or self.service} {rfc3339_ms(self.start_ms)}"
+        severity = f" ({self.severity})" if self.severity else ""
+        text = f": {self.description}" if self.description else ""
+        return f"{self.slo or self.service}{severity} {rfc3339_ms(self.start_ms)} .. {rfc3339_ms(self.end_ms)}{text}"
 
     def concerns(self, labels: dict[str, str]) -> bool:
         """Whether an alert with these labels is about this incident's service or SLO."""

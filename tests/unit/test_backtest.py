@@ -237,3 +237,18 @@ def test_a_long_series_is_thinned_for_the_chart_but_keeps_its_spike():
     thinned = _thinned(points, 1000)
     assert len(thinned) <= 1000 and (6_543, 900.0) in thinned
     assert sorted(thinned) == thinned and points[:10] == list(_thinned(points[:10], 1000))
+
+
+def test_the_diff_pairs_overlapping_episodes_of_a_series_and_names_the_rest():
+    from processor.replay.timeline import diff_timelines
+
+    # one series; minutes. baseline: 10..20, 40..50, 70..(open); candidate: 10..20, 45..48, 60..65, 72..80
+    base = episodes(_alert("R", "page", 10, 20) + _alert("R", "page", 40, 50) + _alert("R", "page", 70, None))
+    cand = episodes(_alert("R", "page", 10, 20) + _alert("R", "page", 45, 48) + _alert("R", "page", 60, 65)
+                    + _alert("R", "page", 72, 80))
+    (d,) = diff_timelines(base, cand, 100 * M)
+    assert [("same", 0.0, 0.0), ("moves", 300.0, -120.0), ("appears", None, None), ("moves", 120.0, None)] == [
+        (c["change"], c.get("fires_later_s"), c.get("resolves_later_s")) for c in d.changes]
+    # firing: baseline 10 + 10 + 30 (open until the range's end at 100) min; candidate 10 + 3 + 5 + 8
+    assert (50 * M, 26 * M) == (d.baseline_firing_ms, d.candidate_firing_ms)
+    assert "R[page]" == d.rule
