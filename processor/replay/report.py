@@ -18,7 +18,6 @@ from typing import Any
 
 from processor.config.model import Config, SloConfig
 from processor.replay.tables import SCORE_COLUMNS, format_s, score_rows, series_text
-from processor.replay.timeline import Episode
 from processor.runtime.render import rfc3339_ms
 
 BASELINE_COLOR = "#1f77b4"

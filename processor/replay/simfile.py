@@ -10,7 +10,7 @@ out (and said so).
 
 from __future__ import annotations
 
-__all__ = ["INCIDENT_SERVICES", "incident_service", "incidents_path", "simulate_to_file"]
+__all__ = ["INCIDENT_SERVICES", "incident_service", "incidents_path", "labelled", "simulate_to_file", "write_events"]
 
 import gzip
 import sys
