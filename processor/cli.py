@@ -1,4 +1,4 @@
-"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export`` and ``simulate``.
+"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export``, ``backtest`` and ``simulate``.
 
 Handlers return the process exit code; ``main`` never calls ``sys.exit`` itself so that tests can
 call it directly (argparse still exits with 2 on a usage error, as every CLI does).
@@ -51,7 +51,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return int(export_from_args(args))
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from processor.replay.backtest_cli import backtest_from_args
+
+    return int(backtest_from_args(args))
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    if args.out and not args.list_incidents:
+        from processor.replay.simfile import simulate_to_file
+
+        return int(simulate_to_file(args))
     from processor.simulate.cli import run_from_args as simulate_from_args
 
     return int(simulate_from_args(args))
@@ -105,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     # ---- end of runtime commands ----
 
     _add_history_commands(commands)
+    _add_backtest_command(commands)
 
     simulate = commands.add_parser(
         "simulate",
@@ -166,6 +177,30 @@ def _add_history_commands(commands: Any) -> None:
     export.set_defaults(handler=_cmd_export)
 
 
+def _add_backtest_command(commands: Any) -> None:
+    """`slo backtest` (processor.replay.backtest_cli)."""
+    backtest = commands.add_parser(
+        "backtest",
+        help="run history through a baseline and a candidate config, diff their alerts and score them against incidents",
+        description="One pass over history (the streams from --from to --to, or an export file) through two engines per "
+        "stream, --baseline and --candidate: prints the diff of their alert timelines (alerts that appear, disappear "
+        "or move, and the time spent firing) and, with --incidents, precision, recall, detection time, reset time "
+        "and pages per week of each rule and rule set (docs/backtest.md).",
+    )
+    backtest.add_argument("--baseline", required=True, metavar="PATH", help="the config in use (e.g. config/slo.yaml)")
+    backtest.add_argument("--candidate", required=True, metavar="PATH", help="the changed config to compare with it")
+    _add_range_arguments(backtest)
+    backtest.add_argument("--input", default=None, metavar="FILE",
+                          help="an export file (NDJSON, .gz or not; `slo export` or `slo simulate --out`) instead of the streams")
+    backtest.add_argument("--incidents", default=None, metavar="FILE",
+                          help="labelled incidents (YAML list of service or slo, start, end, severity) to score both configs against")
+    backtest.add_argument("--report", default=None, metavar="FILE", help="write a self-contained HTML report here")
+    backtest.add_argument("--out", default=None, metavar="DIR",
+                          help="write diff.json, scores.json and each side's outputs (baseline/, candidate/) here")
+    _add_connection_arguments(backtest, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    backtest.set_defaults(handler=_cmd_backtest)
+
+
 def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_", default=None, metavar="T",
                         help="start: RFC 3339 with a zone (2026-01-05T14:00:00Z), now, or now-<duration> such as "
@@ -219,7 +254,11 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
         metavar="KIND[:TARGET][=MAGNITUDE]@OFFSET+DURATION",
         help="inject an incident, e.g. latency_spike:gateway@2m+5m (repeatable; see --list-incidents)",
     )
-    simulate.add_argument("--streams-dir", default="streams", help="stream definitions for streams that are missing (default streams)")
+    simulate.add_argument("--streams-dir", default="streams",
+                          help="stream definitions: for streams that are missing, and with --out the stream of each subject (default streams)")
+    simulate.add_argument("--out", default=None, metavar="FILE",
+                          help="write the events to this export file (events.ndjson[.gz], as `slo export` does) instead of NATS, "
+                          "and the injected incidents to <name>.incidents.yaml beside it; --start now then ends the run now")
     simulate.add_argument("--list-incidents", action="store_true", help="describe every incident kind and exit")
     simulate.set_defaults(handler=_cmd_simulate)
 

@@ -117,7 +117,11 @@ class Engine:
         return self.clock.origin_ms
 
     # ------------------------------------------------------------------ public API
-    def ingest(self, batch: Sequence[Any]) -> Outputs:
+    def ingest(self, batch: Sequence[Any], decode: Callable[[bytes], Any] | None = None) -> Outputs:
+        """``decode`` (default ``orjson.loads``) turns a message's data into its payload; a caller
+        that feeds one batch to several engines passes one that decodes each message once and
+        hands every engine its own shallow copy (``replay/backtest.SharedDecode``). The engine may
+        add top-level fields to a payload, never change a nested one."""
         # The per-event loop, written out in one function on purpose: it runs for every message,
         # and the locals bound here (instead of attribute lookups and calls per event) are most of
         # the engine's speed. Per-kind work happens in closures each SLI's kind built once. Each
@@ -126,7 +130,7 @@ class Engine:
         route = self._route
         routed = self.input.routed  # cleared in place by the ledger, so these stay bound to it
         routed_get = routed.get
-        loads = orjson.loads
+        loads = orjson.loads if decode is None else decode
         clock = self.clock
         res = clock.resolution_ms
         skew_ceiling_ms = self._skew_ceiling_ms

@@ -68,6 +68,8 @@ class StreamReplay:
         self.tally = StreamTally()
         # The sequence a checkpoint left this stream at (restore()); None: it started empty.
         self.resumed_after: int | None = None
+        # Engine.ingest's decode: a backtest feeding two engines decodes each message once.
+        self.decode: Callable[[bytes], Any] | None = None
 
     def restore(self, seq: int, snapshot: dict) -> list[str]:
         """Start from a checkpoint's state of this stream (its engine snapshot with the last
@@ -126,7 +128,7 @@ class StreamReplay:
         return lo
 
     def _ingest(self, msgs: Sequence[Any]) -> None:
-        out = self.engine.ingest(msgs)
+        out = self.engine.ingest(msgs, self.decode)
         tally = self.tally
         tally.messages += len(msgs)
         tally.accepted += out.accepted

@@ -13,6 +13,7 @@ __all__ = [
     "parse_positive_duration",
     "parse_positive_number",
     "parse_start",
+    "plan_run",
     "run_from_args",
     "start_for_now",
 ]
@@ -114,24 +115,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 1
     opts = replace(opts, name="slo-simulate")
     time_scale = None if args.fast else args.time_scale
-    now_ms = time.time_ns() // 1_000_000
-    if args.start.strip().lower() == "now":
-        start_ms = start_for_now(now_ms, args.duration, time_scale)
-    else:
-        start_ms = parse_start(args.start, now_ms)
-        _warn_if_ahead(lead_over_wall_clock_ms(start_ms, args.duration, time_scale, now_ms))
-    until_ms = start_ms + args.duration
-    incidents = []
-    for request in args.incident:
-        if request.offset_ms >= args.duration:
-            print(
-                f"slo simulate: argument --incident: {request.kind} starts at +{request.offset_ms / 1000:g}s, "
-                f"after the run ends (--duration {args.duration / 1000:g}s)",
-                file=sys.stderr,
-            )
-            return 2
-        incidents.append(request.at(start_ms))
-    simulator = Simulator(start_ms, seed=args.seed, rate=args.rate, incidents=incidents)
+    try:
+        simulator, until_ms = plan_run(args, time_scale, time.time_ns() // 1_000_000)
+    except ValueError as exc:
+        print(f"slo simulate: {exc}", file=sys.stderr)
+        return 2
     # Only problems belong on stderr next to the progress lines, not connect's info lines. The
     # previous configuration comes back after, for callers (tests) that run more than this.
     previous = structlog.get_config()
@@ -146,6 +134,25 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 130
     finally:
         structlog.configure(**previous)
+
+
+def plan_run(args: argparse.Namespace, time_scale: float | None, now_ms: int) -> tuple[Simulator, int]:
+    """The simulator of the arguments and the event time it stops at (``time_scale`` None: flat
+    out); ValueError for an incident that starts after the run ends."""
+    if args.start.strip().lower() == "now":
+        start_ms = start_for_now(now_ms, args.duration, time_scale)
+    else:
+        start_ms = parse_start(args.start, now_ms)
+        if time_scale is not None or not getattr(args, "out", None):
+            _warn_if_ahead(lead_over_wall_clock_ms(start_ms, args.duration, time_scale, now_ms))
+    incidents = []
+    for request in args.incident:
+        if request.offset_ms >= args.duration:
+            raise ValueError(f"argument --incident: {request.kind} starts at +{request.offset_ms / 1000:g}s, "
+                             f"after the run ends (--duration {args.duration / 1000:g}s)")
+        incidents.append(request.at(start_ms))
+    simulator = Simulator(start_ms, seed=args.seed, rate=args.rate, incidents=incidents)
+    return simulator, start_ms + args.duration
 
 
 def _warn_if_ahead(lead_ms: int) -> None:
