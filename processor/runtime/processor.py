@@ -34,6 +34,7 @@ from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.outbox import Outbox
 from processor.runtime.stopping import CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
+from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 from processor.runtime.topology import BUS_LANE, partition_config
 from processor.vocabulary import durable_name
@@ -70,8 +71,11 @@ class Processor:
         consumer_prefix: str = "slo",
         log: Any = None,
         stall: Stall | None = None,
+        telemetry: Telemetry | None = None,
     ):
         self.config = config
+        # What /metrics, /readyz and the SLO page show (runtime/http.py), served or not.
+        self.telemetry = telemetry or Telemetry(config)
         self.nc = nc
         self.definitions = list(definitions)
         self.batch_size = batch_size
@@ -82,9 +86,9 @@ class Processor:
         self.lanes: dict[str, Lane] = {}
         self._stall = stall  # test-only (runtime/testhooks.py)
         self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall,
-                             runbook_base_url=config.defaults.runbook_base_url)
+                             runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry)
         self.checkpoints = Checkpointer(
-            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log
+            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log, self.telemetry
         )
         self.monitor: BusMonitor | None = None
         self._report_overflow = OverflowReport(self.lanes, self.log)
@@ -108,6 +112,8 @@ class Processor:
                 definitions=self.definitions, log=self.log,
             )
             await self.monitor.start()
+        if self.telemetry.phase == "starting":
+            self.telemetry.phase = "running"
         self.log.info(
             "processor.ready",
             streams=sorted(self.lanes),
@@ -127,7 +133,8 @@ class Processor:
             puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
-                    stall=self._stall)
+                    stall=self._stall, telemetry=self.telemetry)
+        self.telemetry.lane_opened(stream, consumed=puller is not None)
         self.log.info(
             "consumer.started",
             stream=stream,
@@ -140,6 +147,7 @@ class Processor:
 
     def stop(self) -> None:
         """Ask ``run()`` to finish: the lanes end between batches, then the final checkpoint."""
+        self.telemetry.phase = "stopping"
         self._stop.set()
 
     async def run(self) -> None:
@@ -173,6 +181,7 @@ class Processor:
             await asyncio.wait([*lanes, stopped], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopped.cancel()
+            self.telemetry.phase = "stopping"
             self._stop.set()
 
     async def _finish_lanes(self, lanes: list[asyncio.Task[None]], checkpoints: asyncio.Task[None]) -> None:
