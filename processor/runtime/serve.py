@@ -23,9 +23,11 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.errors import ProcessorError
+from processor.runtime.http import HttpServer
 from processor.runtime.logs import configure_logging
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
+from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
 
 
@@ -40,14 +42,46 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
+    http: tuple[str, int] | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
     each see every event (availability) or partitions run under different names. ``env`` is read
-    for the test-only hooks of ``runtime/testhooks.py``."""
+    for the test-only hooks of ``runtime/testhooks.py``. ``http``: (host, port) of the listener
+    of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
+    first so that it answers (not ready) while the processor connects and restores."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
+    telemetry = Telemetry(config)
+    listener = None if http is None else await _listen(telemetry, http, log)
+    try:
+        await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, stop=stop,
+                     on_start=on_start, env=env, telemetry=telemetry, log=log)
+    finally:
+        telemetry.phase = "stopping"
+        if listener is not None:
+            await listener.stop()
+
+
+async def _listen(telemetry: Telemetry, address: tuple[str, int], log: Any) -> HttpServer:
+    listener = HttpServer(telemetry, *address)
+    try:
+        await listener.start()
+    except OSError as exc:
+        raise ProcessorError(f"--http {address[0]}:{address[1]}: cannot listen: {exc.strerror or exc}") from exc
+    log.info("http.listening", url=f"http://{_url_host(listener.host)}:{listener.port}/",
+             metrics="/metrics", health="/healthz", ready="/readyz")
+    return listener
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
+                 instance: str, stop: asyncio.Event, on_start: Callable[[Processor], None], env: Mapping[str, str],
+                 telemetry: Telemetry, log: Any) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -63,7 +97,7 @@ async def serve(
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
                 log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
-                stall=stall_from_env(env),
+                stall=stall_from_env(env), telemetry=telemetry,
             )
             on_start(proc)
             if await _started(proc, stop, log):
@@ -170,6 +204,7 @@ def run_from_args(args: Any) -> int:
             instance=args.instance,
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
+            http=args.http,
         )
 
     try:
