@@ -40,7 +40,7 @@ from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_
 from processor.engine.never_seen import NeverSeenAlerts
 from processor.kinds.event_time import parse_event_time_ms
 from processor.engine.input import InputLedger, reads_input
-from processor.engine.outputs import Outputs, Rejection
+from processor.engine.outputs import AlertTransition, Outputs, Rejection
 from processor.engine.plan import plan_slis
 from processor.engine.sli import SliState
 from processor.engine.snapshot import restore_engine, snapshot_engine
@@ -444,6 +444,13 @@ class Engine:
 
     def restore_bytes(self, raw: bytes) -> list[str]:
         return self.restore(orjson.loads(raw))
+
+    def firing_alerts(self) -> list[AlertTransition]:
+        """Every alert firing now (alert rules, burn-rate tiers, cardinality, never reported),
+        as its ``firing`` transition with no value: after a restore, the alerts that fire."""
+        rules = [rule for rule, _ in (*self.rules.rules, *self.cardinality.rules, *self.never_seen.rules)]
+        rules += [rule for tracker, _ in self.budgets.trackers for _, rule in tracker.rules]
+        return [alert for rule in rules for alert in rule.firing()]
 
     def overflow_counts(self) -> dict[str, int]:
         """Events per SLI that went to the overflow series because of the cardinality cap."""

@@ -98,6 +98,11 @@ class SloBoard:
             for slo in self._about(alert.label_map):
                 self.tracks[slo].alerts.append(alert)
 
+    def restored(self, firing: Iterable[AlertTransition]) -> None:
+        """Alerts a restored engine holds as firing (their transition came before this process)."""
+        for alert in firing:
+            self.alerts.setdefault(alert.fingerprint, alert)
+
     def firing(self) -> list[AlertTransition]:
         return [a for a in self.alerts.values() if a.status == "firing"]
 

@@ -127,6 +127,8 @@ class Processor:
         # Without a checkpoint the engine is empty, so it reads the stream from its first message:
         # resuming at the durable's ack floor would leave out everything acked before a crash.
         start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)
+        if state is not None:
+            self.telemetry.restored(engine)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
         if stream != BUS_LANE:

@@ -18,7 +18,7 @@ from typing import Any
 
 from processor.bus.jsreply import pending_count
 from processor.config.model import Config
-from processor.engine import Outputs
+from processor.engine import Engine, Outputs
 from processor.runtime.board import SloBoard
 from processor.runtime.metrics import Metrics
 
@@ -40,6 +40,10 @@ class Telemetry:
         self.metrics.add_stream(stream)
         if consumed:
             self.pending[stream] = None
+
+    def restored(self, engine: Engine) -> None:
+        """A lane's engine was restored from a checkpoint: the alerts it holds as firing."""
+        self.board.restored(engine.firing_alerts())
 
     def pulled(self, stream: str, msgs: Sequence[Any]) -> None:
         """A pull returned: the consumer's pending count after its last message (0 when empty)."""

@@ -3,6 +3,7 @@ board's history (runtime/board.py) and readiness (runtime/telemetry.py), without
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,28 @@ def test_good_ratio_objectives_take_the_lowest_series_and_alerts_go_to_their_slo
 @pytest.mark.parametrize(("labels", "text"), [((), ""), ((("b", "2"), ("a", "1")), "a=1,b=2")])
 def test_series_label(labels, text):
     assert text == series_label(labels)
+
+
+def test_a_restored_engine_tells_the_board_which_alerts_fire():
+    from processor.engine import Engine
+    from tests.enginekit import T0_MS, event, latency_sli, quantile_alert, spec_of
+
+    spec = spec_of([latency_sli()], [quantile_alert(0.5, ">", 100.0)])
+    engine = Engine(spec)
+    out = engine.ingest([event("svc.req", T0_MS + i * 1000, latency_ms=300.0) for i in range(30)])
+    (fired,) = [a for a in out.alerts if a.status == "firing"]
+    restored = Engine(spec)
+    restored.restore(engine.snapshot())
+    (again,) = restored.firing_alerts()
+    assert (fired.fingerprint, fired.labels, fired.starts_at_ms, fired.active_at_ms, None) == (
+        again.fingerprint, again.labels, again.starts_at_ms, again.active_at_ms, again.value)
+
+    telemetry = Telemetry(spec)
+    telemetry.restored(restored)
+    m = scrape(telemetry)
+    assert {(("alertname", "LatencyHigh"), ("service", "svc"), ("severity", "warning"), ("sli", "lat"),
+             ("slo", ""), ("tier", "")): 1.0} == samples(m, "slo_alert_firing")
+    # A transition published after the restore wins over the restored state.
+    telemetry.published(Outputs(alerts=[dataclasses.replace(again, status="resolved", ends_at_ms=T0_MS + 60_000)]), None)
+    assert 0.0 == next(iter(samples(scrape(telemetry), "slo_alert_firing").values()))
+    assert [] == Engine(spec).firing_alerts()
