@@ -16,7 +16,7 @@ Memory is bounded by the config: the SLIs' ``max_series``, the SLOs, and the con
 
 from __future__ import annotations
 
-__all__ = ["HISTORY_MS", "STEP_MS", "SloBoard", "series_label", "worst"]
+__all__ = ["HISTORY_MS", "STEP_MS", "SloBoard", "series_label", "stat_value", "worst"]
 
 from collections import deque
 from collections.abc import Iterable
@@ -37,6 +37,15 @@ def series_label(labels: Labels | dict[str, str]) -> str:
     """An SLI series as one label value: ``k=v,k=v`` sorted by key, ``""`` for no labels."""
     items = labels.items() if isinstance(labels, dict) else labels
     return ",".join(f"{k}={v}" for k, v in sorted(items))
+
+
+def stat_value(values: dict[str, float | None], stat: str) -> float | None:
+    """A stat from a report's values; ``bad_ratio`` (not reported) is 1 - ``good_ratio``. A stat
+    the SLI's kind does not report (``p99.9`` of a latency SLI reports p50/p95/p99) is None."""
+    if stat == "bad_ratio" and stat not in values:
+        good = values.get("good_ratio")
+        return None if good is None else 1.0 - good
+    return values.get(stat)
 
 
 def worst(slo: SloConfig, values: Iterable[float | None]) -> float | None:
@@ -126,7 +135,7 @@ class SloBoard:
         latest = self.slis[sli]
         for slo in self._by_sli.get(sli, ()):
             stat = str(slo.objective.stat)
-            value = worst(slo, (dict(values).get(stat) for values in latest.series.values()))
+            value = worst(slo, (stat_value(dict(values), stat) for values in latest.series.values()))
             track = self.tracks[slo.name]
             track.sli_now, track.series = value, len(latest.series)
             self._append(track.sli, (latest.at_ms, value))

@@ -165,18 +165,19 @@ def test_the_board_keeps_one_point_a_minute_for_six_hours_and_the_worst_series()
 
 def test_good_ratio_objectives_take_the_lowest_series_and_alerts_go_to_their_slo():
     board = SloBoard(CONFIG)
+    # A ratio SLI reports good_ratio; bad_ratio objectives read 1 - good_ratio.
     report = SliReport(sli="gateway_requests", service="api-gateway", kind="ratio", labels=(("route", "/x"),),
-                       evaluated_at_ms=T_MS, window_ms=MIN, values=(("good_ratio", 0.97), ("bad_ratio", 0.03)))
+                       evaluated_at_ms=T_MS, window_ms=MIN, values=(("count", 100.0), ("good_ratio", 0.96875)))
     other = SliReport(sli="gateway_requests", service="api-gateway", kind="ratio", labels=(("route", "/y"),),
-                      evaluated_at_ms=T_MS, window_ms=MIN, values=(("good_ratio", 0.999), ("bad_ratio", 0.001)))
+                      evaluated_at_ms=T_MS, window_ms=MIN, values=(("count", 100.0), ("good_ratio", 0.999)))
     burn = AlertTransition(status="firing", labels=(("alertname", "ErrorBudgetBurn"), ("service", "api-gateway"),
                                                     ("severity", "critical"), ("slo", "gateway_error_rate"),
                                                     ("tier", "critical")), templates=(), fingerprint="b1",
                            active_at_ms=T_MS, starts_at_ms=T_MS, ends_at_ms=None, value=6.0, threshold=5.0,
                            expr="burn", window_ms=MIN, for_ms=0, evaluated_at_ms=T_MS, window="6h")
     board.observe(Outputs(slis=[report, other], alerts=[burn]))
-    assert 0.97 == board.tracks["gateway_availability"].sli_now
-    assert 0.03 == board.tracks["gateway_error_rate"].sli_now  # bad_ratio < 0.1 %: the highest
+    assert 0.96875 == board.tracks["gateway_availability"].sli_now
+    assert 0.03125 == board.tracks["gateway_error_rate"].sli_now  # bad_ratio < 0.1 %: the highest
     assert (["b1"], []) == ([a.fingerprint for a in board.firing_for("gateway_error_rate")],
                             board.firing_for("gateway_availability"))
 
