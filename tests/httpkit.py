@@ -20,6 +20,8 @@ reports fall, is 120 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,14 @@ from typing import Any
 import orjson
 import structlog
 
+from processor.bus.connect import ConnectOptions, connect
+from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.config.load import load_config
 from processor.runtime.http import HttpServer
 from processor.runtime.processor import Processor
 from processor.runtime.telemetry import Telemetry
+from tests.integration.test_processor import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 T0_MS = 1_700_000_040_000
@@ -63,14 +68,6 @@ async def http_get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
     lines = head.decode().split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])
     return int(lines[0].split()[1]), headers, body
-
-
-async def wait_for(predicate, timeout_s: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -132,3 +129,19 @@ async def run_scenario(nc) -> tuple[Scenario, HttpServer, asyncio.Task]:
 def _reported(telemetry: Telemetry) -> bool:
     report = telemetry.board.budgets.get("gateway_latency_p95")
     return report is not None and report.evaluated_at_ms >= REPORT_MS
+
+
+@contextlib.asynccontextmanager
+async def served_scenario(directory: Path) -> AsyncIterator[Scenario]:
+    """The scenario on a nats-server of its own (the processor provisions the real stream names),
+    until the block ends; then the processor, the listener and the server stop."""
+    async with EmbeddedServer(directory) as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        scenario, listener, task = await run_scenario(nc)
+        try:
+            yield scenario
+        finally:
+            scenario.proc.stop()
+            await task
+            await listener.stop()
+            await nc.close()

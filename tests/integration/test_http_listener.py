@@ -13,28 +13,20 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
-from processor.bus.connect import ConnectOptions, connect
+from processor.bus.connect import ConnectOptions
 from processor.bus.embedded import EmbeddedServer
 from processor.config.load import load_config
 from processor.errors import ProcessorError
 from processor.runtime.serve import serve
-from tests.httpkit import NOT_JSON, ROOT, http_get, run_scenario
+from tests.httpkit import NOT_JSON, ROOT, http_get, served_scenario
 
 pytestmark = pytest.mark.integration
 
 
 @pytest_asyncio.fixture(scope="module")
 async def scenario(tmp_path_factory):
-    async with EmbeddedServer(tmp_path_factory.mktemp("nats-http")) as server:
-        nc = await connect(ConnectOptions(url=server.url))
-        scenario, listener, task = await run_scenario(nc)
-        try:
-            yield scenario
-        finally:
-            scenario.proc.stop()
-            await task
-            await listener.stop()
-            await nc.close()
+    async with served_scenario(tmp_path_factory.mktemp("nats-http")) as scenario:
+        yield scenario
 
 
 def _scrape(text: str) -> dict[tuple[str, tuple], float]:

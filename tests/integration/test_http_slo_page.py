@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pytest_asyncio
 
-from processor.bus.connect import ConnectOptions, connect
-from processor.bus.embedded import EmbeddedServer
 from processor.runtime.charts import PALETTE
-from tests.httpkit import http_get, run_scenario
+from tests.htmlrows import table_rows
+from tests.httpkit import http_get, served_scenario
 from tests.integration.test_backtest_report import read_png
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,16 +26,8 @@ pytestmark = [pytest.mark.integration,
 
 @pytest_asyncio.fixture(scope="module")
 async def scenario(tmp_path_factory):
-    async with EmbeddedServer(tmp_path_factory.mktemp("nats-page")) as server:
-        nc = await connect(ConnectOptions(url=server.url))
-        scenario, listener, task = await run_scenario(nc)
-        try:
-            yield scenario
-        finally:
-            scenario.proc.stop()
-            await task
-            await listener.stop()
-            await nc.close()
+    async with served_scenario(tmp_path_factory.mktemp("nats-page")) as scenario:
+        yield scenario
 
 
 async def _chromium(tmp_path: Path, url: str, *args: str) -> bytes:
@@ -51,34 +41,8 @@ async def _chromium(tmp_path: Path, url: str, *args: str) -> bytes:
     return out
 
 
-class _Rows(HTMLParser):
-    """Cell texts of the rows that carry ``attr`` (data-slo, data-fact), keyed by its value."""
-
-    def __init__(self, attr: str) -> None:
-        super().__init__()
-        self.attr, self.rows, self.key, self.cells = attr, {}, None, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "tr" and self.attr in attrs:
-            self.key, self.cells = attrs[self.attr], []
-        elif tag in ("td", "th") and self.cells is not None:
-            self.cells.append("")
-
-    def handle_data(self, data):
-        if self.cells:
-            self.cells[-1] += data
-
-    def handle_endtag(self, tag):
-        if tag == "tr" and self.key is not None:
-            self.rows[self.key] = self.cells
-            self.key, self.cells = None, None
-
-
 def _rows(dom: str, attr: str) -> dict[str, list[str]]:
-    parser = _Rows(attr)
-    parser.feed(dom)
-    return parser.rows
+    return table_rows(dom, attr, cells=("td", "th"))
 
 
 async def test_the_list_shows_every_slo_with_the_scenarios_numbers(scenario, tmp_path):
