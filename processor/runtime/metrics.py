@@ -10,7 +10,7 @@ Families (names and labels are relied on by deploy/grafana and deploy/prometheus
   ``slo_policy_tier{service,slo,tier}`` (1 for the current tier, 0 for the others),
   ``slo_alert_firing{alertname,service,severity,slo,sli,tier}`` (1 while firing, 0 once resolved);
 - counted by the lanes, the outbox and the checkpointer: ``slo_events_total{stream}`` (messages
-  applied), ``slo_events_rejected_total{stream,reason}`` (dead-lettered), 
+  applied), ``slo_events_rejected_total{stream,reason}`` (dead-lettered),
   ``slo_consumer_pending_messages{stream}``, ``slo_batch_duration_seconds{stream}``,
   ``slo_publish_duration_seconds``, ``slo_checkpoint_age_seconds``;
 - ``slo_alertmanager_queue_length`` and ``slo_alertmanager_dropped_total``: 0 until an

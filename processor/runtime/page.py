@@ -91,14 +91,14 @@ def _row(board: SloBoard, slo: SloConfig) -> str:
 
 def render_index(board: SloBoard, service: str = "", burning_only: bool = False) -> str:
     """The list of SLOs, filtered."""
-    only = burning_only
-    slos = [s for s in board.slos.values() if (not service or s.service == service) and (not only or burning(board, s))]
+    slos = [s for s in board.slos.values()
+            if (not service or s.service == service) and (not burning_only or burning(board, s))]
     services = sorted({s.service for s in board.slos.values()})
     options = "".join(f'<option value="{esc(s)}"{" selected" if s == service else ""}>{esc(s)}</option>'
                       for s in services)
     form = (f'<form method="get" action="/"><label>service <select name="service"><option value="">all</option>'
             f'{options}</select></label> <label><input type="checkbox" name="burning" value="1"'
-            f'{" checked" if only else ""}> burning only</label> <button type="submit">filter</button></form>')
+            f'{" checked" if burning_only else ""}> burning only</label> <button type="submit">filter</button></form>')
     head = ("service", "SLO", "objective", "window", "SLI now", "budget left", "policy", "burn rates",
             "firing alerts")
     table = ('<table id="slos"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
