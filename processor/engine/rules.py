@@ -118,6 +118,12 @@ class AlertRule:
             return transition
         return None
 
+    def firing(self) -> list[AlertTransition]:
+        """A ``firing`` transition of every series firing now (as at its start, without a value):
+        what an alert's receiver (the Alertmanager sender) holds after a restart."""
+        return [self._transition("firing", st, series, None, st.starts_at_ms, ends_at_ms=None)
+                for series, st in self.states.items() if st.state == FIRING]
+
     def _held_long_enough(self, st: RuleState, t_ms: int) -> bool:
         if self.alert.for_events is not None:
             # "for 3 cycles": three events of the series arrived while the condition held,

@@ -50,6 +50,8 @@ T = TypeVar("T")
 STOP_DEADLINE_S = 10.0
 LANE_GRACE_S = 4.0
 CANCEL_GRACE_S = 0.5
+# At a stop, the one attempt at alerts still queued for Alertmanager (runtime/alertmanager.py).
+ALERTMANAGER_FLUSH_S = 2.0
 CHECKPOINT_GRACE_S = 2.0
 CLOSE_GRACE_S = 1.0
 EMBEDDED_STOP_S = 1.0
