@@ -67,8 +67,9 @@ def _url_problem(url: Any) -> str | None:
 def _env_problem(name: Any) -> str | None:
     if isinstance(name, str) and _ENV_NAME.fullmatch(name):
         return None
-    return (f"expected the name of an environment variable (such as ALERTMANAGER_TOKEN), got {name!r}: "
-            "the secret itself never goes in the config")
+    # The value is not echoed: it may be the secret itself, pasted here by mistake.
+    return ("expected the name of an environment variable (letters, digits and _, such as ALERTMANAGER_TOKEN), "
+            "not shown here: the secret itself never goes in the config")
 
 
 def _env_names(raw: RawAlertmanager, loc: Loc, problems: Problems) -> None:

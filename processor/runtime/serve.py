@@ -23,6 +23,7 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.errors import ProcessorError
+from processor.runtime.alertmanager import credentials
 from processor.runtime.logs import configure_logging
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
@@ -40,12 +41,14 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
+    generator_base_url: str | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
     each see every event (availability) or partitions run under different names. ``env`` is read
-    for the test-only hooks of ``runtime/testhooks.py``."""
+    for the test-only hooks of ``runtime/testhooks.py``. ``generator_base_url``: where the SLO page
+    is served (``http://<--http address>``), the base of the alerts' generatorURL in Alertmanager."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
     definitions = load_stream_definitions(streams_dir)
@@ -63,7 +66,7 @@ async def serve(
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
                 log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
-                stall=stall_from_env(env),
+                stall=stall_from_env(env), generator_base_url=generator_base_url,
             )
             on_start(proc)
             if await _started(proc, stop, log):
@@ -149,6 +152,8 @@ def run_from_args(args: Any) -> int:
     log = structlog.get_logger("slo")
     try:
         config = load_config(args.config)
+        if config.alertmanager is not None:
+            credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
