@@ -25,7 +25,7 @@ from aiohttp import web
 
 from processor.config.model import AlertmanagerConfig
 from processor.runtime.alertmanager import AlertmanagerSender
-from tests.unit.test_alertmanager_sender import _Log, transition
+from tests.amkit import Log as _Log, http_server, transition, until as _until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
@@ -129,14 +129,13 @@ def _test_config(webhook_base: str) -> dict:
 async def alertmanager(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("alertmanager")
     stand_ins = StandIns()
-    app = web.Application()
-    app.router.add_post("/{receiver}/{kind}", stand_ins.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    hook_port = site._server.sockets[0].getsockname()[1]
-    (tmp / "alertmanager.yml").write_text(yaml.safe_dump(_test_config(f"http://127.0.0.1:{hook_port}")))
+    async with http_server("/{receiver}/{kind}", stand_ins.handle) as hook_url:
+        (tmp / "alertmanager.yml").write_text(yaml.safe_dump(_test_config(hook_url)))
+        async for url in _alertmanager(tmp):
+            yield url, stand_ins
+
+
+async def _alertmanager(tmp: Path):
     port = _free_port()
     proc = subprocess.Popen(
         [ALERTMANAGER, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'data'}",
@@ -146,14 +145,13 @@ async def alertmanager(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         await _ready(url, proc, tmp)
-        yield url, stand_ins
+        yield url
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        await runner.cleanup()
 
 
 async def _ready(url: str, proc: subprocess.Popen, tmp: Path) -> None:
@@ -171,14 +169,6 @@ async def _ready(url: str, proc: subprocess.Popen, tmp: Path) -> None:
     raise AssertionError("Alertmanager did not become ready: " + (tmp / "alertmanager.log").read_text())
 
 
-async def _until(check, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-    return found
-
-
 async def _am_alerts(url: str) -> list[dict]:
     async with aiohttp.ClientSession() as session, session.get(url + "/api/v2/alerts") as resp:
         return await resp.json()
@@ -192,10 +182,9 @@ def _sender(url: str, **config) -> tuple[AlertmanagerSender, asyncio.Event, asyn
 
 
 def _burn(status: str, tier: str, severity: str, slo: str, starts_at_ms: int, ends_at_ms: int | None = None):
-    t = transition(status, severity=severity, fingerprint=f"{slo}-{tier}", starts_at_ms=starts_at_ms,
-                   ends_at_ms=ends_at_ms, slo=slo)
-    labels = dict(t.labels) | {"alertname": "ErrorBudgetBurn", "tier": tier}
-    return type(t)(**{**{f: getattr(t, f) for f in t.__slots__}, "labels": tuple(sorted(labels.items()))})
+    """A burn-rate tier's transition, labelled as the engine labels them."""
+    return transition(status, severity=severity, fingerprint=f"{slo}-{tier}", starts_at_ms=starts_at_ms,
+                      ends_at_ms=ends_at_ms, slo=slo, alertname="ErrorBudgetBurn", tier=tier)
 
 
 @pytest.mark.asyncio(loop_scope="session")

@@ -26,6 +26,7 @@ from processor.bus.streams import load_stream_definitions
 from processor.config.load import load_config_text
 from processor.runtime.processor import Processor
 from processor.runtime.render import rfc3339_ms
+from tests.amkit import http_server, until
 
 pytestmark = pytest.mark.integration
 
@@ -68,23 +69,12 @@ class StandIn:
 @pytest_asyncio.fixture
 async def stand_in():
     server = StandIn()
-    app = web.Application()
-    app.router.add_post("/api/v2/alerts", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    yield server
-    await runner.cleanup()
+    async with http_server("/api/v2/alerts", server.handle) as url:
+        server.url = url
+        yield server
 
 
-async def _until(check, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-    return found
+_until = until
 
 
 async def _publish(js, lo_s: int, hi_s: int, latency_ms: float) -> None:

@@ -13,33 +13,15 @@ from aiohttp import web
 from processor.bus.backoff import Backoff
 from processor.config.model import AlertmanagerConfig
 from processor.engine import Engine
-from processor.engine.outputs import AlertTransition
 from processor.errors import AlertmanagerError
 from processor.runtime.alertmanager import AlertmanagerSender, credentials
 from processor.runtime.am_alerts import FiringSet, am_alert
+from tests.amkit import T_START_MS, Log, http_server, transition, until
 from tests.enginekit import T0_MS, event, latency_sli, quantile_alert
 from processor.config.model import Config
 
 H_MS = 3_600_000
-T_START_MS = 1_767_268_800_000  # 2026-01-01T12:00:00Z
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict]] = []
-
-    def __getattr__(self, level: str):
-        return lambda event, **kw: self.lines.append((level, event, kw))
-
-
-def transition(status: str = "firing", severity: str = "warning", fingerprint: str = "f1",
-               starts_at_ms: int = T_START_MS, ends_at_ms: int | None = None, slo: str = "gw_p95") -> AlertTransition:
-    labels = tuple(sorted({"alertname": "GatewaySlow", "service": "api-gateway", "severity": severity,
-                           "sli": "gw_latency", "slo": slo}.items()))
-    return AlertTransition(status=status, labels=labels, templates=(("summary", "p95 {value:.0f}ms"),),
-                           fingerprint=fingerprint, active_at_ms=starts_at_ms - 60_000, starts_at_ms=starts_at_ms,
-                           ends_at_ms=ends_at_ms, value=180.0, threshold=150.0, expr="p95 > 150ms",
-                           window_ms=60_000, for_ms=60_000, evaluated_at_ms=ends_at_ms or starts_at_ms, window="1m")
+_Log = Log
 
 
 def test_a_firing_alert_is_the_v2_shape_with_its_slo_page_and_runbook() -> None:
@@ -126,17 +108,10 @@ class FlakyAlertmanager:
 @pytest.fixture
 async def flaky():
     server = FlakyAlertmanager()
-    app = web.Application()
-    app.router.add_post("/api/v2/alerts", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    server.url = f"http://127.0.0.1:{port}"
-    yield server
-    server.release.set()
-    await runner.cleanup()
+    async with http_server("/api/v2/alerts", server.handle) as url:
+        server.url = url
+        yield server
+        server.release.set()
 
 
 def _sender(url: str, log: _Log, **kw) -> AlertmanagerSender:
@@ -146,11 +121,7 @@ def _sender(url: str, log: _Log, **kw) -> AlertmanagerSender:
                               env={"AM_TOKEN": "t0ken"}, **kw)
 
 
-async def _until(check, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+_until = until
 
 
 async def test_failed_posts_are_retried_with_doubling_delays_then_delivered(flaky) -> None:
