@@ -216,3 +216,30 @@ def test_credentials_come_from_the_named_variables_and_a_missing_one_is_named_no
     assert {"headers": {"Authorization": "Basic c2xvOnB3"}} == credentials(config, {"AM_USER": "slo", "AM_PW": "pw"})
     with pytest.raises(AlertmanagerError, match="environment variable AM_PW is not set"):
         credentials(config, {"AM_USER": "slo"})
+
+
+async def test_tls_verifies_alertmanager_with_the_configured_ca(tmp_path) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    am = FlakyAlertmanager()
+    async with http_server("/api/v2/alerts", am.handle, ssl_context=server_ctx) as url:
+        trusted = _sender(url, _Log(), config={"tls_ca_file": str(tmp_path / "ca.pem")})
+        untrusted = _sender(url, _Log(), backoff=Backoff(first_s=0.01, max_s=0.01, max_attempts=2))
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(s.run(stop)) for s in (trusted, untrusted)]
+        await asyncio.sleep(0.05)
+        for s in (trusted, untrusted):
+            s.submit([transition()])
+        await _until(lambda: trusted.stats.sent and untrusted.stats.failed)
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    assert (1, 0) == (trusted.stats.sent, trusted.stats.failed)
+    assert (0, 1) == (untrusted.stats.sent, untrusted.stats.failed)  # the system CAs do not know this one
+    assert 1 == len(am.received)
