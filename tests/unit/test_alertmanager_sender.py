@@ -68,6 +68,19 @@ def test_firing_alerts_are_resent_with_an_end_four_intervals_ahead_and_warnings_
     assert 1 == len(firing)
 
 
+def test_a_warning_restored_past_its_hour_and_resolved_before_any_resend_resolves_its_escalated_copy() -> None:
+    firing = FiringSet(escalate_after_ms=H_MS, escalate_severities=("warning",))
+    firing.restore([(transition(), am_alert(transition()))])
+    early = transition("resolved", fingerprint="f2", ends_at_ms=T_START_MS + H_MS - 1)
+    firing.restore([(transition(fingerprint="f2"), am_alert(transition(fingerprint="f2")))])
+
+    late = transition("resolved", ends_at_ms=T_START_MS + H_MS)
+    assert [None, "true"] == [d["labels"].get("escalated") for d in firing.apply(late, am_alert(late))]
+    # resolved a millisecond before its hour: it never escalated, nothing more to resolve
+    assert [None] == [d["labels"].get("escalated") for d in firing.apply(early, am_alert(early))]
+    assert 0 == len(firing)
+
+
 def test_an_alert_firing_before_a_restart_is_rebuilt_from_the_restored_engine() -> None:
     config = Config(slis=(latency_sli(),), alerts=(quantile_alert(0.95, ">", 100.0),))
     engine = Engine(config)
