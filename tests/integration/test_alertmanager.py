@@ -25,6 +25,7 @@ from aiohttp import web
 
 from processor.config.model import AlertmanagerConfig
 from processor.runtime.alertmanager import AlertmanagerSender
+from processor.runtime.render import rfc3339_ms
 from tests.amkit import Log as _Log, http_server, transition, until as _until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,14 +244,17 @@ async def test_a_warning_still_firing_after_its_hour_pages(alertmanager) -> None
     sender, stop, task = _sender(url, resend_interval_ms=500, escalate_after_ms=2_000)
     started_ms = int(time.time() * 1000)
     sender.submit([transition(severity="warning", fingerprint="esc", starts_at_ms=started_ms, slo="slo_escalate")])
-    await _until(lambda: [a for a in stand_ins.alerts("slack/slack") if a[1]["slo"] == "slo_escalate"])
-    assert [] == [a for a in stand_ins.alerts("pagerduty/pagerduty") if a[1]["slo"] == "slo_escalate"]
+    [(_, original)] = await _until(lambda: [a for a in stand_ins.alerts("slack/slack") if a[1]["slo"] == "slo_escalate"])
+    assert "escalated" not in original
 
     [(status, labels)] = await _until(
-        lambda: [a for a in stand_ins.alerts("pagerduty/pagerduty") if a[1]["slo"] == "slo_escalate"], 10)
+        lambda: [a for a in stand_ins.alerts("pagerduty/pagerduty") if a[1]["slo"] == "slo_escalate"], 12)
     paged_after_s = time.time() - started_ms / 1000
     stop.set()
     await task
 
     assert ("firing", "true", "warning") == (status, labels["escalated"], labels["severity"])
-    assert 2.0 <= paged_after_s < 5.0
+    [paged] = [a for m in stand_ins.received["pagerduty/pagerduty"] for a in m["alerts"]
+               if a["labels"]["slo"] == "slo_escalate"]
+    assert rfc3339_ms(started_ms + 2_000) == paged["startsAt"]  # the hour after its start, not before
+    assert 2.0 <= paged_after_s < 10.0  # the hour, plus at most a resend interval and a group wait (slack for load)

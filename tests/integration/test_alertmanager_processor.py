@@ -117,7 +117,7 @@ async def test_alerts_reach_alertmanager_and_survive_a_restart(tmp_path, stand_i
         sent_at_ms = int(time.time() * 1000)
         assert (firing[0]["labels"], firing[0]["startsAt"]) == (again["labels"], again["startsAt"])
         ends_at_ms = _ms(again["endsAt"])
-        assert sent_at_ms - 1000 <= ends_at_ms - 1200 <= sent_at_ms + 100
+        assert sent_at_ms - 5000 <= ends_at_ms - 1200 <= sent_at_ms + 100  # sent before we saw it
 
         await _publish(js, 60, 140, 50.0)
         resolved = await _until(lambda: [a for a in stand_in.alerts() if _ms(a.get("endsAt")) < B_MS + 3_600_000])
