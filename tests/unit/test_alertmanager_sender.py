@@ -13,7 +13,9 @@ from aiohttp import web
 from processor.bus.backoff import Backoff
 from processor.config.model import AlertmanagerConfig
 from processor.engine import Engine
-from processor.errors import AlertmanagerError
+from processor.engine import Outputs
+from processor.errors import AlertmanagerError, BusError
+from processor.runtime.outbox import Outbox
 from processor.runtime.alertmanager import AlertmanagerSender, credentials
 from processor.runtime.am_alerts import FiringSet, am_alert
 from tests.amkit import T_START_MS, Log, http_server, transition, until
@@ -256,3 +258,30 @@ async def test_tls_verifies_alertmanager_with_the_configured_ca(tmp_path) -> Non
     assert (1, 0) == (trusted.stats.sent, trusted.stats.failed)
     assert (0, 1) == (untrusted.stats.sent, untrusted.stats.failed)  # the system CAs do not know this one
     assert 1 == len(am.received)
+
+
+class _Publisher:
+    """The outbox's publisher: stores, or fails and asks the processor to stop (an outage at a stop)."""
+
+    max_payload = 1 << 20
+
+    def __init__(self, stop: asyncio.Event, fail: bool) -> None:
+        self.stop, self.fail, self.stored = stop, fail, []
+
+    async def publish_all(self, messages) -> None:
+        if self.fail:
+            self.stop.set()
+            raise BusError("no responders")
+        self.stored += messages
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "never stored"])
+async def test_the_outbox_hands_alerts_to_the_sender_only_once_the_bus_stored_them(stored: bool) -> None:
+    stop = asyncio.Event()
+    handed: list = []
+    outbox = Outbox(_Publisher(stop, fail=not stored), stop, _Log(), backoff=Backoff(first_s=0.01, max_s=0.01),
+                    alert_sink=handed.extend)
+
+    assert stored == await outbox.deliver("TRADE", [], Outputs(alerts=[transition()]))
+
+    assert ([transition()] if stored else []) == handed
