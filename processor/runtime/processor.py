@@ -167,6 +167,7 @@ class Processor:
         sender = None
         if self.alertmanager is not None:
             sender = asyncio.create_task(self.alertmanager.run(self._stop), name="alertmanager")
+            sender.add_done_callback(self._sender_ended)
         checkpoint_by_s = None
         try:
             await self._until_stopped(lanes)
@@ -177,8 +178,12 @@ class Processor:
             # Every lane's failure retrieved (several may fail on one refusal, and the final
             # checkpoint on it too), so that none is reported as lost; the first is raised.
             failures = [task.exception() for task in lanes if task.done() and not task.cancelled()]
-            await self._shut_down(checkpoints, checkpoint_by_s)
-            await self._stop_sender(sender)
+            # The Alertmanager sender's last attempt runs beside the final checkpoint (stopping.py).
+            done = await asyncio.gather(self._shut_down(checkpoints, checkpoint_by_s), self._stop_sender(sender),
+                                        return_exceptions=True)
+            for outcome in done:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         for failure in failures:
             if failure is not None:
                 raise failure
@@ -245,10 +250,14 @@ class Processor:
         _, late = await asyncio.wait([sender], timeout=CANCEL_GRACE_S)
         for task in late:
             task.cancel()
-        if sender.done() and not sender.cancelled() and sender.exception() is not None:
-            self.log.error("alertmanager.sender_failed", error=repr(sender.exception()))
         with contextlib.suppress(Exception):
             await self.alertmanager.flush(ALERTMANAGER_FLUSH_S)
+
+    def _sender_ended(self, task: asyncio.Task[None]) -> None:
+        # A bug in the sender must not go unnoticed until the stop: alerts no longer reach Alertmanager.
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("alertmanager.sender_failed", error=repr(task.exception()),
+                           note="alerts are still published on slo.alerts, no longer sent to Alertmanager")
 
     def positions(self) -> dict[str, dict[str, Any]]:
         """Per stream: the last sequence acked, the batch in hand, the last one checkpointed."""
