@@ -429,6 +429,15 @@ class Engine:
         self._route[subject] = slis
         return slis
 
+    def firing_alerts(self) -> list[AlertTransition]:
+        """Every alert firing now (configured rules, burn-rate tiers, the built-in ones) as its
+        ``firing`` transition with no value: after ``restore()``, what the SLO page, /metrics and
+        the Alertmanager sender rebuild their firing sets from."""
+        rules = [rule for rule, _ in self.rules.rules]
+        rules += [rule for tracker, _ in self.budgets.trackers for _, rule in tracker.rules]
+        rules += [rule for rule, _ in self.cardinality.rules] + [rule for rule, _ in self.never_seen.rules]
+        return [alert for rule in rules for alert in rule.firing()]
+
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict:
         """All state as JSON-ready data (processor/engine/snapshot.py). Pending values are flushed first."""
@@ -444,13 +453,6 @@ class Engine:
 
     def restore_bytes(self, raw: bytes) -> list[str]:
         return self.restore(orjson.loads(raw))
-
-    def firing_alerts(self) -> list[AlertTransition]:
-        """Every alert firing now (alert rules, burn-rate tiers, cardinality, never reported),
-        as its ``firing`` transition with no value: after a restore, the alerts that fire."""
-        rules = [rule for rule, _ in (*self.rules.rules, *self.cardinality.rules, *self.never_seen.rules)]
-        rules += [rule for tracker, _ in self.budgets.trackers for _, rule in tracker.rules]
-        return [alert for rule in rules for alert in rule.firing()]
 
     def overflow_counts(self) -> dict[str, int]:
         """Events per SLI that went to the overflow series because of the cardinality cap."""

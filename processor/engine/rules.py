@@ -120,7 +120,8 @@ class AlertRule:
 
     def firing(self) -> list[AlertTransition]:
         """A ``firing`` transition for every series that fires now, as it was when it fired (its
-        value unknown): what a restored engine tells those who missed the transition."""
+        value unknown): what a restored engine tells those who missed the transition (the SLO
+        page, /metrics, the Alertmanager sender)."""
         return [self._transition("firing", st, series, None, st.starts_at_ms, ends_at_ms=None)
                 for series, st in self.states.items() if st.state == FIRING]
 

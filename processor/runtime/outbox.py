@@ -12,14 +12,14 @@ __all__ = ["PUBLISH_BACKOFF", "Outbox", "render_outputs"]
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from processor.bus.backoff import Backoff, retry
 from processor.bus.consumer import stream_sequence
 from processor.bus.publisher import OutMessage, Publisher
 from processor.engine import Outputs
-from processor.engine.outputs import PolicyAction, Rejection
+from processor.engine.outputs import AlertTransition, PolicyAction, Rejection
 from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.render import (
     RUNBOOK_BASE_URL,
@@ -78,9 +78,13 @@ class Outbox:
 
     def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
                  stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL,
-                 telemetry: Telemetry | None = None):
+                 telemetry: Telemetry | None = None,
+                 alert_sink: Callable[[Sequence[AlertTransition]], None] | None = None):
         self.publisher = publisher
         self.telemetry = telemetry  # told what was published (runtime/telemetry.py)
+        # Takes every alert transition once the bus has stored it (the Alertmanager sender's
+        # submit, which never waits).
+        self.alert_sink = alert_sink
         self._runbook_base_url = runbook_base_url
         self._stop = stop
         self._log = log
@@ -104,6 +108,8 @@ class Outbox:
             return False
         if self.telemetry is not None:
             self.telemetry.published(out, time.perf_counter() - started_s if messages else None)
+        if out.alerts and self.alert_sink is not None:
+            self.alert_sink(out.alerts)
         return True
 
     async def publish(self, stream: str, messages: list[OutMessage]) -> bool:

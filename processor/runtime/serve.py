@@ -24,6 +24,7 @@ from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.errors import ProcessorError
 from processor.runtime.http import HttpServer
+from processor.runtime.alertmanager import credentials
 from processor.runtime.logs import configure_logging
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
@@ -43,6 +44,7 @@ async def serve(
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
     http: tuple[str, int] | None = None,
+    generator_base_url: str | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
@@ -50,14 +52,18 @@ async def serve(
     each see every event (availability) or partitions run under different names. ``env`` is read
     for the test-only hooks of ``runtime/testhooks.py``. ``http``: (host, port) of the listener
     of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
-    first so that it answers (not ready) while the processor connects and restores."""
+    first so that it answers (not ready) while the processor connects and restores.
+    ``generator_base_url``: where the SLO page is served, the base of the alerts' generatorURL in
+    Alertmanager (default: the ``http`` listener's own address)."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
     telemetry = Telemetry(config)
     listener = None if http is None else await _listen(telemetry, http, log)
+    if generator_base_url is None and listener is not None:
+        generator_base_url = f"http://{_url_host(listener.host)}:{listener.port}"
     try:
         await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, stop=stop,
-                     on_start=on_start, env=env, telemetry=telemetry, log=log)
+                     on_start=on_start, env=env, telemetry=telemetry, log=log, generator_base_url=generator_base_url)
     finally:
         telemetry.phase = "stopping"
         if listener is not None:
@@ -81,7 +87,7 @@ def _url_host(host: str) -> str:
 
 async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
                  instance: str, stop: asyncio.Event, on_start: Callable[[Processor], None], env: Mapping[str, str],
-                 telemetry: Telemetry, log: Any) -> None:
+                 telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -97,7 +103,7 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
                 log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
-                stall=stall_from_env(env), telemetry=telemetry,
+                stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
             )
             on_start(proc)
             if await _started(proc, stop, log):
@@ -183,6 +189,8 @@ def run_from_args(args: Any) -> int:
     log = structlog.get_logger("slo")
     try:
         config = load_config(args.config)
+        if config.alertmanager is not None:
+            credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
