@@ -10,7 +10,6 @@ same metric families, tests/metrics_fixture_temporary.py. Remove the stand-in an
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import orjson
 import pytest
 import yaml
 
@@ -97,60 +95,45 @@ def fixture_exposition() -> Iterator[str]:
 # ------------------------------------------------------------------ end of TEMPORARY
 
 
-def read_log_until(proc: subprocess.Popen, event: str, timeout_s: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            if proc.poll() is not None:
-                raise AssertionError(f"slo run exited with {proc.returncode} before logging {event}")
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if record.get("event") == event:
-            return record
-    raise AssertionError(f"no {event} log line within {timeout_s} s")
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
-def real_processor(tmp: Path) -> Iterator[str]:
-    """`slo run --http` on its embedded nats-server, fed 15 minutes of platform traffic that end
+def real_processor(nats_url: str, tmp: Path) -> Iterator[str]:
+    """`slo run --http` on the tests' nats-server, fed 15 minutes of platform traffic that end
     with incidents still going (so that alerts fire, costs run over and budgets burn)."""
     address = f"127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "SLO_NATS_URL")}
+    common = ["--nats-url", nats_url, "--streams-dir", str(ROOT / "streams")]
+    log = (tmp / "slo-run.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "processor.cli", "run", "--config", str(ROOT / "config" / "slo.yaml"),
-         "--streams-dir", str(ROOT / "streams"), "--store-dir", str(tmp / "store"), "--http", address],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp,
+        [sys.executable, "-m", "processor.cli", "run", "--config", str(ROOT / "config" / "slo.yaml"), *common,
+         "--store-dir", str(tmp / "store"), "--instance", "dashboards", "--http", address],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
     )
     try:
-        url = read_log_until(proc, "embedded.started")["url"]
-        read_log_until(proc, "processor.ready")
-        # Keep draining the log so that the processor never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+        wait_http(f"http://{address}/metrics", timeout_s=60.0)
         subprocess.run(
-            [sys.executable, "-m", "processor.cli", "simulate", "--nats-url", url, "--fast", "--duration", "15m",
-             "--streams-dir", str(ROOT / "streams"),
+            [sys.executable, "-m", "processor.cli", "simulate", *common, "--fast", "--duration", "15m",
              "--incident", "latency_spike:gateway@8m+7m", "--incident", "outage:gateway=0.2@8m+7m",
              "--incident", "cost_overrun@10m+5m", "--incident", "provider_down:alpaca@12m+3m"],
-            check=True, capture_output=True, timeout=300, cwd=tmp, env=env,
+            check=True, capture_output=True, timeout=300, cwd=tmp,
         )
-        wait_http(f"http://{address}/metrics")
         yield address
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+        log.close()
 
 
 @pytest.fixture(scope="module")
-def metrics_target(tmp_path_factory) -> Iterator[str]:
+def metrics_target(request, tmp_path_factory) -> Iterator[str]:
     if slo_run_serves_metrics():
-        yield from real_processor(tmp_path_factory.mktemp("slo-run"))
+        # tests/conftest.py's nats-server, asked for only here: the stand-in needs none.
+        yield from real_processor(request.getfixturevalue("nats_url"), tmp_path_factory.mktemp("slo-run"))
     else:
         yield from fixture_exposition()
 
@@ -175,12 +158,7 @@ def prometheus(metrics_target, tmp_path_factory) -> Iterator[str]:
         wait_http(f"http://{address}/-/ready")
         yield f"http://{address}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
