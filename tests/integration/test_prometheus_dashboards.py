@@ -2,7 +2,7 @@
 Prometheus (Debian package `prometheus`, which .ci/run installs), started on free loopback ports
 with deploy/prometheus/prometheus.yml (its target and scrape interval swapped for the test's).
 
-What Prometheus scrapes: the processor itself, `slo run --http` on an embedded nats-server fed by
+What Prometheus scrapes: the processor itself, `slo run --http` on the tests' nats-server fed by
 `slo simulate`, once `slo run` has that option; until then (TEMPORARY) a stand-in exposition of the
 same metric families, tests/metrics_fixture_temporary.py. Remove the stand-in and
 `fixture_exposition` below when `slo run --help` lists --http."""
