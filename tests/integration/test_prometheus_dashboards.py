@@ -3,9 +3,7 @@ Prometheus (Debian package `prometheus`, which .ci/run installs), started on fre
 with deploy/prometheus/prometheus.yml (its target and scrape interval swapped for the test's).
 
 What Prometheus scrapes: the processor itself, `slo run --http` on the tests' nats-server fed by
-`slo simulate`, once `slo run` has that option; until then (TEMPORARY) a stand-in exposition of the
-same metric families, tests/metrics_fixture_temporary.py. Remove the stand-in and
-`fixture_exposition` below when `slo run --help` lists --http."""
+`slo simulate`."""
 
 from __future__ import annotations
 
@@ -14,12 +12,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -44,13 +40,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def slo_run_serves_metrics() -> bool:
-    """Whether this checkout's `slo run` has --http (issue 11), i.e. a /metrics to scrape."""
-    result = subprocess.run([sys.executable, "-m", "processor.cli", "run", "--help"],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
-    return "--http" in result.stdout
-
-
 def wait_http(url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -62,37 +51,6 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.2)
-
-
-# ------------------------------------------------------------------ TEMPORARY: the stand-in endpoint
-def fixture_exposition() -> Iterator[str]:
-    from tests.metrics_fixture_temporary import exposition
-
-    body = exposition(str(ROOT / "config" / "slo.yaml")).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            if self.path != "/metrics":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-# ------------------------------------------------------------------ end of TEMPORARY
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -130,12 +88,8 @@ def real_processor(nats_url: str, tmp: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def metrics_target(request, tmp_path_factory) -> Iterator[str]:
-    if slo_run_serves_metrics():
-        # tests/conftest.py's nats-server, asked for only here: the stand-in needs none.
-        yield from real_processor(request.getfixturevalue("nats_url"), tmp_path_factory.mktemp("slo-run"))
-    else:
-        yield from fixture_exposition()
+def metrics_target(nats_url, tmp_path_factory) -> Iterator[str]:
+    yield from real_processor(nats_url, tmp_path_factory.mktemp("slo-run"))
 
 
 @pytest.fixture(scope="module")
