@@ -38,7 +38,7 @@ from processor.engine.catchup import Models, forget_strayed, reports_from_ms, sk
 from processor.engine.clock import BoundaryClock
 from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_latencies
 from processor.engine.never_seen import NeverSeenAlerts
-from processor.kinds.event_time import parse_event_time_ms
+from processor.kinds.event_time import MAX_EVENT_TIME_MS, parse_event_time_ms
 from processor.engine.input import InputLedger, reads_input
 from processor.engine.outputs import AlertTransition, Outputs, Rejection
 from processor.engine.plan import plan_slis
@@ -134,6 +134,7 @@ class Engine:
         clock = self.clock
         res = clock.resolution_ms
         skew_ceiling_ms = self._skew_ceiling_ms
+        max_event_time_ms = MAX_EVENT_TIME_MS
         for index, msg in enumerate(batch):
             subject = msg.subject
             slis = route.get(subject)
@@ -169,7 +170,7 @@ class Engine:
                         ts_field = sli.ts_field
                         raw_ts = payload.get(ts_field)
                         # Epoch ms as an int is the common case; anything else takes the full path.
-                        if type(raw_ts) is int and raw_ts >= 0:
+                        if type(raw_ts) is int and 0 <= raw_ts <= max_event_time_ms:
                             ts_ms = raw_ts
                         else:
                             ts_ms = self._event_time_ms(payload, ts_field, msg)

@@ -9,7 +9,11 @@ from typing import Any
 
 from processor.kinds.payload import Reject, lookup
 
-__all__ = ["parse_event_time_ms", "read_time_ms"]
+__all__ = ["MAX_EVENT_TIME_MS", "parse_event_time_ms", "read_time_ms"]
+
+# 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write. Past it an "epoch ms" is garbage (a
+# 1e38 would move the watermark, and the state, beyond any integer a snapshot can hold).
+MAX_EVENT_TIME_MS = 253_402_300_799_999
 
 
 def parse_event_time_ms(raw: Any, field: str) -> int:
@@ -32,6 +36,8 @@ def parse_event_time_ms(raw: Any, field: str) -> int:
         raise Reject("bad_timestamp", f"{field}: expected epoch ms or RFC 3339, got {t.__name__}")
     if ms < 0:
         raise Reject("bad_timestamp", f"{field}: negative")
+    if ms > MAX_EVENT_TIME_MS:
+        raise Reject("bad_timestamp", f"{field}: {raw!r} ms is after the year 9999")
     return ms
 
 

@@ -94,6 +94,11 @@ class RatioKind(Kind):
         return Counts.restore(data)
 
 
+# What one event may report: a trillion occurrences is far past any real report, and bounds every
+# sum the buckets keep well inside the 64-bit integers a snapshot (orjson) can hold.
+MAX_REPORTED_COUNT = 10**12
+
+
 def _counts_observer(good_field: str, bad_field: str):
     good_path, bad_path = field_path(good_field), field_path(bad_field)
 
@@ -103,6 +108,9 @@ def _counts_observer(good_field: str, bad_field: str):
         if good < 0 or bad < 0 or good != int(good) or bad != int(bad):
             raise Reject("bad_value", f"{good_field}/{bad_field}: "
                          f"expected whole non-negative counts, got {good} and {bad}")
+        if good > MAX_REPORTED_COUNT or bad > MAX_REPORTED_COUNT:
+            raise Reject("bad_value", f"{good_field}/{bad_field}: counts above {MAX_REPORTED_COUNT:,} in one "
+                         f"report, got {good} and {bad}")
         return int(good), int(good) + int(bad)
 
     return observe

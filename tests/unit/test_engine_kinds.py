@@ -382,3 +382,35 @@ slis:
     [series] = engine.slis[0].series.values()
     [ages] = series.subs.values()
     assert ages.quantile(0.5) == pytest.approx(400.0, rel=0.01)
+
+
+def test_a_reported_count_past_a_trillion_is_rejected_so_the_state_stays_storable():
+    # Found by tests/unit/test_engine_hostile.py: 2**64 - 1 delivered messages in one report made
+    # the snapshot unencodable (orjson holds 64-bit integers), which would stop every checkpoint.
+    import orjson
+
+    delivery = sli_config(name="delivery", service="svc", kind="ratio", subject="market.stream.delivery",
+                          good_count_field="delivered", bad_count_field="dropped", event_time_field="ts")
+    events = [event("market.stream.delivery", at(5), delivered=10**12, dropped=0),
+              event("market.stream.delivery", at(6), delivered=2**64 - 1, dropped=0),
+              event("market.stream.delivery", at(7), delivered=1, dropped=10**12 + 1)]
+    _, engine = run([delivery], [], events, 60)
+    assert {"bad_value": 2} == engine.rejected
+    assert orjson.loads(orjson.dumps(engine.snapshot()))
+
+
+def test_an_event_time_after_the_year_9999_is_a_bad_timestamp():
+    # Found by tests/unit/test_engine_hostile.py: "ts": 3.4e38 moved the watermark (and the state)
+    # past any integer a snapshot can hold. Without a JetStream stamp to compare with (no future
+    # check), the time itself must be sane.
+    import orjson
+
+    from processor.kinds.event_time import MAX_EVENT_TIME_MS
+
+    req = sli("req", "ratio", "svc.req", good="status == 'ok'")
+    events = [event("svc.req", at(1), status="ok"),
+              Msg("svc.req", orjson.dumps({"ts": 3.402823466e38, "status": "ok"})),
+              Msg("svc.req", orjson.dumps({"ts": MAX_EVENT_TIME_MS + 1, "status": "ok"}))]
+    _, engine = run([req], [], events, 60)
+    assert {"bad_timestamp": 2} == engine.rejected
+    assert orjson.loads(orjson.dumps(engine.snapshot()))
