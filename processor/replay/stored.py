@@ -24,10 +24,8 @@ import base64
 import gzip
 import io
 from collections.abc import Iterator
-from typing import IO
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -42,8 +40,9 @@ class ExportFileError(ProcessorError):
     """An export file that cannot be read: names the file and the line."""
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMsg:
+class StoredMsg(NamedTuple):
+    # A named tuple, not a frozen dataclass: as immutable, and made in a quarter of the time (a
+    # frozen dataclass sets each field through object.__setattr__), once per message of a file.
     stream: str
     seq: int
     ts_ms: int
@@ -136,25 +135,35 @@ def read_export(path: Path) -> tuple[dict[str, Any], ExportMessages]:
     return header, ExportMessages(path, handle, raw)
 
 
+# Read in chunks of this many (uncompressed) bytes and split into lines: a third of the cost of
+# iterating the file line by line (GzipFile.readline is Python code, run once per line).
+_CHUNK = 1 << 20
+
+
 def _messages(path: Path, handle: io.BufferedIOBase, into: ExportMessages) -> Iterator[StoredMsg]:
     line_no = 1
     end = _END_PREFIX
+    rest = b""  # the start of a line the last chunk cut
     with handle:
-        lines = iter(handle)
         while True:
             try:
-                line = next(lines, b"")
+                chunk = handle.read(_CHUNK)
             except (OSError, EOFError) as exc:
                 raise ExportFileError(f"{path}:{line_no + 1}: the file ends in the middle (truncated?): {exc}") from exc
-            if not line:
+            if not chunk:
+                if rest:
+                    raise ExportFileError(f"{path}:{line_no + 1}: the last line is cut off (a truncated file)")
                 return
-            line_no += 1
-            if line[-1:] != b"\n":
-                raise ExportFileError(f"{path}:{line_no}: the last line is cut off (a truncated file)")
-            if line.startswith(end):
-                into.end = _trailer(path, line_no, line)
-                continue
-            yield _stored(path, line_no, line)
+            lines = chunk.split(b"\n")
+            if rest:
+                lines[0] = rest + lines[0]
+            rest = lines.pop()
+            for line in lines:
+                line_no += 1
+                if line.startswith(end):
+                    into.end = _trailer(path, line_no, line)
+                    continue
+                yield _stored(path, line_no, line)
 
 
 def _trailer(path: Path, line_no: int, line: bytes) -> dict[str, Any]:
