@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from processor.errors import ConfigError
+from processor.errors import ConfigError, ProcessorError
 
 __all__ = ["build_parser", "main"]
 
@@ -29,6 +29,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
     )
+    if args.services is None:
+        return 0
+    from processor.ops.sidecar import describe_partition
+
+    try:
+        print(describe_partition(config, args.services, args.streams_dir, args.instance))
+    except ProcessorError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -97,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a config file and report every problem")
     validate.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    validate.add_argument("--services", default=None, metavar="S,…",
+                          help="also say what `slo run --services S,…` would evaluate and consume: per stream its "
+                          "SLIs, SLOs, alert rules, filter subjects and durable consumer")
+    validate.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
+    validate.add_argument("--instance", default="default", type=_instance_name, help="as `slo run --instance`")
     validate.set_defaults(handler=_cmd_validate)
 
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
@@ -109,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         type=_instance_name,
         help="names this processor's durable consumers (slo_<instance>_<stream>) and checkpoint key; "
-        "give each replica its own (default: default, consumers slo_<stream>)",
+        "give each replica its own (default: default, consumers slo_<stream>; with --services: sc_<services>)",
+    )
+    run.add_argument(
+        "--services", default=None, metavar="S,…",
+        help="sidecar mode: evaluate only these services' SLIs (with their SLOs and alert rules; the SLIs on "
+        "slo.input.> stay) and consume only their subjects (one durable per stream filtered to them), under its own "
+        "consumers and checkpoint so that it can run next to a full processor",
     )
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----

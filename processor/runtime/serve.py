@@ -27,6 +27,7 @@ from processor.runtime.logs import configure_logging
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
+from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
 
 
 async def serve(
@@ -37,6 +38,7 @@ async def serve(
     *,
     batch_size: int = 1000,
     instance: str = "default",
+    sidecar: bool = False,
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
@@ -44,7 +46,9 @@ async def serve(
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
-    each see every event (availability) or partitions run under different names. ``env`` is read
+    each see every event (availability) or partitions run under different names. ``sidecar``: the
+    config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects.
+    ``env`` is read
     for the test-only hooks of ``runtime/testhooks.py``."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
@@ -59,10 +63,10 @@ async def serve(
         nc = await connect(opts)
         log.info("nats.connected", server=opts.redacted())
         try:
-            prefix = "slo" if instance == "default" else f"slo_{instance}"
+            prefix = consumer_prefix(instance)
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
-                log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
+                filter_by_slis=sidecar, log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
                 stall=stall_from_env(env),
             )
             on_start(proc)
@@ -149,9 +153,13 @@ def run_from_args(args: Any) -> int:
     log = structlog.get_logger("slo")
     try:
         config = load_config(args.config)
+        services = parse_services(getattr(args, "services", None))
+        if services:
+            config = services_config(config, services)
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    instance = sidecar_instance(services) if services and args.instance == "default" else args.instance
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
@@ -167,7 +175,8 @@ def run_from_args(args: Any) -> int:
             Path(args.streams_dir),
             Path(args.store_dir),
             batch_size=args.batch_size,
-            instance=args.instance,
+            instance=instance,
+            sidecar=bool(services),
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
         )
