@@ -1,4 +1,5 @@
-"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export``, ``backtest`` and ``simulate``.
+"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export``, ``backtest``, ``simulate``,
+``status`` and ``tail``.
 
 Handlers return the process exit code; ``main`` never calls ``sys.exit`` itself so that tests can
 call it directly (argparse still exits with 2 on a usage error, as every CLI does).
@@ -76,6 +77,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return int(simulate_from_args(args))
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from processor.ops.cli import status_from_args
+
+    return int(status_from_args(args))
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    from processor.ops.cli import tail_from_args
+
+    return int(tail_from_args(args))
+
+
 def _simulate_type(parser_name: str, what: str) -> Callable[[str], object]:
     """An argparse type from a parser of processor.simulate.cli, imported only when used; its
     ValueError becomes argparse's "argument --x: <message>"."""
@@ -136,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_history_commands(commands)
     _add_backtest_command(commands)
+    _add_operate_commands(commands)
 
     simulate = commands.add_parser(
         "simulate",
@@ -195,6 +209,37 @@ def _add_history_commands(commands: Any) -> None:
                         help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
     _add_connection_arguments(export, "NATS server URL; without it the embedded server's store (--store-dir) is read")
     export.set_defaults(handler=_cmd_export)
+
+
+def _add_operate_commands(commands: Any) -> None:
+    """`slo status` and `slo tail` (processor.ops)."""
+    status = commands.add_parser(
+        "status",
+        help="every SLO's remaining budget, policy tier, burn rates and firing alerts, from the SLO stream",
+        description="Reads the latest budget report of every SLO (the last message of each slo.budget.<service>.<slo>) "
+        "and the alert transitions of the last 30 days (slo.alerts.>, folded by fingerprint: firing when the last "
+        "transition is) and prints a table (rich on a terminal when installed, plain text otherwise).",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON for scripts: {slos: [...], firing: [...]}")
+    _add_connection_arguments(status, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    status.set_defaults(handler=_cmd_status)
+
+    tail = commands.add_parser(
+        "tail",
+        help="follow the processor's outputs (slo.>) one line each, or as JSON",
+        description="Follows the outputs on the SLO stream from now (an ephemeral consumer), or with --durable NAME "
+        "through a durable consumer that resumes after the last message it printed. Ctrl-C stops cleanly.",
+    )
+    tail.add_argument("kind", nargs="?", default=None, choices=["alerts", "actions", "budget", "sli", "deadletter"],
+                      help="only this kind of output (default: everything on slo.>)")
+    tail.add_argument("--service", default=None, help="only this service's outputs")
+    tail.add_argument("--severity", default=None, help="only alerts of this severity")
+    tail.add_argument("--durable", default=None, metavar="NAME",
+                      help="a durable consumer of that name: a later `slo tail --durable NAME` resumes where this stopped")
+    tail.add_argument("--json", action="store_true",
+                      help="one JSON object a line: {subject, seq, headers?, data}")
+    _add_connection_arguments(tail, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    tail.set_defaults(handler=_cmd_tail)
 
 
 def _add_backtest_command(commands: Any) -> None:
