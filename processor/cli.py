@@ -17,6 +17,7 @@ from processor.errors import ConfigError, ProcessorError
 __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
+_STORE_URL_HELP = "NATS server URL; without it the embedded server's store (--store-dir) is read"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -189,7 +190,7 @@ def _add_history_commands(commands: Any) -> None:
                         help="start from a checkpoint instead of empty state, each stream right after the sequence it "
                         "holds: kv (the one `slo run` keeps in the KV bucket), kv:<instance> (`slo run --instance`), "
                         "or a file (`slo export --checkpoint-out`, or the checkpoint.bin of an earlier --out)")
-    _add_connection_arguments(replay, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(replay, _STORE_URL_HELP)
     replay.set_defaults(handler=_cmd_replay)
 
     export = commands.add_parser(
@@ -207,7 +208,7 @@ def _add_history_commands(commands: Any) -> None:
                         "--from-checkpoint FILE`); without --from, --out then holds the events after it")
     export.add_argument("--instance", default="default", type=_instance_name, metavar="NAME",
                         help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
-    _add_connection_arguments(export, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(export, _STORE_URL_HELP)
     export.set_defaults(handler=_cmd_export)
 
 
@@ -221,7 +222,7 @@ def _add_operate_commands(commands: Any) -> None:
         "transition is) and prints a table (rich on a terminal when installed, plain text otherwise).",
     )
     status.add_argument("--json", action="store_true", help="print JSON for scripts: {slos: [...], firing: [...]}")
-    _add_connection_arguments(status, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(status, _STORE_URL_HELP)
     status.set_defaults(handler=_cmd_status)
 
     tail = commands.add_parser(
@@ -238,7 +239,7 @@ def _add_operate_commands(commands: Any) -> None:
                       help="a durable consumer of that name: a later `slo tail --durable NAME` resumes where this stopped")
     tail.add_argument("--json", action="store_true",
                       help="one JSON object a line: {subject, seq, headers?, data}")
-    _add_connection_arguments(tail, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(tail, _STORE_URL_HELP)
     tail.set_defaults(handler=_cmd_tail)
 
 
@@ -262,7 +263,7 @@ def _add_backtest_command(commands: Any) -> None:
     backtest.add_argument("--report", default=None, metavar="FILE", help="write a self-contained HTML report here")
     backtest.add_argument("--out", default=None, metavar="DIR",
                           help="write diff.json, scores.json and each side's outputs (baseline/, candidate/) here")
-    _add_connection_arguments(backtest, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(backtest, _STORE_URL_HELP)
     backtest.set_defaults(handler=_cmd_backtest)
 
 

@@ -5,6 +5,8 @@ no alert lost, none it had finished with seen again."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,3 +128,19 @@ async def test_an_ephemeral_subscription_starts_now_and_leaves_no_consumer(serve
 async def _consumers(nc):
     for info in await nc.jetstream().consumers_info("SLO"):
         yield info.name
+
+
+async def test_the_documented_example_prints_the_alerts_and_resumes_after_a_restart(server):
+    async def example(limit: int) -> list[str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "examples" / "subscribe_alerts.py"), server, "--service", "trading-engine",
+            "--durable", "demo", "--limit", str(limit), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+        assert 0 == proc.returncode, err.decode()[-2000:]
+        return [line for line in out.decode().splitlines() if not line.startswith("20")]  # not the log lines
+
+    await publish(server, [alert_body(1), alert_body(2, "api-gateway"), alert_body(3, status="resolved")])
+    assert ["firing   critical trading-engine Rule1 value=201.0",
+            "resolved critical trading-engine Rule3 value=203.0 (ended 09:09:00)"] == await example(2)
+    await publish(server, [alert_body(4)])
+    assert ["firing   critical trading-engine Rule4 value=204.0"] == await example(1)
