@@ -23,7 +23,7 @@ import structlog
 
 from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.bus.connect import connect
-from processor.bus.embedded import EmbeddedServer
+from processor.bus.embedded import EmbeddedServer, running_server_url
 from processor.bus.history import StreamRange, read_history, stream_range
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
@@ -95,9 +95,12 @@ def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | Non
 @contextlib.asynccontextmanager
 async def open_bus(args: Any) -> AsyncIterator[Any]:
     """A connection to the NATS of ``--nats-url`` (or SLO_NATS_URL/NATS_URL), else to the embedded
-    server on ``--store-dir`` (the one ``slo run`` uses), started for the occasion."""
+    server on ``--store-dir`` (the one ``slo run`` uses): the running one, or one started for the
+    occasion."""
     opts = connect_options(args, os.environ)
     embedded = None
+    if opts.url is None:
+        opts = replace(opts, url=running_server_url(Path(args.store_dir) / "nats"))
     if opts.url is None:
         store = Path(args.store_dir) / "nats"
         if not store.exists():

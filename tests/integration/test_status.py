@@ -56,7 +56,7 @@ PUBLISHED = [
 
 @pytest_asyncio.fixture
 async def url_with_outputs(tmp_path):
-    async with EmbeddedServer(tmp_path / "nats") as server:
+    async with EmbeddedServer(tmp_path / "store" / "nats") as server:  # as `slo run --store-dir <tmp>/store`
         nc = await connect(ConnectOptions(url=server.url))
         await provision_streams(nc, load_stream_definitions(ROOT / "streams"), structlog.get_logger("test"))
         js = nc.jetstream()
@@ -67,7 +67,7 @@ async def url_with_outputs(tmp_path):
 
 
 def status(url: str, *extra: str) -> str:
-    args = build_parser().parse_args(["status", "--nats-url", url, *extra])
+    args = build_parser().parse_args(["status", *(["--nats-url", url] if url else []), *extra])
     out = io.StringIO()
     assert 0 == status_from_args(args, out)
     return out.getvalue()
@@ -106,6 +106,14 @@ api-gateway     GatewayLatencyP95High       warning   -                    2026-
 trading-engine  TradingOrderLatencyP95High  critical  -                    2026-12-01T09:40:00.000Z  320
 """
     assert expected == await run_status(url_with_outputs)
+
+
+async def test_status_without_a_url_reads_the_embedded_server_slo_run_started_on_the_store(url_with_outputs, tmp_path,
+                                                                                           monkeypatch):
+    monkeypatch.delenv("SLO_NATS_URL", raising=False)
+    monkeypatch.delenv("NATS_URL", raising=False)
+    doc = orjson.loads(await run_status("", "--json", "--store-dir", str(tmp_path / "store")))
+    assert 2 == len(doc["slos"]) and 3 == len(doc["firing"])
 
 
 def test_status_without_a_server_or_a_store_says_so(tmp_path, capsys):
