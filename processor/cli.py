@@ -219,7 +219,7 @@ def _add_operate_commands(commands: Any) -> None:
         help="every SLO's remaining budget, policy tier, burn rates and firing alerts, from the SLO stream",
         description="Reads the latest budget report of every SLO (the last message of each slo.budget.<service>.<slo>) "
         "and the alert transitions of the last 30 days (slo.alerts.>, folded by fingerprint: firing when the last "
-        "transition is) and prints a table (rich on a terminal when installed, plain text otherwise).",
+        "transition is) and prints a table (drawn by rich on a terminal, plain text otherwise).",
     )
     status.add_argument("--json", action="store_true", help="print JSON for scripts: {slos: [...], firing: [...]}")
     _add_connection_arguments(status, _STORE_URL_HELP)

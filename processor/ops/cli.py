@@ -27,7 +27,9 @@ async def _status(args: Any, out: IO[str]) -> None:
         status = await read_status(nc, time.time_ns() // 1_000_000)
     if args.json:
         out.write(orjson.dumps(status_json(status), option=orjson.OPT_INDENT_2).decode() + "\n")
-    elif not (out.isatty() and print_rich(status)):
+    elif out.isatty():
+        print_rich(status, out)
+    else:
         out.write(render_table(status) + "\n")
 
 

@@ -12,7 +12,7 @@ __all__ = ["ALERT_HISTORY_MS", "Status", "fold_alerts", "print_rich", "read_stat
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -114,20 +114,17 @@ def render_table(status: Status) -> str:
     return "\n".join(lines)
 
 
-def print_rich(status: Status) -> bool:
-    """The same tables with rich on a terminal; False when rich is not installed."""
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        return False
+def print_rich(status: Status, file: IO[str], width: int | None = None) -> None:
+    """The same two tables drawn by rich, for a terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
     slos, alerts = _rows(status)
-    console = Console()
+    console = Console(file=file, width=width)
     for title, headers, rows in (("SLOs", HEADERS, slos), (f"firing alerts ({len(alerts)})", ALERT_HEADERS, alerts)):
         table = Table(title=title)
         for h in headers:
-            table.add_column(h)
+            table.add_column(h, overflow="fold")
         for r in rows:
             table.add_row(*r)
         console.print(table)
-    return True

@@ -120,3 +120,17 @@ def test_status_without_a_server_or_a_store_says_so(tmp_path, capsys):
     args = build_parser().parse_args(["status", "--store-dir", str(tmp_path)])
     assert 1 == status_from_args(args, io.StringIO())
     assert "no --nats-url given and no embedded store" in capsys.readouterr().err
+
+
+def test_on_a_terminal_the_same_rows_are_drawn_by_rich():
+    from processor.ops.status import Status, fold_alerts, print_rich
+
+    budgets = [body for subject, body in PUBLISHED[-2:-1]]
+    firing = fold_alerts(body for subject, body in PUBLISHED if subject.startswith("slo.alerts."))
+    out = io.StringIO()
+    print_rich(Status(budgets, firing), out, width=250)
+    lines = out.getvalue().splitlines()
+    row = next(line for line in lines if "gateway_latency_p95" in line and "42.0%" in line)
+    assert ["api-gateway", "gateway_latency_p95", "0.95 / 30d", "42.0%", "prioritize_reliability",
+            "5m=14.40 1h=6.00", "GatewayLatencyBudgetBurn/ticket"] == [c.strip() for c in row.split("│")[1:-1]]
+    assert "firing alerts (3)" in out.getvalue()
