@@ -57,3 +57,9 @@ def test_validate_services_says_what_the_partition_holds(capsys):
     assert out[1].startswith("sidecar api-gateway: instance sc_api-gateway (checkpoint key sc_api-gateway), 5 SLIs")
     assert "  ANALYTICS: durable slo_sc_api-gateway_analytics, filter_subjects analytics.gateway.request" == out[2]
     assert 6 == len(out)
+
+
+def test_run_with_an_unknown_service_exits_1_before_connecting(capsys):
+    assert 1 == main(["run", "--config", str(ROOT / "config" / "slo.yaml"), "--services", "api-gateway,nope",
+                      "--nats-url", "nats://127.0.0.1:1"])
+    assert "--services: no SLI of the config belongs to nope" in capsys.readouterr().err
