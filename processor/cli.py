@@ -114,6 +114,15 @@ def _instance_name(text: str) -> str:
     return text
 
 
+def _http_address(text: str) -> tuple[str, int]:
+    from processor.runtime.http import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slo", description="Streaming SLI/SLO processor on NATS JetStream.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -144,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="sidecar mode: evaluate only these services' SLIs (with their SLOs and alert rules; the SLIs on "
         "slo.input.> stay) and consume only their subjects (one durable per stream filtered to them), under its own "
         "consumers and checkpoint so that it can run next to a full processor",
+    )
+    run.add_argument(
+        "--http",
+        metavar="ADDR",
+        type=_http_address,
+        default=None,
+        help="serve /metrics, /healthz, /readyz and the SLO page on ADDR: HOST:PORT, [V6]:PORT or PORT alone "
+        "(loopback), e.g. 127.0.0.1:9464 (default: off; bind beyond loopback only on purpose)",
     )
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----

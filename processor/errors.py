@@ -7,7 +7,9 @@
     ├── BusError                   NATS / JetStream could not be reached or refused a request
     │   ├── EmbeddedServerError    the embedded nats-server binary is missing or did not start
     │   └── PermissionDeniedError  the server refused a publish or subscription (never retried)
-    └── CheckpointError            a snapshot could not be written, read or decoded
+    ├── CheckpointError            a snapshot could not be written, read or decoded
+    └── AlertmanagerError          Alertmanager refused alerts or could not be reached, or its
+                                   credentials' environment variables are not set
 
 Bad input events are *not* exceptions: the engine returns them as counted rejections and the shell
 dead-letters them. Exceptions are for bugs and broken infrastructure. Third-party errors are
@@ -17,6 +19,7 @@ translated at the edge with ``raise ... from exc``.
 from __future__ import annotations
 
 __all__ = [
+    "AlertmanagerError",
     "BusError",
     "CheckpointError",
     "ConfigError",
@@ -78,3 +81,8 @@ class PermissionDeniedError(BusError):
 
 class CheckpointError(ProcessorError):
     """A snapshot could not be written, read or decoded."""
+
+
+class AlertmanagerError(ProcessorError):
+    """Alertmanager refused alerts or could not be reached (the sender counts, logs and retries
+    it; it never stops the processor), or a credential's environment variable is not set."""

@@ -12,6 +12,7 @@ __all__ = [
     "delivered_count",
     "delivered_index",
     "js_timestamp_ms",
+    "pending_count",
     "stream_sequence",
 ]
 
@@ -24,6 +25,7 @@ _V1_TOKENS = 9
 _V2_MIN_TOKENS = 11
 _V1_DELIVERED, _V1_STREAM_SEQ, _V1_TIMESTAMP = 4, 5, 7
 _V2_DELIVERED, _V2_STREAM_SEQ, _V2_TIMESTAMP = 6, 7, 9
+_V1_PENDING, _V2_PENDING = 8, 10
 
 _NS_PER_MS = 1_000_000
 
@@ -51,6 +53,16 @@ def js_timestamp_ms(reply: str) -> int | None:
     except ValueError:
         return None
     return timestamp_ns // _NS_PER_MS
+
+
+def pending_count(reply: str) -> int | None:
+    """Messages of the stream still to deliver to this consumer after this one (its
+    ``num_pending`` when the message was sent); None if ``reply`` is not an ack subject."""
+    try:
+        tokens = ack_tokens(reply)
+        return int(tokens[_V1_PENDING if len(tokens) == _V1_TOKENS else _V2_PENDING])
+    except ValueError:
+        return None
 
 
 def delivered_count(tokens: list[str]) -> int:

@@ -10,7 +10,7 @@ Three passes, each reporting every problem it finds rather than stopping at the 
    :mod:`~processor.config.fields`).
 3. Cross references, one module per section: :mod:`~processor.config.defaults`,
    :mod:`~processor.config.catalogues` (the file that ``burn_rate_catalogues:`` points at, read and
-   checked the same way, with its own name and lines in problems), :mod:`~processor.config.bus_monitor`,
+   checked the same way, with its own name and lines in problems), :mod:`~processor.config.bus_monitor`, :mod:`~processor.config.alertmanager`,
    :mod:`~processor.config.slis`, :mod:`~processor.config.slos` with
    :mod:`~processor.config.budgets`, :mod:`~processor.config.alerts`. What depends on the SLI kind
    is in :mod:`~processor.config.kind_rules`.
@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from processor.config.alertmanager import read_alertmanager
 from processor.config.alerts import alert_identity_problems, read_alerts
 from processor.config.budgets import BudgetContext, read_defaults_budget
 from processor.config.bus_monitor import probe_subject_problems, read_bus_monitor
@@ -40,7 +41,7 @@ from processor.errors import ConfigError, ConfigProblem
 
 __all__ = ["CALENDAR_NOMINAL_MS", "load_config", "load_config_text", "objective_ratio"]
 
-_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor"]
+_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor", "alertmanager"]
 _SECTION_SHAPES = {
     "defaults": "expected a mapping such as {resolution: 10s, rule_window: 1m}",
     "slis": "expected a mapping from SLI name to its definition (slis: {gateway_latency: {kind: latency, ...}})",
@@ -104,6 +105,7 @@ def _build(data: Any, source: str, base_dir: Path, problems: Problems) -> Config
     # Even a broken section counts: its SLIs on bus. subjects are not also "without a monitor".
     has_bus_monitor = data.get("bus_monitor") is not None
     bus_monitor = read_bus_monitor(data["bus_monitor"], problems) if has_bus_monitor else None
+    alertmanager = read_alertmanager(data["alertmanager"], problems) if data.get("alertmanager") is not None else None
     sli_entries = _section(data, "slis", dict, problems)
     slo_entries = _section(data, "slos", dict, problems)
     alert_entries = _section(data, "alerts", list, problems)
@@ -123,6 +125,7 @@ def _build(data: Any, source: str, base_dir: Path, problems: Problems) -> Config
         slos=tuple(slos.valid.values()),
         alerts=tuple(a for a in alerts if a is not None),
         bus_monitor=bus_monitor,
+        alertmanager=alertmanager,
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "FrozenModel",
     "AlertConfig",
     "BudgetConfig",
+    "AlertmanagerConfig",
     "BusMonitorConfig",
     "BurnTier",
     "Condition",
@@ -252,6 +253,29 @@ class BusMonitorConfig(FrozenModel):
     count_messages: tuple[str, ...] = ()
 
 
+class AlertmanagerConfig(FrozenModel):
+    """Where and how alerts are pushed to Alertmanager's v2 API (runtime/alertmanager.py).
+
+    Secrets are never here: ``*_env`` name the environment variables that hold them."""
+
+    urls: tuple[str, ...]  # base URLs; each gets POST <url>/api/v2/alerts
+    timeout_ms: int = 10_000
+    resend_interval_ms: int = 60_000  # firing alerts are re-sent this often
+    basic_auth_username_env: str | None = None
+    basic_auth_password_env: str | None = None
+    bearer_token_env: str | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    # generatorURL's base (the SLO page): None takes the --http address of `slo run`.
+    external_url: str | None = None
+    queue_size: int = 10_000  # alerts waiting to be sent; past it the oldest are dropped (counted)
+    # A firing alert of these severities still firing this long after its startsAt is sent again
+    # with escalated="true" (deploy/alertmanager/alertmanager.yml routes it to PagerDuty).
+    escalate_after_ms: int = 3_600_000
+    escalate_severities: tuple[str, ...] = ("warning",)
+
+
 class Config(FrozenModel):
     version: Literal[1] = 1
     source: str = "<memory>"
@@ -260,6 +284,7 @@ class Config(FrozenModel):
     slos: tuple[SloConfig, ...] = ()
     alerts: tuple[AlertConfig, ...] = ()
     bus_monitor: BusMonitorConfig | None = None
+    alertmanager: AlertmanagerConfig | None = None
 
     def sli(self, name: str) -> SliConfig:
         for s in self.slis:

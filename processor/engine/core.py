@@ -40,7 +40,7 @@ from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_
 from processor.engine.never_seen import NeverSeenAlerts
 from processor.kinds.event_time import parse_event_time_ms
 from processor.engine.input import InputLedger, reads_input
-from processor.engine.outputs import Outputs, Rejection
+from processor.engine.outputs import AlertTransition, Outputs, Rejection
 from processor.engine.plan import plan_slis
 from processor.engine.sli import SliState
 from processor.engine.snapshot import restore_engine, snapshot_engine
@@ -428,6 +428,15 @@ class Engine:
             self._route.clear()
         self._route[subject] = slis
         return slis
+
+    def firing_alerts(self) -> list[AlertTransition]:
+        """Every alert firing now (configured rules, burn-rate tiers, the built-in ones) as its
+        ``firing`` transition with no value: after ``restore()``, what the SLO page, /metrics and
+        the Alertmanager sender rebuild their firing sets from."""
+        rules = [rule for rule, _ in self.rules.rules]
+        rules += [rule for tracker, _ in self.budgets.trackers for _, rule in tracker.rules]
+        rules += [rule for rule, _ in self.cardinality.rules] + [rule for rule, _ in self.never_seen.rules]
+        return [alert for rule in rules for alert in rule.firing()]
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict:

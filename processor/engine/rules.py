@@ -118,6 +118,13 @@ class AlertRule:
             return transition
         return None
 
+    def firing(self) -> list[AlertTransition]:
+        """A ``firing`` transition for every series that fires now, as it was when it fired (its
+        value unknown): what a restored engine tells those who missed the transition (the SLO
+        page, /metrics, the Alertmanager sender)."""
+        return [self._transition("firing", st, series, None, st.starts_at_ms, ends_at_ms=None)
+                for series, st in self.states.items() if st.state == FIRING]
+
     def _held_long_enough(self, st: RuleState, t_ms: int) -> bool:
         if self.alert.for_events is not None:
             # "for 3 cycles": three events of the series arrived while the condition held,

@@ -11,122 +11,23 @@ from __future__ import annotations
 
 __all__ = ["BASELINE_COLOR", "CANDIDATE_COLOR", "INCIDENT_COLOR", "render_report"]
 
-import html
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from processor.config.model import Config, SloConfig
 from processor.replay.tables import SCORE_COLUMNS, format_s, score_rows, series_text
+from processor.runtime.charts import PALETTE, Point, bands, esc, line_chart
 from processor.runtime.render import rfc3339_ms
 
 BASELINE_COLOR = "#1f77b4"
 CANDIDATE_COLOR = "#ff7f0e"
 INCIDENT_COLOR = "#d62728"
-_PALETTE = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
-_W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 1180, 170, 240, 260, 18, 22
 _MAX_LABEL_SERIES = 4
-
-Point = tuple[int, float | None]
 
 
 def _ms(text: str) -> int:
     return int(datetime.fromisoformat(text).timestamp() * 1000)
-
-
-def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-class _Frame:
-    """Maps event time and values to the chart's pixels."""
-
-    def __init__(self, x0: int, x1: int, values: Sequence[float], height: int = _H) -> None:
-        self.x0, self.x1 = x0, max(x1, x0 + 1)
-        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-        if hi == lo:
-            lo, hi = lo - (abs(lo) * 0.1 or 1.0), hi + (abs(hi) * 0.1 or 1.0)
-        pad = (hi - lo) * 0.08
-        self.lo, self.hi = lo - pad, hi + pad
-        self.height = height
-
-    def x(self, t_ms: int) -> float:
-        return _LEFT + (t_ms - self.x0) / (self.x1 - self.x0) * (_W - _LEFT - _RIGHT)
-
-    def y(self, v: float) -> float:
-        return _TOP + (self.hi - v) / (self.hi - self.lo) * (self.height - _TOP - _BOTTOM)
-
-
-def _thinned(points: Sequence[Point], most: int) -> Sequence[Point]:
-    """At most about ``most`` points: each stretch's lowest and highest values kept, so a spike
-    survives (a week of one-minute reports is 10,080 points for some 700 pixels)."""
-    if len(points) <= most:
-        return points
-    step = -(-len(points) // (most // 2))
-    out: list[Point] = []
-    for i in range(0, len(points), step):
-        chunk = [p for p in points[i:i + step] if p[1] is not None]
-        if not chunk:
-            out.append((points[i][0], None))
-            continue
-        lo, hi = min(chunk, key=lambda p: p[1]), max(chunk, key=lambda p: p[1])  # type: ignore[arg-type,return-value]
-        out.extend(sorted({lo, hi}))
-    return out
-
-
-def _path(frame: _Frame, points: Sequence[Point]) -> str:
-    parts, pen_down = [], False
-    for t, v in _thinned(points, 2 * (_W - _LEFT - _RIGHT)):
-        if v is None:
-            pen_down = False
-            continue
-        parts.append(f"{'L' if pen_down else 'M'}{frame.x(t):.1f},{frame.y(v):.1f}")
-        pen_down = True
-    return " ".join(parts)
-
-
-def _axes(frame: _Frame, title: str) -> list[str]:
-    bottom = frame.height - _BOTTOM
-    out = [f'<rect x="{_LEFT}" y="{_TOP}" width="{_W - _LEFT - _RIGHT}" height="{bottom - _TOP}" fill="#fafafa" stroke="#ccc"/>',
-           f'<text x="{_LEFT}" y="12" font-size="12" font-weight="bold">{_esc(title)}</text>']
-    for v in (frame.lo, frame.hi):
-        out.append(f'<text x="{_LEFT - 4}" y="{frame.y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:.4g}</text>')
-    for t in (frame.x0, (frame.x0 + frame.x1) // 2, frame.x1):
-        out.append(f'<text x="{frame.x(t):.1f}" y="{frame.height - 6}" font-size="10" text-anchor="middle">'
-                   f'{rfc3339_ms(t)[11:19]}</text>')
-    return out
-
-
-def _line_chart(title: str, x0: int, x1: int, lines: Sequence[tuple[str, str, Sequence[Point]]],
-                hlines: Sequence[tuple[str, str, float]]) -> str:
-    values = [v for _, _, pts in lines for _, v in pts if v is not None] + [v for _, _, v in hlines]
-    frame = _Frame(x0, x1, values)
-    out = _axes(frame, title)
-    legend_y = _TOP + 10
-    for label, color, value in hlines:
-        y = frame.y(value)
-        out.append(f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" stroke-dasharray="6,3"/>')
-        out.append(f'<text x="{_W - _RIGHT + 4}" y="{legend_y}" font-size="10" fill="{color}">- - {_esc(label)}</text>')
-        legend_y += 12
-    for label, color, points in lines:
-        out.append(f'<path d="{_path(frame, points)}" fill="none" stroke="{color}" stroke-width="2"/>')
-        out.append(f'<text x="{_W - _RIGHT + 4}" y="{legend_y}" font-size="10" fill="{color}">&#x2014; {_esc(label)}</text>')
-        legend_y += 12
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}">{"".join(out)}</svg>'
-
-
-def _bands(title: str, x0: int, x1: int, rows: Sequence[tuple[str, str, Sequence[tuple[int, int, str]]]]) -> str:
-    height = _TOP + 22 * len(rows) + _BOTTOM
-    frame = _Frame(x0, x1, [0.0, 1.0], height)
-    out = _axes(frame, title)[:2] + _axes(frame, title)[4:]
-    for i, (label, color, spans) in enumerate(rows):
-        y = _TOP + 4 + 22 * i
-        out.append(f'<text x="{_LEFT - 4}" y="{y + 12}" font-size="10" text-anchor="end">{_esc(label)}</text>')
-        for start, end, tip in spans:
-            left, right = frame.x(max(start, x0)), frame.x(min(end, x1))
-            out.append(f'<rect x="{left:.1f}" y="{y}" width="{max(right - left, 2):.1f}" height="16" fill="{color}">'
-                       f'<title>{_esc(tip)}</title></rect>')
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}">{"".join(out)}</svg>'
 
 
 def _about(slo: SloConfig, labels: dict[str, str]) -> bool:
@@ -140,7 +41,7 @@ def _sli_lines(slo: SloConfig, reports: Sequence[dict]) -> list[tuple[str, str, 
         if r["sli"] == slo.sli and stat in r["values"]:
             series.setdefault(series_text(r["labels"]), []).append((_ms(r["evaluatedAt"]), r["values"][stat]))
     busiest = sorted(series.items(), key=lambda kv: -sum(v is not None for _, v in kv[1]))[:_MAX_LABEL_SERIES]
-    return [(f"{stat} {name}", _PALETTE[i % len(_PALETTE)], pts) for i, (name, pts) in enumerate(busiest)]
+    return [(f"{stat} {name}", PALETTE[i % len(PALETTE)], pts) for i, (name, pts) in enumerate(busiest)]
 
 
 def _both(lines: Sequence[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
@@ -181,7 +82,7 @@ def _burn(slo_name: str, budgets: Sequence[dict]) -> tuple[list[tuple[str, str, 
         for window, rate in b["burnRates"].items():
             windows.setdefault(window, []).append((t, rate))
         remaining.append((t, b["remaining"]))
-    lines = [(f"burn {w}", _PALETTE[i % len(_PALETTE)], pts) for i, (w, pts) in enumerate(windows.items())]
+    lines = [(f"burn {w}", PALETTE[i % len(PALETTE)], pts) for i, (w, pts) in enumerate(windows.items())]
     return lines, remaining
 
 
@@ -223,19 +124,19 @@ def _slo_section(slo: SloConfig, run: Any, result: Any, incidents: Sequence[Any]
     has_values = any(v is not None for _, _, pts in sli_lines for _, v in pts)
     if not has_values and not firing:
         return None
-    charts = [_bands("alerts (baseline, candidate) and incidents", x0, x1, rows or [("no alerts", "#ffffff", [])]),
-              _line_chart(f"SLI {slo.sli}: {slo.objective.stat}", x0, x1, sli_lines, _thresholds(slo, configs))]
+    charts = [bands("alerts (baseline, candidate) and incidents", x0, x1, rows or [("no alerts", "#ffffff", [])]),
+              line_chart(f"SLI {slo.sli}: {slo.objective.stat}", x0, x1, sli_lines, _thresholds(slo, configs))]
     if burn_lines:
-        charts.append(_line_chart("burn rate per window", x0, x1, burn_lines, _tier_lines(slo.name, configs)))
-        charts.append(_line_chart("remaining error budget", x0, x1, [("remaining", "#2ca02c", remaining)], []))
-    return (f'<section class="slo" id="slo-{_esc(slo.name)}"><h2>{_esc(slo.service)} / {_esc(slo.name)}</h2>'
-            f'<p>{_esc(slo.objective.text)} over {format_s(slo.window_ms / 1000)}</p>{"".join(charts)}</section>')
+        charts.append(line_chart("burn rate per window", x0, x1, burn_lines, _tier_lines(slo.name, configs)))
+        charts.append(line_chart("remaining error budget", x0, x1, [("remaining", "#2ca02c", remaining)], []))
+    return (f'<section class="slo" id="slo-{esc(slo.name)}"><h2>{esc(slo.service)} / {esc(slo.name)}</h2>'
+            f'<p>{esc(slo.objective.text)} over {format_s(slo.window_ms / 1000)}</p>{"".join(charts)}</section>')
 
 
 def _scores_html(scores: dict | None) -> str:
     if scores is None:
         return "<p>No incidents given (--incidents): no scores.</p>"
-    rows = [f'<tr data-rule="{_esc(cells[0])}" data-side="{cells[1]}">' + "".join(f"<td>{_esc(c)}</td>" for c in cells)
+    rows = [f'<tr data-rule="{esc(cells[0])}" data-side="{cells[1]}">' + "".join(f"<td>{esc(c)}</td>" for c in cells)
             + "</tr>" for cells in score_rows(scores)]
     return ('<table id="scores"><thead><tr>' + "".join(f"<th>{h}</th>" for h in SCORE_COLUMNS) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
@@ -252,7 +153,7 @@ def _diff_html(result: Any) -> str:
                      "-" if b is None else rfc3339_ms(b["start_ms"]), "-" if k is None else rfc3339_ms(k["start_ms"]),
                      format_s(c.get("fires_later_s"), signed=True), format_s(c.get("resolves_later_s"), signed=True),
                      f"{format_s(None if b is None else b['firing_s'])} → {format_s(None if k is None else k['firing_s'])}")
-            rows.append("<tr>" + "".join(f"<td>{_esc(x)}</td>" for x in cells) + "</tr>")
+            rows.append("<tr>" + "".join(f"<td>{esc(x)}</td>" for x in cells) + "</tr>")
     if not rows:
         return "<p>No alert differs between baseline and candidate.</p>"
     head = ("rule", "series", "change", "baseline fires", "candidate fires", "fires later", "resolves later", "firing")

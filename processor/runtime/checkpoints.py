@@ -18,13 +18,16 @@ from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_check
 from processor.engine import Engine
 from processor.errors import CheckpointError, PermissionDeniedError
 from processor.runtime.lane import Lane
+from processor.runtime.telemetry import Telemetry
 
 
 class Checkpointer:
     """Saves the lanes' state every ``interval_s`` and once more at the end; restores it at start."""
 
-    def __init__(self, store: CheckpointStore, lanes: Mapping[str, Lane], interval_s: float, log: Any) -> None:
+    def __init__(self, store: CheckpointStore, lanes: Mapping[str, Lane], interval_s: float, log: Any,
+                 telemetry: Telemetry | None = None) -> None:
         self.store = store
+        self._telemetry = telemetry
         self._lanes = lanes
         self.interval_s = interval_s
         self._log = log
@@ -49,6 +52,7 @@ class Checkpointer:
     async def save(self) -> None:
         """Store a checkpoint now, if any lane changed since the last one."""
         if not any(lane.dirty for lane in self._lanes.values()):
+            self._up_to_date()
             return
         states: StreamStates = {}
         taken = []
@@ -63,7 +67,12 @@ class Checkpointer:
         revision = await self.store.save(payload)
         for lane, changes in taken:
             lane.checkpoint_saved(changes)
+        self._up_to_date()
         self._log.debug("checkpoint.saved", revision=revision, streams={s: v[0] for s, v in states.items()})
+
+    def _up_to_date(self) -> None:
+        if self._telemetry is not None:
+            self._telemetry.checkpointed()
 
     async def run(self, stop: asyncio.Event, each_interval: Callable[[], None] = lambda: None) -> None:
         """Every interval until ``stop``: ``each_interval()``, then save. The final checkpoint is

@@ -15,6 +15,7 @@ __all__ = ["PULL_BACKOFF", "Lane", "LocalMsg", "StreamStats"]
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.idle import IdleClock
 from processor.runtime.outbox import Outbox
 from processor.runtime.stopping import stop_aware_sleep
+from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 
 PULL_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
@@ -71,6 +73,7 @@ class Lane:
         saved: tuple[int, dict] | None = None,
         log: Any,
         stall: Stall | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.stream = stream
         self.engine = engine
@@ -88,6 +91,7 @@ class Lane:
         # stop that cannot finish it leaves for redelivery.
         self.in_hand: tuple[int, int] | None = None
         self._stall = stall  # test-only (runtime/testhooks.py)
+        self.telemetry = telemetry  # /metrics and /readyz (runtime/http.py), when served
 
     @property
     def dirty(self) -> bool:
@@ -118,6 +122,8 @@ class Lane:
                 return  # stopped while the bus was unavailable
             if stop.is_set():
                 return  # a batch that arrived after the stop is not in hand: it stays unacked
+            if self.telemetry is not None:
+                self.telemetry.pulled(self.stream, msgs)
             async with self.lock:
                 await self.apply(msgs)
 
@@ -136,6 +142,7 @@ class Lane:
         messages came or not), move event time; publish the outputs, then ack the batch. Call
         under ``lock``."""
         engine = self.engine
+        started_s = time.perf_counter()
         now_s = self.idle.now()
         before = (engine.max_ts_ms, engine.closed_until_ms)
         try:
@@ -164,6 +171,8 @@ class Lane:
             self.unsafe = True
             raise
         self._count(msgs, out, moved=(engine.max_ts_ms, engine.closed_until_ms) != before)
+        if self.telemetry is not None:
+            self.telemetry.applied(self.stream, msgs, out, time.perf_counter() - started_s)
 
     async def _idle_watermark(self, now_s: float) -> int | None:
         """Where the idle clock moves event time now, or None."""

@@ -11,14 +11,15 @@ from __future__ import annotations
 __all__ = ["PUBLISH_BACKOFF", "Outbox", "render_outputs"]
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from processor.bus.backoff import Backoff, retry
 from processor.bus.consumer import stream_sequence
 from processor.bus.publisher import OutMessage, Publisher
 from processor.engine import Outputs
-from processor.engine.outputs import PolicyAction, Rejection
+from processor.engine.outputs import AlertTransition, PolicyAction, Rejection
 from processor.errors import BusError, PermissionDeniedError
 from processor.runtime.render import (
     RUNBOOK_BASE_URL,
@@ -30,6 +31,7 @@ from processor.runtime.render import (
     sli_message,
 )
 from processor.runtime.stopping import stop_aware_sleep
+from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 
 PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
@@ -75,8 +77,14 @@ class Outbox:
     """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
 
     def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
-                 stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL):
+                 stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL,
+                 telemetry: Telemetry | None = None,
+                 alert_sink: Callable[[Sequence[AlertTransition]], None] | None = None):
         self.publisher = publisher
+        self.telemetry = telemetry  # told what was published (runtime/telemetry.py)
+        # Takes every alert transition once the bus has stored it (the Alertmanager sender's
+        # submit, which never waits).
+        self.alert_sink = alert_sink
         self._runbook_base_url = runbook_base_url
         self._stop = stop
         self._log = log
@@ -95,7 +103,14 @@ class Outbox:
             kept = messages[: stall.keep]
             await self.publisher.publish_all(kept)
             await stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
-        return await self.publish(stream, messages)
+        started_s = time.perf_counter()
+        if not await self.publish(stream, messages):
+            return False
+        if self.telemetry is not None:
+            self.telemetry.published(out, time.perf_counter() - started_s if messages else None)
+        if out.alerts and self.alert_sink is not None:
+            self.alert_sink(out.alerts)
+        return True
 
     async def publish(self, stream: str, messages: list[OutMessage]) -> bool:
         """Publish until every message is stored, retrying while the bus is unavailable."""

@@ -28,12 +28,14 @@ from processor.bus.publisher import Publisher
 from processor.bus.streams import provision_streams
 from processor.config.model import Config
 from processor.engine import Engine
+from processor.runtime.alertmanager import AlertmanagerSender
 from processor.runtime.checkpoints import Checkpointer
 from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.outbox import Outbox
-from processor.runtime.stopping import CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
+from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
+from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 from processor.runtime.topology import BUS_LANE, filter_subjects, partition_config
 from processor.vocabulary import durable_name
@@ -71,8 +73,12 @@ class Processor:
         filter_by_slis: bool = False,
         log: Any = None,
         stall: Stall | None = None,
+        telemetry: Telemetry | None = None,
+        generator_base_url: str | None = None,
     ):
         self.config = config
+        # What /metrics, /readyz and the SLO page show (runtime/http.py), served or not.
+        self.telemetry = telemetry or Telemetry(config)
         self.nc = nc
         self.definitions = list(definitions)
         self.batch_size = batch_size
@@ -84,10 +90,20 @@ class Processor:
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
         self._stall = stall  # test-only (runtime/testhooks.py)
+        # generator_base_url: where the SLO page is served (http://<--http address>), for the
+        # generatorURL of alerts sent to Alertmanager (alertmanager.external_url overrides it).
+        self.alertmanager: AlertmanagerSender | None = None
+        if config.alertmanager is not None:
+            self.alertmanager = AlertmanagerSender(config.alertmanager, self.log, generator_base_url=generator_base_url,
+                                                   runbook_base_url=config.defaults.runbook_base_url)
+            sender = self.alertmanager
+            self.telemetry.metrics.attach_alertmanager(lambda: sender.stats.queued)
+            sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
         self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall,
-                             runbook_base_url=config.defaults.runbook_base_url)
+                             runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
+                             alert_sink=self.alertmanager.submit if self.alertmanager else None)
         self.checkpoints = Checkpointer(
-            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log
+            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log, self.telemetry
         )
         self.monitor: BusMonitor | None = None
         self._report_overflow = OverflowReport(self.lanes, self.log)
@@ -105,12 +121,19 @@ class Processor:
                              hint="SLIs on bus.> need a bus_monitor section in the config")
         for stream, part in parts.items():
             self.lanes[stream] = await self._open_lane(stream, part, restored.get(stream))
+        if self.alertmanager is not None:
+            # What fired before the restart is still firing: re-sent from the first interval on.
+            self.alertmanager.restore(a for lane in self.lanes.values() for a in lane.engine.firing_alerts())
+            self.log.info("alertmanager.ready", urls=list(self.alertmanager.config.urls),
+                          firing=len(self.alertmanager.firing))
         if BUS_LANE in self.lanes:
             self.monitor = BusMonitor(
                 self.nc, self.config.bus_monitor, [d["name"] for d in self.definitions],  # type: ignore[arg-type]
                 definitions=self.definitions, log=self.log,
             )
             await self.monitor.start()
+        if self.telemetry.phase == "starting":
+            self.telemetry.phase = "running"
         self.log.info(
             "processor.ready",
             streams=sorted(self.lanes),
@@ -124,6 +147,8 @@ class Processor:
         # Without a checkpoint the engine is empty, so it reads the stream from its first message:
         # resuming at the durable's ack floor would leave out everything acked before a crash.
         start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)
+        if state is not None:
+            self.telemetry.restored(engine)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
         subjects = filter_subjects(part) if self.filter_by_slis else None
@@ -132,7 +157,8 @@ class Processor:
                                  start_after_seq=start_after)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
-                    stall=self._stall)
+                    stall=self._stall, telemetry=self.telemetry)
+        self.telemetry.lane_opened(stream, consumed=puller is not None)
         self.log.info(
             "consumer.started",
             stream=stream,
@@ -146,6 +172,7 @@ class Processor:
 
     def stop(self) -> None:
         """Ask ``run()`` to finish: the lanes end between batches, then the final checkpoint."""
+        self.telemetry.phase = "stopping"
         self._stop.set()
 
     async def run(self) -> None:
@@ -156,6 +183,10 @@ class Processor:
             return
         lanes = [self._lane_task(lane) for lane in self.lanes.values()]
         checkpoints = asyncio.create_task(self.checkpoints.run(self._stop, self._report_overflow), name="checkpoints")
+        sender = None
+        if self.alertmanager is not None:
+            sender = asyncio.create_task(self.alertmanager.run(self._stop), name="alertmanager")
+            sender.add_done_callback(self._sender_ended)
         checkpoint_by_s = None
         try:
             await self._until_stopped(lanes)
@@ -166,7 +197,12 @@ class Processor:
             # Every lane's failure retrieved (several may fail on one refusal, and the final
             # checkpoint on it too), so that none is reported as lost; the first is raised.
             failures = [task.exception() for task in lanes if task.done() and not task.cancelled()]
-            await self._shut_down(checkpoints, checkpoint_by_s)
+            # The Alertmanager sender's last attempt runs beside the final checkpoint (stopping.py).
+            done = await asyncio.gather(self._shut_down(checkpoints, checkpoint_by_s), self._stop_sender(sender),
+                                        return_exceptions=True)
+            for outcome in done:
+                if isinstance(outcome, BaseException):
+                    raise outcome
         for failure in failures:
             if failure is not None:
                 raise failure
@@ -179,6 +215,7 @@ class Processor:
             await asyncio.wait([*lanes, stopped], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopped.cancel()
+            self.telemetry.phase = "stopping"
             self._stop.set()
 
     async def _finish_lanes(self, lanes: list[asyncio.Task[None]], checkpoints: asyncio.Task[None]) -> None:
@@ -226,6 +263,22 @@ class Processor:
                 with contextlib.suppress(Exception):
                     await self.monitor.stop()
 
+    async def _stop_sender(self, sender: asyncio.Task[None] | None) -> None:
+        """The sender ends with the stop; what it still holds gets one bounded attempt."""
+        if sender is None or self.alertmanager is None:
+            return
+        _, late = await asyncio.wait([sender], timeout=CANCEL_GRACE_S)
+        for task in late:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.alertmanager.flush(ALERTMANAGER_FLUSH_S)
+
+    def _sender_ended(self, task: asyncio.Task[None]) -> None:
+        # A bug in the sender must not go unnoticed until the stop: alerts no longer reach Alertmanager.
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("alertmanager.sender_failed", error=repr(task.exception()),
+                           note="alerts are still published on slo.alerts, no longer sent to Alertmanager")
+
     def positions(self) -> dict[str, dict[str, Any]]:
         """Per stream: the last sequence acked, the batch in hand, the last one checkpointed."""
         return {
@@ -237,4 +290,7 @@ class Processor:
 
     def counters(self) -> dict[str, dict[str, Any]]:
         """Per stream and for the publisher: what was counted since start."""
-        return counters(self.lanes, self.outbox.publisher)
+        out = counters(self.lanes, self.outbox.publisher)
+        if self.alertmanager is not None:
+            out["alertmanager"] = {k: v for k, v in vars(self.alertmanager.stats).items() if k != "by_url"}
+        return out

@@ -23,9 +23,12 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.errors import ProcessorError
+from processor.runtime.http import HttpServer
+from processor.runtime.alertmanager import credentials
 from processor.runtime.logs import configure_logging
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
+from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
 from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
 
@@ -42,6 +45,8 @@ async def serve(
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
+    http: tuple[str, int] | None = None,
+    generator_base_url: str | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
@@ -49,9 +54,45 @@ async def serve(
     each see every event (availability) or partitions run under different names. ``sidecar``: the
     config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects.
     ``env`` is read
-    for the test-only hooks of ``runtime/testhooks.py``."""
+    for the test-only hooks of ``runtime/testhooks.py``. ``http``: (host, port) of the listener
+    of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
+    first so that it answers (not ready) while the processor connects and restores.
+    ``generator_base_url``: where the SLO page is served, the base of the alerts' generatorURL in
+    Alertmanager (default: the ``http`` listener's own address)."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
+    telemetry = Telemetry(config)
+    listener = None if http is None else await _listen(telemetry, http, log)
+    if generator_base_url is None and listener is not None:
+        generator_base_url = f"http://{_url_host(listener.host)}:{listener.port}"
+    try:
+        await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, sidecar=sidecar,
+                     stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
+                     generator_base_url=generator_base_url)
+    finally:
+        telemetry.phase = "stopping"
+        if listener is not None:
+            await listener.stop()
+
+
+async def _listen(telemetry: Telemetry, address: tuple[str, int], log: Any) -> HttpServer:
+    listener = HttpServer(telemetry, *address)
+    try:
+        await listener.start()
+    except OSError as exc:
+        raise ProcessorError(f"--http {address[0]}:{address[1]}: cannot listen: {exc.strerror or exc}") from exc
+    log.info("http.listening", url=f"http://{_url_host(listener.host)}:{listener.port}/",
+             metrics="/metrics", health="/healthz", ready="/readyz")
+    return listener
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
+                 instance: str, sidecar: bool, stop: asyncio.Event, on_start: Callable[[Processor], None],
+                 env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -67,7 +108,7 @@ async def serve(
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
                 filter_by_slis=sidecar, log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
-                stall=stall_from_env(env),
+                stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
             )
             on_start(proc)
             if await _started(proc, stop, log):
@@ -156,6 +197,8 @@ def run_from_args(args: Any) -> int:
         services = parse_services(getattr(args, "services", None))
         if services:
             config = services_config(config, services)
+        if config.alertmanager is not None:
+            credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -179,6 +222,7 @@ def run_from_args(args: Any) -> int:
             sidecar=bool(services),
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
+            http=args.http,
         )
 
     try:

@@ -10,6 +10,7 @@ gone within ``STOP_DEADLINE_S`` of the signal whatever the bus does:
 - ``CHECKPOINT_GRACE_S``: the final checkpoint, which may also use what the lanes left of their
   grace (skipped while disconnected: the last stored one stands, and the streams still hold
   everything after it);
+  alerts still queued for Alertmanager get their one attempt meanwhile (``ALERTMANAGER_FLUSH_S``);
 - ``CLOSE_GRACE_S``: flushing the last acks and closing the connection;
 - ``EMBEDDED_STOP_S``: an embedded nats-server's own clean stop, before it is killed.
 
@@ -23,6 +24,7 @@ redelivered and evaluated again on restart.
 from __future__ import annotations
 
 __all__ = [
+    "ALERTMANAGER_FLUSH_S",
     "CANCEL_GRACE_S",
     "CHECKPOINT_GRACE_S",
     "CLOSE_GRACE_S",
@@ -50,6 +52,9 @@ T = TypeVar("T")
 STOP_DEADLINE_S = 10.0
 LANE_GRACE_S = 4.0
 CANCEL_GRACE_S = 0.5
+# At a stop, the one attempt at alerts still queued for Alertmanager (runtime/alertmanager.py),
+# made beside the final checkpoint: the sender's CANCEL_GRACE_S and this fit in CHECKPOINT_GRACE_S.
+ALERTMANAGER_FLUSH_S = 1.5
 CHECKPOINT_GRACE_S = 2.0
 CLOSE_GRACE_S = 1.0
 EMBEDDED_STOP_S = 1.0

@@ -9,7 +9,6 @@ import shutil
 import struct
 import subprocess
 import zlib
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from processor.cli import main
 from processor.replay.report import BASELINE_COLOR, CANDIDATE_COLOR, INCIDENT_COLOR
 from tests import backtestkit as kit
+from tests.htmlrows import table_rows
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs the Debian "
@@ -69,34 +69,6 @@ def _unfilter(kind: int, c: list[int], p: list[int], bpp: int) -> list[int]:
     return c
 
 
-class _Table(HTMLParser):
-    """The rows of the table with id ``table_id``: (data-rule, data-side) -> cell texts."""
-
-    def __init__(self, table_id: str) -> None:
-        super().__init__()
-        self.table_id, self.inside, self.rows, self.key, self.cells = table_id, False, {}, None, None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "table":
-            self.inside = attrs.get("id") == self.table_id
-        elif self.inside and tag == "tr" and "data-rule" in attrs:
-            self.key, self.cells = (attrs["data-rule"], attrs["data-side"]), []
-        elif self.inside and tag == "td" and self.cells is not None:
-            self.cells.append("")
-
-    def handle_data(self, data):
-        if self.cells:
-            self.cells[-1] += data
-
-    def handle_endtag(self, tag):
-        if tag == "tr" and self.key is not None:
-            self.rows[self.key] = self.cells
-            self.key, self.cells = None, None
-        elif tag == "table":
-            self.inside = False
-
-
 def _chromium(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1250,1300", *args,
@@ -124,12 +96,11 @@ def test_the_report_renders_its_charts_and_the_hand_worked_scores(tmp_path: Path
         assert near > 500, f"{color}: {near} pixels; the alert bands did not draw"
 
     dom = _chromium(tmp_path, page, "--dump-dom").stdout.decode()
-    table = _Table("scores")
-    table.feed(dom)
+    scores = table_rows(dom, "data-rule", "data-side", table_id="scores")
     # rule, side, alerts, precision, recall, detected, detection, reset, pages/week, page precision
-    assert ["(all rules)", "baseline", "2", "50.0%", "100.0%", "1/1", "10s", "10s", "4032.0", "50.0%"] == table.rows[
+    assert ["(all rules)", "baseline", "2", "50.0%", "100.0%", "1/1", "10s", "10s", "4032.0", "50.0%"] == scores[
         ("(all rules)", "baseline")]
-    assert ["(all rules)", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0", "100.0%"] == table.rows[
+    assert ["(all rules)", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0", "100.0%"] == scores[
         ("(all rules)", "candidate")]
     assert ["SvcSlow[critical]", "candidate", "1", "100.0%", "100.0%", "1/1", "40s", "10s", "2016.0",
-            "100.0%"] == table.rows[("SvcSlow[critical]", "candidate")]
+            "100.0%"] == scores[("SvcSlow[critical]", "candidate")]

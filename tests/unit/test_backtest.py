@@ -231,7 +231,7 @@ def test_the_shipped_candidate_is_the_catalogue_with_one_rule_changed():
 
 
 def test_a_long_series_is_thinned_for_the_chart_but_keeps_its_spike():
-    from processor.replay.report import _thinned
+    from processor.runtime.charts import thinned as _thinned
 
     points = [(t, 900.0 if t == 6_543 else 50.0) for t in range(10_080)]
     thinned = _thinned(points, 1000)
