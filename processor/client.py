@@ -146,8 +146,8 @@ class Subscription:
         if self.durable is None:
             return ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.NEW, mem_storage=True,
                                   inactive_threshold=_EPHEMERAL_INACTIVE_S, **filters)
-        return ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=self._deliver,
-                              max_ack_pending=self._batch, **filters)
+        return ConsumerConfig(durable_name=self.durable, name=self.durable, ack_policy=AckPolicy.EXPLICIT,
+                              deliver_policy=self._deliver, max_ack_pending=self._batch, **filters)
 
     async def start(self) -> None:
         try:

@@ -144,3 +144,35 @@ async def test_the_documented_example_prints_the_alerts_and_resumes_after_a_rest
             "resolved critical trading-engine Rule3 value=203.0 (ended 09:09:00)"] == await example(2)
     await publish(server, [alert_body(4)])
     assert ["firing   critical trading-engine Rule4 value=204.0"] == await example(1)
+
+
+def documented_permissions() -> str:
+    """The ```conf block of docs/subscribing.md."""
+    text = (ROOT / "docs" / "subscribing.md").read_text()
+    return text.split("```conf\n", 1)[1].split("```", 1)[0]
+
+
+async def test_a_subscriber_with_only_the_documented_permissions_reads_acks_and_resumes(tmp_path):
+    conf = ("authorization {\n  users = [\n    { user: admin, password: admin-pw }\n"
+            "    { user: risk, password: risk-pw, " + documented_permissions() + " }\n  ]\n}\n")
+    (tmp_path / "nats.conf").write_text(conf)
+    async with EmbeddedServer(tmp_path / "nats", extra_args=["-c", str(tmp_path / "nats.conf")]) as srv:
+        admin = await connect(ConnectOptions(url=srv.url, user="admin", password="admin-pw"))
+        await provision_streams(admin, load_stream_definitions(ROOT / "streams"), structlog.get_logger("test"))
+        js = admin.jetstream()
+        for n in (1, 2, 3):
+            await js.publish(*alert_body(n))
+        seen: list[str] = []
+
+        async def keep(alert: Alert) -> None:
+            seen.append(alert.alertname)
+
+        for limit in (2, 2):  # the second run resumes after the first one's acks, recreating the durable
+            nc = await connect(ConnectOptions(url=srv.url, user="risk", password="risk-pw"))
+            sub = Subscription(nc, alerts_subject(service="trading-engine"), durable="risk-desk", start="all")
+            await sub.start()
+            await asyncio.wait_for(sub.run(keep, limit=limit), timeout=10)
+            await nc.close()  # without closing the subscription: the fetched alert 3 stays unacked
+            await js.publish(*alert_body(4))
+        await admin.close()
+    assert ["Rule1", "Rule2", "Rule3", "Rule4"] == seen
