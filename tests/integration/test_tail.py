@@ -63,3 +63,21 @@ async def test_tail_alerts_of_a_service_with_a_durable_resumes_where_it_stopped(
     proc = await start_tail(server, "alerts", "--service", "trading-engine", "--durable", "ops", "--json")
     assert ["Rule4", "Rule5"] == [orjson.loads(line)["data"]["labels"]["alertname"] for line in await lines(proc, 2)]
     assert 0 == await interrupt(proc)
+
+
+async def test_tail_of_one_service_follows_its_outputs_of_every_kind_and_nothing_else(server):  # noqa: F811
+    proc = await start_tail(server, "--service", "api-gateway")
+    action = ("slo.actions.api-gateway", orjson.dumps({"source": "budget_policy", "slo": "gateway_latency_p95",
+                                                       "service": "api-gateway", "evaluatedAt": "2026-12-01T10:00:00.000Z",
+                                                       "policy": "feature_freeze", "action": "feature freeze"}))
+    await publish(server, [alert_body(1), alert_body(2, "api-gateway"), ("slo.deadletter.not_json", b"{x"),
+                           BUDGET, action, alert_body(3)])
+    assert [
+        "2026-12-01T09:05:00.000Z FIRING   critical api-gateway Rule2 value=202 threshold=150 sli=s",
+        "2026-12-01T10:00:00.000Z BUDGET   api-gateway gateway_latency_p95 remaining=42.1% "
+        "policy=prioritize_reliability burn 5m=14.40 1h=6.00",
+        "2026-12-01T10:00:00.000Z ACTION   api-gateway gateway_latency_p95 policy=feature_freeze: feature freeze",
+    ] == await lines(proc, 3)
+    await asyncio.sleep(1)  # the trading engine's alert 3 and the dead letter, were they delivered, would be printed
+    assert 0 == await interrupt(proc)
+    assert b"" == await proc.stdout.read()
