@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 
 from processor.cli import main
 from processor.config.load import load_config
@@ -60,6 +61,10 @@ def test_validate_services_says_what_the_partition_holds(capsys):
 
 
 def test_run_with_an_unknown_service_exits_1_before_connecting(capsys):
-    assert 1 == main(["run", "--config", str(ROOT / "config" / "slo.yaml"), "--services", "api-gateway,nope",
-                      "--nats-url", "nats://127.0.0.1:1"])
+    previous = structlog.get_config()  # `slo run` configures logging onto the captured stderr
+    try:
+        assert 1 == main(["run", "--config", str(ROOT / "config" / "slo.yaml"), "--services", "api-gateway,nope",
+                          "--nats-url", "nats://127.0.0.1:1"])
+    finally:
+        structlog.configure(**previous)
     assert "--services: no SLI of the config belongs to nope" in capsys.readouterr().err
