@@ -1,4 +1,5 @@
-"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export``, ``backtest`` and ``simulate``.
+"""The ``slo`` command line: ``slo validate``, ``run``, ``replay``, ``export``, ``backtest``, ``simulate``,
+``status`` and ``tail``.
 
 Handlers return the process exit code; ``main`` never calls ``sys.exit`` itself so that tests can
 call it directly (argparse still exits with 2 on a usage error, as every CLI does).
@@ -11,11 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from processor.errors import ConfigError
+from processor.errors import ConfigError, ProcessorError
 
 __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
+_STORE_URL_HELP = "NATS server URL; without it the embedded server's store (--store-dir) is read"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -29,6 +31,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
     )
+    if args.services is None:
+        return 0
+    from processor.ops.sidecar import describe_partition
+
+    try:
+        print(describe_partition(config, args.services, args.streams_dir, args.instance))
+    except ProcessorError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -65,6 +76,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from processor.simulate.cli import run_from_args as simulate_from_args
 
     return int(simulate_from_args(args))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from processor.ops.cli import status_from_args
+
+    return int(status_from_args(args))
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    from processor.ops.cli import tail_from_args
+
+    return int(tail_from_args(args))
 
 
 def _simulate_type(parser_name: str, what: str) -> Callable[[str], object]:
@@ -106,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a config file and report every problem")
     validate.add_argument("path", nargs="?", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    validate.add_argument("--services", default=None, metavar="S,…",
+                          help="also say what `slo run --services S,…` would evaluate and consume: per stream its "
+                          "SLIs, SLOs, alert rules, filter subjects and durable consumer")
+    validate.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
+    validate.add_argument("--instance", default="default", type=_instance_name, help="as `slo run --instance`")
     validate.set_defaults(handler=_cmd_validate)
 
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
@@ -118,7 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         type=_instance_name,
         help="names this processor's durable consumers (slo_<instance>_<stream>) and checkpoint key; "
-        "give each replica its own (default: default, consumers slo_<stream>)",
+        "give each replica its own (default: default, consumers slo_<stream>; with --services: sc_<services>)",
+    )
+    run.add_argument(
+        "--services", default=None, metavar="S,…",
+        help="sidecar mode: evaluate only these services' SLIs (with their SLOs and alert rules; the SLIs on "
+        "slo.input.> stay) and consume only their subjects (one durable per stream filtered to them), under its own "
+        "consumers and checkpoint so that it can run next to a full processor",
     )
     run.add_argument(
         "--http",
@@ -133,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_history_commands(commands)
     _add_backtest_command(commands)
+    _add_operate_commands(commands)
 
     simulate = commands.add_parser(
         "simulate",
@@ -172,7 +207,7 @@ def _add_history_commands(commands: Any) -> None:
                         help="start from a checkpoint instead of empty state, each stream right after the sequence it "
                         "holds: kv (the one `slo run` keeps in the KV bucket), kv:<instance> (`slo run --instance`), "
                         "or a file (`slo export --checkpoint-out`, or the checkpoint.bin of an earlier --out)")
-    _add_connection_arguments(replay, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(replay, _STORE_URL_HELP)
     replay.set_defaults(handler=_cmd_replay)
 
     export = commands.add_parser(
@@ -190,8 +225,39 @@ def _add_history_commands(commands: Any) -> None:
                         "--from-checkpoint FILE`); without --from, --out then holds the events after it")
     export.add_argument("--instance", default="default", type=_instance_name, metavar="NAME",
                         help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
-    _add_connection_arguments(export, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(export, _STORE_URL_HELP)
     export.set_defaults(handler=_cmd_export)
+
+
+def _add_operate_commands(commands: Any) -> None:
+    """`slo status` and `slo tail` (processor.ops)."""
+    status = commands.add_parser(
+        "status",
+        help="every SLO's remaining budget, policy tier, burn rates and firing alerts, from the SLO stream",
+        description="Reads the latest budget report of every SLO (the last message of each slo.budget.<service>.<slo>) "
+        "and the alert transitions of the last 30 days (slo.alerts.>, folded by fingerprint: firing when the last "
+        "transition is) and prints a table (drawn by rich on a terminal, plain text otherwise).",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON for scripts: {slos: [...], firing: [...]}")
+    _add_connection_arguments(status, _STORE_URL_HELP)
+    status.set_defaults(handler=_cmd_status)
+
+    tail = commands.add_parser(
+        "tail",
+        help="follow the processor's outputs (slo.>) one line each, or as JSON",
+        description="Follows the outputs on the SLO stream from now (an ephemeral consumer), or with --durable NAME "
+        "through a durable consumer that resumes after the last message it printed. Ctrl-C stops cleanly.",
+    )
+    tail.add_argument("kind", nargs="?", default=None, choices=["alerts", "actions", "budget", "sli", "deadletter"],
+                      help="only this kind of output (default: everything on slo.>)")
+    tail.add_argument("--service", default=None, help="only this service's outputs")
+    tail.add_argument("--severity", default=None, help="only alerts of this severity")
+    tail.add_argument("--durable", default=None, metavar="NAME",
+                      help="a durable consumer of that name: a later `slo tail --durable NAME` resumes where this stopped")
+    tail.add_argument("--json", action="store_true",
+                      help="one JSON object a line: {subject, seq, headers?, data}")
+    _add_connection_arguments(tail, _STORE_URL_HELP)
+    tail.set_defaults(handler=_cmd_tail)
 
 
 def _add_backtest_command(commands: Any) -> None:
@@ -214,7 +280,7 @@ def _add_backtest_command(commands: Any) -> None:
     backtest.add_argument("--report", default=None, metavar="FILE", help="write a self-contained HTML report here")
     backtest.add_argument("--out", default=None, metavar="DIR",
                           help="write diff.json, scores.json and each side's outputs (baseline/, candidate/) here")
-    _add_connection_arguments(backtest, "NATS server URL; without it the embedded server's store (--store-dir) is read")
+    _add_connection_arguments(backtest, _STORE_URL_HELP)
     backtest.set_defaults(handler=_cmd_backtest)
 
 

@@ -40,6 +40,7 @@ __all__ = [
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import nats.errors
@@ -91,6 +92,15 @@ async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
     return int(info.get("num_pending", 0))
 
 
+def _filter_config(filter_subject: str | Sequence[str] | None) -> dict[str, Any]:
+    if not filter_subject:
+        return {}
+    if isinstance(filter_subject, str):
+        return {"filter_subject": filter_subject}
+    subjects = list(filter_subject)
+    return {"filter_subject": subjects[0]} if len(subjects) == 1 else {"filter_subjects": subjects}
+
+
 class BatchPuller:
     """A durable pull consumer (AckPolicy ALL) read a batch at a time.
 
@@ -104,7 +114,7 @@ class BatchPuller:
         nc: Client,
         stream: str,
         durable: str,
-        filter_subject: str | None = None,
+        filter_subject: str | Sequence[str] | None = None,
         batch_size: int = 1000,
         expires_ms: int = 500,
         start_after_seq: int | None = None,
@@ -117,7 +127,8 @@ class BatchPuller:
         self._nc = nc
         self._stream = stream
         self._durable = durable
-        self._filter_subject = filter_subject
+        # One subject, or several (a sidecar's: nats-server 2.10+ takes ``filter_subjects``).
+        self._filters = _filter_config(filter_subject)
         self._batch_size = batch_size
         self._expires_ms = expires_ms
         self._start_after_seq = start_after_seq
@@ -182,7 +193,7 @@ class BatchPuller:
                 "replay_policy": "instant",
                 "mem_storage": True,
                 "inactive_threshold": _HISTORY_INACTIVE_S * _NS_PER_S,
-                **({"filter_subject": self._filter_subject} if self._filter_subject else {}),
+                **self._filters,
                 **self._history,
             })
             return
@@ -237,8 +248,7 @@ class BatchPuller:
             "max_deliver": -1,
             "replay_policy": "instant",
         }
-        if self._filter_subject:
-            config["filter_subject"] = self._filter_subject
+        config.update(self._filters)
         return config
 
     async def _delete_to_reposition(self, info: dict[str, Any]) -> None:
@@ -300,8 +310,9 @@ class BatchPuller:
     async def _reconcile(self, existing: dict[str, Any], config: dict[str, Any]) -> None:
         # Keep its deliver policy (which cannot change) and position; refresh what may change.
         desired = dict(existing, **config)
-        if self._filter_subject is None:
-            desired.pop("filter_subject", None)
+        for key in ("filter_subject", "filter_subjects"):
+            if key not in self._filters:
+                desired.pop(key, None)
         if desired != existing:
             await self._create_or_update(desired)
 

@@ -7,7 +7,7 @@ loopback only, and writes everything it prints to ``<store_dir>/nats-server.log`
 
 from __future__ import annotations
 
-__all__ = ["EmbeddedServer", "nats_server_binary"]
+__all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url"]
 
 import asyncio
 import ctypes
@@ -92,6 +92,25 @@ async def _ignore_error(exc: Exception) -> None:
     # Refused connections are expected while the server is still starting; nats-py's default
     # callback would log each one as an error.
     return None
+
+
+def running_server_url(store_dir: Path) -> str | None:
+    """The URL of the embedded server running on ``store_dir`` (a ``slo run`` without a NATS URL),
+    from its pid and ports files; None when none runs there (its store lock is free)."""
+    if fcntl is None or not (store_dir / "nats-server.lock").exists():
+        return None
+    with open(store_dir / "nats-server.lock", "a") as lock_file:
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a server runs there
+        else:
+            return None  # closing the file releases it
+    try:
+        pid = (store_dir / "nats-server.pid").read_text().strip()
+    except OSError:
+        return None
+    return EmbeddedServer._read_ports_file(store_dir / f"{Path(_BINARY_NAME).stem}_{pid}.ports")  # noqa: SLF001
 
 
 class EmbeddedServer:

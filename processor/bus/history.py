@@ -74,16 +74,20 @@ async def read_history(
     until_seq: int | None = None,
     filter_subject: str | None = None,
     batch_size: int = 1000,
+    last_per_subject: bool = False,
 ) -> AsyncIterator[list[Any]]:
     """Batches of the stream's messages, in order, from ``from_ms`` (stream time) or after
     ``after_seq`` (neither: from the first), up to ``until_seq`` (default: the last message when
-    the read starts) and no later than ``to_ms``."""
+    the read starts) and no later than ``to_ms``. ``last_per_subject``: only the last message of each
+    subject (of ``filter_subject``), e.g. the latest budget of every SLO."""
     if until_seq is None:
         until_seq = (await stream_range(nc, stream)).last_seq
     if until_seq == 0 or (after_seq is not None and after_seq >= until_seq):
         return
-    if after_seq is not None:
-        deliver: dict[str, Any] = {"deliver_policy": "by_start_sequence", "opt_start_seq": after_seq + 1}
+    if last_per_subject:
+        deliver: dict[str, Any] = {"deliver_policy": "last_per_subject"}
+    elif after_seq is not None:
+        deliver = {"deliver_policy": "by_start_sequence", "opt_start_seq": after_seq + 1}
     elif from_ms is not None:
         deliver = {"deliver_policy": "by_start_time", "opt_start_time": rfc3339_ns(from_ms)}
     else:

@@ -23,7 +23,7 @@ from processor.config.load import load_config
 from processor.config.model import Config
 from processor.errors import ConfigError, ProcessorError
 from processor.replay.backtest import Backtest, feed_export, moves_in_range
-from processor.replay.cli import ReplayError, _bus, _check_held, _clock_moves, _range_ms, _wanted_streams
+from processor.replay.cli import ReplayError, _check_held, _clock_moves, _range_ms, _wanted_streams, open_bus
 from processor.replay.incidents import Incident, load_incidents
 from processor.replay.scoring import score_rule_set
 from processor.replay.stored import read_export
@@ -82,7 +82,7 @@ def _incidents(path: str | None) -> list[Incident] | None:
 
 async def _from_streams(args: Any, make: Callable[[dict, list[str]], Backtest], definitions: list[dict],
                         from_ms: int | None, to_ms: int | None) -> Backtest:
-    async with _bus(args) as nc:
+    async with open_bus(args) as nc:
         names = _wanted_streams(args, definitions, None)
         ranges = {}
         for name in names:

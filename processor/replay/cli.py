@@ -5,7 +5,7 @@ by Ctrl-C with everything written so far kept (progress.py)."""
 
 from __future__ import annotations
 
-__all__ = ["export_from_args", "parse_moment", "replay_from_args"]
+__all__ = ["export_from_args", "open_bus", "parse_moment", "replay_from_args"]
 
 import asyncio
 import contextlib
@@ -23,7 +23,7 @@ import structlog
 
 from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.bus.connect import connect
-from processor.bus.embedded import EmbeddedServer
+from processor.bus.embedded import EmbeddedServer, running_server_url
 from processor.bus.history import StreamRange, read_history, stream_range
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
@@ -36,6 +36,7 @@ from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
 from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export,
                                      trailer_line)
 from processor.replay.windows import partial_windows
+from processor.runtime.logs import warnings_on_stderr
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
@@ -92,11 +93,14 @@ def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | Non
 
 
 @contextlib.asynccontextmanager
-async def _bus(args: Any) -> AsyncIterator[Any]:
+async def open_bus(args: Any) -> AsyncIterator[Any]:
     """A connection to the NATS of ``--nats-url`` (or SLO_NATS_URL/NATS_URL), else to the embedded
-    server on ``--store-dir`` (the one ``slo run`` uses), started for the occasion."""
+    server on ``--store-dir`` (the one ``slo run`` uses): the running one, or one started for the
+    occasion."""
     opts = connect_options(args, os.environ)
     embedded = None
+    if opts.url is None:
+        opts = replace(opts, url=running_server_url(Path(args.store_dir) / "nats"))
     if opts.url is None:
         store = Path(args.store_dir) / "nats"
         if not store.exists():
@@ -319,7 +323,7 @@ def _restore(replay: Replay, states: StreamStates) -> dict[str, int]:
 async def _replay_from_streams(args: Any, config: Config, definitions: list[dict], sink: Any,
                                from_ms: int | None, to_ms: int | None, reading: _Reading) -> Replay:
     names = _wanted_streams(args, definitions, config)
-    async with _bus(args) as nc:
+    async with open_bus(args) as nc:
         states: StreamStates = {}
         if args.from_checkpoint:
             instance, path = _checkpoint_source(args.from_checkpoint)
@@ -421,22 +425,9 @@ def _check_replay_args(args: Any) -> None:
                           "the sequence it holds); give one of them")
 
 
-@contextlib.contextmanager
-def _warnings_on_stderr() -> Any:
-    """Only warnings and errors, on stderr (stdout may carry the outputs), not connect's info
-    lines; the previous configuration comes back after, for callers (tests) that run more."""
-    previous = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30),
-                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
-    try:
-        yield
-    finally:
-        structlog.configure(**previous)
-
-
 def replay_from_args(args: Any) -> int:
     """``slo replay``: the exit code."""
-    with _warnings_on_stderr():
+    with warnings_on_stderr():
         return _replay(args)
 
 
@@ -487,14 +478,14 @@ def _replay(args: Any) -> int:
 
 
 async def _kv_states(args: Any, instance: str) -> StreamStates:
-    async with _bus(args) as nc:
+    async with open_bus(args) as nc:
         return (await _kv_checkpoint(nc, instance))[0]
 
 
 async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, from_ms: int | None, to_ms: int | None,
                   reading: _Reading) -> dict:
     names = _wanted_streams(args, definitions, None)
-    async with _bus(args) as nc:
+    async with open_bus(args) as nc:
         after: dict[str, int] = {}
         if args.checkpoint_out:
             states, raw = await _kv_checkpoint(nc, args.instance)
@@ -529,7 +520,7 @@ async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, fro
 
 def export_from_args(args: Any) -> int:
     """``slo export``: the exit code."""
-    with _warnings_on_stderr():
+    with warnings_on_stderr():
         return _export_file(args)
 
 

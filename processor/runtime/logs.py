@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "warnings_on_stderr"]
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import structlog
 
@@ -25,3 +27,16 @@ def configure_logging(json_logs: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+@contextlib.contextmanager
+def warnings_on_stderr() -> Iterator[None]:
+    """Only warnings and errors, on stderr (stdout may carry the outputs), not connect's info
+    lines; the previous configuration comes back after, for callers (tests) that run more."""
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30),
+                        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)

@@ -37,7 +37,7 @@ from processor.runtime.outbox import Outbox
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
-from processor.runtime.topology import BUS_LANE, partition_config
+from processor.runtime.topology import BUS_LANE, filter_subjects, partition_config
 from processor.vocabulary import durable_name
 
 
@@ -70,6 +70,7 @@ class Processor:
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
         idle_after_s: float = 1.0,
         consumer_prefix: str = "slo",
+        filter_by_slis: bool = False,
         log: Any = None,
         stall: Stall | None = None,
         telemetry: Telemetry | None = None,
@@ -83,6 +84,8 @@ class Processor:
         self.batch_size = batch_size
         self.idle_after_s = idle_after_s
         self.consumer_prefix = consumer_prefix
+        # A sidecar (`slo run --services`): each consumer delivers only its SLIs' subjects.
+        self.filter_by_slis = filter_by_slis
         self.log = log or structlog.get_logger("slo")
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
@@ -148,8 +151,10 @@ class Processor:
             self.telemetry.restored(engine)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
+        subjects = filter_subjects(part) if self.filter_by_slis else None
         if stream != BUS_LANE:
-            puller = BatchPuller(self.nc, stream, durable, batch_size=self.batch_size, start_after_seq=start_after)
+            puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
+                                 start_after_seq=start_after)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
                     stall=self._stall, telemetry=self.telemetry)
@@ -161,6 +166,7 @@ class Processor:
             slis=len(part.slis),
             slos=len(part.slos),
             alert_rules=len(part.alerts),
+            **({"filter_subjects": subjects} if subjects is not None else {}),
         )
         return lane
 

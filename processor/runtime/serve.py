@@ -30,6 +30,7 @@ from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
+from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
 
 
 async def serve(
@@ -40,6 +41,7 @@ async def serve(
     *,
     batch_size: int = 1000,
     instance: str = "default",
+    sidecar: bool = False,
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
@@ -49,7 +51,9 @@ async def serve(
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
-    each see every event (availability) or partitions run under different names. ``env`` is read
+    each see every event (availability) or partitions run under different names. ``sidecar``: the
+    config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects.
+    ``env`` is read
     for the test-only hooks of ``runtime/testhooks.py``. ``http``: (host, port) of the listener
     of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
     first so that it answers (not ready) while the processor connects and restores.
@@ -62,8 +66,9 @@ async def serve(
     if generator_base_url is None and listener is not None:
         generator_base_url = f"http://{_url_host(listener.host)}:{listener.port}"
     try:
-        await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, stop=stop,
-                     on_start=on_start, env=env, telemetry=telemetry, log=log, generator_base_url=generator_base_url)
+        await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, sidecar=sidecar,
+                     stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
+                     generator_base_url=generator_base_url)
     finally:
         telemetry.phase = "stopping"
         if listener is not None:
@@ -86,8 +91,8 @@ def _url_host(host: str) -> str:
 
 
 async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
-                 instance: str, stop: asyncio.Event, on_start: Callable[[Processor], None], env: Mapping[str, str],
-                 telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
+                 instance: str, sidecar: bool, stop: asyncio.Event, on_start: Callable[[Processor], None],
+                 env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -99,10 +104,10 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
         nc = await connect(opts)
         log.info("nats.connected", server=opts.redacted())
         try:
-            prefix = "slo" if instance == "default" else f"slo_{instance}"
+            prefix = consumer_prefix(instance)
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
-                log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
+                filter_by_slis=sidecar, log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
                 stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
             )
             on_start(proc)
@@ -189,11 +194,15 @@ def run_from_args(args: Any) -> int:
     log = structlog.get_logger("slo")
     try:
         config = load_config(args.config)
+        services = parse_services(getattr(args, "services", None))
+        if services:
+            config = services_config(config, services)
         if config.alertmanager is not None:
             credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    instance = sidecar_instance(services) if services and args.instance == "default" else args.instance
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
@@ -209,7 +218,8 @@ def run_from_args(args: Any) -> int:
             Path(args.streams_dir),
             Path(args.store_dir),
             batch_size=args.batch_size,
-            instance=args.instance,
+            instance=instance,
+            sidecar=bool(services),
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
             http=args.http,

@@ -10,13 +10,17 @@ engine does with its own input, so every lane's part has them, with their alert 
 
 from __future__ import annotations
 
-__all__ = ["BUS_LANE", "partition_config", "stream_subjects"]
+__all__ = ["BUS_LANE", "consumer_prefix", "filter_subjects", "parse_services", "partition_config", "services_config", "sidecar_instance",
+           "stream_subjects"]
 
+import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from processor.config.model import Config, SliConfig
 from processor.config.parse import subject_pattern_matches
+from processor.errors import ProcessorError
 from processor.vocabulary import BUS_SUBJECT_PATTERN, INPUT_SUBJECT_PATTERN
 
 BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, not a stream
@@ -72,3 +76,60 @@ def _with_slis(config: Config, part: Config, slis: Sequence[SliConfig]) -> Confi
             "alerts": part.alerts + tuple(a for a in config.alerts if a.sli in names),
         }
     )
+
+
+def services_config(config: Config, services: Sequence[str]) -> Config:
+    """A sidecar's part of the config (``slo run --services``): the SLIs of those services, with
+    their SLOs and alert rules, and the SLIs on the input subjects (they measure this process's
+    own input). Raises ProcessorError for a service no SLI names."""
+    known = {sli.service for sli in config.slis}
+    unknown = [s for s in services if s not in known]
+    if unknown:
+        raise ProcessorError(f"--services: no SLI of the config belongs to {', '.join(unknown)} "
+                          f"(services: {', '.join(sorted(known))})")
+    wanted = set(services)
+    kept = tuple(s for s in config.slis
+                 if s.service in wanted or subject_pattern_matches(INPUT_SUBJECT_PATTERN, s.subject))
+    names = {s.name for s in kept}
+    return config.model_copy(update={
+        "slis": kept,
+        "slos": tuple(s for s in config.slos if s.sli in names),
+        "alerts": tuple(a for a in config.alerts if a.sli in names),
+    })
+
+
+def filter_subjects(part: Config) -> list[str]:
+    """The subjects a lane's consumer needs for its part of the config: every SLI's subject but
+    the input ones, leaving out those another pattern already covers (JetStream refuses
+    overlapping filters), sorted."""
+    subjects = {s.subject for s in part.slis if not subject_pattern_matches(INPUT_SUBJECT_PATTERN, s.subject)}
+    return sorted(
+        s for s in subjects
+        if not any(other != s and _covers(other, s) for other in subjects)
+    )
+
+
+def _covers(pattern: str, subject: str) -> bool:
+    """Whether ``pattern`` matches all that the pattern ``subject`` matches (``a.*`` does not
+    cover ``a.>``)."""
+    return subject_pattern_matches(pattern, subject) and (not subject.endswith(">") or ">" in pattern.split("."))
+
+
+def parse_services(text: str | None) -> list[str]:
+    """``--services api-gateway,trading-engine``: the names, in order, without blanks or repeats."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    return list(dict.fromkeys(names))
+
+
+def sidecar_instance(services: Sequence[str]) -> str:
+    """The instance name of a sidecar (its durables ``slo_<instance>_<stream>`` and checkpoint key)
+    when none is given: ``sc_<services joined by _>``, or ``sc_<hash>`` when that is too long."""
+    joined = "sc_" + "_".join(sorted(services))
+    if len(joined) <= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", joined):
+        return joined
+    return "sc_" + hashlib.sha256(",".join(sorted(services)).encode()).hexdigest()[:12]
+
+
+def consumer_prefix(instance: str) -> str:
+    """The prefix of an instance's durable consumers: ``slo`` for the default, else ``slo_<instance>``."""
+    return "slo" if instance == "default" else f"slo_{instance}"

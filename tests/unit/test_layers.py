@@ -34,6 +34,9 @@ ALLOWED = {
     "simulate": (*BASE, "processor.config.parse", "processor.bus", "processor.simulate"),
     "replay": (*BASE, "processor.config", "processor.kinds", "processor.engine", "processor.bus", "processor.runtime",
                "processor.simulate", "processor.replay"),
+    "client": (*BASE, "processor.bus", "processor.client"),
+    "ops": (*BASE, "processor.config", "processor.bus", "processor.runtime", "processor.replay", "processor.client",
+            "processor.ops"),
     "cli": ("processor",),
 }
 PURE_LAYERS = ("kinds", "engine", "config-core", "vocabulary")

@@ -1,0 +1,84 @@
+"""`slo status` and `slo tail`: handlers returning the exit code (0; 1 with one line on stderr when
+the bus cannot be read). Ctrl-C (or SIGTERM) ends `slo tail` cleanly with 0."""
+
+from __future__ import annotations
+
+__all__ = ["status_from_args", "tail_from_args"]
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from typing import IO, Any
+
+import orjson
+
+from processor.client import Output, Subscription, kind_subjects
+from processor.errors import ProcessorError
+from processor.ops.lines import format_line
+from processor.ops.status import print_rich, read_status, render_table, status_json
+from processor.replay.cli import open_bus
+from processor.runtime.logs import warnings_on_stderr
+
+
+async def _status(args: Any, out: IO[str]) -> None:
+    async with open_bus(args) as nc:
+        status = await read_status(nc, time.time_ns() // 1_000_000)
+    if args.json:
+        out.write(orjson.dumps(status_json(status), option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif out.isatty():
+        print_rich(status, out)
+    else:
+        out.write(render_table(status) + "\n")
+
+
+def status_from_args(args: Any, out: IO[str] | None = None) -> int:
+    try:
+        with warnings_on_stderr():
+            asyncio.run(_status(args, out or sys.stdout))
+    except ProcessorError as exc:
+        print(f"slo status: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def json_line(item: Output) -> str:
+    """``--json``: the message as the replay's NDJSON lines have it: subject, seq, headers, data."""
+    line: dict[str, Any] = {"subject": item.subject, "seq": item.stream_seq}
+    if item.headers:
+        line["headers"] = item.headers
+    line["data"] = item.body if item.body is not None else item.data.decode(errors="replace")
+    return orjson.dumps(line).decode()
+
+
+async def _tail(args: Any, out: IO[str]) -> None:
+    subjects = kind_subjects(args.kind, args.service, args.severity)
+    async with open_bus(args) as nc, Subscription(nc, subjects, durable=args.durable) as sub:
+        print(f"following {' '.join(subjects)}" + (f" as durable {args.durable}" if args.durable else "")
+              + " (Ctrl-C stops)", file=sys.stderr, flush=True)
+        async for item in sub.outputs():
+            out.write((json_line(item) if args.json else format_line(item)) + "\n")
+            out.flush()
+
+
+def tail_from_args(args: Any, out: IO[str] | None = None) -> int:
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await _tail(args, out or sys.stdout)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        with warnings_on_stderr(), contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+            asyncio.run(main())
+    except (ProcessorError, ValueError) as exc:
+        print(f"slo tail: {exc}", file=sys.stderr)
+        return 1
+    return 0

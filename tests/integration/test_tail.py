@@ -1,0 +1,83 @@
+"""`slo tail` as a process against a real nats-server: one readable line per output from now, or
+JSON; with --durable a second run resumes after what the first printed; SIGINT exits 0 at once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from tests.integration.test_client import ROOT, alert_body, publish, server  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.integration
+
+BUDGET = ("slo.budget.api-gateway.gateway_latency_p95", orjson.dumps({
+    "slo": "gateway_latency_p95", "service": "api-gateway", "evaluatedAt": "2026-12-01T10:00:00.000Z",
+    "remaining": 0.4215, "policy": "prioritize_reliability", "burnRates": {"5m": 14.4, "1h": 6.0}}))
+
+
+async def start_tail(url: str, *args: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "processor.cli", "tail", *args, "--nats-url", url, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = await asyncio.wait_for(proc.stderr.readline(), timeout=20)
+    assert line.startswith(b"following "), line
+    return proc
+
+
+async def lines(proc: asyncio.subprocess.Process, n: int) -> list[str]:
+    return [(await asyncio.wait_for(proc.stdout.readline(), timeout=10)).decode().rstrip("\n") for _ in range(n)]
+
+
+async def interrupt(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(proc.wait(), timeout=10)
+
+
+async def test_tail_prints_one_line_per_output_from_now_and_stops_on_sigint(server):  # noqa: F811
+    await publish(server, [alert_body(1)])  # before the tail: not shown
+    proc = await start_tail(server)
+    await publish(server, [alert_body(2), BUDGET, alert_body(3, "api-gateway", "resolved")])
+    assert [
+        "2026-12-01T09:05:00.000Z FIRING   critical trading-engine Rule2 value=202 threshold=150 sli=s",
+        "2026-12-01T10:00:00.000Z BUDGET   api-gateway gateway_latency_p95 remaining=42.1% "
+        "policy=prioritize_reliability burn 5m=14.40 1h=6.00",
+        "2026-12-01T09:09:00.000Z RESOLVED critical api-gateway Rule3 value=203 threshold=150 sli=s",
+    ] == await lines(proc, 3)
+    assert 0 == await interrupt(proc)
+
+
+async def test_tail_alerts_of_a_service_with_a_durable_resumes_where_it_stopped(server):  # noqa: F811
+    proc = await start_tail(server, "alerts", "--service", "trading-engine", "--durable", "ops", "--json")
+    await publish(server, [alert_body(1), alert_body(2, "api-gateway"), BUDGET, alert_body(3)])
+    first = [orjson.loads(line) for line in await lines(proc, 2)]
+    assert [("slo.alerts.critical.trading-engine", 1, "Rule1"), ("slo.alerts.critical.trading-engine", 4, "Rule3")] == [
+        (j["subject"], j["seq"], j["data"]["labels"]["alertname"]) for j in first]
+    assert 0 == await interrupt(proc)
+
+    await publish(server, [alert_body(4), alert_body(5)])  # while no tail runs
+    proc = await start_tail(server, "alerts", "--service", "trading-engine", "--durable", "ops", "--json")
+    assert ["Rule4", "Rule5"] == [orjson.loads(line)["data"]["labels"]["alertname"] for line in await lines(proc, 2)]
+    assert 0 == await interrupt(proc)
+
+
+async def test_tail_of_one_service_follows_its_outputs_of_every_kind_and_nothing_else(server):  # noqa: F811
+    proc = await start_tail(server, "--service", "api-gateway")
+    action = ("slo.actions.api-gateway", orjson.dumps({"source": "budget_policy", "slo": "gateway_latency_p95",
+                                                       "service": "api-gateway", "evaluatedAt": "2026-12-01T10:00:00.000Z",
+                                                       "policy": "feature_freeze", "action": "feature freeze"}))
+    await publish(server, [alert_body(1), alert_body(2, "api-gateway"), ("slo.deadletter.not_json", b"{x"),
+                           BUDGET, action, alert_body(3)])
+    assert [
+        "2026-12-01T09:05:00.000Z FIRING   critical api-gateway Rule2 value=202 threshold=150 sli=s",
+        "2026-12-01T10:00:00.000Z BUDGET   api-gateway gateway_latency_p95 remaining=42.1% "
+        "policy=prioritize_reliability burn 5m=14.40 1h=6.00",
+        "2026-12-01T10:00:00.000Z ACTION   api-gateway gateway_latency_p95 policy=feature_freeze: feature freeze",
+    ] == await lines(proc, 3)
+    await asyncio.sleep(1)  # the trading engine's alert 3 and the dead letter, were they delivered, would be printed
+    assert 0 == await interrupt(proc)
+    assert b"" == await proc.stdout.read()
