@@ -101,12 +101,15 @@ def bad_timestamps(far_future: bool) -> list[tuple[bytes | None, str]]:
         "2023-11-14T22:13:20",  # no zone
         "2023-11-14T22:13:20+24:00",  # no such offset
         "+275760-09-13T00:00:00Z",  # beyond what a date holds
+        "9999-12-31T23:59:59.999999-23:59",  # in the year 10000 once the offset is applied
     )]
+    # Epoch ms past the year 9999: no event time at all, whatever the clock-skew policy.
+    out += [(raw, "bad_timestamp") for raw in (b"1e308", b"18446744073709551616", orjson.dumps(2**63 - 1))]
     out += [(raw, "late") for raw in (b"0", b"-0.0", b"0.5", orjson.dumps(T0_MS + 10_000),
                                       orjson.dumps(rfc3339(0, -1)), orjson.dumps("1970-01-01T00:00:00-00:00"))]
     if far_future:
-        out += [(raw, "future") for raw in (b"1e308", b"18446744073709551616", orjson.dumps(2**63 - 1),
-                                            orjson.dumps("9999-12-31T23:59:59.999999-23:59"), None)]
+        out += [(raw, "future") for raw in (orjson.dumps(253_402_300_799_999), orjson.dumps("9999-12-31T23:59:59.999Z"),
+                                            None)]
     return out
 
 
