@@ -43,6 +43,6 @@ def test_the_operate_section_commands_parse():
     section = README[README.index("## Operate it"):README.index("## Replay and export")]
     commands = [line.split("#")[0].split("|")[0].split() for line in section.splitlines()
                 if line.startswith("./dev slo ")]
-    assert 5 == len(commands)
+    assert 6 == len(commands)  # status, status --json, two tails, a sidecar validate, the Alertmanager validate
     for words in commands:
         build_parser().parse_args(words[2:])
