@@ -69,6 +69,7 @@ def test_on_a_terminal_the_bar_shows_the_rate_the_event_time_and_the_share_done(
     from processor.replay import progress as progress_module
 
     monkeypatch.setattr(progress_module, "BAR_EVERY_S", 0.0)
+    monkeypatch.setenv("COLUMNS", "160")  # the terminal's width, whatever runs the test (xdist's workers have none)
     out = io.StringIO()
     bar = progress_module.Progress("replay", 4000, "msg", out=out, tty=True)
     for i in range(1, 5):
