@@ -12,10 +12,10 @@ from __future__ import annotations
 __all__ = ["BASELINE_COLOR", "CANDIDATE_COLOR", "INCIDENT_COLOR", "render_report"]
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from processor.config.model import Config, SloConfig
+from processor.replay.timeline import ms_of
 from processor.replay.tables import SCORE_COLUMNS, format_s, score_rows, series_text
 from processor.runtime.charts import PALETTE, Point, bands, esc, line_chart
 from processor.runtime.render import rfc3339_ms
@@ -24,10 +24,6 @@ BASELINE_COLOR = "#1f77b4"
 CANDIDATE_COLOR = "#ff7f0e"
 INCIDENT_COLOR = "#d62728"
 _MAX_LABEL_SERIES = 4
-
-
-def _ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def _about(slo: SloConfig, labels: dict[str, str]) -> bool:
@@ -39,7 +35,7 @@ def _sli_lines(slo: SloConfig, reports: Sequence[dict]) -> list[tuple[str, str, 
     series: dict[str, list[Point]] = {}
     for r in reports:
         if r["sli"] == slo.sli and stat in r["values"]:
-            series.setdefault(series_text(r["labels"]), []).append((_ms(r["evaluatedAt"]), r["values"][stat]))
+            series.setdefault(series_text(r["labels"]), []).append((ms_of(r["evaluatedAt"]), r["values"][stat]))
     busiest = sorted(series.items(), key=lambda kv: -sum(v is not None for _, v in kv[1]))[:_MAX_LABEL_SERIES]
     return [(f"{stat} {name}", PALETTE[i % len(PALETTE)], pts) for i, (name, pts) in enumerate(busiest)]
 
@@ -78,7 +74,7 @@ def _burn(slo_name: str, budgets: Sequence[dict]) -> tuple[list[tuple[str, str, 
     for b in budgets:
         if b["slo"] != slo_name:
             continue
-        t = _ms(b["evaluatedAt"])
+        t = ms_of(b["evaluatedAt"])
         for window, rate in b["burnRates"].items():
             windows.setdefault(window, []).append((t, rate))
         remaining.append((t, b["remaining"]))

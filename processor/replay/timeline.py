@@ -8,7 +8,7 @@ fires at the end of the range). A *rule* is an ``alertname`` with its burn-rate 
 
 from __future__ import annotations
 
-__all__ = ["Episode", "PAGE_SEVERITIES", "SeriesDiff", "diff_timelines", "episodes", "rule_of", "series_key"]
+__all__ = ["Episode", "PAGE_SEVERITIES", "SeriesDiff", "diff_timelines", "episodes", "ms_of", "rule_of", "series_key"]
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +27,8 @@ def series_key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
-def _ms(text: str) -> int:
+def ms_of(text: str) -> int:
+    """Epoch ms of an output's RFC 3339 time (``evaluatedAt``, ``startsAt``: runtime/render.rfc3339_ms)."""
     return int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
@@ -63,9 +64,9 @@ def episodes(alerts: Iterable[dict]) -> list[Episode]:
         episode = found.get(key)
         if episode is None:
             labels = dict(body["labels"])
-            episode = found[key] = Episode(rule_of(labels), labels, body["fingerprint"], _ms(body["startsAt"]))
+            episode = found[key] = Episode(rule_of(labels), labels, body["fingerprint"], ms_of(body["startsAt"]))
         if body["status"] == "resolved" and body.get("endsAt"):
-            episode.end_ms = _ms(body["endsAt"])
+            episode.end_ms = ms_of(body["endsAt"])
     return sorted(found.values(), key=lambda e: (e.start_ms, e.rule, e.fingerprint))
 
 
