@@ -20,7 +20,7 @@ they are from: the tiled snapshot is the state that 30 days of that hour would l
 restored in a fresh process (the path of a restart, engine.restore), which prints its RSS, the
 time to restore and to take the checkpoint again, and its save and load through a real KV bucket.
 
-    python bench/memory.py [--rate 80] [--dense-minutes 60]
+    python bench/memory.py [--rate 80] [--dense-minutes 60] [--checkpoint FILE]
 """
 
 from __future__ import annotations
@@ -155,14 +155,15 @@ def measure(path: Path) -> None:
     by_stream = engines()
     empty_mb = rss_mb()
     raw = path.read_bytes()
-    profile = cProfile.Profile()
     started, cpu = time.perf_counter(), time.process_time()
-    profile.enable()
     states = decode_checkpoint(raw)
+    decode_cpu_s = time.process_time() - cpu
+    grew = {}
     for stream, (_, doc) in states.items():
+        before_mb = rss_mb()
         notes = by_stream[stream].restore(doc)
         assert not notes, notes
-    profile.disable()
+        grew[stream] = rss_mb() - before_mb
     restore_s, restore_cpu_s = time.perf_counter() - started, time.process_time() - cpu
     del states
     gc.collect()
@@ -180,7 +181,18 @@ def measure(path: Path) -> None:
     print(f"checkpoint: {len(raw_json) / 2**20:.1f} MB of JSON, {len(encoded) / 2**20:.2f} MB zlib as stored in KV; "
           f"take (snapshot + encode) {take_s:.2f} s ({take_cpu_s:.2f} s CPU), restore (decode + restore) "
           f"{restore_s:.2f} s ({restore_cpu_s:.2f} s CPU)")
-    print("restore, most CPU (own time): " + ", ".join(
+    print(f"restore: decode {decode_cpu_s:.2f} s CPU; RSS grew by stream while restoring (MB): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in grew.items())
+          + f"; peak RSS of the process, restore and take included: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (decoded or built documents "
+          f"beside the state)")
+    fresh = engines()
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    for stream, (_, doc) in decode_checkpoint(raw).items():
+        fresh[stream].restore(doc)
+    profile.disable()
+    print("restore (a second one, profiled), most CPU (own time): " + ", ".join(
         f"{fn[2]} ({Path(fn[0]).name}:{fn[1]}) {tt:.2f} s"
         for fn, (_, _, tt, _, _) in sorted(pstats.Stats(profile).stats.items(), key=lambda kv: -kv[1][2])[:5]))
     print("largest parts (JSON MB): " + ", ".join(f"{name} {size / 2**20:.1f}" for name, size in _largest(docs)))
@@ -221,14 +233,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=80.0, help="the simulator's gateway requests per second")
     parser.add_argument("--dense-minutes", type=int, default=60)
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="keep the built 30-day checkpoint in FILE, or measure the one already there")
     parser.add_argument("--measure", default=None, metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(Path(args.measure))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "checkpoint.bin"
-        build(args, path)
+        path = Path(args.checkpoint) if args.checkpoint else Path(tmp) / "checkpoint.bin"
+        if not path.exists():
+            build(args, path)
         subprocess.run([sys.executable, __file__, "--measure", str(path)], check=True)
 
 
