@@ -98,8 +98,8 @@ async def phase(js, tmp: Path, url: str, server_pid: int, config: Path, streams:
                       "market.quote.{symbol}"] for i in range(partitions)]
         durables = [f"slo_{instance}_p{i}of{partitions}_market" for i in range(partitions)]
     hooks = {"SLO_TEST_CHECKPOINT_INTERVAL_S": "3600"}
-    runs = [PartitionRun(url, tmp / f"{instance}-{i}.log", config, streams, args, hooks=hooks, batch_size=batch_size)
-            for i, args in enumerate(args_list)]
+    runs = [PartitionRun(url, tmp / f"{instance}-{i}.log", config, streams, args, hooks=hooks, batch_size=batch_size,
+                         own_session=True) for i, args in enumerate(args_list)]
     try:
         return await drain(js, server_pid, runs, durables)
     finally:
@@ -110,6 +110,24 @@ async def phase(js, tmp: Path, url: str, server_pid: int, config: Path, streams:
                 r.proc.wait(timeout=15)
             except Exception:  # noqa: BLE001
                 r.proc.kill()
+
+
+def projection(n: int, cpu_of: dict[int, list[dict[str, float]]]) -> str:
+    """What the CPU each side spent per message allows on a dedicated 2-core machine: one
+    instance is bound by its one core (or by all it and the server need of two), two by two cores
+    between them and the server. A bound from CPU time, which contention changes less than rates."""
+    def per_msg_us(partitions: int, who: str) -> float:
+        runs = cpu_of[partitions]
+        return statistics.median(sum(v for k, v in cpu.items() if k.startswith(who)) for cpu in runs) / n * 1e6
+
+    c1, s1 = per_msg_us(1, "slo run"), per_msg_us(1, "nats-server")
+    c2, s2 = per_msg_us(2, "slo run"), per_msg_us(2, "nats-server")
+    one = min(1e6 / c1, 2e6 / (c1 + s1))
+    two = min(2e6 / c2, 2e6 / (c2 + s2))
+    return (f"CPU per message: one instance {c1:.1f} us + nats-server {s1:.1f} us; two partitions {c2:.1f} us "
+            f"(both) + nats-server {s2:.1f} us. Bound on a dedicated 2-core machine: one {one:,.0f} msg/s, two "
+            f"{two:,.0f} msg/s, ratio {two / one:.2f} ({'nats-server' if 2e6 / (c2 + s2) < 2e6 / c2 else 'the processors'}"
+            f" limit the two)")
 
 
 async def main(n: int, rounds: int, batch_size: int) -> None:
@@ -126,18 +144,21 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             print(f"backlog: {n} quotes of {len(SYMBOLS)} symbols on MARKET (published at {rate:,.0f}/s); "
                   f"partition shares {shares[0]} / {shares[1]}")
             ones, twos = [], []
+            cpu_of: dict[int, list[dict[str, float]]] = {1: [], 2: []}
             for r in range(rounds):
                 order = (1, 2) if r % 2 == 0 else (2, 1)
                 for partitions in order:
                     took_s, cpu = await phase(js, tmp, server.url, server_pid, config, streams, f"b{r}n{partitions}",
                                               partitions, batch_size)
                     (ones if partitions == 1 else twos).append(n / took_s)
+                    cpu_of[partitions].append(cpu)
                     used = ", ".join(f"{k} {v / took_s:.0%}" for k, v in cpu.items())
                     print(f"round {r + 1}: {partitions} instance{'s' if partitions > 1 else ''}: {n / took_s:,.0f} "
                           f"msg/s ({took_s:.2f} s); CPU of a core: {used}")
             one, two = statistics.median(ones), statistics.median(twos)
             print(f"median: one instance {one:,.0f} msg/s, two partitions {two:,.0f} msg/s, ratio {two / one:.2f} "
                   f"(goal >= 1.6; on a shared 2-core machine)")
+            print(projection(n, cpu_of))
             await nc.close()
 
 

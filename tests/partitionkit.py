@@ -131,10 +131,12 @@ def fnv1a_partition(token: str, count: int) -> int:
 
 
 class PartitionRun(SloRun):
-    """``slo run`` with a config, stream definitions and extra arguments of its own."""
+    """``slo run`` with a config, stream definitions and extra arguments of its own. ``own_session``:
+    its own session, hence its own scheduler autogroup (bench/partitions.py: two instances are then
+    scheduled as two processes, not as one group's share)."""
 
     def __init__(self, url: str, log_path: Path, config: Path, streams_dir: Path, args: list[str],
-                 hooks: dict[str, str] | None = None, batch_size: int = 1000):
+                 hooks: dict[str, str] | None = None, batch_size: int = 1000, own_session: bool = False):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLO_", "NATS_"))}
         env.update(hooks or {})
         self.log_path = log_path
@@ -143,7 +145,7 @@ class PartitionRun(SloRun):
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "processor.cli", "run", "--config", str(config), "--nats-url", url,
                  "--streams-dir", str(streams_dir), "--batch-size", str(batch_size), *args],
-                stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=log_path.parent,
+                stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=log_path.parent, start_new_session=own_session,
             )
 
 
