@@ -1,7 +1,8 @@
 """Two partition instances against one instance, same backlog, same run.
 
 Starts an embedded nats-server whose MARKET stream carries the partition transform of
-``market.quote.{symbol}`` (tests/partitionkit.py: the transform of docs/scaling.md), publishes a
+``market.quote.{symbol}`` (tests/partitionkit.py: the transform of docs/scaling.md; its config of
+the quote SLIs alone, so that each partition's durable has one filter subject), publishes a
 backlog of N quotes over 64 symbols (about half of them in each partition, by nats-server's hash),
 then drains it per round, alternating the order:
 
@@ -11,8 +12,10 @@ then drains it per round, alternating the order:
 Each under a fresh instance name (its own durables, from the first message). A rate is the backlog
 over the time from the first instance ready (its consumer created, pulling) to the last durable
 with nothing pending. Printed per round: both rates, their ratio (the goal: >= 1.6 on this 2-core
-machine) and the CPU that each process and nats-server used in that time, which says what limits
-the ratio: two processors and the server share two cores.
+machine) and the CPU that each process and nats-server used in that time, and from that CPU per
+message the bound on a dedicated 2-core machine, which says what limits the ratio: two processors
+and the server share two cores. First, nats-server's own cost of delivering the backlog through an
+unfiltered durable and through the partitions' filtered ones (a bare pull, no processor).
 
     python bench/partitions.py [--n 200000] [--rounds 2] [--batch-size 1000]
 """
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throughput_pull import publish_messages  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
+from processor.bus.consumer import BatchPuller  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from tests.partitionkit import PartitionRun, fnv1a_partition, write_config, write_streams  # noqa: E402
@@ -112,6 +116,23 @@ async def phase(js, tmp: Path, url: str, server_pid: int, config: Path, streams:
                 r.proc.kill()
 
 
+async def bare_pull_server_us(nc, server_pid: int, n: int, filters: list, name: str) -> float:
+    """nats-server's CPU per message for pulling the backlog and acking it, nothing else, through
+    one durable per filter (None: unfiltered) that shares the backlog."""
+    before = cpu_s(server_pid)
+    for i, subject in enumerate(filters):
+        puller = BatchPuller(nc, "MARKET", f"bare_{name}_{i}", filter_subject=subject, batch_size=1000)
+        await puller.start()
+        got = 0
+        while got < n // len(filters):
+            batch = await puller.next_batch(timeout_s=1.0)
+            if batch:
+                got += len(batch)
+                await puller.ack(batch[-1])
+        await puller.stop()
+    return (cpu_s(server_pid) - before) / n * 1e6
+
+
 def projection(n: int, cpu_of: dict[int, list[dict[str, float]]]) -> str:
     """What the CPU each side spent per message allows on a dedicated 2-core machine: one
     instance is bound by its one core (or by all it and the server need of two), two by two cores
@@ -133,7 +154,7 @@ def projection(n: int, cpu_of: dict[int, list[dict[str, float]]]) -> str:
 async def main(n: int, rounds: int, batch_size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
-        config, streams = write_config(tmp), write_streams(tmp, 2)
+        config, streams = write_config(tmp, hot_only=True), write_streams(tmp, 2)
         async with EmbeddedServer(tmp / "nats") as server:
             server_pid = int((tmp / "nats" / "nats-server.pid").read_text())
             nc = await connect(ConnectOptions(url=server.url))
@@ -143,6 +164,13 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             shares = [sum(1 for i in range(n) if fnv1a_partition(SYMBOLS[i % 64], 2) == p) for p in (0, 1)]
             print(f"backlog: {n} quotes of {len(SYMBOLS)} symbols on MARKET (published at {rate:,.0f}/s); "
                   f"partition shares {shares[0]} / {shares[1]}")
+            unfiltered = await bare_pull_server_us(nc, server_pid, n, [None], "all")
+            split = await bare_pull_server_us(nc, server_pid, n, ["market.quote.*.0", "market.quote.*.1"], "split")
+            multi = await bare_pull_server_us(nc, server_pid, n, [["market.quote.*.0", "market.request"],
+                                                                  ["market.quote.*.1", "market.request"]], "multi")
+            print(f"bare pull and ack (no processor): nats-server {unfiltered:.1f} us/msg through one unfiltered "
+                  f"durable, {split:.1f} us/msg through the two partitions' filtered durables, {multi:.1f} us/msg "
+                  f"when each has a second filter subject (filter_subjects)")
             ones, twos = [], []
             cpu_of: dict[int, list[dict[str, float]]] = {1: [], 2: []}
             for r in range(rounds):

@@ -27,7 +27,7 @@ from tests.slorun import ROOT, STREAMS_DIR, Outputs, SloRun, slo_outputs
 PARTITION_BY = "market.quote.{symbol}"
 KEY = parse_partition_by(PARTITION_BY)
 
-CONFIG_YAML = """\
+_HEAD = """\
 version: 1
 defaults:
   allowed_lateness: 5s
@@ -40,7 +40,8 @@ defaults:
     disable_tiers: [normal]
     report_every: 1m
 burn_rate_catalogues: {catalogues}
-slis:
+"""
+_HOT_SLIS = """\
   quote_freshness:
     service: market-data
     kind: latency
@@ -57,6 +58,8 @@ slis:
     minus: quote_ts
     unit: ms
     labels: [symbol]
+"""
+_REST_SLIS = """\
   quote_request_latency:
     service: market-data
     kind: latency
@@ -69,6 +72,8 @@ slis:
     kind: ratio
     subject: market.request
     good: status == "ok"
+"""
+_REST_SLOS = """\
 slos:
   quote_request_latency_p95:
     sli: quote_request_latency
@@ -76,7 +81,8 @@ slos:
   request_availability:
     sli: request_outcomes
     objective: good_ratio >= 99.5%
-alerts:
+"""
+_HOT_ALERTS = """\
   - name: QuoteStale
     sli: quote_age
     expr: since_last > 30s
@@ -90,18 +96,25 @@ alerts:
     expr: p99 > 5s
     for: 1m
     severity: warning
+"""
+_REST_ALERTS = """\
   - name: QuoteRequestSlow
     slo: quote_request_latency_p95
     expr: p95 > 80ms
     for: 1m
     severity: warning
 """
+# The hot subject's SLIs and, unless hot_only, request SLIs with SLOs that partition 0 evaluates.
+CONFIG_YAML = _HEAD + "slis:\n" + _HOT_SLIS + _REST_SLIS + _REST_SLOS + "alerts:\n" + _HOT_ALERTS + _REST_ALERTS
+HOT_ONLY_YAML = _HEAD + "slis:\n" + _HOT_SLIS + "alerts:\n" + _HOT_ALERTS
 
 
-def write_config(directory: Path) -> Path:
-    """The partitionable config, in ``directory``."""
-    path = directory / "partitioned.yaml"
-    path.write_text(CONFIG_YAML.format(catalogues=ROOT / "config" / "burn-rates.yaml"))
+def write_config(directory: Path, hot_only: bool = False) -> Path:
+    """The partitionable config, in ``directory``; ``hot_only``: the quote SLIs alone, so that
+    every partition's durable has one filter subject (several cost nats-server far more per
+    message: docs/scaling.md)."""
+    path = directory / ("hot.yaml" if hot_only else "partitioned.yaml")
+    path.write_text((HOT_ONLY_YAML if hot_only else CONFIG_YAML).format(catalogues=ROOT / "config" / "burn-rates.yaml"))
     return path
 
 
