@@ -31,12 +31,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
     )
-    if args.services is None:
+    if args.services is None and args.partitions is None and args.partition_by is None:
         return 0
-    from processor.ops.sidecar import describe_partition
+    from processor.ops.sidecar import describe_partition, describe_partitions
 
     try:
-        print(describe_partition(config, args.services, args.streams_dir, args.instance))
+        if args.partitions is None and args.partition_by is None:
+            print(describe_partition(config, args.services, args.streams_dir, args.instance))
+        else:
+            print(describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
+                                      args.instance))
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -114,6 +118,51 @@ def _instance_name(text: str) -> str:
     return text
 
 
+def _partition_by(text: str) -> str:
+    from processor.runtime.partitions import parse_partition_by
+
+    try:
+        parse_partition_by(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _partition(text: str) -> str:
+    from processor.runtime.partitions import parse_partition
+
+    try:
+        parse_partition(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+_PARTITION_BY_HELP = ("the hot subject as publishers send it, its key token named by the payload label that carries "
+                      "the same value, e.g. market.quote.{symbol}; its stream must store it with a partition token "
+                      "appended (the subject_transform that `slo validate --partitions N --partition-by ...` prints)")
+
+
+def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool) -> None:
+    """`slo run --partition I/N --partition-by S` and `slo validate --partitions N --partition-by S`."""
+    if run:
+        parser.add_argument(
+            "--partition", default=None, type=_partition, metavar="I/N",
+            help="run partition I (0 to N-1) of N of the hot subject --partition-by names: consume only the messages "
+            "its stream stored with partition token I and evaluate the SLIs that read them; partition 0 also "
+            "evaluates every other SLI (of --services, or all). Durables and checkpoint key end in _p<I>of<N>. "
+            "Refused, naming the SLIs, when the config cannot be split (docs/scaling.md)",
+        )
+    else:
+        parser.add_argument(
+            "--partitions", default=None, type=int, metavar="N",
+            help="also say whether the config (or the part --services names) can be split into N partitions of "
+            "--partition-by, naming every SLI that cannot and why (exit 1), and print each partition's SLIs, "
+            "filter subjects and durables and the stream's subject_transform",
+        )
+    parser.add_argument("--partition-by", default=None, type=_partition_by, metavar="SUBJECT", help=_PARTITION_BY_HELP)
+
+
 def _http_address(text: str) -> tuple[str, int]:
     from processor.runtime.http import parse_address
 
@@ -134,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "SLIs, SLOs, alert rules, filter subjects and durable consumer")
     validate.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
     validate.add_argument("--instance", default="default", type=_instance_name, help="as `slo run --instance`")
+    _add_partition_arguments(validate, run=False)
     validate.set_defaults(handler=_cmd_validate)
 
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
@@ -154,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         "slo.input.> stay) and consume only their subjects (one durable per stream filtered to them), under its own "
         "consumers and checkpoint so that it can run next to a full processor",
     )
+    _add_partition_arguments(run, run=True)
     run.add_argument(
         "--http",
         metavar="ADDR",

@@ -34,6 +34,7 @@ from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.outbox import Outbox
+from processor.runtime.partitions import Partition
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
@@ -71,6 +72,7 @@ class Processor:
         idle_after_s: float = 1.0,
         consumer_prefix: str = "slo",
         filter_by_slis: bool = False,
+        partition: Partition | None = None,
         log: Any = None,
         stall: Stall | None = None,
         telemetry: Telemetry | None = None,
@@ -86,6 +88,8 @@ class Processor:
         self.consumer_prefix = consumer_prefix
         # A sidecar (`slo run --services`): each consumer delivers only its SLIs' subjects.
         self.filter_by_slis = filter_by_slis
+        # A partition (`slo run --partition`): consumers filtered to its share of the hot subject.
+        self.partition = partition
         self.log = log or structlog.get_logger("slo")
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
@@ -143,7 +147,8 @@ class Processor:
         )
 
     async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
-        engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=stream)
+        label = stream if self.partition is None else self.partition.label(stream)
+        engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=label)
         # Without a checkpoint the engine is empty, so it reads the stream from its first message:
         # resuming at the durable's ack floor would leave out everything acked before a crash.
         start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)
@@ -151,7 +156,7 @@ class Processor:
             self.telemetry.restored(engine)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
-        subjects = filter_subjects(part) if self.filter_by_slis else None
+        subjects = filter_subjects(part, self.partition) if self.filter_by_slis or self.partition else None
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
                                  start_after_seq=start_after)

@@ -26,6 +26,7 @@ from processor.errors import ProcessorError
 from processor.runtime.http import HttpServer
 from processor.runtime.alertmanager import credentials
 from processor.runtime.logs import configure_logging
+from processor.runtime.partitions import Partition, partition_from_args, partition_instance, split_config
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.telemetry import Telemetry
@@ -42,6 +43,7 @@ async def serve(
     batch_size: int = 1000,
     instance: str = "default",
     sidecar: bool = False,
+    partition: Partition | None = None,
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
@@ -52,8 +54,8 @@ async def serve(
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
     each see every event (availability) or partitions run under different names. ``sidecar``: the
-    config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects.
-    ``env`` is read
+    config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects;
+    ``partition``: also its share of the hot subject (``runtime/partitions.py``). ``env`` is read
     for the test-only hooks of ``runtime/testhooks.py``. ``http``: (host, port) of the listener
     of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
     first so that it answers (not ready) while the processor connects and restores.
@@ -67,7 +69,7 @@ async def serve(
         generator_base_url = f"http://{_url_host(listener.host)}:{listener.port}"
     try:
         await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, sidecar=sidecar,
-                     stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
+                     partition=partition, stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
                      generator_base_url=generator_base_url)
     finally:
         telemetry.phase = "stopping"
@@ -91,8 +93,8 @@ def _url_host(host: str) -> str:
 
 
 async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
-                 instance: str, sidecar: bool, stop: asyncio.Event, on_start: Callable[[Processor], None],
-                 env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
+                 instance: str, sidecar: bool, partition: Partition | None, stop: asyncio.Event,
+                 on_start: Callable[[Processor], None], env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -107,7 +109,8 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
             prefix = consumer_prefix(instance)
             proc = Processor(
                 config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
-                filter_by_slis=sidecar, log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
+                filter_by_slis=sidecar, partition=partition, log=log,
+                checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
                 stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
             )
             on_start(proc)
@@ -197,12 +200,17 @@ def run_from_args(args: Any) -> int:
         services = parse_services(getattr(args, "services", None))
         if services:
             config = services_config(config, services)
+        partition = partition_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None))
+        if partition is not None:
+            config = split_config(config, partition)
         if config.alertmanager is not None:
             credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     instance = sidecar_instance(services) if services and args.instance == "default" else args.instance
+    if partition is not None:
+        instance = partition_instance(instance, partition)
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
@@ -220,6 +228,7 @@ def run_from_args(args: Any) -> int:
             batch_size=args.batch_size,
             instance=instance,
             sidecar=bool(services),
+            partition=partition,
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
             http=args.http,
