@@ -82,12 +82,13 @@ _FATAL_409_PREFIXES = (
 _EMPTY_404_LIMIT = 3
 
 
-async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
+async def consumer_pending(nc: Client, stream: str, durable: str, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
     """Messages in the stream that the consumer has not delivered yet (its ``num_pending``)."""
     info = await _jsapi.request(
         nc,
         f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{stream}.{durable}",
         what=f"consumer {stream}/{durable}: info",
+        timeout_s=timeout_s,
     )
     return int(info.get("num_pending", 0))
 
@@ -490,9 +491,9 @@ class BatchPuller:
             await self._top_up()
         return batch
 
-    async def pending(self) -> int:
+    async def pending(self, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
-        return await consumer_pending(self._nc, self._stream, self._durable)
+        return await consumer_pending(self._nc, self._stream, self._durable, timeout_s)
 
     async def ack(self, last_msg: Msg) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
