@@ -146,6 +146,9 @@ async def test_losing_the_leader_of_a_read_stream_and_of_the_slo_stream_loses_no
         try:
             run = runs.start(OFTEN, batch_size=250)
             await reach(run, js, 0.25, total)
+            # What the processor provisions itself is replicated on all three nodes too.
+            for stream in ("SLO", "KV_slo_checkpoints"):
+                assert 3 == (await cluster.stream_info(nc, stream))["config"]["num_replicas"], stream
             await lose_leader(cluster, nc, run, READ, kill=False, with_it=(READ_CONSUMER,))
             await reach(run, js, 0.2, total)
             await lose_leader(cluster, nc, run, "SLO", kill=False)
