@@ -146,6 +146,7 @@ class BatchPuller:
         self._inbox = ""
         self._sub: Subscription | None = None
         self._request_counter = 0
+        self._reconnects = nc.stats.get("reconnects", 0)  # the client's count when requests were sent
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
@@ -337,6 +338,14 @@ class BatchPuller:
 
     async def _top_up(self) -> None:
         """Keep at least one full request's worth of messages asked for beyond the buffer."""
+        reconnects = self._nc.stats.get("reconnects", 0)
+        if reconnects != self._reconnects:
+            # The connection was replaced (a NATS node lost): the requests it carried may have
+            # died with their server, so ask again now rather than after they expire. Requests
+            # that did survive only deliver more than asked for, which the buffer takes.
+            self._reconnects = reconnects
+            self._live_requests.clear()
+            self._credit = 0
         if self._live_requests:
             now_s = time.monotonic()
             stale = [r for r, deadline in self._live_requests.items() if deadline < now_s]
