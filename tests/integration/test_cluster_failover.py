@@ -128,7 +128,9 @@ async def lose_leader(cluster: Cluster, nc, run: SloRun, stream: str, *, kill: b
     return figures
 
 
-def explain(expected, actual):
+def explain(expected: Outputs, actual: Outputs) -> None:
+    """Print (-s) the first messages one run stored and the other did not: which outputs a
+    failure changed says where to look (a time move: the idle clock; a budget: events lost)."""
     missing = expected.messages - actual.messages
     extra = actual.messages - expected.messages
     for what, diff in (("missing", missing), ("extra", extra)):
