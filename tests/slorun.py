@@ -221,7 +221,10 @@ async def slo_outputs(js) -> Outputs:
             continue
         body = orjson.loads(msg.data) if not msg.subject.startswith("slo.deadletter.") else {}
         sli = body.get("sli") or body.get("labels", {}).get("sli")
-        if sli in bus_slis or body.get("slo") in bus_slos or body.get("evaluatedAt", "") > COMPARED_UNTIL:
+        # A time move's closedThrough, like an output's evaluatedAt: after the last events it
+        # depends on how long the run idled (a cluster's leader election makes runs longer).
+        when = body.get("evaluatedAt") or body.get("closedThrough") or ""
+        if sli in bus_slis or body.get("slo") in bus_slos or when > COMPARED_UNTIL:
             continue
         msg_id = msg.headers[MSG_ID]
         out.messages[(msg.subject, msg_id, msg.data)] += 1

@@ -82,12 +82,13 @@ _FATAL_409_PREFIXES = (
 _EMPTY_404_LIMIT = 3
 
 
-async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
+async def consumer_pending(nc: Client, stream: str, durable: str, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
     """Messages in the stream that the consumer has not delivered yet (its ``num_pending``)."""
     info = await _jsapi.request(
         nc,
         f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{stream}.{durable}",
         what=f"consumer {stream}/{durable}: info",
+        timeout_s=timeout_s,
     )
     return int(info.get("num_pending", 0))
 
@@ -145,6 +146,7 @@ class BatchPuller:
         self._inbox = ""
         self._sub: Subscription | None = None
         self._request_counter = 0
+        self._reconnects = nc.stats.get("reconnects", 0)  # the client's count when requests were sent
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
@@ -336,6 +338,14 @@ class BatchPuller:
 
     async def _top_up(self) -> None:
         """Keep at least one full request's worth of messages asked for beyond the buffer."""
+        reconnects = self._nc.stats.get("reconnects", 0)
+        if reconnects != self._reconnects:
+            # The connection was replaced (a NATS node lost): the requests it carried may have
+            # died with their server, so ask again now rather than after they expire. Requests
+            # that did survive only deliver more than asked for, which the buffer takes.
+            self._reconnects = reconnects
+            self._live_requests.clear()
+            self._credit = 0
         if self._live_requests:
             now_s = time.monotonic()
             stale = [r for r, deadline in self._live_requests.items() if deadline < now_s]
@@ -490,9 +500,9 @@ class BatchPuller:
             await self._top_up()
         return batch
 
-    async def pending(self) -> int:
+    async def pending(self, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
-        return await consumer_pending(self._nc, self._stream, self._durable)
+        return await consumer_pending(self._nc, self._stream, self._durable, timeout_s)
 
     async def ack(self, last_msg: Msg) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""

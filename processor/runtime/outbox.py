@@ -34,7 +34,10 @@ from processor.runtime.stopping import stop_aware_sleep
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 
-PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
+# At most 1 s between attempts: a NATS cluster electing a new leader for the SLO stream answers
+# 503 (no responders) for a few seconds, and the publish should follow the election within a
+# second, not up to 5 s later (docs/cluster.md). An attempt that gets a 503 costs the server little.
+PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=1.0)
 
 
 def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None,
