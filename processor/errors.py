@@ -6,8 +6,10 @@
     ├── ConfigError                a config file is invalid (carries every problem found)
     ├── BusError                   NATS / JetStream could not be reached or refused a request
     │   ├── EmbeddedServerError    the embedded nats-server binary is missing or did not start
-    │   └── PermissionDeniedError  the server refused a publish or subscription (never retried)
+    │   ├── PermissionDeniedError  the server refused a publish or subscription (never retried)
+    │   └── LeaseLostError         another instance holds the lease this one renewed (standby mode)
     ├── CheckpointError            a snapshot could not be written, read or decoded
+    │   └── CheckpointFencedError  another process wrote the checkpoint since this one read it
     └── AlertmanagerError          Alertmanager refused alerts or could not be reached, or its
                                    credentials' environment variables are not set
 
@@ -22,9 +24,11 @@ __all__ = [
     "AlertmanagerError",
     "BusError",
     "CheckpointError",
+    "CheckpointFencedError",
     "ConfigError",
     "ConfigProblem",
     "EmbeddedServerError",
+    "LeaseLostError",
     "PermissionDeniedError",
     "ProcessorError",
 ]
@@ -79,8 +83,17 @@ class PermissionDeniedError(BusError):
     """
 
 
+class LeaseLostError(BusError):
+    """The lease this instance renewed is gone or taken (``slo run --standby``): it must stop acting."""
+
+
 class CheckpointError(ProcessorError):
     """A snapshot could not be written, read or decoded."""
+
+
+class CheckpointFencedError(CheckpointError):
+    """The checkpoint key changed since this process last read or wrote it: another instance of the
+    same ``--instance`` wrote it (a standby that took over). Writing would overwrite its state."""
 
 
 class AlertmanagerError(ProcessorError):

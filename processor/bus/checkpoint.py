@@ -7,6 +7,12 @@ slots of fixed keys (``<key>.part.a.<i>`` / ``<key>.part.b.<i>``): a save writes
 current manifest does not use, then the manifest, so a crash mid-save leaves the previous snapshot
 whole, and the number of keys in the bucket stays bounded without ever deleting anything.
 
+Every write is a compare-and-set on the revision this store last read or wrote for that key (a
+KV update with the expected last revision): a process that restored a checkpoint can only
+overwrite that checkpoint, never one another instance wrote since (a standby that took over while
+this one was frozen, docs/availability.md). The refusal is a ``CheckpointFencedError``; nothing
+of this process's state is written past it.
+
 What is stored is a checkpoint in ``CHECKPOINT_FORMAT``: every consumed stream's engine snapshot
 with the last stream sequence whose effects it holds, as zlib-compressed JSON
 (:func:`encode_checkpoint` / :func:`decode_checkpoint`). Every failure, of the KV bucket or of the
@@ -31,7 +37,7 @@ from nats.js.kv import KeyValue
 
 from processor.bus.denials import guarded
 from processor.bus.streams import cluster_size
-from processor.errors import CheckpointError
+from processor.errors import CheckpointError, CheckpointFencedError
 
 _log = structlog.get_logger(__name__)
 
@@ -92,6 +98,9 @@ class CheckpointStore:
         self._bucket = bucket
         self._key = key
         self._kv: KeyValue | None = None
+        # key -> the revision this store last read or wrote (0: it did not exist): what a write
+        # expects to replace.
+        self._revisions: dict[str, int] = {}
 
     async def _store(self) -> KeyValue:
         if self._kv is not None:
@@ -133,6 +142,8 @@ class CheckpointStore:
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
             return await self._put(kv, self._key, _CHUNKED + json.dumps(manifest).encode())
+        except CheckpointFencedError:
+            raise
         except _KV_ERRORS as exc:
             raise CheckpointError(
                 f"checkpoint {self._bucket}/{self._key}: cannot save {len(data)} bytes: {exc}"
@@ -199,12 +210,28 @@ class CheckpointStore:
         return [f"$JS.API.STREAM.{r}.{stream}" for r in requests] + [f"$JS.API.DIRECT.GET.{stream}."]
 
     async def _put(self, kv: KeyValue, key: str, value: bytes) -> int:
-        # guarded: a refused put is dropped without a PubAck; the refusal says why at once.
-        return await guarded(self._nc, kv.put(key, value), f"$KV.{self._bucket}.{key}")
+        last = self._revisions.get(key)
+        if last is None:  # never read by this store (a part of the other slot): as it is now
+            await self._get(kv, key)
+            last = self._revisions[key]
+        try:
+            # guarded: a refused put is dropped without a PubAck; the refusal says why at once.
+            revision = int(await guarded(self._nc, kv.update(key, value, last=last), f"$KV.{self._bucket}.{key}"))
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise CheckpointFencedError(
+                f"checkpoint {self._bucket}/{key}: written by another process since revision {last} "
+                f"(another instance named {self._key!r} is running); not overwritten"
+            ) from exc
+        self._revisions[key] = revision
+        return revision
 
     async def _get(self, kv: KeyValue, key: str) -> bytes | None:
         try:
             entry = await guarded(self._nc, kv.get(key))
-        except nats.js.errors.KeyNotFoundError:
+        except nats.js.errors.KeyNotFoundError as exc:
+            # A deleted key: nats-py raises KeyNotFoundError carrying the delete marker (its revision).
+            deleted = getattr(exc, "entry", None)
+            self._revisions[key] = int(deleted.revision) if deleted is not None and deleted.revision else 0
             return None
+        self._revisions[key] = int(entry.revision or 0)
         return entry.value
