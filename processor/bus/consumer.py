@@ -40,7 +40,7 @@ __all__ = [
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nats.errors
@@ -58,7 +58,7 @@ from processor.bus.jsreply import (
     js_timestamp_ms,
     stream_sequence,
 )
-from processor.errors import BusError
+from processor.errors import BusError, LeaseLostError
 
 _log = structlog.get_logger(__name__)
 
@@ -119,6 +119,7 @@ class BatchPuller:
         expires_ms: int = 500,
         start_after_seq: int | None = None,
         history: dict[str, Any] | None = None,
+        may_pull: Callable[[], bool] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -135,6 +136,10 @@ class BatchPuller:
         # A read of stored history (a replay): an ephemeral consumer starting where ``history``
         # says (its deliver policy), never acked, deleted at stop and by the server once inactive.
         self._history = history
+        # `slo run --standby`: the lease's fence, asked right before each pull request, since a
+        # request of an instance that lost its lease takes messages from the new active's
+        # consumer (same durable), which its ack of later ones (AckPolicy ALL) would then skip.
+        self._may_pull = may_pull
         self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._pull_payload = json.dumps(
             {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
@@ -346,6 +351,8 @@ class BatchPuller:
                 # (a reconnect drops pending pull requests silently): any credit left is fiction.
                 self._credit = 0
         while self._credit < self._batch_size:
+            if self._may_pull is not None and not self._may_pull():
+                raise LeaseLostError(f"{self._what}: this instance no longer holds its lease: no more pull requests")
             self._request_counter += 1
             reply = f"{self._inbox}.{self._request_counter}"
             # Grace beyond expires: the server's 408 is the normal end, the deadline a backstop.

@@ -70,8 +70,16 @@ class Lease:
         self.lost = asyncio.Event()
 
     def held(self) -> bool:
-        """True while this instance may act: it holds the lease and its deadline has not passed."""
-        return self.epoch is not None and not self.lost.is_set() and self._clock() < self._deadline_s
+        """True while this instance may act: it holds the lease and its deadline has not passed.
+        The first call past the deadline ends the lease (a renewal still in flight cannot bring it
+        back: the processor may already have stopped acting on this answer)."""
+        if self.epoch is None or self.lost.is_set():
+            return False
+        if self._clock() >= self._deadline_s:
+            self._lose("lease.expired", f"no renewal in {self.ttl_s * LOCAL_SHARE:g} s (frozen, starved of CPU, "
+                                        f"or the bus did not answer)")
+            return False
+        return True
 
     async def open(self) -> None:
         """The bucket, with the TTL this instance was given; a different TTL is an error, since every
@@ -114,16 +122,10 @@ class Lease:
 
     async def keep(self) -> None:
         """Renew until cancelled or lost (``lost`` is then set and the reason logged)."""
-        while not self.lost.is_set():
-            now_s = self._clock()
-            if now_s >= self._deadline_s:
-                self._lose("lease.expired", f"no renewal in {self.ttl_s * LOCAL_SHARE:g} s (frozen, or the bus "
-                                            f"did not answer)")
-                return
-            await asyncio.sleep(min(self.ttl_s * RENEW_SHARE, self._deadline_s - now_s))
-            if self._clock() >= self._deadline_s:
-                continue  # woke up late (frozen): expired, without asking the bus
-            await self._renew()
+        while self.held():
+            await asyncio.sleep(min(self.ttl_s * RENEW_SHARE, self._deadline_s - self._clock()))
+            if self.held():  # else woke up late (frozen): expired, without asking the bus
+                await self._renew()
 
     async def _renew(self) -> None:
         assert self.revision is not None
@@ -131,13 +133,15 @@ class Lease:
         try:
             self.revision = await self.store.renew(self.revision, self._value())
         except LeaseLostError as exc:
-            self._lose("lease.lost", str(exc))
+            if not self.lost.is_set():
+                self._lose("lease.lost", str(exc))
             return
         except BusError as exc:
             self._log.warning("lease.renew_failed", key=self.store.key, epoch=self.epoch, error=str(exc),
                               acts_for_s=round(max(0.0, self._deadline_s - self._clock()), 3))
             return
-        self._deadline_s = sent_s + self.ttl_s * LOCAL_SHARE
+        if not self.lost.is_set():
+            self._deadline_s = sent_s + self.ttl_s * LOCAL_SHARE
 
     def _lose(self, event: str, reason: str) -> None:
         self._log.error(event, key=self.store.key, epoch=self.epoch, reason=reason,

@@ -85,7 +85,7 @@ class Processor:
         self.config = config
         # --standby: the lease's fence (runtime/lease.py); nothing is published or checkpointed
         # once it says no. ``fenced``: why this processor stopped acting, if it did.
-        may_act = may_act or (lambda: True)
+        self._may_act = may_act = may_act or (lambda: True)
         self.lease_ttl_s = lease_ttl_s
         self.fenced: str | None = None
         self.on_fenced: Callable[[str], None] = lambda reason: None
@@ -187,7 +187,7 @@ class Processor:
         subjects = filter_subjects(part) if self.filter_by_slis else None
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
-                                 start_after_seq=start_after)
+                                 start_after_seq=start_after, may_pull=self._may_act)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
                     stall=self._stall, telemetry=self.telemetry)
