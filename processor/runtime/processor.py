@@ -22,8 +22,8 @@ from typing import Any
 import structlog
 
 from processor.bus.checkpoint import CheckpointStore
-from processor.bus.jsadmin import stream_config
 from processor.bus.consumer import BatchPuller, js_timestamp_ms
+from processor.bus.jsadmin import stream_config
 from processor.bus.monitor import BusMonitor
 from processor.bus.publisher import Publisher
 from processor.bus.streams import provision_streams
@@ -35,8 +35,8 @@ from processor.runtime.alertmanager import AlertmanagerSender
 from processor.runtime.checkpoints import Checkpointer
 from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
-from processor.runtime.lease import check_duplicate_window
 from processor.runtime.lane import Lane
+from processor.runtime.lease import check_duplicate_window
 from processor.runtime.outbox import Outbox
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry

@@ -4,9 +4,10 @@ a network split as the frozen side sees it), end with exactly what one uninterru
 the alert history, budgets and SLI values a subscriber of the SLO stream reads, each message stored
 once, and the final engine state (sketches, counts, alert states) of every stream.
 
-One scenario, in order: A active and B standby; A killed mid-backlog, B takes over within 10 s
-from A's last checkpoint; A restarted (standby); B frozen, A takes over; B thawed steps down
-without publishing or checkpointing again; A stopped frees the lease and B takes over at once.
+One scenario, in order: A active, B and C standby; A killed mid-backlog, one of B and C takes over
+within 10 s from A's last checkpoint; that one frozen mid-backlog, the last one takes over; the
+frozen one thawed steps down without publishing or checkpointing again; the active stopped frees
+the lease and the other takes over at once.
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def role(run: SloRun) -> str | None:
     return roles[-1] if roles else None
 
 
-async def the_active(*runs: SloRun) -> tuple[SloRun, SloRun]:
-    """(the active one, the other), once one of them is active and ready."""
+async def the_active(*runs: SloRun) -> tuple[SloRun, list[SloRun]]:
+    """(the active one, the others), once one of them is active and ready."""
     found: list[SloRun] = []
 
     async def one_active() -> bool:
@@ -116,7 +117,7 @@ async def the_active(*runs: SloRun) -> tuple[SloRun, SloRun]:
         return len(found) == 1
 
     await until(one_active, "one active instance", *runs, timeout_s=20)
-    return found[0], next(r for r in runs if r is not found[0])
+    return found[0], [r for r in runs if r is not found[0]]
 
 
 def events_after(run: SloRun, index: int) -> list[dict]:
@@ -136,31 +137,31 @@ async def test_a_standby_takes_over_from_a_killed_or_frozen_active_and_the_outpu
             a = runs.start(HOOKS, batch_size=250, args=STANDBY)
             assert "active" == (await a.wait_for_log("lease.acquired"))["role"]
             await a.wait_for_log("processor.ready")
-            b = runs.start(HOOKS, batch_size=250, args=STANDBY)
-            assert "standby" == (await b.wait_for_log("lease.standby"))["role"]
+            b, c = runs.start(HOOKS, batch_size=250, args=STANDBY), runs.start(HOOKS, batch_size=250, args=STANDBY)
+            for standby in (b, c):
+                assert "standby" == (await standby.wait_for_log("lease.standby"))["role"]
 
-            # kill -9 the active mid-backlog: the standby is active within 10 s, from its checkpoint.
+            # kill -9 the active mid-backlog: a standby is active within 10 s, from its checkpoint.
             await reach(a, js, total // 4)
             await a.kill()
             killed_s = time.monotonic()
             at_kill = await checkpoint_seqs(nc)
             assert at_kill is not None and 0 < at_kill["ANALYTICS"] < total
-            await b.wait_for_log("processor.ready", timeout_s=15)
+            new, _ = await the_active(b, c)
             failover_s = time.monotonic() - killed_s
-            assert failover_s < 10, b.tail()
-            assert at_kill == {r["stream"]: r["after_seq"] for r in b.logged("checkpoint.restored")}
+            assert failover_s < 10, new.tail()
+            assert at_kill == {r["stream"]: r["after_seq"] for r in new.logged("checkpoint.restored")}
 
-            # A restarted is standby. The active frozen past the TTL: the other takes over; the
-            # frozen one, thawed, steps down without publishing or checkpointing again.
-            a = runs.start(HOOKS, batch_size=250, args=STANDBY)
-            await a.wait_for_log("lease.standby")
-            await reach(b, js, total // 2)
-            frozen, other = await the_active(a, b)
+            # The active frozen mid-backlog past the TTL: the last one takes over; the frozen one,
+            # thawed, steps down without publishing or checkpointing again.
+            await reach(new, js, total // 2)
+            frozen, [other] = await the_active(b, c)
             readies = len(other.logged("processor.ready"))
             standbys = len(frozen.logged("lease.standby"))
             frozen.proc.send_signal(signal.SIGSTOP)
             try:
                 frozen_at = await acked_seq(js, "ANALYTICS")
+                assert frozen_at < total
                 await logged_n(other, "processor.ready", readies + 1)
 
                 async def checkpointed_past_the_freeze() -> bool:
@@ -179,7 +180,7 @@ async def test_a_standby_takes_over_from_a_killed_or_frozen_active_and_the_outpu
             assert ["stepped down"] == [r["role"] for r in thawed if r.get("event") == "processor.stopped"]
 
             # The active stopped frees the lease: the standby takes over at once, not a TTL later.
-            active, standby = await the_active(a, b)
+            active, [standby] = await the_active(b, c)
             await wait_until_acked(js, last_seqs, active)
             readies = len(standby.logged("processor.ready"))
             code, took_s = await active.signal_and_wait(signal.SIGTERM)
