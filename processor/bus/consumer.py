@@ -53,12 +53,13 @@ from processor.bus import _jsapi
 from processor.bus.denials import denials
 from processor.bus.jsreply import (
     ack_tokens,
+    consumer_sequence,
     delivered_count,
     delivered_index,
     js_timestamp_ms,
     stream_sequence,
 )
-from processor.errors import BusError, LeaseLostError
+from processor.errors import BusError, DeliveryGapError, LeaseLostError
 
 _log = structlog.get_logger(__name__)
 
@@ -163,6 +164,9 @@ class BatchPuller:
         self._first_delivery_prefix: str | None = None
         self._last_appended: Msg | None = None
         self._delivered_total = 0
+        # The consumer's delivery sequence before this puller's first delivery (--standby: see
+        # _check_no_gap); None: unknown, not checked.
+        self._dseq_origin: int | None = None
         self._delivered_at_last_404 = -1
         self._empty_404s = 0
         self.redeliveries_dropped = 0
@@ -204,8 +208,11 @@ class BatchPuller:
             return
         info = await self._consumer_info()
         config = self._wanted_config()
+        # A consumer created here starts its delivery sequence at 0; one kept, where it is.
+        self._dseq_origin = 0
         if self._start_after_seq is not None:
             if info is not None and self._reusable_at(info, self._start_after_seq):
+                self._dseq_origin = int(info.get("delivered", {}).get("consumer_seq", 0))
                 await self._reconcile(info["config"], config)
                 return
             if info is not None:
@@ -219,6 +226,7 @@ class BatchPuller:
             await self._create_or_update(config)
             return
         existing = info["config"]
+        self._dseq_origin = int(info.get("delivered", {}).get("consumer_seq", 0))
         if existing.get("ack_policy") != "all" or existing.get("deliver_subject"):
             raise BusError(
                 f"{self._what}: an existing consumer of that name is not a pull consumer with "
@@ -486,6 +494,7 @@ class BatchPuller:
             return []  # stop() was called while we waited
         if self._failure is not None:
             raise self._failure
+        self._check_no_gap()
         self._request_ended = False
         buffer = self._buffer
         if len(buffer) <= self._batch_size:
@@ -496,6 +505,23 @@ class BatchPuller:
             # Ask for the next batch now, so that it streams in while the caller works on this one.
             await self._top_up()
         return batch
+
+    def _check_no_gap(self) -> None:
+        """--standby: every delivery of the consumer since it started came to this puller. The
+        consumer's delivery sequence counts every message it sent to anyone; more than this
+        puller received means another process took some (a stale instance's pull request that was
+        in its client's buffer when it froze), and acking later ones would skip them."""
+        last = self._last_appended
+        if self._may_pull is None or self._dseq_origin is None or last is None or not self._buffer:
+            return
+        try:
+            delivered = consumer_sequence(last.reply) - self._dseq_origin
+        except ValueError:
+            return
+        received = self._delivered_total + self.redeliveries_dropped
+        if delivered > received:
+            raise DeliveryGapError(f"{self._what}: {delivered - received} message(s) delivered to another process; "
+                                   f"resuming from the checkpoint")
 
     async def pending(self) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""

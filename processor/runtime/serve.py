@@ -23,7 +23,7 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.lease import LeaseStore
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
-from processor.errors import ProcessorError
+from processor.errors import DeliveryGapError, ProcessorError
 from processor.runtime.http import HttpServer
 from processor.runtime.alertmanager import credentials
 from processor.runtime.lease import DEFAULT_LEASE_TTL_S, Lease
@@ -165,6 +165,9 @@ async def _active_or_standby(processor: Callable[[Callable[[], bool]], Processor
                 await _run_until(proc, ended)
                 log.info("processor.stopped", counters=proc.counters(), positions=proc.positions(),
                          role="active" if lease.held() else "stepped down")
+        except DeliveryGapError as exc:
+            log.error("consumer.delivery_gap", error=str(exc))
+            lease.step_down(str(exc))  # and take over again (or let the other one) from the checkpoint
         finally:
             for task in (keeper, *watchers):
                 task.cancel()

@@ -120,8 +120,12 @@ async def the_active(*runs: SloRun) -> tuple[SloRun, list[SloRun]]:
     return found[0], [r for r in runs if r is not found[0]]
 
 
-def events_after(run: SloRun, index: int) -> list[dict]:
-    return run.records()[index:]
+def until_standby(run: SloRun, index: int) -> list[dict]:
+    """``run``'s records from ``index`` up to its next ``lease.standby`` (what it did before it
+    stepped down; it may legitimately be active again later)."""
+    records = run.records()[index:]
+    end = next(i for i, r in enumerate(records) if r.get("event") == "lease.standby")
+    return records[: end + 1]
 
 
 async def test_a_standby_takes_over_from_a_killed_or_frozen_active_and_the_outputs_are_one_uninterrupted_runs(
@@ -173,7 +177,7 @@ async def test_a_standby_takes_over_from_a_killed_or_frozen_active_and_the_outpu
             finally:
                 frozen.proc.send_signal(signal.SIGCONT)
             await logged_n(frozen, "lease.standby", standbys + 1)
-            thawed = events_after(frozen, before_thaw)
+            thawed = until_standby(frozen, before_thaw)
             events = [r.get("event", "") for r in thawed]
             assert {"lease.expired", "lease.lost"} & set(events), frozen.tail()
             assert [] == [e for e in events if e.startswith("alert.") or e == "checkpoint.saved"], events
