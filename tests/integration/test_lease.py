@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import structlog
@@ -15,11 +16,14 @@ from nats.aio.client import Client
 from structlog.testing import capture_logs
 
 from processor.bus.checkpoint import CheckpointStore
+from processor.config.load import load_config
 from processor.bus.lease import LeaseStore
 from processor.errors import CheckpointFencedError, LeaseLostError, ProcessorError
 from processor.runtime.lease import LOCAL_SHARE, Lease, check_duplicate_window
+from processor.runtime.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 TTL_S = 1.0
 
 
@@ -111,3 +115,14 @@ def test_the_duplicate_window_must_cover_a_checkpoint_interval_the_ttl_and_the_s
         check_duplicate_window(120.0, 15.0, 5.0, "SLO", structlog.get_logger())  # 50 s needed
         check_duplicate_window(40.0, 15.0, None, "SLO", structlog.get_logger())  # 45 s needed
     assert [("stream.duplicate_window_short", 45.0)] == [(r["event"], r["needed_s"]) for r in logs]
+
+
+def test_readyz_says_the_role_and_a_standby_is_ready() -> None:
+    telemetry = Telemetry(load_config(ROOT / "config" / "slo.yaml"))
+    telemetry.phase, telemetry.role = "standby", "standby"
+    ready, body = telemetry.readiness()
+    assert (True, "standby", "standby", []) == (ready, body["phase"], body["role"], body["reasons"])
+    telemetry.phase, telemetry.role = "starting", "active"  # taking over: not ready until running
+    ready, body = telemetry.readiness()
+    assert (False, "active", ["processor starting"]) == (ready, body["role"], body["reasons"])
+    assert "role" not in Telemetry(telemetry.config).readiness()[1]  # without --standby, as before
