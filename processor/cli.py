@@ -163,6 +163,18 @@ def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool) -> None
     parser.add_argument("--partition-by", default=None, type=_partition_by, metavar="SUBJECT", help=_PARTITION_BY_HELP)
 
 
+def _lease_ttl(text: str) -> float:
+    from processor.config.parse import parse_duration_ms
+
+    try:
+        ttl_ms = parse_duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not 1_000 <= ttl_ms <= 60_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1s to 60s")
+    return ttl_ms / 1000
+
+
 def _http_address(text: str) -> tuple[str, int]:
     from processor.runtime.http import parse_address
 
@@ -213,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics, /healthz, /readyz and the SLO page on ADDR: HOST:PORT, [V6]:PORT or PORT alone "
         "(loopback), e.g. 127.0.0.1:9464 (default: off; bind beyond loopback only on purpose)",
     )
+    _add_standby_arguments(run)
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 
@@ -342,6 +355,18 @@ def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
                         help="only these streams (default: every stream the config reads)")
+
+
+def _add_standby_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--standby", action="store_true",
+        help="run as one of several instances of the same --instance (each started with --standby): the one "
+        "holding the lease (a key of the slo_leases KV bucket) is active, the others wait and take over within the "
+        "TTL of its death (docs/availability.md); off: a single instance, as before",
+    )
+    run.add_argument("--lease-ttl", type=_lease_ttl, default=None, metavar="DURATION",
+                     help="with --standby: how long the lease outlives its holder's last renewal, the same for every "
+                     "instance (default 5s; 1s to 60s)")
 
 
 def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) -> None:

@@ -6,7 +6,7 @@ holds exactly the outputs of an uninterrupted run on the same events, each messa
 (tests/slorun.py compares them: alert history, budget totals, SLI values).
 
 The cluster comes from tests/clusterkit.py; the figures (time to resume after a leader loss) are
-printed with -s and written down in docs/cluster.md.
+printed with -s and written down in docs/availability.md.
 """
 
 from __future__ import annotations
