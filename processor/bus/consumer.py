@@ -148,7 +148,6 @@ class BatchPuller:
         ).encode()
         self._what = f"consumer {stream}/{durable}"
         self._refusals = denials(nc)
-
         self._inbox = ""
         self._sub: Subscription | None = None
         self._request_counter = 0
