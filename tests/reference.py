@@ -282,6 +282,7 @@ def _expected_on_events(spec: Config, alert: AlertConfig, stream: list[tuple[str
     at_position = {pos: (labels, i) for labels, d in series.items() for i, pos in enumerate(d.positions)}
     sorted_points = {labels: sorted(d.points, key=lambda p: p[0]) for labels, d in series.items()}
     first_seen = {labels: min(ts for ts, _ in d.points) for labels, d in series.items()}
+    point_times = {labels: [ts for ts, _ in pts] for labels, pts in sorted_points.items()}
     keys_so_far: dict[tuple, list] = defaultdict(list)  # time-sorted (ts, position) of the points read so far
     obs_so_far: dict[tuple, list] = defaultdict(list)  # their observations, in the same order
     states: dict[tuple, _Rule] = {}
@@ -295,7 +296,7 @@ def _expected_on_events(spec: Config, alert: AlertConfig, stream: list[tuple[str
             if b <= first_seen[labels] - lateness - res:
                 continue
             value = _stat(alert, sli, sorted_points[labels], b, origin_ms, None)
-            times = [ts for ts, _ in sorted_points[labels]]
+            times = point_times[labels]
             new_events = bisect_left(times, b) - bisect_left(times, b - res)
             _boundary(alert, labels, states, value, b, new_events, out)
 
