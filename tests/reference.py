@@ -349,6 +349,8 @@ def _event(alert, labels, states: dict, value: float, t: int, b: int, out: list)
     holds = alert.condition.holds(value)
     st = states.get(labels)
     if st is not None and st.state == "firing":
+        if alert.for_events is not None:
+            return  # a for_events rule that an earlier boundary resolves counts anew
         kept = (st.hold is not None and b <= st.hold) or any(e[0] == b for e in st.refire or ())
         if holds and not kept:
             st.refire = (st.refire or []) + [(b, t)]

@@ -15,7 +15,8 @@ each checked another window (a late event completing an earlier window) fires at
 
 While an instant rule fires, the first event per open window that would have fired it is kept
 (``RuleState.refire``): if a boundary before that window resolves the alert, it fires again from
-that event at once (processor/engine/rules.py), as it would have had it not been firing.
+that event at once (processor/engine/rules.py), as it would have had it not been firing. A
+``for_events`` rule keeps nothing: after such a resolution it counts anew.
 
 Everything depends only on the order of events and boundary closes along the stream, never on
 how the stream is cut into batches: ``observe`` (one event, the per-event path of Engine.ingest)
@@ -50,7 +51,8 @@ def _contribution(stat: str, kind: str, counts_reported: bool) -> Callable[[Any]
 class Watch:
     """One instant rule on one SLI: how to read its stat over a window and when to skip that."""
 
-    __slots__ = ("rule", "stat", "threshold", "or_equal", "window_ms", "contrib", "integral", "slack", "pending")
+    __slots__ = ("rule", "stat", "threshold", "or_equal", "window_ms", "contrib", "integral", "slack", "pending",
+                 "refires")
 
     def __init__(self, rule: AlertRule, sli: SliState) -> None:
         cond = rule.alert.condition
@@ -65,6 +67,8 @@ class Watch:
         # yet reach the threshold are skipped (``slack``). Sums of floats are always checked.
         self.integral = self.stat in ("count", "bad_count")
         self.pending = sli.config.kind == "latency"  # latency values wait in Series.pending
+        # While firing, what would fire it again is kept; a for_events rule counts anew instead.
+        self.refires = rule.alert.for_events is None
         # labels -> {window end b: how much more the window can take and still not hold}
         self.slack: dict[tuple, dict[int, float]] = {}
 
@@ -141,7 +145,7 @@ class InstantRules:
             rule = watch.rule
             st = rule.states.get(labels)
             firing = st is not None and st.state == FIRING
-            if firing and _kept(st, b_ms):
+            if firing and (not watch.refires or _kept(st, b_ms)):
                 continue
             value = float(watch.value(series, b_ms))
             if not watch.holds(value):
@@ -172,7 +176,7 @@ class InstantRules:
             watch.slack.pop(labels, None)  # the per-event shortcut does not see this run
             st = watch.rule.states.get(labels)
             firing = st is not None and st.state == FIRING
-            targets = [s + res for s in ends if not (firing and _kept(st, s + res))]
+            targets = [s + res for s in ends if not (firing and (not watch.refires or _kept(st, s + res)))]
             if not targets:
                 continue
             grows = [watch.contrib(o) for o in observed]
@@ -211,7 +215,7 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
         b_ms = sub + res
         st = rule.states.get(labels)
         firing = st is not None and st.state == FIRING
-        if firing and _kept(st, b_ms):
+        if firing and (not watch.refires or _kept(st, b_ms)):
             continue
         lo_ms = b_ms - window_ms
         value = float(_window_with(watch, series, touched, lo_ms, b_ms))

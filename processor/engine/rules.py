@@ -14,9 +14,9 @@ Rules whose condition can only become true as events arrive (``instant``: see
 processor/engine/instant.py) also change state on the event that makes the condition hold; the
 state then remembers the boundary whose window that event was checked against (``hold_ms``), and
 boundaries before it leave the series alone, so an earlier boundary never undoes what a later
-sub-window's event decided. While such a rule fires, the first event per open window that would
-have fired it is kept (``refire``): if a boundary before that window resolves the alert, it fires
-again at once, from that event.
+sub-window's event decided. While such a rule fires (without ``for_events``), the first event per
+open window that would have fired it is kept (``refire``): if a boundary before that window
+resolves the alert, it fires again at once, from that event.
 """
 
 from __future__ import annotations
