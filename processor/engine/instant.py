@@ -52,7 +52,7 @@ class Watch:
     """One instant rule on one SLI: how to read its stat over a window and when to skip that."""
 
     __slots__ = ("rule", "stat", "threshold", "or_equal", "window_ms", "contrib", "integral", "slack", "pending",
-                 "refires")
+                 "refires", "grows_by", "kept_state", "kept_b")
 
     def __init__(self, rule: AlertRule, sli: SliState) -> None:
         cond = rule.alert.condition
@@ -63,6 +63,8 @@ class Watch:
         self.window_ms = rule.alert.window_ms
         counts_reported = sli.config.kind == "ratio" and getattr(sli.config, "good", None) is None
         self.contrib = _contribution(self.stat, sli.config.kind, counts_reported)
+        # What an observation adds to ``room``'s measure: for max, 1 when it alone satisfies.
+        self.grows_by = (lambda obs: 1.0 if self.holds(float(obs)) else 0.0) if self.stat == "max" else self.contrib
         # Whole-number stats add whole numbers: after a check that failed, the events that cannot
         # yet reach the threshold are skipped (``slack``). Sums of floats are always checked.
         self.integral = self.stat in ("count", "bad_count")
@@ -71,6 +73,10 @@ class Watch:
         self.refires = rule.alert.for_events is None
         # labels -> {window end b: how much more the window can take and still not hold}
         self.slack: dict[tuple, dict[int, float]] = {}
+        # The firing state and window end last found to need nothing (``_kept``): a firing alert's
+        # events then cost one comparison. A new state object (after a resolution) is checked anew.
+        self.kept_state: Any = None
+        self.kept_b = 0
 
     def holds(self, value: float) -> bool:
         return value >= self.threshold if self.or_equal else value > self.threshold
@@ -82,11 +88,6 @@ class Watch:
         gap = self.threshold - value
         return (gap if not self.or_equal else math.ceil(gap) - 1) if self.integral else -1.0
 
-    def grows_by(self, observed: Any) -> float:
-        """What an observation adds to ``room``'s measure: for max, 1 when it alone satisfies."""
-        if self.stat == "max":
-            return 1.0 if self.holds(float(observed)) else 0.0
-        return self.contrib(observed)
 
     def value(self, series: Series, b_ms: int) -> float:
         """The stat over the sub-windows starting in [b - window, b), queued latencies included,
@@ -126,27 +127,34 @@ class InstantRules:
 
     def observe(self, sli: SliState, labels: tuple, series: Series, t_ms: int, observed: Any, out: Outputs) -> None:
         """The per-event hook: ``observed`` at ``t_ms`` (in an open sub-window) was just recorded
-        into ``series`` (``labels``) of ``sli``."""
+        into ``series`` (``labels``) of ``sli``. On the hot path: mostly a dict read and a subtraction."""
         res = self.resolution_ms
         sub = t_ms - t_ms % res
         b_ms = sub + res
         for watch in self.by_sli[id(sli)]:
+            rule = watch.rule
+            st = rule.states.get(labels)
+            if st is watch.kept_state and b_ms == watch.kept_b and st is not None:
+                continue
+            firing = st is not None and st.state == FIRING
+            if firing and (not watch.refires or _kept(st, b_ms)):
+                watch.slack.pop(labels, None)  # not kept up while firing: stale once it resolves
+                watch.kept_state, watch.kept_b = st, b_ms
+                continue
             slack = watch.slack.get(labels)
             if slack is not None:
                 # What this event adds to every window it is in that was found not to hold.
                 grow = watch.grows_by(observed)
-                for end in list(slack):
-                    if end - watch.window_ms <= sub < end:
-                        slack[end] -= grow
-                    elif end < b_ms - self._stale_ms:
+                if grow:
+                    window_ms = watch.window_ms
+                    for end in slack:
+                        if end - window_ms <= sub < end:
+                            slack[end] -= grow
+                if len(slack) > 4:
+                    for end in [e for e in slack if e < b_ms - self._stale_ms]:
                         del slack[end]
                 if slack.get(b_ms, -1.0) >= 0:
                     continue
-            rule = watch.rule
-            st = rule.states.get(labels)
-            firing = st is not None and st.state == FIRING
-            if firing and (not watch.refires or _kept(st, b_ms)):
-                continue
             value = float(watch.value(series, b_ms))
             if not watch.holds(value):
                 watch.slack.setdefault(labels, {})[b_ms] = watch.room(value)
