@@ -32,7 +32,9 @@ from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 
 PULL_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
-PULL_TIMEOUT_S = 0.25
+PULL_TIMEOUT_S = 0.25  # the longest wait for messages: stops and silent streams are noticed within it
+# Past the moment the idle clock reaches a boundary: its watermark counts whole milliseconds.
+_DUE_MARGIN_S = 0.002
 # The lane waits for this answer under its lock: while a consumer has no leader (a NATS node lost)
 # the question goes unanswered, and the lane must not stall for the API's full 5 s each time.
 PENDING_TIMEOUT_S = 1.0
@@ -117,7 +119,7 @@ class Lane:
         pause = stop_aware_sleep(stop)
         while not stop.is_set() and not self.unsafe:
             try:
-                msgs = await retry(lambda: puller.next_batch(timeout_s=PULL_TIMEOUT_S), backoff=PULL_BACKOFF,
+                msgs = await retry(lambda: puller.next_batch(timeout_s=self._pull_timeout_s()), backoff=PULL_BACKOFF,
                                    retry_if=keep_pulling, on_retry=pull_failed, sleep=pause)
             except PermissionDeniedError:
                 raise
@@ -129,6 +131,15 @@ class Lane:
                 self.telemetry.pulled(self.stream, msgs)
             async with self.lock:
                 await self.apply(msgs)
+
+    def _pull_timeout_s(self) -> float:
+        """How long to wait for messages: until the idle clock closes the next boundary (then the
+        empty batch moves event time, and boundary rules run as their boundary becomes due), at
+        most PULL_TIMEOUT_S."""
+        engine = self.engine
+        due_s = self.idle.due_in_s(engine.max_ts_ms, engine.closed_until_ms, engine.resolution_ms,
+                                   engine.lateness_ms, self.idle.now())
+        return PULL_TIMEOUT_S if due_s is None else min(PULL_TIMEOUT_S, due_s + _DUE_MARGIN_S)
 
     async def run_measurements(self, stop: asyncio.Event, monitor: BusMonitor, interval_s: float) -> None:
         """Measure the bus every interval and evaluate the measurements like any other events."""
