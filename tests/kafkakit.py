@@ -174,11 +174,13 @@ def export_records(path: Path) -> dict[str, list[Record]]:
     return topics
 
 
-def kafka_config(directory: Path, brokers: str, topics: Iterable[str], base: Path = Path("config/slo.yaml"),
+def kafka_config(directory: Path, brokers: str, topics: dict[str, str], base: Path | None = None,
                  group: str = "slo-test", extra: str = "") -> Path:
     """``base`` (config/slo.yaml, with its catalogue) plus a ``kafka:`` section reading ``topics``
-    with ``subject_from: key`` (prefix: the topic), short group timeouts (Tansu waits the whole
-    rebalance timeout on every join), written to ``directory``; returns its path."""
+    (topic -> the subject prefix, the stream's name in lower case for export_records') with
+    ``subject_from: key``, short group timeouts (Tansu waits the whole rebalance timeout on every
+    join), written to ``directory``; returns its path."""
+    base = base or Path(__file__).resolve().parents[1] / "config" / "slo.yaml"
     import shutil
 
     for sibling in base.parent.glob("*.yaml"):
@@ -186,7 +188,7 @@ def kafka_config(directory: Path, brokers: str, topics: Iterable[str], base: Pat
             shutil.copy(sibling, directory / sibling.name)
     lines = [f"kafka:\n  brokers: [{brokers}]\n  group: {group}\n  session_timeout: 6s\n  rebalance_timeout: 3s\n"
              f"  batch_within: 50ms\n{extra}  topics:\n"]
-    lines += [f"    {t}: {{subject_from: key}}\n" for t in topics]
+    lines += [f"    {t}: {{subject_from: key, prefix: {prefix}}}\n" for t, prefix in topics.items()]
     path = directory / "slo.yaml"
     path.write_text(base.read_text() + "\n" + "".join(lines))
     return path
