@@ -155,11 +155,14 @@ class KafkaSource:
         new = [tp for tp in new if tp not in self._opening]
         for tp in new:
             self._opening[tp] = asyncio.Event()  # records of tp wait for it from now on
-        for tp in new:
+        async def open_one(tp: tuple[str, int]) -> None:
             try:
                 await self._open(*tp)
             finally:
                 self._opening[tp].set()
+
+        # Each waits for its checkpoint and the partition's first offset: side by side.
+        await asyncio.gather(*(open_one(tp) for tp in new))
 
     async def _open(self, topic: str, partition: int) -> None:
         name = lane_name(topic, partition)

@@ -35,6 +35,8 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 INCIDENT = "latency_spike:gateway@1m+5m"
+# The streams sent to Kafka (and replayed): MARKET's quotes, 60 % of the events, fire nothing here.
+STREAMS = ("ANALYTICS", "TRADE", "AI")
 
 
 def _slo(*args: str, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
@@ -51,7 +53,8 @@ def backlog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[
     sim = _slo("simulate", "--duration", "8m", "--start", "2026-01-05T14:00:00Z", "--rate", "2",
                "--incident", INCIDENT, "--out", str(events))
     assert 0 == sim.wait(120)
-    rep = _slo("replay", "--input", str(events), "--out", str(d / "replay"), "--store-dir", str(d / "store"))
+    rep = _slo("replay", "--input", str(events), "--out", str(d / "replay"), "--store-dir", str(d / "store"),
+               "--streams", ",".join(STREAMS))
     assert 0 == rep.wait(120)
     lines = (d / "replay" / "alerts.ndjson").read_bytes().splitlines()
     alerts = [(a["subject"], a["msg_id"], a["data"]) for a in map(orjson.loads, lines)]
@@ -62,7 +65,7 @@ def backlog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[
 async def _setup(bootstrap: str, d: Path, events: Path, tag: str) -> tuple[Path, dict[str, int]]:
     """Topics ``<tag>-<stream>`` holding the events; the config reading them; each lane's last offset."""
     records = export_records(events)
-    topics = {f"{tag}-{stream}": stream for stream in records}
+    topics = {f"{tag}-{stream}": stream for stream in records if stream.upper() in STREAMS}
     await create_topics(bootstrap, dict.fromkeys(topics, 1))
     for topic, stream in topics.items():
         await produce(bootstrap, topic, records[stream])
@@ -128,11 +131,13 @@ async def test_kill_9_in_the_middle_of_the_backlog_loses_and_duplicates_nothing(
         nc = await connect(ConnectOptions(url=server.url))
         first = _slo(*_run_args(config, server.url), env=ENV, log=tmp_path / "run1.log")
         try:
-            # Killed once some partition is checkpointed part of the way: state and offsets in between.
+            # Killed once the incident's partition is checkpointed a third of the way or more, not to
+            # the end: state, offsets and alerts on both sides of the restart.
             deadline = time.monotonic() + 60
+            gateway = lane_name("kill-analytics", 0)
             while time.monotonic() < deadline:
                 done = await _checkpointed(nc, "slo-kill", lanes)
-                if any(v is not None and 0 < v < lanes[k] for k, v in done.items()):
+                if done[gateway] is not None and lanes[gateway] / 3 <= done[gateway] < lanes[gateway] * 0.9:
                     break
                 await asyncio.sleep(0.05)
             else:
@@ -150,7 +155,7 @@ async def test_kill_9_in_the_middle_of_the_backlog_loses_and_duplicates_nothing(
         got = await _alerts(nc)
         await nc.close()
 
-    assert partial != lanes  # the kill came before the end
+    assert partial[gateway] < lanes[gateway]  # the kill came before the end
     restored = (tmp_path / "run2.log").read_text()
-    assert '"restored": true' in restored
+    assert f'"lane": "{gateway}", "from_offset": {partial[gateway] + 1}, "restored": true' in restored
     assert sorted(expected, key=lambda a: a[1]) == sorted(got, key=lambda a: a[1])
