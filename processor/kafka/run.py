@@ -100,6 +100,10 @@ def run_from_args(args: Any) -> int:
 
     configure_logging()
     log = structlog.get_logger("slo")
+    unsupported = [flag for flag, value in (("--http", args.http), ("--services", args.services)) if value]
+    if unsupported:
+        print(f"{', '.join(unsupported)}: not supported with --source kafka yet (docs/kafka.md)", file=sys.stderr)
+        return 1
     try:
         config = load_config(args.config)
         kafka, topics = kafka_settings(config, args.kafka_brokers, args.topics)

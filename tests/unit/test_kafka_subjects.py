@@ -123,3 +123,31 @@ def test_problems_name_the_line_and_field(text: str, expected: list[str]) -> Non
     assert len(expected) == len(problems), problems
     for want, got in zip(expected, problems, strict=True):
         assert got.startswith(want), got
+
+
+def test_the_command_line_overrides_the_brokers_and_picks_the_topics() -> None:
+    from processor.kafka.run import kafka_settings
+
+    config = load_config_text(BASE + SECTION, "t.yaml")
+    kafka, topics = kafka_settings(config, "k1:9092, k2:9093", "market,trade")
+
+    assert (("k1:9092", "k2:9093"), ["market", "trade"]) == (kafka.brokers, topics)
+    assert ("127.0.0.1:9092", "[::1]:9093") == kafka_settings(config, None, None)[0].brokers
+
+
+@pytest.mark.parametrize(
+    ("section", "brokers", "topics", "message"),
+    [
+        ("", None, "trade", "--source kafka needs brokers"),
+        ("", "k1:9092", None, "--source kafka needs topics"),
+        ("", "k1", "trade", "--kafka-brokers: expected a broker address host:port"),
+        ("", "k1:9092", "bad/topic", "--topics: expected a Kafka topic name"),
+    ],
+)
+def test_what_the_command_line_lacks_is_one_line(section, brokers, topics, message) -> None:
+    from processor.errors import ProcessorError
+    from processor.kafka.run import kafka_settings
+
+    with pytest.raises(ProcessorError) as info:
+        kafka_settings(load_config_text(BASE + section, "t.yaml"), brokers, topics)
+    assert str(info.value).startswith(message)
