@@ -192,3 +192,44 @@ def kafka_config(directory: Path, brokers: str, topics: dict[str, str], base: Pa
     path = directory / "slo.yaml"
     path.write_text(base.read_text() + "\n" + "".join(lines))
     return path
+
+
+def _typed(record: Record, subject_rest: str) -> Record:
+    """The record with the subject's rest as the payload's ``type`` (the mapping's default field)."""
+    import orjson
+
+    key, value, ts_ms = record
+    body = orjson.loads(value)
+    if isinstance(body, dict):
+        value = orjson.dumps({**body, "type": subject_rest})
+    return key, value, ts_ms
+
+
+async def _serve(port: int, events: Path | None) -> None:
+    broker = KafkaBroker(port=port)
+    bootstrap = broker.start()
+    try:
+        if events is not None:
+            records = export_records(events)
+            await create_topics(bootstrap, dict.fromkeys(records, 1))
+            for topic, recs in records.items():
+                await produce(bootstrap, topic, [_typed(r, r[0].decode()) for r in recs])
+            print(f"{bootstrap}: {sum(map(len, records.values())):,} records in {', '.join(sorted(records))} "
+                  "(each with its subject's rest as \"type\")", flush=True)
+        print(f"Kafka (Tansu) on {bootstrap}; Ctrl-C stops it", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    # python -m tests.kafkakit [--port 9092] [EVENTS]: a broker for trying `slo run --source kafka`,
+    # holding an export file's events (slo simulate --out) in one topic per stream.
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.kafkakit", description="a Tansu broker on loopback")
+    parser.add_argument("--port", type=int, default=9092)
+    parser.add_argument("events", nargs="?", type=Path, help="an export file to produce (slo simulate --out)")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.events))

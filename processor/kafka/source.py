@@ -99,7 +99,7 @@ class KafkaSource:
 
     async def start(self) -> None:
         await self.app.start()
-        self._tasks = [asyncio.create_task(self._checkpoint_loop(), name="kafka-checkpoints"),
+        self._tasks += [asyncio.create_task(self._checkpoint_loop(), name="kafka-checkpoints"),
                        asyncio.create_task(self._idle_loop(), name="kafka-idle")]
         self.log.info("kafka.started", brokers=list(self.kafka.brokers), group=self.kafka.group, topics=sorted(self.parts))
 
@@ -159,11 +159,18 @@ class KafkaSource:
         async def open_one(tp: tuple[str, int]) -> None:
             try:
                 await self._open(*tp)
+            except Exception as exc:  # noqa: BLE001 - the lane is not opened; its records are not applied
+                self.log.error("kafka.open_failed", topic=tp[0], partition=tp[1], error=repr(exc))
             finally:
                 self._opening[tp].set()
 
-        # Each waits for its checkpoint and the partition's first offset: side by side.
-        await asyncio.gather(*(open_one(tp) for tp in new))
+        # Not awaited here: faust's rebalance goes on (its recovery positions and resumes the
+        # partitions) while each lane loads its checkpoint, side by side; the lane then seeks.
+        # (Awaiting that I/O inside faust's rebalance callback left the partitions without
+        # deliveries in some runs.)
+        for tp in new:
+            task = asyncio.ensure_future(open_one(tp))
+            self._tasks.append(task)
 
     async def _open(self, topic: str, partition: int) -> None:
         name = lane_name(topic, partition)
@@ -171,8 +178,8 @@ class KafkaSource:
         tp = TP(topic, partition)
         first = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
         lane = self.open_lane(topic, partition, state, first)
-        await self.app.consumer.seek(tp, lane.next_offset)
-        self._seeking[(topic, partition)] = (time.monotonic(), time.monotonic())
+        # No seek here: seeking while faust's recovery positions the partition left it without
+        # deliveries in some runs; the first record past the lane's next offset makes it seek.
         self.log.info("kafka.assigned", lane=name, from_offset=lane.next_offset, restored=state is not None)
 
     def open_lane(self, topic: str, partition: int, state: tuple[int, dict] | None, first_offset: int) -> PartitionLane:

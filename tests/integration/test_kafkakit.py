@@ -28,7 +28,9 @@ async def test_a_group_resumes_after_its_committed_offset(kafka_bootstrap: str) 
 
     async def consume_some(commit_after: int | None) -> list[bytes]:
         consumer = AIOKafkaConsumer("kit-group", bootstrap_servers=kafka_bootstrap, group_id="kit-g",
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    # Tansu holds a join for the whole rebalance timeout
+                                    rebalance_timeout_ms=2000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
         await consumer.start()
         try:
             batch = await consumer.getmany(timeout_ms=5000)
