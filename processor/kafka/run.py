@@ -67,7 +67,7 @@ def _output_streams(streams_dir: Path) -> list[dict[str, Any]]:
 async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opts: ConnectOptions, streams_dir: Path,
                       store_dir: Path, *, stop: asyncio.Event, log: Any, idle_after_s: float = 1.0,
                       checkpoint_every_s: float = CHECKPOINT_INTERVAL_S,
-                      signals: StopSignals | None = None) -> None:
+                      signals: StopSignals | None = None, commit_every: int | None = None) -> None:
     embedded = None
     if opts.url is None:
         embedded = EmbeddedServer(store_dir / "nats", stop_timeout_s=EMBEDDED_STOP_S)
@@ -80,7 +80,8 @@ async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opt
                 log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
             outbox = Outbox(Publisher(nc), stop, log, runbook_base_url=config.defaults.runbook_base_url)
             source = KafkaSource(config, kafka, outbox, KvCheckpoints(nc, kafka.group), topics=topics, log=log,
-                                 idle_after_s=idle_after_s, checkpoint_interval_s=checkpoint_every_s)
+                                 idle_after_s=idle_after_s, checkpoint_interval_s=checkpoint_every_s,
+                                 commit_every=commit_every)
             if signals is not None:
                 signals.progress = source.positions
             await source.start()
@@ -119,7 +120,9 @@ def run_from_args(args: Any) -> int:
         signals.install()
         await serve_kafka(config, kafka, topics, opts, Path(args.streams_dir), Path(args.store_dir), stop=stop,
                           log=log, checkpoint_every_s=every_s, signals=signals,
-                          idle_after_s=float(os.environ.get("SLO_TEST_IDLE_AFTER_S", "1.0")))
+                          # test-only: the idle clock's wait, and faust committing after every N acks
+                          idle_after_s=float(os.environ.get("SLO_TEST_IDLE_AFTER_S", "1.0")),
+                          commit_every=int(os.environ.get("SLO_TEST_KAFKA_COMMIT_EVERY", "0")) or None)
 
     try:
         asyncio.run(main())

@@ -56,7 +56,8 @@ class KafkaSource:
     """The topics' partitions held by this worker, each with its lane; ``start()`` / ``stop()``."""
 
     def __init__(self, config: Config, kafka: KafkaConfig, sink: OutputSink, checkpoints: PartitionCheckpoints, *,
-                 topics: Iterable[str] = (), log: Any, idle_after_s: float = 1.0, checkpoint_interval_s: float = 15.0):
+                 topics: Iterable[str] = (), log: Any, idle_after_s: float = 1.0, checkpoint_interval_s: float = 15.0,
+                 commit_every: int | None = None):
         self.config = config
         self.kafka = kafka
         self.sink = sink
@@ -64,6 +65,7 @@ class KafkaSource:
         self.log = log
         self.idle_after_s = idle_after_s
         self.checkpoint_interval_s = checkpoint_interval_s
+        self.commit_every = commit_every  # faust's broker_commit_every (None: its default)
         self.subjects = SubjectMap.from_config(kafka, topics)
         self.parts = {}
         for name, cfg in self.subjects.topics.items():
@@ -89,6 +91,7 @@ class KafkaSource:
             topic_allow_declare=False, consumer_auto_offset_reset="earliest",
             broker_session_timeout=k.session_timeout_ms / 1000, broker_rebalance_timeout=k.rebalance_timeout_ms / 1000,
             broker_heartbeat_interval=min(3.0, k.session_timeout_ms / 3000),
+            **({"broker_commit_every": self.commit_every} if self.commit_every else {}),
         )
         if self.parts:
             topic = app.topic(*self.parts, value_serializer="raw", key_serializer="raw")
@@ -178,8 +181,16 @@ class KafkaSource:
         tp = TP(topic, partition)
         first = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
         lane = self.open_lane(topic, partition, state, first)
-        # No seek here: seeking while faust's recovery positions the partition left it without
-        # deliveries in some runs; the first record past the lane's next offset makes it seek.
+        # Seek once faust's recovery has positioned the assigned partitions at the committed
+        # offsets (seeking while it does left partitions without deliveries in some runs); the
+        # agent waits for the lane until then. A record past the lane's next offset still makes it
+        # seek again (_in_order).
+        recovery = getattr(self.app.tables, "recovery", None)
+        if recovery is not None:
+            await recovery.completed.wait()
+        if self.lanes.get((topic, partition)) is lane:
+            await self.app.consumer.seek(tp, lane.next_offset)
+            self._seeking[(topic, partition)] = (time.monotonic(), time.monotonic())
         self.log.info("kafka.assigned", lane=name, from_offset=lane.next_offset, restored=state is not None)
 
     def open_lane(self, topic: str, partition: int, state: tuple[int, dict] | None, first_offset: int) -> PartitionLane:
@@ -199,7 +210,9 @@ class KafkaSource:
                                note="the records after the checkpoint were deleted (retention): reading from the first")
             lane.next_offset = first_offset
         self.lanes[(topic, partition)] = lane
-        self._opening.setdefault((topic, partition), asyncio.Event()).set()
+        if (topic, partition) not in self._opening:  # opened directly (tests): ready at once
+            self._opening[(topic, partition)] = asyncio.Event()
+            self._opening[(topic, partition)].set()
         return lane
 
     async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
