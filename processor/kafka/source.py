@@ -146,12 +146,17 @@ class KafkaSource:
                 # Again if it was overridden (faust seeks assigned partitions to the committed offset).
                 self._seeking[tp] = (first_s, now_s)
                 self.log.info("kafka.seek", lane=lane.name, to_offset=expected, got_offset=due[0].offset)
-                await self.app.consumer.seek(TP(*tp), expected)
+                await self._seek(TP(*tp), expected)
             return []  # fetched before the seek
         self.log.warning("kafka.offset_gap", lane=lane.name, expected=expected, got=due[0].offset,
                          note="the partition has no records in between (compaction, transaction markers)")
         self._seeking.pop(tp, None)
         return due
+
+    async def _seek(self, tp: TP, offset: int) -> None:
+        # seek_wait runs on faust's consumer thread, where aiokafka lives; faust's seek() calls
+        # aiokafka from this thread, which left the fetcher asleep in some runs.
+        await self.app.consumer.seek_wait({tp: offset})
 
     # ---- rebalances ----
     async def _on_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
@@ -182,14 +187,13 @@ class KafkaSource:
         first = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
         lane = self.open_lane(topic, partition, state, first)
         # Seek once faust's recovery has positioned the assigned partitions at the committed
-        # offsets (seeking while it does left partitions without deliveries in some runs); the
-        # agent waits for the lane until then. A record past the lane's next offset still makes it
+        # offsets; the agent waits for the lane until then. A record past the lane's next offset still makes it
         # seek again (_in_order).
         recovery = getattr(self.app.tables, "recovery", None)
         if recovery is not None:
             await recovery.completed.wait()
         if self.lanes.get((topic, partition)) is lane:
-            await self.app.consumer.seek(tp, lane.next_offset)
+            await self._seek(tp, lane.next_offset)
             self._seeking[(topic, partition)] = (time.monotonic(), time.monotonic())
         self.log.info("kafka.assigned", lane=name, from_offset=lane.next_offset, restored=state is not None)
 
