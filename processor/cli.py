@@ -48,8 +48,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    # Imported here so that `slo validate` needs neither nats nor the runtime.
-    from processor.runtime.serve import run_from_args
+    # Imported here so that `slo validate` needs neither nats nor the runtime (nor faust).
+    if args.source == "kafka":
+        from processor.kafka.run import run_from_args
+    else:
+        from processor.runtime.serve import run_from_args
 
     return int(run_from_args(args))
 
@@ -184,6 +187,16 @@ def _http_address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _add_kafka_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--source", choices=["nats", "kafka"], default="nats",
+                     help="where the events come from: NATS JetStream (default) or Kafka (docs/kafka.md; needs the "
+                     "kafka extra); outputs go to NATS slo.> either way")
+    run.add_argument("--kafka-brokers", default=None, metavar="HOST:PORT,…", help="with --source kafka: the bootstrap "
+                     "brokers (default: kafka.brokers of the config)")
+    run.add_argument("--topics", default=None, metavar="T,…", help="with --source kafka: the topics to read (default: "
+                     "kafka.topics of the config; a topic it does not list takes the subject from the field type)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slo", description="Streaming SLI/SLO processor on NATS JetStream.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -226,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(loopback), e.g. 127.0.0.1:9464 (default: off; bind beyond loopback only on purpose)",
     )
     _add_standby_arguments(run)
+    _add_kafka_arguments(run)
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 
