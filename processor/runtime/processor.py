@@ -33,7 +33,7 @@ from processor.runtime.checkpoints import Checkpointer
 from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
-from processor.runtime.outbox import Outbox
+from processor.runtime.outbox import Outbox, OutputPublisher
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
@@ -75,6 +75,7 @@ class Processor:
         stall: Stall | None = None,
         telemetry: Telemetry | None = None,
         generator_base_url: str | None = None,
+        publisher: OutputPublisher | None = None,
     ):
         self.config = config
         # What /metrics, /readyz and the SLO page show (runtime/http.py), served or not.
@@ -99,7 +100,8 @@ class Processor:
             sender = self.alertmanager
             self.telemetry.metrics.attach_alertmanager(lambda: sender.stats.queued)
             sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
-        self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall,
+        # Where the outputs go: NATS slo.> unless another publisher is given (`slo run --outputs kafka`).
+        self.outbox = Outbox(publisher or Publisher(nc), self._stop, self.log, stall=stall,
                              runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
                              alert_sink=self.alertmanager.submit if self.alertmanager else None)
         self.checkpoints = Checkpointer(

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,15 @@ from processor.errors import ProcessorError
 from processor.runtime.http import HttpServer
 from processor.runtime.alertmanager import credentials
 from processor.runtime.logs import configure_logging
+from processor.runtime.outbox import OutputPublisher
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
 from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
+
+# Opens (and at the end closes) the publisher of the outputs, when they do not go to NATS.
+Outputs = Callable[[], AbstractAsyncContextManager[OutputPublisher]]
 
 
 async def serve(
@@ -47,6 +52,7 @@ async def serve(
     env: Mapping[str, str] = os.environ,
     http: tuple[str, int] | None = None,
     generator_base_url: str | None = None,
+    outputs: Outputs | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
@@ -58,7 +64,8 @@ async def serve(
     of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
     first so that it answers (not ready) while the processor connects and restores.
     ``generator_base_url``: where the SLO page is served, the base of the alerts' generatorURL in
-    Alertmanager (default: the ``http`` listener's own address)."""
+    Alertmanager (default: the ``http`` listener's own address). ``outputs``: opens the publisher
+    the outputs go to instead of NATS ``slo.>`` (``slo run --outputs kafka``: kafka/sink.py)."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
     telemetry = Telemetry(config)
@@ -68,7 +75,7 @@ async def serve(
     try:
         await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, sidecar=sidecar,
                      stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
-                     generator_base_url=generator_base_url)
+                     generator_base_url=generator_base_url, outputs=outputs)
     finally:
         telemetry.phase = "stopping"
         if listener is not None:
@@ -92,7 +99,8 @@ def _url_host(host: str) -> str:
 
 async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
                  instance: str, sidecar: bool, stop: asyncio.Event, on_start: Callable[[Processor], None],
-                 env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
+                 env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None,
+                 outputs: Outputs | None = None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -105,15 +113,18 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
         log.info("nats.connected", server=opts.redacted())
         try:
             prefix = consumer_prefix(instance)
-            proc = Processor(
-                config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
-                filter_by_slis=sidecar, log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
-                stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
-            )
-            on_start(proc)
-            if await _started(proc, stop, log):
-                await _run_until(proc, stop)
-                log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
+            async with (outputs() if outputs is not None else contextlib.nullcontext()) as publisher:
+                proc = Processor(
+                    config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
+                    filter_by_slis=sidecar, log=log,
+                    checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
+                    stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
+                    publisher=publisher,
+                )
+                on_start(proc)
+                if await _started(proc, stop, log):
+                    await _run_until(proc, stop)
+                    log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
         finally:
             await _close(nc, log)
     finally:
@@ -186,8 +197,8 @@ def connect_options(args: Any, env: Mapping[str, str]) -> ConnectOptions:
     return replace(opts, **overrides) if overrides else opts
 
 
-def run_from_args(args: Any) -> int:
-    """``slo run``: the process exit code."""
+def run_from_args(args: Any, outputs: Outputs | None = None) -> int:
+    """``slo run``: the process exit code. ``outputs``: see ``serve``."""
     from processor.config.load import load_config
 
     configure_logging()
@@ -223,6 +234,7 @@ def run_from_args(args: Any) -> int:
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
             http=args.http,
+            outputs=outputs,
         )
 
     try:
