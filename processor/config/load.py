@@ -27,6 +27,7 @@ from processor.config.alertmanager import read_alertmanager
 from processor.config.alerts import alert_identity_problems, read_alerts
 from processor.config.budgets import BudgetContext, read_defaults_budget
 from processor.config.bus_monitor import probe_subject_problems, read_bus_monitor
+from processor.config.kafka import read_kafka
 from processor.config.catalogues import load_catalogues
 from processor.config.defaults import read_defaults
 from processor.config.fields import version_problem
@@ -41,7 +42,8 @@ from processor.errors import ConfigError, ConfigProblem
 
 __all__ = ["CALENDAR_NOMINAL_MS", "load_config", "load_config_text", "objective_ratio"]
 
-_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor", "alertmanager"]
+_TOP_LEVEL_KEYS = ["version", "burn_rate_catalogues", "defaults", "slis", "slos", "alerts", "bus_monitor", "alertmanager",
+                   "kafka"]
 _SECTION_SHAPES = {
     "defaults": "expected a mapping such as {resolution: 10s, rule_window: 1m}",
     "slis": "expected a mapping from SLI name to its definition (slis: {gateway_latency: {kind: latency, ...}})",
@@ -106,6 +108,7 @@ def _build(data: Any, source: str, base_dir: Path, problems: Problems) -> Config
     has_bus_monitor = data.get("bus_monitor") is not None
     bus_monitor = read_bus_monitor(data["bus_monitor"], problems) if has_bus_monitor else None
     alertmanager = read_alertmanager(data["alertmanager"], problems) if data.get("alertmanager") is not None else None
+    kafka = read_kafka(data["kafka"], problems) if data.get("kafka") is not None else None
     sli_entries = _section(data, "slis", dict, problems)
     slo_entries = _section(data, "slos", dict, problems)
     alert_entries = _section(data, "alerts", list, problems)
@@ -126,6 +129,7 @@ def _build(data: Any, source: str, base_dir: Path, problems: Problems) -> Config
         alerts=tuple(a for a in alerts if a is not None),
         bus_monitor=bus_monitor,
         alertmanager=alertmanager,
+        kafka=kafka,
     )
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "BudgetConfig",
     "AlertmanagerConfig",
     "BusMonitorConfig",
+    "KafkaConfig",
+    "KafkaTopicConfig",
     "BurnTier",
     "Condition",
     "Defaults",
@@ -276,6 +278,27 @@ class AlertmanagerConfig(FrozenModel):
     escalate_severities: tuple[str, ...] = ("warning",)
 
 
+class KafkaTopicConfig(FrozenModel):
+    """How one Kafka topic's records get the subject the SLIs select on (processor/kafka/subjects.py):
+    ``prefix`` (the topic's name unless given), then the record key (``subject_from="key"``), a
+    payload field (``"field"``, named by ``field``, a dotted path), or nothing more (``"topic"``)."""
+
+    topic: str
+    prefix: str
+    subject_from: Literal["field", "key", "topic"] = "field"
+    field: str | None = "type"
+
+
+class KafkaConfig(FrozenModel):
+    """The ``kafka:`` section: where ``slo run --source kafka`` reads (docs/kafka.md)."""
+
+    brokers: tuple[str, ...] = ()  # host:port; --kafka-brokers overrides
+    group: str = "slo-processor"  # the consumer group (and the faust app id)
+    topics: tuple[KafkaTopicConfig, ...] = ()
+    batch_size: int = 1000  # records handed to an engine at once, at most
+    batch_within_ms: int = 200  # ... or what came within this long
+
+
 class Config(FrozenModel):
     version: Literal[1] = 1
     source: str = "<memory>"
@@ -285,6 +308,7 @@ class Config(FrozenModel):
     alerts: tuple[AlertConfig, ...] = ()
     bus_monitor: BusMonitorConfig | None = None
     alertmanager: AlertmanagerConfig | None = None
+    kafka: KafkaConfig | None = None
 
     def sli(self, name: str) -> SliConfig:
         for s in self.slis:

@@ -37,6 +37,9 @@ ALLOWED = {
     "client": (*BASE, "processor.bus", "processor.client"),
     "ops": (*BASE, "processor.config", "processor.bus", "processor.runtime", "processor.replay", "processor.client",
             "processor.ops"),
+    # the Kafka edge (slo run --source kafka): the runtime's parts with faust in front of them
+    "kafka": (*BASE, "processor.config", "processor.kinds", "processor.engine", "processor.bus", "processor.runtime",
+              "processor.kafka"),
     "cli": ("processor",),
 }
 PURE_LAYERS = ("kinds", "engine", "config-core", "vocabulary")
@@ -83,6 +86,15 @@ def test_a_module_imports_only_from_its_layer_and_below(module, path):
     # "from processor.bus import x" names a module or a name; either must be allowed.
     wrong = sorted(i for i in own if not any(_within(i, p) or _within(p, i) for p in allowed))
     assert [] == wrong
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[m for m, _ in MODULES])
+def test_only_the_kafka_edge_imports_faust_or_a_kafka_client(module, path):
+    # The kafka extra is optional: `pip install slo-processor` must run everything else without it.
+    if _layer(module) == "kafka":
+        return
+    top_level = {i.split(".")[0] for i in _imports(path)}
+    assert set() == top_level & {"faust", "aiokafka", "mode"}
 
 
 PURE_MODULES = [m for m in MODULES if _layer(m[0]) in PURE_LAYERS]
