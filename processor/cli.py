@@ -47,6 +47,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Imported here so that `slo validate` needs neither nats nor the runtime.
     from processor.runtime.serve import run_from_args
 
+    if args.outputs == "kafka":  # needs the kafka extra: imported only when asked for
+        from processor.kafka.sink import kafka_outputs
+
+        return int(run_from_args(args, kafka_outputs(args.kafka_brokers, args.kafka_output_prefix)))
     return int(run_from_args(args))
 
 
@@ -162,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics, /healthz, /readyz and the SLO page on ADDR: HOST:PORT, [V6]:PORT or PORT alone "
         "(loopback), e.g. 127.0.0.1:9464 (default: off; bind beyond loopback only on purpose)",
     )
+    _add_kafka_output_arguments(run)
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 
@@ -284,6 +289,30 @@ def _add_backtest_command(commands: Any) -> None:
     backtest.set_defaults(handler=_cmd_backtest)
 
 
+def _add_kafka_output_arguments(run: argparse.ArgumentParser) -> None:
+    """`slo run --outputs kafka` (processor/kafka/sink.py, docs/kafka-outputs.md)."""
+    run.add_argument("--outputs", choices=["nats", "kafka"], default="nats",
+                     help="where the outputs go: nats (the slo.> subjects, default) or kafka (topics slo.alerts, "
+                     "slo.budget, slo.actions, slo.deadletter, slo.sli, slo.clock keyed by service; the kafka extra)")
+    run.add_argument("--kafka-brokers", default=None, metavar="HOST:PORT,…",
+                     help="the Kafka bootstrap brokers (default: kafka.brokers of the config)")
+    run.add_argument("--kafka-output-prefix", default="slo", metavar="P",
+                     help="--outputs kafka writes to the topics P.alerts, P.budget, ... (default slo)")
+
+
+def _add_kafka_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--source kafka` of replay, export and backtest (processor/replay/kafka_input.py)."""
+    parser.add_argument("--source", choices=["nats", "kafka"], default="nats",
+                        help="read history from the NATS streams (default) or from Kafka topics (the kafka extra)")
+    parser.add_argument("--kafka-brokers", default=None, metavar="HOST:PORT,…",
+                        help="with --source kafka: the bootstrap brokers (default: kafka.brokers of the config)")
+    parser.add_argument("--topics", default=None, metavar="T,…",
+                        help="with --source kafka: the topics to read (default: kafka.topics of the config)")
+    parser.add_argument("--from-offset", default=None, metavar="N|T:P:N,…",
+                        help="with --source kafka: start every partition at offset N, or the partitions named "
+                        "topic:partition:offset (the others from --from, or their earliest)")
+
+
 def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_", default=None, metavar="T",
                         help="start: RFC 3339 with a zone (2026-01-05T14:00:00Z), now, or now-<duration> such as "
@@ -291,6 +320,7 @@ def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
                         help="only these streams (default: every stream the config reads)")
+    _add_kafka_history_arguments(parser)
 
 
 def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) -> None:

@@ -22,15 +22,19 @@ written again with the same ``Slo-Msg-Id``, and the consumer dedupes (``MsgIdDed
 
 from __future__ import annotations
 
-__all__ = ["DEDUPE_HEADER", "SUBJECT_HEADER", "KafkaPublisher", "MsgIdDedupe", "OutputTopics", "record_key"]
+__all__ = ["DEDUPE_HEADER", "SUBJECT_HEADER", "KafkaPublisher", "MsgIdDedupe", "OutputTopics", "kafka_outputs",
+           "record_key"]
 
 import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from processor.bus.publisher import OutMessage
+from processor.config.kafka import parse_brokers
+from processor.config.model import Config
 from processor.errors import BusError, PermissionDeniedError, ProcessorError
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 
@@ -173,6 +177,35 @@ async def _stop_quietly(producer: Any) -> None:
         await producer.stop()
     except Exception:  # noqa: BLE001 - a producer being let go: nothing left to do about its errors
         pass
+
+
+def kafka_outputs(brokers: str | None, topic_prefix: str = "slo", **options: Any,
+                  ) -> Callable[[Config], Callable[[], contextlib.AbstractAsyncContextManager[KafkaPublisher]]]:
+    """``slo run --outputs kafka``: the config -> what opens (and at the end closes) the publisher.
+    ``brokers`` (``--kafka-brokers``) over the config's ``kafka.brokers``."""
+
+    def for_config(config: Config) -> Callable[[], contextlib.AbstractAsyncContextManager[KafkaPublisher]]:
+        if brokers:
+            found, problems = parse_brokers(brokers)
+            if problems:
+                raise ProcessorError(f"--kafka-brokers: {problems[0]}")
+        else:
+            found = config.kafka.brokers if config.kafka is not None else ()
+        if not found:
+            raise ProcessorError("--outputs kafka: give --kafka-brokers host:9092[,…] (or kafka.brokers in the config)")
+
+        @contextlib.asynccontextmanager
+        async def opened() -> AsyncIterator[KafkaPublisher]:
+            publisher = KafkaPublisher(found, OutputTopics(topic_prefix), **options)
+            await publisher.start()
+            try:
+                yield publisher
+            finally:
+                await publisher.close()
+
+        return opened
+
+    return for_config
 
 
 class MsgIdDedupe:

@@ -197,8 +197,9 @@ def connect_options(args: Any, env: Mapping[str, str]) -> ConnectOptions:
     return replace(opts, **overrides) if overrides else opts
 
 
-def run_from_args(args: Any, outputs: Outputs | None = None) -> int:
-    """``slo run``: the process exit code. ``outputs``: see ``serve``."""
+def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = None) -> int:
+    """``slo run``: the process exit code. ``outputs_for``: the config -> ``serve``'s ``outputs``
+    (``slo run --outputs kafka``; a ProcessorError of it is one line on stderr, exit 1)."""
     from processor.config.load import load_config
 
     configure_logging()
@@ -210,6 +211,7 @@ def run_from_args(args: Any, outputs: Outputs | None = None) -> int:
             config = services_config(config, services)
         if config.alertmanager is not None:
             credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
+        outputs = outputs_for(config) if outputs_for is not None else None
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
