@@ -230,6 +230,8 @@ def _add_history_commands(commands: Any) -> None:
                         "--from-checkpoint FILE`); without --from, --out then holds the events after it")
     export.add_argument("--instance", default="default", type=_instance_name, metavar="NAME",
                         help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
+    export.add_argument("--config", default=None, metavar="PATH",
+                        help="with --source kafka: the config whose kafka: section maps the topics to subjects")
     _add_connection_arguments(export, _STORE_URL_HELP)
     export.set_defaults(handler=_cmd_export)
 

@@ -216,7 +216,7 @@ async def export_from_kafka(args: Any, definitions: list[dict], out: Any, from_m
     from processor.replay.cli import _wanted_streams
     from processor.replay.stored import EXPORT_FORMAT, message_line, trailer_line
 
-    source = kafka_history(args, None)
+    source = kafka_history(args, _export_config(args))
     names = _wanted_streams(args, definitions, None)
     out.write(orjson.dumps({"slo_export": EXPORT_FORMAT, "from_ms": from_ms, "to_ms": to_ms,
                             "source": source.describe(), "streams": {}}) + b"\n")
@@ -236,3 +236,11 @@ async def export_from_kafka(args: Any, definitions: list[dict], out: Any, from_m
         out.write(trailer_line(reading.stopped, {n: {"messages": c, **reading.stopped_at.get(n, {})}
                                                  for n, c in counts.items()}))
     return counts
+
+
+def _export_config(args: Any) -> Config | None:
+    """The config whose ``kafka:`` section ``slo export --source kafka`` reads (``--config``), if any."""
+    from processor.config.load import load_config
+
+    path = getattr(args, "config", None)
+    return load_config(path) if path else None

@@ -39,9 +39,9 @@ def _topic(stream: str) -> str:
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("kafka-history")
     events = tmp / "events.ndjson"
-    assert 0 == main(["simulate", "--out", str(events), "--duration", "4m", "--rate", "6", "--start", START,
+    assert 0 == main(["simulate", "--out", str(events), "--duration", "3m", "--rate", "5", "--start", START,
                       "--seed", "7",
-                      "--incident", "latency_spike:gateway@30s+150s", "--incident", "outage:trading@1m+2m"])
+                      "--incident", "latency_spike:gateway@20s+130s", "--incident", "outage:trading@40s+100s"])
     topics = "\n".join(f"    {_topic(s)}: {{prefix: {p}, subject_from: key}}"
                        for s, p in (("MARKET", "market"), ("TRADE", "trade"), ("AI", "ai"), ("ANALYTICS", "analytics")))
     shutil.copytree(ROOT / "config", tmp / "config")  # the catalogue's files beside it
@@ -91,6 +91,12 @@ def _outputs(out: Path) -> dict[str, list[bytes]]:
     return by_series
 
 
+# The streams of the two incidents (api-gateway's requests, the trading saga): the tests of ranges
+# and of the backtest read only these, to be quick.
+TWO = ["--streams", "ANALYTICS,TRADE"]
+TWO_TOPICS = ["--topics", f"{PREFIX}-analytics,{PREFIX}-trade"]
+
+
 def _kafka_args(bootstrap: str, scenario: dict[str, Path]) -> list[str]:
     return ["--source", "kafka", "--kafka-brokers", bootstrap, "--config", str(scenario["config"])]
 
@@ -113,3 +119,79 @@ async def test_a_replay_from_kafka_writes_what_a_replay_of_the_same_events_from_
     assert {_topic(s): n for s, n in on_kafka.items()} == summary["kafka"]["records"]
     assert on_kafka == {s: summary["streams"][s]["messages"] for s in on_kafka}
     assert {} == summary["kafka"]["unmapped"] and 0 == summary["kafka"]["no_stream"]
+
+
+async def test_a_time_range_from_kafka_is_the_same_range_of_the_file(scenario, on_kafka, kafka_bootstrap, tmp_path):  # noqa: F811
+    window = ["--from", "2026-01-05T14:01:00Z", "--to", "2026-01-05T14:02:30Z", *TWO]
+    from_file, from_kafka = tmp_path / "file", tmp_path / "kafka"
+    assert 0 == await asyncio.to_thread(main, ["replay", "--config", str(scenario["config"]), *window,
+                                              "--input", str(scenario["events"]), "--out", str(from_file)])
+    assert 0 == await asyncio.to_thread(main, ["replay", *_kafka_args(kafka_bootstrap, scenario), *window, *TWO_TOPICS,
+                                              "--out", str(from_kafka)])
+    assert _outputs(from_file) == _outputs(from_kafka)
+    _, messages = read_export(scenario["events"])
+    in_range = sum(START_MS + 60_000 <= m.ts_ms <= START_MS + 150_000 for m in messages if m.stream in TWO[1])
+    summary = orjson.loads((from_kafka / "summary.json").read_bytes())
+    assert 0 < in_range == sum(s["messages"] for s in summary["streams"].values())
+
+
+async def test_an_export_from_kafka_holds_each_streams_messages_as_the_file_does(scenario, on_kafka, kafka_bootstrap,
+                                                                                 tmp_path):  # noqa: F811
+    out = tmp_path / "from-kafka.ndjson.gz"
+    assert 0 == await asyncio.to_thread(main, ["export", *_kafka_args(kafka_bootstrap, scenario), "--out", str(out)])
+    _, exported = read_export(out)
+    _, original = read_export(scenario["events"])
+
+    def by_stream(messages) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for m in messages:
+            out.setdefault(m.stream, []).append(m)
+        return out
+
+    want, got = by_stream(original), by_stream(exported)
+    # Each stream's messages in time order, numbered from 1 as the file numbers them. (Messages of
+    # the same millisecond in different partitions may come in another order than the file's.)
+    for stream, msgs in got.items():
+        assert list(range(1, len(msgs) + 1)) == [m.seq for m in msgs]
+        assert sorted(m.ts_ms for m in msgs) == [m.ts_ms for m in msgs]
+    assert {s: sorted((m.ts_ms, m.subject, m.data) for m in msgs) for s, msgs in want.items()} == \
+           {s: sorted((m.ts_ms, m.subject, m.data) for m in msgs) for s, msgs in got.items()}
+    assert exported.end is not None and on_kafka == {s: v["messages"] for s, v in exported.end["streams"].items()}
+
+
+async def test_a_backtest_from_kafka_diffs_and_scores_as_from_the_file(scenario, on_kafka, kafka_bootstrap,
+                                                                       tmp_path, capsys):  # noqa: F811
+    candidate = scenario["tmp"] / "config" / "candidate.yaml"
+    candidate.write_text((ROOT / "examples" / "candidate.yaml").read_text())
+    common = ["backtest", "--baseline", str(scenario["config"]), "--candidate", str(candidate),
+              "--incidents", str(scenario["events"].with_suffix(".incidents.yaml")),
+              "--from", START, "--to", "2026-01-05T14:03:00Z", *TWO]  # a read of topics has no file header's range
+    assert 0 == await asyncio.to_thread(main, [*common, "--input", str(scenario["events"]), "--out", str(tmp_path / "f")])
+    from_file = capsys.readouterr().out
+    assert 0 == await asyncio.to_thread(main, [*common, "--source", "kafka", "--kafka-brokers", kafka_bootstrap,
+                                              *TWO_TOPICS, "--out", str(tmp_path / "k")])
+    from_kafka = capsys.readouterr().out
+    # The first line counts the messages read: a file's are all its streams', the topics' only those read.
+    assert from_file.splitlines()[1:] == from_kafka.splitlines()[1:] and "GatewayLatencyP95High" in from_kafka
+    for name in ("diff.json", "scores.json"):
+        assert (tmp_path / "f" / name).read_bytes() == (tmp_path / "k" / name).read_bytes()
+
+
+async def test_a_replay_from_an_offset_reads_each_partition_from_there(scenario, on_kafka, kafka_bootstrap, tmp_path):  # noqa: F811
+    from tests.kafkakit import read_all
+
+    records = await read_all(kafka_bootstrap, TWO_TOPICS[1].split(","), timeout_s=1.0)
+    assert on_kafka["ANALYTICS"] + on_kafka["TRADE"] == len(records)
+    out = tmp_path / "k"
+    assert 0 == await asyncio.to_thread(main, ["replay", *_kafka_args(kafka_bootstrap, scenario), *TWO, *TWO_TOPICS,
+                                              "--from-offset", "100", "--out", str(out)])
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert sum(r.offset >= 100 for r in records) == sum(s["messages"] for s in summary["streams"].values())
+    assert all(p["from_offset"] == min(100, p["to_offset"]) for p in summary["kafka"]["partitions"].values())
+
+
+async def test_a_topic_the_brokers_do_not_have_is_one_line_naming_it(scenario, kafka_bootstrap, tmp_path, capsys):  # noqa: F811
+    code = await asyncio.to_thread(main, ["replay", *_kafka_args(kafka_bootstrap, scenario), "--topics", "kh-none",
+                                         "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert 1 == code and err[-1].startswith("slo replay: no topic kh-none on the Kafka brokers")
