@@ -50,7 +50,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.outputs == "kafka":  # needs the kafka extra: imported only when asked for
         from processor.kafka.sink import kafka_outputs
 
-        return int(run_from_args(args, kafka_outputs(args.kafka_brokers, args.kafka_output_prefix)))
+        return int(run_from_args(args, kafka_outputs(args.kafka_brokers, args.kafka_output_prefix,
+                                                     idempotent=args.kafka_idempotence == "on")))
     return int(run_from_args(args))
 
 
@@ -300,6 +301,9 @@ def _add_kafka_output_arguments(run: argparse.ArgumentParser) -> None:
                      help="the Kafka bootstrap brokers (default: kafka.brokers of the config)")
     run.add_argument("--kafka-output-prefix", default="slo", metavar="P",
                      help="--outputs kafka writes to the topics P.alerts, P.budget, ... (default slo)")
+    run.add_argument("--kafka-idempotence", choices=["on", "off"], default="on",
+                     help="--outputs kafka: the idempotent producer (default on; off for a broker without "
+                     "InitProducerId v0 such as Tansu: consumers dedupe by Slo-Msg-Id either way)")
 
 
 def _add_kafka_history_arguments(parser: argparse.ArgumentParser) -> None:

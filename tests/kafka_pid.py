@@ -13,9 +13,12 @@ from __future__ import annotations
 
 __all__ = ["speak_init_producer_id_v3"]
 
+import contextlib
+from collections.abc import Iterator
+
 from aiokafka.producer import sender
 from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.transaction import InitProducerIdRequest, InitProducerIdRequest_v0
+from aiokafka.protocol.transaction import InitProducerIdRequest_v0
 from aiokafka.protocol.types import CompactString, Int16, Int32, Int64, Schema, TaggedFields
 
 
@@ -48,7 +51,12 @@ class InitProducerIdRequestV3(Request[InitProducerIdRequest_v0 | InitProducerIdR
         return request_struct_class(self._transactional_id, self._transaction_timeout_ms)
 
 
-def speak_init_producer_id_v3() -> None:
-    """From now on (this process), aiokafka's producers ask for their id with v3 where the broker has it."""
-    assert sender.InitProducerIdRequest in (InitProducerIdRequest, InitProducerIdRequestV3)
+@contextlib.contextmanager
+def speak_init_producer_id_v3() -> Iterator[None]:
+    """Within: aiokafka's producers (of this process) ask for their id with v3 where the broker has it."""
+    original = sender.InitProducerIdRequest
     sender.InitProducerIdRequest = InitProducerIdRequestV3
+    try:
+        yield
+    finally:
+        sender.InitProducerIdRequest = original

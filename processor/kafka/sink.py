@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from processor.bus.publisher import OutMessage
-from processor.config.kafka import parse_brokers
+from processor.config.kafka import parse_brokers, topic_problem
 from processor.config.model import Config
 from processor.errors import BusError, PermissionDeniedError, ProcessorError
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
@@ -185,6 +185,9 @@ def kafka_outputs(brokers: str | None, topic_prefix: str = "slo", **options: Any
     ``brokers`` (``--kafka-brokers``) over the config's ``kafka.brokers``."""
 
     def for_config(config: Config) -> Callable[[], contextlib.AbstractAsyncContextManager[KafkaPublisher]]:
+        problem = topic_problem(OutputTopics(topic_prefix).topic("deadletter"))
+        if problem is not None:
+            raise ProcessorError(f"--kafka-output-prefix {topic_prefix!r}: {problem}")
         if brokers:
             found, problems = parse_brokers(brokers)
             if problems:
