@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-__all__ = ["KafkaBroker", "broker_bin", "create_topics", "free_port", "kafka_bootstrap", "produce", "read_all"]
+__all__ = ["KafkaBroker", "broker_bin", "create_topics", "export_records", "free_port", "kafka_bootstrap", "kafka_config",
+           "produce", "read_all"]
 
 
 def broker_bin() -> str:
@@ -157,3 +158,37 @@ async def read_all(bootstrap: str, topics: Sequence[str], timeout_s: float = 2.0
                 out.extend(records)
     finally:
         await consumer.stop()
+
+
+def export_records(path: Path) -> dict[str, list[Record]]:
+    """An export file's messages (``slo simulate --out``, ``slo export``) as Kafka records: topic =
+    the stream's name in lower case, key = the subject after its first token (so that the mapping
+    ``subject_from: key`` gives the subject back), timestamp = the JetStream one; each stream's in
+    file order."""
+    from processor.replay.stored import read_export
+
+    _, messages = read_export(path)
+    topics: dict[str, list[Record]] = {}
+    for m in messages:
+        topics.setdefault(m.stream.lower(), []).append((m.subject.split(".", 1)[1].encode(), m.data, m.ts_ms))
+    return topics
+
+
+def kafka_config(directory: Path, brokers: str, topics: dict[str, str], base: Path | None = None,
+                 group: str = "slo-test", extra: str = "") -> Path:
+    """``base`` (config/slo.yaml, with its catalogue) plus a ``kafka:`` section reading ``topics``
+    (topic -> the subject prefix, the stream's name in lower case for export_records') with
+    ``subject_from: key``, short group timeouts (Tansu waits the whole rebalance timeout on every
+    join), written to ``directory``; returns its path."""
+    base = base or Path(__file__).resolve().parents[1] / "config" / "slo.yaml"
+    import shutil
+
+    for sibling in base.parent.glob("*.yaml"):
+        if sibling != base:
+            shutil.copy(sibling, directory / sibling.name)
+    lines = [f"kafka:\n  brokers: [{brokers}]\n  group: {group}\n  session_timeout: 6s\n  rebalance_timeout: 3s\n"
+             f"  batch_within: 50ms\n{extra}  topics:\n"]
+    lines += [f"    {t}: {{subject_from: key, prefix: {prefix}}}\n" for t, prefix in topics.items()]
+    path = directory / "slo.yaml"
+    path.write_text(base.read_text() + "\n" + "".join(lines))
+    return path

@@ -45,6 +45,8 @@ class RawKafka(RawModel):
     topics: Any = None  # {name: {...}} or [name, ...]: each entry validated on its own (_topic)
     batch_size: PositiveInt = _DEFAULTS.batch_size
     batch_within: DurationMs = _DEFAULTS.batch_within_ms
+    session_timeout: DurationMs = _DEFAULTS.session_timeout_ms
+    rebalance_timeout: DurationMs = _DEFAULTS.rebalance_timeout_ms
 
 
 def topic_problem(name: Any) -> str | None:
@@ -98,8 +100,9 @@ def read_kafka(value: Any, problems: Problems) -> KafkaConfig | None:
     brokers, broker_problems = parse_brokers(raw.brokers or [])
     for text in broker_problems:
         problems.add(loc + ("brokers",), text)
-    if raw.batch_within is not None and raw.batch_within <= 0:
-        problems.add(loc + ("batch_within",), "must be greater than 0")
+    for key in ("batch_within", "session_timeout", "rebalance_timeout"):
+        if getattr(raw, key) is not None and getattr(raw, key) <= 0:
+            problems.add(loc + (key,), "must be greater than 0")
     topics_raw = raw.topics or {}
     if isinstance(topics_raw, list):
         topics_raw = dict.fromkeys(topics_raw)
@@ -110,4 +113,5 @@ def read_kafka(value: Any, problems: Problems) -> KafkaConfig | None:
     if entry is None or len(problems) > n:
         return None
     return KafkaConfig(brokers=brokers, group=entry.group, topics=tuple(t for t in topics if t is not None),
-                       batch_size=entry.batch_size, batch_within_ms=entry.batch_within)
+                       batch_size=entry.batch_size, batch_within_ms=entry.batch_within,
+                       session_timeout_ms=entry.session_timeout, rebalance_timeout_ms=entry.rebalance_timeout)

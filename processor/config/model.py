@@ -297,6 +297,10 @@ class KafkaConfig(FrozenModel):
     topics: tuple[KafkaTopicConfig, ...] = ()
     batch_size: int = 1000  # records handed to an engine at once, at most
     batch_within_ms: int = 200  # ... or what came within this long
+    # The group's timeouts (faust's defaults: 60 s each). A join waits up to the rebalance timeout
+    # for the group's other members (Tansu, the tests' broker, always waits all of it).
+    session_timeout_ms: int = 60_000
+    rebalance_timeout_ms: int = 60_000
 
 
 class Config(FrozenModel):
