@@ -331,6 +331,10 @@ def _add_kafka_history_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --source kafka: the bootstrap brokers (default: kafka.brokers of the config)")
     parser.add_argument("--topics", default=None, metavar="T,…",
                         help="with --source kafka: the topics to read (default: kafka.topics of the config)")
+    parser.add_argument("--kafka-engines", choices=["partition", "stream"], default="partition",
+                        help="with --source kafka: an engine per topic-partition as `slo run --source kafka` runs "
+                        "(default), or per stream of streams/ with the partitions merged in time order, as the "
+                        "same events on NATS (export writes streams either way)")
     parser.add_argument("--from-offset", default=None, metavar="N|T:P:N,…",
                         help="with --source kafka: start every partition at offset N, or the partitions named "
                         "topic:partition:offset (the others from --from, or their earliest)")

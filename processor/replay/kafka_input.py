@@ -114,15 +114,22 @@ class _Router:
             return home
 
 
+# (topic, partition) -> the lane (engine) that reads it, None if none does: ``--kafka-engines partition``.
+LaneOf = Callable[[str, int], str | None]
+
+
 async def read_kafka(source: KafkaHistory, definitions: Sequence[dict], names: Sequence[str],
                      from_ms: int | None, to_ms: int | None,
                      on_batch: Callable[[str, list[StoredMsg]], Awaitable[None] | None],
-                     stopped: Callable[[], bool] = lambda: False, tally: KafkaTally | None = None) -> KafkaTally:
+                     stopped: Callable[[], bool] = lambda: False, tally: KafkaTally | None = None,
+                     lane_of: LaneOf | None = None) -> KafkaTally:
     """The topics' records in the range as each stream's messages, in batches of one stream to
     ``on_batch`` (each stream's in timestamp order), until done or ``stopped()``. ``tally``: the
-    one to count into (its ``ranges`` are there from the first batch on: the progress' total)."""
+    one to count into (its ``ranges`` are there from the first batch on: the progress' total).
+    ``lane_of``: each topic-partition is a stream of its own (``slo run --source kafka``'s lanes),
+    its messages numbered by their offsets, instead of the streams of ``names``."""
     tally = tally if tally is not None else KafkaTally()
-    route = _Router(definitions, names)
+    route = _Router(definitions, names) if lane_of is None else _ByPartition(lane_of)
     seqs: Counter = Counter()
     pending: dict[str, list[StoredMsg]] = {}
 
@@ -153,19 +160,61 @@ async def read_kafka(source: KafkaHistory, definitions: Sequence[dict], names: S
     return tally
 
 
-def _stored(rec: HistoryRecord, subjects: SubjectMap, route: _Router, seqs: Counter, tally: KafkaTally) -> StoredMsg | None:
+class _ByPartition:
+    """The lane of a record's topic-partition, whatever its subject."""
+
+    def __init__(self, lane_of: LaneOf) -> None:
+        self.lane_of = lane_of
+        self._cache: dict[tuple[str, int], str | None] = {}
+
+    def __call__(self, rec: HistoryRecord) -> str | None:
+        key = (rec.topic, rec.partition)
+        if key not in self._cache:
+            self._cache[key] = self.lane_of(*key)
+        return self._cache[key]
+
+
+def _stored(rec: HistoryRecord, subjects: SubjectMap, route: _Router | _ByPartition, seqs: Counter,
+            tally: KafkaTally) -> StoredMsg | None:
     tally.records[rec.topic] += 1
     subject = subjects.subject(rec.topic, rec.key, rec.value)
     if isinstance(subject, Unmapped):
         tally.unmapped[subject.reason] += 1
         return None
+    headers = {k: v.decode("utf-8", "replace") for k, v in rec.headers} if rec.headers else None
+    if isinstance(route, _ByPartition):
+        lane = route(rec)
+        if lane is None:
+            tally.no_stream[subject] += 1
+            return None
+        return StoredMsg(lane, rec.offset, rec.ts_ms, subject, rec.value, headers)  # as the live lane's after_seq
     stream = route(subject)
     if stream is None:
         tally.no_stream[subject] += 1
         return None
     seqs[stream] += 1
-    headers = {k: v.decode("utf-8", "replace") for k, v in rec.headers} if rec.headers else None
     return StoredMsg(stream, seqs[stream], rec.ts_ms, subject, rec.value, headers)
+
+
+def partition_lanes(replays: Sequence[Any], configs: Sequence[Config], subjects: SubjectMap,
+                    decode: Any = None) -> LaneOf:
+    """``lane_of`` for ``read_kafka`` that gives each topic-partition a lane in every replay (a
+    backtest has two), each over its config's part for the topic as ``slo run --source kafka``
+    builds them (kafka/parts.py); None for a topic no SLI of the first config reads."""
+    from processor.kafka.parts import lane_name, topic_part
+
+    def lane_of(topic: str, partition: int) -> str | None:
+        cfg = subjects.topics.get(topic)
+        parts = [topic_part(config, cfg) if cfg is not None else None for config in configs]
+        if parts[0] is None:
+            return None
+        name = lane_name(topic, partition)
+        for replay, part in zip(replays, parts, strict=True):
+            lane = replay.add_stream(name, part if part is not None else parts[0])
+            lane.decode = decode
+        return name
+
+    return lane_of
 
 
 # ---- the three commands' reads (replay/cli.py and backtest_cli.py call these for --source kafka) ----
@@ -177,8 +226,10 @@ async def replay_from_kafka(args: Any, config: Config, definitions: list[dict], 
     from processor.replay.run import Replay
 
     source = kafka_history(args, config)
-    names = _wanted_streams(args, definitions, config)
+    by_partition = getattr(args, "kafka_engines", "partition") == "partition"
+    names = [] if by_partition else _wanted_streams(args, definitions, config)
     replay = Replay(config, definitions, sink, moves={}, streams=names)
+    lane_of = partition_lanes([replay], [config], source.subjects) if by_partition else None
     reading.event_time = _event_time(replay)
     tally = KafkaTally()
 
@@ -188,7 +239,7 @@ async def replay_from_kafka(args: Any, config: Config, definitions: list[dict], 
         replay.feed(stream, batch)
         reading.batch(stream, batch)
 
-    await read_kafka(source, definitions, names, from_ms, to_ms, feed, lambda: reading.stopped, tally)
+    await read_kafka(source, definitions, names, from_ms, to_ms, feed, lambda: reading.stopped, tally, lane_of)
     if not reading.stopped:
         replay.finish()
     return replay, source, tally
@@ -201,9 +252,14 @@ async def backtest_from_kafka(args: Any, make: Callable[[dict, list[str]], Any],
     from processor.replay.cli import _wanted_streams
 
     source = kafka_history(args, baseline)
-    names = _wanted_streams(args, definitions, None)
+    by_partition = getattr(args, "kafka_engines", "partition") == "partition"
+    names = [] if by_partition else _wanted_streams(args, definitions, None)
     run = make({}, names)
-    await read_kafka(source, definitions, names, from_ms, to_ms, run.feed)
+    lane_of = None
+    if by_partition:
+        lane_of = partition_lanes([side.replay for side in run.sides], [side.config for side in run.sides],
+                                  source.subjects, run.decode)
+    await read_kafka(source, definitions, names, from_ms, to_ms, run.feed, lane_of=lane_of)
     return run
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -98,7 +99,7 @@ TWO_TOPICS = ["--topics", f"{PREFIX}-analytics,{PREFIX}-trade"]
 
 
 def _kafka_args(bootstrap: str, scenario: dict[str, Path]) -> list[str]:
-    return ["--source", "kafka", "--kafka-brokers", bootstrap, "--config", str(scenario["config"])]
+    return ["--source", "kafka", "--kafka-brokers", bootstrap, "--config", str(scenario["config"]), "--kafka-engines", "stream"]
 
 
 async def test_a_replay_from_kafka_writes_what_a_replay_of_the_same_events_from_a_file_writes(
@@ -169,7 +170,7 @@ async def test_a_backtest_from_kafka_diffs_and_scores_as_from_the_file(scenario,
     assert 0 == await asyncio.to_thread(main, [*common, "--input", str(scenario["events"]), "--out", str(tmp_path / "f")])
     from_file = capsys.readouterr().out
     assert 0 == await asyncio.to_thread(main, [*common, "--source", "kafka", "--kafka-brokers", kafka_bootstrap,
-                                              *TWO_TOPICS, "--out", str(tmp_path / "k")])
+                                              "--kafka-engines", "stream", *TWO_TOPICS, "--out", str(tmp_path / "k")])
     from_kafka = capsys.readouterr().out
     # The first line counts the messages read: a file's are all its streams', the topics' only those read.
     assert from_file.splitlines()[1:] == from_kafka.splitlines()[1:] and "GatewayLatencyP95High" in from_kafka
@@ -195,3 +196,38 @@ async def test_a_topic_the_brokers_do_not_have_is_one_line_naming_it(scenario, k
                                          "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert 1 == code and err[-1].startswith("slo replay: no topic kh-none on the Kafka brokers")
+
+
+async def test_by_default_each_partition_has_its_engine_as_slo_run_source_kafka_gives_it(
+        scenario, on_kafka, kafka_bootstrap, tmp_path):  # noqa: F811
+    """--kafka-engines partition (the default): kh-trade's partition 2 is a lane of its own, kh-trade-2,
+    whose engine evaluates what the TRADE stream's engine evaluates, over that partition's records
+    alone; the reference is the stream-merged replay of that one partition (the others read from
+    their ends). The SLIs on the input subjects label their series with the lane: left out."""
+    from tests.kafkakit import read_all
+
+    records = [r for r in await read_all(kafka_bootstrap, [_topic("TRADE")], timeout_s=1.0)]
+    ends = Counter(r.partition for r in records)
+    assert len(ends) == 3  # the keys spread the subjects over the three partitions
+    by_lane, alone = tmp_path / "lanes", tmp_path / "alone"
+    assert 0 == await asyncio.to_thread(main, ["replay", "--source", "kafka", "--kafka-brokers", kafka_bootstrap,
+                                              "--config", str(scenario["config"]), "--topics", _topic("TRADE"),
+                                              "--out", str(by_lane)])
+    only_2 = ",".join(f"{_topic('TRADE')}:{p}:{0 if p == 2 else ends[p]}" for p in range(3))
+    assert 0 == await asyncio.to_thread(main, ["replay", *_kafka_args(kafka_bootstrap, scenario), "--streams", "TRADE",
+                                              "--topics", _topic("TRADE"), "--from-offset", only_2, "--out", str(alone)])
+    summary = orjson.loads((by_lane / "summary.json").read_bytes())
+    assert {f"{PREFIX}-trade-{p}": n for p, n in ends.items()} == {s: v["messages"] for s, v in summary["streams"].items()}
+    assert (0, ends[2] - 1) == (summary["streams"][f"{PREFIX}-trade-2"]["first_seq"],
+                                summary["streams"][f"{PREFIX}-trade-2"]["last_seq"])  # offsets
+
+    lane_2 = tmp_path / "lane-2"
+    assert 0 == await asyncio.to_thread(main, ["replay", "--source", "kafka", "--kafka-brokers", kafka_bootstrap,
+                                              "--config", str(scenario["config"]), "--topics", _topic("TRADE"),
+                                              "--from-offset", only_2, "--out", str(lane_2)])
+    assert [f"{PREFIX}-trade-2"] == list(orjson.loads((lane_2 / "summary.json").read_bytes())["streams"])
+
+    def not_input(out: Path) -> dict:
+        return {k: v for k, v in _outputs(out).items() if ".slo-processor." not in k[0]}
+
+    assert not_input(alone) == not_input(lane_2) != {}
