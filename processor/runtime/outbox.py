@@ -2,7 +2,9 @@
 
 A batch is acked only after its outputs are stored, so while the bus is unavailable the outbox
 waits for it (nats-py reconnects by itself) and publishes again; republishing is safe, every
-message carries a ``Nats-Msg-Id`` that the stream deduplicates. What the outputs say is also
+message carries a ``Nats-Msg-Id`` that the stream deduplicates. The publisher is an
+``OutputPublisher``: NATS JetStream by default, or Kafka topics (``kafka/sink.py``, whose consumers
+dedupe by the same id). What the outputs say is also
 logged: one line per alert transition and per action, one line per batch for its rejections.
 """
 
