@@ -78,6 +78,7 @@ class KafkaSource:
         self._seeking: dict[tuple[str, int], tuple[float, float]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self.agent: Any = None  # the faust agent (None: no topic is read)
         self.app = self._build_app()
 
     def _build_app(self) -> faust.App:
@@ -91,7 +92,7 @@ class KafkaSource:
         )
         if self.parts:
             topic = app.topic(*self.parts, value_serializer="raw", key_serializer="raw")
-            app.agent(topic, name=f"slo-{k.group}-agent")(self._agent)
+            self.agent = app.agent(topic, name=f"slo-{k.group}-agent")(self._agent)
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_partitions_revoked.connect(self._on_revoked)
         return app
@@ -166,25 +167,33 @@ class KafkaSource:
 
     async def _open(self, topic: str, partition: int) -> None:
         name = lane_name(topic, partition)
-        engine = Engine(self.parts[topic], fallback_ts_ms=record_ts_ms, stream=name)
         state = await self.checkpoints.load(name)
+        tp = TP(topic, partition)
+        first = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+        lane = self.open_lane(topic, partition, state, first)
+        await self.app.consumer.seek(tp, lane.next_offset)
+        self._seeking[(topic, partition)] = (time.monotonic(), time.monotonic())
+        self.log.info("kafka.assigned", lane=name, from_offset=lane.next_offset, restored=state is not None)
+
+    def open_lane(self, topic: str, partition: int, state: tuple[int, dict] | None, first_offset: int) -> PartitionLane:
+        """A partition's lane, its engine restored from ``state``, reading from the offset after it
+        (from ``first_offset``, the partition's first, without one or past what is left)."""
+        name = lane_name(topic, partition)
+        engine = Engine(self.parts[topic], fallback_ts_ms=record_ts_ms, stream=name)
         if state is not None:
             for note in engine.restore(state[1]):
                 self.log.warning("checkpoint.dropped_state", lane=name, note=note)
         lane = PartitionLane(name, topic, partition, engine, self.subjects, self.sink, IdleClock(self.idle_after_s),
                              saved=state, log=self.log)
         lane.idle.start()
-        tp = TP(topic, partition)
-        first = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
-        if lane.next_offset is None or lane.next_offset < first:
+        if lane.next_offset is None or lane.next_offset < first_offset:
             if lane.next_offset is not None:
-                self.log.error("kafka.checkpoint_gone", lane=name, next_offset=lane.next_offset, first_offset=first,
+                self.log.error("kafka.checkpoint_gone", lane=name, next_offset=lane.next_offset, first_offset=first_offset,
                                note="the records after the checkpoint were deleted (retention): reading from the first")
-            lane.next_offset = first
-        await self.app.consumer.seek(tp, lane.next_offset)
-        self._seeking[(topic, partition)] = (time.monotonic(), time.monotonic())
+            lane.next_offset = first_offset
         self.lanes[(topic, partition)] = lane
-        self.log.info("kafka.assigned", lane=name, from_offset=lane.next_offset, restored=state is not None)
+        self._opening.setdefault((topic, partition), asyncio.Event()).set()
+        return lane
 
     async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         for tp in revoked:
