@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -32,18 +31,19 @@ PREFIX = "kh"  # this file's topics: kh-market, kh-trade, ... (the broker is sha
 OUTPUTS = ("alerts", "budget", "sli", "actions", "deadletter")
 
 
-def _topic(stream: str) -> str:
-    return f"{PREFIX}-{stream.lower()}"
+def _topic(stream: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}-{stream.lower()}"
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def scenario(tmp_path_factory: pytest.TempPathFactory, request) -> dict[str, Path]:
+    prefix = request.module.PREFIX
     tmp = tmp_path_factory.mktemp("kafka-history")
     events = tmp / "events.ndjson"
     assert 0 == main(["simulate", "--out", str(events), "--duration", "3m", "--rate", "5", "--start", START,
                       "--seed", "7",
                       "--incident", "latency_spike:gateway@20s+130s", "--incident", "outage:trading@40s+100s"])
-    topics = "\n".join(f"    {_topic(s)}: {{prefix: {p}, subject_from: key}}"
+    topics = "\n".join(f"    {_topic(s, prefix)}: {{prefix: {p}, subject_from: key}}"
                        for s, p in (("MARKET", "market"), ("TRADE", "trade"), ("AI", "ai"), ("ANALYTICS", "analytics")))
     shutil.copytree(ROOT / "config", tmp / "config")  # the catalogue's files beside it
     config = tmp / "config" / "slo.yaml"
@@ -52,15 +52,20 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-async def on_kafka(scenario: dict[str, Path], kafka_bootstrap: str) -> dict[str, int]:  # noqa: F811
-    """The file's events as records; returns how many each stream has."""
+async def on_kafka(scenario: dict[str, Path], kafka_bootstrap: str, request) -> dict[str, int]:  # noqa: F811
+    """The file's events as records on the topics of the module's PREFIX; returns how many each
+    stream has."""
+    prefix = request.module.PREFIX
     by_stream: dict[str, list] = {}
     _, messages = read_export(scenario["events"])
+    wanted = getattr(request.module, "STREAMS", None)  # a module that reads fewer streams sends fewer
     for m in messages:
-        prefix, _, rest = m.subject.partition(".")
-        by_stream.setdefault(m.stream, []).append((rest.encode(), m.data, m.ts_ms))
-    await create_topics(kafka_bootstrap, {_topic(s): 3 for s in by_stream})
-    await asyncio.gather(*(produce_one_per_batch(kafka_bootstrap, _topic(s), records) for s, records in by_stream.items()))
+        if wanted is None or m.stream in wanted:
+            _, _, rest = m.subject.partition(".")
+            by_stream.setdefault(m.stream, []).append((rest.encode(), m.data, m.ts_ms))
+    await create_topics(kafka_bootstrap, {_topic(s, prefix): 3 for s in by_stream})
+    await asyncio.gather(*(produce_one_per_batch(kafka_bootstrap, _topic(s, prefix), records)
+                           for s, records in by_stream.items()))
     return {s: len(r) for s, r in by_stream.items()}
 
 
@@ -196,38 +201,3 @@ async def test_a_topic_the_brokers_do_not_have_is_one_line_naming_it(scenario, k
                                          "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert 1 == code and err[-1].startswith("slo replay: no topic kh-none on the Kafka brokers")
-
-
-async def test_by_default_each_partition_has_its_engine_as_slo_run_source_kafka_gives_it(
-        scenario, on_kafka, kafka_bootstrap, tmp_path):  # noqa: F811
-    """--kafka-engines partition (the default): kh-trade's partition 2 is a lane of its own, kh-trade-2,
-    whose engine evaluates what the TRADE stream's engine evaluates, over that partition's records
-    alone; the reference is the stream-merged replay of that one partition (the others read from
-    their ends). The SLIs on the input subjects label their series with the lane: left out."""
-    from tests.kafkakit import read_all
-
-    records = [r for r in await read_all(kafka_bootstrap, [_topic("TRADE")], timeout_s=1.0)]
-    ends = Counter(r.partition for r in records)
-    assert len(ends) == 3  # the keys spread the subjects over the three partitions
-    by_lane, alone = tmp_path / "lanes", tmp_path / "alone"
-    assert 0 == await asyncio.to_thread(main, ["replay", "--source", "kafka", "--kafka-brokers", kafka_bootstrap,
-                                              "--config", str(scenario["config"]), "--topics", _topic("TRADE"),
-                                              "--out", str(by_lane)])
-    only_2 = ",".join(f"{_topic('TRADE')}:{p}:{0 if p == 2 else ends[p]}" for p in range(3))
-    assert 0 == await asyncio.to_thread(main, ["replay", *_kafka_args(kafka_bootstrap, scenario), "--streams", "TRADE",
-                                              "--topics", _topic("TRADE"), "--from-offset", only_2, "--out", str(alone)])
-    summary = orjson.loads((by_lane / "summary.json").read_bytes())
-    assert {f"{PREFIX}-trade-{p}": n for p, n in ends.items()} == {s: v["messages"] for s, v in summary["streams"].items()}
-    assert (0, ends[2] - 1) == (summary["streams"][f"{PREFIX}-trade-2"]["first_seq"],
-                                summary["streams"][f"{PREFIX}-trade-2"]["last_seq"])  # offsets
-
-    lane_2 = tmp_path / "lane-2"
-    assert 0 == await asyncio.to_thread(main, ["replay", "--source", "kafka", "--kafka-brokers", kafka_bootstrap,
-                                              "--config", str(scenario["config"]), "--topics", _topic("TRADE"),
-                                              "--from-offset", only_2, "--out", str(lane_2)])
-    assert [f"{PREFIX}-trade-2"] == list(orjson.loads((lane_2 / "summary.json").read_bytes())["streams"])
-
-    def not_input(out: Path) -> dict:
-        return {k: v for k, v in _outputs(out).items() if ".slo-processor." not in k[0]}
-
-    assert not_input(alone) == not_input(lane_2) != {}
