@@ -40,7 +40,7 @@ __all__ = [
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nats.errors
@@ -53,12 +53,13 @@ from processor.bus import _jsapi
 from processor.bus.denials import denials
 from processor.bus.jsreply import (
     ack_tokens,
+    consumer_sequence,
     delivered_count,
     delivered_index,
     js_timestamp_ms,
     stream_sequence,
 )
-from processor.errors import BusError
+from processor.errors import BusError, DeliveryGapError, LeaseLostError
 
 _log = structlog.get_logger(__name__)
 
@@ -82,12 +83,13 @@ _FATAL_409_PREFIXES = (
 _EMPTY_404_LIMIT = 3
 
 
-async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
+async def consumer_pending(nc: Client, stream: str, durable: str, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
     """Messages in the stream that the consumer has not delivered yet (its ``num_pending``)."""
     info = await _jsapi.request(
         nc,
         f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{stream}.{durable}",
         what=f"consumer {stream}/{durable}: info",
+        timeout_s=timeout_s,
     )
     return int(info.get("num_pending", 0))
 
@@ -119,6 +121,7 @@ class BatchPuller:
         expires_ms: int = 500,
         start_after_seq: int | None = None,
         history: dict[str, Any] | None = None,
+        may_pull: Callable[[], bool] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -135,6 +138,10 @@ class BatchPuller:
         # A read of stored history (a replay): an ephemeral consumer starting where ``history``
         # says (its deliver policy), never acked, deleted at stop and by the server once inactive.
         self._history = history
+        # `slo run --standby`: the lease's fence, asked right before each pull request, since a
+        # request of an instance that lost its lease takes messages from the new active's
+        # consumer (same durable), which its ack of later ones (AckPolicy ALL) would then skip.
+        self._may_pull = may_pull
         self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._pull_payload = json.dumps(
             {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
@@ -145,6 +152,7 @@ class BatchPuller:
         self._inbox = ""
         self._sub: Subscription | None = None
         self._request_counter = 0
+        self._reconnects = nc.stats.get("reconnects", 0)  # the client's count when requests were sent
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
@@ -158,6 +166,9 @@ class BatchPuller:
         self._first_delivery_prefix: str | None = None
         self._last_appended: Msg | None = None
         self._delivered_total = 0
+        # The consumer's delivery sequence before this puller's first delivery (--standby: see
+        # _check_no_gap); None: unknown, not checked.
+        self._dseq_origin: int | None = None
         self._delivered_at_last_404 = -1
         self._empty_404s = 0
         self.redeliveries_dropped = 0
@@ -199,8 +210,11 @@ class BatchPuller:
             return
         info = await self._consumer_info()
         config = self._wanted_config()
+        # A consumer created here starts its delivery sequence at 0; one kept, where it is.
+        self._dseq_origin = 0
         if self._start_after_seq is not None:
             if info is not None and self._reusable_at(info, self._start_after_seq):
+                self._dseq_origin = int(info.get("delivered", {}).get("consumer_seq", 0))
                 await self._reconcile(info["config"], config)
                 return
             if info is not None:
@@ -214,6 +228,7 @@ class BatchPuller:
             await self._create_or_update(config)
             return
         existing = info["config"]
+        self._dseq_origin = int(info.get("delivered", {}).get("consumer_seq", 0))
         if existing.get("ack_policy") != "all" or existing.get("deliver_subject"):
             raise BusError(
                 f"{self._what}: an existing consumer of that name is not a pull consumer with "
@@ -336,6 +351,14 @@ class BatchPuller:
 
     async def _top_up(self) -> None:
         """Keep at least one full request's worth of messages asked for beyond the buffer."""
+        reconnects = self._nc.stats.get("reconnects", 0)
+        if reconnects != self._reconnects:
+            # The connection was replaced (a NATS node lost): the requests it carried may have
+            # died with their server, so ask again now rather than after they expire. Requests
+            # that did survive only deliver more than asked for, which the buffer takes.
+            self._reconnects = reconnects
+            self._live_requests.clear()
+            self._credit = 0
         if self._live_requests:
             now_s = time.monotonic()
             stale = [r for r, deadline in self._live_requests.items() if deadline < now_s]
@@ -346,6 +369,8 @@ class BatchPuller:
                 # (a reconnect drops pending pull requests silently): any credit left is fiction.
                 self._credit = 0
         while self._credit < self._batch_size:
+            if self._may_pull is not None and not self._may_pull():
+                raise LeaseLostError(f"{self._what}: this instance no longer holds its lease: no more pull requests")
             self._request_counter += 1
             reply = f"{self._inbox}.{self._request_counter}"
             # Grace beyond expires: the server's 408 is the normal end, the deadline a backstop.
@@ -479,6 +504,7 @@ class BatchPuller:
             return []  # stop() was called while we waited
         if self._failure is not None:
             raise self._failure
+        self._check_no_gap()
         self._request_ended = False
         buffer = self._buffer
         if len(buffer) <= self._batch_size:
@@ -490,9 +516,26 @@ class BatchPuller:
             await self._top_up()
         return batch
 
-    async def pending(self) -> int:
+    def _check_no_gap(self) -> None:
+        """--standby: every delivery of the consumer since it started came to this puller. The
+        consumer's delivery sequence counts every message it sent to anyone; more than this
+        puller received means another process took some (a stale instance's pull request that was
+        in its client's buffer when it froze), and acking later ones would skip them."""
+        last = self._last_appended
+        if self._may_pull is None or self._dseq_origin is None or last is None or not self._buffer:
+            return
+        try:
+            delivered = consumer_sequence(last.reply) - self._dseq_origin
+        except ValueError:
+            return
+        received = self._delivered_total + self.redeliveries_dropped
+        if delivered > received:
+            raise DeliveryGapError(f"{self._what}: {delivered - received} message(s) delivered to another process; "
+                                   f"resuming from the checkpoint")
+
+    async def pending(self, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
-        return await consumer_pending(self._nc, self._stream, self._durable)
+        return await consumer_pending(self._nc, self._stream, self._durable, timeout_s)
 
     async def ack(self, last_msg: Msg) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
