@@ -82,8 +82,7 @@ class Processor:
         telemetry: Telemetry | None = None,
         generator_base_url: str | None = None,
         may_act: Callable[[], bool] | None = None,
-        lease_ttl_s: float | None = None,
-        publisher: OutputPublisher | None = None,
+        lease_ttl_s: float | None = None, publisher: OutputPublisher | None = None,  # None: NATS slo.>
     ):
         self.config = config
         # --standby: the lease's fence (runtime/lease.py); nothing is published or checkpointed
@@ -116,7 +115,6 @@ class Processor:
             sender = self.alertmanager
             self.telemetry.metrics.attach_alertmanager(lambda: sender.stats.queued)
             sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
-        # Where the outputs go: NATS slo.> unless another publisher is given (`slo run --outputs kafka`).
         self.outbox = Outbox(publisher or Publisher(nc), self._stop, self.log, stall=stall,
                              runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
                              alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=may_act)
