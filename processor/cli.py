@@ -54,6 +54,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         from processor.runtime.serve import run_from_args
 
+    if args.outputs == "kafka":  # needs the kafka extra: imported only when asked for
+        from processor.kafka.sink import kafka_outputs
+
+        if args.source == "kafka":  # the Kafka source's runner does not take another publisher yet
+            print("slo run: --source kafka --outputs kafka is not wired yet: use --outputs nats with --source kafka",
+                  file=sys.stderr)
+            return 1
+
+        return int(run_from_args(args, kafka_outputs(args.kafka_brokers, args.kafka_output_prefix,
+                                                     idempotent=args.kafka_idempotence == "on")))
     return int(run_from_args(args))
 
 
@@ -240,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_standby_arguments(run)
     _add_kafka_arguments(run)
+    _add_kafka_output_arguments(run)
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 
@@ -303,6 +314,8 @@ def _add_history_commands(commands: Any) -> None:
                         "--from-checkpoint FILE`); without --from, --out then holds the events after it")
     export.add_argument("--instance", default="default", type=_instance_name, metavar="NAME",
                         help="whose checkpoint --checkpoint-out saves: `slo run --instance` (default: default)")
+    export.add_argument("--config", default=None, metavar="PATH",
+                        help="with --source kafka: the config whose kafka: section maps the topics to subjects")
     _add_connection_arguments(export, _STORE_URL_HELP)
     export.set_defaults(handler=_cmd_export)
 
@@ -362,6 +375,35 @@ def _add_backtest_command(commands: Any) -> None:
     backtest.set_defaults(handler=_cmd_backtest)
 
 
+def _add_kafka_output_arguments(run: argparse.ArgumentParser) -> None:
+    """`slo run --outputs kafka` (processor/kafka/sink.py, docs/kafka-outputs.md)."""
+    run.add_argument("--outputs", choices=["nats", "kafka"], default="nats",
+                     help="where the outputs go: nats (the slo.> subjects, default) or kafka (topics slo.alerts, "
+                     "slo.budget, slo.actions, slo.deadletter, slo.sli, slo.clock keyed by service; the kafka extra)")
+    run.add_argument("--kafka-output-prefix", default="slo", metavar="P",
+                     help="--outputs kafka writes to the topics P.alerts, P.budget, ... (default slo)")
+    run.add_argument("--kafka-idempotence", choices=["on", "off"], default="on",
+                     help="--outputs kafka: the idempotent producer (default on; off for a broker without "
+                     "InitProducerId v0 such as Tansu: consumers dedupe by Slo-Msg-Id either way)")
+
+
+def _add_kafka_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--source kafka` of replay, export and backtest (processor/replay/kafka_input.py)."""
+    parser.add_argument("--source", choices=["nats", "kafka"], default="nats",
+                        help="read history from the NATS streams (default) or from Kafka topics (the kafka extra)")
+    parser.add_argument("--kafka-brokers", default=None, metavar="HOST:PORT,…",
+                        help="with --source kafka: the bootstrap brokers (default: kafka.brokers of the config)")
+    parser.add_argument("--topics", default=None, metavar="T,…",
+                        help="with --source kafka: the topics to read (default: kafka.topics of the config)")
+    parser.add_argument("--kafka-engines", choices=["partition", "stream"], default="partition",
+                        help="with --source kafka: an engine per topic-partition as `slo run --source kafka` runs "
+                        "(default), or per stream of streams/ with the partitions merged in time order, as the "
+                        "same events on NATS (export writes streams either way)")
+    parser.add_argument("--from-offset", default=None, metavar="N|T:P:N,…",
+                        help="with --source kafka: start every partition at offset N, or the partitions named "
+                        "topic:partition:offset (the others from --from, or their earliest)")
+
+
 def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_", default=None, metavar="T",
                         help="start: RFC 3339 with a zone (2026-01-05T14:00:00Z), now, or now-<duration> such as "
@@ -369,6 +411,7 @@ def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
                         help="only these streams (default: every stream the config reads)")
+    _add_kafka_history_arguments(parser)
 
 
 def _add_standby_arguments(run: argparse.ArgumentParser) -> None:

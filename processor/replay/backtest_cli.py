@@ -23,7 +23,7 @@ from processor.config.load import load_config
 from processor.config.model import Config
 from processor.errors import ConfigError, ProcessorError
 from processor.replay.backtest import Backtest, feed_export, moves_in_range
-from processor.replay.cli import ReplayError, _check_held, _clock_moves, _range_ms, _wanted_streams, open_bus
+from processor.replay.cli import ReplayError, _check_held, _check_kafka_args, _clock_moves, _range_ms, _wanted_streams, open_bus
 from processor.replay.incidents import Incident, load_incidents
 from processor.replay.scoring import score_rule_set
 from processor.replay.stored import read_export
@@ -102,6 +102,10 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
     def make(moves: dict, names: list[str]) -> Backtest:
         return Backtest(baseline, candidate, definitions, moves, names, out_dir, keep_series=bool(args.report))
 
+    if getattr(args, "source", "nats") == "kafka":
+        _check_kafka_args(args, "--input")
+    elif getattr(args, "from_offset", None):
+        raise ReplayError("--from-offset reads Kafka: give --source kafka")
     if args.input:
         header, messages = read_export(Path(args.input))
         names = _wanted_streams(args, definitions, None)
@@ -109,6 +113,10 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
         feed_export(messages, run, from_ms, to_ms)
         from_ms = header.get("from_ms") if from_ms is None else from_ms
         to_ms = header.get("to_ms") if to_ms is None else to_ms
+    elif getattr(args, "source", "nats") == "kafka":
+        from processor.replay.kafka_input import backtest_from_kafka
+
+        run = asyncio.run(backtest_from_kafka(args, make, definitions, from_ms, to_ms, baseline))
     else:
         run = asyncio.run(_from_streams(args, make, definitions, from_ms, to_ms))
     run.finish()

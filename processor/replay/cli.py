@@ -420,9 +420,21 @@ def _check_replay_args(args: Any) -> None:
         check_publish_prefix(args.publish_prefix)
         if args.input:
             raise ReplayError("--publish-prefix needs NATS: replay a file into --out (or stdout) instead")
+    if getattr(args, "source", "nats") == "kafka":
+        _check_kafka_args(args, "--input", "--publish-prefix", "--from-checkpoint")
+    elif getattr(args, "from_offset", None):
+        raise ReplayError("--from-offset reads Kafka: give --source kafka (a stream is read --from a time)")
     if args.from_checkpoint and args.from_:
         raise ReplayError("--from and --from-checkpoint: a checkpoint decides where each stream starts (right after "
                           "the sequence it holds); give one of them")
+
+
+def _check_kafka_args(args: Any, *other_sources: str) -> None:
+    """``--source kafka`` reads Kafka: not with a flag of another source or of NATS."""
+    given = [flag for flag in other_sources if getattr(args, flag[2:].replace("-", "_"), None)]
+    if given:
+        raise ReplayError(f"--source kafka and {given[0]}: Kafka history is read from the topics alone "
+                          "(no export file, NATS prefix or NATS checkpoint with it)")
 
 
 def replay_from_args(args: Any) -> int:
@@ -433,6 +445,7 @@ def replay_from_args(args: Any) -> int:
 
 def _replay(args: Any) -> int:
     replay: Replay | None = None
+    kafka = None  # what a --source kafka read found (replay/kafka_input.py)
     with Interrupt() as interrupt:
         reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
         try:
@@ -448,6 +461,12 @@ def _replay(args: Any) -> int:
                     states = _file_checkpoint(path) if instance is None else asyncio.run(_kv_states(args, instance))
                 replay = _replay_from_file(Path(args.input), config, definitions, sink, args, from_ms, to_ms, states,
                                            reading)
+            elif args.source == "kafka":
+                from processor.replay.kafka_input import replay_from_kafka
+
+                replay, read_from, kafka = asyncio.run(replay_from_kafka(args, config, definitions, sink, from_ms,
+                                                                         to_ms, reading))
+                source = read_from.describe()
             else:
                 source = "streams"
                 replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading))
@@ -461,6 +480,8 @@ def _replay(args: Any) -> int:
     if isinstance(sink, NdjsonSink):
         sink.close()
     summary = _summary(replay, written, source, from_ms, to_ms, reading, args.from_checkpoint)
+    if kafka is not None:
+        summary["kafka"] = kafka.as_json()
     if args.out:
         out = Path(args.out)
         (out / CHECKPOINT_FILE).write_bytes(encode_checkpoint(replay.checkpoint()))
@@ -533,12 +554,17 @@ def _export_file(args: Any) -> int:
                 raise ReplayError("give --out FILE (the events) and/or --checkpoint-out FILE (the live checkpoint)")
             definitions = load_stream_definitions(Path(args.streams_dir))
             from_ms, to_ms = _range_ms(args)
+            export: Callable[..., Any] = _export
+            if getattr(args, "source", "nats") == "kafka":
+                from processor.replay.kafka_input import export_from_kafka as export
+
+                _check_kafka_args(args, "--checkpoint-out")
             if path is None:
-                counts = asyncio.run(_export(args, definitions, None, from_ms, to_ms, reading))
+                counts = asyncio.run(export(args, definitions, None, from_ms, to_ms, reading))
             else:
                 opener = gzip.open if path.suffix == ".gz" else open
                 with opener(path, "wb") as out:  # type: ignore[operator]
-                    counts = asyncio.run(_export(args, definitions, out, from_ms, to_ms, reading))
+                    counts = asyncio.run(export(args, definitions, out, from_ms, to_ms, reading))
         except (ProcessorError, ValueError, OSError) as exc:
             return _fail(reading, f"slo export: {exc}")
         finally:

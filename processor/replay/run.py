@@ -156,6 +156,7 @@ class Replay:
         parts, self.orphans = partition_config(config, definitions)
         parts.pop(BUS_LANE, None)
         moves = moves or {}
+        self._emit, self._runbook_base_url = emit, config.defaults.runbook_base_url
         self.streams: dict[str, StreamReplay] = {}
         for name, part in parts.items():
             if streams is not None and name not in streams:
@@ -163,6 +164,13 @@ class Replay:
             engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=name)
             self.streams[name] = StreamReplay(name, engine, moves.get(name, ()), emit,
                                               config.defaults.runbook_base_url)
+
+    def add_stream(self, name: str, part: Config, moves: Iterable[ClockMove] = ()) -> StreamReplay:
+        """A lane with a part of its own, beside those of the streams: a Kafka topic-partition's
+        (kafka/parts.topic_part), as ``slo run --source kafka`` gives each one an engine."""
+        engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=name)
+        lane = self.streams[name] = StreamReplay(name, engine, moves, self._emit, self._runbook_base_url)
+        return lane
 
     def feed(self, stream: str, msgs: Sequence[Any]) -> None:
         lane = self.streams.get(stream)

@@ -2,22 +2,24 @@
 
 A batch is acked only after its outputs are stored, so while the bus is unavailable the outbox
 waits for it (nats-py reconnects by itself) and publishes again; republishing is safe, every
-message carries a ``Nats-Msg-Id`` that the stream deduplicates. What the outputs say is also
+message carries a ``Nats-Msg-Id`` that the stream deduplicates. The publisher is an
+``OutputPublisher``: NATS JetStream by default, or Kafka topics (``kafka/sink.py``, whose consumers
+dedupe by the same id). What the outputs say is also
 logged: one line per alert transition and per action, one line per batch for its rejections.
 """
 
 from __future__ import annotations
 
-__all__ = ["PUBLISH_BACKOFF", "Outbox", "render_outputs"]
+__all__ = ["PUBLISH_BACKOFF", "Outbox", "OutputPublisher", "render_outputs"]
 
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from processor.bus.backoff import Backoff, retry
 from processor.bus.consumer import stream_sequence
-from processor.bus.publisher import OutMessage, Publisher
+from processor.bus.publisher import OutMessage
 from processor.engine import Outputs
 from processor.engine.outputs import AlertTransition, PolicyAction, Rejection
 from processor.errors import BusError, PermissionDeniedError
@@ -38,6 +40,22 @@ from processor.runtime.testhooks import Stall
 # 503 (no responders) for a few seconds, and the publish should follow the election within a
 # second, not up to 5 s later (docs/availability.md, "A 3-node NATS cluster"). An attempt that gets a 503 costs the server little.
 PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=1.0)
+
+
+class OutputPublisher(Protocol):
+    """Where the outbox publishes: NATS JetStream (``bus/publisher.Publisher``, the default) or Kafka
+    topics (``kafka/sink.KafkaPublisher``). ``publish_all`` returns once every message is stored and
+    acknowledged, so the caller may then ack or commit its input; it raises ``BusError`` for what
+    may pass (retried here while running) and ``PermissionDeniedError`` for a refusal."""
+
+    duplicates: int  # publishes the destination reported as duplicates (the stop report)
+
+    @property
+    def max_payload(self) -> int: ...
+
+    async def publish_all(self, messages: Sequence[OutMessage]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None,
@@ -79,7 +97,7 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
 class Outbox:
     """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
 
-    def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
+    def __init__(self, publisher: OutputPublisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
                  stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL,
                  telemetry: Telemetry | None = None,
                  alert_sink: Callable[[Sequence[AlertTransition]], None] | None = None,

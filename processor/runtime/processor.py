@@ -37,7 +37,7 @@ from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.lease import check_duplicate_window
-from processor.runtime.outbox import Outbox
+from processor.runtime.outbox import Outbox, OutputPublisher
 from processor.runtime.partitions import Partition
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
@@ -82,7 +82,7 @@ class Processor:
         telemetry: Telemetry | None = None,
         generator_base_url: str | None = None,
         may_act: Callable[[], bool] | None = None,
-        lease_ttl_s: float | None = None,
+        lease_ttl_s: float | None = None, publisher: OutputPublisher | None = None,  # None: NATS slo.>
     ):
         self.config = config
         # --standby: the lease's fence (runtime/lease.py); nothing is published or checkpointed
@@ -115,7 +115,7 @@ class Processor:
             sender = self.alertmanager
             self.telemetry.metrics.attach_alertmanager(lambda: sender.stats.queued)
             sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
-        self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall,
+        self.outbox = Outbox(publisher or Publisher(nc), self._stop, self.log, stall=stall,
                              runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
                              alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=may_act)
         self.checkpoints = Checkpointer(

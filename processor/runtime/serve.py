@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,16 @@ from processor.runtime.http import HttpServer
 from processor.runtime.alertmanager import credentials
 from processor.runtime.lease import DEFAULT_LEASE_TTL_S, Lease
 from processor.runtime.logs import configure_logging
+from processor.runtime.outbox import OutputPublisher
 from processor.runtime.partitions import Partition, partition_from_args, partition_instance, split_config
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import checkpoint_interval_s, idle_after_s, stall_from_env
 from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
+
+# Opens (and at the end closes) the publisher of the outputs, when they do not go to NATS.
+Outputs = Callable[[], AbstractAsyncContextManager[OutputPublisher]]
 
 
 async def serve(
@@ -52,6 +57,7 @@ async def serve(
     http: tuple[str, int] | None = None,
     generator_base_url: str | None = None,
     lease_ttl_s: float | None = None,
+    outputs: Outputs | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
@@ -65,7 +71,8 @@ async def serve(
     ``generator_base_url``: where the SLO page is served, the base of the alerts' generatorURL in
     Alertmanager (default: the ``http`` listener's own address). ``lease_ttl_s`` (``--standby``):
     run as one of several instances of ``instance``, active only while holding its lease
-    (``runtime/lease.py``), standby otherwise."""
+    (``runtime/lease.py``), standby otherwise. ``outputs``: opens the publisher
+    the outputs go to instead of NATS ``slo.>`` (``slo run --outputs kafka``: kafka/sink.py)."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
     telemetry = Telemetry(config)
@@ -75,7 +82,7 @@ async def serve(
     try:
         await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, sidecar=sidecar,
                      partition=partition, stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
-                     generator_base_url=generator_base_url, lease_ttl_s=lease_ttl_s)
+                     generator_base_url=generator_base_url, lease_ttl_s=lease_ttl_s, outputs=outputs)
     finally:
         telemetry.phase = "stopping"
         if listener is not None:
@@ -100,7 +107,8 @@ def _url_host(host: str) -> str:
 async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
                  instance: str, sidecar: bool, partition: Partition | None, stop: asyncio.Event,
                  on_start: Callable[[Processor], None], env: Mapping[str, str], telemetry: Telemetry, log: Any,
-                 generator_base_url: str | None, lease_ttl_s: float | None) -> None:
+                 generator_base_url: str | None, lease_ttl_s: float | None,
+                 outputs: Outputs | None = None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -111,8 +119,11 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
     try:
         nc = await connect(opts)
         log.info("nats.connected", server=opts.redacted())
+        exits = contextlib.AsyncExitStack()
         try:
             prefix = consumer_prefix(instance)
+            # The outputs' publisher when they do not go to NATS, closed after the processor.
+            publisher = await exits.enter_async_context(outputs()) if outputs is not None else None
 
             def processor(may_act: Callable[[], bool] | None = None) -> Processor:
                 return Processor(
@@ -121,6 +132,7 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
                     checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S), stall=stall_from_env(env),
                     idle_after_s=idle_after_s(env, 1.0),
                     telemetry=telemetry, generator_base_url=generator_base_url, may_act=may_act, lease_ttl_s=lease_ttl_s,
+                    publisher=publisher,
                 )
 
             if lease_ttl_s is not None:
@@ -136,6 +148,7 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
                 raise ProcessorError(f"stopped: {proc.fenced}; give each `slo run` its own --instance, or run them "
                                      f"all with --standby")
         finally:
+            await exits.aclose()
             await _close(nc, log)
     finally:
         if embedded is not None:
@@ -248,8 +261,9 @@ def connect_options(args: Any, env: Mapping[str, str]) -> ConnectOptions:
     return replace(opts, **overrides) if overrides else opts
 
 
-def run_from_args(args: Any) -> int:
-    """``slo run``: the process exit code."""
+def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = None) -> int:
+    """``slo run``: the process exit code. ``outputs_for``: the config -> ``serve``'s ``outputs``
+    (``slo run --outputs kafka``; a ProcessorError of it is one line on stderr, exit 1)."""
     from processor.config.load import load_config
 
     configure_logging()
@@ -264,6 +278,7 @@ def run_from_args(args: Any) -> int:
             config = split_config(config, partition)
         if config.alertmanager is not None:
             credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
+        outputs = outputs_for(config) if outputs_for is not None else None
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -295,6 +310,7 @@ def run_from_args(args: Any) -> int:
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
             http=args.http,
             lease_ttl_s=(args.lease_ttl or DEFAULT_LEASE_TTL_S) if args.standby else None,
+            outputs=outputs,
         )
 
     try:

@@ -33,7 +33,7 @@ ALLOWED = {
     "runtime": (*BASE, "processor.config", "processor.kinds", "processor.engine", "processor.bus", "processor.runtime"),
     "simulate": (*BASE, "processor.config.parse", "processor.bus", "processor.simulate"),
     "replay": (*BASE, "processor.config", "processor.kinds", "processor.engine", "processor.bus", "processor.runtime",
-               "processor.simulate", "processor.replay"),
+               "processor.simulate", "processor.kafka", "processor.replay"),
     "client": (*BASE, "processor.bus", "processor.client"),
     "ops": (*BASE, "processor.config", "processor.bus", "processor.runtime", "processor.replay", "processor.client",
             "processor.ops"),
