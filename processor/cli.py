@@ -57,10 +57,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.outputs == "kafka":  # needs the kafka extra: imported only when asked for
         from processor.kafka.sink import kafka_outputs
 
-        if args.source == "kafka":  # the Kafka source's runner does not take another publisher yet
-            print("slo run: --source kafka --outputs kafka is not wired yet: use --outputs nats with --source kafka",
-                  file=sys.stderr)
-            return 1
 
         return int(run_from_args(args, kafka_outputs(args.kafka_brokers, args.kafka_output_prefix,
                                                      idempotent=args.kafka_idempotence == "on")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = ["kafka_settings", "run_from_args", "serve_kafka"]
 
 import asyncio
+import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -67,7 +68,8 @@ def _output_streams(streams_dir: Path) -> list[dict[str, Any]]:
 async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opts: ConnectOptions, streams_dir: Path,
                       store_dir: Path, *, stop: asyncio.Event, log: Any, idle_after_s: float = 1.0,
                       checkpoint_every_s: float = CHECKPOINT_INTERVAL_S,
-                      signals: StopSignals | None = None, commit_every: int | None = None) -> None:
+                      signals: StopSignals | None = None, commit_every: int | None = None,
+                      outputs: Any = None) -> None:
     embedded = None
     if opts.url is None:
         embedded = EmbeddedServer(store_dir / "nats", stop_timeout_s=EMBEDDED_STOP_S)
@@ -75,10 +77,12 @@ async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opt
         log.info("embedded.started", url=opts.url)
     try:
         nc = await connect(opts)
+        exits = contextlib.AsyncExitStack()  # the Kafka outputs' publisher (slo run --outputs kafka)
         try:
             for r in await provision_streams(nc, _output_streams(streams_dir), log):
                 log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
-            outbox = Outbox(Publisher(nc), stop, log, runbook_base_url=config.defaults.runbook_base_url)
+            publisher = await exits.enter_async_context(outputs()) if outputs is not None else Publisher(nc)
+            outbox = Outbox(publisher, stop, log, runbook_base_url=config.defaults.runbook_base_url)
             source = KafkaSource(config, kafka, outbox, KvCheckpoints(nc, kafka.group), topics=topics, log=log,
                                  idle_after_s=idle_after_s, checkpoint_interval_s=checkpoint_every_s,
                                  commit_every=commit_every)
@@ -89,14 +93,15 @@ async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opt
             await source.stop(LANE_GRACE_S)
             log.info("processor.stopped", positions=source.positions())
         finally:
+            await exits.aclose()
             await nc.close()
     finally:
         if embedded is not None:
             await embedded.stop()
 
 
-def run_from_args(args: Any) -> int:
-    """``slo run --source kafka``: the process exit code."""
+def run_from_args(args: Any, outputs_for: Any = None) -> int:
+    """``slo run --source kafka``: the process exit code. ``outputs_for``: as runtime/serve.run_from_args'."""
     from processor.config.load import load_config
 
     configure_logging()
@@ -108,6 +113,7 @@ def run_from_args(args: Any) -> int:
     try:
         config = load_config(args.config)
         kafka, topics = kafka_settings(config, args.kafka_brokers, args.topics)
+        outputs = outputs_for(config) if outputs_for is not None else None
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -119,7 +125,7 @@ def run_from_args(args: Any) -> int:
     async def main() -> None:
         signals.install()
         await serve_kafka(config, kafka, topics, opts, Path(args.streams_dir), Path(args.store_dir), stop=stop,
-                          log=log, checkpoint_every_s=every_s, signals=signals,
+                          log=log, checkpoint_every_s=every_s, signals=signals, outputs=outputs,
                           # test-only: the idle clock's wait, and faust committing after every N acks
                           idle_after_s=float(os.environ.get("SLO_TEST_IDLE_AFTER_S", "1.0")),
                           commit_every=int(os.environ.get("SLO_TEST_KAFKA_COMMIT_EVERY", "0")) or None)
