@@ -11,6 +11,7 @@ from processor.engine.plan import SliPlan
 from processor.engine.series import Series
 from processor.kinds import KINDS
 from processor.kinds.base import RecordContext
+from processor.kinds.columnar import column_predicate
 from processor.vocabulary import OVERFLOW_LABEL, SUBJECT_FIELD
 from processor.kinds.payload import MAX_TEXT_CHARS, Reject, bounded_text, field_path, lookup
 
@@ -21,7 +22,7 @@ class SliState:
     __slots__ = (
         "config", "name", "kind", "behaves_as", "where", "observe", "apply", "record", "label_paths",
         "ts_field", "series", "horizon_ms", "windows_ms", "tracks_last", "needs_subject", "overflowed", "table",
-        "seen_ms", "value_reads_time",
+        "seen_ms", "value_reads_time", "select_many", "observe_many", "record_many",
     )
 
     def __init__(self, config: SliConfig, plan: SliPlan, ctx: RecordContext) -> None:
@@ -52,6 +53,10 @@ class SliState:
         # Either the kind's own per-event step, or the engine finds the series and calls record.
         self.apply = self.kind.applier(self, ctx)
         self.record = self.kind.recorder(config, ctx, self) if self.apply is None else None
+        # The batched path's (engine/batch.py): vectorised when the kind offers it.
+        self.select_many = column_predicate(config.where)
+        self.observe_many = self.kind.many_observer(config)
+        self.record_many = self.kind.run_recorder(config, ctx, self) if self.apply is None else None
 
     def selects(self, payload: dict) -> bool:
         if self.where is None:
@@ -74,10 +79,18 @@ class SliState:
             return
         if observed is None:
             return
+        self.record_one(payload, t_ms, observed, resolution_ms)
+
+    def record_one(self, payload: dict, t_ms: int, observed: Any, resolution_ms: int) -> None:
+        """One event this SLI took into its series: the per-event step (``Engine.ingest_per_event``
+        does the same inline, for speed)."""
         if self.apply is not None:
             self.apply(payload, t_ms, observed)
             return
-        series = self.series_for(self.labels_of(payload) if self.label_paths else ())
+        labels = self.labels_of(payload) if self.label_paths else ()
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series_for(labels)
         sub = t_ms - t_ms % resolution_ms
         series.saw(sub, t_ms)
         self.record(series, sub, t_ms, observed)
