@@ -187,7 +187,8 @@ def test_a_late_event_inside_a_run_is_rejected_as_the_reference_does():
     # Events a second apart up to T0 + 20 s close the sub-windows before T0 + 10 s (lateness 3 s);
     # one at T0 + 5 s then is late, though it would not close any boundary.
     times = [T0_MS + i * 1_000 for i in range(21)] + [T0_MS + 5_000, T0_MS + 19_000]
-    msgs = [Msg(SUBJECT, orjson.dumps({"ts": t, "latency_ms": 5.0, "status": 200, "ok": True})) for t in times]
+    msgs = [Msg(SUBJECT, orjson.dumps({"ts": t, "latency_ms": 5.0, "status": 200, "ok": True}), reply=str(T0_MS + 20_000))
+            for t in times]
     batched, reference = engine(batched=True), engine(batched=False)
     got = feed(batched, [msgs])
     assert got == feed(reference, [msgs])
