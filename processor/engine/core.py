@@ -14,8 +14,9 @@ and by SLI, and handed to the SLIs that measure the input (engine/input.py).
 Time (engine/clock.py): an event whose time falls in a closed sub-window is rejected as ``late``
 (never merged into a closed window); one more than ``max_future_skew`` ahead of the JetStream
 timestamp of its own message as ``future`` (a reference that is the same live and in replay), so
-that one wrong clock cannot drag the watermark away. Events are applied one at a time in batch
-order, so the result does not depend on how a stream is cut into batches. Rules, budgets and
+that one wrong clock cannot drag the watermark away. The result is that of applying events one at
+a time in batch order (``ingest_per_event``, the reference; ``ingest`` gets there in runs, see
+engine/batch.py), so it does not depend on how a stream is cut into batches. Rules, budgets and
 reports run at every closed boundary (engine/evaluation.py).
 
 One engine serves one ordered stream of events (one time domain): the runtime runs an engine per
