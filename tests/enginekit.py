@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+import pytest
 
+from processor.engine import Engine
 from processor.kinds import sli_config
 from processor.config.model import AlertConfig, Condition, Defaults, SliConfig, Config, Stat
 
@@ -150,3 +152,14 @@ def rule(name: str, sli_name: str, stat: str, op: str, threshold: float, *, q: f
         condition=Condition(stat=Stat(kind=stat, q=q), op=op, threshold=threshold, text=f"{stat} {op} {threshold}"),
         **fields,
     )
+
+
+@pytest.fixture(scope="module", params=["batched", "per_event"])
+def both_paths(request):
+    """Runs a whole test module on the batched engine path and on the per-event reference
+    (``Engine.batched``); a module uses it with ``pytestmark = pytest.mark.usefixtures("both_paths")``
+    after importing it."""
+    saved = Engine.batched
+    Engine.batched = request.param == "batched"
+    yield request.param
+    Engine.batched = saved

@@ -14,8 +14,9 @@ and by SLI, and handed to the SLIs that measure the input (engine/input.py).
 Time (engine/clock.py): an event whose time falls in a closed sub-window is rejected as ``late``
 (never merged into a closed window); one more than ``max_future_skew`` ahead of the JetStream
 timestamp of its own message as ``future`` (a reference that is the same live and in replay), so
-that one wrong clock cannot drag the watermark away. Events are applied one at a time in batch
-order, so the result does not depend on how a stream is cut into batches. Rules, budgets and
+that one wrong clock cannot drag the watermark away. The result is that of applying events one at
+a time in batch order (``ingest_per_event``, the reference; ``ingest`` gets there in runs, see
+engine/batch.py), so it does not depend on how a stream is cut into batches. Rules, budgets and
 reports run at every closed boundary (engine/evaluation.py).
 
 One engine serves one ordered stream of events (one time domain): the runtime runs an engine per
@@ -33,6 +34,7 @@ import orjson
 
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
+from processor.engine.batch import NOT_JSON, ingest_batched
 from processor.engine.cardinality import CardinalityAlerts
 from processor.engine.catchup import Models, forget_strayed, reports_from_ms, skip_quiet
 from processor.engine.clock import BoundaryClock
@@ -57,14 +59,22 @@ _ROUTE_CACHE_MAX = 65_536  # distinct subjects remembered; past it the cache sta
 # up to its control line (4 KB), and 65,536 of those would hold 256 MB. With this, the cache
 # holds at most ~20 MB whatever producers send.
 _ROUTE_CACHE_SUBJECT_CHARS = 256
-_NOT_JSON = object()  # what a payload that does not decode stands for
+_NOT_JSON = NOT_JSON  # what a payload that does not decode stands for (engine/batch.py)
 
 
 class Engine:
+    # The batched path (engine/batch.py); off, every batch takes the per-event reference. A class
+    # attribute so that tests can run a whole module on either path.
+    batched = True
+
     def __init__(
-        self, config: Config, fallback_ts_ms: Callable[[Any], int | None] | None = None, stream: str = ""
+        self, config: Config, fallback_ts_ms: Callable[[Any], int | None] | None = None, stream: str = "",
+        per_event: Iterable[str] = (),
     ) -> None:
+        """``per_event``: names of SLIs that the batched path applies one event at a time, in
+        order, through the reference's step (``SliState.record_one``)."""
         self.config = config
+        self.per_event = frozenset(per_event)
         self.clock = BoundaryClock(config.defaults.resolution_ms, config.defaults.allowed_lateness_ms)
         self._fallback_ts_ms = fallback_ts_ms
         self._ctx = RecordContext(config.defaults.resolution_ms)
@@ -125,23 +135,44 @@ class Engine:
         """``decode`` (default ``orjson.loads``) turns a message's data into its payload; a caller
         that feeds one batch to several engines passes one that decodes each message once and
         hands every engine its own shallow copy (``replay/backtest.SharedDecode``). The engine may
-        add top-level fields to a payload, never change a nested one."""
+        add top-level fields to a payload, never change a nested one.
+
+        The batched path (engine/batch.py) unless ``batched`` is off; both give the same outputs
+        and state as ``ingest_per_event``, the reference."""
+        loads = orjson.loads if decode is None else decode
+        if self.batched:
+            return ingest_batched(self, batch, loads)
+        return self.ingest_per_event(batch, decode)
+
+    def ingest_per_event(self, batch: Sequence[Any], decode: Callable[[bytes], Any] | None = None) -> Outputs:
+        """The reference: each event applied on its own, in batch order."""
+        out = Outputs()
+        self._per_event(out, batch, None, 0, len(batch), orjson.loads if decode is None else decode)
+        # Every message is ignored, rejected (dead-lettered, even if partly used) or accepted.
+        out.accepted = len(batch) - out.ignored - len(out.rejections)
+        self.accepted += out.accepted
+        self.ignored += out.ignored
+        return out
+
+    def _per_event(self, out: Outputs, batch: Sequence[Any], payloads: list | None, start: int, stop: int,
+                   loads: Callable[[bytes], Any] = orjson.loads) -> None:
+        """Messages start..stop of the batch, one at a time (``payloads``: already decoded, by
+        the batched path, which sends here each message that ends one of its runs)."""
         # The per-event loop, written out in one function on purpose: it runs for every message,
         # and the locals bound here (instead of attribute lookups and calls per event) are most of
         # the engine's speed. Per-kind work happens in closures each SLI's kind built once. Each
         # SLI takes or rejects the event on its own; what is rare leaves the loop for a method.
-        out = Outputs()
         route = self._route
         routed = self.input.routed  # cleared in place by the ledger, so these stay bound to it
         routed_get = routed.get
-        loads = orjson.loads if decode is None else decode
         clock = self.clock
         res = clock.resolution_ms
         skew_ceiling_ms = self._skew_ceiling_ms
         max_event_time_ms = MAX_EVENT_TIME_MS
         instant_slis = self.instant.slis
         instant_observe = self.instant.observe
-        for index, msg in enumerate(batch):
+        for index in range(start, stop):
+            msg = batch[index]
             subject = msg.subject
             slis = route.get(subject)
             if slis is None:
@@ -150,10 +181,13 @@ class Engine:
                 out.ignored += 1
                 continue
             routed[subject] = routed_get(subject, 0) + 1
-            try:
-                payload = loads(msg.data)
-            except orjson.JSONDecodeError:
-                payload = _NOT_JSON
+            if payloads is not None:
+                payload = payloads[index]
+            else:
+                try:
+                    payload = loads(msg.data)
+                except orjson.JSONDecodeError:
+                    payload = _NOT_JSON
             if type(payload) is not dict:
                 self._unreadable(out, index, slis, payload)
                 continue
@@ -213,7 +247,7 @@ class Engine:
                 labels = sli.labels_of(payload) if sli.label_paths else ()
                 series = sli.series.get(labels)
                 if series is None:
-                    series = sli.series_for(labels)
+                    labels, series = sli.keyed_series(labels)
                 sub = t - t % res
                 last = series.last_by_sub
                 if last is not None:  # for since_last: the latest event time of the sub-window
@@ -223,11 +257,6 @@ class Engine:
                 sli.record(series, sub, t, observed)
                 if sli in instant_slis:
                     instant_observe(sli, labels, series, t, observed, out)
-        # Every message is ignored, rejected (dead-lettered, even if partly used) or accepted.
-        out.accepted = len(batch) - out.ignored - len(out.rejections)
-        self.accepted += out.accepted
-        self.ignored += out.ignored
-        return out
 
     def advance(self, watermark_ms: int) -> Outputs:
         """Move time without events (idle bus): close every sub-window ending at or before it."""

@@ -11,6 +11,7 @@ from processor.engine.plan import SliPlan
 from processor.engine.series import Series
 from processor.kinds import KINDS
 from processor.kinds.base import RecordContext
+from processor.kinds.columnar import column_predicate
 from processor.vocabulary import OVERFLOW_LABEL, SUBJECT_FIELD
 from processor.kinds.payload import MAX_TEXT_CHARS, Reject, bounded_text, field_path, lookup
 
@@ -21,7 +22,7 @@ class SliState:
     __slots__ = (
         "config", "name", "kind", "behaves_as", "where", "observe", "apply", "record", "label_paths",
         "ts_field", "series", "horizon_ms", "windows_ms", "tracks_last", "needs_subject", "overflowed", "table",
-        "seen_ms", "value_reads_time",
+        "seen_ms", "value_reads_time", "select_many", "observe_many", "record_many",
     )
 
     def __init__(self, config: SliConfig, plan: SliPlan, ctx: RecordContext) -> None:
@@ -52,6 +53,10 @@ class SliState:
         # Either the kind's own per-event step, or the engine finds the series and calls record.
         self.apply = self.kind.applier(self, ctx)
         self.record = self.kind.recorder(config, ctx, self) if self.apply is None else None
+        # The batched path's (engine/batch.py): vectorised when the kind offers it.
+        self.select_many = column_predicate(config.where)
+        self.observe_many = self.kind.many_observer(config)
+        self.record_many = self.kind.run_recorder(config, ctx, self) if self.apply is None else None
 
     def selects(self, payload: dict) -> bool:
         if self.where is None:
@@ -74,13 +79,23 @@ class SliState:
             return
         if observed is None:
             return
+        self.record_one(payload, t_ms, observed, resolution_ms)
+
+    def record_one(self, payload: dict, t_ms: int, observed: Any, resolution_ms: int) -> tuple[tuple, Series] | None:
+        """One event this SLI took into its series: the per-event step (``Engine.ingest_per_event``
+        does the same inline, for speed). Returns the series' (labels, series), or None for a kind
+        that records elsewhere."""
         if self.apply is not None:
             self.apply(payload, t_ms, observed)
-            return
-        series = self.series_for(self.labels_of(payload) if self.label_paths else ())
+            return None
+        labels = self.labels_of(payload) if self.label_paths else ()
+        series = self.series.get(labels)
+        if series is None:
+            labels, series = self.keyed_series(labels)
         sub = t_ms - t_ms % resolution_ms
         series.saw(sub, t_ms)
         self.record(series, sub, t_ms, observed)
+        return labels, series
 
     def labels_of(self, payload: dict) -> tuple[str, ...]:
         out = []
@@ -95,6 +110,14 @@ class SliState:
 
     def new_series(self) -> Series:
         return Series(self.kind.new_entity_track(self.config), self.tracks_last)
+
+    def keyed_series(self, labels: tuple) -> tuple[tuple, Series]:
+        """(the labels the series is kept under, the series): past the cardinality cap, the
+        overflow series' labels, which its rules' states are kept under too."""
+        series = self.series_for(labels)
+        if labels and self.series.get(labels) is not series:
+            labels = (OVERFLOW_LABEL,) * len(labels)
+        return labels, series
 
     def series_for(self, labels: tuple) -> Series:
         series = self.series.get(labels)

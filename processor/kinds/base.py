@@ -19,7 +19,7 @@ from processor.config.model import Condition, SliConfig
 from processor.config.problems import Issue, Problems
 from processor.config.tree import Loc
 
-__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latency", "written"]
+__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latencies", "add_latency", "written"]
 
 # Stats every kind offers: events in the window, and time since the series' last event.
 EVERY_KIND_STATS = frozenset({"count", "since_last"})
@@ -27,6 +27,11 @@ EVERY_KIND_STATS = frozenset({"count", "since_last"})
 Observer = Callable[[dict], Any]
 Recorder = Callable[[Any, int, int, Any], None]  # (series, sub-window start ms, event ms, observed)
 Apply = Callable[[dict, int, Any], None]  # (payload, event ms, observed)
+# The batched engine's (engine/batch.py): observed values of many payloads at once (an array, or
+# None when some payload needs the per-event observer's checks), and a run of them into one
+# sub-window's bucket of a series (series, sub-window start ms, observed values in event order).
+ManyObserver = Callable[[list], Any]
+RunRecorder = Callable[[Any, int, Any], None]
 
 
 class RecordContext:
@@ -99,6 +104,18 @@ class Kind:
         """A function that adds one observation to a series' bucket of a sub-window."""
         raise NotImplementedError
 
+    def many_observer(self, sli: Any) -> ManyObserver | None:
+        """``observer`` for a list of payloads, vectorised; None: the engine calls ``observer``
+        per payload. It returns None, not a partial answer, when any payload is one the per-event
+        observer would reject or skip, so that rejections have one home."""
+        return None
+
+    def run_recorder(self, sli: Any, ctx: RecordContext, state: Any) -> RunRecorder | None:
+        """``recorder`` for the events of one series in one sub-window at once, in event order;
+        None: the engine records event by event (kinds whose buckets depend on the order of
+        floating-point adds, or on state across events)."""
+        return None
+
     def restore_bucket(self, sli: Any, data: Any) -> Any:
         """The bucket a snapshot holds, or None when it is not this kind's (the SLI changed kind)."""
         raise NotImplementedError
@@ -134,3 +151,14 @@ def add_latency(ctx: RecordContext, state: Any, series: Any, sub: int, value_ms:
         ctx.pending.add((state, series))
     else:
         buf.append(value_ms)
+
+
+def add_latencies(ctx: RecordContext, state: Any, series: Any, sub: int, values_ms: Any) -> None:
+    """``add_latency`` for many values (an array, in event order) at once."""
+    values = values_ms.tolist()
+    buf = series.pending.get(sub)
+    if buf is None:
+        series.pending[sub] = values
+        ctx.pending.add((state, series))
+    else:
+        buf.extend(values)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from processor.config.model import SliConfig
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.buckets import Counts
-from processor.kinds.ratio import count_event
+from processor.kinds.ratio import count_event, count_events
 
 __all__ = ["EventsKind", "EventsSli", "KIND"]
 
@@ -19,6 +21,10 @@ class EventsSli(SliConfig):
 
 def _observe(payload: dict) -> bool:
     return True
+
+
+def _observe_many(payloads: list) -> np.ndarray:
+    return np.ones(len(payloads), dtype=bool)
 
 
 class EventsKind(Kind):
@@ -39,6 +45,12 @@ class EventsKind(Kind):
 
     def recorder(self, sli: Any, ctx: RecordContext, state: Any):
         return count_event
+
+    def many_observer(self, sli: Any):
+        return _observe_many
+
+    def run_recorder(self, sli: Any, ctx: RecordContext, state: Any):
+        return count_events
 
     def restore_bucket(self, sli: Any, data: Any) -> Counts | None:
         return Counts.restore(data)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from processor.config.fields import FieldPath
 from processor.config.model import SliConfig
 from processor.config.parse import LATENCY_UNITS_MS
-from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latency
+from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latencies, add_latency
 from processor.kinds.event_time import read_time_ms
 from processor.kinds.payload import Reject, field_path, read_number
 from processor.kinds.sketch import MAX_TRACKABLE_MS, LatencyStore
@@ -110,6 +112,17 @@ class LatencyKind(Kind):
 
         return record
 
+    def many_observer(self, sli: Any):
+        if "." in sli.value_field or sli.value_minus_field:
+            return None
+        return _top_level_many(sli.value_field, sli.unit_to_ms)
+
+    def run_recorder(self, sli: Any, ctx: RecordContext, state: Any):
+        def record(series: Any, sub: int, values_ms: Any) -> None:
+            add_latencies(ctx, state, series, sub, values_ms)
+
+        return record
+
     def restore_bucket(self, sli: Any, data: Any) -> LatencyStore | None:
         return LatencyStore.restore(data) if type(data) is dict else None
 
@@ -132,6 +145,30 @@ def _top_level_observer(field: str, unit_to_ms: float):
         return v_ms
 
     return observe
+
+
+def _top_level_many(field: str, unit_to_ms: float):
+    # ``_top_level_observer`` over many payloads; any value it would refuse leaves the batch to it.
+    def observe_many(payloads: list) -> np.ndarray | None:
+        try:
+            raw = [p[field] for p in payloads]
+        except KeyError:
+            return None
+        if not set(map(type, raw)) <= _NUMBERS:
+            return None
+        try:
+            v = np.array(raw, dtype=np.float64)  # as Python's int * float: the int rounded first
+        except OverflowError:
+            return None
+        v_ms = v * unit_to_ms
+        if (v < 0).any() or (v_ms > MAX_TRACKABLE_MS).any():
+            return None
+        return v_ms
+
+    return observe_many
+
+
+_NUMBERS = {int, float}
 
 
 def _out_of_range(value_ms: float, field: str) -> Reject:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal
 
+import numpy as np
+
 from processor.config.fields import FieldPath, PredicateText
 from processor.config.model import SliConfig
 from processor.config.predicate import FieldTypeError, MissingField, Predicate
@@ -13,9 +15,10 @@ from processor.config.problems import Issue
 from processor.config.tree import Loc
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, written
 from processor.kinds.buckets import Counts
+from processor.kinds.columnar import column_predicate
 from processor.kinds.payload import Reject, field_path, read_number
 
-__all__ = ["KIND", "OUTCOME_STATS", "RatioKind", "RatioSli", "count_event", "record_counts"]
+__all__ = ["KIND", "OUTCOME_STATS", "RatioKind", "RatioSli", "count_event", "count_events", "record_counts"]
 
 OUTCOME_STATS = EVERY_KIND_STATS | {"good_ratio", "bad_ratio", "bad_count"}
 
@@ -90,6 +93,25 @@ class RatioKind(Kind):
     def recorder(self, sli: Any, ctx: RecordContext, state: Any):
         return count_event if sli.good is not None else record_counts
 
+    def many_observer(self, sli: Any):
+        if sli.good is None:
+            return None  # reported counts: per event, with their checks
+        good = sli.good.fn
+        column = column_predicate(sli.good)
+        if column is not None:
+            return column
+
+        def observe_many(payloads: list) -> np.ndarray | None:
+            try:
+                return np.fromiter((bool(good(p)) for p in payloads), dtype=bool, count=len(payloads))
+            except (MissingField, FieldTypeError):
+                return None
+
+        return observe_many
+
+    def run_recorder(self, sli: Any, ctx: RecordContext, state: Any):
+        return count_events if sli.good is not None else None
+
     def restore_bucket(self, sli: Any, data: Any) -> Counts | None:
         return Counts.restore(data)
 
@@ -124,6 +146,15 @@ def count_event(series: Any, sub: int, t: int, good: bool) -> None:
     if good:
         counts.good += 1
     counts.total += 1
+
+
+def count_events(series: Any, sub: int, goods: Any) -> None:
+    """Events of one sub-window at once: ``goods`` holds each one's good (True) or bad."""
+    counts = series.subs.get(sub)
+    if counts is None:
+        counts = series.subs[sub] = Counts()
+    counts.good += int(np.count_nonzero(goods))
+    counts.total += len(goods)
 
 
 def record_counts(series: Any, sub: int, t: int, observed: tuple[int, int]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,10 @@ from processor.runtime.topology import partition_config
 from processor.bus.streams import load_stream_definitions
 from processor.vocabulary import REJECTION_REASONS
 from tests.enginekit import Msg, event, sli, spec_of
+from tests.enginekit import both_paths  # noqa: F401 - the fixture, by name
+
+# Each test runs on the batched path and on the per-event reference.
+pytestmark = pytest.mark.usefixtures("both_paths")
 
 ROOT = Path(__file__).parents[2]
 PARTS, _ = partition_config(load_config(ROOT / "config" / "slo.yaml"), load_stream_definitions(ROOT / "streams"))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine, run_all
 from tests.enginekit import T0_MS, budget_slo, event, latency_sli, quantile_alert, spec_of
+from tests.enginekit import both_paths  # noqa: F401 - the fixture, by name
+
+# Each test runs on the batched path and on the per-event reference.
+pytestmark = pytest.mark.usefixtures("both_paths")
 
 LATENESS_MS = 5_000
 

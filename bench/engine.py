@@ -1,0 +1,99 @@
+"""The engine alone, batched path against the per-event reference, in one run.
+
+The engine with the whole config/slo.yaml catalogue takes the synthetic gateway backlog of
+bench/throughput_pull.py (N events on ``analytics.gateway.request``, 1 ms apart, 1 % of them 503s;
+the subject feeds four SLIs, and the input SLIs count it) in batches, in memory: no bus. Each round
+runs both paths on fresh engines, alternating which goes first, and checks that they end with the
+same snapshot and outputs. Printed, medians of the rounds: µs per event of each path, their ratio,
+and a breakdown of the batched path: decoding alone (one ``orjson.loads`` per message, part of
+both paths), and the rest.
+
+    python bench/engine.py [--n 200000] [--rounds 3] [--batch-size 1000]
+
+The design's goal: the batched path at <= 1.5 µs per gateway event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from throughput_pull import SUBJECT, gateway_event  # noqa: E402
+
+from processor.config.load import load_config  # noqa: E402
+from processor.engine import Engine  # noqa: E402
+from processor.engine.outputs import Outputs  # noqa: E402
+from tests.enginekit import Msg  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+T0_MS = 1_767_621_600_000  # 2026-01-05 14:00 UTC
+
+
+def backlog(n: int) -> list[Msg]:
+    return [Msg(SUBJECT, orjson.dumps(gateway_event(i, T0_MS))) for i in range(n)]
+
+
+def run(config, msgs: list[Msg], batch_size: int, batched: bool) -> tuple[float, Engine, Outputs]:
+    """µs per event of one path on a fresh engine, the engine, and its outputs."""
+    engine = Engine(config)
+    engine.batched = batched
+    out = Outputs()
+    started_s = time.perf_counter()
+    for i in range(0, len(msgs), batch_size):
+        out.extend(engine.ingest(msgs[i : i + batch_size]))
+    return (time.perf_counter() - started_s) * 1e6 / len(msgs), engine, out
+
+
+def decode_only(msgs: list[Msg], batch_size: int) -> float:
+    loads = orjson.loads
+    started_s = time.perf_counter()
+    for i in range(0, len(msgs), batch_size):
+        [loads(m.data) for m in msgs[i : i + batch_size]]
+    return (time.perf_counter() - started_s) * 1e6 / len(msgs)
+
+
+def main(n: int, rounds: int, batch_size: int) -> None:
+    config = load_config(REPO / "config" / "slo.yaml")
+    msgs = backlog(n)
+    gateway_slis = [s.name for s in config.slis if s.subject == SUBJECT]
+    print(f"{len(config.slis)} SLIs in the catalogue, {len(gateway_slis)} on {SUBJECT}: {', '.join(gateway_slis)}")
+    print(f"{n:,} gateway events, batches of {batch_size}")
+    batched, per_event, decode = [], [], []
+    for r in range(rounds):
+        order = (True, False) if r % 2 == 0 else (False, True)
+        results = {}
+        for path in order:
+            results[path] = run(config, msgs, batch_size, path)
+        decode.append(decode_only(msgs, batch_size))
+        (b_us, b_engine, b_out), (p_us, p_engine, p_out) = results[True], results[False]
+        same = b_engine.snapshot_bytes() == p_engine.snapshot_bytes() and b_out == p_out
+        batched.append(b_us)
+        per_event.append(p_us)
+        print(f"  round {r + 1}: batched {b_us:5.2f} µs/event, per-event {p_us:5.2f} µs/event, "
+              f"decode {decode[-1]:4.2f} µs; same snapshot and outputs: {same}")
+        if not same:
+            raise SystemExit("the two paths differ")
+    b, p, d = statistics.median(batched), statistics.median(per_event), statistics.median(decode)
+    print()
+    print(f"median of {rounds} rounds:")
+    print(f"  batched:   {b:5.2f} µs/event ({1e6 / b:>9,.0f} events/s)   goal <= 1.5 µs")
+    print(f"    of which decoding {d:4.2f} µs, the rest {b - d:4.2f} µs")
+    print(f"  per-event: {p:5.2f} µs/event ({1e6 / p:>9,.0f} events/s)")
+    print(f"  ratio per-event / batched: {p / b:.2f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    args = parser.parse_args()
+    main(args.n, args.rounds, args.batch_size)

@@ -1,0 +1,186 @@
+"""Step 1 of the batched path (engine/batch.py): what each message of one subject gives each of
+its SLIs, for a whole batch at once.
+
+Nothing here depends on the engine's state: the filter, the observed value and the event time
+are functions of the payload (and, for a missing time, of the message's stream timestamp). Each
+SLI's column holds the plain messages it takes, in batch order; the messages that need the
+reference loop are marked exceptional (see engine/batch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from processor.engine.sli import SliState
+from processor.kinds.event_time import MAX_EVENT_TIME_MS
+from processor.kinds.payload import Reject
+from processor.vocabulary import SUBJECT_FIELD
+
+__all__ = ["Column", "SubjectPlan", "read_subject"]
+
+
+class Column:
+    """The plain messages one SLI takes: batch indices, event times, observed values, and the
+    payloads when recording needs them (label values, or an SLI applied per event)."""
+
+    __slots__ = ("sli", "index", "t_ms", "values", "payloads", "per_event")
+
+    def __init__(self, sli: SliState, index: np.ndarray, t_ms: np.ndarray, values: Any, payloads: list | None,
+                 per_event: bool) -> None:
+        self.sli = sli
+        self.index = index
+        self.t_ms = t_ms
+        self.values = values
+        self.payloads = payloads
+        self.per_event = per_event
+
+
+class SubjectPlan:
+    __slots__ = ("subject", "members", "columns")
+
+    def __init__(self, subject: str, members: list[int], columns: list[Column]) -> None:
+        self.subject = subject
+        self.members = members  # batch indices of the subject's messages, ascending
+        self.columns = columns
+
+
+def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[Any], payloads: list,
+                 t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> SubjectPlan | None:
+    """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages."""
+    slis = engine._route.get(subject)
+    if slis is None:
+        slis = engine._match(subject)
+    if not slis:
+        return None  # ignored, as in the reference: counted by the run
+    rows = payloads if len(members) == len(payloads) else [payloads[i] for i in members]
+    index = np.asarray(members, dtype=np.int64)
+    if any(sli.apply is not None for sli in slis):
+        # Correlations keep state across SLIs' events (their open table): the reference loop.
+        exceptional[index] = True
+        return SubjectPlan(subject, members, [])
+    if set(map(type, rows)) != {dict}:
+        objects = np.fromiter((type(p) is dict for p in rows), dtype=bool, count=len(rows))
+        exceptional[index[~objects]] = True
+        index = index[objects]
+        rows = [p for p, ok in zip(rows, objects) if ok]
+    msgs = [batch[i] for i in index.tolist()]
+    _fill_fields(engine, subject, slis, rows, msgs)
+    m = len(rows)
+    msg_t = np.zeros(m, dtype=np.int64)
+    taken = np.zeros(m, dtype=bool)
+    odd = np.zeros(m, dtype=bool)  # refused by some SLI, or read at different times
+    times: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    takes = []
+    for sli in slis:
+        take, values, refused = _observe_column(sli, rows)
+        field_times = times.get(sli.ts_field)
+        if field_times is None:
+            field_times = times[sli.ts_field] = _times(engine, sli.ts_field, rows, msgs)
+        t, bad_t = field_times
+        odd |= refused | (take & bad_t)
+        take &= ~bad_t
+        if len(times) > 1:
+            odd |= take & taken & (msg_t != t)
+        msg_t = np.where(take & ~taken, t, msg_t)
+        taken |= take
+        takes.append((sli, take, values))
+    exceptional[index[odd]] = True
+    plain = ~odd
+    t_ms[index] = msg_t
+    staged[index] = taken & plain
+    columns = [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
+    return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
+
+
+def _fill_fields(engine: Any, subject: str, slis: tuple, rows: list, msgs: list) -> None:
+    """What the reference puts into a payload before its SLIs read it: the subject, for SLIs
+    whose predicates read it, and missing time fields that a value subtracts from."""
+    if engine._subject_readers and any(sli.needs_subject for sli in slis):
+        for payload in rows:
+            payload[SUBJECT_FIELD] = subject
+    if engine._time_readers and any(sli.value_reads_time for sli in slis):
+        for payload, msg in zip(rows, msgs):
+            engine._fill_stream_times(payload, subject, slis, msg)
+
+
+def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray, Any, np.ndarray]:
+    """(rows the SLI takes, their observed values aligned with all rows, rows it refuses)."""
+    m = len(rows)
+    if sli.where is None:
+        chosen = rows
+        selected = None
+    else:
+        selected = sli.select_many(rows) if sli.select_many is not None else None
+        if selected is None:
+            selected = np.fromiter((sli.selects(p) for p in rows), dtype=bool, count=m)
+        chosen = [p for p, ok in zip(rows, selected) if ok]
+    values = sli.observe_many(chosen) if sli.observe_many is not None else None
+    if values is not None:
+        take = np.ones(len(chosen), dtype=bool)
+        refused = np.zeros(len(chosen), dtype=bool)
+    else:
+        values, take, refused = _observe_each(sli, chosen)
+    if selected is None:
+        return take, values, refused
+    full_take = np.zeros(m, dtype=bool)
+    full_take[selected] = take
+    full_refused = np.zeros(m, dtype=bool)
+    full_refused[selected] = refused
+    full_values = np.empty(m, dtype=values.dtype)
+    full_values[selected] = values
+    return full_take, full_values, full_refused
+
+
+def _observe_each(sli: SliState, rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kind's per-event observe, row by row: for kinds without a vectorised one, and for a
+    batch where the vectorised one met a value it leaves to the reference's checks."""
+    m = len(rows)
+    values = np.empty(m, dtype=object)
+    take = np.zeros(m, dtype=bool)
+    refused = np.zeros(m, dtype=bool)
+    observe = sli.observe
+    for r, payload in enumerate(rows):
+        try:
+            observed = observe(payload)
+        except Reject:
+            refused[r] = True
+            continue
+        if observed is not None:
+            values[r] = observed
+            take[r] = True
+    return values, take, refused
+
+
+def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray, np.ndarray]:
+    """(event time of each row read at ``field``, rows whose time cannot be read)."""
+    raw = [p.get(field) for p in rows]
+    if set(map(type, raw)) == {int}:  # epoch ms as ints: the common case
+        try:
+            t = np.array(raw, dtype=np.int64)
+        except OverflowError:
+            t = None
+        if t is not None and not ((t < 0) | (t > MAX_EVENT_TIME_MS)).any():
+            return t, np.zeros(len(raw), dtype=bool)
+    t = np.zeros(len(raw), dtype=np.int64)
+    bad = np.zeros(len(raw), dtype=bool)
+    for r, value in enumerate(raw):
+        if type(value) is int and 0 <= value <= MAX_EVENT_TIME_MS:
+            t[r] = value
+            continue
+        try:
+            t[r] = engine._event_time_ms(rows[r], field, msgs[r])
+        except Reject:
+            bad[r] = True
+    return t, bad
+
+
+def _column(engine: Any, sli: SliState, take: np.ndarray, values: Any, index: np.ndarray, msg_t: np.ndarray,
+            rows: list) -> Column:
+    per_event = sli.record_many is None or sli.name in engine.per_event
+    keep = np.flatnonzero(take)
+    needs_payloads = per_event or bool(sli.label_paths)
+    payloads = [rows[r] for r in keep.tolist()] if needs_payloads else None
+    return Column(sli, index[keep], msg_t[keep], values[keep], payloads, per_event)
