@@ -2,9 +2,15 @@
 
 nats-py's ``PullSubscription.fetch()`` waits for each message separately (``next_msg`` with a
 timer per message), which caps it at a few tens of thousands of messages per second. Here one pull
-request asks for ``batch_size`` messages, a subscription callback appends the deliveries to a list,
+request asks for ``batch_size`` messages, the deliveries are appended to a list as they are read,
 and the caller is woken once when the batch is complete. One request stays in flight ahead of the
 batch being processed, so the server streams the next batch while the engine works on this one.
+
+The deliveries are read by ``leanread.LeanParser`` straight off the connection's read buffer, one
+``PulledMsg`` (subject, data, reply) each, with no nats-py ``Msg``, queue or task per message;
+about twice the rate of a subscription callback. When the installed nats-py is not the one it was
+written against (or with ``lean=False``) the same logic runs in an ordinary subscription callback
+on nats-py ``Msg`` objects: the fallback, and the baseline the benches compare against.
 
 What the server does, read in nats-server's consumer.go and measured against 2.15, that shapes it:
 
@@ -21,9 +27,9 @@ What the server does, read in nats-server's consumer.go and measured against 2.1
   latency low on a trickle without giving up large batches on a backlog.
 - A ``no_wait`` request that arrives while the requests already waiting cover every pending
   message is turned away at once with 408 "Requests Pending" and no pending header.
-- Status messages come through the same subscription callback as data, as a ``Msg`` with empty
-  data, an empty reply subject and a ``Status`` header. A JetStream delivery always has a
-  ``$JS.ACK...`` reply subject, so ``msg.reply`` alone tells them apart, at no parsing cost.
+- Status messages come on the same subscription as data, with empty data, an empty reply
+  subject and a ``Status`` header. A JetStream delivery always has a ``$JS.ACK...`` reply
+  subject, so the reply alone tells them apart, at no parsing cost.
 - Pull requests whose reply subject lost its subscriber are dropped by the server on the next
   delivery attempt (interest check), so a stopped puller's requests do not swallow messages.
 """
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchPuller",
+    "Delivery",
     "consumer_pending",
     "js_timestamp_ms",
     "stream_sequence",
@@ -51,6 +58,7 @@ from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
 from processor.bus.denials import denials
+from processor.bus.leanread import PulledMsg, Route, lean_routes
 from processor.bus.jsreply import (
     ack_tokens,
     delivered_count,
@@ -80,6 +88,10 @@ _FATAL_409_PREFIXES = (
 # An old server that answers an empty no_wait request at once, even with expires, would make an
 # idle puller spin; after this many such answers in a row the puller long-polls without no_wait.
 _EMPTY_404_LIMIT = 3
+
+# What next_batch() returns: a lean delivery, or a nats-py Msg on the fallback path. Both have
+# the subject, data and reply (the $JS.ACK subject) that the engine, the outbox and the lane read.
+Delivery = PulledMsg | Msg
 
 
 async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
@@ -119,6 +131,7 @@ class BatchPuller:
         expires_ms: int = 500,
         start_after_seq: int | None = None,
         history: dict[str, Any] | None = None,
+        lean: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -144,11 +157,13 @@ class BatchPuller:
 
         self._inbox = ""
         self._sub: Subscription | None = None
+        self._lean = lean
+        self._routes: dict[int, Route] | None = None
         self._request_counter = 0
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
-        self._buffer: list[Msg] = []
+        self._buffer: list[Delivery] = []
         self._request_ended = False
         self._waiter: asyncio.Future[None] | None = None
         self._failure: BusError | None = None
@@ -156,7 +171,7 @@ class BatchPuller:
         # reply starting with it is a first delivery, which the callback checks with startswith
         # instead of parsing. Learned from the first delivery.
         self._first_delivery_prefix: str | None = None
-        self._last_appended: Msg | None = None
+        self._last_appended: Delivery | None = None
         self._delivered_total = 0
         self._delivered_at_last_404 = -1
         self._empty_404s = 0
@@ -166,11 +181,19 @@ class BatchPuller:
     def batch_size(self) -> int:
         return self._batch_size
 
+    @property
+    def lean(self) -> bool:
+        """Whether deliveries are read by the lean parser (else by a subscription callback)."""
+        return self._routes is not None
+
     async def start(self) -> None:
         self._refusals.expect(self._next_subject)
         self._refusals.expect(f"$JS.ACK.{self._stream}.{self._durable}.")
         await self._ensure_consumer()
         self._inbox = self._nc.new_inbox()
+        # Installed before the subscription exists, so no delivery of ours can have gone the
+        # nats-py way (its queue) when the lean way starts: they would be read out of order.
+        routes = lean_routes(self._nc) if self._lean else None
         try:
             # nats-py drops messages past these limits (a "slow consumer"), which would be a
             # silent gap. The server never sends more than the credit asked for (at most a few
@@ -183,6 +206,9 @@ class BatchPuller:
             )
         except nats.errors.Error as exc:
             raise BusError(f"{self._what}: cannot subscribe: {exc}") from exc
+        if routes is not None:
+            routes[self._sub._id] = self
+            self._routes = routes
         await self._top_up()
 
     async def _ensure_consumer(self) -> None:
@@ -334,8 +360,9 @@ class BatchPuller:
             what=f"{self._what}: create",
         )
 
-    async def _top_up(self) -> None:
-        """Keep at least one full request's worth of messages asked for beyond the buffer."""
+    async def _top_up(self) -> bool:
+        """Keep at least one full request's worth of messages asked for beyond the buffer;
+        True if a request was sent."""
         if self._live_requests:
             now_s = time.monotonic()
             stale = [r for r, deadline in self._live_requests.items() if deadline < now_s]
@@ -345,7 +372,9 @@ class BatchPuller:
                 # Every request we made has expired server-side. Their 408s may have been lost
                 # (a reconnect drops pending pull requests silently): any credit left is fiction.
                 self._credit = 0
+        sent = False
         while self._credit < self._batch_size:
+            sent = True
             self._request_counter += 1
             reply = f"{self._inbox}.{self._request_counter}"
             # Grace beyond expires: the server's 408 is the normal end, the deadline a backstop.
@@ -355,6 +384,45 @@ class BatchPuller:
                 await self._nc.publish(self._next_subject, self._pull_payload, reply=reply)
             except nats.errors.Error as exc:
                 raise BusError(f"{self._what}: cannot send a pull request: {exc}") from exc
+        return sent
+
+    def on_deliveries(self, msgs: list[PulledMsg]) -> None:
+        """Deliveries read by the lean parser: what ``_on_msg`` does, a run at a time."""
+        try:
+            prefix = self._first_delivery_prefix
+            if prefix is None or not all(m.reply.startswith(prefix) for m in msgs):
+                msgs = self._new_to_us(msgs)
+                if not msgs:
+                    return
+            self._buffer.extend(msgs)
+            self._last_appended = msgs[-1]
+            self._delivered_total += len(msgs)
+            self._credit -= len(msgs)
+            if len(self._buffer) >= self._batch_size or self._credit <= 0:
+                self._wake()
+        except Exception as exc:  # noqa: BLE001 - raised here, it would end nats-py's read loop
+            self._fail(f"cannot read a delivery: {exc!r}")
+
+    def _new_to_us(self, msgs: list[PulledMsg]) -> list[PulledMsg]:
+        """``msgs`` without the redeliveries ``_accept_slow_path`` drops, one at a time."""
+        kept = []
+        for msg in msgs:
+            prefix = self._first_delivery_prefix
+            if (prefix is not None and msg.reply.startswith(prefix)) or self._accept_slow_path(msg.reply):
+                kept.append(msg)
+                self._last_appended = msg
+        return kept
+
+    def on_status(self, subject: str, headers: dict[str, str]) -> None:
+        """A status message read by the lean parser."""
+        try:
+            self._on_status(subject, headers)
+        except Exception as exc:  # noqa: BLE001 - raised here, it would end nats-py's read loop
+            self._fail(f"cannot read a status message: {exc!r}")
+
+    def _fail(self, why: str) -> None:
+        self._failure = BusError(f"{self._what}: {why}")
+        self._wake()
 
     async def _on_msg(self, msg: Msg) -> None:
         reply = msg.reply
@@ -370,7 +438,7 @@ class BatchPuller:
             if len(self._buffer) >= self._batch_size or self._credit <= 0:
                 self._wake()
             return
-        self._on_status(msg)
+        self._on_status(msg.subject, msg.headers or {})
 
     def _accept_slow_path(self, reply: str) -> bool:
         """A redelivery, or the first message: decide whether it is new to this puller."""
@@ -391,12 +459,11 @@ class BatchPuller:
             return False
         return True
 
-    def _on_status(self, msg: Msg) -> None:
-        headers = msg.headers or {}
+    def _on_status(self, subject: str, headers: dict[str, str]) -> None:
         status = headers.get("Status", "")
         if status == "100":
             return  # idle heartbeat; we do not ask for them, but they are harmless
-        was_live = self._live_requests.pop(msg.subject, None) is not None
+        was_live = self._live_requests.pop(subject, None) is not None
         undelivered = headers.get("Nats-Pending-Messages")
         if status == "408" and undelivered is None:
             # "Requests Pending": turned away on arrival, nothing delivered to it. The requests
@@ -455,7 +522,7 @@ class BatchPuller:
             or self._failure is not None
         )
 
-    async def next_batch(self, timeout_s: float) -> list[Msg]:
+    async def next_batch(self, timeout_s: float) -> list[Delivery]:
         """Up to ``batch_size`` messages in stream order; fewer or none once the server ends a
         request early (no messages, request expired) or ``timeout_s`` has passed."""
         if self._sub is None:
@@ -485,16 +552,19 @@ class BatchPuller:
             batch, self._buffer = buffer, []
         else:
             batch, self._buffer = buffer[: self._batch_size], buffer[self._batch_size :]
-        if batch:
-            # Ask for the next batch now, so that it streams in while the caller works on this one.
-            await self._top_up()
+        if batch and await self._top_up():
+            # Ask for the next batch now, so that it streams in while the caller works on this
+            # one: nats-py only queues a publish for its flusher task, which would otherwise not
+            # run (and the server not hear of the request) until the engine is done with this
+            # batch. One turn of the loop lets it write the request.
+            await asyncio.sleep(0)
         return batch
 
     async def pending(self) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
         return await consumer_pending(self._nc, self._stream, self._durable)
 
-    async def ack(self, last_msg: Msg) -> None:
+    async def ack(self, last_msg: Delivery) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
         if self._history is not None:
             return  # a read of history acks nothing
@@ -505,6 +575,8 @@ class BatchPuller:
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None
+        if sub is not None and self._routes is not None:
+            self._routes.pop(sub._id, None)
         self._wake()
         self._live_requests.clear()
         self._credit = 0
