@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -552,6 +553,43 @@ async def publish_mixed_more(nc: Client, name: str, prefix: str, already: int, c
     await nc.flush()
     while (await stream_state(nc, name))["state"]["messages"] < already + count:
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "nats-py"])
+async def test_the_next_batch_is_asked_for_before_the_caller_works_on_this_one(
+    nc: Client, nats_url: str, lean: bool
+) -> None:
+    stream, prefix = await make_stream(nc)
+    await publish_backlog(nc, stream, f"{prefix}.x", 300)
+    puller = BatchPuller(nc, stream, "ahead", batch_size=100, lean=lean)
+    await puller.start()
+    try:
+        first = await puller.next_batch(timeout_s=5.0)
+        # The engine's work blocks this event loop. Meanwhile, seen from another connection in
+        # another thread, the server must already be delivering the next batch.
+        seen: list[int] = []
+        observer = threading.Thread(target=lambda: seen.append(asyncio.run(delivered_while_blocked(nats_url, stream))))
+        observer.start()
+        observer.join()  # blocking, as the engine's work is
+    finally:
+        await puller.stop()
+    assert 100 == len(first)
+    assert [200] == seen
+
+
+async def delivered_while_blocked(url: str, stream: str) -> int:
+    """The consumer's delivered stream sequence, once it is past the first batch or after 5 s."""
+    other = await connect(ConnectOptions(url=url, name="observer"))
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            info = await _jsapi.request(other, f"$JS.API.CONSUMER.INFO.{stream}.ahead", what="info")
+            seq = info["delivered"]["stream_seq"]
+            if seq > 100 or time.monotonic() > deadline:
+                return seq
+            await asyncio.sleep(0.02)
+    finally:
+        await other.close()
 
 
 # --- Publisher ---------------------------------------------------------------------------------
