@@ -14,8 +14,8 @@ time, to nats-py's own parser, so its behaviour (reconnects, errors, slow-consum
 other subscriptions) is unchanged. Connection, auth, TLS and reconnect stay nats-py's: this
 replaces only how bytes already read become messages.
 
-It leans on nats-py internals (``Client._ps``, the ``Parser`` state fields, ``_process_headers``),
-checked in ``lean_routes``: when they are not what this was written against (nats-py 2.x), it
+It leans on nats-py internals (``Client._ps``, the ``Parser`` state fields, ``_process_headers``,
+``_parse_header_lines``), checked in ``lean_routes``: when they are not what this was written against (nats-py 2.x), it
 returns None and the caller keeps the ordinary subscription callback.
 """
 
@@ -26,6 +26,7 @@ __all__ = ["LeanParser", "PulledMsg", "Route", "lean_routes"]
 from typing import Any, NamedTuple, Protocol
 
 import structlog
+from nats.aio import client as _nats_client
 from nats.aio.client import Client
 from nats.protocol import parser as _nats_parser
 
@@ -37,18 +38,31 @@ _HMSG = b"HMSG "
 _AWAITING_CONTROL_LINE = getattr(_nats_parser, "AWAITING_CONTROL_LINE", None)
 _PARSER_FIELDS = ("buf", "state", "needed", "header_needed", "msg_arg")
 _SUBJECT_CACHE_MAX = 4096
+_HEADER_LINES_AT = len(b"NATS/1.0\r\n")
+# nats-py's own reading of a header block (2.16+); without it the lean parser is not used.
+_parse_header_lines = getattr(Client, "_parse_header_lines", None)
 
 
 class PulledMsg(NamedTuple):
-    """A JetStream delivery as the engine, the outbox and the lane read it.
+    """A JetStream delivery as the engine, the outbox, the lane and a history export read it.
 
     ``reply`` is the ``$JS.ACK...`` subject: the stream sequence, the stream timestamp (the
     engine's fallback event time) and the ack all come from it. A tuple: built in C, read in C.
+    Headers stay raw until asked for (``headers``), which only a history export does.
     """
 
     subject: str
     data: bytes
     reply: str
+    raw_headers: bytes | None
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The headers as nats-py's ``Msg.headers`` has them (None without any)."""
+        raw = self.raw_headers
+        if raw is None or len(raw) <= _HEADER_LINES_AT:
+            return None
+        return _parse_header_lines(raw[_HEADER_LINES_AT:]) or None
 
 
 class Route(Protocol):
@@ -142,7 +156,9 @@ class LeanParser(_nats_parser.Parser):
                 subject = subjects.get(args[0])
                 if subject is None:
                     subject = self._subject(args[0])
-                append(new(PulledMsg, (subject, view[eol + 2 + header_size : end], args[2].decode())))
+                body = eol + 2 + header_size
+                append(new(PulledMsg, (subject, view[body:end], args[2].decode(),
+                                       view[eol + 2 : body] if header_size else None)))
                 in_bytes += end - eol - 2
                 pos = end + 2
             return pos, _ALL_READ, route, msgs
@@ -203,6 +219,8 @@ def lean_routes(nc: Client) -> dict[int, Route] | None:
         or _AWAITING_CONTROL_LINE is None
         or not all(hasattr(parser, field) for field in _PARSER_FIELDS)
         or not callable(getattr(nc, "_process_headers", None))
+        or _parse_header_lines is None
+        or getattr(_nats_client, "parse_email", None) is not None
         or not isinstance(getattr(nc, "stats", None), dict)
     ):
         _log.info("consumer.lean_reader_unavailable", parser=type(parser).__name__)

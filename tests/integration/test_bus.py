@@ -482,7 +482,8 @@ async def read_all(nc: Client, stream: str, durable: str, count: int, *, lean: b
         batches = await drain(puller, count)
     finally:
         await puller.stop()
-    return [(m.subject, m.data, stream_sequence(m.reply), m.reply.split(".")[-2]) for b in batches for m in b]
+    return [(m.subject, m.data, stream_sequence(m.reply), m.reply.split(".")[-2], m.headers)
+            for b in batches for m in b]
 
 
 async def test_the_lean_path_delivers_what_nats_py_delivers(nc: Client) -> None:
@@ -490,9 +491,12 @@ async def test_the_lean_path_delivers_what_nats_py_delivers(nc: Client) -> None:
     sent = await publish_mixed(nc, stream, prefix, 500)
     lean = await read_all(nc, stream, "lean", 500, lean=True)
     plain = await read_all(nc, stream, "plain", 500, lean=False)
-    assert sent == [(subject, data) for subject, data, _, _ in lean]
-    assert list(range(1, 501)) == [seq for _, _, seq, _ in lean]
-    # The same messages with the same stream timestamps (the engine's fallback event time).
+    assert sent == [(subject, data) for subject, data, _, _, _ in lean]
+    assert list(range(1, 501)) == [seq for _, _, seq, _, _ in lean]
+    assert [{"Nats-Msg-Id": f"m{i}", "X-Test": str(i)} if i % 3 == 0 else None for i in range(500)] == [
+        headers for *_, headers in lean
+    ]
+    # The same messages, headers and stream timestamps (the engine's fallback event time).
     assert plain == lean
 
 

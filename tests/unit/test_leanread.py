@@ -102,7 +102,7 @@ async def reference(wire: bytes) -> list[tuple]:
             continue
         _, sid, subject, reply, data, headers = event
         if reply:
-            expected.append(("delivery", sid, PulledMsg(subject.decode(), data, reply.decode())))
+            expected.append(("delivery", sid, PulledMsg(subject.decode(), data, reply.decode(), headers)))
         else:
             parsed = await client._process_headers(headers)
             expected.append(("status", sid, subject.decode(), parsed))
@@ -128,6 +128,19 @@ async def test_the_reference_holds_every_kind_of_operation() -> None:
     assert kinds.count("status") == 2
     assert kinds.count("nats-py") == 3
     assert {"info", "ping", "pong"} <= set(kinds)
+
+
+async def test_headers_of_a_delivery_read_as_nats_py_reads_them() -> None:
+    client = Recorder()
+    blocks = [
+        b"NATS/1.0\r\nNats-Msg-Id: m4\r\nX-Two: a b: c\r\n\r\n",
+        b"NATS/1.0\r\nName:Value\r\nCaf\xc3\xa9: \xff\r\n\r\n",
+        b"NATS/1.0\r\n\r\n",
+    ]
+    for block in blocks:
+        lean = PulledMsg("a", b"", ack(1), block).headers
+        assert await client._process_headers(block) == lean
+    assert PulledMsg("a", b"", ack(1), None).headers is None
 
 
 async def test_the_wire_in_one_piece_reads_as_nats_py_reads_it() -> None:
