@@ -520,7 +520,8 @@ async def test_two_lean_pullers_on_one_connection_each_get_their_own_stream_in_o
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "nats-py"])
 async def test_a_redelivery_of_a_message_still_held_is_dropped_not_passed_on(nc: Client, lean: bool) -> None:
     stream, prefix = await make_stream(nc)
-    puller = BatchPuller(nc, stream, "held", batch_size=20, lean=lean)
+    # A request that outlives the wait below: the redelivery must find one in flight.
+    puller = BatchPuller(nc, stream, "held", batch_size=20, expires_ms=5000, lean=lean)
     await puller.start()
     # A short ack_wait, so that holding a batch unacked for a second gets it redelivered.
     info = await _jsapi.request(nc, f"$JS.API.CONSUMER.INFO.{stream}.held", what="info")
