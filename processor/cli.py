@@ -31,12 +31,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(
         f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
     )
-    if args.services is None:
+    if args.services is None and args.partitions is None and args.partition_by is None:
         return 0
-    from processor.ops.sidecar import describe_partition
+    from processor.ops.sidecar import describe_partition, describe_partitions
 
     try:
-        print(describe_partition(config, args.services, args.streams_dir, args.instance))
+        if args.partitions is None and args.partition_by is None:
+            print(describe_partition(config, args.services, args.streams_dir, args.instance))
+        else:
+            print(describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
+                                      args.instance))
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -114,6 +118,63 @@ def _instance_name(text: str) -> str:
     return text
 
 
+def _partition_by(text: str) -> str:
+    from processor.runtime.partitions import parse_partition_by
+
+    try:
+        parse_partition_by(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _partition(text: str) -> str:
+    from processor.runtime.partitions import parse_partition
+
+    try:
+        parse_partition(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+_PARTITION_BY_HELP = ("the hot subject as publishers send it, its key token named by the payload label that carries "
+                      "the same value, e.g. market.quote.{symbol}; its stream must store it with a partition token "
+                      "appended (the subject_transform that `slo validate --partitions N --partition-by ...` prints)")
+
+
+def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool) -> None:
+    """`slo run --partition I/N --partition-by S` and `slo validate --partitions N --partition-by S`."""
+    if run:
+        parser.add_argument(
+            "--partition", default=None, type=_partition, metavar="I/N",
+            help="run partition I (0 to N-1) of N of the hot subject --partition-by names: consume only the messages "
+            "its stream stored with partition token I and evaluate the SLIs that read them; partition 0 also "
+            "evaluates every other SLI (of --services, or all). Durables and checkpoint key end in _p<I>of<N>. "
+            "Refused, naming the SLIs, when the config cannot be split (docs/scaling.md)",
+        )
+    else:
+        parser.add_argument(
+            "--partitions", default=None, type=int, metavar="N",
+            help="also say whether the config (or the part --services names) can be split into N partitions of "
+            "--partition-by, naming every SLI that cannot and why (exit 1), and print each partition's SLIs, "
+            "filter subjects and durables and the stream's subject_transform",
+        )
+    parser.add_argument("--partition-by", default=None, type=_partition_by, metavar="SUBJECT", help=_PARTITION_BY_HELP)
+
+
+def _lease_ttl(text: str) -> float:
+    from processor.config.parse import parse_duration_ms
+
+    try:
+        ttl_ms = parse_duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not 1_000 <= ttl_ms <= 60_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1s to 60s")
+    return ttl_ms / 1000
+
+
 def _http_address(text: str) -> tuple[str, int]:
     from processor.runtime.http import parse_address
 
@@ -134,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "SLIs, SLOs, alert rules, filter subjects and durable consumer")
     validate.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
     validate.add_argument("--instance", default="default", type=_instance_name, help="as `slo run --instance`")
+    _add_partition_arguments(validate, run=False)
     validate.set_defaults(handler=_cmd_validate)
 
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
@@ -154,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "slo.input.> stay) and consume only their subjects (one durable per stream filtered to them), under its own "
         "consumers and checkpoint so that it can run next to a full processor",
     )
+    _add_partition_arguments(run, run=True)
     run.add_argument(
         "--http",
         metavar="ADDR",
@@ -162,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics, /healthz, /readyz and the SLO page on ADDR: HOST:PORT, [V6]:PORT or PORT alone "
         "(loopback), e.g. 127.0.0.1:9464 (default: off; bind beyond loopback only on purpose)",
     )
+    _add_standby_arguments(run)
     run.set_defaults(handler=_cmd_run)
     # ---- end of runtime commands ----
 
@@ -291,6 +355,18 @@ def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
                         help="only these streams (default: every stream the config reads)")
+
+
+def _add_standby_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--standby", action="store_true",
+        help="run as one of several instances of the same --instance (each started with --standby): the one "
+        "holding the lease (a key of the slo_leases KV bucket) is active, the others wait and take over within the "
+        "TTL of its death (docs/availability.md); off: a single instance, as before",
+    )
+    run.add_argument("--lease-ttl", type=_lease_ttl, default=None, metavar="DURATION",
+                     help="with --standby: how long the lease outlives its holder's last renewal, the same for every "
+                     "instance (default 5s; 1s to 60s)")
 
 
 def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) -> None:

@@ -6,8 +6,11 @@
     ├── ConfigError                a config file is invalid (carries every problem found)
     ├── BusError                   NATS / JetStream could not be reached or refused a request
     │   ├── EmbeddedServerError    the embedded nats-server binary is missing or did not start
-    │   └── PermissionDeniedError  the server refused a publish or subscription (never retried)
+    │   ├── PermissionDeniedError  the server refused a publish or subscription (never retried)
+    │   └── LeaseLostError         another instance holds the lease this one renewed (standby mode)
+    ├── DeliveryGapError           a durable consumer delivered messages to another process (standby mode)
     ├── CheckpointError            a snapshot could not be written, read or decoded
+    │   └── CheckpointFencedError  another process wrote the checkpoint since this one read it
     └── AlertmanagerError          Alertmanager refused alerts or could not be reached, or its
                                    credentials' environment variables are not set
 
@@ -22,9 +25,12 @@ __all__ = [
     "AlertmanagerError",
     "BusError",
     "CheckpointError",
+    "CheckpointFencedError",
+    "DeliveryGapError",
     "ConfigError",
     "ConfigProblem",
     "EmbeddedServerError",
+    "LeaseLostError",
     "PermissionDeniedError",
     "ProcessorError",
 ]
@@ -79,8 +85,24 @@ class PermissionDeniedError(BusError):
     """
 
 
+class LeaseLostError(BusError):
+    """The lease this instance renewed is gone or taken (``slo run --standby``): it must stop acting."""
+
+
+class DeliveryGapError(ProcessorError):
+    """Messages of this process's durable consumer went to another process (a stale instance's
+    pull request, sent after its lease was gone): acking past them would skip them, so this
+    process stops and resumes from its checkpoint, which delivers them again. Not a BusError:
+    waiting and pulling again cannot bring them back."""
+
+
 class CheckpointError(ProcessorError):
     """A snapshot could not be written, read or decoded."""
+
+
+class CheckpointFencedError(CheckpointError):
+    """The checkpoint key changed since this process last read or wrote it: another instance of the
+    same ``--instance`` wrote it (a standby that took over). Writing would overwrite its state."""
 
 
 class AlertmanagerError(ProcessorError):

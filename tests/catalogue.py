@@ -184,7 +184,7 @@ def expected_rows() -> list[tuple]:
                 continue
             sli = part.sli(rule.sli)
             mine = [(s, p) for s, p in decoded if subject_pattern_matches(sli.subject, s)]
-            for e in reference.expected_alerts(part, rule, mine, boundaries, origin):
+            for e in reference.expected_alerts(part, rule, mine, boundaries, origin, stream=decoded):
                 rows.append((e.alertname, e.severity, e.labels, e.status, e.active_at_ms, e.starts_at_ms, e.ends_at_ms))
     return sorted(rows)
 

@@ -69,6 +69,7 @@ def _labels(sli: SliConfig, payload: dict) -> tuple[str, ...]:
 class _SeriesData:
     def __init__(self) -> None:
         self.points: list[tuple[int, object]] = []  # (ts, observation)
+        self.positions: list[int] = []  # each point's place in the stream (not for correlations)
 
 
 def _correlations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) -> dict[tuple, _SeriesData]:
@@ -110,7 +111,7 @@ def _observations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) 
     if sli.kind == "correlation":
         return _correlations(spec, sli, events)
     series: dict[tuple, _SeriesData] = defaultdict(_SeriesData)
-    for subject, payload in events:
+    for position, (subject, payload) in enumerate(events):
         if not _selected(sli, subject, payload):
             continue
         ts = payload[spec.defaults.event_time_field]
@@ -129,7 +130,9 @@ def _observations(spec: Config, sli: SliConfig, events: list[tuple[str, dict]]) 
             obs = (entity, str(_get(payload, sli.state_field)) in sli.bad_states)
         else:
             obs = True
-        series[_labels(sli, payload)].points.append((ts, obs))
+        data = series[_labels(sli, payload)]
+        data.points.append((ts, obs))
+        data.positions.append(position)
     return series
 
 
@@ -193,10 +196,17 @@ def _stat(alert: AlertConfig, sli: SliConfig, points: list, t: int, origin: int,
 
 
 def expected_alerts(
-    spec: Config, alert: AlertConfig, events: list[tuple[str, dict]], boundaries: range, origin_ms: int
+    spec: Config, alert: AlertConfig, events: list[tuple[str, dict]], boundaries: range, origin_ms: int,
+    stream: list[tuple[str, dict]] | None = None,
 ) -> list[Expected]:
-    """Every transition of one rule at the given boundaries (of the SLI's time domain)."""
+    """Every transition of one rule at the given boundaries (of the SLI's time domain).
+
+    A rule that fires on the event (a growing stat, docs/architecture.md "Time") needs the order
+    of the whole stream, whose events move the watermark: ``stream`` (default ``events``), every
+    message of the lane in the order it was read, none of them late."""
     sli = spec.sli(alert.sli)
+    if _grows_with_events(alert, sli):
+        return _expected_on_events(spec, alert, stream if stream is not None else events, boundaries, origin_ms)
     series = _observations(spec, sli, events)
     zone = ZoneInfo(alert.timezone)
     out: list[Expected] = []
@@ -234,6 +244,164 @@ def expected_alerts(
                     out.append(Expected(alert.name, alert.severity, labels, "resolved", active, starts, t))
                     state = "inactive"
     return out
+
+
+def _grows_with_events(alert: AlertConfig, sli: SliConfig) -> bool:
+    """docs/architecture.md: count, bad_count, max, sum compared with > or >=, no for, no calendar,
+    on an SLI that records each event into its series (not a correlation or a state)."""
+    stat = alert.condition.stat.kind
+    kinds = {"count": ("events", "ratio", "gauge", "latency"), "bad_count": ("ratio",), "max": ("gauge",),
+             "sum": ("gauge",)}
+    return (alert.for_ms == 0 and alert.calendar is None and alert.condition.op in (">", ">=")
+            and sli.kind in kinds.get(stat, ()))
+
+
+@dataclass
+class _Rule:
+    """One series' rule state as the stream walk sees it."""
+
+    state: str = "inactive"
+    active: int = 0
+    starts: int = 0
+    clear_since: int | None = None
+    count: int = 0
+    hold: int | None = None  # boundaries before it leave the state alone
+    refire: list | None = None  # (boundary, event time) of events that held while firing
+
+
+def _expected_on_events(spec: Config, alert: AlertConfig, stream: list[tuple[str, dict]], boundaries: range,
+                        origin_ms: int) -> list[Expected]:
+    """The stream in order: before each event, the boundaries its time closes (watermark = highest
+    event time - lateness), evaluated over every point as _stat does; then, if the event is one of
+    the rule's SLI, its own window [b - window, b), b the end of its sub-window, over the points
+    read so far, counted by brute force."""
+    sli = spec.sli(alert.sli)
+    res, lateness = spec.defaults.resolution_ms, spec.defaults.allowed_lateness_ms
+    ts_field = spec.defaults.event_time_field
+    series = _observations(spec, sli, stream)
+    at_position = {pos: (labels, i) for labels, d in series.items() for i, pos in enumerate(d.positions)}
+    sorted_points = {labels: sorted(d.points, key=lambda p: p[0]) for labels, d in series.items()}
+    first_seen = {labels: min(ts for ts, _ in d.points) for labels, d in series.items()}
+    point_times = {labels: [ts for ts, _ in pts] for labels, pts in sorted_points.items()}
+    keys_so_far: dict[tuple, list] = defaultdict(list)  # time-sorted (ts, position) of the points read so far
+    obs_so_far: dict[tuple, list] = defaultdict(list)  # their observations, in the same order
+    states: dict[tuple, _Rule] = {}
+    out: list[Expected] = []
+    last_b = boundaries[-1] if len(boundaries) else origin_ms
+    closed = None
+    max_ts = None
+
+    def close(b: int) -> None:
+        for labels in sorted(series):
+            if b <= first_seen[labels] - lateness - res:
+                continue
+            value = _stat(alert, sli, sorted_points[labels], b, origin_ms, None)
+            times = point_times[labels]
+            new_events = bisect_left(times, b) - bisect_left(times, b - res)
+            _boundary(alert, labels, states, value, b, new_events, out)
+
+    for position, (_, payload) in enumerate(stream):
+        ts = payload[ts_field]
+        if max_ts is None or ts > max_ts:
+            max_ts = ts
+            wm = max_ts - lateness
+            target = min(wm - wm % res, last_b)
+            if closed is None:
+                closed = origin_ms
+            while closed + res <= target:
+                closed += res
+                close(closed)
+        if position not in at_position:
+            continue
+        labels, i = at_position[position]
+        obs = series[labels].points[i][1]
+        keys, values = keys_so_far[labels], obs_so_far[labels]
+        at = bisect_left(keys, (ts, position))
+        keys.insert(at, (ts, position))
+        values.insert(at, obs)
+        b_e = ts - ts % res + res
+        window = values[bisect_left(keys, (b_e - alert.window_ms, -1)) : bisect_left(keys, (b_e, -1))]
+        value = _grown(alert.condition.stat.kind, sli, window)
+        _event(alert, labels, states, value, ts, b_e, out)
+    while closed is not None and closed + res <= last_b:
+        closed += res
+        close(closed)
+    return out
+
+
+def _grown(stat: str, sli: SliConfig, window: list) -> float:
+    if stat == "max":
+        return max(window)
+    if stat == "sum":
+        return float(sum(window))
+    reported = sli.kind == "ratio" and sli.good is None  # (good, bad) counted in the payload
+    if stat == "count":
+        return float(sum(g + b for g, b in window) if reported else len(window))
+    return float(sum(b for _, b in window) if reported else sum(1 for good in window if not good))
+
+
+def _fire(alert, labels, st: _Rule, t: int, out: list) -> None:
+    st.state, st.starts, st.clear_since = "firing", t, None
+    out.append(Expected(alert.name, alert.severity, labels, "firing", st.active, st.starts, None))
+
+
+def _event(alert, labels, states: dict, value: float, t: int, b: int, out: list) -> None:
+    holds = alert.condition.holds(value)
+    st = states.get(labels)
+    if st is not None and st.state == "firing":
+        if alert.for_events is not None:
+            return  # a for_events rule that an earlier boundary resolves counts anew
+        kept = (st.hold is not None and b <= st.hold) or any(e[0] == b for e in st.refire or ())
+        if holds and not kept:
+            st.refire = (st.refire or []) + [(b, t)]
+        return
+    if not holds:
+        return
+    if st is None:
+        st = states[labels] = _Rule()
+    if st.state == "inactive":
+        st.state, st.active, st.count = "pending", t, 0
+    st.count += 1
+    st.hold = b if st.hold is None else max(st.hold, b)
+    if alert.for_events is None or st.count >= alert.for_events:
+        _fire(alert, labels, st, t, out)
+
+
+def _boundary(alert, labels, states: dict, value, b: int, new_events: int, out: list) -> None:
+    holds = value is not None and alert.condition.holds(value)
+    st = states.get(labels)
+    if st is None:
+        if not holds:
+            return
+        st = states[labels] = _Rule()
+    if st.hold is not None:
+        if b < st.hold:
+            return
+        st.hold = None
+    if st.state == "inactive":
+        st.state, st.active, st.count = "pending", b, new_events
+        if alert.for_events is None or st.count >= alert.for_events:
+            _fire(alert, labels, st, b, out)
+        return
+    if st.state == "pending":
+        if not holds:
+            del states[labels]
+        elif alert.for_events is None or st.count >= alert.for_events:
+            _fire(alert, labels, st, b, out)
+        return
+    st.refire = [e for e in st.refire or () if e[0] > b] or None
+    if holds:
+        st.clear_since = None
+        return
+    st.clear_since = b if st.clear_since is None else st.clear_since
+    if b - st.clear_since >= alert.keep_firing_for_ms:
+        out.append(Expected(alert.name, alert.severity, labels, "resolved", st.active, st.starts, b))
+        refire = st.refire
+        del states[labels]
+        if refire:
+            (hold, t), rest = refire[0], refire[1:]
+            again = states[labels] = _Rule(state="pending", active=t, hold=hold, refire=list(rest) or None)
+            _fire(alert, labels, again, t, out)
 
 
 def decode(events: list[tuple[str, bytes]]) -> list[tuple[str, dict]]:

@@ -63,14 +63,15 @@ async def publish_scenario(nc) -> dict[str, int]:
 class SloRun:
     """One ``slo run`` process; its log (JSON lines) goes to ``log_path``."""
 
-    def __init__(self, url: str, log_path: Path, *, batch_size: int = 1000, hooks: dict[str, str] | None = None):
+    def __init__(self, url: str, log_path: Path, *, batch_size: int = 1000, hooks: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLO_", "NATS_"))}
         env.update(hooks or {})
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "processor.cli", "run", "--config", str(CONFIG), "--nats-url", url,
-                 "--streams-dir", str(STREAMS_DIR), "--batch-size", str(batch_size)],
+                 "--streams-dir", str(STREAMS_DIR), "--batch-size", str(batch_size), *args],
                 stdout=subprocess.DEVNULL, stderr=log, env=env, cwd=log_path.parent,
             )
 
@@ -129,8 +130,9 @@ class Runs:
         self._log_dir = log_dir
         self._runs: list[SloRun] = []
 
-    def start(self, hooks: dict[str, str] | None = None, batch_size: int = 1000) -> SloRun:
-        run = SloRun(self.url, self._log_dir / f"run{len(self._runs)}.log", batch_size=batch_size, hooks=hooks)
+    def start(self, hooks: dict[str, str] | None = None, batch_size: int = 1000, args: tuple[str, ...] = ()) -> SloRun:
+        run = SloRun(self.url, self._log_dir / f"run{len(self._runs)}.log", batch_size=batch_size, hooks=hooks,
+                     args=args)
         self._runs.append(run)
         return run
 
@@ -221,7 +223,10 @@ async def slo_outputs(js) -> Outputs:
             continue
         body = orjson.loads(msg.data) if not msg.subject.startswith("slo.deadletter.") else {}
         sli = body.get("sli") or body.get("labels", {}).get("sli")
-        if sli in bus_slis or body.get("slo") in bus_slos or body.get("evaluatedAt", "") > COMPARED_UNTIL:
+        # A time move's closedThrough, like an output's evaluatedAt: after the last events it
+        # depends on how long the run idled (a cluster's leader election makes runs longer).
+        when = body.get("evaluatedAt") or body.get("closedThrough") or ""
+        if sli in bus_slis or body.get("slo") in bus_slos or when > COMPARED_UNTIL:
             continue
         msg_id = msg.headers[MSG_ID]
         out.messages[(msg.subject, msg_id, msg.data)] += 1

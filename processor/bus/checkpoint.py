@@ -7,6 +7,17 @@ slots of fixed keys (``<key>.part.a.<i>`` / ``<key>.part.b.<i>``): a save writes
 current manifest does not use, then the manifest, so a crash mid-save leaves the previous snapshot
 whole, and the number of keys in the bucket stays bounded without ever deleting anything.
 
+Every write is a compare-and-set on the revision this store last read or wrote for that key (a
+KV update with the expected last revision): a process that restored a checkpoint can only
+overwrite that checkpoint, never one another instance wrote since (a standby that took over while
+this one was frozen, docs/availability.md). The refusal is a ``CheckpointFencedError``; nothing
+of this process's state is written past it. The parts too: ``load`` learns the revisions of both
+slots' parts, and a save writes the slot its own last snapshot does not use, each part on the
+revision it knows (a part it never saw must not exist). So a writer that another one overtook is
+refused at the first part that one rewrote, and can never write into the slot of a manifest it did
+not write; if it gets its checkpoint in first, that is a whole one of its own, and the other's next
+save is refused instead.
+
 What is stored is a checkpoint in ``CHECKPOINT_FORMAT``: every consumed stream's engine snapshot
 with the last stream sequence whose effects it holds, as zlib-compressed JSON
 (:func:`encode_checkpoint` / :func:`decode_checkpoint`). Every failure, of the KV bucket or of the
@@ -31,7 +42,7 @@ from nats.js.kv import KeyValue
 
 from processor.bus.denials import guarded
 from processor.bus.streams import cluster_size
-from processor.errors import CheckpointError
+from processor.errors import CheckpointError, CheckpointFencedError
 
 _log = structlog.get_logger(__name__)
 
@@ -92,6 +103,11 @@ class CheckpointStore:
         self._bucket = bucket
         self._key = key
         self._kv: KeyValue | None = None
+        # key -> the revision this store last read (at load) or wrote; a key it never saw is
+        # expected not to exist (0). What a write expects to replace.
+        self._revisions: dict[str, int] = {}
+        self._loaded = False
+        self._slot: str | None = None  # the slot of the parts of the snapshot this store loaded or saved
 
     async def _store(self) -> KeyValue:
         if self._kv is not None:
@@ -115,13 +131,19 @@ class CheckpointStore:
         return self._kv
 
     async def save(self, data: bytes) -> int:
-        """Store a snapshot; returns the KV revision of the entry under ``key``."""
+        """Store a snapshot; returns the KV revision of the entry under ``key``.
+        ``CheckpointFencedError`` if another process wrote the checkpoint since this store read or
+        wrote it (before any key of that process's checkpoint is touched)."""
         kv = await self._store()
+        if not self._loaded:
+            await self.load()  # the revisions every write expects to replace
         part_size = max(1024, self._nc.max_payload - _PAYLOAD_OVERHEAD_BYTES)
         try:
             if len(data) + 1 <= part_size:
-                return await self._put(kv, self._key, _INLINE + data)
-            slot = "b" if (await self._current_slot(kv)) == "a" else "a"
+                revision = await self._put(kv, self._key, _INLINE + data)
+                self._slot = None
+                return revision
+            slot = "b" if self._slot == "a" else "a"
             parts = 0
             for offset in range(0, len(data), part_size):
                 await self._put(kv, self._part_key(slot, parts), data[offset : offset + part_size])
@@ -132,48 +154,55 @@ class CheckpointStore:
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
-            return await self._put(kv, self._key, _CHUNKED + json.dumps(manifest).encode())
+            revision = await self._put(kv, self._key, _CHUNKED + json.dumps(manifest).encode())
+            self._slot = slot
+            return revision
+        except CheckpointFencedError:
+            raise
         except _KV_ERRORS as exc:
             raise CheckpointError(
                 f"checkpoint {self._bucket}/{self._key}: cannot save {len(data)} bytes: {exc}"
             ) from exc
 
     async def load(self) -> bytes | None:
-        """The latest snapshot, or None when there is none yet."""
+        """The latest snapshot, or None when there is none yet. Also learns the revision of every
+        key a save writes (the envelope, the parts of both slots), which the save then expects."""
         kv = await self._store()
         where = f"checkpoint {self._bucket}/{self._key}"
         try:
-            envelope = await self._get(kv, self._key)
-            if envelope is None:
-                return None
-            kind, body = envelope[:1], envelope[1:]
-            if kind == _INLINE:
-                return body
-            if kind != _CHUNKED:
-                raise CheckpointError(f"{where}: unknown envelope type {kind!r}")
-            manifest = self._manifest(body, where)
-            chunks = []
-            for index in range(manifest["parts"]):
-                chunk = await self._get(kv, self._part_key(manifest["slot"], index))
-                if chunk is None:
-                    raise CheckpointError(f"{where}: part {index} of {manifest['parts']} is missing")
-                chunks.append(chunk)
+            data, self._slot = await self._read(kv, where)
+            for slot in ("a", "b"):
+                if slot != self._slot:  # the slot in use was read with the snapshot
+                    index = 0
+                    while await self._get(kv, self._part_key(slot, index)) is not None:
+                        index += 1
         except _KV_ERRORS as exc:
             raise CheckpointError(f"{where}: cannot load: {exc}") from exc
+        self._loaded = True
+        return data
+
+    async def _read(self, kv: KeyValue, where: str) -> tuple[bytes | None, str | None]:
+        """(the snapshot or None, the slot of its parts or None)."""
+        envelope = await self._get(kv, self._key)
+        if envelope is None:
+            return None, None
+        kind, body = envelope[:1], envelope[1:]
+        if kind == _INLINE:
+            return body, None
+        if kind != _CHUNKED:
+            raise CheckpointError(f"{where}: unknown envelope type {kind!r}")
+        manifest = self._manifest(body, where)
+        chunks = []
+        for index in range(manifest["parts"]):
+            chunk = await self._get(kv, self._part_key(manifest["slot"], index))
+            if chunk is None:
+                raise CheckpointError(f"{where}: part {index} of {manifest['parts']} is missing")
+            chunks.append(chunk)
         data = b"".join(chunks)
         if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
             # Two writers on one key, or a part overwritten after its manifest: not our snapshot.
             raise CheckpointError(f"{where}: parts do not match their manifest (size or sha256)")
-        return data
-
-    async def _current_slot(self, kv: KeyValue) -> str | None:
-        envelope = await self._get(kv, self._key)
-        if envelope is None or envelope[:1] != _CHUNKED:
-            return None
-        try:
-            return str(json.loads(envelope[1:])["slot"])
-        except (ValueError, KeyError, TypeError):
-            return None
+        return data, manifest["slot"]
 
     @staticmethod
     def _manifest(body: bytes, where: str) -> dict[str, Any]:
@@ -199,12 +228,25 @@ class CheckpointStore:
         return [f"$JS.API.STREAM.{r}.{stream}" for r in requests] + [f"$JS.API.DIRECT.GET.{stream}."]
 
     async def _put(self, kv: KeyValue, key: str, value: bytes) -> int:
-        # guarded: a refused put is dropped without a PubAck; the refusal says why at once.
-        return await guarded(self._nc, kv.put(key, value), f"$KV.{self._bucket}.{key}")
+        last = self._revisions.get(key, 0)
+        try:
+            # guarded: a refused put is dropped without a PubAck; the refusal says why at once.
+            revision = int(await guarded(self._nc, kv.update(key, value, last=last), f"$KV.{self._bucket}.{key}"))
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise CheckpointFencedError(
+                f"checkpoint {self._bucket}/{key}: written by another process since revision {last} "
+                f"(another instance named {self._key!r} is running); not overwritten"
+            ) from exc
+        self._revisions[key] = revision
+        return revision
 
     async def _get(self, kv: KeyValue, key: str) -> bytes | None:
         try:
             entry = await guarded(self._nc, kv.get(key))
-        except nats.js.errors.KeyNotFoundError:
+        except nats.js.errors.KeyNotFoundError as exc:
+            # A deleted key: nats-py raises KeyNotFoundError carrying the delete marker (its revision).
+            deleted = getattr(exc, "entry", None)
+            self._revisions[key] = int(deleted.revision) if deleted is not None and deleted.revision else 0
             return None
+        self._revisions[key] = int(entry.revision or 0)
         return entry.value

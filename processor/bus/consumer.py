@@ -45,7 +45,7 @@ __all__ = [
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -58,15 +58,17 @@ from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
 from processor.bus.denials import denials
+from processor.bus.durable import checked_start_seq, consumer_pending, filter_config
 from processor.bus.leanread import PulledMsg, Route, lean_routes
 from processor.bus.jsreply import (
     ack_tokens,
+    consumer_sequence,
     delivered_count,
     delivered_index,
     js_timestamp_ms,
     stream_sequence,
 )
-from processor.errors import BusError
+from processor.errors import BusError, DeliveryGapError, LeaseLostError
 
 _log = structlog.get_logger(__name__)
 
@@ -95,25 +97,6 @@ Delivery = PulledMsg | Msg
 _reply_of = attrgetter("reply")
 
 
-async def consumer_pending(nc: Client, stream: str, durable: str) -> int:
-    """Messages in the stream that the consumer has not delivered yet (its ``num_pending``)."""
-    info = await _jsapi.request(
-        nc,
-        f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{stream}.{durable}",
-        what=f"consumer {stream}/{durable}: info",
-    )
-    return int(info.get("num_pending", 0))
-
-
-def _filter_config(filter_subject: str | Sequence[str] | None) -> dict[str, Any]:
-    if not filter_subject:
-        return {}
-    if isinstance(filter_subject, str):
-        return {"filter_subject": filter_subject}
-    subjects = list(filter_subject)
-    return {"filter_subject": subjects[0]} if len(subjects) == 1 else {"filter_subjects": subjects}
-
-
 class BatchPuller:
     """A durable pull consumer (AckPolicy ALL) read a batch at a time.
 
@@ -132,35 +115,34 @@ class BatchPuller:
         expires_ms: int = 500,
         start_after_seq: int | None = None,
         history: dict[str, Any] | None = None,
+        may_pull: Callable[[], bool] | None = None,
         lean: bool = True,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if expires_ms < 10:
-            raise ValueError("expires_ms must be at least 10")
-        self._nc = nc
-        self._stream = stream
-        self._durable = durable
+        if batch_size < 1 or expires_ms < 10:
+            raise ValueError("batch_size must be at least 1 and expires_ms at least 10")
+        self._nc, self._stream, self._durable = nc, stream, durable
         # One subject, or several (a sidecar's: nats-server 2.10+ takes ``filter_subjects``).
-        self._filters = _filter_config(filter_subject)
+        self._filters = filter_config(filter_subject)
         self._batch_size = batch_size
         self._expires_ms = expires_ms
         self._start_after_seq = start_after_seq
         # A read of stored history (a replay): an ephemeral consumer starting where ``history``
         # says (its deliver policy), never acked, deleted at stop and by the server once inactive.
         self._history = history
+        # `slo run --standby`: the lease's fence, asked right before each pull request, since a
+        # request of an instance that lost its lease takes messages from the new active's
+        # consumer (same durable), which its ack of later ones (AckPolicy ALL) would then skip.
+        self._may_pull = may_pull
         self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self._pull_payload = json.dumps(
-            {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
-        ).encode()
+        self._pull_payload = json.dumps({"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}).encode()
         self._what = f"consumer {stream}/{durable}"
         self._refusals = denials(nc)
-
         self._inbox = ""
         self._sub: Subscription | None = None
         self._lean = lean
         self._routes: dict[int, Route] | None = None
         self._request_counter = 0
+        self._reconnects = nc.stats.get("reconnects", 0)  # the client's count when requests were sent
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
@@ -174,6 +156,9 @@ class BatchPuller:
         self._first_delivery_prefix: str | None = None
         self._last_appended: Delivery | None = None
         self._delivered_total = 0
+        # The consumer's delivery sequence before this puller's first delivery (--standby: see
+        # _check_no_gap); None: unknown, not checked.
+        self._dseq_origin: int | None = None
         self._delivered_at_last_404 = -1
         self._empty_404s = 0
         self.redeliveries_dropped = 0
@@ -226,14 +211,17 @@ class BatchPuller:
             return
         info = await self._consumer_info()
         config = self._wanted_config()
+        # A consumer created here starts its delivery sequence at 0; one kept, where it is.
+        self._dseq_origin = 0
         if self._start_after_seq is not None:
             if info is not None and self._reusable_at(info, self._start_after_seq):
+                self._dseq_origin = int(info.get("delivered", {}).get("consumer_seq", 0))
                 await self._reconcile(info["config"], config)
                 return
             if info is not None:
                 await self._delete_to_reposition(info)
             config["deliver_policy"] = "by_start_sequence"
-            config["opt_start_seq"] = await self._checked_start_seq(self._start_after_seq)
+            config["opt_start_seq"] = await checked_start_seq(self._nc, self._stream, self._durable, self._start_after_seq)
             await self._create_or_update(config)
             return
         if info is None:
@@ -241,6 +229,7 @@ class BatchPuller:
             await self._create_or_update(config)
             return
         existing = info["config"]
+        self._dseq_origin = int(info.get("delivered", {}).get("consumer_seq", 0))
         if existing.get("ack_policy") != "all" or existing.get("deliver_subject"):
             raise BusError(
                 f"{self._what}: an existing consumer of that name is not a pull consumer with "
@@ -298,42 +287,6 @@ class BatchPuller:
             what=f"{self._what}: delete to reposition",
         )
 
-    async def _checked_start_seq(self, start_after_seq: int) -> int:
-        """``start_after_seq + 1``, unless the stream cannot have what the checkpoint says."""
-        info = await _jsapi.request(
-            self._nc,
-            f"{_jsapi.API_PREFIX}.STREAM.INFO.{self._stream}",
-            what=f"{self._what}: stream info",
-        )
-        state = info.get("state", {})
-        first_seq, last_seq = int(state.get("first_seq", 0)), int(state.get("last_seq", 0))
-        if start_after_seq == 0:
-            return max(first_seq, 1)  # no checkpoint: whatever the stream still holds
-        if start_after_seq > last_seq:
-            # A stream sequence never goes back, so this stream is not the one the checkpoint was
-            # taken on (deleted and recreated). Waiting for it to reach the checkpoint would
-            # ignore everything until then; its events are new to us, so read it from the start.
-            _log.warning(
-                "consumer.checkpoint_ahead_of_stream",
-                stream=self._stream,
-                durable=self._durable,
-                start_after_seq=start_after_seq,
-                stream_last_seq=last_seq,
-                action="delivering the stream from its first message",
-            )
-            return max(first_seq, 1)
-        if first_seq > start_after_seq + 1:
-            _log.warning(
-                "consumer.resume_gap",
-                stream=self._stream,
-                durable=self._durable,
-                start_after_seq=start_after_seq,
-                stream_first_seq=first_seq,
-                missing=first_seq - start_after_seq - 1,
-                reason="messages after the checkpoint aged out of the stream before this start",
-            )
-        return start_after_seq + 1
-
     async def _reconcile(self, existing: dict[str, Any], config: dict[str, Any]) -> None:
         # Keep its deliver policy (which cannot change) and position; refresh what may change.
         desired = dict(existing, **config)
@@ -364,6 +317,14 @@ class BatchPuller:
     async def _top_up(self) -> bool:
         """Keep at least one full request's worth of messages asked for beyond the buffer;
         True if a request was sent."""
+        reconnects = self._nc.stats.get("reconnects", 0)
+        if reconnects != self._reconnects:
+            # The connection was replaced (a NATS node lost): the requests it carried may have
+            # died with their server, so ask again now rather than after they expire. Requests
+            # that did survive only deliver more than asked for, which the buffer takes.
+            self._reconnects = reconnects
+            self._live_requests.clear()
+            self._credit = 0
         if self._live_requests:
             now_s = time.monotonic()
             stale = [r for r, deadline in self._live_requests.items() if deadline < now_s]
@@ -375,6 +336,8 @@ class BatchPuller:
                 self._credit = 0
         sent = False
         while self._credit < self._batch_size:
+            if self._may_pull is not None and not self._may_pull():
+                raise LeaseLostError(f"{self._what}: this instance no longer holds its lease: no more pull requests")
             sent = True
             self._request_counter += 1
             reply = f"{self._inbox}.{self._request_counter}"
@@ -548,6 +511,7 @@ class BatchPuller:
             return []  # stop() was called while we waited
         if self._failure is not None:
             raise self._failure
+        self._check_no_gap()
         self._request_ended = False
         buffer = self._buffer
         if len(buffer) <= self._batch_size:
@@ -562,9 +526,26 @@ class BatchPuller:
             await asyncio.sleep(0)
         return batch
 
-    async def pending(self) -> int:
+    def _check_no_gap(self) -> None:
+        """--standby: every delivery of the consumer since it started came to this puller. The
+        consumer's delivery sequence counts every message it sent to anyone; more than this
+        puller received means another process took some (a stale instance's pull request that was
+        in its client's buffer when it froze), and acking later ones would skip them."""
+        last = self._last_appended
+        if self._may_pull is None or self._dseq_origin is None or last is None or not self._buffer:
+            return
+        try:
+            delivered = consumer_sequence(last.reply) - self._dseq_origin
+        except ValueError:
+            return
+        received = self._delivered_total + self.redeliveries_dropped
+        if delivered > received:
+            raise DeliveryGapError(f"{self._what}: {delivered - received} message(s) delivered to another process; "
+                                   f"resuming from the checkpoint")
+
+    async def pending(self, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
-        return await consumer_pending(self._nc, self._stream, self._durable)
+        return await consumer_pending(self._nc, self._stream, self._durable, timeout_s)
 
     async def ack(self, last_msg: Delivery) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""

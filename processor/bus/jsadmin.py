@@ -1,5 +1,5 @@
 """JetStream requests for tools beside the processor (``slo simulate``): which streams store a
-subject, how far a stream has got, pausing and resuming a durable consumer.
+subject, how far a stream has got, its live config, pausing and resuming a durable consumer.
 
 Errors are ``BusError``; a request that JetStream refuses is a ``JsApiError`` carrying JetStream's
 ``err_code``, and the pause of a consumer that does not exist a ``ConsumerNotFoundError``.
@@ -12,6 +12,7 @@ __all__ = [
     "JsApiError",
     "pause_consumer",
     "resume_consumer",
+    "stream_config",
     "stream_last_seq",
     "streams_storing",
 ]
@@ -40,6 +41,12 @@ async def stream_last_seq(nc: Client, stream: str) -> int:
     go down when ``max_age`` expires old messages."""
     info = await request(nc, f"{API_PREFIX}.STREAM.INFO.{stream}", what=f"stream {stream}: info")
     return int(info["state"]["last_seq"])
+
+
+async def stream_config(nc: Client, stream: str) -> dict:
+    """The live config of ``stream`` as JetStream keeps it (durations in nanoseconds)."""
+    info = await request(nc, f"{API_PREFIX}.STREAM.INFO.{stream}", what=f"stream {stream}: info")
+    return dict(info.get("config") or {})
 
 
 async def pause_consumer(nc: Client, stream: str, durable: str, until: datetime) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ack_tokens",
+    "consumer_sequence",
     "delivered_count",
     "delivered_index",
     "js_timestamp_ms",
@@ -26,6 +27,7 @@ _V2_MIN_TOKENS = 11
 _V1_DELIVERED, _V1_STREAM_SEQ, _V1_TIMESTAMP = 4, 5, 7
 _V2_DELIVERED, _V2_STREAM_SEQ, _V2_TIMESTAMP = 6, 7, 9
 _V1_PENDING, _V2_PENDING = 8, 10
+_V1_CONSUMER_SEQ, _V2_CONSUMER_SEQ = 6, 8
 
 _NS_PER_MS = 1_000_000
 
@@ -43,6 +45,13 @@ def stream_sequence(reply: str) -> int:
     """The stream sequence of a JetStream delivery (ValueError if ``reply`` is not an ack subject)."""
     tokens = ack_tokens(reply)
     return int(tokens[_V1_STREAM_SEQ if len(tokens) == _V1_TOKENS else _V2_STREAM_SEQ])
+
+
+def consumer_sequence(reply: str) -> int:
+    """The consumer's delivery sequence of a delivery: one more for every message the consumer
+    delivers to anyone, redeliveries included (ValueError if ``reply`` is not an ack subject)."""
+    tokens = ack_tokens(reply)
+    return int(tokens[_V1_CONSUMER_SEQ if len(tokens) == _V1_TOKENS else _V2_CONSUMER_SEQ])
 
 
 def js_timestamp_ms(reply: str) -> int | None:

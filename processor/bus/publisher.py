@@ -24,6 +24,8 @@ from processor.bus.denials import denials, guarded
 from processor.errors import BusError
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+# How often a wait for PubAcks looks whether the connection was replaced meanwhile.
+_RECONNECT_CHECK_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Publisher:
         await self._ensure_subscribed()
         loop = asyncio.get_running_loop()
         batch = _Batch([m.subject for m in messages], loop.create_future())
+        reconnects = self._reconnects()
         tokens = []
         try:
             for index, message in enumerate(messages):
@@ -103,17 +106,15 @@ class Publisher:
                     reply=f"{self._inbox}.{token}",
                     headers=headers,
                 )
-            try:
-                # A refused publish is dropped by the server with no PubAck: do not wait it out.
-                await asyncio.wait_for(guarded(self._nc, asyncio.shield(batch.done)), timeout=timeout_s)
-            except TimeoutError:
+            if not await self._acked(batch, timeout_s, reconnects):
                 missing = next(
                     (messages[i].subject for t, (b, i) in self._waiting.items() if b is batch),
                     "?",
                 )
+                waited = "the connection was replaced" if self._reconnects() != reconnects else (
+                    f"no acknowledgement from JetStream within {timeout_s:g} s")
                 raise BusError(
-                    f"publish to {missing}: no acknowledgement from JetStream within "
-                    f"{timeout_s:g} s ({batch.remaining} of {len(messages)} unacknowledged)"
+                    f"publish to {missing}: {waited} ({batch.remaining} of {len(messages)} unacknowledged)"
                 ) from None
         except nats.errors.Error as exc:
             raise BusError(f"publish to {messages[len(tokens) - 1].subject}: {exc}") from exc
@@ -123,6 +124,31 @@ class Publisher:
         if batch.error is not None:
             raise BusError(batch.error)
         self.duplicates += batch.duplicates
+
+    def _reconnects(self) -> int:
+        return int(self._nc.stats.get("reconnects", 0))
+
+    async def _acked(self, batch: _Batch, timeout_s: float, reconnects: int) -> bool:
+        """Wait for every PubAck of ``batch``: True once they came, False after ``timeout_s``, or
+        as soon as the client is connected again after losing the connection it sent them on.
+
+        Messages and PubAcks on a connection that broke (its server stopped or killed: a NATS
+        node lost) never come; waiting the whole timeout for them only delays the publish
+        again, which the stream deduplicates (Nats-Msg-Id).
+        """
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + timeout_s
+        while True:
+            try:
+                # A refused publish is dropped by the server with no PubAck: do not wait it out.
+                await asyncio.wait_for(guarded(self._nc, asyncio.shield(batch.done)),
+                                       timeout=min(_RECONNECT_CHECK_S, max(0.0, deadline_s - loop.time())))
+                return True
+            except TimeoutError:
+                if loop.time() >= deadline_s:
+                    return False
+                if self._reconnects() != reconnects and self._nc.is_connected:
+                    return False
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject[len(self._inbox) + 1 :]

@@ -29,10 +29,35 @@ from processor.config.tree import Loc
 from processor.config.windows import CALENDAR_NOMINAL_MS, multiple_problem, window_problem
 from processor.vocabulary import GAUGE_STATS, TEMPLATE_PLACEHOLDERS
 
-__all__ = ["RawAlert", "alert_identity_problems", "read_alerts", "template_problem"]
+__all__ = ["RawAlert", "alert_identity_problems", "fires_on_event", "read_alerts", "template_problem"]
 
 # Stats a calendar rule can accumulate from the start of the day or month: sums of counts and gauges.
 _CALENDAR_STATS = ("count", "bad_count", "good_ratio", "bad_ratio", *GAUGE_STATS)
+
+# Stats that only grow as events arrive in a window, by the SLI kinds that record them event by
+# event into their series (correlations and state SLIs record elsewhere and keep the boundary).
+_GROWING_STATS = {
+    "count": ("events", "ratio", "gauge", "latency"),
+    "bad_count": ("ratio",),
+    "max": ("gauge",),
+    "sum": ("gauge",),
+}
+
+
+def fires_on_event(alert: AlertConfig, sli: SliConfig) -> bool:
+    """Whether a rule fires on the event that makes its condition hold instead of at the next
+    boundary (processor/engine/instant.py): a stat that can only grow as events arrive in its
+    window, compared with ``>`` or ``>=``, on a trailing window, with no ``for`` to wait out. Its
+    result can then not change before the boundary except by growing; everything else (quantiles,
+    ratios, since_last, min/avg/last, ``for``, calendar sums) is decided at boundaries. A ``sum``
+    is taken to grow: a negative value that takes it back under resolves it at the boundary."""
+    cond = alert.condition
+    return (
+        alert.for_ms == 0
+        and alert.calendar is None
+        and cond.op in (">", ">=")
+        and sli.kind in _GROWING_STATS.get(cond.stat.kind, ())
+    )
 
 
 class RawAlert(RawModel):

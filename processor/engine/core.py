@@ -40,6 +40,7 @@ from processor.engine.evaluation import AlertRules, Budgets, SliReporter, flush_
 from processor.engine.never_seen import NeverSeenAlerts
 from processor.kinds.event_time import MAX_EVENT_TIME_MS, parse_event_time_ms
 from processor.engine.input import InputLedger, reads_input
+from processor.engine.instant import InstantRules
 from processor.engine.outputs import AlertTransition, Outputs, Rejection
 from processor.engine.plan import plan_slis
 from processor.engine.sli import SliState
@@ -75,6 +76,9 @@ class Engine:
         by_name = {s.name: s for s in self.slis}
         self.rules = AlertRules(config, by_name, config.defaults.resolution_ms)
         self.budgets = Budgets(config, by_name, config.defaults.resolution_ms)
+        # Rules that fire on the event that makes them hold (engine/instant.py), by the SLIs they read.
+        self.instant = InstantRules(self.rules.rules, self._message_slis, config.defaults.resolution_ms,
+                                    config.defaults.allowed_lateness_ms)
         self._reporter = SliReporter(self.slis, config.defaults.rule_window_ms)
         self.cardinality = CardinalityAlerts(self.slis, config.defaults.rule_window_ms)
         self.never_seen = NeverSeenAlerts(config, self.slis)
@@ -135,6 +139,8 @@ class Engine:
         res = clock.resolution_ms
         skew_ceiling_ms = self._skew_ceiling_ms
         max_event_time_ms = MAX_EVENT_TIME_MS
+        instant_slis = self.instant.slis
+        instant_observe = self.instant.observe
         for index, msg in enumerate(batch):
             subject = msg.subject
             slis = route.get(subject)
@@ -215,6 +221,8 @@ class Engine:
                     if prev is None or t > prev:
                         last[sub] = t
                 sli.record(series, sub, t, observed)
+                if sli in instant_slis:
+                    instant_observe(sli, labels, series, t, observed, out)
         # Every message is ignored, rejected (dead-lettered, even if partly used) or accepted.
         out.accepted = len(batch) - out.ignored - len(out.rejections)
         self.accepted += out.accepted

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 from processor.config.model import Config, Stat
 from processor.config.parse import parse_stat
 from processor.engine.budget import BudgetTracker, calendar_period_ms
-from processor.engine.outputs import AlertAction, Outputs, SliReport
+from processor.engine.outputs import AlertAction, AlertTransition, Outputs, SliReport
 from processor.engine.rules import AlertRule, RuleState
 from processor.engine.series import Series, aggregate, merge_buckets, window_value
 from processor.engine.sli import SliState
 from processor.kinds.sketch import LatencyStore
 
-__all__ = ["AlertRules", "Budgets", "CalendarPeriod", "SliReporter", "flush_latencies", "sli_value"]
+__all__ = ["AlertRules", "Budgets", "CalendarPeriod", "SliReporter", "flush_latencies", "publish", "sli_value"]
 
 _NO_SERIES = Series()  # for stats of merged buckets: no per-series state to read
 
@@ -114,13 +114,11 @@ class AlertRules:
         tr = rule.evaluate(labels, value, t_ms, new_events)
         if tr is None:
             return
-        out.alerts.append(tr)
-        alert = rule.alert
-        if alert.action and tr.status == "firing":
-            out.actions.append(AlertAction(
-                service=alert.service, alertname=alert.name, action=alert.action, labels=tr.labels,
-                fingerprint=tr.fingerprint, evaluated_at_ms=t_ms, value=value,
-            ))
+        publish(rule, tr, value, out)
+        if tr.status == "resolved" and rule.instant:
+            refired = rule.take_refire(t_ms)
+            if refired is not None:
+                publish(rule, refired, refired.value, out)
 
     def _fold_period(self, rule: AlertRule, periods: dict, labels: tuple, new: Any, t_ms: int) -> float | None:
         """Fold the sub-window that just closed into the series' calendar-period sum."""
@@ -158,6 +156,17 @@ class AlertRules:
                     restored = None if bucket is None else sli.kind.restore_bucket(sli.config, bucket)
                     periods[tuple(labels)] = CalendarPeriod(end_ms, restored)
         return notes
+
+
+def publish(rule: AlertRule, tr: AlertTransition, value: float | None, out: Outputs) -> None:
+    """A rule's transition into the outputs, with the rule's action when it fires."""
+    out.alerts.append(tr)
+    alert = rule.alert
+    if alert.action and tr.status == "firing":
+        out.actions.append(AlertAction(
+            service=alert.service, alertname=alert.name, action=alert.action, labels=tr.labels,
+            fingerprint=tr.fingerprint, evaluated_at_ms=tr.evaluated_at_ms, value=value,
+        ))
 
 
 class SliReporter:

@@ -9,6 +9,14 @@ condition). Semantics follow Prometheus' ``for`` / ``keep_firing_for``:
 - resolved at the first boundary where it no longer holds, or, with ``keep_firing_for``, at the
   first boundary where it has not held for that long (``endsAt``);
 - a pending rule whose condition stops holding goes back to inactive and publishes nothing.
+
+Rules whose condition can only become true as events arrive (``instant``: see
+processor/engine/instant.py) also change state on the event that makes the condition hold; the
+state then remembers the boundary whose window that event was checked against (``hold_ms``), and
+boundaries before it leave the series alone, so an earlier boundary never undoes what a later
+sub-window's event decided. While such a rule fires (without ``for_events``), the first event per
+open window that would have fired it is kept (``refire``): if a boundary before that window
+resolves the alert, it fires again at once, from that event.
 """
 
 from __future__ import annotations
@@ -34,13 +42,24 @@ class RuleState:
     starts_at_ms: int = 0
     clear_since_ms: int | None = None
     events: int = 0  # events of the series seen while pending (for_events rules)
+    # Instant rules: boundaries before this one leave the state alone (an event decided it).
+    hold_ms: int | None = None
+    # Instant rules while firing: [boundary, event time, value] of the first event per open window
+    # whose condition held, in arrival order; what fires again if an earlier boundary resolves.
+    refire: list | None = None
 
     def snapshot(self) -> list:
-        return [self.state, self.active_at_ms, self.starts_at_ms, self.clear_since_ms, self.events]
+        row = [self.state, self.active_at_ms, self.starts_at_ms, self.clear_since_ms, self.events]
+        if self.hold_ms is not None or self.refire:
+            row += [self.hold_ms, self.refire or None]
+        return row
 
     @classmethod
     def restore(cls, data: list) -> RuleState:
-        return cls(*data)
+        st = cls(*data)
+        if st.refire is not None:
+            st.refire = [list(entry) for entry in st.refire]
+        return st
 
 
 class AlertRule:
@@ -53,8 +72,11 @@ class AlertRule:
             f"{k}={v}" for k, v in alert.labels
         )
         self.sli_label_names = sli_label_names
+        # Set by processor/engine/instant.py for rules that also fire on the event.
+        self.instant = False
         self.states: dict[tuple[str, ...], RuleState] = {}
         self._labels_cache: dict[tuple[str, ...], tuple[tuple[tuple[str, str], ...], str]] = {}
+        self.refiring: tuple | None = None  # (series, refire entries) of the last resolution
 
     def _labels(self, series: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
         cached = self._labels_cache.get(series)
@@ -89,6 +111,10 @@ class AlertRule:
             if not holds:
                 return None
             st = self.states[series] = RuleState()
+        elif st.hold_ms is not None:
+            if t_ms < st.hold_ms:
+                return None  # an event of a later sub-window decided the state: not this boundary's to undo
+            st.hold_ms = None
         alert = self.alert
         if st.state == INACTIVE:
             if holds:
@@ -101,11 +127,14 @@ class AlertRule:
                 del self.states[series]
                 self._labels_cache.pop(series, None)
                 return None
-            st.events += new_events
+            if not self.instant:  # an instant rule counted each event as it arrived
+                st.events += new_events
             if self._held_long_enough(st, t_ms):
                 return self._fire(st, series, value, t_ms)
             return None
         # FIRING
+        if st.refire:
+            st.refire = [entry for entry in st.refire if entry[0] > t_ms] or None
         if holds:
             st.clear_since_ms = None
             return None
@@ -113,9 +142,41 @@ class AlertRule:
             st.clear_since_ms = t_ms
         if t_ms - st.clear_since_ms >= alert.keep_firing_for_ms:
             transition = self._transition("resolved", st, series, value, t_ms, ends_at_ms=t_ms)
+            if st.refire:
+                self.refiring = (series, st.refire)  # taken by take_refire()
             del self.states[series]
             self._labels_cache.pop(series, None)
             return transition
+        return None
+
+    def take_refire(self, t_ms: int) -> AlertTransition | None:
+        """After ``evaluate`` resolved an instant rule at boundary ``t_ms``: the alert fires again
+        from the first event that held in a window ending after ``t_ms`` (kept while firing)."""
+        pending = self.refiring
+        if pending is None:
+            return None
+        self.refiring = None
+        series, entries = pending
+        (hold_ms, event_ms, value), rest = entries[0], entries[1:]
+        st = self.states[series] = RuleState(state=PENDING, active_at_ms=event_ms, hold_ms=hold_ms)
+        transition = self._fire(st, series, value, event_ms)
+        st.refire = rest or None
+        return transition
+
+    def fire_on_event(self, series: tuple[str, ...], st: RuleState | None, value: float, event_ms: int,
+                      hold_ms: int) -> AlertTransition | None:
+        """An event at ``event_ms`` made the condition hold in the window ending at ``hold_ms``
+        (instant rules; ``st`` is the series' state, not firing): pending from it, counted for
+        for_events, fired once held long enough."""
+        if st is None:
+            st = self.states[series] = RuleState()
+        if st.state == INACTIVE:
+            st.state, st.active_at_ms, st.events = PENDING, event_ms, 0
+        st.events += 1
+        if st.hold_ms is None or hold_ms > st.hold_ms:
+            st.hold_ms = hold_ms
+        if self.alert.for_events is None or st.events >= self.alert.for_events:
+            return self._fire(st, series, value, event_ms)
         return None
 
     def firing(self) -> list[AlertTransition]:

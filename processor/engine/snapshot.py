@@ -3,8 +3,11 @@
 Each part encodes its own state (``BoundaryClock``, ``SliState`` with its series and the kinds'
 buckets, ``AlertRules``, ``Budgets``); this module puts them into one document with a version.
 
-Versions: 2 writes a calendar rule's running sum as the kind's bucket; 1 wrote it as a gauge plus
-good/total counts, and is still read, so an upgrade keeps a checkpoint's state.
+Versions: 3 may add two fields to a rule's state row (the boundary an event decided it for, and
+what fires again after a resolution: rules that fire on the event, engine/instant.py), which a
+version-2 reader would misread, so it refuses them; 2 writes a calendar rule's running sum as the
+kind's bucket; 1 wrote it as a gauge plus good/total counts. 1 and 2 are still read, so an
+upgrade keeps a checkpoint's state.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Any
 
 __all__ = ["SNAPSHOT_VERSION", "restore_engine", "snapshot_engine"]
 
-SNAPSHOT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+SNAPSHOT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 
 
 def snapshot_engine(engine: Any) -> dict:
@@ -51,7 +54,7 @@ def restore_engine(engine: Any, data: dict) -> list[str]:
             notes.append(f"sli {name!r} is no longer configured; its state was dropped")
             continue
         notes += sli.restore(entry)
-    rules = data["rules"] if version == 2 else _rules_from_v1(data["rules"])
+    rules = data["rules"] if version >= 2 else _rules_from_v1(data["rules"])
     notes += engine.rules.restore(rules)
     engine.cardinality.restore(data.get("cardinality", {}))  # absent before it existed: no state
     engine.never_seen.restore(data.get("never_seen", {}))

@@ -1,15 +1,21 @@
-"""`slo validate --services`: what a sidecar (`slo run --services`) would evaluate and consume."""
+"""`slo validate --services` and `--partitions`: what a sidecar (`slo run --services`) or each
+partition (`slo run --partition I/N --partition-by SUBJECT`) would evaluate and consume."""
 
 from __future__ import annotations
 
-__all__ = ["describe_partition"]
+__all__ = ["describe_partition", "describe_partitions"]
 
+import json
 from pathlib import Path
 
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
+from processor.config.parse import subject_pattern_matches
+from processor.errors import ProcessorError
+from processor.runtime.partitions import (MAX_PARTITIONS, Partition, PartitionKey, hot_slis, parse_partition_by,
+                                          partition_instance, split_config)
 from processor.runtime.topology import (BUS_LANE, consumer_prefix, filter_subjects, parse_services, partition_config,
-                                        services_config, sidecar_instance)
+                                        services_config, sidecar_instance, stream_subjects)
 from processor.vocabulary import durable_name
 
 
@@ -23,19 +29,72 @@ def describe_partition(config: Config, services_text: str, streams_dir: str | Pa
     services = parse_services(services_text)
     part = services_config(config, services)
     name = sidecar_instance(services) if instance == "default" else instance
-    parts, orphans = partition_config(part, load_stream_definitions(Path(streams_dir)))
+    definitions = load_stream_definitions(Path(streams_dir))
     lines = [f"sidecar {', '.join(services)}: instance {name} (checkpoint key {name}), "
              f"{len(part.slis)} SLIs, {len(part.slos)} SLOs, {len(part.alerts)} alert rules"]
+    return "\n".join(lines + _lanes(part, definitions, name, None))
+
+
+def _lanes(part: Config, definitions: list[dict], name: str, partition: Partition | None) -> list[str]:
+    parts, orphans = partition_config(part, definitions)
+    lines = []
     for stream in sorted(parts):
         lane = parts[stream]
         if stream == BUS_LANE:
             lines.append(f"  {stream}: measured by this process (bus monitor), no consumer")
         else:
             lines.append(f"  {stream}: durable {durable_name(consumer_prefix(name), stream)}, "
-                         f"filter_subjects {' '.join(filter_subjects(lane))}")
+                         f"filter_subjects {' '.join(filter_subjects(lane, partition))}")
         lines.append(_names("SLIs", [s.name for s in lane.slis]))
         lines.append(_names("SLOs", [s.name for s in lane.slos]))
         lines.append(_names("alert rules", [a.name for a in lane.alerts]))
     if orphans:
         lines.append(_names("SLIs no stream holds (not evaluated)", orphans))
+    return lines
+
+
+def describe_partitions(config: Config, services_text: str | None, count: int | None, key_text: str | None,
+                        streams_dir: str | Path, instance: str = "default") -> str:
+    """Whether the config (``--services``' part of it) splits into ``count`` partitions of the hot
+    subject ``key_text``; if it does, the stream's transform and each partition's consumers and
+    SLIs. Raises ProcessorError naming every SLI that cannot be split, and why."""
+    if count is None or key_text is None:
+        raise ProcessorError("--partitions N and --partition-by SUBJECT go together, e.g. --partitions 2 "
+                             "--partition-by 'market.quote.{symbol}'")
+    if not 2 <= count <= MAX_PARTITIONS:
+        raise ProcessorError(f"--partitions {count}: from 2 to {MAX_PARTITIONS}")
+    key = parse_partition_by(key_text)
+    services = parse_services(services_text)
+    part = services_config(config, services) if services else config
+    base = instance if instance != "default" or not services else sidecar_instance(services)
+    definitions = load_stream_definitions(Path(streams_dir))
+    hot = hot_slis(part, key)
+    lines = [f"partitions: {count} of {key} ({', '.join(services) if services else 'every service'}): "
+             f"{len(hot)} SLIs split by {key.label}: {', '.join(s.name for s in hot) or '-'}",
+             *_transform_lines(key, count, definitions)]
+    for index in range(count):
+        partition = Partition(key, index, count)
+        shard = split_config(part, partition)
+        name = partition_instance(base, partition)
+        lines.append(f"partition {index}: `slo run --partition {index}/{count} --partition-by '{key}'"
+                     f"{' --services ' + ','.join(services) if services else ''}`: instance {name} (checkpoint key "
+                     f"{name}), {len(shard.slis)} SLIs, {len(shard.slos)} SLOs, {len(shard.alerts)} alert rules")
+        lines += _lanes(shard, definitions, name, partition)
+    capped = [s.name for s in hot if s.max_series]
+    if capped:
+        lines.append(f"note: max_series caps each partition's series of {', '.join(capped)} on its own: past it, "
+                     f"outputs differ from an unpartitioned run")
     return "\n".join(lines)
+
+
+def _transform_lines(key: PartitionKey, count: int, definitions: list[dict]) -> list[str]:
+    """Which stream holds the hot subject, and the subject_transform it must have."""
+    transform = key.transform(count)
+    holders = [d for d in definitions if any(subject_pattern_matches(s, key.published) for s in stream_subjects(d))]
+    if not holders:
+        raise ProcessorError(f"--partition-by {key}: no stream in the stream definitions holds {key.published}")
+    stream = holders[0]
+    have = stream.get("subject_transform") == transform
+    text = json.dumps({"subject_transform": transform})
+    return [f"stream {stream['name']}: {'has' if have else 'needs'} {text}"
+            + ("" if have else " (add it to its definition in the streams directory; docs/scaling.md)")]

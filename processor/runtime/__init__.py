@@ -5,6 +5,7 @@
     serve.py        `slo run`: connect (or start the embedded server), run a Processor until stopped
     processor.py    Processor: start / run / stop, wiring the parts below
     topology.py     which engine reads which stream (the config partitioned by stream subjects)
+    partitions.py   one hot subject split into N partitions by a key token (`slo run --partition`)
     lane.py         one stream's loop: pull a batch -> engine.ingest -> outbox -> ack
     outbox.py       engine outputs -> messages; publish, wait for PubAcks, retry with backoff
     render.py       engine outputs -> subjects, JSON payloads, headers, dedupe ids (pure)

@@ -16,7 +16,7 @@ from typing import Any
 
 from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.engine import Engine
-from processor.errors import CheckpointError, PermissionDeniedError
+from processor.errors import CheckpointError, CheckpointFencedError, PermissionDeniedError
 from processor.runtime.lane import Lane
 from processor.runtime.telemetry import Telemetry
 
@@ -25,8 +25,13 @@ class Checkpointer:
     """Saves the lanes' state every ``interval_s`` and once more at the end; restores it at start."""
 
     def __init__(self, store: CheckpointStore, lanes: Mapping[str, Lane], interval_s: float, log: Any,
-                 telemetry: Telemetry | None = None) -> None:
+                 telemetry: Telemetry | None = None, *, may_act: Callable[[], bool] = lambda: True,
+                 on_fenced: Callable[[str], None] = lambda reason: None) -> None:
         self.store = store
+        # --standby: saved only while the lease is held (runtime/lease.py); a save refused by the
+        # store's compare-and-set (another instance wrote since) is reported to ``on_fenced``.
+        self._may_act = may_act
+        self._on_fenced = on_fenced
         self._telemetry = telemetry
         self._lanes = lanes
         self.interval_s = interval_s
@@ -50,7 +55,10 @@ class Checkpointer:
         return seq
 
     async def save(self) -> None:
-        """Store a checkpoint now, if any lane changed since the last one."""
+        """Store a checkpoint now, if any lane changed since the last one; ``CheckpointFencedError``
+        when this instance may no longer write it."""
+        if not self._may_act():
+            raise CheckpointFencedError("this instance no longer holds its lease: it does not write the checkpoint")
         if not any(lane.dirty for lane in self._lanes.values()):
             self._up_to_date()
             return
@@ -86,6 +94,10 @@ class Checkpointer:
                 await self.save()
             except PermissionDeniedError:
                 raise  # no next interval can do better; the lanes stop on the same refusal
+            except CheckpointFencedError as exc:
+                self._log.error("checkpoint.fenced", error=str(exc), action="stepping down")
+                self._on_fenced(str(exc))
+                return
             except Exception as exc:  # noqa: BLE001 - logged; the next interval tries again
                 # A failed checkpoint loses no data (the consumer still holds everything after
                 # the last good one); keep processing and try again next interval.
@@ -96,5 +108,8 @@ class Checkpointer:
             await self.save()
         except PermissionDeniedError:
             raise  # the processor's one error: reported by whoever runs it, not logged here
+        except CheckpointFencedError as exc:
+            self._log.warning("checkpoint.final_fenced", error=str(exc), note="the other instance's checkpoint stands")
+            self._on_fenced(str(exc))
         except Exception as exc:  # noqa: BLE001 - the consumers still hold everything since the last one
             self._log.error("checkpoint.final_failed", error=str(exc))

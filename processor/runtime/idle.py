@@ -9,6 +9,12 @@ no event time to run on from: its time is the wall clock itself (``silent_waterm
 a service that never reports is noticed (ServiceNeverReported). Only the live shell does this; a
 replay has no wall clock at all, and moves time where the live run recorded it did.
 
+The move is scheduled, not polled for: ``due_in_s`` says when the idle clock reaches the next
+boundary plus the lateness (event time mapped onto the wall clock from the last event that moved
+it), and the lane waits for messages at most that long, so a boundary rule is evaluated within
+milliseconds of its boundary being due rather than at the next poll. ``idle_after_s`` stays the
+least silence before the wall clock moves event time at all.
+
 The clocks are arguments (a monotonic ``() -> seconds`` and an epoch ``() -> ms``), so the rules
 are tested without sleeping.
 """
@@ -50,6 +56,16 @@ class IdleClock:
         if max_ts_ms is None or idle_s < self.idle_after_s:
             return None
         return max_ts_ms + int(idle_s * 1000) - lateness_ms
+
+    def due_in_s(self, max_ts_ms: int | None, closed_until_ms: int | None, resolution_ms: int, lateness_ms: int,
+                  now_s: float) -> float | None:
+        """Seconds from ``now_s`` until ``idle_watermark`` reaches the next boundary (at once: 0),
+        or None without event time to run on. The silence it takes is at least ``idle_after_s``."""
+        if max_ts_ms is None or closed_until_ms is None:
+            return None
+        boundary_ms = closed_until_ms + resolution_ms
+        silence_s = max(self.idle_after_s, (boundary_ms + lateness_ms - max_ts_ms) / 1000)
+        return max(0.0, self._last_event_s + silence_s - now_s)
 
     def silent_watermark(self, lateness_ms: int, now_s: float) -> int | None:
         """The watermark of a stream that has never had an event, once it has been idle: the

@@ -32,7 +32,12 @@ from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 
 PULL_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
-PULL_TIMEOUT_S = 0.25
+PULL_TIMEOUT_S = 0.25  # the longest wait for messages: stops and silent streams are noticed within it
+# Past the moment the idle clock reaches a boundary: its watermark counts whole milliseconds.
+_DUE_MARGIN_S = 0.002
+# The lane waits for this answer under its lock: while a consumer has no leader (a NATS node lost)
+# the question goes unanswered, and the lane must not stall for the API's full 5 s each time.
+PENDING_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -114,7 +119,7 @@ class Lane:
         pause = stop_aware_sleep(stop)
         while not stop.is_set() and not self.unsafe:
             try:
-                msgs = await retry(lambda: puller.next_batch(timeout_s=PULL_TIMEOUT_S), backoff=PULL_BACKOFF,
+                msgs = await retry(lambda: puller.next_batch(timeout_s=self._pull_timeout_s()), backoff=PULL_BACKOFF,
                                    retry_if=keep_pulling, on_retry=pull_failed, sleep=pause)
             except PermissionDeniedError:
                 raise
@@ -126,6 +131,15 @@ class Lane:
                 self.telemetry.pulled(self.stream, msgs)
             async with self.lock:
                 await self.apply(msgs)
+
+    def _pull_timeout_s(self) -> float:
+        """How long to wait for messages: until the idle clock closes the next boundary (then the
+        empty batch moves event time, and boundary rules run as their boundary becomes due), at
+        most PULL_TIMEOUT_S."""
+        engine = self.engine
+        due_s = self.idle.due_in_s(engine.max_ts_ms, engine.closed_until_ms, engine.resolution_ms,
+                                   engine.lateness_ms, self.idle.now())
+        return PULL_TIMEOUT_S if due_s is None else min(PULL_TIMEOUT_S, due_s + _DUE_MARGIN_S)
 
     async def run_measurements(self, stop: asyncio.Event, monitor: BusMonitor, interval_s: float) -> None:
         """Measure the bus every interval and evaluate the measurements like any other events."""
@@ -178,22 +192,30 @@ class Lane:
         """Where the idle clock moves event time now, or None."""
         engine = self.engine
         if engine.max_ts_ms is not None:
-            return self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
-        # Never an event: time is the wall clock, once the stream holds nothing more for us (a
-        # backlog is read first). It only runs ServiceNeverReported until the first event.
-        watermark_ms = self.idle.silent_watermark(engine.lateness_ms, now_s)
-        if watermark_ms is None or self.puller is None:
-            return None
-        closed_ms = engine.clock.silent_until_ms
-        if closed_ms is not None and watermark_ms - watermark_ms % engine.resolution_ms <= closed_ms:
-            return None  # no boundary to close yet: spare the server the question below
+            watermark_ms = self.idle.idle_watermark(engine.max_ts_ms, engine.lateness_ms, now_s)
+            if watermark_ms is None or self.puller is None or not self._closes(watermark_ms, engine.closed_until_ms):
+                return watermark_ms
+        else:
+            # Never an event: time is the wall clock, once the stream holds nothing more for us (a
+            # backlog is read first). It only runs ServiceNeverReported until the first event.
+            watermark_ms = self.idle.silent_watermark(engine.lateness_ms, now_s)
+            if watermark_ms is None or self.puller is None or not self._closes(watermark_ms, engine.clock.silent_until_ms):
+                return None
+        # Only a stream that has nothing more for us is idle. A pull that brings nothing also
+        # means a bus that cannot deliver (a NATS node lost, a leader being elected): moving time
+        # then would make the backlog behind it late (tests/integration/test_cluster_failover.py).
         try:
-            if await self.puller.pending() > 0:
+            if await self.puller.pending(PENDING_TIMEOUT_S) > 0:
                 return None
         except BusError as exc:
             self.log.warning("consumer.pending_unknown", stream=self.stream, error=str(exc))
             return None
         return watermark_ms
+
+    def _closes(self, watermark_ms: int, closed_ms: int | None) -> bool:
+        """Whether moving to ``watermark_ms`` gets time to a new boundary (else: spare the server
+        the question of what is pending)."""
+        return closed_ms is None or watermark_ms - watermark_ms % self.engine.resolution_ms > closed_ms
 
     def _after_seq(self, msgs: Sequence[Any]) -> int | None:
         """The stream sequence a time move of this batch comes after (None: no stream)."""

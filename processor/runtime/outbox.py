@@ -34,7 +34,10 @@ from processor.runtime.stopping import stop_aware_sleep
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 
-PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=5.0)
+# At most 1 s between attempts: a NATS cluster electing a new leader for the SLO stream answers
+# 503 (no responders) for a few seconds, and the publish should follow the election within a
+# second, not up to 5 s later (docs/availability.md, "A 3-node NATS cluster"). An attempt that gets a 503 costs the server little.
+PUBLISH_BACKOFF = Backoff(first_s=0.1, max_s=1.0)
 
 
 def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None,
@@ -79,7 +82,8 @@ class Outbox:
     def __init__(self, publisher: Publisher, stop: asyncio.Event, log: Any, backoff: Backoff = PUBLISH_BACKOFF,
                  stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL,
                  telemetry: Telemetry | None = None,
-                 alert_sink: Callable[[Sequence[AlertTransition]], None] | None = None):
+                 alert_sink: Callable[[Sequence[AlertTransition]], None] | None = None,
+                 may_act: Callable[[], bool] = lambda: True):
         self.publisher = publisher
         self.telemetry = telemetry  # told what was published (runtime/telemetry.py)
         # Takes every alert transition once the bus has stored it (the Alertmanager sender's
@@ -90,11 +94,16 @@ class Outbox:
         self._log = log
         self._backoff = backoff
         self._stall = stall  # test-only (runtime/testhooks.py)
+        self._may_act = may_act  # --standby: False once the lease is lost (runtime/lease.py)
 
     async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs, after_seq: int | None = None) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
         bus took them (the batch must then stay unacked and out of every checkpoint).
         ``after_seq``: see ``render_outputs``."""
+        if not self._may_act():
+            self._log.warning("publish.fenced", stream=stream, note="this instance lost its lease: nothing published, "
+                              "the batch stays unacked for the active instance")
+            return False
         messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url, after_seq)
         self._log_outputs(stream, msgs, out, messages)
         # A stream's batch (its messages have a reply subject), not the bus monitor's.

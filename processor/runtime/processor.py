@@ -16,29 +16,34 @@ __all__ = ["CHECKPOINT_INTERVAL_S", "Processor", "fallback_ts_ms"]
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 
 from processor.bus.checkpoint import CheckpointStore
 from processor.bus.consumer import BatchPuller, js_timestamp_ms
+from processor.bus.jsadmin import stream_config
 from processor.bus.monitor import BusMonitor
 from processor.bus.publisher import Publisher
 from processor.bus.streams import provision_streams
 from processor.config.model import Config
+from processor.config.parse import subject_pattern_matches
 from processor.engine import Engine
+from processor.errors import BusError
 from processor.runtime.alertmanager import AlertmanagerSender
 from processor.runtime.checkpoints import Checkpointer
 from processor.runtime.counters import OverflowReport, counters
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
+from processor.runtime.lease import check_duplicate_window
 from processor.runtime.outbox import Outbox
+from processor.runtime.partitions import Partition
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 from processor.runtime.topology import BUS_LANE, filter_subjects, partition_config
-from processor.vocabulary import durable_name
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, durable_name
 
 
 CHECKPOINT_INTERVAL_S = 15.0
@@ -71,12 +76,21 @@ class Processor:
         idle_after_s: float = 1.0,
         consumer_prefix: str = "slo",
         filter_by_slis: bool = False,
+        partition: Partition | None = None,
         log: Any = None,
         stall: Stall | None = None,
         telemetry: Telemetry | None = None,
         generator_base_url: str | None = None,
+        may_act: Callable[[], bool] | None = None,
+        lease_ttl_s: float | None = None,
     ):
         self.config = config
+        # --standby: the lease's fence (runtime/lease.py); nothing is published or checkpointed
+        # once it says no. ``fenced``: why this processor stopped acting, if it did.
+        self._may_act = may_act = may_act or (lambda: True)
+        self.lease_ttl_s = lease_ttl_s
+        self.fenced: str | None = None
+        self.on_fenced: Callable[[str], None] = lambda reason: None
         # What /metrics, /readyz and the SLO page show (runtime/http.py), served or not.
         self.telemetry = telemetry or Telemetry(config)
         self.nc = nc
@@ -86,6 +100,8 @@ class Processor:
         self.consumer_prefix = consumer_prefix
         # A sidecar (`slo run --services`): each consumer delivers only its SLIs' subjects.
         self.filter_by_slis = filter_by_slis
+        # A partition (`slo run --partition`): consumers filtered to its share of the hot subject.
+        self.partition = partition
         self.log = log or structlog.get_logger("slo")
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
@@ -101,9 +117,10 @@ class Processor:
             sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
         self.outbox = Outbox(Publisher(nc), self._stop, self.log, stall=stall,
                              runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
-                             alert_sink=self.alertmanager.submit if self.alertmanager else None)
+                             alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=may_act)
         self.checkpoints = Checkpointer(
-            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log, self.telemetry
+            CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log, self.telemetry,
+            may_act=may_act, on_fenced=self._fenced,
         )
         self.monitor: BusMonitor | None = None
         self._report_overflow = OverflowReport(self.lanes, self.log)
@@ -112,6 +129,7 @@ class Processor:
         """Provision the streams, restore the last checkpoint, start one consumer per stream."""
         for r in await provision_streams(self.nc, self.definitions, self.log):
             self.log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
+        await self._check_duplicate_window()
         parts, orphans = partition_config(self.config, self.definitions)
         for name in orphans:
             self.log.warning("sli.no_stream", sli=name, hint="no stream in streams/ holds its subject; it is not evaluated")
@@ -142,8 +160,28 @@ class Processor:
             alert_rules=len(self.config.alerts),
         )
 
+    async def _check_duplicate_window(self) -> None:
+        """Warn if the output stream cannot drop what a restart or a takeover publishes again."""
+        probe = f"{OUTPUT_SUBJECT_PREFIXES['alerts']}.x.y"
+        for definition in self.definitions:
+            if any(subject_pattern_matches(p, probe) for p in definition.get("subjects", [])):
+                try:
+                    window_ns = (await stream_config(self.nc, definition["name"])).get("duplicate_window")
+                except BusError as exc:
+                    self.log.warning("stream.info_failed", stream=definition["name"], error=str(exc))
+                    return
+                check_duplicate_window(None if window_ns is None else window_ns / 1e9, self.checkpoints.interval_s,
+                                       self.lease_ttl_s, definition["name"], self.log)
+
+    def _fenced(self, reason: str) -> None:
+        """The checkpoint was fenced (another instance wrote it) or the lease is gone: stop acting."""
+        self.fenced = reason
+        self.on_fenced(reason)
+        self.stop()
+
     async def _open_lane(self, stream: str, part: Config, state: tuple[int, dict] | None) -> Lane:
-        engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=stream)
+        label = stream if self.partition is None else self.partition.label(stream)
+        engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=label)
         # Without a checkpoint the engine is empty, so it reads the stream from its first message:
         # resuming at the durable's ack floor would leave out everything acked before a crash.
         start_after = 0 if state is None else self.checkpoints.restore(stream, engine, state)
@@ -151,10 +189,10 @@ class Processor:
             self.telemetry.restored(engine)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
-        subjects = filter_subjects(part) if self.filter_by_slis else None
+        subjects = filter_subjects(part, self.partition) if self.filter_by_slis or self.partition else None
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
-                                 start_after_seq=start_after)
+                                 start_after_seq=start_after, may_pull=self._may_act)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
                     stall=self._stall, telemetry=self.telemetry)

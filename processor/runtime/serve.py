@@ -20,16 +20,19 @@ from nats.aio.client import Client
 
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
+from processor.bus.lease import LeaseStore
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
-from processor.errors import ProcessorError
+from processor.errors import DeliveryGapError, ProcessorError
 from processor.runtime.http import HttpServer
 from processor.runtime.alertmanager import credentials
+from processor.runtime.lease import DEFAULT_LEASE_TTL_S, Lease
 from processor.runtime.logs import configure_logging
+from processor.runtime.partitions import Partition, partition_from_args, partition_instance, split_config
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.telemetry import Telemetry
-from processor.runtime.testhooks import checkpoint_interval_s, stall_from_env
+from processor.runtime.testhooks import checkpoint_interval_s, idle_after_s, stall_from_env
 from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
 
 
@@ -42,23 +45,27 @@ async def serve(
     batch_size: int = 1000,
     instance: str = "default",
     sidecar: bool = False,
+    partition: Partition | None = None,
     stop: asyncio.Event | None = None,
     on_start: Callable[[Processor], None] = lambda proc: None,
     env: Mapping[str, str] = os.environ,
     http: tuple[str, int] | None = None,
     generator_base_url: str | None = None,
+    lease_ttl_s: float | None = None,
 ) -> None:
     """Connect (starting the embedded server when no URL is given), run until ``stop`` is set.
 
     ``instance`` names this processor's durable consumers and checkpoint: replicas that should
     each see every event (availability) or partitions run under different names. ``sidecar``: the
-    config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects.
-    ``env`` is read
+    config is one partition's (``services_config``), each consumer filtered to its SLIs' subjects;
+    ``partition``: also its share of the hot subject (``runtime/partitions.py``). ``env`` is read
     for the test-only hooks of ``runtime/testhooks.py``. ``http``: (host, port) of the listener
     of ``/metrics``, ``/healthz``, ``/readyz`` and the SLO page (``runtime/http.py``), started
     first so that it answers (not ready) while the processor connects and restores.
     ``generator_base_url``: where the SLO page is served, the base of the alerts' generatorURL in
-    Alertmanager (default: the ``http`` listener's own address)."""
+    Alertmanager (default: the ``http`` listener's own address). ``lease_ttl_s`` (``--standby``):
+    run as one of several instances of ``instance``, active only while holding its lease
+    (``runtime/lease.py``), standby otherwise."""
     log = structlog.get_logger("slo")
     stop = stop or asyncio.Event()
     telemetry = Telemetry(config)
@@ -67,8 +74,8 @@ async def serve(
         generator_base_url = f"http://{_url_host(listener.host)}:{listener.port}"
     try:
         await _serve(config, opts, streams_dir, store_dir, batch_size=batch_size, instance=instance, sidecar=sidecar,
-                     stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
-                     generator_base_url=generator_base_url)
+                     partition=partition, stop=stop, on_start=on_start, env=env, telemetry=telemetry, log=log,
+                     generator_base_url=generator_base_url, lease_ttl_s=lease_ttl_s)
     finally:
         telemetry.phase = "stopping"
         if listener is not None:
@@ -91,8 +98,9 @@ def _url_host(host: str) -> str:
 
 
 async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_dir: Path, *, batch_size: int,
-                 instance: str, sidecar: bool, stop: asyncio.Event, on_start: Callable[[Processor], None],
-                 env: Mapping[str, str], telemetry: Telemetry, log: Any, generator_base_url: str | None) -> None:
+                 instance: str, sidecar: bool, partition: Partition | None, stop: asyncio.Event,
+                 on_start: Callable[[Processor], None], env: Mapping[str, str], telemetry: Telemetry, log: Any,
+                 generator_base_url: str | None, lease_ttl_s: float | None) -> None:
     definitions = load_stream_definitions(streams_dir)
     embedded = None
     if opts.url is None:
@@ -105,21 +113,75 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
         log.info("nats.connected", server=opts.redacted())
         try:
             prefix = consumer_prefix(instance)
-            proc = Processor(
-                config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
-                filter_by_slis=sidecar, log=log, checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S),
-                stall=stall_from_env(env), telemetry=telemetry, generator_base_url=generator_base_url,
-            )
+
+            def processor(may_act: Callable[[], bool] | None = None) -> Processor:
+                return Processor(
+                    config, nc, definitions, batch_size=batch_size, checkpoint_key=instance, consumer_prefix=prefix,
+                    filter_by_slis=sidecar, partition=partition, log=log,
+                    checkpoint_interval_s=checkpoint_interval_s(env, CHECKPOINT_INTERVAL_S), stall=stall_from_env(env),
+                    idle_after_s=idle_after_s(env, 1.0),
+                    telemetry=telemetry, generator_base_url=generator_base_url, may_act=may_act, lease_ttl_s=lease_ttl_s,
+                )
+
+            if lease_ttl_s is not None:
+                await _active_or_standby(processor, Lease(LeaseStore(nc, instance, lease_ttl_s), log), stop, on_start,
+                                         telemetry, log)
+                return
+            proc = processor()
             on_start(proc)
             if await _started(proc, stop, log):
                 await _run_until(proc, stop)
                 log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
+            if proc.fenced is not None:
+                raise ProcessorError(f"stopped: {proc.fenced}; give each `slo run` its own --instance, or run them "
+                                     f"all with --standby")
         finally:
             await _close(nc, log)
     finally:
         if embedded is not None:
             await embedded.stop()
             log.info("embedded.stopped")
+
+
+async def _active_or_standby(processor: Callable[[Callable[[], bool]], Processor], lease: Lease,
+                             stop: asyncio.Event, on_start: Callable[[Processor], None], telemetry: Telemetry,
+                             log: Any) -> None:
+    """Standby until the lease is ours, then a processor that acts only while it holds it; when it
+    is lost, that processor stops (publishing and checkpointing nothing more) and we are standby
+    again. At ``stop`` the active finishes as a plain run does, then frees the lease."""
+    await lease.open()
+    while True:
+        telemetry.phase, telemetry.role = "standby", "standby"
+        telemetry.pending.clear()
+        if not await lease.acquire(stop):
+            return
+        telemetry.phase, telemetry.role = "starting", "active"
+        proc = processor(lease.held)
+        proc.on_fenced = lease.step_down
+        on_start(proc)
+        keeper = asyncio.create_task(lease.keep(), name="lease")
+        ended = asyncio.Event()
+        watchers = [asyncio.create_task(_set_when(event, ended)) for event in (stop, lease.lost)]
+        try:
+            if await _started(proc, ended, log):
+                await _run_until(proc, ended)
+                log.info("processor.stopped", counters=proc.counters(), positions=proc.positions(),
+                         role="active" if lease.held() else "stepped down")
+        except DeliveryGapError as exc:
+            log.error("consumer.delivery_gap", error=str(exc))
+            lease.step_down(str(exc))  # and take over again (or let the other one) from the checkpoint
+        finally:
+            for task in (keeper, *watchers):
+                task.cancel()
+            await asyncio.gather(keeper, *watchers, return_exceptions=True)
+            await lease.release()
+        if stop.is_set():
+            return
+
+
+async def _set_when(event: asyncio.Event, then: asyncio.Event) -> None:
+    await event.wait()
+    then.set()
 
 
 async def _started(proc: Processor, stop: asyncio.Event, log: Any) -> bool:
@@ -197,12 +259,20 @@ def run_from_args(args: Any) -> int:
         services = parse_services(getattr(args, "services", None))
         if services:
             config = services_config(config, services)
+        partition = partition_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None))
+        if partition is not None:
+            config = split_config(config, partition)
         if config.alertmanager is not None:
             credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    if args.lease_ttl is not None and not args.standby:
+        print("--lease-ttl needs --standby", file=sys.stderr)
+        return 2
     instance = sidecar_instance(services) if services and args.instance == "default" else args.instance
+    if partition is not None:
+        instance = partition_instance(instance, partition)
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
@@ -220,9 +290,11 @@ def run_from_args(args: Any) -> int:
             batch_size=args.batch_size,
             instance=instance,
             sidecar=bool(services),
+            partition=partition,
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),
             http=args.http,
+            lease_ttl_s=(args.lease_ttl or DEFAULT_LEASE_TTL_S) if args.standby else None,
         )
 
     try:

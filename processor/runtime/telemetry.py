@@ -5,7 +5,9 @@ Every hook is synchronous, does no I/O and only updates counters and bounded dic
 blocks a lane. Readiness (``/readyz``): not ready while the processor starts (provisioning,
 restoring the checkpoint, opening the consumers) or stops, nor while a consumed stream's lane has
 not pulled yet or is behind by more than ``max_pending`` messages (its consumer's pending count as
-of its last batch: a backlog after a restart, a processor that cannot keep up).
+of its last batch: a backlog after a restart, a processor that cannot keep up). With ``--standby``
+the body says the ``role``: a standby is ready (it is healthy and ready to take over; an instance
+never ready would stall a rolling deployment), and says so in its ``phase``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class Telemetry:
         self.board = board or SloBoard(config)
         self.metrics = Metrics(self.board, clock=clock)
         self.max_pending = max_pending
-        self.phase = "starting"  # -> "running" -> "stopping"
+        self.phase = "starting"  # -> "running" -> "stopping"; "standby" (--standby) until it holds the lease
+        self.role: str | None = None  # --standby: "active" or "standby"
         self.pending: dict[str, int | None] = {}  # consumed streams; None: not pulled yet
 
     # ---- hooks of the runtime ----
@@ -75,7 +78,7 @@ class Telemetry:
         """(ready, the JSON body of /readyz saying why)."""
         lanes = {}
         reasons = []
-        if self.phase != "running":
+        if self.phase not in ("running", "standby"):
             reasons.append(f"processor {self.phase}")
         for stream, pending in sorted(self.pending.items()):
             behind = pending is None or pending > self.max_pending
@@ -85,5 +88,8 @@ class Telemetry:
             elif behind:
                 reasons.append(f"{stream}: {pending} messages pending > {self.max_pending}")
         ready = not reasons
-        return ready, {"ready": ready, "phase": self.phase, "reasons": reasons, "max_pending": self.max_pending,
-                       "streams": lanes}
+        body = {"ready": ready, "phase": self.phase, "reasons": reasons, "max_pending": self.max_pending,
+                "streams": lanes}
+        if self.role is not None:
+            body["role"] = self.role
+        return ready, body

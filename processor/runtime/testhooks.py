@@ -7,6 +7,10 @@ the processor between checkpoints, or in the middle of publishing a batch's outp
 
 ``SLO_TEST_CHECKPOINT_INTERVAL_S=0.2``
     checkpoint every 0.2 s instead of every 15 s;
+``SLO_TEST_IDLE_AFTER_S=3600``
+    the idle clock moves event time only after an hour without one (1 s otherwise): the state
+    after a backlog is then the events' alone, whenever the run is stopped, so that two runs'
+    final snapshots can be compared (tests/integration/test_standby.py);
 ``SLO_TEST_STALL=publish:N:K``
     the N-th batch that has more than K outputs publishes its first K messages, waits for their
     PubAcks, logs ``test.stalled`` and then waits forever: a kill lands with part of
@@ -21,7 +25,7 @@ measurements do not count.
 
 from __future__ import annotations
 
-__all__ = ["Stall", "checkpoint_interval_s", "stall_from_env"]
+__all__ = ["Stall", "checkpoint_interval_s", "idle_after_s", "stall_from_env"]
 
 import asyncio
 import time
@@ -73,4 +77,9 @@ def stall_from_env(env: Mapping[str, str]) -> Stall | None:
 
 def checkpoint_interval_s(env: Mapping[str, str], default_s: float) -> float:
     text = env.get("SLO_TEST_CHECKPOINT_INTERVAL_S")
+    return float(text) if text else default_s
+
+
+def idle_after_s(env: Mapping[str, str], default_s: float) -> float:
+    text = env.get("SLO_TEST_IDLE_AFTER_S")
     return float(text) if text else default_s

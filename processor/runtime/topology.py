@@ -21,6 +21,7 @@ from typing import Any
 from processor.config.model import Config, SliConfig
 from processor.config.parse import subject_pattern_matches
 from processor.errors import ProcessorError
+from processor.runtime.partitions import Partition, partition_filter_subjects
 from processor.vocabulary import BUS_SUBJECT_PATTERN, INPUT_SUBJECT_PATTERN
 
 BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, not a stream
@@ -98,15 +99,16 @@ def services_config(config: Config, services: Sequence[str]) -> Config:
     })
 
 
-def filter_subjects(part: Config) -> list[str]:
+def filter_subjects(part: Config, partition: Partition | None = None) -> list[str]:
     """The subjects a lane's consumer needs for its part of the config: every SLI's subject but
     the input ones, leaving out those another pattern already covers (JetStream refuses
-    overlapping filters), sorted."""
+    overlapping filters), sorted; of a ``partition``'s hot subject, only its share."""
     subjects = {s.subject for s in part.slis if not subject_pattern_matches(INPUT_SUBJECT_PATTERN, s.subject)}
-    return sorted(
+    kept = sorted(
         s for s in subjects
         if not any(other != s and _covers(other, s) for other in subjects)
     )
+    return kept if partition is None else partition_filter_subjects(kept, partition)
 
 
 def _covers(pattern: str, subject: str) -> bool:

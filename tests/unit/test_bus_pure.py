@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from processor.bus.connect import ConnectOptions
-from processor.bus.jsreply import js_timestamp_ms, stream_sequence
+from processor.bus.jsreply import consumer_sequence, js_timestamp_ms, stream_sequence
 from processor.bus.streams import load_stream_definitions
 from processor.errors import ConfigError
 
@@ -28,6 +28,7 @@ TS_NS = 1_795_782_483_066_796_685
 )
 def test_an_ack_reply_subject_gives_stream_sequence_and_timestamp(reply: str) -> None:
     assert 4242 == stream_sequence(reply)
+    assert 17 == consumer_sequence(reply)
     assert TS_NS // 1_000_000 == js_timestamp_ms(reply)
 
 

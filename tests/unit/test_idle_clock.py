@@ -112,3 +112,20 @@ def test_a_stream_that_never_had_an_event_runs_on_the_wall_clock_once_idle():
     assert None is idle.silent_watermark(LATENESS_MS, idle.now())  # not idle yet: a backlog may come
     wall.now_s += 0.5
     assert MAX_TS_MS - LATENESS_MS == idle.silent_watermark(LATENESS_MS, idle.now())
+
+
+def test_the_next_boundary_is_due_when_the_idle_watermark_reaches_it():
+    # Highest event time 12.3 s past a boundary, last one closed at 0: boundary 10 s is due once the
+    # idle watermark, max_ts + silence - 5 s, reaches it: 2.7 s of silence; the idle clock moves no
+    # sooner than idle_after_s (1 s) whatever the boundary says.
+    idle, wall = started()
+    base = MAX_TS_MS - MAX_TS_MS % 10_000
+    assert 2.7 == pytest.approx(idle.due_in_s(base + 12_300, base, 10_000, 5_000, idle.now()))
+    wall.now_s += 1.0
+    assert 1.7 == pytest.approx(idle.due_in_s(base + 12_300, base, 10_000, 5_000, idle.now()))
+    assert 0.0 == pytest.approx(idle.due_in_s(base + 14_900, base, 10_000, 5_000, idle.now()))  # idle_after passed
+    wall.now_s += 1.7
+    assert base + 10_000 == idle.idle_watermark(base + 12_300, 5_000, idle.now())
+    fresh, _ = started()
+    assert 1.0 == pytest.approx(fresh.due_in_s(base + 14_900, base, 10_000, 5_000, fresh.now()))
+    assert None is fresh.due_in_s(None, None, 10_000, 5_000, fresh.now())

@@ -56,7 +56,7 @@ class PullerWithPending:
     def __init__(self, pending: int) -> None:
         self.pending_msgs = pending
 
-    async def pending(self) -> int:
+    async def pending(self, timeout_s: float = 5.0) -> int:
         return self.pending_msgs
 
     async def ack(self, msg) -> None:

@@ -36,9 +36,12 @@ def _msg(subject: str, ts_ms: int, payload: dict) -> Msg:
 def test_api_requests_at_80_percent_of_the_headroom_warn(spec):
     # Two minutes at the simulator's nominal 1,200 requests/min (every 50 ms from T0 + 1 ms), then
     # from F = T0 + 120 s two minutes at one request every 7 ms (~8,571/min), then nothing.
-    # At F + x the 1 m window holds ceil((1000x - 1) / 7) fast requests and 1,200 - 20x slow ones:
-    #   x = 50: 7,143 + 200 = 7,343 < 8,000;  x = 60: 8,572 + 0 >= 8,000 -> fires at F + 60 s.
-    # After F + 120 s: at F + 120 s the window [F + 60 s, F + 120 s) holds 8,571 (still firing); at
+    # The rule (count >= 8000) fires on the request that completes it (docs/config.md, "Rules that
+    # fire on the event"): a request at F + x is checked against the 1 m window ending at its own
+    # sub-window's end. For x in [40 s, 50 s) that is [F - 10 s, F + 50 s): 200 slow requests and
+    # at most ceil(49,999 / 7) = 7,143 fast ones, 7,343 < 8,000. For x in [50 s, 60 s) it is
+    # [F, F + 60 s), fast requests only: the 8,000th, at F + 1 + 7 * 7,999 ms = F + 55,994 ms,
+    # fires. After F + 120 s: at F + 120 s the window [F + 60 s, F + 120 s) holds 8,571 (still firing); at
     # F + 130 s [F + 70 s, F + 120 s) holds 7,143 < 8,000 -> resolves at F + 130 s.
     f_ms = T0_MS + 120 * S
     slow = [_msg("analytics.gateway.request", t, GATEWAY) for t in range(T0_MS + 1, f_ms, 50)]
@@ -46,18 +49,24 @@ def test_api_requests_at_80_percent_of_the_headroom_warn(spec):
     engine = Engine(spec)
     out = engine.ingest(slow + fast)
     out.extend(engine.advance(f_ms + 200 * S))
-    assert [("firing", 60), ("resolved", 130)] == _alerts(out, "CapacityApiRequestsHigh", f_ms)
+    assert [("firing", 55), ("resolved", 130)] == _alerts(out, "CapacityApiRequestsHigh", f_ms)
+    assert [f_ms + 55_994] == [a.starts_at_ms for a in out.alerts if a.status == "firing"
+                               and a.label_map["alertname"] == "CapacityApiRequestsHigh"]
 
 
 def test_a_stream_at_80_percent_of_the_bus_headroom_warns(spec):
     # 14 messages every millisecond on the MARKET stream for a minute from T0: 840,000 a minute.
-    # At T0 + x the window holds 14,000x: x = 50: 700,000; x = 60: 840,000 >= 800,000 -> fires at
-    # T0 + 60 s; at T0 + 70 s [T0 + 10 s, T0 + 70 s) holds 700,000 -> resolves.
+    # Each message is checked against the window ending at its sub-window's end, which holds every
+    # message so far until T0 + 60 s: by T0 + 50 s 700,000; the 800,000th (index 799,999, in the
+    # millisecond 799,999 // 14 = 57,142) fires at T0 + 57.142 s. At the boundary T0 + 70 s
+    # [T0 + 10 s, T0 + 70 s) holds 700,000 -> resolves.
     one = [_msg("market.heartbeat", T0_MS + ms, {}) for ms in range(60 * S)]
     engine = Engine(spec)
     out = engine.ingest([m for m in one for _ in range(14)])
     out.extend(engine.advance(T0_MS + 120 * S))
-    assert [("firing", 60), ("resolved", 70)] == _alerts(out, "CapacityEventMessagesHigh", T0_MS)
+    assert [("firing", 57), ("resolved", 70)] == _alerts(out, "CapacityEventMessagesHigh", T0_MS)
+    assert T0_MS + 57_142 == next(a.starts_at_ms for a in out.alerts if a.status == "firing"
+                                  and a.label_map["alertname"] == "CapacityEventMessagesHigh")
     assert {"MARKET"} == {a.label_map["stream"] for a in out.alerts if a.label_map["alertname"] ==
                           "CapacityEventMessagesHigh"}
 
@@ -87,14 +96,16 @@ def _bus_round(ts_ms: int, messages_per_stream: int) -> list[Msg]:
 def test_the_bus_as_a_whole_at_80_percent_of_its_headroom_warns_though_no_stream_is(spec):
     # Twelve bus monitor rounds, every 5 s from T0 (T0 .. T0 + 55 s), in each of which every one of
     # the four streams stored 20,000 messages: 80,000 a round, 960,000 in the minute, but 240,000 per
-    # stream, far below what the per-stream rule needs. At boundary T0 + x the 1 m window holds the
-    # rounds in [x - 60 s, x): x = 40: 8 rounds, 640,000; x = 50: 10 rounds, 800,000 >= 800,000 ->
-    # fires at T0 + 50 s. x = 70: rounds from 10 s, 10 of them, 800,000 (still firing); x = 80:
+    # stream, far below what the per-stream rule needs. The sum fires on the message that brings it
+    # there (docs/config.md, "Rules that fire on the event"), checked against the window ending at
+    # its sub-window's end: round 8 (40 s) against [-10 s, 50 s), 9 rounds, 720,000; round 9 (45 s),
+    # the same window: its fourth message makes 800,000 >= 800,000 -> fires at T0 + 45 s. At
+    # boundary T0 + x the 1 m window holds the rounds in [x - 60 s, x): x = 50 and 60 hold; x = 70: rounds from 10 s, 10 of them, 800,000 (still firing); x = 80:
     # rounds from 20 s, 8 of them, 640,000 -> resolves at T0 + 80 s.
     engine = Engine(spec)
     out = engine.ingest([m for k in range(12) for m in _bus_round(T0_MS + k * 5 * S, 20_000)])
     out.extend(engine.advance(T0_MS + 120 * S))
-    assert [("firing", 50), ("resolved", 80)] == _alerts(out, "CapacityBusMessagesHigh", T0_MS)
+    assert [("firing", 45), ("resolved", 80)] == _alerts(out, "CapacityBusMessagesHigh", T0_MS)
     assert [] == _alerts(out, "CapacityEventMessagesHigh", T0_MS)
     [firing, _] = [a for a in out.alerts if a.label_map["alertname"] == "CapacityBusMessagesHigh"]
     assert 800_000 == firing.value

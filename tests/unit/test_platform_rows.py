@@ -132,10 +132,12 @@ def test_an_agent_stopped_without_a_reason_is_unexpected_and_alerts():
     msgs += [_msg("trade.agent.status", T + 1_000 + i * 10 * S, agent="mean_reversion", state="running",
                   reason="requested") for i in range(60)]
     out = _run(msgs, T + 10 * MIN)
-    # count > 0 over the 10 s window: the sub-window [10s, 20s) closes at 20 s, where it fires. It no
-    # longer holds at 30 s; kept firing for 5m, it resolves at 30 s + 5m = 330 s. Before the fix,
+    # count > 0 over the 10 s window fires on the stop itself (docs/config.md, "Rules that fire on
+    # the event"): at 15 s its window [10s, 20s) holds it. The boundary 20 s still holds; 30 s no
+    # longer does; kept firing for 5m, it resolves at 30 s + 5m = 330 s. Before the fix,
     # where: reason != "requested" left the stop without a reason out: no alert at all.
-    assert [("firing", 20), ("resolved", 330)] == _alerts(out, "OrchestratorAgentStoppedUnexpectedly")
+    assert [("firing", 15), ("resolved", 330)] == _alerts(out, "OrchestratorAgentStoppedUnexpectedly")
     [firing] = [a for a in out.alerts if a.label_map["alertname"] == "OrchestratorAgentStoppedUnexpectedly"
                 and a.status == "firing"]
+    assert (T + 15 * S, T + 15 * S) == (firing.active_at_ms, firing.starts_at_ms)
     assert ("momentum", "critical") == (firing.label_map["agent"], firing.label_map["severity"])

@@ -1,0 +1,153 @@
+"""Partitions of a hot subject (`slo run --partition I/N --partition-by market.quote.{symbol}`) on a
+real nats-server: two partition instances produce, together, exactly the outputs of one instance on
+the same events, and still do when one of them is killed (SIGKILL) in the middle of its backlog and
+restarted.
+
+The MARKET stream stores each quote with a partition token appended (its subject_transform,
+tests/partitionkit.py); which symbol lands in which partition is worked out here with FNV-1a, as
+nats-server computes it (NVDA and BTCUSD in 0; AAPL, MSFT and SPY in 1). The scenario has incidents
+in both partitions (AAPL's quotes stale, NVDA's quotes stopped) and on the requests, whose SLOs and
+budgets partition 0 alone evaluates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import orjson
+import pytest
+import pytest_asyncio
+
+from processor.bus.checkpoint import CheckpointStore, decode_checkpoint
+from processor.bus.connect import ConnectOptions, connect
+from processor.bus.embedded import EmbeddedServer
+from processor.simulate import Incident, Simulator
+from processor.simulate.platform import SYMBOLS
+from processor.simulate.publish import publish
+from tests.partitionkit import (PartitionRun, fnv1a_partition, outputs_without_clock, partition_args, pending,
+                                wait_consumed, write_config, write_streams)
+from tests.slorun import END_MS, MIN_MS, START_MS, assert_same_outputs, stream_messages
+
+pytestmark = pytest.mark.integration
+
+COUNT = 2
+OFTEN = {"SLO_TEST_CHECKPOINT_INTERVAL_S": "0.2"}
+INCIDENTS = (
+    Incident("stale_quotes", START_MS + 3 * MIN_MS, 3 * MIN_MS, "AAPL"),
+    Incident("quotes_stop", START_MS + 4 * MIN_MS, 2 * MIN_MS, "NVDA"),
+    Incident("latency_spike", START_MS + 2 * MIN_MS, 4 * MIN_MS, "quotes"),
+    Incident("outage", START_MS + 5 * MIN_MS, 2 * MIN_MS, "market", magnitude=0.05),
+)
+
+
+async def publish_market(nc, streams_dir) -> None:
+    simulator = Simulator(START_MS, seed=8, rate=15.0, incidents=INCIDENTS)
+    await publish(nc, simulator, END_MS, streams_dir=streams_dir)
+
+
+class Scene:
+    """A server with the transformed streams and the scenario published; the instances run on it."""
+
+    def __init__(self, tmp, server, nc):
+        self.tmp, self.server, self.nc, self.js = tmp, server, nc, nc.jetstream()
+        self.config, self.streams = write_config(tmp), write_streams(tmp, COUNT)
+        self.runs: list[PartitionRun] = []
+
+    def start(self, index: int | None, hooks=None, batch_size: int = 1000) -> PartitionRun:
+        name = "single" if index is None else f"p{index}"
+        run = PartitionRun(self.server.url, self.tmp / f"{name}-{len(self.runs)}.log", self.config, self.streams,
+                           partition_args(index, COUNT), hooks=hooks, batch_size=batch_size)
+        self.runs.append(run)
+        return run
+
+    async def stop_all(self) -> None:
+        for run in self.runs:
+            if run.proc.poll() is None:
+                code, took_s = await run.signal_and_wait(15)
+                assert (0, True) == (code, took_s < 10), run.tail()
+
+
+@pytest_asyncio.fixture
+async def scene(tmp_path):
+    async with EmbeddedServer(tmp_path / "nats") as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        s = Scene(tmp_path, server, nc)
+        await publish_market(nc, s.streams)
+        try:
+            yield s
+        finally:
+            for run in s.runs:
+                run.ensure_gone()
+            await nc.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def single(tmp_path_factory):
+    """The scenario consumed by one unpartitioned instance: the outputs to equal."""
+    tmp = tmp_path_factory.mktemp("single")
+    async with EmbeddedServer(tmp / "nats") as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        s = Scene(tmp, server, nc)
+        await publish_market(nc, s.streams)
+        try:
+            runs = {None: s.start(None)}
+            await wait_consumed(s.js, runs, COUNT)
+            await s.stop_all()
+            outputs = await outputs_without_clock(s.js)
+        finally:
+            for run in s.runs:
+                run.ensure_gone()
+            await nc.close()
+    # Worth comparing: per-symbol alerts in both partitions' symbols, budgets spent, SLI reports.
+    symbols = {orjson.loads(p)["labels"].get("symbol") for (subject, _, p) in outputs.messages
+               if subject.startswith("slo.alerts.")}
+    assert {"AAPL", "NVDA"} <= symbols
+    assert {"firing", "resolved"} == {status for _, _, status, *_ in outputs.alerts}
+    assert any(bad > 0 for *_, bad in outputs.budgets)
+    assert len(outputs.slis) > 100
+    return outputs
+
+
+async def test_the_stream_stores_each_quote_in_the_partition_nats_server_hashes_its_symbol_to(scene):
+    quotes = await stream_messages(scene.js, "MARKET", "market.quote.>")
+    assert quotes
+    expected = Counter(f"market.quote.{s}.{fnv1a_partition(s, COUNT)}" for s in
+                       (orjson.loads(m.data)["symbol"] for m in quotes))
+    assert expected == Counter(m.subject for m in quotes)
+    assert {0, 1} == {fnv1a_partition(s, COUNT) for s in SYMBOLS}
+
+
+async def test_two_partitions_produce_together_exactly_the_outputs_of_one_instance(scene, single):
+    runs = {0: scene.start(0), 1: scene.start(1)}
+    await wait_consumed(scene.js, runs, COUNT)
+    # Each partition was delivered exactly its symbols' quotes (and partition 0 the requests too).
+    quotes = Counter(fnv1a_partition(m.subject.split(".")[2], COUNT)
+                     for m in await stream_messages(scene.js, "MARKET", "market.quote.>"))
+    requests = len(await stream_messages(scene.js, "MARKET", "market.request"))
+    delivered = {i: (await scene.js.consumer_info("MARKET", f"slo_p{i}of2_market")).delivered.consumer_seq
+                 for i in runs}
+    assert {0: quotes[0] + requests, 1: quotes[1]} == delivered
+    await scene.stop_all()
+    assert_same_outputs(single, await outputs_without_clock(scene.js))
+
+
+async def test_a_partition_killed_mid_backlog_and_restarted_still_gives_the_single_instance_outputs(scene, single):
+    p1 = scene.start(1, OFTEN, batch_size=100)
+    await p1.wait_for_log("processor.ready")
+    total = await pending(scene.js, 1, COUNT)
+    p0 = scene.start(0, OFTEN, batch_size=100)
+    while await pending(scene.js, 1, COUNT) > total * 0.5:
+        assert p1.proc.poll() is None, p1.tail()
+        await asyncio.sleep(0.005)
+    await p1.kill()
+    assert 0 < await pending(scene.js, 1, COUNT), "the kill came after the end of the backlog"
+    raw = await CheckpointStore(scene.nc, key="p1of2").load()
+    assert raw is not None and decode_checkpoint(raw)["MARKET"][0] > 0, "killed before its first checkpoint"
+    restarted = scene.start(1, OFTEN, batch_size=100)
+    await wait_consumed(scene.js, {0: p0, 1: restarted}, COUNT)
+    await scene.stop_all()
+    assert_same_outputs(single, await outputs_without_clock(scene.js))
+    # The restart resumed from partition 1's own checkpoint (key p1of2), after the sequence it holds.
+    restored = restarted.logged("checkpoint.restored")
+    assert [("MARKET", decode_checkpoint(raw)["MARKET"][0])] == [(r["stream"], r["after_seq"]) for r in restored]

@@ -1,0 +1,146 @@
+"""Partitions of a hot subject (processor/runtime/partitions.py, `slo validate --partitions`): the
+flags, the stream transform, which SLIs can be split and why not, each partition's part and filter
+subjects. (On a real nats-server: tests/integration/test_partitions.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processor.cli import main
+from processor.config.load import load_config, load_config_text
+from processor.errors import ProcessorError
+from processor.runtime.partitions import (Partition, intersect, parse_partition, parse_partition_by,
+                                          partition_from_args, partition_instance, partition_part,
+                                          partition_problems, split_config)
+from processor.runtime.topology import filter_subjects, services_config
+from tests.partitionkit import CONFIG_YAML, write_config, write_streams
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGUE = load_config(ROOT / "config" / "slo.yaml")
+KEY = parse_partition_by("market.quote.{symbol}")
+SMALL = load_config_text(CONFIG_YAML.format(catalogues=ROOT / "config" / "burn-rates.yaml"))
+
+
+def test_the_partition_by_subject_names_its_key_token_and_gives_the_stream_transform():
+    assert ("market.quote.*", "symbol", 2, 1) == (KEY.published, KEY.label, KEY.key_index, KEY.wildcard)
+    assert ("market.quote.*.*", "market.quote.>", "market.quote.*.1") == (KEY.stored, KEY.family, KEY.filter(1))
+    assert {"src": "market.quote.*", "dest": "market.quote.{{wildcard(1)}}.{{partition(4,1)}}"} == KEY.transform(4)
+    other = parse_partition_by("trade.*.order.{account}")
+    assert {"src": "trade.*.order.*", "dest": "trade.{{wildcard(1)}}.order.{{wildcard(2)}}.{{partition(2,2)}}"} \
+        == other.transform(2)
+    assert "trade.*.order.{account}" == str(other)
+
+
+@pytest.mark.parametrize("text", ["market.quote.*", "market.{a}.{b}", "market.quote.>", "market.quote.{sym bol}",
+                                  "market..{symbol}", "market.q{symbol}"])
+def test_a_partition_by_subject_without_exactly_one_key_token_is_refused(text):
+    with pytest.raises(ValueError, match="market.quote.{symbol}"):
+        parse_partition_by(text)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("0/2", (0, 2)), ("3/4", (3, 4)), (" 1/2 ", (1, 2))])
+def test_partition_i_of_n(text, expected):
+    assert expected == parse_partition(text)
+
+
+@pytest.mark.parametrize("text", ["2/2", "0/1", "1", "-1/2", "a/b", "0/5000"])
+def test_a_partition_outside_0_to_n_minus_1_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_partition(text)
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ("market.quote.>", "market.quote.*.0", "market.quote.*.0"),
+    ("market.quote.AAPL.*", "market.quote.*.0", "market.quote.AAPL.0"),
+    ("market.>", "market.quote.*.*", "market.quote.*.*"),
+    ("market.request", "market.quote.*.0", None),
+    ("market.quote.*", "market.quote.*.*", None),
+    ("a.*.c", "a.b.*", "a.b.c"),
+    ("a.>", "a", None),
+    ("a.>", "b.>", None),
+])
+def test_the_intersection_of_two_subject_patterns(a, b, expected):
+    assert expected == intersect(a, b) == intersect(b, a)
+
+
+def test_the_catalogue_cannot_be_split_by_symbol_and_validate_names_each_sli_and_why():
+    expected = [
+        "SLI market_quote_freshness: SLO market_data_freshness counts every series of the SLI in one error budget",
+        "SLI market_quote_freshness: SLO sla_data_freshness counts every series of the SLI in one error budget",
+        "SLI capacity_market_messages: reads market.>, which holds other subjects besides the partitioned",
+    ]
+    problems = partition_problems(CATALOGUE, KEY)
+    assert expected == [p[:len(e)] for p, e in zip(problems, expected)] and len(expected) == len(problems)
+
+
+def _with_sli(extra: str) -> str:
+    return CONFIG_YAML.format(catalogues=ROOT / "config" / "burn-rates.yaml").replace("slis:\n", "slis:\n" + extra, 1)
+
+
+@pytest.mark.parametrize(("sli", "why"), [
+    pytest.param("  q:\n    service: m\n    kind: events\n    subject: market.quote.>\n",
+                 "SLI q: has no label symbol (labels: none): its series would gather events of every partition",
+                 id="no key label"),
+    pytest.param("  q:\n    service: m\n    kind: events\n    subject: market.quote.>\n    labels: [venue]\n",
+                 "SLI q: has no label symbol (labels: venue)", id="another label"),
+    pytest.param("  q:\n    service: m\n    kind: events\n    subject: market.quote.*\n    labels: [symbol]\n",
+                 "SLI q: reads market.quote.*, but the stream stores the partitioned subject as market.quote.*.*",
+                 id="the published subject, which is no longer stored"),
+    pytest.param("  q:\n    service: m\n    kind: events\n    subject: market.*.*.*\n    labels: [symbol]\n",
+                 "SLI q: reads market.*.*.*, which holds other subjects", id="a wider subject"),
+])
+def test_an_sli_whose_series_would_span_partitions_is_named_with_the_reason(sli, why):
+    problems = partition_problems(load_config_text(_with_sli(sli)), KEY)
+    assert 1 == len(problems) and problems[0].startswith(why), problems
+
+
+def test_an_sli_whose_subject_fixes_the_key_needs_no_key_label():
+    sli = "  q:\n    service: m\n    kind: events\n    subject: market.quote.AAPL.*\n"
+    assert [] == partition_problems(load_config_text(_with_sli(sli)), KEY)
+
+
+def test_partition_0_evaluates_the_rest_and_every_partition_its_share_of_the_hot_subject():
+    p0, p1 = (partition_part(SMALL, Partition(KEY, i, 2)) for i in (0, 1))
+    assert ["quote_freshness", "quote_age", "quote_request_latency", "request_outcomes"] == [s.name for s in p0.slis]
+    assert ["quote_freshness", "quote_age"] == [s.name for s in p1.slis]
+    assert (2, 4, 0, 3) == (len(p0.slos), len(p0.alerts), len(p1.slos), len(p1.alerts))
+    assert ["market.quote.*.0", "market.request"] == filter_subjects(p0, Partition(KEY, 0, 2))
+    assert ["market.quote.*.1"] == filter_subjects(p1, Partition(KEY, 1, 2))
+
+
+def test_every_instance_keeps_the_input_slis_and_labels_its_input_by_partition():
+    part = split_config(services_config(CATALOGUE, ["api-gateway"]), Partition(KEY, 1, 3))
+    assert ["input_messages", "input_messages_by_sli"] == [s.name for s in part.slis]
+    assert "MARKET/1" == Partition(KEY, 1, 3).label("MARKET")
+
+
+def test_instance_names_and_the_two_flags_together():
+    p = Partition(KEY, 1, 2)
+    assert ("p1of2", "sc_api-gateway_p1of2") == (partition_instance("default", p), partition_instance("sc_api-gateway", p))
+    assert p == partition_from_args("1/2", "market.quote.{symbol}")
+    assert None is partition_from_args(None, None)
+    with pytest.raises(ProcessorError, match="go together"):
+        partition_from_args("1/2", None)
+    with pytest.raises(ProcessorError, match="cannot be partitioned:\n  SLI market_quote_freshness"):
+        split_config(CATALOGUE, p)
+
+
+def test_validate_partitions_prints_the_transform_and_each_partition_or_every_reason(tmp_path, capsys):
+    config, streams = write_config(tmp_path), write_streams(tmp_path, 2)
+    assert 0 == main(["validate", str(config), "--partitions", "2", "--partition-by", "market.quote.{symbol}",
+                      "--streams-dir", str(streams)])
+    out = capsys.readouterr().out
+    assert 'stream MARKET: has {"subject_transform": {"src": "market.quote.*", "dest": ' in out
+    assert "partition 1: `slo run --partition 1/2 --partition-by 'market.quote.{symbol}'`: instance p1of2" in out
+    assert "  MARKET: durable slo_p1of2_market, filter_subjects market.quote.*.1\n" in out
+    assert 0 == main(["validate", str(config), "--partitions", "3", "--partition-by", "market.quote.{symbol}",
+                      "--streams-dir", str(streams)])
+    assert "stream MARKET: needs" in capsys.readouterr().out  # the file's transform is for 2
+    assert 1 == main(["validate", str(ROOT / "config" / "slo.yaml"), "--partitions", "2", "--partition-by",
+                      "market.quote.{symbol}", "--services", "market-data"])
+    err = capsys.readouterr().err
+    assert "SLI market_quote_freshness: SLO market_data_freshness counts every series" in err
+    assert 1 == main(["validate", str(config), "--partition-by", "market.quote.{symbol}"])
+    assert "--partitions N and --partition-by SUBJECT go together" in capsys.readouterr().err
