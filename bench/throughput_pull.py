@@ -1,18 +1,22 @@
-"""Bare pull-and-ack throughput: BatchPuller against nats-py's own pull_subscribe().fetch().
+"""Bare pull-and-ack throughput: the lean BatchPuller against today's and nats-py's fetch().
 
 Starts an embedded nats-server, fills the ANALYTICS stream with N small gateway events, then
-drains the same backlog with fresh durables: once per BatchPuller batch size, once with fetch().
+drains the same backlog with fresh durables, in each round and for each batch size:
+
+- lean:      BatchPuller reading the pull responses with bus/leanread.py (the processor's path);
+- callback:  BatchPuller with ``lean=False``: the same puller on nats-py's subscription callback
+             and ``Msg`` objects, which was the processor's path before the lean reader;
+- nats-py's own ``pull_subscribe().fetch()``, with --fetch-batch (slow, so not by default).
+
 "Bare" means nothing is done with a message beyond receiving it; the last message of each batch is
 acked (AckPolicy ALL), as the processor does. This is the ceiling the end-to-end pipeline is
-measured against (the target: at least 0.85 of it).
+measured against (bench/throughput.py). Besides msgs/s it prints the client's CPU per message
+(process time; nats-server runs in its own process and is not counted).
 
-    python bench/throughput_pull.py [--n 200000] [--batch-sizes 250,500,1000,2000,5000] [--repeat 3]
+    python bench/throughput_pull.py [--n 200000] [--batch-sizes 1000] [--repeat 3] [--fetch-batch 1000]
 
-Measured on the 2-core dev machine (nats-server 2.15.1, nats-py 2.16, 200k events, medians of 3;
-run to run noise is about +-10 %): batch_size 100: ~115k msgs/s, 250: ~150k, 500: ~150k,
-1000: ~160k, 2000: ~170k, 5000: ~165k; nats-py fetch(1000): ~32k. The curve is flat from about
-500 up; below 250 the per-request round trip shows. 1000 is the default: on a plateau, and a
-batch the engine turns around in a few milliseconds.
+Absolute rates drift +-20 % between runs on the 2-core dev machine (more when it is shared);
+compare the ratios, which are measured in one run.
 """
 
 from __future__ import annotations
@@ -89,23 +93,33 @@ async def _stored(nc: Client, stream: str) -> int:
 
 
 async def measure_bare_pull(
-    nc: Client, stream: str, durable: str, n: int, *, batch_size: int = 1000
+    nc: Client, stream: str, durable: str, n: int, *, batch_size: int = 1000, lean: bool = True
 ) -> float:
-    """Pull ``n`` messages with a new BatchPuller on ``durable``, acking each batch's last; msgs/s."""
-    puller = BatchPuller(nc, stream, durable, batch_size=batch_size)
+    """Pull ``n`` messages with a new BatchPuller on ``durable``, acking each batch's last; msgs/s.
+    ``lean=False``: the subscription-callback path (nats-py ``Msg`` objects), the old baseline."""
+    return (await measure_bare_pull_cpu(nc, stream, durable, n, batch_size=batch_size, lean=lean))[0]
+
+
+async def measure_bare_pull_cpu(
+    nc: Client, stream: str, durable: str, n: int, *, batch_size: int = 1000, lean: bool = True
+) -> tuple[float, float]:
+    """(msgs/s, client CPU µs per message) of ``measure_bare_pull``."""
+    puller = BatchPuller(nc, stream, durable, batch_size=batch_size, lean=lean)
     await puller.start()
+    if lean and not puller.lean:
+        raise RuntimeError("the lean reader is not available with this nats-py")
     received = 0
-    started_s = time.perf_counter()
+    started_s, cpu_started_s = time.perf_counter(), time.process_time()
     try:
         while received < n:
             batch = await puller.next_batch(timeout_s=1.0)
             if batch:
                 received += len(batch)
                 await puller.ack(batch[-1])
-        elapsed_s = time.perf_counter() - started_s
+        elapsed_s, cpu_s = time.perf_counter() - started_s, time.process_time() - cpu_started_s
     finally:
         await puller.stop()
-    return received / elapsed_s
+    return received / elapsed_s, cpu_s / received * 1e6
 
 
 async def measure_nats_py_fetch(nc: Client, stream: str, durable: str, n: int, batch: int) -> float:
@@ -134,6 +148,10 @@ async def measure_nats_py_fetch(nc: Client, stream: str, durable: str, n: int, b
 
 async def main(n: int, batch_sizes: list[int], fetch_batch: int, repeat: int) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    paths = {"lean": True, "callback": False}
+    rates: dict[tuple[str, int], list[float]] = {(p, s): [] for s in batch_sizes for p in paths}
+    cpu: dict[tuple[str, int], list[float]] = {key: [] for key in rates}
+    fetch_rates = []
     with tempfile.TemporaryDirectory(prefix="slo-bench-") as store:
         async with EmbeddedServer(Path(store)) as server:
             nc = await connect(ConnectOptions(url=server.url, name="bench"))
@@ -143,32 +161,32 @@ async def main(n: int, batch_sizes: list[int], fetch_batch: int, repeat: int) ->
             await provision_streams(nc, definitions, structlog.get_logger())
             publish_rate = await publish_backlog(nc, n)
             print(f"backlog: {n:,} events on {SUBJECT} ({publish_rate:,.0f} msgs/s stored)")
-
-            rates: dict[int, list[float]] = {size: [] for size in batch_sizes}
             for round_no in range(repeat):
                 for size in batch_sizes:
-                    rate = await measure_bare_pull(
-                        nc, STREAM, f"bare_{size}_{round_no}", n, batch_size=size
-                    )
-                    rates[size].append(rate)
-                    print(f"  BatchPuller batch_size={size:>5}: {rate:>10,.0f} msgs/s")
-            fetch_rates = []
-            for round_no in range(repeat):
-                rate = await measure_nats_py_fetch(nc, STREAM, f"fetch_{round_no}", n, fetch_batch)
-                fetch_rates.append(rate)
-                print(f"  nats-py fetch({fetch_batch}):        {rate:>10,.0f} msgs/s")
+                    # Alternate which path goes first, so neither always runs on a warmer machine.
+                    for path in paths if round_no % 2 == 0 else reversed(paths):
+                        rate, us = await measure_bare_pull_cpu(
+                            nc, STREAM, f"bare_{path}_{size}_{round_no}", n, batch_size=size, lean=paths[path]
+                        )
+                        rates[path, size].append(rate)
+                        cpu[path, size].append(us)
+                        print(f"  round {round_no + 1}: {path:>8} batch_size={size:>5}: {rate:>10,.0f} msgs/s"
+                              f"  {us:5.2f} µs client CPU/msg")
+                if fetch_batch:
+                    rate = await measure_nats_py_fetch(nc, STREAM, f"fetch_{round_no}", n, fetch_batch)
+                    fetch_rates.append(rate)
+                    print(f"  round {round_no + 1}: nats-py fetch({fetch_batch}):    {rate:>10,.0f} msgs/s")
             await nc.close()
 
-    medians = {size: statistics.median(r) for size, r in rates.items()}
-    top_size = max(medians, key=lambda size: medians[size])
-    fetch_median = statistics.median(fetch_rates)
     print()
-    print(f"median of {repeat} round(s):")
-    for size, rate in medians.items():
-        print(f"  BatchPuller batch_size={size:>5}: {rate:>10,.0f} msgs/s")
-    print(f"bare pull-and-ack (BatchPuller, batch_size={top_size}): {medians[top_size]:,.0f} msgs/s")
-    print(f"nats-py pull_subscribe().fetch({fetch_batch}):       {fetch_median:,.0f} msgs/s")
-    print(f"ratio: {medians[top_size] / fetch_median:.2f}x")
+    print(f"median of {repeat} round(s), {n:,} events:")
+    for size in batch_sizes:
+        lean, old = statistics.median(rates["lean", size]), statistics.median(rates["callback", size])
+        print(f"  batch_size={size:>5}: lean {lean:>10,.0f} msgs/s ({statistics.median(cpu['lean', size]):.2f} µs/msg),"
+              f" callback {old:>10,.0f} msgs/s ({statistics.median(cpu['callback', size]):.2f} µs/msg),"
+              f" ratio lean / callback {lean / old:.2f}  (target >= 1.5)")
+    if fetch_rates:
+        print(f"  nats-py pull_subscribe().fetch({fetch_batch}): {statistics.median(fetch_rates):,.0f} msgs/s")
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
@@ -176,10 +194,11 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=200_000, help="backlog size (default 200000)")
     parser.add_argument(
         "--batch-sizes",
-        default="250,500,1000,2000,5000",
-        help="BatchPuller batch sizes to try, comma-separated",
+        default="1000",
+        help="BatchPuller batch sizes to try, comma-separated (default 1000, the processor's)",
     )
-    parser.add_argument("--fetch-batch", type=int, default=1000, help="batch of nats-py fetch()")
+    parser.add_argument("--fetch-batch", type=int, default=0,
+                        help="also measure nats-py fetch() with this batch (slow: ~16k msgs/s); 0: skip")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     return parser.parse_args(argv)
 

@@ -2,9 +2,13 @@
 
 nats-py's ``PullSubscription.fetch()`` waits for each message separately (``next_msg`` with a
 timer per message), which caps it at a few tens of thousands of messages per second. Here one pull
-request asks for ``batch_size`` messages, a subscription callback appends the deliveries to a list,
+request asks for ``batch_size`` messages, the deliveries are appended to a list as they are read,
 and the caller is woken once when the batch is complete. One request stays in flight ahead of the
 batch being processed, so the server streams the next batch while the engine works on this one.
+
+Deliveries are read by ``leanread.LeanParser`` off the connection's read buffer, a ``PulledMsg``
+each, with no nats-py ``Msg``, queue or task per message (about twice the rate). With a nats-py it
+was not written against, or ``lean=False``, the same logic runs in a subscription callback.
 
 What the server does, read in nats-server's consumer.go and measured against 2.15, that shapes it:
 
@@ -21,9 +25,9 @@ What the server does, read in nats-server's consumer.go and measured against 2.1
   latency low on a trickle without giving up large batches on a backlog.
 - A ``no_wait`` request that arrives while the requests already waiting cover every pending
   message is turned away at once with 408 "Requests Pending" and no pending header.
-- Status messages come through the same subscription callback as data, as a ``Msg`` with empty
-  data, an empty reply subject and a ``Status`` header. A JetStream delivery always has a
-  ``$JS.ACK...`` reply subject, so ``msg.reply`` alone tells them apart, at no parsing cost.
+- Status messages come on the same subscription as data, with empty data, an empty reply
+  subject and a ``Status`` header. A JetStream delivery always has a ``$JS.ACK...`` reply
+  subject, so the reply alone tells them apart, at no parsing cost.
 - Pull requests whose reply subject lost its subscriber are dropped by the server on the next
   delivery attempt (interest check), so a stopped puller's requests do not swallow messages.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchPuller",
+    "Delivery",
     "consumer_pending",
     "js_timestamp_ms",
     "stream_sequence",
@@ -41,6 +46,8 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 import nats.errors
@@ -51,6 +58,8 @@ from nats.aio.subscription import Subscription
 
 from processor.bus import _jsapi
 from processor.bus.denials import denials
+from processor.bus.durable import checked_start_seq, consumer_pending, filter_config
+from processor.bus.leanread import PulledMsg, Route, lean_routes
 from processor.bus.jsreply import (
     ack_tokens,
     consumer_sequence,
@@ -82,25 +91,10 @@ _FATAL_409_PREFIXES = (
 # idle puller spin; after this many such answers in a row the puller long-polls without no_wait.
 _EMPTY_404_LIMIT = 3
 
-
-async def consumer_pending(nc: Client, stream: str, durable: str, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
-    """Messages in the stream that the consumer has not delivered yet (its ``num_pending``)."""
-    info = await _jsapi.request(
-        nc,
-        f"{_jsapi.API_PREFIX}.CONSUMER.INFO.{stream}.{durable}",
-        what=f"consumer {stream}/{durable}: info",
-        timeout_s=timeout_s,
-    )
-    return int(info.get("num_pending", 0))
-
-
-def _filter_config(filter_subject: str | Sequence[str] | None) -> dict[str, Any]:
-    if not filter_subject:
-        return {}
-    if isinstance(filter_subject, str):
-        return {"filter_subject": filter_subject}
-    subjects = list(filter_subject)
-    return {"filter_subject": subjects[0]} if len(subjects) == 1 else {"filter_subjects": subjects}
+# What next_batch() returns: a lean delivery, or a nats-py Msg on the fallback path. Both have
+# the subject, data and reply (the $JS.ACK subject) that the engine, the outbox and the lane read.
+Delivery = PulledMsg | Msg
+_reply_of = attrgetter("reply")
 
 
 class BatchPuller:
@@ -122,16 +116,13 @@ class BatchPuller:
         start_after_seq: int | None = None,
         history: dict[str, Any] | None = None,
         may_pull: Callable[[], bool] | None = None,
+        lean: bool = True,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if expires_ms < 10:
-            raise ValueError("expires_ms must be at least 10")
-        self._nc = nc
-        self._stream = stream
-        self._durable = durable
+        if batch_size < 1 or expires_ms < 10:
+            raise ValueError("batch_size must be at least 1 and expires_ms at least 10")
+        self._nc, self._stream, self._durable = nc, stream, durable
         # One subject, or several (a sidecar's: nats-server 2.10+ takes ``filter_subjects``).
-        self._filters = _filter_config(filter_subject)
+        self._filters = filter_config(filter_subject)
         self._batch_size = batch_size
         self._expires_ms = expires_ms
         self._start_after_seq = start_after_seq
@@ -143,19 +134,19 @@ class BatchPuller:
         # consumer (same durable), which its ack of later ones (AckPolicy ALL) would then skip.
         self._may_pull = may_pull
         self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self._pull_payload = json.dumps(
-            {"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}
-        ).encode()
+        self._pull_payload = json.dumps({"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}).encode()
         self._what = f"consumer {stream}/{durable}"
         self._refusals = denials(nc)
         self._inbox = ""
         self._sub: Subscription | None = None
+        self._lean = lean
+        self._routes: dict[int, Route] | None = None
         self._request_counter = 0
         self._reconnects = nc.stats.get("reconnects", 0)  # the client's count when requests were sent
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
-        self._buffer: list[Msg] = []
+        self._buffer: list[Delivery] = []
         self._request_ended = False
         self._waiter: asyncio.Future[None] | None = None
         self._failure: BusError | None = None
@@ -163,7 +154,7 @@ class BatchPuller:
         # reply starting with it is a first delivery, which the callback checks with startswith
         # instead of parsing. Learned from the first delivery.
         self._first_delivery_prefix: str | None = None
-        self._last_appended: Msg | None = None
+        self._last_appended: Delivery | None = None
         self._delivered_total = 0
         # The consumer's delivery sequence before this puller's first delivery (--standby: see
         # _check_no_gap); None: unknown, not checked.
@@ -176,11 +167,19 @@ class BatchPuller:
     def batch_size(self) -> int:
         return self._batch_size
 
+    @property
+    def lean(self) -> bool:
+        """Whether deliveries are read by the lean parser (else by a subscription callback)."""
+        return self._routes is not None
+
     async def start(self) -> None:
         self._refusals.expect(self._next_subject)
         self._refusals.expect(f"$JS.ACK.{self._stream}.{self._durable}.")
         await self._ensure_consumer()
         self._inbox = self._nc.new_inbox()
+        # Installed before the subscription exists, so no delivery of ours can have gone the
+        # nats-py way (its queue) when the lean way starts: they would be read out of order.
+        routes = lean_routes(self._nc) if self._lean else None
         try:
             # nats-py drops messages past these limits (a "slow consumer"), which would be a
             # silent gap. The server never sends more than the credit asked for (at most a few
@@ -193,6 +192,9 @@ class BatchPuller:
             )
         except nats.errors.Error as exc:
             raise BusError(f"{self._what}: cannot subscribe: {exc}") from exc
+        if routes is not None:
+            routes[self._sub._id] = self
+            self._routes = routes
         await self._top_up()
 
     async def _ensure_consumer(self) -> None:
@@ -219,7 +221,7 @@ class BatchPuller:
             if info is not None:
                 await self._delete_to_reposition(info)
             config["deliver_policy"] = "by_start_sequence"
-            config["opt_start_seq"] = await self._checked_start_seq(self._start_after_seq)
+            config["opt_start_seq"] = await checked_start_seq(self._nc, self._stream, self._durable, self._start_after_seq)
             await self._create_or_update(config)
             return
         if info is None:
@@ -285,42 +287,6 @@ class BatchPuller:
             what=f"{self._what}: delete to reposition",
         )
 
-    async def _checked_start_seq(self, start_after_seq: int) -> int:
-        """``start_after_seq + 1``, unless the stream cannot have what the checkpoint says."""
-        info = await _jsapi.request(
-            self._nc,
-            f"{_jsapi.API_PREFIX}.STREAM.INFO.{self._stream}",
-            what=f"{self._what}: stream info",
-        )
-        state = info.get("state", {})
-        first_seq, last_seq = int(state.get("first_seq", 0)), int(state.get("last_seq", 0))
-        if start_after_seq == 0:
-            return max(first_seq, 1)  # no checkpoint: whatever the stream still holds
-        if start_after_seq > last_seq:
-            # A stream sequence never goes back, so this stream is not the one the checkpoint was
-            # taken on (deleted and recreated). Waiting for it to reach the checkpoint would
-            # ignore everything until then; its events are new to us, so read it from the start.
-            _log.warning(
-                "consumer.checkpoint_ahead_of_stream",
-                stream=self._stream,
-                durable=self._durable,
-                start_after_seq=start_after_seq,
-                stream_last_seq=last_seq,
-                action="delivering the stream from its first message",
-            )
-            return max(first_seq, 1)
-        if first_seq > start_after_seq + 1:
-            _log.warning(
-                "consumer.resume_gap",
-                stream=self._stream,
-                durable=self._durable,
-                start_after_seq=start_after_seq,
-                stream_first_seq=first_seq,
-                missing=first_seq - start_after_seq - 1,
-                reason="messages after the checkpoint aged out of the stream before this start",
-            )
-        return start_after_seq + 1
-
     async def _reconcile(self, existing: dict[str, Any], config: dict[str, Any]) -> None:
         # Keep its deliver policy (which cannot change) and position; refresh what may change.
         desired = dict(existing, **config)
@@ -348,8 +314,9 @@ class BatchPuller:
             what=f"{self._what}: create",
         )
 
-    async def _top_up(self) -> None:
-        """Keep at least one full request's worth of messages asked for beyond the buffer."""
+    async def _top_up(self) -> bool:
+        """Keep at least one full request's worth of messages asked for beyond the buffer;
+        True if a request was sent."""
         reconnects = self._nc.stats.get("reconnects", 0)
         if reconnects != self._reconnects:
             # The connection was replaced (a NATS node lost): the requests it carried may have
@@ -367,9 +334,11 @@ class BatchPuller:
                 # Every request we made has expired server-side. Their 408s may have been lost
                 # (a reconnect drops pending pull requests silently): any credit left is fiction.
                 self._credit = 0
+        sent = False
         while self._credit < self._batch_size:
             if self._may_pull is not None and not self._may_pull():
                 raise LeaseLostError(f"{self._what}: this instance no longer holds its lease: no more pull requests")
+            sent = True
             self._request_counter += 1
             reply = f"{self._inbox}.{self._request_counter}"
             # Grace beyond expires: the server's 408 is the normal end, the deadline a backstop.
@@ -379,6 +348,46 @@ class BatchPuller:
                 await self._nc.publish(self._next_subject, self._pull_payload, reply=reply)
             except nats.errors.Error as exc:
                 raise BusError(f"{self._what}: cannot send a pull request: {exc}") from exc
+        return sent
+
+    def on_deliveries(self, msgs: list[PulledMsg]) -> None:
+        """Deliveries read by the lean parser: what ``_on_msg`` does, a run at a time."""
+        try:
+            prefix = self._first_delivery_prefix
+            # All first deliveries (the rule): checked in C, no Python frame per message.
+            if prefix is None or not all(map(str.startswith, map(_reply_of, msgs), repeat(prefix))):
+                msgs = self._new_to_us(msgs)
+                if not msgs:
+                    return
+            self._buffer.extend(msgs)
+            self._last_appended = msgs[-1]
+            self._delivered_total += len(msgs)
+            self._credit -= len(msgs)
+            if len(self._buffer) >= self._batch_size or self._credit <= 0:
+                self._wake()
+        except Exception as exc:  # noqa: BLE001 - raised here, it would end nats-py's read loop
+            self._fail(f"cannot read a delivery: {exc!r}")
+
+    def _new_to_us(self, msgs: list[PulledMsg]) -> list[PulledMsg]:
+        """``msgs`` without the redeliveries ``_accept_slow_path`` drops, one at a time."""
+        kept = []
+        for msg in msgs:
+            prefix = self._first_delivery_prefix
+            if (prefix is not None and msg.reply.startswith(prefix)) or self._accept_slow_path(msg.reply):
+                kept.append(msg)
+                self._last_appended = msg
+        return kept
+
+    def on_status(self, subject: str, headers: dict[str, str]) -> None:
+        """A status message read by the lean parser."""
+        try:
+            self._on_status(subject, headers)
+        except Exception as exc:  # noqa: BLE001 - raised here, it would end nats-py's read loop
+            self._fail(f"cannot read a status message: {exc!r}")
+
+    def _fail(self, why: str) -> None:
+        self._failure = BusError(f"{self._what}: {why}")
+        self._wake()
 
     async def _on_msg(self, msg: Msg) -> None:
         reply = msg.reply
@@ -394,7 +403,7 @@ class BatchPuller:
             if len(self._buffer) >= self._batch_size or self._credit <= 0:
                 self._wake()
             return
-        self._on_status(msg)
+        self._on_status(msg.subject, msg.headers or {})
 
     def _accept_slow_path(self, reply: str) -> bool:
         """A redelivery, or the first message: decide whether it is new to this puller."""
@@ -415,12 +424,11 @@ class BatchPuller:
             return False
         return True
 
-    def _on_status(self, msg: Msg) -> None:
-        headers = msg.headers or {}
+    def _on_status(self, subject: str, headers: dict[str, str]) -> None:
         status = headers.get("Status", "")
         if status == "100":
             return  # idle heartbeat; we do not ask for them, but they are harmless
-        was_live = self._live_requests.pop(msg.subject, None) is not None
+        was_live = self._live_requests.pop(subject, None) is not None
         undelivered = headers.get("Nats-Pending-Messages")
         if status == "408" and undelivered is None:
             # "Requests Pending": turned away on arrival, nothing delivered to it. The requests
@@ -479,7 +487,7 @@ class BatchPuller:
             or self._failure is not None
         )
 
-    async def next_batch(self, timeout_s: float) -> list[Msg]:
+    async def next_batch(self, timeout_s: float) -> list[Delivery]:
         """Up to ``batch_size`` messages in stream order; fewer or none once the server ends a
         request early (no messages, request expired) or ``timeout_s`` has passed."""
         if self._sub is None:
@@ -510,9 +518,12 @@ class BatchPuller:
             batch, self._buffer = buffer, []
         else:
             batch, self._buffer = buffer[: self._batch_size], buffer[self._batch_size :]
-        if batch:
-            # Ask for the next batch now, so that it streams in while the caller works on this one.
-            await self._top_up()
+        if batch and await self._top_up():
+            # Ask for the next batch now, so that it streams in while the caller works on this
+            # one: nats-py only queues a publish for its flusher task, which would otherwise not
+            # run (and the server not hear of the request) until the engine is done with this
+            # batch. One turn of the loop lets it write the request.
+            await asyncio.sleep(0)
         return batch
 
     def _check_no_gap(self) -> None:
@@ -536,7 +547,7 @@ class BatchPuller:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
         return await consumer_pending(self._nc, self._stream, self._durable, timeout_s)
 
-    async def ack(self, last_msg: Msg) -> None:
+    async def ack(self, last_msg: Delivery) -> None:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
         if self._history is not None:
             return  # a read of history acks nothing
@@ -547,6 +558,8 @@ class BatchPuller:
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None
+        if sub is not None and self._routes is not None:
+            self._routes.pop(sub._id, None)
         self._wake()
         self._live_requests.clear()
         self._credit = 0

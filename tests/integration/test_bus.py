@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import structlog
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from structlog.testing import capture_logs
 
 from processor.bus import _jsapi
@@ -446,9 +448,153 @@ async def test_reply_subject_parsing_agrees_with_nats_py_metadata(nc: Client) ->
     [batch] = await drain(puller, 20)
     await puller.stop()
     for msg in batch:
-        meta = msg.metadata  # fine in a test; the point is never to pay for it per message
+        # nats-py's own reading of the same reply subject (a Msg built around it, as nats-py
+        # would deliver it); fine in a test, the point is never to pay for it per message.
+        meta = Msg(_client=nc, subject=msg.subject, reply=msg.reply, data=msg.data).metadata
         assert meta.sequence.stream == stream_sequence(msg.reply)
         assert int(meta.timestamp.timestamp() * 1000) == js_timestamp_ms(msg.reply)
+
+
+# --- The lean pull path (bus/leanread.py): what the nats-py callback path delivers, its rules ---
+
+
+async def publish_mixed(nc: Client, name: str, prefix: str, count: int) -> list[tuple[str, bytes]]:
+    """``count`` messages over three subjects, every third with headers, some payloads empty or
+    holding protocol bytes; returns (subject, payload) in publish order."""
+    sent = []
+    for i in range(count):
+        subject = f"{prefix}.{('a', 'b.c', 'd')[i % 3]}"
+        payload = b"" if i % 17 == 0 else (b"MSG x 1 y 2\r\nab\r\n" if i % 13 == 0 else json.dumps({"i": i}).encode())
+        headers = {"Nats-Msg-Id": f"m{i}", "X-Test": str(i)} if i % 3 == 0 else None
+        await nc.publish(subject, payload, headers=headers)
+        sent.append((subject, payload))
+    await nc.flush()
+    while (await stream_state(nc, name))["state"]["messages"] < count:
+        await asyncio.sleep(0.01)
+    return sent
+
+
+async def read_all(nc: Client, stream: str, durable: str, count: int, *, lean: bool) -> list[tuple]:
+    puller = BatchPuller(nc, stream, durable, batch_size=64, lean=lean)
+    await puller.start()
+    assert puller.lean is lean
+    try:
+        batches = await drain(puller, count)
+    finally:
+        await puller.stop()
+    return [(m.subject, m.data, stream_sequence(m.reply), m.reply.split(".")[-2], m.headers)
+            for b in batches for m in b]
+
+
+async def test_the_lean_path_delivers_what_nats_py_delivers(nc: Client) -> None:
+    stream, prefix = await make_stream(nc)
+    sent = await publish_mixed(nc, stream, prefix, 500)
+    lean = await read_all(nc, stream, "lean", 500, lean=True)
+    plain = await read_all(nc, stream, "plain", 500, lean=False)
+    assert sent == [(subject, data) for subject, data, _, _, _ in lean]
+    assert list(range(1, 501)) == [seq for _, _, seq, _, _ in lean]
+    assert [{"Nats-Msg-Id": f"m{i}", "X-Test": str(i)} if i % 3 == 0 else None for i in range(500)] == [
+        headers for *_, headers in lean
+    ]
+    # The same messages, headers and stream timestamps (the engine's fallback event time).
+    assert plain == lean
+
+
+async def test_two_lean_pullers_on_one_connection_each_get_their_own_stream_in_order(nc: Client) -> None:
+    (first, first_prefix), (second, second_prefix) = await make_stream(nc), await make_stream(nc)
+    await publish_mixed(nc, first, first_prefix, 400)
+    await publish_mixed(nc, second, second_prefix, 300)
+    one = BatchPuller(nc, first, "one", batch_size=50)
+    two = BatchPuller(nc, second, "two", batch_size=70)
+    await one.start()
+    await two.start()
+    got_one, got_two = await asyncio.gather(drain(one, 400), drain(two, 300))
+    await one.stop()
+    await two.stop()
+    assert list(range(1, 401)) == [stream_sequence(m.reply) for b in got_one for m in b]
+    assert list(range(1, 301)) == [stream_sequence(m.reply) for b in got_two for m in b]
+    assert all(m.subject.startswith(first_prefix) for b in got_one for m in b)
+    assert all(m.subject.startswith(second_prefix) for b in got_two for m in b)
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "nats-py"])
+async def test_a_redelivery_of_a_message_still_held_is_dropped_not_passed_on(nc: Client, lean: bool) -> None:
+    stream, prefix = await make_stream(nc)
+    # A request that outlives the wait below: the redelivery must find one in flight.
+    puller = BatchPuller(nc, stream, "held", batch_size=20, expires_ms=5000, lean=lean)
+    await puller.start()
+    # A short ack_wait, so that holding a batch unacked for a second gets it redelivered.
+    info = await _jsapi.request(nc, f"$JS.API.CONSUMER.INFO.{stream}.held", what="info")
+    config = {**info["config"], "ack_wait": 500_000_000}
+    await _jsapi.request(nc, f"$JS.API.CONSUMER.CREATE.{stream}.held", {"stream_name": stream, "config": config},
+                         what="shorter ack_wait")
+    try:
+        await publish_mixed(nc, stream, prefix, 20)
+        held = [m for b in await drain_unacked(puller, 20) for m in b]  # one batch or several
+        await asyncio.sleep(1.2)  # past ack_wait: the server sends the 20 again, to the request in flight
+        await puller.ack(held[-1])  # the batch is done at last
+        await publish_mixed_more(nc, stream, prefix, 20, 5)
+        later = [m for b in await drain(puller, 5) for m in b]
+    finally:
+        await puller.stop()
+    assert list(range(1, 21)) == [stream_sequence(m.reply) for m in held]
+    assert list(range(21, 26)) == [stream_sequence(m.reply) for m in later]
+    assert puller.redeliveries_dropped > 0
+
+
+async def drain_unacked(puller: BatchPuller, expected: int) -> list[list]:
+    batches, received = [], 0
+    while received < expected:
+        batch = await puller.next_batch(timeout_s=1.0)
+        if batch:
+            batches.append(batch)
+            received += len(batch)
+    return batches
+
+
+async def publish_mixed_more(nc: Client, name: str, prefix: str, already: int, count: int) -> None:
+    for i in range(count):
+        await nc.publish(f"{prefix}.late", json.dumps({"late": i}).encode())
+    await nc.flush()
+    while (await stream_state(nc, name))["state"]["messages"] < already + count:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "nats-py"])
+async def test_the_next_batch_is_asked_for_before_the_caller_works_on_this_one(
+    nc: Client, nats_url: str, lean: bool
+) -> None:
+    stream, prefix = await make_stream(nc)
+    await publish_backlog(nc, stream, f"{prefix}.x", 300)
+    puller = BatchPuller(nc, stream, "ahead", batch_size=100, lean=lean)
+    await puller.start()
+    try:
+        first = await puller.next_batch(timeout_s=5.0)
+        # The engine's work blocks this event loop. Meanwhile, seen from another connection in
+        # another thread, the server must already be delivering the next batch.
+        seen: list[int] = []
+        observer = threading.Thread(target=lambda: seen.append(asyncio.run(delivered_while_blocked(nats_url, stream))))
+        observer.start()
+        observer.join()  # blocking, as the engine's work is
+    finally:
+        await puller.stop()
+    assert 100 == len(first)
+    assert [200] == seen
+
+
+async def delivered_while_blocked(url: str, stream: str) -> int:
+    """The consumer's delivered stream sequence, once it is past the first batch or after 5 s."""
+    other = await connect(ConnectOptions(url=url, name="observer"))
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            info = await _jsapi.request(other, f"$JS.API.CONSUMER.INFO.{stream}.ahead", what="info")
+            seq = info["delivered"]["stream_seq"]
+            if seq > 100 or time.monotonic() > deadline:
+                return seq
+            await asyncio.sleep(0.02)
+    finally:
+        await other.close()
 
 
 # --- Publisher ---------------------------------------------------------------------------------

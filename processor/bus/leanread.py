@@ -1,0 +1,233 @@
+"""Pull responses read straight off nats-py's connection, without a nats-py ``Msg`` per message.
+
+nats-py hands every delivery to a subscription through a chain built for generality: a regular
+expression on each protocol line, a ``Msg`` dataclass, an ``asyncio.Queue`` and a task that
+awaits one coroutine per message. At JetStream backlog rates that chain, not the server, is the
+ceiling of a pull consumer (~11 µs of client CPU per message on the 2-core dev machine).
+
+``LeanParser`` takes the place of the connection's protocol parser (the same object, its class
+swapped, so nothing nats-py holds goes stale) and reads the MSG/HMSG lines of *registered*
+subscriptions itself: it splits the control line, slices the payload out of one snapshot of the
+read buffer and calls the route synchronously, in wire order. Everything else -- other
+subscriptions, PING/PONG, INFO, -ERR, a split message -- is handed, one complete operation at a
+time, to nats-py's own parser, so its behaviour (reconnects, errors, slow-consumer accounting of
+other subscriptions) is unchanged. Connection, auth, TLS and reconnect stay nats-py's: this
+replaces only how bytes already read become messages.
+
+It leans on nats-py internals (``Client._ps``, the ``Parser`` state fields, ``_process_headers``,
+``_parse_header_lines``), checked in ``lean_routes``: when they are not what this was written against (nats-py 2.x), it
+returns None and the caller keeps the ordinary subscription callback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LeanParser", "PulledMsg", "Route", "lean_routes"]
+
+from typing import Any, NamedTuple, Protocol
+
+import structlog
+from nats.aio import client as _nats_client
+from nats.aio.client import Client
+from nats.protocol import parser as _nats_parser
+
+_log = structlog.get_logger(__name__)
+
+_CRLF = b"\r\n"
+_MSG = b"MSG "
+_HMSG = b"HMSG "
+_AWAITING_CONTROL_LINE = getattr(_nats_parser, "AWAITING_CONTROL_LINE", None)
+_PARSER_FIELDS = ("buf", "state", "needed", "header_needed", "msg_arg")
+_SUBJECT_CACHE_MAX = 4096
+_HEADER_LINES_AT = len(b"NATS/1.0\r\n")
+# nats-py's own reading of a header block (2.16+); without it the lean parser is not used.
+_parse_header_lines = getattr(Client, "_parse_header_lines", None)
+
+
+class PulledMsg(NamedTuple):
+    """A JetStream delivery as the engine, the outbox, the lane and a history export read it.
+
+    ``reply`` is the ``$JS.ACK...`` subject: the stream sequence, the stream timestamp (the
+    engine's fallback event time) and the ack all come from it. A tuple: built in C, read in C.
+    Headers stay raw until asked for (``headers``), which only a history export does.
+    """
+
+    subject: str
+    data: bytes
+    reply: str
+    raw_headers: bytes | None
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The headers as nats-py's ``Msg.headers`` has them (None without any)."""
+        raw = self.raw_headers
+        if raw is None or len(raw) <= _HEADER_LINES_AT:
+            return None
+        return _parse_header_lines(raw[_HEADER_LINES_AT:]) or None
+
+
+class Route(Protocol):
+    """Where the lean parser delivers the messages of one subscription (sid). Neither method
+    may raise: it would end nats-py's read loop, and with it the connection."""
+
+    def on_deliveries(self, msgs: list[PulledMsg]) -> None:
+        """Messages with a reply subject (JetStream deliveries), in wire order."""
+
+    def on_status(self, subject: str, headers: dict[str, str]) -> None:
+        """A message without one: a status (404, 408, 409, 100 ...), headers parsed by nats-py."""
+
+
+# What _fast() found after the deliveries it returns.
+_ALL_READ = -1  # nothing: the buffer is consumed
+_OTHER_ROUTE = -2  # deliveries of another route
+_INCOMPLETE = 0  # the start of an operation whose end has not been read yet
+# (a positive value: the end of an operation that nats-py's parser reads)
+
+
+class LeanParser(_nats_parser.Parser):
+    """nats-py's protocol parser with a fast lane for the subscriptions in ``routes``."""
+
+    routes: dict[int, Route]
+    subjects: dict[bytes, str]
+
+    async def parse(self, data: bytes = b"") -> None:
+        if not self.routes:
+            await super().parse(data)
+            return
+        buf = self.buf
+        buf.extend(data)
+        while buf:
+            if self.state != _AWAITING_CONTROL_LINE:
+                # nats-py holds a control line and waits for its payload: it finishes that one.
+                length = self.needed + len(_CRLF)
+                if len(buf) < length or not await self._one_op(length, may_be_status=False):
+                    return
+                continue
+            view = bytes(buf)
+            pos = 0
+            while True:
+                pos, found, route, msgs = self._fast(view, pos)
+                if msgs:
+                    route.on_deliveries(msgs)  # type: ignore[union-attr]
+                if found != _OTHER_ROUTE:
+                    break
+            del buf[:pos]
+            if found == _ALL_READ or found == _INCOMPLETE:
+                return  # an incomplete operation waits for more bytes
+            if not await self._one_op(found - pos) or self.buf is not buf:
+                return  # incomplete, or nats-py reset the parser (an error, a reconnect)
+
+    def _fast(self, view: bytes, pos: int) -> tuple[int, int, Route | None, list[PulledMsg]]:
+        """The deliveries of one route from ``pos`` on: (where they end, what follows them, the
+        route, the messages)."""
+        routes = self.routes
+        subjects = self.subjects
+        size = len(view)
+        new = tuple.__new__
+        msgs: list[PulledMsg] = []
+        append = msgs.append
+        route: Route | None = None
+        sid = b""
+        eol = pos
+        in_bytes = 0
+        try:
+            while pos < size:
+                eol = view.find(_CRLF, pos)
+                if eol < 0:
+                    return pos, _INCOMPLETE, route, msgs
+                if view.startswith(_MSG, pos):
+                    args = view[pos + 4 : eol].split()
+                    header_size = 0
+                elif view.startswith(_HMSG, pos):
+                    args = view[pos + 5 : eol].split()
+                    header_size = int(args.pop(-2))
+                else:
+                    return pos, eol + 2, route, msgs
+                end = eol + 2 + int(args[-1])
+                if end + 2 > size:
+                    return pos, _INCOMPLETE, route, msgs
+                if args[1] != sid or len(args) != 4:
+                    # A status (no reply subject) or another subscription's message.
+                    other = routes.get(int(args[1])) if len(args) == 4 else None
+                    if other is None:
+                        return pos, end + 2, route, msgs
+                    if route is not None:
+                        return pos, _OTHER_ROUTE, route, msgs
+                    route, sid = other, args[1]
+                subject = subjects.get(args[0])
+                if subject is None:
+                    subject = self._subject(args[0])
+                body = eol + 2 + header_size
+                append(new(PulledMsg, (subject, view[body:end], args[2].decode(),
+                                       view[eol + 2 : body] if header_size else None)))
+                in_bytes += end - eol - 2
+                pos = end + 2
+            return pos, _ALL_READ, route, msgs
+        except (ValueError, IndexError):
+            return pos, eol + 2, route, msgs  # a line this does not read: nats-py reads it (or raises)
+        finally:
+            stats = self.nc.stats
+            stats["in_msgs"] += len(msgs)
+            stats["in_bytes"] += in_bytes
+
+    def _subject(self, subject: bytes) -> str:
+        # A stream's subjects are few; the cap bounds one with a token per entity.
+        if len(self.subjects) >= _SUBJECT_CACHE_MAX:
+            self.subjects.clear()
+        decoded = self.subjects[subject] = subject.decode()
+        return decoded
+
+    async def _one_op(self, length: int, *, may_be_status: bool = True) -> bool:
+        """Run nats-py's parser on exactly the first ``length`` bytes of the buffer (one whole
+        operation, or a registered status); False if it kept some (incomplete) or was reset."""
+        buf = self.buf
+        rest = buf[length:]
+        del buf[length:]
+        status = self._registered_status(buf) if may_be_status else None
+        if status is not None:
+            subject, route, header_bytes = status
+            headers = await self.nc._process_headers(header_bytes) or {}
+            del buf[:]
+            route.on_status(subject, headers)
+        else:
+            await _nats_parser.Parser.parse(self)
+        if self.buf is not buf:
+            return False
+        kept = len(buf)
+        buf.extend(rest)
+        return kept == 0
+
+    def _registered_status(self, op: bytearray) -> tuple[str, Route, bytes] | None:
+        """(subject, route, header bytes) when ``op`` is an HMSG without reply for a route."""
+        if not op.startswith(_HMSG):
+            return None
+        eol = op.find(_CRLF)
+        args = bytes(op[5:eol]).split()
+        route = self.routes.get(int(args[1])) if len(args) == 4 and args[1].isdigit() else None
+        if route is None or not args[2].isdigit():
+            return None
+        return args[0].decode(), route, bytes(op[eol + 2 : eol + 2 + int(args[2])])
+
+
+def lean_routes(nc: Client) -> dict[int, Route] | None:
+    """The connection's route table (sid -> Route), installing the lean parser on first use;
+    None when this nats-py is not the one the lean parser was written against."""
+    parser: Any = getattr(nc, "_ps", None)
+    if isinstance(parser, LeanParser):
+        return parser.routes
+    if (
+        type(parser) is not _nats_parser.Parser
+        or _AWAITING_CONTROL_LINE is None
+        or not all(hasattr(parser, field) for field in _PARSER_FIELDS)
+        or not callable(getattr(nc, "_process_headers", None))
+        or _parse_header_lines is None
+        or getattr(_nats_client, "parse_email", None) is not None
+        or not isinstance(getattr(nc, "stats", None), dict)
+    ):
+        _log.info("consumer.lean_reader_unavailable", parser=type(parser).__name__)
+        return None
+    # Between two parse() calls or inside one suspended at an await: either way the state fields
+    # are the same object's, and the read loop runs one parse() at a time.
+    parser.__class__ = LeanParser
+    parser.routes = {}
+    parser.subjects = {}
+    return parser.routes

@@ -1,0 +1,200 @@
+"""The lean parser reads the wire exactly as nats-py's own parser does, however the bytes are cut.
+
+The reference is nats-py's stock ``Parser`` on the same bytes, in one piece: every operation it
+hands to the client (messages, pings, info) is recorded, and a message of a registered
+subscription is turned into what the lean parser must deliver for it (a ``PulledMsg``, or a
+status with the headers nats-py parses). The lean parser is then fed the same bytes cut at every
+point, and in random pieces, and must produce the same sequence.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from nats.aio.client import Client
+from nats.errors import ProtocolError
+from nats.protocol.parser import Parser
+
+from processor.bus.leanread import LeanParser, PulledMsg, lean_routes
+
+ROUTED = (7, 8)
+
+
+class Recorder(Client):
+    """A nats-py client that records what its parser hands it instead of acting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple] = []
+
+    async def _process_msg(self, sid, subject, reply, data, headers) -> None:  # type: ignore[override]
+        self.events.append(("nats-py", sid, subject, reply, data, headers))
+
+    async def _process_ping(self) -> None:
+        self.events.append(("ping",))
+
+    async def _process_pong(self) -> None:
+        self.events.append(("pong",))
+
+    async def _process_info(self, info, initial_connection=False) -> None:  # type: ignore[override]
+        self.events.append(("info", info))
+
+    async def _process_err(self, err_msg) -> None:  # type: ignore[override]
+        self.events.append(("err", err_msg))
+
+
+class Route:
+    def __init__(self, sid: int, events: list[tuple]) -> None:
+        self.sid, self.events = sid, events
+
+    def on_deliveries(self, msgs: list[PulledMsg]) -> None:
+        self.events.extend(("delivery", self.sid, m) for m in msgs)
+
+    def on_status(self, subject: str, headers: dict[str, str]) -> None:
+        self.events.append(("status", self.sid, subject, headers))
+
+
+def msg(sid: int, subject: str, data: bytes, reply: str = "") -> bytes:
+    head = f"MSG {subject} {sid} {reply + ' ' if reply else ''}{len(data)}\r\n".encode()
+    return head + data + b"\r\n"
+
+
+def hmsg(sid: int, subject: str, headers: bytes, data: bytes, reply: str = "") -> bytes:
+    sizes = f"{len(headers)} {len(headers) + len(data)}"
+    head = f"HMSG {subject} {sid} {reply + ' ' if reply else ''}{sizes}\r\n".encode()
+    return head + headers + data + b"\r\n"
+
+
+def ack(seq: int) -> str:
+    return f"$JS.ACK.S.d.1.{seq}.{seq}.1764632000000000000.{100 - seq}"
+
+
+WIRE = b"".join([
+    b"INFO {\"server_id\":\"x\",\"max_payload\":1048576}\r\n",
+    msg(7, "a.b", b'{"i":1}', ack(1)),
+    msg(7, "a.b", b"", ack(2)),  # an empty payload
+    msg(7, "a.c", b"MSG x 7 y 3\r\nabc\r\n", ack(3)),  # protocol bytes inside a payload
+    hmsg(7, "a.b", b"NATS/1.0\r\nNats-Msg-Id: m4\r\n\r\n", b'{"i":4}', ack(4)),  # data with headers
+    msg(9, "other", b"not ours", "_INBOX.x"),  # a subscription of someone else
+    b"PING\r\n",
+    msg(8, "z.y", b"second route", ack(1)),
+    msg(7, "a.b", b'{"i":5}', ack(5)),
+    b"PONG\r\n",
+    b"+OK\r\n",
+    hmsg(7, "_INBOX.p.1", b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 3\r\n\r\n", b""),
+    hmsg(7, "_INBOX.p.2", b"NATS/1.0 404 No Messages\r\n\r\n", b""),
+    hmsg(9, "_INBOX.q", b"NATS/1.0 404 No Messages\r\n\r\n", b""),  # someone else's status
+    msg(7, "a.b", b"no reply", ""),  # routed sid, no reply, no headers: nats-py's way
+    msg(8, "z.y", b"x" * 700, ack(2)),  # longer than most pieces below
+    msg(7, "a.b", b'{"i":6}', ack(6)),
+])
+
+
+async def reference(wire: bytes) -> list[tuple]:
+    """What nats-py's stock parser makes of ``wire``, as the lean parser must deliver it."""
+    client = Recorder()
+    await Parser(client).parse(wire)
+    expected = []
+    for event in client.events:
+        if event[0] != "nats-py" or event[1] not in ROUTED or not (event[3] or event[5]):
+            expected.append(event)
+            continue
+        _, sid, subject, reply, data, headers = event
+        if reply:
+            expected.append(("delivery", sid, PulledMsg(subject.decode(), data, reply.decode(), headers)))
+        else:
+            parsed = await client._process_headers(headers)
+            expected.append(("status", sid, subject.decode(), parsed))
+    return expected
+
+
+async def lean_read(pieces: list[bytes], *, before: bytes = b"") -> list[tuple]:
+    client = Recorder()
+    if before:
+        await client._ps.parse(before)  # nats-py's parser, before the lean one is installed
+    routes = lean_routes(client)
+    assert routes is not None
+    for sid in ROUTED:
+        routes[sid] = Route(sid, client.events)
+    for piece in pieces:
+        await client._ps.parse(piece)
+    return client.events
+
+
+async def test_the_reference_holds_every_kind_of_operation() -> None:
+    kinds = [e[0] for e in await reference(WIRE)]
+    assert kinds.count("delivery") == 8
+    assert kinds.count("status") == 2
+    assert kinds.count("nats-py") == 3
+    assert {"info", "ping", "pong"} <= set(kinds)
+
+
+async def test_headers_of_a_delivery_read_as_nats_py_reads_them() -> None:
+    client = Recorder()
+    blocks = [
+        b"NATS/1.0\r\nNats-Msg-Id: m4\r\nX-Two: a b: c\r\n\r\n",
+        b"NATS/1.0\r\nName:Value\r\nCaf\xc3\xa9: \xff\r\n\r\n",
+        b"NATS/1.0\r\n\r\n",
+    ]
+    for block in blocks:
+        lean = PulledMsg("a", b"", ack(1), block).headers
+        assert await client._process_headers(block) == lean
+    assert PulledMsg("a", b"", ack(1), None).headers is None
+
+
+async def test_the_wire_in_one_piece_reads_as_nats_py_reads_it() -> None:
+    assert await reference(WIRE) == await lean_read([WIRE])
+
+
+async def test_the_wire_cut_anywhere_reads_the_same() -> None:
+    expected = await reference(WIRE)
+    for cut in range(1, len(WIRE)):
+        assert expected == await lean_read([WIRE[:cut], WIRE[cut:]]), f"cut at byte {cut}"
+
+
+async def test_the_wire_in_random_pieces_reads_the_same() -> None:
+    expected = await reference(WIRE)
+    rng = random.Random(12)
+    for _ in range(100):
+        pieces, at = [], 0
+        while at < len(WIRE):
+            size = rng.choice((1, 2, 5, 17, 64, 300, 4096))
+            pieces.append(WIRE[at : at + size])
+            at += size
+        assert expected == await lean_read(pieces)
+
+
+async def test_installed_while_nats_py_waits_for_a_payload_it_finishes_that_message_first() -> None:
+    wire = msg(9, "other", b"someone else's payload", "_INBOX.x") + WIRE
+    expected = await reference(wire)
+    for cut in (30, 40, 52):  # inside that first payload, or just before its CRLF
+        assert expected == await lean_read([wire[cut:]], before=wire[:cut])
+
+
+async def test_without_routes_it_is_nats_py_s_parser() -> None:
+    client = Recorder()
+    assert lean_routes(client) is not None
+    await client._ps.parse(WIRE)
+    expected = Recorder()
+    await Parser(expected).parse(WIRE)
+    assert expected.events == client.events
+
+
+@pytest.mark.parametrize("line", [b"MSG a.b 7 x notanumber\r\n", b"MSG a.b seven 3\r\nabc\r\n", b"BOGUS\r\n"])
+async def test_a_line_nats_py_rejects_is_rejected(line: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        await Parser(Recorder()).parse(line)
+    with pytest.raises(ProtocolError):
+        await lean_read([msg(7, "a.b", b"ok", ack(1)) + line])
+
+
+def test_a_parser_it_was_not_written_against_keeps_the_callback_path() -> None:
+    client = Recorder()
+
+    class Patched(Parser):
+        pass
+
+    client._ps = Patched(client)
+    assert lean_routes(client) is None
+    assert type(client._ps) is Patched
