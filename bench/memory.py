@@ -40,6 +40,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +50,7 @@ from processor.bus.streams import load_stream_definitions  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
 from processor.config.parse import subject_pattern_matches  # noqa: E402
 from processor.engine import Engine  # noqa: E402
+from processor.engine.budget import pack_ring, unpack_ring  # noqa: E402
 from processor.runtime.topology import BUS_LANE, partition_config, stream_subjects  # noqa: E402
 from processor.simulate import Simulator  # noqa: E402
 from tests.enginekit import Msg  # noqa: E402
@@ -129,8 +131,10 @@ def tile(engine: Engine, doc: dict, newest_ms: int, span_ms: int) -> dict:
             if ring is None:
                 continue
             keep_ms = (ring.size - 2) * ring.bucket_ms
-            saved[name] = _tiled(saved[name], newest_ms, span_ms, keep_ms, lambda r, b=ring.bucket_ms: r[0] * b,
-                                 lambda r, d, b=ring.bucket_ms: [r[0] - d // b, r[1], r[2]])
+            rows = _tiled(np.stack(unpack_ring(saved[name]), axis=1).tolist(), newest_ms, span_ms, keep_ms,
+                          lambda r, b=ring.bucket_ms: r[0] * b, lambda r, d, b=ring.bucket_ms: [r[0] - d // b, r[1], r[2]])
+            rows = np.array(sorted(rows), dtype=np.int64).reshape(-1, 3)
+            saved[name] = pack_ring(rows[:, 0], rows[:, 1], rows[:, 2])
     return doc
 
 
