@@ -78,13 +78,13 @@ class TrackerStretch:
     def _entries(self, ring: _Ring, before_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(key, good, total) in key order: the ring's live buckets before the stretch (keyed by
         their start: a coarse bucket counts whole from its minute on), then the stretch's inputs."""
-        starts = ring.ids * ring.bucket_ms
+        starts = ring.ids.astype(np.int64) * ring.bucket_ms
         live = (ring.ids >= 0) & (ring.total != 0) & (starts < before_ms)
         order = np.argsort(starts[live], kind="stable")
         n = self.input_keys.size
         keys = np.concatenate((starts[live][order], self.input_keys))
-        good = np.concatenate((ring.good[live][order], np.full(n, self.verdict[0], dtype=np.int64)))
-        total = np.concatenate((ring.total[live][order], np.full(n, self.verdict[1], dtype=np.int64)))
+        good = np.concatenate((ring.good[live][order].astype(np.int64), np.full(n, self.verdict[0], dtype=np.int64)))
+        total = np.concatenate((ring.total[live][order].astype(np.int64), np.full(n, self.verdict[1], dtype=np.int64)))
         return keys, good, total
 
     def _change_points(self, first_ms: int, last_ms: int) -> np.ndarray:
