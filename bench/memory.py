@@ -18,7 +18,9 @@ At a steady baseline one hour of history looks like any other, and memory and sn
 on how many entries each structure holds and what they hold (sketch keys, counts), not on the day
 they are from: the tiled snapshot is the state that 30 days of that hour would leave. It is then
 restored in a fresh process (the path of a restart, engine.restore), which prints its RSS, the
-time to restore and to take the checkpoint again, and its save and load through a real KV bucket.
+time to restore and to take the checkpoint again, the same state in the previous snapshot format
+(version 2: budget rings as rows) with its size and restore time against today's, and the save and
+load through a real KV bucket.
 
     python bench/memory.py [--rate 80] [--dense-minutes 60] [--checkpoint FILE]
 """
