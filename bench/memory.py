@@ -18,7 +18,9 @@ At a steady baseline one hour of history looks like any other, and memory and sn
 on how many entries each structure holds and what they hold (sketch keys, counts), not on the day
 they are from: the tiled snapshot is the state that 30 days of that hour would leave. It is then
 restored in a fresh process (the path of a restart, engine.restore), which prints its RSS, the
-time to restore and to take the checkpoint again, and its save and load through a real KV bucket.
+time to restore and to take the checkpoint again, the same state in the previous snapshot format
+(version 2: budget rings as rows) with its size and restore time against today's, and the save and
+load through a real KV bucket.
 
     python bench/memory.py [--rate 80] [--dense-minutes 60] [--checkpoint FILE]
 """
@@ -40,6 +42,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +52,7 @@ from processor.bus.streams import load_stream_definitions  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
 from processor.config.parse import subject_pattern_matches  # noqa: E402
 from processor.engine import Engine  # noqa: E402
+from processor.engine.budget import pack_ring, unpack_ring  # noqa: E402
 from processor.runtime.topology import BUS_LANE, partition_config, stream_subjects  # noqa: E402
 from processor.simulate import Simulator  # noqa: E402
 from tests.enginekit import Msg  # noqa: E402
@@ -129,8 +133,10 @@ def tile(engine: Engine, doc: dict, newest_ms: int, span_ms: int) -> dict:
             if ring is None:
                 continue
             keep_ms = (ring.size - 2) * ring.bucket_ms
-            saved[name] = _tiled(saved[name], newest_ms, span_ms, keep_ms, lambda r, b=ring.bucket_ms: r[0] * b,
-                                 lambda r, d, b=ring.bucket_ms: [r[0] - d // b, r[1], r[2]])
+            rows = _tiled(np.stack(unpack_ring(saved[name]), axis=1).tolist(), newest_ms, span_ms, keep_ms,
+                          lambda r, b=ring.bucket_ms: r[0] * b, lambda r, d, b=ring.bucket_ms: [r[0] - d // b, r[1], r[2]])
+            rows = np.array(sorted(rows), dtype=np.int64).reshape(-1, 3)
+            saved[name] = pack_ring(rows[:, 0], rows[:, 1], rows[:, 2])
     return doc
 
 
@@ -196,7 +202,30 @@ def measure(path: Path) -> None:
         f"{fn[2]} ({Path(fn[0]).name}:{fn[1]}) {tt:.2f} s"
         for fn, (_, _, tt, _, _) in sorted(pstats.Stats(profile).stats.items(), key=lambda kv: -kv[1][2])[:5]))
     print("largest parts (JSON MB): " + ", ".join(f"{name} {size / 2**20:.1f}" for name, size in _largest(docs)))
+    _previous_format(docs, by_stream, len(raw_json), len(encoded), take_cpu_s, restore_cpu_s)
     asyncio.run(_through_kv(encoded))
+
+
+def _previous_format(docs: dict, by_stream: dict[str, Engine], json_bytes: int, stored_bytes: int,
+                     take_cpu_s: float, restore_cpu_s: float) -> None:
+    """The same state in snapshot version 2 (budget rings as [bucket, good, total] rows), encoded and
+    restored here by today's code, against version 3 above."""
+    cpu = time.process_time()
+    old = {stream: (0, {**doc, "version": 2, "budgets": {name: {**saved, **{ring: np.stack(unpack_ring(saved[ring]), axis=1)
+           .tolist() for ring in ("ring0", "ring1")}} for name, saved in doc["budgets"].items()}}) for stream, (_, doc) in docs.items()}
+    encoded = encode_checkpoint(old)
+    take_s = time.process_time() - cpu
+    old_json = len(orjson.dumps({"streams": {n: d for n, (_, d) in old.items()}}))
+    del old
+    fresh = engines()
+    cpu = time.process_time()
+    for stream, (_, doc) in decode_checkpoint(encoded).items():
+        fresh[stream].restore(doc)
+    restore_s = time.process_time() - cpu
+    print(f"previous format (version 2, rings as rows) of the same state: {old_json / 2**20:.1f} MB of JSON, "
+          f"{len(encoded) / 2**20:.2f} MB zlib; encode {take_s:.2f} s CPU (rows built from the packed rings included), "
+          f"decode + restore {restore_s:.2f} s CPU; version 3 / version 2: JSON {json_bytes / old_json:.2f}, stored "
+          f"{stored_bytes / len(encoded):.2f}, restore CPU {restore_cpu_s / restore_s:.2f}")
 
 
 def _largest(docs: dict) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ boundary costs O(windows), not O(window length).
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -36,7 +37,10 @@ from processor.engine.rules import AlertRule, RuleState
 from processor.config.model import AlertConfig, BurnTier, Condition, SloConfig, Stat
 from processor.config.parse import format_duration
 
-__all__ = ["BURN_ALERT", "BudgetTracker", "BurnRatio", "POLICY_RANK", "POLICY_TIERS", "calendar_period_ms", "exact"]
+__all__ = [
+    "BURN_ALERT", "BudgetTracker", "BurnRatio", "POLICY_RANK", "POLICY_TIERS", "calendar_period_ms", "exact",
+    "pack_ring", "unpack_ring",
+]
 
 BURN_ALERT = "ErrorBudgetBurn"  # the name of every burn-rate tier's alert (the tier is a label)
 
@@ -105,9 +109,14 @@ class _Ring:
     def __init__(self, bucket_ms: int, span_ms: int):
         self.bucket_ms = bucket_ms
         self.size = span_ms // bucket_ms + 2
-        self.good = np.zeros(self.size, dtype=np.int64)
-        self.total = np.zeros(self.size, dtype=np.int64)
-        self.ids = np.full(self.size, -1, dtype=np.int64)
+        # A 30-day ring of minutes is 43,202 slots per SLO: 4-byte slots halve what a catalogue
+        # of 64 such budgets holds (66 MB at 8 bytes). Minute numbers fit until the year 6053,
+        # and a minute of one SLO would need 2^31 events; sums are taken in int64 (bucket_starts,
+        # sum_between, budget_stretch). Finer rings are small and keep 8 bytes.
+        dtype = np.int32 if bucket_ms >= TIER1_BUCKET_MS else np.int64
+        self.good = np.zeros(self.size, dtype=dtype)
+        self.total = np.zeros(self.size, dtype=dtype)
+        self.ids = np.full(self.size, -1, dtype=dtype)
 
     def add(self, start_ms: int, good: int, total: int) -> None:
         bucket = start_ms // self.bucket_ms
@@ -119,6 +128,24 @@ class _Ring:
         self.good[i] += good
         self.total[i] += total
 
+    def add_many(self, keys_ms: np.ndarray, good: np.ndarray, total: np.ndarray) -> None:
+        """``add`` for each key of ``keys_ms`` (in increasing order), at once: a slot ends up
+        holding its newest bucket."""
+        if keys_ms.size == 0:
+            return
+        buckets, first = np.unique(keys_ms // self.bucket_ms, return_index=True)
+        sums_good = np.add.reduceat(good, first)
+        sums_total = np.add.reduceat(total, first)
+        slots = buckets % self.size
+        # The last (newest) bucket of each slot is the one that survives; it adds to what the slot
+        # holds only when the slot already holds that bucket (the minute in progress).
+        rev_slots, rev_index = np.unique(slots[::-1], return_index=True)
+        latest = buckets.size - 1 - rev_index
+        kept = self.ids[rev_slots] == buckets[latest]
+        self.good[rev_slots] = np.where(kept, self.good[rev_slots], 0) + sums_good[latest]
+        self.total[rev_slots] = np.where(kept, self.total[rev_slots], 0) + sums_total[latest]
+        self.ids[rev_slots] = buckets[latest]
+
     def get(self, start_ms: int) -> tuple[int, int]:
         bucket = start_ms // self.bucket_ms
         i = bucket % self.size
@@ -126,9 +153,10 @@ class _Ring:
             return 0, 0
         return int(self.good[i]), int(self.total[i])
 
-    def snapshot(self) -> list:
+    def snapshot(self) -> dict:
         live = np.flatnonzero(self.total)
-        return np.stack([self.ids[live], self.good[live], self.total[live]], axis=1).tolist()
+        live = live[np.argsort(self.ids[live], kind="stable")]
+        return pack_ring(self.ids[live], self.good[live], self.total[live])
 
     def sum_between(self, lo_ms: int, hi_ms: int, starts: np.ndarray | None = None) -> tuple[int, int]:
         """(good, total) of the buckets starting in [lo, hi); ``starts``: ``bucket_starts()``,
@@ -140,11 +168,59 @@ class _Ring:
 
     def bucket_starts(self) -> np.ndarray:
         """Each slot's bucket start (empty slots far in the past, so no span holds them)."""
-        return np.where(self.ids >= 0, self.ids * self.bucket_ms, np.iinfo(np.int64).min)
+        return np.where(self.ids >= 0, self.ids.astype(np.int64) * self.bucket_ms, np.iinfo(np.int64).min)
 
-    def restore(self, rows: list) -> None:
-        for bucket, good, total in rows:
-            self.add(bucket * self.bucket_ms, good, total)
+    def restore(self, saved: dict | list) -> None:
+        """From ``snapshot()``'s packed arrays, or a version-2 snapshot's [bucket, good, total] rows."""
+        ids, good, total = unpack_ring(saved)
+        order = np.argsort(ids, kind="stable")
+        self.add_many(ids[order] * self.bucket_ms, good[order], total[order])
+
+
+# A ring in a snapshot (version 3): its live buckets in bucket order, as runs of consecutive
+# buckets [[first, count], ...] and two arrays, good and bad (total - good), each the base64 of
+# little-endian integers of the narrowest width that holds them ("i2:..."). A 30-day ring of one
+# bucket a minute is then ~120 KB of text instead of 0.5 MB of JSON rows, and is restored with one
+# numpy assignment instead of 43,200 Python lists decoded and added one by one.
+_WIDTHS = ("<i1", "<i2", "<i4", "<i8")
+
+
+def _pack_ints(values: np.ndarray) -> str:
+    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    dtype = next(w for w in _WIDTHS if np.iinfo(w).min <= lo and hi <= np.iinfo(w).max)
+    return f"i{np.dtype(dtype).itemsize}:" + base64.b64encode(values.astype(dtype).tobytes()).decode("ascii")
+
+
+def _unpack_ints(text: str, count: int, field: str) -> np.ndarray:
+    width, _, body = text.partition(":")
+    if f"<{width}" not in _WIDTHS:
+        raise ValueError(f"ring {field}: unknown integer width {width!r}")
+    values = np.frombuffer(base64.b64decode(body, validate=True), dtype=f"<{width}")
+    if values.size != count:
+        raise ValueError(f"ring {field}: {values.size} values for {count} buckets")
+    return values.astype(np.int64)
+
+
+def pack_ring(ids: np.ndarray, good: np.ndarray, total: np.ndarray) -> dict:
+    """Buckets in increasing order and their counts as a snapshot's ring (above)."""
+    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+    firsts = ids[np.concatenate(([0], breaks))] if ids.size else ids
+    counts = np.diff(np.concatenate(([0], breaks, [ids.size])))
+    return {"runs": np.stack([firsts, counts], axis=1).tolist() if ids.size else [],
+            "good": _pack_ints(good), "bad": _pack_ints(total - good)}
+
+
+def unpack_ring(saved: dict | list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bucket ids, good, total) of a snapshot's ring: packed (version 3) or rows (before)."""
+    if isinstance(saved, list):
+        rows = np.asarray(saved, dtype=np.int64).reshape(-1, 3)
+        return rows[:, 0], rows[:, 1], rows[:, 2]
+    runs = np.asarray(saved["runs"], dtype=np.int64).reshape(-1, 2)
+    count = int(runs[:, 1].sum())
+    # Each bucket is its run's first plus its place in the run.
+    ids = np.repeat(runs[:, 0] - np.cumsum(runs[:, 1]) + runs[:, 1], runs[:, 1]) + np.arange(count, dtype=np.int64)
+    good = _unpack_ints(saved["good"], count, "good")
+    return ids, good, good + _unpack_ints(saved["bad"], count, "bad")
 
 
 class _WindowSum:

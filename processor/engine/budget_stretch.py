@@ -78,13 +78,13 @@ class TrackerStretch:
     def _entries(self, ring: _Ring, before_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(key, good, total) in key order: the ring's live buckets before the stretch (keyed by
         their start: a coarse bucket counts whole from its minute on), then the stretch's inputs."""
-        starts = ring.ids * ring.bucket_ms
+        starts = ring.ids.astype(np.int64) * ring.bucket_ms
         live = (ring.ids >= 0) & (ring.total != 0) & (starts < before_ms)
         order = np.argsort(starts[live], kind="stable")
         n = self.input_keys.size
         keys = np.concatenate((starts[live][order], self.input_keys))
-        good = np.concatenate((ring.good[live][order], np.full(n, self.verdict[0], dtype=np.int64)))
-        total = np.concatenate((ring.total[live][order], np.full(n, self.verdict[1], dtype=np.int64)))
+        good = np.concatenate((ring.good[live][order].astype(np.int64), np.full(n, self.verdict[0], dtype=np.int64)))
+        total = np.concatenate((ring.total[live][order].astype(np.int64), np.full(n, self.verdict[1], dtype=np.int64)))
         return keys, good, total
 
     def _change_points(self, first_ms: int, last_ms: int) -> np.ndarray:
@@ -185,7 +185,7 @@ def advance_quietly(tracker: BudgetTracker, first_ms: int, last_ms: int, verdict
         total = np.full(keys.size, verdict[1], dtype=np.int64)
         for ring in (tracker.ring0, tracker.ring1):
             if ring is not None:
-                _add_to_ring(ring, keys, good, total)
+                ring.add_many(keys, good, total)
         if tracker.budget.calendar is not None:
             tracker.period_good += int(good.sum())
             tracker.period_total += int(total.sum())
@@ -197,21 +197,3 @@ def advance_quietly(tracker: BudgetTracker, first_ms: int, last_ms: int, verdict
 def _first(mask: np.ndarray) -> int | None:
     hits = np.flatnonzero(mask)
     return int(hits[0]) if hits.size else None
-
-
-def _add_to_ring(ring: _Ring, keys_ms: np.ndarray, good: np.ndarray, total: np.ndarray) -> None:
-    """``ring.add`` for each key in order, at once: a slot ends up holding its latest bucket."""
-    if keys_ms.size == 0:
-        return
-    buckets, first = np.unique(keys_ms // ring.bucket_ms, return_index=True)
-    sums_good = np.add.reduceat(good, first)
-    sums_total = np.add.reduceat(total, first)
-    slots = buckets % ring.size
-    # The last (newest) bucket of each slot is the one that survives; it adds to what the slot
-    # holds only when the slot already holds that bucket (the minute in progress).
-    rev_slots, rev_index = np.unique(slots[::-1], return_index=True)
-    latest = buckets.size - 1 - rev_index
-    kept = ring.ids[rev_slots] == buckets[latest]
-    ring.good[rev_slots] = np.where(kept, ring.good[rev_slots], 0) + sums_good[latest]
-    ring.total[rev_slots] = np.where(kept, ring.total[rev_slots], 0) + sums_total[latest]
-    ring.ids[rev_slots] = buckets[latest]

@@ -3,10 +3,11 @@
 Each part encodes its own state (``BoundaryClock``, ``SliState`` with its series and the kinds'
 buckets, ``AlertRules``, ``Budgets``); this module puts them into one document with a version.
 
-Versions: 3 may add two fields to a rule's state row (the boundary an event decided it for, and
+Versions: 4 writes an error budget's rings as packed arrays (engine/budget.py, ``pack_ring``)
+where 3 and before wrote [bucket, good, total] rows (the tracker reads either); 3 may add two fields to a rule's state row (the boundary an event decided it for, and
 what fires again after a resolution: rules that fire on the event, engine/instant.py), which a
 version-2 reader would misread, so it refuses them; 2 writes a calendar rule's running sum as the
-kind's bucket; 1 wrote it as a gauge plus good/total counts. 1 and 2 are still read, so an
+kind's bucket; 1 wrote it as a gauge plus good/total counts. 1 to 3 are still read, so an
 upgrade keeps a checkpoint's state.
 """
 
@@ -16,8 +17,8 @@ from typing import Any
 
 __all__ = ["SNAPSHOT_VERSION", "restore_engine", "snapshot_engine"]
 
-SNAPSHOT_VERSION = 3
-_READABLE_VERSIONS = (1, 2, 3)
+SNAPSHOT_VERSION = 4
+_READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 def snapshot_engine(engine: Any) -> dict:
