@@ -79,7 +79,9 @@ class InputLedger:
 
     def _offered(self, slis_of: Callable[[str], Sequence[Any]]) -> dict[Any, int]:
         offered: dict[Any, int] = {}
-        for subject, n in self.routed.items():
+        # By subject, not by first arrival: the batched path counts a batch's subjects in another
+        # order than event by event, and the SLIs' series must come out the same.
+        for subject, n in sorted(self.routed.items()):
             for sli in slis_of(subject):
                 offered[sli] = offered.get(sli, 0) + n
         return offered
@@ -90,7 +92,8 @@ class InputLedger:
             sli.add(payload, t_ms, resolution_ms)
 
     def snapshot(self) -> dict:
-        return {"routed": dict(self.routed), "refused": dict(self.refused), "dead": self.dead}
+        return {"routed": dict(sorted(self.routed.items())), "refused": dict(sorted(self.refused.items())),
+                "dead": self.dead}
 
     def restore(self, data: dict) -> None:
         self.routed.clear()

@@ -11,6 +11,18 @@ from collections.abc import Iterator
 import structlog
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured: a
+    command run in-process (a test's ``main(["run", ...])``) must not leave every logger that it
+    cached writing to a stream that was swapped out and closed since."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(json_logs: bool | None = None) -> None:
     """JSON lines when not on a TTY (collectors parse them), readable console otherwise."""
     if json_logs is None:
@@ -24,7 +36,7 @@ def configure_logging(json_logs: bool | None = None) -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
 
