@@ -19,7 +19,7 @@ on how many entries each structure holds and what they hold (sketch keys, counts
 they are from: the tiled snapshot is the state that 30 days of that hour would leave. It is then
 restored in a fresh process (the path of a restart, engine.restore), which prints its RSS, the
 time to restore and to take the checkpoint again, the same state in the previous snapshot format
-(version 2: budget rings as rows) with its size and restore time against today's, and the save and
+(version 3: budget rings as rows) with its size and restore time against today's, and the save and
 load through a real KV bucket.
 
     python bench/memory.py [--rate 80] [--dense-minutes 60] [--checkpoint FILE]
@@ -208,10 +208,10 @@ def measure(path: Path) -> None:
 
 def _previous_format(docs: dict, by_stream: dict[str, Engine], json_bytes: int, stored_bytes: int,
                      take_cpu_s: float, restore_cpu_s: float) -> None:
-    """The same state in snapshot version 2 (budget rings as [bucket, good, total] rows), encoded and
-    restored here by today's code, against version 3 above."""
+    """The same state in snapshot version 3 (budget rings as [bucket, good, total] rows), encoded and
+    restored here by today's code, against version 4 above."""
     cpu = time.process_time()
-    old = {stream: (0, {**doc, "version": 2, "budgets": {name: {**saved, **{ring: np.stack(unpack_ring(saved[ring]), axis=1)
+    old = {stream: (0, {**doc, "version": 3, "budgets": {name: {**saved, **{ring: np.stack(unpack_ring(saved[ring]), axis=1)
            .tolist() for ring in ("ring0", "ring1")}} for name, saved in doc["budgets"].items()}}) for stream, (_, doc) in docs.items()}
     encoded = encode_checkpoint(old)
     take_s = time.process_time() - cpu
@@ -222,9 +222,9 @@ def _previous_format(docs: dict, by_stream: dict[str, Engine], json_bytes: int, 
     for stream, (_, doc) in decode_checkpoint(encoded).items():
         fresh[stream].restore(doc)
     restore_s = time.process_time() - cpu
-    print(f"previous format (version 2, rings as rows) of the same state: {old_json / 2**20:.1f} MB of JSON, "
+    print(f"previous format (version 3, rings as rows) of the same state: {old_json / 2**20:.1f} MB of JSON, "
           f"{len(encoded) / 2**20:.2f} MB zlib; encode {take_s:.2f} s CPU (rows built from the packed rings included), "
-          f"decode + restore {restore_s:.2f} s CPU; version 3 / version 2: JSON {json_bytes / old_json:.2f}, stored "
+          f"decode + restore {restore_s:.2f} s CPU; version 4 / version 3: JSON {json_bytes / old_json:.2f}, stored "
           f"{stored_bytes / len(encoded):.2f}, restore CPU {restore_cpu_s / restore_s:.2f}")
 
 

@@ -177,7 +177,7 @@ class _Ring:
         self.add_many(ids[order] * self.bucket_ms, good[order], total[order])
 
 
-# A ring in a snapshot (version 3): its live buckets in bucket order, as runs of consecutive
+# A ring in a snapshot (version 4): its live buckets in bucket order, as runs of consecutive
 # buckets [[first, count], ...] and two arrays, good and bad (total - good), each the base64 of
 # little-endian integers of the narrowest width that holds them ("i2:..."). A 30-day ring of one
 # bucket a minute is then ~120 KB of text instead of 0.5 MB of JSON rows, and is restored with one
@@ -211,7 +211,7 @@ def pack_ring(ids: np.ndarray, good: np.ndarray, total: np.ndarray) -> dict:
 
 
 def unpack_ring(saved: dict | list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bucket ids, good, total) of a snapshot's ring: packed (version 3) or rows (before)."""
+    """(bucket ids, good, total) of a snapshot's ring: packed (version 4) or rows (before)."""
     if isinstance(saved, list):
         rows = np.asarray(saved, dtype=np.int64).reshape(-1, 3)
         return rows[:, 0], rows[:, 1], rows[:, 2]

@@ -4,8 +4,9 @@ Each part encodes its own state (``BoundaryClock``, ``SliState`` with its series
 buckets, ``AlertRules``, ``Budgets``); this module puts them into one document with a version.
 
 Versions: 4 writes an error budget's rings as packed arrays (engine/budget.py, ``pack_ring``)
-where 3 and before wrote [bucket, good, total] rows (the tracker reads either); 3 may add two fields to a rule's state row (the boundary an event decided it for, and
-what fires again after a resolution: rules that fire on the event, engine/instant.py), which a
+where 3 and before wrote [bucket, good, total] rows (the tracker reads either); 3 may add two
+fields to a rule's state row (the boundary an event decided it for, and what fires again after a
+resolution: rules that fire on the event, engine/instant.py), which a
 version-2 reader would misread, so it refuses them; 2 writes a calendar rule's running sum as the
 kind's bucket; 1 wrote it as a gauge plus good/total counts. 1 to 3 are still read, so an
 upgrade keeps a checkpoint's state.

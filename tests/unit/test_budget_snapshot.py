@@ -1,5 +1,5 @@
-"""Error budgets' rings through a snapshot: the packed arrays of snapshot version 3, the rows of
-version 2 still read, and a restore in the middle of weeks of counts changing nothing."""
+"""Error budgets' rings through a snapshot: the packed arrays of snapshot version 4, the rows of
+versions 3 and before still read, and a restore in the middle of weeks of counts changing nothing."""
 
 from __future__ import annotations
 
@@ -61,11 +61,11 @@ def rings(engine):
             for ring in (tracker.ring0, tracker.ring1) if ring is not None]
 
 
-def as_version_2(snapshot: dict, engine: Engine) -> dict:
-    """The same state as version 2 wrote it: each ring's live slots as [bucket, good, total] rows in
+def as_version_3(snapshot: dict, engine: Engine) -> dict:
+    """The same state as versions 2 and 3 wrote it: each ring's live slots as [bucket, good, total] rows in
     slot order (the rows are read off the engine's arrays, not through pack_ring)."""
     old = copy.deepcopy(snapshot)
-    old["version"] = 2
+    old["version"] = 3
     for tracker, _ in engine.budgets.trackers:
         saved = old["budgets"][tracker.slo.name]
         for name in ("ring0", "ring1"):
@@ -77,7 +77,7 @@ def as_version_2(snapshot: dict, engine: Engine) -> dict:
 
 @settings(max_examples=10, deadline=None)
 @given(bursts, st.booleans(), st.data())
-def test_weeks_of_budget_counts_resume_from_a_snapshot_exactly(drawn, from_version_2, data):
+def test_weeks_of_budget_counts_resume_from_a_snapshot_exactly(drawn, from_rows, data):
     events = to_events(drawn)
     cut = data.draw(st.integers(min_value=0, max_value=len(events)))
     end_ms = orjson.loads(events[-1].data)["ts"] + 6 * HOUR_MS
@@ -88,8 +88,8 @@ def test_weeks_of_budget_counts_resume_from_a_snapshot_exactly(drawn, from_versi
     first = Engine(make_spec())
     before = run_all(first, [events[:cut]])
     saved = orjson.loads(first.snapshot_bytes())
-    if from_version_2:
-        saved = as_version_2(saved, first)
+    if from_rows:
+        saved = as_version_3(saved, first)
     second = Engine(make_spec())
     assert [] == second.restore(saved)
     for (ids, good, total), (ids2, good2, total2) in zip(rings(first), rings(second), strict=True):
@@ -102,10 +102,10 @@ def test_weeks_of_budget_counts_resume_from_a_snapshot_exactly(drawn, from_versi
     assert whole.actions == before.actions + after.actions
 
 
-def test_a_hand_written_version_2_budget_restores_its_rows():
+def test_a_hand_written_version_3_budget_restores_its_rows():
     engine = Engine(make_spec())
     snapshot = orjson.loads(engine.snapshot_bytes())
-    snapshot["version"] = 2
+    snapshot["version"] = 3
     minute = T0_MS // MIN_MS
     # Two minutes of the 30-day ring, out of order as a slot order can be, and one 10 s bucket.
     snapshot["budgets"]["avail"]["ring1"] = [[minute + 5, 7, 9], [minute, 3, 3]]
