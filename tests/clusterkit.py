@@ -88,12 +88,23 @@ class Cluster:
         while True:
             nc = await self.connect()
             try:
-                if cluster_size(nc) == self.size:
+                if cluster_size(nc) == self.size and await self._places_replicas(nc):
                     return
             finally:
                 await nc.close()
-            assert time.monotonic() < deadline, "the cluster's routes did not form within 10 s"
+            assert time.monotonic() < deadline, "the cluster did not form (routes, JetStream peers) within 10 s"
             await asyncio.sleep(0.1)
+
+    async def _places_replicas(self, nc: Client) -> bool:
+        """Whether JetStream knows every peer yet: routes form before the meta group has them all,
+        and an R3 stream created in between is refused ("no suitable peers for placement")."""
+        probe = {"name": "KIT_READY", "subjects": ["kit.ready"], "num_replicas": self.size, "storage": "memory"}
+        try:
+            await _jsapi.request(nc, f"{_jsapi.API_PREFIX}.STREAM.CREATE.KIT_READY", probe, what="probe")
+        except BusError:
+            return False
+        await _jsapi.request(nc, f"{_jsapi.API_PREFIX}.STREAM.DELETE.KIT_READY", None, what="probe")
+        return True
 
     async def connect(self, name: str = "slo-cluster-tests") -> Client:
         return await connect(ConnectOptions(url=self.url, name=name, connect_timeout_s=10.0))

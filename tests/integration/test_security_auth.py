@@ -132,8 +132,13 @@ async def test_slo_run_consumes_and_publishes_when_admitted_this_way(way, tmp_pa
                 assert ("GatewayServerError", "firing") == (orjson.loads(alert_msg.data)["labels"]["alertname"],
                                                             orjson.loads(alert_msg.data)["status"])
                 assert ("slo.deadletter.not_json", b"{not json") == (dead_msg.subject, dead_msg.data)
-                # Consumed and acked: the durable has nothing left to deliver or to wait for.
-                info = await nc.jetstream().consumer_info("ANALYTICS", "slo_analytics")
+                # Consumed and acked: the durable has nothing left to deliver or to wait for. The
+                # ack follows the batch's outputs (the alert now fires on its event), so wait for it.
+                for _ in range(50):
+                    info = await nc.jetstream().consumer_info("ANALYTICS", "slo_analytics")
+                    if info.ack_floor.stream_seq >= 2:
+                        break
+                    await asyncio.sleep(0.1)
                 assert (0, 2) == (info.num_pending, info.ack_floor.stream_seq)
             finally:
                 await nc.close()
