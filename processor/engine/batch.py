@@ -148,11 +148,14 @@ def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, 
 def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b: int) -> None:
     """Events a..b of one SLI's column (plain, in batch order) into its series."""
     res = engine.clock.resolution_ms
-    if column.per_event:
+    instant = engine.instant if sli in engine.instant.slis else None
+    # A rule that fires on the event, on an SLI with label series, goes event by event: its
+    # transitions must come out in the order of the events that completed them, and a run
+    # recorded series by series would order them by series.
+    if column.per_event or (instant is not None and sli.label_paths):
         payloads = column.payloads
         times = column.t_ms[a:b].tolist()
-        values = column.values[a:b]
-        instant = engine.instant if sli in engine.instant.slis else None
+        values = _listed(column.values[a:b])  # Python values, as the per-event path has them
         for i, t in enumerate(times):
             recorded = sli.record_one(payloads[a + i], t, values[i], res)
             if instant is not None and recorded is not None:
@@ -160,8 +163,7 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
         return
     times = column.t_ms[a:b]
     values = column.values[a:b]
-    # Rules that fire on the event (engine/instant.py) see each series' run before it is recorded.
-    instant = engine.instant if sli in engine.instant.slis else None
+    # Rules that fire on the event (engine/instant.py) see the series' run before it is recorded.
     if not sli.label_paths:
         series = sli.series.get(())
         if series is None:
@@ -170,9 +172,7 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
             instant.observe_run(sli, (), series, times.tolist(), _listed(values), out)
         _record_series(sli, series, times, values, res)
         return
-    for labels, series, rows in _series_of(sli, column.payloads[a:b]):
-        if instant is not None:
-            instant.observe_run(sli, labels, series, times[rows].tolist(), _listed(values[rows]), out)
+    for _, series, rows in _series_of(sli, column.payloads[a:b]):
         _record_series(sli, series, times[rows], values[rows], res)
 
 

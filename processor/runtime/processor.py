@@ -85,9 +85,9 @@ class Processor:
         lease_ttl_s: float | None = None, publisher: OutputPublisher | None = None,  # None: NATS slo.>
     ):
         self.config = config
-        # --standby: the lease's fence (runtime/lease.py); nothing is published or checkpointed
-        # once it says no. ``fenced``: why this processor stopped acting, if it did.
-        self._may_act = may_act = may_act or (lambda: True)
+        # --standby: the lease's fence (runtime/lease.py), also of pulls (a plain instance's puller
+        # checks no delivery count: a lost NATS node's deliveries are in it). ``fenced``: why not.
+        self._may_act, self._may_pull = may_act or (lambda: True), may_act
         self.lease_ttl_s = lease_ttl_s
         self.fenced: str | None = None
         self.on_fenced: Callable[[str], None] = lambda reason: None
@@ -117,10 +117,10 @@ class Processor:
             sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
         self.outbox = Outbox(publisher or Publisher(nc), self._stop, self.log, stall=stall,
                              runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
-                             alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=may_act)
+                             alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=self._may_act)
         self.checkpoints = Checkpointer(
             CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log, self.telemetry,
-            may_act=may_act, on_fenced=self._fenced,
+            may_act=self._may_act, on_fenced=self._fenced,
         )
         self.monitor: BusMonitor | None = None
         self._report_overflow = OverflowReport(self.lanes, self.log)
@@ -192,7 +192,7 @@ class Processor:
         subjects = filter_subjects(part, self.partition) if self.filter_by_slis or self.partition else None
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
-                                 start_after_seq=start_after, may_pull=self._may_act)
+                                 start_after_seq=start_after, may_pull=self._may_pull)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
                     stall=self._stall, telemetry=self.telemetry)
