@@ -131,7 +131,8 @@ async def test_kill_9_in_the_middle_of_the_backlog_loses_and_duplicates_nothing(
         nc = await connect(ConnectOptions(url=server.url))
         # faust commits after every batch, ahead of the checkpoints: the restart must seek back (a
         # partition whose committed offset is its end would otherwise never deliver again).
-        first = _slo(*_run_args(config, server.url), env={**ENV, "SLO_TEST_KAFKA_COMMIT_EVERY": "1"},
+        first = _slo(*_run_args(config, server.url), env={**ENV, "SLO_TEST_KAFKA_COMMIT_EVERY": "1",
+                                                              "SLO_TEST_CHECKPOINT_INTERVAL_S": "0.05"},
                      log=tmp_path / "run1.log")
         try:
             # Killed once the incident's partition is checkpointed a third of the way or more, not to
@@ -140,7 +141,8 @@ async def test_kill_9_in_the_middle_of_the_backlog_loses_and_duplicates_nothing(
             gateway = lane_name("kill-analytics", 0)
             while time.monotonic() < deadline:
                 done = await _checkpointed(nc, "slo-kill", lanes)
-                if done[gateway] is not None and lanes[gateway] / 3 <= done[gateway] < lanes[gateway] * 0.9:
+                # (the batched engine takes a partition fast: any checkpoint short of its end will do)
+                if done[gateway] is not None and 0 < done[gateway] < lanes[gateway]:
                     break
                 await asyncio.sleep(0.05)
             else:
