@@ -72,6 +72,8 @@ class Checkpointer:
                 states[lane.stream] = state
         # Encoding ~MBs of state is CPU work; off the event loop it does not stall the lanes.
         payload = await asyncio.to_thread(encode_checkpoint, states)
+        if not self._may_act():  # the lease may have run out while the state was taken and encoded
+            raise CheckpointFencedError("this instance lost its lease while taking the checkpoint: it does not write it")
         revision = await self.store.save(payload)
         for lane, changes in taken:
             lane.checkpoint_saved(changes)
