@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nats.js.errors
 import orjson
@@ -249,3 +250,21 @@ def assert_same_outputs(expected: Outputs, actual: Outputs) -> None:
     assert {1} == set(actual.messages.values()), "a message stored twice"
     assert len(actual.messages) == len({msg_id for _, msg_id, _ in actual.messages}), "two messages, one id"
     assert expected.messages == actual.messages
+
+
+async def uninterrupted_run(tmp: Path, hooks: dict[str, str] | None = None, final: Any = None) -> tuple[Outputs, Any]:
+    """The scenario consumed by one plain `slo run` that nothing interrupts, on its own single
+    server: what the SLO stream then holds, and ``await final(nc)`` (e.g. the engines' states)."""
+    from processor.bus.connect import ConnectOptions, connect
+    from processor.bus.embedded import EmbeddedServer
+
+    async with EmbeddedServer(tmp / "nats") as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        runs = Runs(server.url, tmp)
+        try:
+            outputs = await runs.finish(nc.jetstream(), await publish_scenario(nc), hooks)
+            extra = await final(nc) if final is not None else None
+        finally:
+            runs.end_all()
+        await nc.close()
+    return outputs, extra

@@ -20,12 +20,11 @@ import pytest
 import pytest_asyncio
 
 from processor.bus import _jsapi
-from processor.bus.connect import ConnectOptions, connect
-from processor.bus.embedded import EmbeddedServer
 from processor.errors import BusError
 from processor.vocabulary import durable_name
 from tests.clusterkit import Cluster
 from tests.slorun import (
+    uninterrupted_run,
     Outputs,
     Runs,
     SloRun,
@@ -48,15 +47,7 @@ PROCESSOR = "slo-processor"  # the processor's connection name (ConnectOptions.n
 @pytest_asyncio.fixture(scope="module")
 async def uninterrupted(tmp_path_factory) -> Outputs:
     """The scenario consumed by one run that nothing interrupts, on a single server."""
-    tmp = tmp_path_factory.mktemp("uninterrupted")
-    async with EmbeddedServer(tmp / "nats") as server:
-        nc = await connect(ConnectOptions(url=server.url))
-        runs = Runs(server.url, tmp)
-        try:
-            outputs = await runs.finish(nc.jetstream(), await publish_scenario(nc))
-        finally:
-            runs.end_all()
-        await nc.close()
+    outputs, _ = await uninterrupted_run(tmp_path_factory.mktemp("uninterrupted"))
     assert {"firing", "resolved"} == {status for _, _, status, *_ in outputs.alerts}
     assert any(bad > 0 for *_, bad in outputs.budgets)
     return outputs

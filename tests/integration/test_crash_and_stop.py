@@ -23,6 +23,7 @@ import pytest_asyncio
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from tests.slorun import (
+    uninterrupted_run,
     MSG_ID,
     Outputs,
     Runs,
@@ -42,15 +43,7 @@ NEVER = {"SLO_TEST_CHECKPOINT_INTERVAL_S": "3600"}
 @pytest_asyncio.fixture(scope="module")
 async def uninterrupted(tmp_path_factory) -> Outputs:
     """The scenario consumed by one run that nothing interrupts."""
-    tmp = tmp_path_factory.mktemp("uninterrupted")
-    async with EmbeddedServer(tmp / "nats") as server:
-        nc = await connect(ConnectOptions(url=server.url))
-        runs = Runs(server.url, tmp)
-        try:
-            outputs = await runs.finish(nc.jetstream(), await publish_scenario(nc))
-        finally:
-            runs.end_all()
-        await nc.close()
+    outputs, _ = await uninterrupted_run(tmp_path_factory.mktemp("uninterrupted"))
     # A scenario worth comparing: alerts fire and resolve, budgets are spent, SLIs are reported.
     assert {"firing", "resolved"} == {status for _, _, status, *_ in outputs.alerts}
     assert any(bad > 0 for *_, bad in outputs.budgets)

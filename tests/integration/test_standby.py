@@ -24,6 +24,7 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.runtime.topology import BUS_LANE
 from tests.slorun import (
+    uninterrupted_run,
     Outputs,
     Runs,
     SloRun,
@@ -55,16 +56,7 @@ async def final_states(nc) -> dict[str, tuple[int, dict]]:
 @pytest_asyncio.fixture(scope="module")
 async def uninterrupted(tmp_path_factory) -> tuple[Outputs, dict]:
     """The scenario consumed by one plain `slo run` (no lease) that nothing interrupts."""
-    tmp = tmp_path_factory.mktemp("uninterrupted")
-    async with EmbeddedServer(tmp / "nats") as server:
-        nc = await connect(ConnectOptions(url=server.url))
-        runs = Runs(server.url, tmp)
-        try:
-            outputs = await runs.finish(nc.jetstream(), await publish_scenario(nc), HOOKS)
-            states = await final_states(nc)
-        finally:
-            runs.end_all()
-        await nc.close()
+    outputs, states = await uninterrupted_run(tmp_path_factory.mktemp("uninterrupted"), HOOKS, final_states)
     assert {"firing", "resolved"} == {status for _, _, status, *_ in outputs.alerts}
     return outputs, states
 
