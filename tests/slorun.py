@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import nats.js.errors
 import orjson
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -151,13 +152,22 @@ class Runs:
             run.ensure_gone()
 
 
-async def acked_seq(js, stream: str) -> int:
-    """The ack floor of the processor's durable on ``stream`` (0 before it exists)."""
-    try:
-        info = await js.consumer_info(stream, durable_name("slo", stream))
-    except nats.js.errors.NotFoundError:
-        return 0
-    return info.ack_floor.stream_seq
+async def acked_seq(js, stream: str, timeout_s: float = 30.0) -> int:
+    """The ack floor of the processor's durable on ``stream`` (0 before it exists). Asked again
+    while nobody answers: in a cluster that lost a node, the consumer's leader is being elected
+    or our own client is reconnecting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            info = await js.consumer_info(stream, durable_name("slo", stream), timeout=2)
+        except nats.js.errors.NotFoundError:
+            return 0
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+            continue
+        return info.ack_floor.stream_seq
 
 
 async def wait_until_acked(js, last_seqs: dict[str, int], run: SloRun, timeout_s: float = 60.0) -> None:
