@@ -26,6 +26,7 @@ __all__ = ["RESEEK_S", "SEEK_SETTLE_S", "KafkaSource"]
 
 import asyncio
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -81,13 +82,16 @@ class KafkaSource:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.agent: Any = None  # the faust agent (None: no topic is read)
+        # faust makes a data directory for its tables, "<group>-data" in the working directory by
+        # default; we use no tables (our state is in our checkpoints), so it is a throwaway one.
+        self._datadir = tempfile.TemporaryDirectory(prefix="slo-faust-")
         self.app = self._build_app()
 
     def _build_app(self) -> faust.App:
         k = self.kafka
         app = faust.App(
             k.group, broker=[f"kafka://{b}" for b in k.brokers], value_serializer="raw", key_serializer="raw",
-            web_enabled=False, topic_disable_leader=True, store="memory://", autodiscover=False,
+            web_enabled=False, topic_disable_leader=True, store="memory://", autodiscover=False, datadir=self._datadir.name,
             topic_allow_declare=False, consumer_auto_offset_reset="earliest",
             broker_session_timeout=k.session_timeout_ms / 1000, broker_rebalance_timeout=k.rebalance_timeout_ms / 1000,
             broker_heartbeat_interval=min(3.0, k.session_timeout_ms / 3000),
@@ -273,6 +277,7 @@ class KafkaSource:
                         await self._save(lane)
         with contextlib.suppress(Exception):
             await self.app.stop()
+        self._datadir.cleanup()
 
     def positions(self) -> dict[str, dict[str, Any]]:
         """Per lane: the next offset to apply and the last one checkpointed."""
