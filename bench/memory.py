@@ -19,7 +19,7 @@ on how many entries each structure holds and what they hold (sketch keys, counts
 they are from: the tiled snapshot is the state that 30 days of that hour would leave. It is then
 restored in a fresh process (the path of a restart, engine.restore), which prints its RSS, the
 time to restore and to take the checkpoint again, the same state in the previous snapshot format
-(version 3: budget rings as rows) with its size and restore time against today's, and the save and
+(version 4: sub-windows as rows) with its size and restore time against today's, and the save and
 load through a real KV bucket.
 
     python bench/memory.py [--rate 80] [--dense-minutes 60] [--checkpoint FILE]
@@ -53,6 +53,7 @@ from processor.config.load import load_config  # noqa: E402
 from processor.config.parse import subject_pattern_matches  # noqa: E402
 from processor.engine import Engine  # noqa: E402
 from processor.engine.budget import pack_ring, unpack_ring  # noqa: E402
+from processor.engine.sealed import Sealed  # noqa: E402
 from processor.runtime.topology import BUS_LANE, partition_config, stream_subjects  # noqa: E402
 from processor.simulate import Simulator  # noqa: E402
 from tests.enginekit import Msg  # noqa: E402
@@ -121,6 +122,7 @@ def tile(engine: Engine, doc: dict, newest_ms: int, span_ms: int) -> dict:
         if sli.horizon_ms <= span_ms:
             continue
         for _, series in doc["slis"][sli.name]["series"]:
+            _unseal(series)
             series["subs"] = _tiled(series["subs"], newest_ms, span_ms, sli.horizon_ms, lambda r: r[0],
                                     lambda r, d: [r[0] - d, r[1]])
             if "last" in series:
@@ -140,6 +142,14 @@ def tile(engine: Engine, doc: dict, newest_ms: int, span_ms: int) -> dict:
     return doc
 
 
+def _unseal(series: dict) -> None:
+    """A series' snapshot with its sealed sub-windows (version 5) written as rows (version 4)."""
+    saved = series.pop("sealed", None)
+    if saved is not None:
+        sealed = Sealed.restore(saved)
+        series["subs"] = [[int(sealed.starts[i]), sealed.bucket(i).snapshot()] for i in range(len(sealed))] + series["subs"]
+
+
 def build(args: argparse.Namespace, path: Path) -> None:
     by_stream = engines()
     started = time.perf_counter()
@@ -149,8 +159,13 @@ def build(args: argparse.Namespace, path: Path) -> None:
     print(f"dense: {args.dense_minutes} min of platform traffic, {per_min:,.0f} events/min (baseline 10,000), "
           f"{counts['all']:,} events in {took_s:.1f} s; per stream {dict((k, v) for k, v in counts.items() if k != 'all')}")
     newest_ms = T0_MS + args.dense_minutes * MIN_MS
-    docs = {stream: (counts[stream], tile(e, e.snapshot(), newest_ms, args.dense_minutes * MIN_MS))
-            for stream, e in by_stream.items()}
+    docs = {}
+    for stream, e in by_stream.items():
+        # The tiled document restored and taken again: what an engine holding those 30 days would
+        # write (its sub-windows older than an hour sealed, engine/series.py).
+        held = engines()[stream]
+        assert not held.restore(tile(e, e.snapshot(), newest_ms, args.dense_minutes * MIN_MS))
+        docs[stream] = (counts[stream], held.snapshot())
     path.write_bytes(encode_checkpoint(docs))
     print(f"builder peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (not the figure)")
 
@@ -202,30 +217,55 @@ def measure(path: Path) -> None:
         f"{fn[2]} ({Path(fn[0]).name}:{fn[1]}) {tt:.2f} s"
         for fn, (_, _, tt, _, _) in sorted(pstats.Stats(profile).stats.items(), key=lambda kv: -kv[1][2])[:5]))
     print("largest parts (JSON MB): " + ", ".join(f"{name} {size / 2**20:.1f}" for name, size in _largest(docs)))
-    _previous_format(docs, by_stream, len(raw_json), len(encoded), take_cpu_s, restore_cpu_s)
+    _previous_format(docs, len(raw_json), len(encoded), restore_cpu_s)
     asyncio.run(_through_kv(encoded))
 
 
-def _previous_format(docs: dict, by_stream: dict[str, Engine], json_bytes: int, stored_bytes: int,
-                     take_cpu_s: float, restore_cpu_s: float) -> None:
-    """The same state in snapshot version 3 (budget rings as [bucket, good, total] rows), encoded and
-    restored here by today's code, against version 4 above."""
+def _previous_format(docs: dict, json_bytes: int, stored_bytes: int, restore_cpu_s: float) -> None:
+    """The same state in snapshot version 4 (every sub-window a [start, bucket] row), encoded and
+    restored here by today's code, against version 5 above; and the RSS that restore leaves."""
     cpu = time.process_time()
-    old = {stream: (0, {**doc, "version": 3, "budgets": {name: {**saved, **{ring: np.stack(unpack_ring(saved[ring]), axis=1)
-           .tolist() for ring in ("ring0", "ring1")}} for name, saved in doc["budgets"].items()}}) for stream, (_, doc) in docs.items()}
+    old = {stream: (0, _as_version_4(doc)) for stream, (_, doc) in docs.items()}
     encoded = encode_checkpoint(old)
     take_s = time.process_time() - cpu
     old_json = len(orjson.dumps({"streams": {n: d for n, (_, d) in old.items()}}))
     del old
-    fresh = engines()
+    print(f"previous format (version 4, sub-windows as rows) of the same state: {old_json / 2**20:.1f} MB of JSON, "
+          f"{len(encoded) / 2**20:.2f} MB zlib; encode {take_s:.2f} s CPU (rows built from the sealed arrays included); "
+          f"version 5 / version 4: JSON {json_bytes / old_json:.2f}, stored {stored_bytes / len(encoded):.2f}")
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(encoded)
+        f.flush()
+        # Its restore in a fresh process of its own, for the RSS it leaves.
+        subprocess.run([sys.executable, __file__, "--measure-v4", f.name, "--v5-restore-cpu", str(restore_cpu_s)],
+                       check=True)
+
+
+def _as_version_4(doc: dict) -> dict:
+    slis = {}
+    for name, entry in doc["slis"].items():
+        series = []
+        for labels, saved in entry["series"]:
+            saved = dict(saved)
+            _unseal(saved)
+            series.append([labels, saved])
+        slis[name] = {**entry, "series": series}
+    return {**doc, "version": 4, "slis": slis}
+
+
+def measure_v4(path: Path, v5_restore_cpu_s: float) -> None:
+    by_stream = engines()
+    raw = path.read_bytes()
     cpu = time.process_time()
-    for stream, (_, doc) in decode_checkpoint(encoded).items():
-        fresh[stream].restore(doc)
+    for stream, (_, doc) in decode_checkpoint(raw).items():
+        assert not by_stream[stream].restore(doc)
     restore_s = time.process_time() - cpu
-    print(f"previous format (version 3, rings as rows) of the same state: {old_json / 2**20:.1f} MB of JSON, "
-          f"{len(encoded) / 2**20:.2f} MB zlib; encode {take_s:.2f} s CPU (rows built from the packed rings included), "
-          f"decode + restore {restore_s:.2f} s CPU; version 4 / version 3: JSON {json_bytes / old_json:.2f}, stored "
-          f"{stored_bytes / len(encoded):.2f}, restore CPU {restore_cpu_s / restore_s:.2f}")
+    gc.collect()
+    held_mb = rss_mb()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    print(f"previous format restored by today's code (sealed as it restores): decode + restore {restore_s:.2f} s CPU "
+          f"(version 5 / version 4: {v5_restore_cpu_s / restore_s:.2f}); RSS {held_mb:.0f} MB after it, "
+          f"{rss_mb():.0f} MB after malloc_trim")
 
 
 def _largest(docs: dict) -> list[tuple[str, int]]:
@@ -265,9 +305,14 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, metavar="FILE",
                         help="keep the built 30-day checkpoint in FILE, or measure the one already there")
     parser.add_argument("--measure", default=None, metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--measure-v4", default=None, metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--v5-restore-cpu", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(Path(args.measure))
+        return
+    if args.measure_v4:
+        measure_v4(Path(args.measure_v4), args.v5_restore_cpu)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.checkpoint) if args.checkpoint else Path(tmp) / "checkpoint.bin"

@@ -23,7 +23,6 @@ boundary costs O(windows), not O(window length).
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from processor.engine.packing import pack_ints, unpack_ints
 from processor.engine.outputs import AlertTransition, BudgetReport, Outputs, PolicyAction
 from processor.engine.rules import AlertRule, RuleState
 from processor.config.model import AlertConfig, BurnTier, Condition, SloConfig, Stat
@@ -179,35 +179,16 @@ class _Ring:
 
 # A ring in a snapshot (version 4): its live buckets in bucket order, as runs of consecutive
 # buckets [[first, count], ...] and two arrays, good and bad (total - good), each the base64 of
-# little-endian integers of the narrowest width that holds them ("i2:..."). A 30-day ring of one
+# little-endian integers of the narrowest width that holds them ("i2:...", engine/packing.py). A 30-day ring of one
 # bucket a minute is then ~120 KB of text instead of 0.5 MB of JSON rows, and is restored with one
 # numpy assignment instead of 43,200 Python lists decoded and added one by one.
-_WIDTHS = ("<i1", "<i2", "<i4", "<i8")
-
-
-def _pack_ints(values: np.ndarray) -> str:
-    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    dtype = next(w for w in _WIDTHS if np.iinfo(w).min <= lo and hi <= np.iinfo(w).max)
-    return f"i{np.dtype(dtype).itemsize}:" + base64.b64encode(values.astype(dtype).tobytes()).decode("ascii")
-
-
-def _unpack_ints(text: str, count: int, field: str) -> np.ndarray:
-    width, _, body = text.partition(":")
-    if f"<{width}" not in _WIDTHS:
-        raise ValueError(f"ring {field}: unknown integer width {width!r}")
-    values = np.frombuffer(base64.b64decode(body, validate=True), dtype=f"<{width}")
-    if values.size != count:
-        raise ValueError(f"ring {field}: {values.size} values for {count} buckets")
-    return values.astype(np.int64)
-
-
 def pack_ring(ids: np.ndarray, good: np.ndarray, total: np.ndarray) -> dict:
     """Buckets in increasing order and their counts as a snapshot's ring (above)."""
     breaks = np.flatnonzero(np.diff(ids) != 1) + 1
     firsts = ids[np.concatenate(([0], breaks))] if ids.size else ids
     counts = np.diff(np.concatenate(([0], breaks, [ids.size])))
     return {"runs": np.stack([firsts, counts], axis=1).tolist() if ids.size else [],
-            "good": _pack_ints(good), "bad": _pack_ints(total - good)}
+            "good": pack_ints(good), "bad": pack_ints(total - good)}
 
 
 def unpack_ring(saved: dict | list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,8 +200,8 @@ def unpack_ring(saved: dict | list) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     count = int(runs[:, 1].sum())
     # Each bucket is its run's first plus its place in the run.
     ids = np.repeat(runs[:, 0] - np.cumsum(runs[:, 1]) + runs[:, 1], runs[:, 1]) + np.arange(count, dtype=np.int64)
-    good = _unpack_ints(saved["good"], count, "good")
-    return ids, good, good + _unpack_ints(saved["bad"], count, "bad")
+    good = unpack_ints(saved["good"], count, "ring good", "buckets")
+    return ids, good, good + unpack_ints(saved["bad"], count, "ring bad", "buckets")
 
 
 class _WindowSum:

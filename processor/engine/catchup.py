@@ -181,7 +181,7 @@ def _data_changes(sli: SliState, after_ms: int, res: int) -> Iterator[int]:
     inside its longest window."""
     windows_ms = (0, *sli.windows_ms)
     for series in sli.series.values():
-        starts = sorted({*series.subs, *(series.last_by_sub or ())})
+        starts = sorted({*series.all_starts(), *(series.last_by_sub or ())})
         for window_ms in windows_ms if starts else ():
             # The first start that leaves (or enters) after ``after_ms``.
             i = bisect_right(starts, after_ms - window_ms - res)

@@ -94,16 +94,17 @@ class Watch:
         summed in start order as ``series.aggregate`` does."""
         lo_ms = b_ms - self.window_ms
         stat = self.stat
+        subs = series.window_subs(lo_ms, b_ms)
         if stat == "max":
-            return max((g.max for start, g in series.subs.items() if lo_ms <= start < b_ms), default=-math.inf)
+            return max((g.max for start, g in subs.items() if lo_ms <= start < b_ms), default=-math.inf)
         if stat == "sum":
             total = 0.0
-            for start in sorted(s for s in series.subs if lo_ms <= s < b_ms):
-                total += series.subs[start].sum
+            for start in sorted(s for s in subs if lo_ms <= s < b_ms):
+                total += subs[start].sum
             return total
         if stat == "bad_count":
-            return sum(c.total - c.good for start, c in series.subs.items() if lo_ms <= start < b_ms)
-        total = sum(v.count for start, v in series.subs.items() if lo_ms <= start < b_ms)
+            return sum(c.total - c.good for start, c in subs.items() if lo_ms <= start < b_ms)
+        total = sum(v.count for start, v in subs.items() if lo_ms <= start < b_ms)
         if self.pending and series.pending:
             total += sum(len(v) for start, v in series.pending.items() if lo_ms <= start < b_ms)
         return total
@@ -235,9 +236,10 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
             _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
 
 
-def _sub_value(watch: Watch, series: Series, sub: int) -> float:
-    """One sub-window's part of the stat (0 or -inf when it has nothing yet)."""
-    bucket = series.subs.get(sub)
+def _sub_value(watch: Watch, series: Series, sub: int, subs: dict | None = None) -> float:
+    """One sub-window's part of the stat (0 or -inf when it has nothing yet); ``subs``: the
+    window's buckets when it reaches sealed sub-windows (``Series.window_subs``)."""
+    bucket = (series.subs if subs is None else subs).get(sub)
     stat = watch.stat
     if stat == "max":
         return -math.inf if bucket is None else bucket.max
@@ -256,11 +258,12 @@ def _sub_value(watch: Watch, series: Series, sub: int) -> float:
 
 def _window_with(watch: Watch, series: Series, touched: dict[int, float], lo_ms: int, b_ms: int) -> float:
     """``Watch.value`` with the touched sub-windows' parts taken from ``touched``."""
-    starts = set(s for s in series.subs if lo_ms <= s < b_ms)
+    subs = series.window_subs(lo_ms, b_ms)
+    starts = set(s for s in subs if lo_ms <= s < b_ms)
     starts |= {s for s in touched if lo_ms <= s < b_ms}
     if watch.pending:
         starts |= {s for s in series.pending if lo_ms <= s < b_ms}
-    parts = [touched[s] if s in touched else _sub_value(watch, series, s) for s in sorted(starts)]
+    parts = [touched[s] if s in touched else _sub_value(watch, series, s, subs) for s in sorted(starts)]
     if watch.stat == "max":
         return max(parts, default=-math.inf)
     if watch.stat == "sum":

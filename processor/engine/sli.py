@@ -134,7 +134,7 @@ class SliState:
 
     def note_seen(self, t_ms: int) -> None:
         """At boundary t: an SLI not seen yet is seen once a sub-window with its events has closed."""
-        closed = [start for series in self.series.values() for start in series.subs if start < t_ms]
+        closed = [start for series in self.series.values() for start in series.all_starts() if start < t_ms]
         if closed:
             self.seen_ms = min(closed)
 
@@ -143,7 +143,8 @@ class SliState:
         dead = []
         for labels, series in self.series.items():
             series.evict(oldest_ms)
-            if not series.subs and not series.pending and not series.persistent():
+            series.seal(t_ms)
+            if not series.holds_subs() and not series.pending and not series.persistent():
                 dead.append(labels)
         for labels in dead:
             del self.series[labels]

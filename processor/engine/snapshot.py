@@ -3,13 +3,15 @@
 Each part encodes its own state (``BoundaryClock``, ``SliState`` with its series and the kinds'
 buckets, ``AlertRules``, ``Budgets``); this module puts them into one document with a version.
 
-Versions: 4 writes an error budget's rings as packed arrays (engine/budget.py, ``pack_ring``)
-where 3 and before wrote [bucket, good, total] rows (the tracker reads either); 3 may add two
-fields to a rule's state row (the boundary an event decided it for, and what fires again after a
-resolution: rules that fire on the event, engine/instant.py), which a
-version-2 reader would misread, so it refuses them; 2 writes a calendar rule's running sum as the
-kind's bucket; 1 wrote it as a gauge plus good/total counts. 1 to 3 are still read, so an
-upgrade keeps a checkpoint's state.
+Versions: 5 writes a series' sub-windows sealed past the live hour as packed arrays beside its
+live ones (engine/sealed.py; a version-4 reader would drop them); 4 writes an error budget's rings
+as packed arrays (engine/budget.py, ``pack_ring``) where 3 and before wrote [bucket, good, total]
+rows (the tracker reads either); 3 may add two fields to a rule's state row (the boundary an event
+decided it for, and what fires again after a resolution: rules that fire on the event,
+engine/instant.py), which a version-2 reader would misread, so it refuses them; 2 writes a
+calendar rule's running sum as the kind's bucket; 1 wrote it as a gauge plus good/total counts.
+1 to 4 are still read (sub-windows written as rows are sealed as they restore), so an upgrade
+keeps a checkpoint's state.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 
 __all__ = ["SNAPSHOT_VERSION", "restore_engine", "snapshot_engine"]
 
-SNAPSHOT_VERSION = 4
-_READABLE_VERSIONS = (1, 2, 3, 4)
+SNAPSHOT_VERSION = 5
+_READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 
 def snapshot_engine(engine: Any) -> dict:
@@ -56,6 +58,11 @@ def restore_engine(engine: Any, data: dict) -> list[str]:
             notes.append(f"sli {name!r} is no longer configured; its state was dropped")
             continue
         notes += sli.restore(entry)
+    if engine.clock.closed_until_ms is not None:
+        # What the boundary last closed would have sealed (a snapshot before version 5 has it all live).
+        for sli in engine.slis:
+            for series in sli.series.values():
+                series.seal(engine.clock.closed_until_ms)
     rules = data["rules"] if version >= 2 else _rules_from_v1(data["rules"])
     notes += engine.rules.restore(rules)
     engine.cardinality.restore(data.get("cardinality", {}))  # absent before it existed: no state
