@@ -133,7 +133,16 @@ def _check_held(held: StreamRange, from_ms: int | None, after_seq: int | None = 
                 f"stream {held.stream} no longer holds the messages after the checkpoint (sequence {after_seq + 1} on): "
                 f"its oldest is sequence {held.first_seq} (max_age {held.max_age_ms // 1000}s); take a newer checkpoint")
         return
-    if from_ms is None or held.first_seq <= 1 or held.first_ts_ms is None or held.first_ts_ms <= from_ms:
+    if from_ms is None or held.first_seq <= 1:
+        return
+    if held.first_ts_ms is None:  # empty now, after holding messages: were any of them in the range?
+        if held.max_age_ms and from_ms >= time.time_ns() // 1_000_000 - held.max_age_ms:
+            return  # only older messages can have expired; no purge we cannot see is assumed
+        raise ReplayError(
+            f"stream {held.stream} no longer holds --from {rfc3339_ms(from_ms)}: it holds no message now "
+            f"(messages 1 to {held.last_seq} expired or were purged; max_age {held.max_age_ms // 1000}s); start later, or keep "
+            "incidents with `slo export` while the stream still holds them")
+    if held.first_ts_ms <= from_ms:
         return
     raise ReplayError(
         f"stream {held.stream} no longer holds --from {rfc3339_ms(from_ms)}: its oldest message is from "

@@ -73,8 +73,9 @@ async def test_a_range_the_streams_no_longer_hold_is_one_clear_error(tmp_path, c
 
         code = await asyncio.to_thread(run, "replay", "--config", str(CONFIG), *args, "--from", "now-1h", "--streams", "MARKET")
         line = _error_line(capsys, code)
+        # (Under load the sixth may have expired too: then the stream holds nothing, the same error.)
         assert line.startswith("slo replay: stream MARKET no longer holds --from ")
-        assert "(max_age 1s)" in line
+        assert "max_age 1s)" in line
         code = await asyncio.to_thread(run, "export", *args, "--from", "now-1h", "--streams", "TRADE",
                                        "--out", str(tmp_path / "e.ndjson"))
         assert _error_line(capsys, code).startswith("slo export: stream TRADE no longer holds --from ")

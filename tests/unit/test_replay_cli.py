@@ -6,11 +6,15 @@ filled."""
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 
+from processor.bus.history import StreamRange
 from processor.cli import main
 from processor.config.load import load_config
+from processor.replay.cli import ReplayError, _check_held
 from processor.simulate import Simulator
 from processor.runtime.render import rfc3339_ms
 from processor.simulate.incidents import parse_incident
@@ -175,3 +179,20 @@ def test_the_summary_names_the_windows_only_partly_filled_from_the_first_data(tm
     assert ("month", "2026-02-01T00:00:00.000Z") == (monthly["window"], monthly["complete_from"])
     short = [w for w in summary["partial_windows"] if w["what"] == "alert" and w["window"] == "1m"]
     assert short and all(not w["partial_at_end"] for w in short)
+
+
+@pytest.mark.parametrize(("from_ago_s", "max_age_s", "refused"), [
+    (3600, 1, True),      # messages of the last hour were there and expired
+    (3600, 0, True),      # no max_age: they were purged
+    (10, 3600, False),    # only messages older than an hour can have expired: none was in the range
+])
+def test_an_emptied_stream_refuses_a_range_its_lost_messages_may_have_been_in(from_ago_s, max_age_s, refused):
+    now_ms = time.time_ns() // 1_000_000
+    held = StreamRange(stream="MARKET", first_seq=6, last_seq=5, first_ts_ms=None, max_age_ms=max_age_s * 1000)
+    if not refused:
+        _check_held(held, now_ms - from_ago_s * 1000)
+        return
+    with pytest.raises(ReplayError) as caught:
+        _check_held(held, now_ms - from_ago_s * 1000)
+    assert str(caught.value).startswith("stream MARKET no longer holds --from ")
+    assert f"(messages 1 to 5 expired or were purged; max_age {max_age_s}s)" in str(caught.value)
