@@ -152,9 +152,18 @@ _PARTITION_BY_HELP = ("the hot subject as publishers send it, its key token name
                       "appended (the subject_transform that `slo validate --partitions N --partition-by ...` prints)")
 
 
-def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool) -> None:
-    """`slo run --partition I/N --partition-by S` and `slo validate --partitions N --partition-by S`."""
-    if run:
+def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool, replay: bool = False) -> None:
+    """`slo run --partition I/N --partition-by S`, `slo replay --partition I/N --partition-by S` and
+    `slo validate --partitions N --partition-by S`."""
+    if replay:
+        parser.add_argument(
+            "--partition", default=None, type=_partition, metavar="I/N",
+            help="replay what `slo run --partition I/N` evaluated: its part of the config, only the messages its "
+            "filtered consumers were delivered, and the time moves its own idle clock recorded "
+            "(slo.clock.<stream>.p<I>of<N>); --from-checkpoint kv is then its checkpoint (key p<I>of<N>). "
+            "Replay each partition in turn: together they write what the N instances published (docs/scaling.md)",
+        )
+    elif run:
         parser.add_argument(
             "--partition", default=None, type=_partition, metavar="I/N",
             help="run partition I (0 to N-1) of N of the hot subject --partition-by names: consume only the messages "
@@ -272,7 +281,8 @@ def _add_history_commands(commands: Any) -> None:
         help="run history (the streams, or an export file) through the same engines and write every output",
         description="Read each stream from --from to --to (ephemeral consumers: nothing of a live processor "
         "is touched) or an export file, through the engines of `slo run`, making the time moves the live run "
-        "recorded on slo.clock.<stream>; write every output as NDJSON (files in --out, or stdout). Nothing is "
+        "recorded on slo.clock.<stream> (a --partition's own on slo.clock.<stream>.p<I>of<N>); write every output "
+        "as NDJSON (files in --out, or stdout). Nothing is "
         "published unless --publish-prefix is given, and never on the live slo.> subjects. A progress bar on a "
         "terminal (JSON log lines every 5 s otherwise); Ctrl-C stops after the batch in hand, keeps what was written, "
         "and exits 130 with summary.json saying where each stream stopped.",
@@ -292,6 +302,7 @@ def _add_history_commands(commands: Any) -> None:
                         help="start from a checkpoint instead of empty state, each stream right after the sequence it "
                         "holds: kv (the one `slo run` keeps in the KV bucket), kv:<instance> (`slo run --instance`), "
                         "or a file (`slo export --checkpoint-out`, or the checkpoint.bin of an earlier --out)")
+    _add_partition_arguments(replay, run=False, replay=True)
     _add_connection_arguments(replay, _STORE_URL_HELP)
     replay.set_defaults(handler=_cmd_replay)
 

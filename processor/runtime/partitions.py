@@ -19,7 +19,7 @@ from __future__ import annotations
 
 __all__ = ["PartitionKey", "Partition", "parse_partition", "parse_partition_by", "partition_part",
            "partition_filter_subjects", "partition_problems", "partition_instance", "partition_from_args", "split_config",
-           "hot_slis", "intersect"]
+           "hot_slis", "intersect", "own_stream"]
 
 import re
 from collections.abc import Sequence
@@ -83,6 +83,12 @@ class Partition:
     key: PartitionKey
     index: int
     count: int
+
+    @property
+    def tag(self) -> str:
+        """``p<I>of<N>``: ends its durables' and checkpoint key's names, and names it in its time
+        moves on ``slo.clock.<stream>.<tag>`` (runtime/render.clock_message)."""
+        return f"p{self.index}of{self.count}"
 
     def label(self, stream: str) -> str:
         """The ``stream`` label of this instance's input SLIs: each partition measures its own input."""
@@ -203,11 +209,24 @@ def partition_filter_subjects(subjects: Sequence[str], partition: Partition) -> 
     return sorted(set(out))
 
 
+def own_stream(definitions: Sequence[dict], partition: Partition) -> str | None:
+    """The stream that holds ``partition``'s share of the hot subject and nothing else, when the
+    operator gave each partition a stream of its own (``MARKET_P0``: ``market.quote.*.0``, the
+    published subject rewritten by an account ``mappings`` entry; docs/scaling.md): the partition
+    reads it whole, through an unfiltered durable. None: the share is in a shared stream."""
+    share = partition.key.filter(partition.index)
+    for definition in definitions:
+        subjects = list(definition.get("subjects", []))
+        if subjects and all(subject_pattern_matches(share, s) for s in subjects) \
+                and any(subject_pattern_matches(s, share) for s in subjects):
+            return str(definition["name"])
+    return None
+
+
 def partition_instance(base: str, partition: Partition) -> str:
     """The instance name (durables, checkpoint key) of a partition: ``p<I>of<N>``, after the
     ``--services`` or ``--instance`` name when there is one."""
-    suffix = f"p{partition.index}of{partition.count}"
-    return suffix if base == "default" else f"{base}_{suffix}"
+    return partition.tag if base == "default" else f"{base}_{partition.tag}"
 
 
 def partition_from_args(index_text: str | None, by_text: str | None) -> Partition | None:

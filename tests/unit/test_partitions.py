@@ -1,6 +1,7 @@
 """Partitions of a hot subject (processor/runtime/partitions.py, `slo validate --partitions`): the
 flags, the stream transform, which SLIs can be split and why not, each partition's part and filter
-subjects. (On a real nats-server: tests/integration/test_partitions.py.)"""
+subjects, the partition's time moves and its replay's share. (On a real nats-server:
+tests/integration/test_partitions_nats.py and test_partitions_replay.py.)"""
 
 from __future__ import annotations
 
@@ -144,3 +145,47 @@ def test_validate_partitions_prints_the_transform_and_each_partition_or_every_re
     assert "SLI market_quote_freshness: SLO market_data_freshness counts every series" in err
     assert 1 == main(["validate", str(config), "--partition-by", "market.quote.{symbol}"])
     assert "--partitions N and --partition-by SUBJECT go together" in capsys.readouterr().err
+
+
+def test_a_partitions_time_move_names_it_in_subject_id_and_body_and_an_unpartitioned_one_is_unchanged():
+    from processor.replay.run import clock_move
+    from processor.runtime.render import clock_message
+
+    tag = Partition(KEY, 1, 2).tag
+    assert "p1of2" == tag and "p1of2" == partition_instance("default", Partition(KEY, 1, 2))
+    subject, payload, msg_id = clock_message("MARKET", 1_700_000_010_000, 42, tag)
+    assert ("slo.clock.MARKET.p1of2", "clock-MARKET-p1of2-1700000010000") == (subject, msg_id)
+    assert ("MARKET", "p1of2", (42, 1_700_000_010_000)) == clock_move(payload)
+    # Partition 0's move at the same boundary: another message, not a duplicate of this one.
+    assert msg_id != clock_message("MARKET", 1_700_000_010_000, 40, "p0of2")[2]
+    subject, payload, msg_id = clock_message("MARKET", 1_700_000_010_000, 42)
+    assert ("slo.clock.MARKET", "clock-MARKET-1700000010000") == (subject, msg_id)
+    assert ("MARKET", None, (42, 1_700_000_010_000)) == clock_move(payload)
+
+
+def test_a_partitions_replay_reads_only_what_its_consumer_is_delivered(tmp_path):
+    import orjson
+
+    from processor.bus.streams import load_stream_definitions
+    from processor.replay.run import Replay
+    from processor.replay.stored import StoredMsg
+
+    definitions = load_stream_definitions(write_streams(tmp_path, 2))
+    quote = {"symbol": "AAPL", "ts": "2026-11-30T12:00:01Z", "quote_ts": "2026-11-30T12:00:00.900Z", "bid": 1.0}
+    request = {"op": "get_quote", "status": "ok", "latency_ms": 3, "ts": "2026-11-30T12:00:01Z"}
+    msgs = [StoredMsg("MARKET", seq, 1_795_000_000_000, subject, orjson.dumps(body)) for seq, (subject, body) in
+            enumerate([("market.quote.AAPL.1", quote), ("market.quote.NVDA.0", {**quote, "symbol": "NVDA"}),
+                       ("market.request", request), ("market.quote.MSFT.1", {**quote, "symbol": "MSFT"})], 1)]
+    expected = {0: [2, 3], 1: [1, 4], None: [1, 2, 3, 4]}  # the sequences each one's consumer delivers
+    for index, seqs in expected.items():
+        partition = None if index is None else Partition(KEY, index, 2)
+        config = SMALL if partition is None else split_config(SMALL, partition)
+        replay = Replay(config, definitions, lambda out: None, partition=partition)
+        fed: list[int] = []
+        lane = replay.streams["MARKET"]
+        feed = lane.feed
+        lane.feed = lambda batch, feed=feed: (fed.extend(m.seq for m in batch), feed(batch))  # type: ignore[method-assign]
+        replay.feed("MARKET", msgs)
+        assert seqs == fed, index
+        assert (len(seqs), "MARKET" if partition is None else f"MARKET/{index}") == (lane.tally.messages,
+                                                                                       lane.engine.input.stream)
