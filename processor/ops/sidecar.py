@@ -12,9 +12,9 @@ from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
 from processor.errors import ProcessorError
-from processor.runtime.partitions import (MAX_PARTITIONS, Partition, PartitionKey, hot_slis, parse_partition_by,
-                                          partition_instance, split_config)
-from processor.runtime.topology import (BUS_LANE, consumer_prefix, filter_subjects, parse_services, partition_config,
+from processor.runtime.partitions import (MAX_PARTITIONS, Partition, PartitionKey, hot_slis, own_stream,
+                                          parse_partition_by, partition_instance, split_config)
+from processor.runtime.topology import (BUS_LANE, consumer_filter, consumer_prefix, parse_services, partition_config,
                                         services_config, sidecar_instance, stream_subjects)
 from processor.vocabulary import durable_name
 
@@ -36,15 +36,17 @@ def describe_partition(config: Config, services_text: str, streams_dir: str | Pa
 
 
 def _lanes(part: Config, definitions: list[dict], name: str, partition: Partition | None) -> list[str]:
-    parts, orphans = partition_config(part, definitions)
+    parts, orphans = partition_config(part, definitions, partition)
     lines = []
     for stream in sorted(parts):
         lane = parts[stream]
         if stream == BUS_LANE:
             lines.append(f"  {stream}: measured by this process (bus monitor), no consumer")
         else:
+            subjects = consumer_filter(stream, lane, definitions, partition, by_slis=True)
             lines.append(f"  {stream}: durable {durable_name(consumer_prefix(name), stream)}, "
-                         f"filter_subjects {' '.join(filter_subjects(lane, partition))}")
+                         + ("unfiltered (the partition's own stream)" if subjects is None
+                            else f"filter_subjects {' '.join(subjects)}"))
         lines.append(_names("SLIs", [s.name for s in lane.slis]))
         lines.append(_names("SLOs", [s.name for s in lane.slos]))
         lines.append(_names("alert rules", [a.name for a in lane.alerts]))
@@ -88,8 +90,14 @@ def describe_partitions(config: Config, services_text: str | None, count: int | 
 
 
 def _transform_lines(key: PartitionKey, count: int, definitions: list[dict]) -> list[str]:
-    """Which stream holds the hot subject, and the subject_transform it must have."""
+    """Which stream holds the hot subject, and the subject_transform it must have; or, when each
+    partition has a stream of its own, the account mapping the server must have."""
     transform = key.transform(count)
+    own = [own_stream(definitions, Partition(key, i, count)) for i in range(count)]
+    if all(own):
+        return [f"streams {', '.join(str(o) for o in own)}: one per partition, each read whole; the server's "
+                f"account mapping must append the partition token as the subject is published: "
+                f"{json.dumps({'mappings': key.mapping(count)})} (docs/scaling.md)"]
     holders = [d for d in definitions if any(subject_pattern_matches(s, key.published) for s in stream_subjects(d))]
     if not holders:
         raise ProcessorError(f"--partition-by {key}: no stream in the stream definitions holds {key.published}")

@@ -70,6 +70,12 @@ class PartitionKey:
             tokens.append(token)
         return {"src": self.published, "dest": ".".join([*tokens, f"{{{{partition({count},{self.wildcard})}}}}"])}
 
+    def mapping(self, count: int) -> dict[str, str]:
+        """The account ``mappings`` entry of nats-server's config that appends the partition token
+        as the subject is published (the layout of one stream per partition)."""
+        transform = self.transform(count)
+        return {transform["src"]: transform["dest"]}
+
     def __str__(self) -> str:
         tokens = self.published.split(".")
         tokens[self.key_index] = f"{{{self.label}}}"

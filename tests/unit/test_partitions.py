@@ -189,3 +189,35 @@ def test_a_partitions_replay_reads_only_what_its_consumer_is_delivered(tmp_path)
         assert seqs == fed, index
         assert (len(seqs), "MARKET" if partition is None else f"MARKET/{index}") == (lane.tally.messages,
                                                                                        lane.engine.input.stream)
+
+
+def test_with_a_stream_per_partition_each_partition_reads_its_own_stream_whole(tmp_path, capsys):
+    from processor.bus.streams import load_stream_definitions
+    from processor.runtime.partitions import own_stream
+    from processor.runtime.topology import consumer_filter, partition_config
+    from tests.partitionkit import write_partition_streams
+
+    definitions = load_stream_definitions(write_partition_streams(tmp_path, 2))
+    shared = load_stream_definitions(write_streams(tmp_path, 2))
+    p0, p1 = Partition(KEY, 0, 2), Partition(KEY, 1, 2)
+    assert ("MARKET_P0", "MARKET_P1", None) == (own_stream(definitions, p0), own_stream(definitions, p1),
+                                                own_stream(shared, p0))
+    assert {"market.quote.*": "market.quote.{{wildcard(1)}}.{{partition(2,1)}}"} == KEY.mapping(2)
+    for partition, lanes in ((p0, {"MARKET": {"quote_request_latency", "request_outcomes"},
+                                   "MARKET_P0": {"quote_freshness", "quote_age"}}),
+                             (p1, {"MARKET_P1": {"quote_freshness", "quote_age"}})):
+        parts, orphans = partition_config(split_config(SMALL, partition), definitions, partition)
+        assert ([], lanes) == (orphans, {name: {s.name for s in part.slis} for name, part in parts.items()})
+        filters = {name: consumer_filter(name, part, definitions, partition, by_slis=False)
+                   for name, part in parts.items()}
+        # Its own stream unfiltered; MARKET (the other market subjects) filtered to what it reads.
+        assert {**{f"MARKET_P{partition.index}": None}, **({"MARKET": ["market.request"]} if partition.index == 0
+                                                           else {})} == filters
+    # A shared stream with the transform: filtered to the partition's share, as before.
+    parts, _ = partition_config(split_config(SMALL, p1), shared, p1)
+    assert ["market.quote.*.1"] == consumer_filter("MARKET", parts["MARKET"], shared, p1, by_slis=False)
+    assert 0 == main(["validate", str(write_config(tmp_path)), "--streams-dir", str(tmp_path / "streams-per-partition"),
+                      "--partitions", "2", "--partition-by", "market.quote.{symbol}"])
+    out = capsys.readouterr().out
+    assert "MARKET_P1: durable slo_p1of2_market_p1, unfiltered" in out
+    assert '"market.quote.{{wildcard(1)}}.{{partition(2,1)}}"' in out and "mappings" in out
