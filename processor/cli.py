@@ -40,7 +40,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(describe_partition(config, args.services, args.streams_dir, args.instance))
         else:
             print(describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
-                                      args.instance))
+                                      args.instance, getattr(args, "rest_apart", False)))
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -138,8 +138,10 @@ def _partition_by(text: str) -> str:
 
 
 def _partition(text: str) -> str:
-    from processor.runtime.partitions import parse_partition
+    from processor.runtime.partitions import REST, parse_partition
 
+    if text.strip() == REST:
+        return text.strip()
     try:
         parse_partition(text)
     except ValueError as exc:
@@ -158,8 +160,8 @@ def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool, replay:
     if replay:
         parser.add_argument(
             "--partition", default=None, type=_partition, metavar="I/N",
-            help="replay what `slo run --partition I/N` evaluated: its part of the config, only the messages its "
-            "filtered consumers were delivered, and the time moves its own idle clock recorded "
+            help="replay what `slo run --partition I/N` (or rest) evaluated: its part of the config, only the "
+            "messages its consumers were delivered, and the time moves its own idle clock recorded "
             "(slo.clock.<stream>.p<I>of<N>); --from-checkpoint kv is then its checkpoint (key p<I>of<N>). "
             "Replay each partition in turn: together they write what the N instances published (docs/scaling.md)",
         )
@@ -167,9 +169,11 @@ def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool, replay:
         parser.add_argument(
             "--partition", default=None, type=_partition, metavar="I/N",
             help="run partition I (0 to N-1) of N of the hot subject --partition-by names: consume only the messages "
-            "its stream stored with partition token I and evaluate the SLIs that read them; partition 0 also "
-            "evaluates every other SLI (of --services, or all). Durables and checkpoint key end in _p<I>of<N>. "
-            "Refused, naming the SLIs, when the config cannot be split (docs/scaling.md)",
+            "stored with partition token I (from the shared stream, or from its own stream when --streams-dir has "
+            "one) and evaluate the SLIs that read them; partition 0 also evaluates every other SLI (of --services, "
+            "or all) unless --rest-apart. Durables and checkpoint key end in _p<I>of<N>. `--partition rest`: every "
+            "SLI but those of the hot subject (with partitions run --rest-apart), durables and checkpoint key "
+            "rest. Refused, naming the SLIs, when the config cannot be split (docs/scaling.md)",
         )
     else:
         parser.add_argument(
@@ -179,6 +183,10 @@ def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool, replay:
             "filter subjects and durables and the stream's subject_transform",
         )
     parser.add_argument("--partition-by", default=None, type=_partition_by, metavar="SUBJECT", help=_PARTITION_BY_HELP)
+    parser.add_argument("--rest-apart", action="store_true",
+                        help="partition 0 too evaluates only the SLIs of the hot subject, so that every partition's "
+                        "durable reads that subject alone; every other SLI is evaluated by a `--partition rest` "
+                        "instance run from the same config")
 
 
 def _lease_ttl(text: str) -> float:

@@ -22,7 +22,7 @@ import nats.js.errors
 
 from processor.runtime.partitions import parse_partition_by
 from processor.vocabulary import durable_name
-from tests.slorun import ROOT, STREAMS_DIR, Outputs, SloRun, slo_outputs
+from tests.slorun import MSG_ID, ROOT, STREAMS_DIR, Outputs, SloRun, slo_outputs
 
 PARTITION_BY = "market.quote.{symbol}"
 KEY = parse_partition_by(PARTITION_BY)
@@ -249,6 +249,30 @@ async def wait_drained(js, runs: dict[int | None, SloRun], durables: set[tuple[s
             assert run.proc.poll() is None, run.tail()
         assert time.monotonic() < deadline, f"not consumed: {left}"
         await asyncio.sleep(0.05)
+
+
+def output_key(subject: str, msg_id: str, data: bytes | dict) -> tuple[str, str, str]:
+    """(subject, id, payload) of an output, its JSON keys sorted (a dead letter's payload as is)."""
+    if subject.startswith("slo.deadletter."):
+        return subject, msg_id, data.decode() if isinstance(data, bytes) else str(data)
+    body = json.loads(data) if isinstance(data, bytes) else data
+    return subject, msg_id, json.dumps(body, sort_keys=True)
+
+
+def live_outputs(stored: list) -> Counter:
+    """What the SLO stream holds of the instances' outputs, time moves and probes aside."""
+    return Counter(output_key(m.subject, m.headers[MSG_ID], m.data) for m in stored
+                   if not m.subject.startswith("slo.clock.") and m.subject != "slo.probe")
+
+
+def replayed_outputs(out_dir: Path) -> Counter:
+    """What a `slo replay --out` wrote, keyed as ``live_outputs``."""
+    seen: Counter = Counter()
+    for path in sorted(out_dir.glob("*.ndjson")):
+        for line in path.read_bytes().splitlines():
+            row = json.loads(line)
+            seen[output_key(row["subject"], row["msg_id"], row["data"])] += 1
+    return seen
 
 
 async def outputs_without_clock(js) -> Outputs:

@@ -39,7 +39,7 @@ from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, me
                                      trailer_line)
 from processor.replay.windows import partial_windows
 from processor.runtime.logs import warnings_on_stderr
-from processor.runtime.partitions import Partition, partition_from_args, partition_instance, split_config
+from processor.runtime.partitions import Partition, Rest, partition_instance, share_config, share_from_args
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
@@ -253,7 +253,7 @@ def _sink(args: Any) -> NdjsonSink | PublishSink:
     return NdjsonSink(Path(args.out) if args.out else None)
 
 
-def _checkpoint_source(text: str, partition: Partition | None = None) -> tuple[str | None, Path | None]:
+def _checkpoint_source(text: str, partition: Partition | Rest | None = None) -> tuple[str | None, Path | None]:
     """``kv`` / ``kv:<instance>`` (the KV checkpoint of ``slo run --instance``) or a file; ``kv``
     with ``--partition`` is the partition's own (key ``p<I>of<N>``)."""
     if text == "kv" or text.startswith("kv:"):
@@ -299,19 +299,21 @@ def _restore(replay: Replay, states: StreamStates) -> dict[str, int]:
 
 async def _replay_from_streams(args: Any, config: Config, definitions: list[dict], sink: Any,
                                from_ms: int | None, to_ms: int | None, reading: _Reading,
-                               partition: Partition | None = None) -> Replay:
+                               share: Partition | Rest | None = None) -> Replay:
+    partition = share if isinstance(share, Partition) else None
     names = _wanted_streams(args, definitions, config, partition)
     async with open_bus(args) as nc:
         states: StreamStates = {}
         if args.from_checkpoint:
-            instance, path = _checkpoint_source(args.from_checkpoint, partition)
+            instance, path = _checkpoint_source(args.from_checkpoint, share)
             states = (await _kv_checkpoint(nc, instance))[0] if instance is not None else _file_checkpoint(path)
         ranges = {}
         for name in names:
             ranges[name] = held = await stream_range(nc, name)
             _check_held(held, from_ms, states[name][0] if name in states else None)
         moves = await _clock_moves(nc, names, from_ms, to_ms, None if partition is None else partition.tag)
-        replay = Replay(config, definitions, sink, moves=moves, streams=names, partition=partition)
+        replay = Replay(config, definitions, sink, moves=moves, streams=names, partition=partition,
+                        by_slis=isinstance(share, Rest))
         after = _restore(replay, states)
         reading.progress.total = _expected_messages(ranges, after)
         reading.event_time = _event_time(replay)
@@ -336,12 +338,13 @@ def _file_checkpoint(path: Path | None) -> StreamStates:
 
 def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink: Any, args: Any,
                       from_ms: int | None, to_ms: int | None, states: StreamStates, reading: _Reading,
-                      partition: Partition | None = None) -> Replay:
+                      share: Partition | Rest | None = None) -> Replay:
     header, messages = read_export(path)
+    partition = share if isinstance(share, Partition) else None
     names = _wanted_streams(args, definitions, config, partition)
     moves = header_moves(header, names, from_ms, to_ms, None if partition is None else partition.tag)
     replay = Replay(config, definitions, sink, moves=moves, streams=names,  # type: ignore[arg-type]
-                    partition=partition)
+                    partition=partition, by_slis=isinstance(share, Rest))
     after = _restore(replay, states)
     reading.progress.total = messages.size
     reading.event_time = _event_time(replay)
@@ -416,16 +419,17 @@ def _check_kafka_args(args: Any, *other_sources: str) -> None:
                           "(no export file, NATS prefix or NATS checkpoint with it)")
 
 
-def _partition_part(args: Any, config: Config) -> tuple[Partition | None, Config]:
-    """``--partition I/N --partition-by S``: the partition and its part of the config (the config
-    and None without them)."""
-    partition = partition_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None))
-    if partition is None:
+def _partition_part(args: Any, config: Config) -> tuple[Partition | Rest | None, Config]:
+    """``--partition I/N`` (or ``rest``) ``--partition-by S``: the share and its part of the config
+    (the config and None without them)."""
+    share = share_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None),
+                            getattr(args, "rest_apart", False))
+    if share is None:
         return None, config
     if getattr(args, "source", "nats") == "kafka":
         raise ReplayError("--partition replays a partition of a NATS stream's hot subject: not with --source kafka "
                           "(a Kafka topic-partition is an engine of its own already)")
-    return partition, split_config(config, partition)
+    return share, share_config(config, share)
 
 
 def replay_from_args(args: Any) -> int:
@@ -436,7 +440,7 @@ def replay_from_args(args: Any) -> int:
 
 def _replay(args: Any) -> int:
     replay: Replay | None = None
-    partition: Partition | None = None  # --partition: one partition's share (runtime/partitions.py)
+    share: Partition | Rest | None = None  # --partition: one partition's share (runtime/partitions.py)
     kafka = None  # what a --source kafka read found (replay/kafka_input.py)
     with Interrupt() as interrupt:
         reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
@@ -444,16 +448,16 @@ def _replay(args: Any) -> int:
             _check_replay_args(args)
             from_ms, to_ms = _range_ms(args)
             config, definitions = _load(args)
-            partition, config = _partition_part(args, config)
+            share, config = _partition_part(args, config)
             sink = _sink(args)
             if args.input:
                 source = args.input
                 states: StreamStates = {}
                 if args.from_checkpoint:
-                    instance, path = _checkpoint_source(args.from_checkpoint, partition)
+                    instance, path = _checkpoint_source(args.from_checkpoint, share)
                     states = _file_checkpoint(path) if instance is None else asyncio.run(_kv_states(args, instance))
                 replay = _replay_from_file(Path(args.input), config, definitions, sink, args, from_ms, to_ms, states,
-                                           reading, partition)
+                                           reading, share)
             elif args.source == "kafka":
                 from processor.replay.kafka_input import replay_from_kafka
 
@@ -463,7 +467,7 @@ def _replay(args: Any) -> int:
             else:
                 source = "streams"
                 replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading,
-                                                          partition))
+                                                          share))
         except ConfigError as exc:
             return _fail(reading, exc.report(args.config))
         except (ProcessorError, ValueError, OSError) as exc:
@@ -474,8 +478,8 @@ def _replay(args: Any) -> int:
     if isinstance(sink, NdjsonSink):
         sink.close()
     summary = _summary(replay, written, source, from_ms, to_ms, reading, args.from_checkpoint)
-    if partition is not None:
-        summary["partition"] = partition.tag
+    if share is not None:
+        summary["partition"] = share.tag
     if kafka is not None:
         summary["kafka"] = kafka.as_json()
     if args.out:

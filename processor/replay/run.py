@@ -162,11 +162,12 @@ class Replay:
     """Every stream's engine of a config, as ``slo run`` builds them (the bus monitor's lane
     measures the live bus and has nothing to replay); with ``partition``, as `slo run --partition`
     builds them from its part of the config (``split_config``): each engine is fed only the
-    messages its instance's filtered consumer is delivered."""
+    messages its instance's filtered consumer is delivered; ``by_slis``: as a sidecar's consumers
+    (`slo run --services`, `--partition rest`) deliver, only its SLIs' subjects."""
 
     def __init__(self, config: Config, definitions: Sequence[dict], emit: Callable[[list[OutMessage]], None],
                  moves: dict[str, list[ClockMove]] | None = None, streams: Sequence[str] | None = None,
-                 partition: Partition | None = None) -> None:
+                 partition: Partition | None = None, by_slis: bool = False) -> None:
         parts, self.orphans = partition_config(config, definitions, partition)
         parts.pop(BUS_LANE, None)
         moves = moves or {}
@@ -180,7 +181,7 @@ class Replay:
             engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=label)
             self.streams[name] = StreamReplay(name, engine, moves.get(name, ()), emit,
                                               config.defaults.runbook_base_url)
-            delivered = consumer_filter(name, part, definitions, partition, by_slis=False)
+            delivered = consumer_filter(name, part, definitions, partition, by_slis)
             if delivered is not None:
                 self._delivered[name] = delivered
 

@@ -24,12 +24,13 @@ from processor.bus.checkpoint import CheckpointStore, decode_checkpoint
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.streams import load_stream_definitions, provision_streams
+from processor.cli import main
 from processor.simulate import Incident, Simulator
 from processor.simulate.platform import SYMBOLS
 from processor.simulate.publish import publish
-from tests.partitionkit import (PartitionRun, fnv1a_partition, outputs_without_clock, partition_args, pending,
-                                wait_consumed, wait_drained, write_config, write_mapping_conf,
-                                write_partition_streams, write_streams)
+from tests.partitionkit import (PARTITION_BY, PartitionRun, fnv1a_partition, live_outputs, outputs_without_clock, partition_args,
+                                pending, replayed_outputs, wait_consumed, wait_drained, write_config,
+                                write_mapping_conf, write_partition_streams, write_streams)
 from tests.slorun import END_MS, MIN_MS, START_MS, assert_same_outputs, stream_messages
 
 pytestmark = pytest.mark.integration
@@ -203,7 +204,46 @@ async def test_with_a_stream_per_partition_each_reads_its_own_stream_unfiltered_
                 code, _ = await run.signal_and_wait(15)
                 assert 0 == code, run.tail()
             assert_same_outputs(single, await outputs_without_clock(js))
+            # Each partition replayed from its own stream, with its own time moves: the same.
+            live, replayed = live_outputs(await stream_messages(js, "SLO", "slo.>")), Counter()
+            for i in range(COUNT):
+                out = tmp_path / f"replay-p{i}"
+                assert 0 == await asyncio.to_thread(main, [
+                    "replay", "--config", str(config), "--streams-dir", str(streams), "--nats-url", server.url,
+                    "--out", str(out), *partition_args(i, COUNT)])
+                replayed += replayed_outputs(out)
+            assert live == replayed
         finally:
             for run in runs.values():
                 run.ensure_gone()
             await nc.close()
+
+
+async def test_with_the_rest_apart_partitions_read_the_quotes_alone_and_a_rest_instance_the_others(scene, single):
+    """One config for all: `--rest-apart` partitions evaluate the quote SLIs alone (partition 0's
+    durable filtered to its quotes only) and `--partition rest` the request SLIs and SLOs; together
+    the single instance's outputs, and each one's replay gives them back."""
+    shares = {0: ["--rest-apart"], 1: ["--rest-apart"], "rest": []}
+    runs = {i: PartitionRun(scene.server.url, scene.tmp / f"apart-{i}.log", scene.config, scene.streams,
+                            ["--partition", f"{i}/{COUNT}" if i != "rest" else "rest", "--partition-by", PARTITION_BY,
+                             *extra]) for i, extra in shares.items()}
+    scene.runs += runs.values()
+    durables = {("MARKET", "slo_p0of2_market"), ("MARKET", "slo_p1of2_market"), ("MARKET", "slo_rest_market")}
+    await wait_drained(scene.js, runs, durables)
+    filters = {}
+    for _, name in sorted(durables):
+        info = await scene.js.consumer_info("MARKET", name)
+        filters[name] = info.config.filter_subject or " ".join(info.config.filter_subjects or ())
+    assert {"slo_p0of2_market": "market.quote.*.0", "slo_p1of2_market": "market.quote.*.1",
+            "slo_rest_market": "market.request"} == filters
+    await scene.stop_all()
+    assert_same_outputs(single, await outputs_without_clock(scene.js))
+    live, replayed = live_outputs(await stream_messages(scene.js, "SLO", "slo.>")), Counter()
+    for i, extra in shares.items():
+        out = scene.tmp / f"replay-{i}"
+        assert 0 == await asyncio.to_thread(main, [
+            "replay", "--config", str(scene.config), "--streams-dir", str(scene.streams), "--nats-url",
+            scene.server.url, "--out", str(out), "--partition", f"{i}/{COUNT}" if i != "rest" else "rest",
+            "--partition-by", PARTITION_BY, *extra])
+        replayed += replayed_outputs(out)
+    assert live == replayed

@@ -20,7 +20,8 @@ from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
 from processor.cli import main
 from processor.simulate import Simulator
-from tests.partitionkit import PARTITION_BY, PartitionRun, partition_args, wait_consumed, write_config, write_streams
+from tests.partitionkit import (PARTITION_BY, PartitionRun, live_outputs, partition_args, replayed_outputs,
+                                wait_consumed, write_config, write_streams)
 from tests.slorun import INCIDENTS, MIN_MS, MSG_ID, START_MS, stream_messages
 
 pytestmark = pytest.mark.integration
@@ -32,22 +33,6 @@ MID_MS = START_MS + 7 * MIN_MS
 END_MS = START_MS + 11 * MIN_MS
 # Past the 5 s lateness and a 10 s sub-window: the watermark moves beyond the next events' times.
 SILENCE_S = 17.0
-
-
-def _key(subject: str, msg_id: str, data: bytes | dict) -> tuple[str, str, str]:
-    if subject.startswith("slo.deadletter."):
-        return subject, msg_id, data.decode() if isinstance(data, bytes) else str(data)
-    body = orjson.loads(data) if isinstance(data, bytes) else data
-    return subject, msg_id, orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _replayed(out_dir) -> Counter:
-    seen: Counter = Counter()
-    for path in sorted(out_dir.glob("*.ndjson")):
-        for line in path.read_bytes().splitlines():
-            row = orjson.loads(line)
-            seen[_key(row["subject"], row["msg_id"], row["data"])] += 1
-    return seen
 
 
 def _market(until_ms: int, from_ms: int = 0) -> list:
@@ -91,8 +76,7 @@ async def test_each_partition_replayed_with_its_own_time_moves_gives_what_the_pa
         await _live_run(tmp_path, server, nc, config, streams)
         stored = await stream_messages(js, "SLO", "slo.>")
         await nc.close()
-        live = Counter(_key(m.subject, m.headers[MSG_ID], m.data) for m in stored
-                       if not m.subject.startswith("slo.clock.") and m.subject != "slo.probe")
+        live = live_outputs(stored)
         clock = [m for m in stored if m.subject.startswith("slo.clock.")]
 
         args = ["--config", str(config), "--streams-dir", str(streams), "--nats-url", server.url]
@@ -100,7 +84,7 @@ async def test_each_partition_replayed_with_its_own_time_moves_gives_what_the_pa
         for i in range(COUNT):
             out = tmp_path / f"replay-p{i}"
             assert 0 == await asyncio.to_thread(main, ["replay", *args, "--out", str(out), *partition_args(i, COUNT)])
-            replayed += _replayed(out)
+            replayed += replayed_outputs(out)
             summaries[i] = orjson.loads((out / "summary.json").read_bytes())
         export = tmp_path / "events.ndjson.gz"
         assert 0 == await asyncio.to_thread(main, ["export", "--streams-dir", str(streams), "--nats-url", server.url,
@@ -129,5 +113,5 @@ async def test_each_partition_replayed_with_its_own_time_moves_gives_what_the_pa
         out = tmp_path / f"file-p{i}"
         assert 0 == main(["replay", "--config", str(config), "--streams-dir", str(streams), "--input", str(export),
                           "--out", str(out), "--partition", f"{i}/{COUNT}", "--partition-by", PARTITION_BY])
-        from_file += _replayed(out)
+        from_file += replayed_outputs(out)
     assert live == from_file

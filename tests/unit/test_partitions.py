@@ -221,3 +221,32 @@ def test_with_a_stream_per_partition_each_partition_reads_its_own_stream_whole(t
     out = capsys.readouterr().out
     assert "MARKET_P1: durable slo_p1of2_market_p1, unfiltered" in out
     assert '"market.quote.{{wildcard(1)}}.{{partition(2,1)}}"' in out and "mappings" in out
+
+
+def test_with_the_rest_apart_the_partitions_take_the_hot_slis_alone_and_rest_the_others(tmp_path, capsys):
+    from processor.runtime.partitions import REST, Rest, rest_part, share_from_args
+
+    assert Rest(KEY) == share_from_args("rest", "market.quote.{symbol}")
+    assert Partition(KEY, 0, 2, True) == share_from_args("0/2", "market.quote.{symbol}", rest_apart=True)
+    assert (REST, "rest", "sc_market-data_rest") == (Rest(KEY).tag, partition_instance("default", Rest(KEY)),
+                                                     partition_instance("sc_market-data", Rest(KEY)))
+    for bad in (("rest", None, False), (None, None, True)):
+        with pytest.raises(ProcessorError):
+            share_from_args(*bad)
+    hot, rest = {"quote_freshness", "quote_age"}, {"quote_request_latency", "request_outcomes"}
+    parts = {i: {s.name for s in split_config(SMALL, Partition(KEY, i, 2, True)).slis} for i in (0, 1)}
+    assert {0: hot, 1: hot} == parts
+    assert {0: hot | rest, 1: hot} == {i: {s.name for s in split_config(SMALL, Partition(KEY, i, 2)).slis}
+                                       for i in (0, 1)}
+    left = rest_part(SMALL, KEY)
+    assert rest == {s.name for s in left.slis}
+    assert {s.name for s in SMALL.slos} == {s.name for s in left.slos}
+    assert {"QuoteRequestSlow"} == {a.name for a in left.alerts}
+    # Partition 0's durable then reads its quotes alone (one filter subject).
+    p0 = split_config(SMALL, Partition(KEY, 0, 2, True))
+    assert ["market.quote.*.0"] == filter_subjects(p0, Partition(KEY, 0, 2, True))
+    assert 0 == main(["validate", str(write_config(tmp_path)), "--streams-dir", str(write_streams(tmp_path, 2)),
+                      "--partitions", "2", "--partition-by", "market.quote.{symbol}", "--rest-apart"])
+    out = capsys.readouterr().out
+    assert "`slo run --partition rest --partition-by 'market.quote.{symbol}'`: instance rest" in out
+    assert "MARKET: durable slo_rest_market, filter_subjects market.request" in out
