@@ -40,7 +40,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(describe_partition(config, args.services, args.streams_dir, args.instance))
         else:
             print(describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
-                                      args.instance))
+                                      args.instance, getattr(args, "rest_apart", False)))
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -138,8 +138,10 @@ def _partition_by(text: str) -> str:
 
 
 def _partition(text: str) -> str:
-    from processor.runtime.partitions import parse_partition
+    from processor.runtime.partitions import REST, parse_partition
 
+    if text.strip() == REST:
+        return text.strip()
     try:
         parse_partition(text)
     except ValueError as exc:
@@ -152,15 +154,26 @@ _PARTITION_BY_HELP = ("the hot subject as publishers send it, its key token name
                       "appended (the subject_transform that `slo validate --partitions N --partition-by ...` prints)")
 
 
-def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool) -> None:
-    """`slo run --partition I/N --partition-by S` and `slo validate --partitions N --partition-by S`."""
-    if run:
+def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool, replay: bool = False) -> None:
+    """`slo run --partition I/N --partition-by S`, `slo replay --partition I/N --partition-by S` and
+    `slo validate --partitions N --partition-by S`."""
+    if replay:
+        parser.add_argument(
+            "--partition", default=None, type=_partition, metavar="I/N",
+            help="replay what `slo run --partition I/N` (or rest) evaluated: its part of the config, only the "
+            "messages its consumers were delivered, and the time moves its own idle clock recorded "
+            "(slo.clock.<stream>.p<I>of<N>); --from-checkpoint kv is then its checkpoint (key p<I>of<N>). "
+            "Replay each partition in turn: together they write what the N instances published (docs/scaling.md)",
+        )
+    elif run:
         parser.add_argument(
             "--partition", default=None, type=_partition, metavar="I/N",
             help="run partition I (0 to N-1) of N of the hot subject --partition-by names: consume only the messages "
-            "its stream stored with partition token I and evaluate the SLIs that read them; partition 0 also "
-            "evaluates every other SLI (of --services, or all). Durables and checkpoint key end in _p<I>of<N>. "
-            "Refused, naming the SLIs, when the config cannot be split (docs/scaling.md)",
+            "stored with partition token I (from the shared stream, or from its own stream when --streams-dir has "
+            "one) and evaluate the SLIs that read them; partition 0 also evaluates every other SLI (of --services, "
+            "or all) unless --rest-apart. Durables and checkpoint key end in _p<I>of<N>. `--partition rest`: every "
+            "SLI but those of the hot subject (with partitions run --rest-apart), durables and checkpoint key "
+            "rest. Refused, naming the SLIs, when the config cannot be split (docs/scaling.md)",
         )
     else:
         parser.add_argument(
@@ -170,6 +183,10 @@ def _add_partition_arguments(parser: argparse.ArgumentParser, run: bool) -> None
             "filter subjects and durables and the stream's subject_transform",
         )
     parser.add_argument("--partition-by", default=None, type=_partition_by, metavar="SUBJECT", help=_PARTITION_BY_HELP)
+    parser.add_argument("--rest-apart", action="store_true",
+                        help="partition 0 too evaluates only the SLIs of the hot subject, so that every partition's "
+                        "durable reads that subject alone; every other SLI is evaluated by a `--partition rest` "
+                        "instance run from the same config")
 
 
 def _lease_ttl(text: str) -> float:
@@ -272,7 +289,8 @@ def _add_history_commands(commands: Any) -> None:
         help="run history (the streams, or an export file) through the same engines and write every output",
         description="Read each stream from --from to --to (ephemeral consumers: nothing of a live processor "
         "is touched) or an export file, through the engines of `slo run`, making the time moves the live run "
-        "recorded on slo.clock.<stream>; write every output as NDJSON (files in --out, or stdout). Nothing is "
+        "recorded on slo.clock.<stream> (a --partition's own on slo.clock.<stream>.p<I>of<N>); write every output "
+        "as NDJSON (files in --out, or stdout). Nothing is "
         "published unless --publish-prefix is given, and never on the live slo.> subjects. A progress bar on a "
         "terminal (JSON log lines every 5 s otherwise); Ctrl-C stops after the batch in hand, keeps what was written, "
         "and exits 130 with summary.json saying where each stream stopped.",
@@ -292,6 +310,7 @@ def _add_history_commands(commands: Any) -> None:
                         help="start from a checkpoint instead of empty state, each stream right after the sequence it "
                         "holds: kv (the one `slo run` keeps in the KV bucket), kv:<instance> (`slo run --instance`), "
                         "or a file (`slo export --checkpoint-out`, or the checkpoint.bin of an earlier --out)")
+    _add_partition_arguments(replay, run=False, replay=True)
     _add_connection_arguments(replay, _STORE_URL_HELP)
     replay.set_defaults(handler=_cmd_replay)
 

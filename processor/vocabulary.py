@@ -106,5 +106,5 @@ OUTPUT_SUBJECT_PREFIXES = {
     "actions": "slo.actions",  # .<service>
     "sli": "slo.sli",  # .<service>.<sli>
     "deadletter": "slo.deadletter",  # .<reason>
-    "clock": "slo.clock",  # .<stream>: event time moved without events (idle), for replay
+    "clock": "slo.clock",  # .<stream>[.p<I>of<N>]: event time moved without events (idle), for replay
 }

@@ -22,7 +22,7 @@ import nats.js.errors
 
 from processor.runtime.partitions import parse_partition_by
 from processor.vocabulary import durable_name
-from tests.slorun import ROOT, STREAMS_DIR, Outputs, SloRun, slo_outputs
+from tests.slorun import MSG_ID, ROOT, STREAMS_DIR, Outputs, SloRun, slo_outputs
 
 PARTITION_BY = "market.quote.{symbol}"
 KEY = parse_partition_by(PARTITION_BY)
@@ -134,6 +134,41 @@ def write_streams(directory: Path, count: int) -> Path:
     return out
 
 
+# The account mapping of docs/scaling.md ("One stream per partition"): the quotes are published
+# with the partition token already appended, so that each partition's stream holds its share.
+MAPPING_CONF = """\
+mappings = {
+  "market.quote.*": "market.quote.{{wildcard(1)}}.{{partition(%d,1)}}"
+}
+"""
+# What MARKET holds once the quotes have streams of their own (it may not overlap them).
+MARKET_OTHER_SUBJECTS = ["market.request", "market.heartbeat", "market.provider.>", "market.stream.>"]
+
+
+def write_mapping_conf(directory: Path, count: int) -> Path:
+    """A nats-server config file with the quotes' partition mapping, for ``-c``."""
+    path = directory / "mapping.conf"
+    path.write_text(MAPPING_CONF % count)
+    return path
+
+
+def write_partition_streams(directory: Path, count: int) -> Path:
+    """streams/ with one stream per partition of the quotes (``MARKET_P<I>``: ``market.quote.*.I``)
+    and MARKET narrowed to the other market subjects, in ``directory``/streams-per-partition."""
+    out = directory / "streams-per-partition"
+    out.mkdir(exist_ok=True)
+    for source in sorted(STREAMS_DIR.glob("*.json")):
+        definition = json.loads(source.read_text())
+        if definition["name"] == "MARKET":
+            for index in range(count):
+                own = {**definition, "name": f"MARKET_P{index}", "subjects": [f"market.quote.*.{index}"],
+                       "description": f"Market quotes of partition {index} of {count}."}
+                (out / f"market_p{index}.json").write_text(json.dumps(own, indent=2))
+            definition["subjects"] = MARKET_OTHER_SUBJECTS
+        (out / source.name).write_text(json.dumps(definition, indent=2))
+    return out
+
+
 def fnv1a_partition(token: str, count: int) -> int:
     """nats-server's ``{{partition(count, i)}}`` of one token: FNV-1a (32 bit) of its bytes, mod
     ``count`` (server/subject_transform.go), worked out here, not asked of the server."""
@@ -192,6 +227,52 @@ async def wait_consumed(js, runs: dict[int | None, SloRun], count: int, timeout_
             assert run.proc.poll() is None, run.tail()
         assert time.monotonic() < deadline, f"not consumed: {left}"
         await asyncio.sleep(0.05)
+
+
+async def wait_drained(js, runs: dict[int | None, SloRun], durables: set[tuple[str, str]],
+                       timeout_s: float = 90.0) -> None:
+    """Until every run is ready and each (stream, durable) has nothing pending or unacked."""
+    for run in runs.values():
+        await run.wait_for_log("processor.ready", timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = {}
+        for stream, name in durables:
+            try:
+                info = await js.consumer_info(stream, name)
+                left[name] = info.num_pending + info.num_ack_pending
+            except nats.js.errors.NotFoundError:
+                left[name] = None
+        if all(n == 0 for n in left.values()):
+            return
+        for run in runs.values():
+            assert run.proc.poll() is None, run.tail()
+        assert time.monotonic() < deadline, f"not consumed: {left}"
+        await asyncio.sleep(0.05)
+
+
+def output_key(subject: str, msg_id: str, data: bytes | dict) -> tuple[str, str, str]:
+    """(subject, id, payload) of an output, its JSON keys sorted (a dead letter's payload as is)."""
+    if subject.startswith("slo.deadletter."):
+        return subject, msg_id, data.decode() if isinstance(data, bytes) else str(data)
+    body = json.loads(data) if isinstance(data, bytes) else data
+    return subject, msg_id, json.dumps(body, sort_keys=True)
+
+
+def live_outputs(stored: list) -> Counter:
+    """What the SLO stream holds of the instances' outputs, time moves and probes aside."""
+    return Counter(output_key(m.subject, m.headers[MSG_ID], m.data) for m in stored
+                   if not m.subject.startswith("slo.clock.") and m.subject != "slo.probe")
+
+
+def replayed_outputs(out_dir: Path) -> Counter:
+    """What a `slo replay --out` wrote, keyed as ``live_outputs``."""
+    seen: Counter = Counter()
+    for path in sorted(out_dir.glob("*.ndjson")):
+        for line in path.read_bytes().splitlines():
+            row = json.loads(line)
+            seen[output_key(row["subject"], row["msg_id"], row["data"])] += 1
+    return seen
 
 
 async def outputs_without_clock(js) -> Outputs:

@@ -12,9 +12,9 @@ from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
 from processor.errors import ProcessorError
-from processor.runtime.partitions import (MAX_PARTITIONS, Partition, PartitionKey, hot_slis, parse_partition_by,
-                                          partition_instance, split_config)
-from processor.runtime.topology import (BUS_LANE, consumer_prefix, filter_subjects, parse_services, partition_config,
+from processor.runtime.partitions import (MAX_PARTITIONS, Partition, PartitionKey, Rest, hot_slis, own_stream,
+                                          parse_partition_by, partition_instance, rest_part, split_config)
+from processor.runtime.topology import (BUS_LANE, consumer_filter, consumer_prefix, parse_services, partition_config,
                                         services_config, sidecar_instance, stream_subjects)
 from processor.vocabulary import durable_name
 
@@ -36,15 +36,17 @@ def describe_partition(config: Config, services_text: str, streams_dir: str | Pa
 
 
 def _lanes(part: Config, definitions: list[dict], name: str, partition: Partition | None) -> list[str]:
-    parts, orphans = partition_config(part, definitions)
+    parts, orphans = partition_config(part, definitions, partition)
     lines = []
     for stream in sorted(parts):
         lane = parts[stream]
         if stream == BUS_LANE:
             lines.append(f"  {stream}: measured by this process (bus monitor), no consumer")
         else:
+            subjects = consumer_filter(stream, lane, definitions, partition, by_slis=True)
             lines.append(f"  {stream}: durable {durable_name(consumer_prefix(name), stream)}, "
-                         f"filter_subjects {' '.join(filter_subjects(lane, partition))}")
+                         + ("unfiltered (the partition's own stream)" if subjects is None
+                            else f"filter_subjects {' '.join(subjects)}"))
         lines.append(_names("SLIs", [s.name for s in lane.slis]))
         lines.append(_names("SLOs", [s.name for s in lane.slos]))
         lines.append(_names("alert rules", [a.name for a in lane.alerts]))
@@ -54,10 +56,11 @@ def _lanes(part: Config, definitions: list[dict], name: str, partition: Partitio
 
 
 def describe_partitions(config: Config, services_text: str | None, count: int | None, key_text: str | None,
-                        streams_dir: str | Path, instance: str = "default") -> str:
+                        streams_dir: str | Path, instance: str = "default", rest_apart: bool = False) -> str:
     """Whether the config (``--services``' part of it) splits into ``count`` partitions of the hot
     subject ``key_text``; if it does, the stream's transform and each partition's consumers and
-    SLIs. Raises ProcessorError naming every SLI that cannot be split, and why."""
+    SLIs (``rest_apart``: and the ``--partition rest`` instance's). Raises ProcessorError naming
+    every SLI that cannot be split, and why."""
     if count is None or key_text is None:
         raise ProcessorError("--partitions N and --partition-by SUBJECT go together, e.g. --partitions 2 "
                              "--partition-by 'market.quote.{symbol}'")
@@ -73,13 +76,21 @@ def describe_partitions(config: Config, services_text: str | None, count: int | 
              f"{len(hot)} SLIs split by {key.label}: {', '.join(s.name for s in hot) or '-'}",
              *_transform_lines(key, count, definitions)]
     for index in range(count):
-        partition = Partition(key, index, count)
+        partition = Partition(key, index, count, rest_apart)
         shard = split_config(part, partition)
         name = partition_instance(base, partition)
         lines.append(f"partition {index}: `slo run --partition {index}/{count} --partition-by '{key}'"
+                     f"{' --rest-apart' if rest_apart else ''}{' --services ' + ','.join(services) if services else ''}`"
+                     f": instance {name} (checkpoint key {name}), {len(shard.slis)} SLIs, {len(shard.slos)} SLOs, "
+                     f"{len(shard.alerts)} alert rules")
+        lines += _lanes(shard, definitions, name, partition)
+    if rest_apart:
+        rest = Rest(key)
+        shard, name = rest_part(part, key), partition_instance(base, rest)
+        lines.append(f"the rest: `slo run --partition rest --partition-by '{key}'"
                      f"{' --services ' + ','.join(services) if services else ''}`: instance {name} (checkpoint key "
                      f"{name}), {len(shard.slis)} SLIs, {len(shard.slos)} SLOs, {len(shard.alerts)} alert rules")
-        lines += _lanes(shard, definitions, name, partition)
+        lines += _lanes(shard, definitions, name, None)
     capped = [s.name for s in hot if s.max_series]
     if capped:
         lines.append(f"note: max_series caps each partition's series of {', '.join(capped)} on its own: past it, "
@@ -88,8 +99,14 @@ def describe_partitions(config: Config, services_text: str | None, count: int | 
 
 
 def _transform_lines(key: PartitionKey, count: int, definitions: list[dict]) -> list[str]:
-    """Which stream holds the hot subject, and the subject_transform it must have."""
+    """Which stream holds the hot subject, and the subject_transform it must have; or, when each
+    partition has a stream of its own, the account mapping the server must have."""
     transform = key.transform(count)
+    own = [own_stream(definitions, Partition(key, i, count)) for i in range(count)]
+    if all(own):
+        return [f"streams {', '.join(str(o) for o in own)}: one per partition, each read whole; the server's "
+                f"account mapping must append the partition token as the subject is published: "
+                f"{json.dumps({'mappings': key.mapping(count)})} (docs/scaling.md)"]
     holders = [d for d in definitions if any(subject_pattern_matches(s, key.published) for s in stream_subjects(d))]
     if not holders:
         raise ProcessorError(f"--partition-by {key}: no stream in the stream definitions holds {key.published}")

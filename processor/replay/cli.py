@@ -31,23 +31,20 @@ from processor.config.parse import parse_duration_ms
 from processor.bus.jsreply import js_timestamp_ms, stream_sequence
 from processor.errors import ConfigError, ProcessorError
 from processor.replay.progress import INTERRUPTED_EXIT, Interrupt, Progress
-from processor.replay.run import ClockMove, Replay, clock_move
+from processor.replay.moves import HISTORY_BATCH, SLO_STREAM, header_moves, recorded_moves
+from processor.replay.moves import clock_moves as _clock_moves
+from processor.replay.run import Replay
 from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
 from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export,
                                      trailer_line)
 from processor.replay.windows import partial_windows
 from processor.runtime.logs import warnings_on_stderr
+from processor.runtime.partitions import Partition, Rest, partition_instance, share_config, share_from_args
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 
-SLO_STREAM = "SLO"
-_CLOCK = OUTPUT_SUBJECT_PREFIXES["clock"]
 _FEED_BATCH = 1000
-# Messages per pull of a history read; 5000 measured no faster than 1000 (bench/replay.py
-# --history-batch): nats-py's per-message delivery, not the round trips, is the cost.
-HISTORY_BATCH = 1000
 CHECKPOINT_FILE = "checkpoint.bin"
 
 
@@ -77,10 +74,11 @@ def _range_ms(args: Any) -> tuple[int | None, int | None]:
     return from_ms, to_ms
 
 
-def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | None) -> list[str]:
+def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | None,
+                    partition: Partition | None = None) -> list[str]:
     names = [d["name"] for d in definitions if d["name"] != SLO_STREAM]
     if config is not None:
-        parts, _ = partition_config(config, definitions)
+        parts, _ = partition_config(config, definitions, partition)
         names = [n for n in names if n in parts and n != BUS_LANE]
     if args.streams:
         asked = [s.strip().upper() for s in args.streams.split(",") if s.strip()]
@@ -148,28 +146,6 @@ def _check_held(held: StreamRange, from_ms: int | None, after_seq: int | None = 
         f"stream {held.stream} no longer holds --from {rfc3339_ms(from_ms)}: its oldest message is from "
         f"{rfc3339_ms(held.first_ts_ms)} (max_age {held.max_age_ms // 1000}s); start later, or keep incidents "
         "with `slo export` while the stream still holds them")
-
-
-async def _clock_moves(nc: Any, streams: Sequence[str], from_ms: int | None, to_ms: int | None) -> dict[str, list[ClockMove]]:
-    """The live run's recorded time moves of each stream within the range."""
-    moves: dict[str, list[ClockMove]] = {s: [] for s in streams}
-    try:
-        held = await stream_range(nc, SLO_STREAM)
-    except ProcessorError:
-        return moves  # no SLO stream: a bus no processor ran on moved no time
-    if not held.last_seq:
-        return moves
-    async for batch in read_history(nc, SLO_STREAM, filter_subject=f"{_CLOCK}.>", until_seq=held.last_seq,
-                                    batch_size=HISTORY_BATCH):
-        for msg in batch:
-            try:
-                stream, move = clock_move(msg.data)
-            except (ValueError, KeyError, TypeError):
-                structlog.get_logger("slo").warning("replay.clock_unreadable", subject=msg.subject)
-                continue
-            if stream in moves and (from_ms is None or move[1] >= from_ms) and (to_ms is None or move[1] <= to_ms):
-                moves[stream].append(move)
-    return moves
 
 
 def _stamp_ms(msg: Any) -> int | None:
@@ -286,10 +262,11 @@ def _sink(args: Any) -> NdjsonSink | PublishSink:
     return NdjsonSink(Path(args.out) if args.out else None)
 
 
-def _checkpoint_source(text: str) -> tuple[str | None, Path | None]:
-    """``kv`` / ``kv:<instance>`` (the KV checkpoint of ``slo run --instance``) or a file."""
+def _checkpoint_source(text: str, partition: Partition | Rest | None = None) -> tuple[str | None, Path | None]:
+    """``kv`` / ``kv:<instance>`` (the KV checkpoint of ``slo run --instance``) or a file; ``kv``
+    with ``--partition`` is the partition's own (key ``p<I>of<N>``)."""
     if text == "kv" or text.startswith("kv:"):
-        instance = text[3:] or "default"
+        instance = text[3:] or ("default" if partition is None else partition_instance("default", partition))
         return instance, None
     path = Path(text)
     if not path.is_file():
@@ -330,19 +307,22 @@ def _restore(replay: Replay, states: StreamStates) -> dict[str, int]:
 
 
 async def _replay_from_streams(args: Any, config: Config, definitions: list[dict], sink: Any,
-                               from_ms: int | None, to_ms: int | None, reading: _Reading) -> Replay:
-    names = _wanted_streams(args, definitions, config)
+                               from_ms: int | None, to_ms: int | None, reading: _Reading,
+                               share: Partition | Rest | None = None) -> Replay:
+    partition = share if isinstance(share, Partition) else None
+    names = _wanted_streams(args, definitions, config, partition)
     async with open_bus(args) as nc:
         states: StreamStates = {}
         if args.from_checkpoint:
-            instance, path = _checkpoint_source(args.from_checkpoint)
+            instance, path = _checkpoint_source(args.from_checkpoint, share)
             states = (await _kv_checkpoint(nc, instance))[0] if instance is not None else _file_checkpoint(path)
         ranges = {}
         for name in names:
             ranges[name] = held = await stream_range(nc, name)
             _check_held(held, from_ms, states[name][0] if name in states else None)
-        moves = await _clock_moves(nc, names, from_ms, to_ms)
-        replay = Replay(config, definitions, sink, moves=moves, streams=names)
+        moves = await _clock_moves(nc, names, from_ms, to_ms, None if partition is None else partition.tag)
+        replay = Replay(config, definitions, sink, moves=moves, streams=names, partition=partition,
+                        by_slis=isinstance(share, Rest))
         after = _restore(replay, states)
         reading.progress.total = _expected_messages(ranges, after)
         reading.event_time = _event_time(replay)
@@ -366,12 +346,14 @@ def _file_checkpoint(path: Path | None) -> StreamStates:
 
 
 def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink: Any, args: Any,
-                      from_ms: int | None, to_ms: int | None, states: StreamStates, reading: _Reading) -> Replay:
+                      from_ms: int | None, to_ms: int | None, states: StreamStates, reading: _Reading,
+                      share: Partition | Rest | None = None) -> Replay:
     header, messages = read_export(path)
-    names = _wanted_streams(args, definitions, config)
-    moves = {s: [tuple(m) for m in header.get("clock_moves", {}).get(s, [])
-                 if (from_ms is None or m[1] >= from_ms) and (to_ms is None or m[1] <= to_ms)] for s in names}
-    replay = Replay(config, definitions, sink, moves=moves, streams=names)  # type: ignore[arg-type]
+    partition = share if isinstance(share, Partition) else None
+    names = _wanted_streams(args, definitions, config, partition)
+    moves = header_moves(header, names, from_ms, to_ms, None if partition is None else partition.tag)
+    replay = Replay(config, definitions, sink, moves=moves, streams=names,  # type: ignore[arg-type]
+                    partition=partition, by_slis=isinstance(share, Rest))
     after = _restore(replay, states)
     reading.progress.total = messages.size
     reading.event_time = _event_time(replay)
@@ -446,6 +428,19 @@ def _check_kafka_args(args: Any, *other_sources: str) -> None:
                           "(no export file, NATS prefix or NATS checkpoint with it)")
 
 
+def _partition_part(args: Any, config: Config) -> tuple[Partition | Rest | None, Config]:
+    """``--partition I/N`` (or ``rest``) ``--partition-by S``: the share and its part of the config
+    (the config and None without them)."""
+    share = share_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None),
+                            getattr(args, "rest_apart", False))
+    if share is None:
+        return None, config
+    if getattr(args, "source", "nats") == "kafka":
+        raise ReplayError("--partition replays a partition of a NATS stream's hot subject: not with --source kafka "
+                          "(a Kafka topic-partition is an engine of its own already)")
+    return share, share_config(config, share)
+
+
 def replay_from_args(args: Any) -> int:
     """``slo replay``: the exit code."""
     with warnings_on_stderr():
@@ -454,6 +449,7 @@ def replay_from_args(args: Any) -> int:
 
 def _replay(args: Any) -> int:
     replay: Replay | None = None
+    share: Partition | Rest | None = None  # --partition: one partition's share (runtime/partitions.py)
     kafka = None  # what a --source kafka read found (replay/kafka_input.py)
     with Interrupt() as interrupt:
         reading = _Reading(Progress("replay", None, "B" if args.input else "msg"), interrupt)
@@ -461,15 +457,16 @@ def _replay(args: Any) -> int:
             _check_replay_args(args)
             from_ms, to_ms = _range_ms(args)
             config, definitions = _load(args)
+            share, config = _partition_part(args, config)
             sink = _sink(args)
             if args.input:
                 source = args.input
                 states: StreamStates = {}
                 if args.from_checkpoint:
-                    instance, path = _checkpoint_source(args.from_checkpoint)
+                    instance, path = _checkpoint_source(args.from_checkpoint, share)
                     states = _file_checkpoint(path) if instance is None else asyncio.run(_kv_states(args, instance))
                 replay = _replay_from_file(Path(args.input), config, definitions, sink, args, from_ms, to_ms, states,
-                                           reading)
+                                           reading, share)
             elif args.source == "kafka":
                 from processor.replay.kafka_input import replay_from_kafka
 
@@ -478,7 +475,8 @@ def _replay(args: Any) -> int:
                 source = read_from.describe()
             else:
                 source = "streams"
-                replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading))
+                replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading,
+                                                          share))
         except ConfigError as exc:
             return _fail(reading, exc.report(args.config))
         except (ProcessorError, ValueError, OSError) as exc:
@@ -489,6 +487,8 @@ def _replay(args: Any) -> int:
     if isinstance(sink, NdjsonSink):
         sink.close()
     summary = _summary(replay, written, source, from_ms, to_ms, reading, args.from_checkpoint)
+    if share is not None:
+        summary["partition"] = share.tag
     if kafka is not None:
         summary["kafka"] = kafka.as_json()
     if args.out:
@@ -528,10 +528,13 @@ async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, fro
         for name in names:
             ranges[name] = held = await stream_range(nc, name)
             _check_held(held, from_ms, after.get(name))
-        moves = await _clock_moves(nc, names, from_ms, to_ms)
+        recorded = await recorded_moves(nc, names, from_ms, to_ms)
         header = {"slo_export": EXPORT_FORMAT, "from_ms": from_ms, "to_ms": to_ms,
                   "streams": {n: {"last_seq": r.last_seq} for n, r in ranges.items()},
-                  "clock_moves": {n: sorted(m) for n, m in moves.items() if m}}
+                  "clock_moves": {n: sorted(m) for n, m in recorded.pop(None, {}).items() if m}}
+        partitioned = {tag: {n: sorted(m) for n, m in moves.items() if m} for tag, moves in sorted(recorded.items())}
+        if partitioned:  # `slo run --partition` instances' moves, by partition tag (`slo replay --partition`)
+            header["partition_clock_moves"] = partitioned
         out.write(orjson.dumps(header) + b"\n")
         reading.progress.total = _expected_messages(ranges, after)
         counts = {n: 0 for n in names}

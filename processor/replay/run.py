@@ -5,6 +5,12 @@ Where the live run moved time without events (its idle clock), it recorded the m
 ``slo.clock.<stream>`` with the last stream sequence applied before it; a replay makes each
 recorded move at that same point of the stream, so it ends where the live run did. No wall clock
 is read here: a replay of the same messages and moves is the same every time.
+
+A partition of a hot subject (`slo run --partition I/N`, runtime/partitions.py) replays as its
+instance ran: its part of the config, each stream's messages narrowed to what its filtered
+consumer was delivered, its engines labelled as its own, and the moves its idle clock recorded
+(``slo.clock.<stream>.p<I>of<N>``, Partition.tag). Together the N partitions' replays write what
+the N instances published.
 """
 
 from __future__ import annotations
@@ -21,19 +27,24 @@ import orjson
 from processor.bus.jsreply import stream_sequence
 from processor.bus.publisher import OutMessage
 from processor.config.model import Config
+from processor.config.parse import subject_pattern_matches
 from processor.engine import Engine, Outputs
 from processor.runtime.outbox import render_outputs
 from processor.runtime.processor import fallback_ts_ms
-from processor.runtime.topology import BUS_LANE, partition_config
+from processor.runtime.partitions import Partition
+from processor.runtime.topology import BUS_LANE, consumer_filter, partition_config
 
 # (the stream sequence it came after, the boundary closed through, epoch ms)
 ClockMove = tuple[int, int]
 
 
-def clock_move(data: bytes) -> tuple[str, ClockMove]:
-    """The stream and the move of a ``slo.clock.<stream>`` message (runtime/render.clock_message)."""
+def clock_move(data: bytes) -> tuple[str, str | None, ClockMove]:
+    """The stream, the partition tag (``p0of2``; None: an unpartitioned instance's) and the move of
+    a ``slo.clock.<stream>`` message (runtime/render.clock_message)."""
     body = orjson.loads(data)
-    return str(body["stream"]), (int(body["afterSeq"]), int(body["closedThroughMs"]))
+    partition = body.get("partition")
+    return (str(body["stream"]), None if partition is None else str(partition),
+            (int(body["afterSeq"]), int(body["closedThroughMs"])))
 
 
 def _seq(msg: Any) -> int:
@@ -149,21 +160,30 @@ class StreamReplay:
 
 class Replay:
     """Every stream's engine of a config, as ``slo run`` builds them (the bus monitor's lane
-    measures the live bus and has nothing to replay)."""
+    measures the live bus and has nothing to replay); with ``partition``, as `slo run --partition`
+    builds them from its part of the config (``split_config``): each engine is fed only the
+    messages its instance's filtered consumer is delivered; ``by_slis``: as a sidecar's consumers
+    (`slo run --services`, `--partition rest`) deliver, only its SLIs' subjects."""
 
     def __init__(self, config: Config, definitions: Sequence[dict], emit: Callable[[list[OutMessage]], None],
-                 moves: dict[str, list[ClockMove]] | None = None, streams: Sequence[str] | None = None) -> None:
-        parts, self.orphans = partition_config(config, definitions)
+                 moves: dict[str, list[ClockMove]] | None = None, streams: Sequence[str] | None = None,
+                 partition: Partition | None = None, by_slis: bool = False) -> None:
+        parts, self.orphans = partition_config(config, definitions, partition)
         parts.pop(BUS_LANE, None)
         moves = moves or {}
         self._emit, self._runbook_base_url = emit, config.defaults.runbook_base_url
         self.streams: dict[str, StreamReplay] = {}
+        self._delivered: dict[str, list[str]] = {}  # stream -> its partition's filter subjects
         for name, part in parts.items():
             if streams is not None and name not in streams:
                 continue
-            engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=name)
+            label = name if partition is None else partition.label(name)
+            engine = Engine(part, fallback_ts_ms=fallback_ts_ms, stream=label)
             self.streams[name] = StreamReplay(name, engine, moves.get(name, ()), emit,
                                               config.defaults.runbook_base_url)
+            delivered = consumer_filter(name, part, definitions, partition, by_slis)
+            if delivered is not None:
+                self._delivered[name] = delivered
 
     def add_stream(self, name: str, part: Config, moves: Iterable[ClockMove] = ()) -> StreamReplay:
         """A lane with a part of its own, beside those of the streams: a Kafka topic-partition's
@@ -174,8 +194,12 @@ class Replay:
 
     def feed(self, stream: str, msgs: Sequence[Any]) -> None:
         lane = self.streams.get(stream)
-        if lane is not None:
-            lane.feed(msgs)
+        if lane is None:
+            return
+        subjects = self._delivered.get(stream)
+        if subjects is not None:
+            msgs = [m for m in msgs if any(subject_pattern_matches(s, m.subject) for s in subjects)]
+        lane.feed(msgs)
 
     def finish(self) -> None:
         for lane in self.streams.values():

@@ -59,7 +59,8 @@ class OutputPublisher(Protocol):
 
 
 def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: int | None = None,
-                   runbook_base_url: str = RUNBOOK_BASE_URL, after_seq: int | None = None) -> list[OutMessage]:
+                   runbook_base_url: str = RUNBOOK_BASE_URL, after_seq: int | None = None,
+                   partition: str | None = None) -> list[OutMessage]:
     """Every output of a batch as a message: alerts first, then SLI values, budgets, actions,
     dead letters and time moves.
 
@@ -67,7 +68,8 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
     the server's ``max_payload`` with their headers); ``runbook_base_url`` is
     ``defaults.runbook_base_url``, where each alert's ``runbook_url`` points; ``after_seq`` is the
     last stream sequence applied before the batch's time moves (None: a lane that reads no
-    stream, whose moves are not recorded).
+    stream, whose moves are not recorded); ``partition``: the tag of a `slo run --partition`
+    instance, which its time moves carry (render.clock_message).
     """
     messages = []
     for alert in out.alerts:
@@ -89,7 +91,7 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
         messages.append(OutMessage(subject, payload, headers=headers, msg_id=msg_id))
     if after_seq is not None:
         for closed_through_ms in out.time_moves:
-            subject, payload, msg_id = clock_message(stream, closed_through_ms, after_seq)
+            subject, payload, msg_id = clock_message(stream, closed_through_ms, after_seq, partition)
             messages.append(OutMessage(subject, payload, msg_id=msg_id))
     return messages
 
@@ -101,7 +103,7 @@ class Outbox:
                  stall: Stall | None = None, runbook_base_url: str = RUNBOOK_BASE_URL,
                  telemetry: Telemetry | None = None,
                  alert_sink: Callable[[Sequence[AlertTransition]], None] | None = None,
-                 may_act: Callable[[], bool] = lambda: True):
+                 may_act: Callable[[], bool] = lambda: True, partition: str | None = None):
         self.publisher = publisher
         self.telemetry = telemetry  # told what was published (runtime/telemetry.py)
         # Takes every alert transition once the bus has stored it (the Alertmanager sender's
@@ -113,6 +115,7 @@ class Outbox:
         self._backoff = backoff
         self._stall = stall  # test-only (runtime/testhooks.py)
         self._may_act = may_act  # --standby: False once the lease is lost (runtime/lease.py)
+        self._partition = partition  # --partition's tag, named by its time moves (render.clock_message)
 
     async def deliver(self, stream: str, msgs: Sequence[Any], out: Outputs, after_seq: int | None = None) -> bool:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
@@ -122,7 +125,8 @@ class Outbox:
             self._log.warning("publish.fenced", stream=stream, note="this instance lost its lease: nothing published, "
                               "the batch stays unacked for the active instance")
             return False
-        messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url, after_seq)
+        messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url, after_seq,
+                                  self._partition)
         self._log_outputs(stream, msgs, out, messages)
         # A stream's batch (its messages have a reply subject), not the bus monitor's.
         stall = self._stall

@@ -7,7 +7,8 @@ nats-server's ``{{partition(N, i)}}`` of the key token (an FNV-1a hash of it, mo
 I's instance filters its consumer to ``market.quote.*.I``: it is delivered only its partition's
 messages, and evaluates the SLIs that read them (the *hot* SLIs). Every other SLI of its part of
 the config (``--services`` or all) is evaluated by partition 0 alone, so that the N instances
-together evaluate each SLI once.
+together evaluate each SLI once; or, with ``--rest-apart``, by an instance of its own
+(``--partition rest``, ``Rest``), so that every partition's durable reads the hot subject alone.
 
 A hot SLI can be split only if none of its outputs depends on two partitions' events: every
 series must hold the key label (or the SLI's subject must fix the key token), no error budget may
@@ -17,9 +18,9 @@ events across partitions. ``partition_problems`` says, per SLI, why not; docs/sc
 
 from __future__ import annotations
 
-__all__ = ["PartitionKey", "Partition", "parse_partition", "parse_partition_by", "partition_part",
+__all__ = ["PartitionKey", "Partition", "REST", "Rest", "parse_partition", "rest_part", "share_config", "share_from_args", "parse_partition_by", "partition_part",
            "partition_filter_subjects", "partition_problems", "partition_instance", "partition_from_args", "split_config",
-           "hot_slis", "intersect"]
+           "hot_slis", "intersect", "own_stream"]
 
 import re
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ _KEY_TOKEN = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LITERAL_TOKEN = re.compile(r"[^\s.*>{}]+")
 CORRELATION_KIND = "correlation"
 MAX_PARTITIONS = 1024  # nats-server takes more; a consumer per partition and instance is the cost
+REST = "rest"  # `--partition rest`: the SLIs that do not read the hot subject (Rest)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,12 @@ class PartitionKey:
             tokens.append(token)
         return {"src": self.published, "dest": ".".join([*tokens, f"{{{{partition({count},{self.wildcard})}}}}"])}
 
+    def mapping(self, count: int) -> dict[str, str]:
+        """The account ``mappings`` entry of nats-server's config that appends the partition token
+        as the subject is published (the layout of one stream per partition)."""
+        transform = self.transform(count)
+        return {transform["src"]: transform["dest"]}
+
     def __str__(self) -> str:
         tokens = self.published.split(".")
         tokens[self.key_index] = f"{{{self.label}}}"
@@ -83,10 +91,29 @@ class Partition:
     key: PartitionKey
     index: int
     count: int
+    # --rest-apart: partition 0 too evaluates the hot SLIs alone; the rest is a `--partition rest`
+    # instance's (Rest).
+    rest_apart: bool = False
+
+    @property
+    def tag(self) -> str:
+        """``p<I>of<N>``: ends its durables' and checkpoint key's names, and names it in its time
+        moves on ``slo.clock.<stream>.<tag>`` (runtime/render.clock_message)."""
+        return f"p{self.index}of{self.count}"
 
     def label(self, stream: str) -> str:
         """The ``stream`` label of this instance's input SLIs: each partition measures its own input."""
         return f"{stream}/{self.index}"
+
+
+@dataclass(frozen=True)
+class Rest:
+    """`slo run --partition rest --partition-by SUBJECT`: every SLI of the part but the hot ones,
+    in an instance of its own (durables and checkpoint key ``rest``), its consumers filtered to
+    those SLIs' subjects as a sidecar's are; the partitions then run with ``--rest-apart``."""
+
+    key: PartitionKey
+    tag: str = REST
 
 
 def parse_partition_by(text: str) -> PartitionKey:
@@ -179,7 +206,20 @@ def partition_part(config: Config, partition: Partition) -> Config:
     """The instance's part: the hot SLIs in every partition; the others (but those on the input
     subjects, which every instance keeps) in partition 0 alone."""
     hot = {s.name for s in hot_slis(config, partition.key)}
-    kept = tuple(s for s in config.slis if s.name in hot or partition.index == 0 or _input(s))
+    rest = partition.index == 0 and not partition.rest_apart
+    kept = tuple(s for s in config.slis if s.name in hot or rest or _input(s))
+    names = {s.name for s in kept}
+    return config.model_copy(update={
+        "slis": kept,
+        "slos": tuple(s for s in config.slos if s.sli in names),
+        "alerts": tuple(a for a in config.alerts if a.sli in names),
+    })
+
+
+def rest_part(config: Config, key: PartitionKey) -> Config:
+    """A ``Rest`` instance's part: every SLI but the hot ones (those on the input subjects too)."""
+    hot = {s.name for s in hot_slis(config, key)}
+    kept = tuple(s for s in config.slis if s.name not in hot)
     names = {s.name for s in kept}
     return config.model_copy(update={
         "slis": kept,
@@ -203,11 +243,24 @@ def partition_filter_subjects(subjects: Sequence[str], partition: Partition) -> 
     return sorted(set(out))
 
 
-def partition_instance(base: str, partition: Partition) -> str:
-    """The instance name (durables, checkpoint key) of a partition: ``p<I>of<N>``, after the
-    ``--services`` or ``--instance`` name when there is one."""
-    suffix = f"p{partition.index}of{partition.count}"
-    return suffix if base == "default" else f"{base}_{suffix}"
+def own_stream(definitions: Sequence[dict], partition: Partition) -> str | None:
+    """The stream that holds ``partition``'s share of the hot subject and nothing else, when the
+    operator gave each partition a stream of its own (``MARKET_P0``: ``market.quote.*.0``, the
+    published subject rewritten by an account ``mappings`` entry; docs/scaling.md): the partition
+    reads it whole, through an unfiltered durable. None: the share is in a shared stream."""
+    share = partition.key.filter(partition.index)
+    for definition in definitions:
+        subjects = list(definition.get("subjects", []))
+        if subjects and all(subject_pattern_matches(share, s) for s in subjects) \
+                and any(subject_pattern_matches(s, share) for s in subjects):
+            return str(definition["name"])
+    return None
+
+
+def partition_instance(base: str, partition: Partition | Rest) -> str:
+    """The instance name (durables, checkpoint key) of a partition: ``p<I>of<N>`` (``rest``), after
+    the ``--services`` or ``--instance`` name when there is one."""
+    return partition.tag if base == "default" else f"{base}_{partition.tag}"
 
 
 def partition_from_args(index_text: str | None, by_text: str | None) -> Partition | None:
@@ -222,6 +275,31 @@ def partition_from_args(index_text: str | None, by_text: str | None) -> Partitio
         return Partition(parse_partition_by(by_text), index, count)
     except ValueError as exc:
         raise ProcessorError(str(exc)) from exc
+
+
+def share_from_args(index_text: str | None, by_text: str | None, rest_apart: bool = False) -> Partition | Rest | None:
+    """``--partition I/N`` (or ``rest``), ``--partition-by SUBJECT`` and ``--rest-apart``."""
+    if index_text is not None and index_text.strip() == REST:
+        if by_text is None:
+            raise ProcessorError("--partition rest needs --partition-by, the hot subject whose SLIs it leaves out")
+        try:
+            return Rest(parse_partition_by(by_text))
+        except ValueError as exc:
+            raise ProcessorError(str(exc)) from exc
+    partition = partition_from_args(index_text, by_text)
+    if partition is None:
+        if rest_apart:
+            raise ProcessorError("--rest-apart goes with --partition I/N --partition-by SUBJECT")
+        return None
+    return Partition(partition.key, partition.index, partition.count, rest_apart)
+
+
+def share_config(config: Config, share: Partition | Rest | None) -> Config:
+    """What an instance of ``share`` evaluates: a partition's part (``split_config``), the rest's
+    (``rest_part``), or all of ``config``."""
+    if share is None:
+        return config
+    return rest_part(config, share.key) if isinstance(share, Rest) else split_config(config, share)
 
 
 def split_config(config: Config, partition: Partition) -> Config:

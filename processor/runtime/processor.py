@@ -42,7 +42,7 @@ from processor.runtime.partitions import Partition
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
-from processor.runtime.topology import BUS_LANE, filter_subjects, partition_config
+from processor.runtime.topology import BUS_LANE, consumer_filter, partition_config
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, durable_name
 
 
@@ -100,8 +100,7 @@ class Processor:
         self.consumer_prefix = consumer_prefix
         # A sidecar (`slo run --services`): each consumer delivers only its SLIs' subjects.
         self.filter_by_slis = filter_by_slis
-        # A partition (`slo run --partition`): consumers filtered to its share of the hot subject.
-        self.partition = partition
+        self.partition = partition  # `slo run --partition`: consumers filtered to its share of the hot subject
         self.log = log or structlog.get_logger("slo")
         self._stop = asyncio.Event()
         self.lanes: dict[str, Lane] = {}
@@ -117,7 +116,8 @@ class Processor:
             sender.on_dropped = self.telemetry.metrics.alertmanager_dropped
         self.outbox = Outbox(publisher or Publisher(nc), self._stop, self.log, stall=stall,
                              runbook_base_url=config.defaults.runbook_base_url, telemetry=self.telemetry,
-                             alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=self._may_act)
+                             alert_sink=self.alertmanager.submit if self.alertmanager else None, may_act=self._may_act,
+                             partition=partition.tag if partition is not None else None)
         self.checkpoints = Checkpointer(
             CheckpointStore(nc, key=checkpoint_key), self.lanes, checkpoint_interval_s, self.log, self.telemetry,
             may_act=self._may_act, on_fenced=self._fenced,
@@ -130,7 +130,7 @@ class Processor:
         for r in await provision_streams(self.nc, self.definitions, self.log):
             self.log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
         await self._check_duplicate_window()
-        parts, orphans = partition_config(self.config, self.definitions)
+        parts, orphans = partition_config(self.config, self.definitions, self.partition)
         for name in orphans:
             self.log.warning("sli.no_stream", sli=name, hint="no stream in streams/ holds its subject; it is not evaluated")
         restored = await self.checkpoints.load()
@@ -189,7 +189,7 @@ class Processor:
             self.telemetry.restored(engine)
         durable = durable_name(self.consumer_prefix, stream)
         puller = None
-        subjects = filter_subjects(part, self.partition) if self.filter_by_slis or self.partition else None
+        subjects = consumer_filter(stream, part, self.definitions, self.partition, self.filter_by_slis)
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
                                  start_after_seq=start_after, may_pull=self._may_pull)

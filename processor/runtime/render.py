@@ -225,17 +225,28 @@ def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]
     return f"{_PREFIX['actions']}.{subject_token(action.service)}", orjson.dumps(body), msg_id
 
 
-def clock_message(stream: str, closed_through_ms: int, after_seq: int) -> tuple[str, bytes, str]:
+def clock_message(stream: str, closed_through_ms: int, after_seq: int,
+                  partition: str | None = None) -> tuple[str, bytes, str]:
     """(subject, payload, Nats-Msg-Id) of a time move on ``slo.clock.<stream>``: after applying the
     stream up to sequence ``after_seq``, the idle clock closed every sub-window through
-    ``closed_through_ms`` without an event. A replay does the same at the same point."""
-    body = {
+    ``closed_through_ms`` without an event. A replay does the same at the same point.
+
+    ``partition``: the tag of a `slo run --partition` instance (``p0of2``, Partition.tag). Each
+    partition's idle clock moves its own engine's time at its own sequences, so its moves go on
+    ``slo.clock.<stream>.<tag>`` under ids naming it: two partitions' moves at the same boundary
+    would otherwise share an id and the SLO stream would keep one of them. Unpartitioned moves
+    keep their subject and id."""
+    body: dict = {
         "stream": stream,
         "afterSeq": after_seq,
         "closedThroughMs": closed_through_ms,
         "closedThrough": rfc3339_ms(closed_through_ms),
     }
-    return f"{_PREFIX['clock']}.{subject_token(stream)}", orjson.dumps(body), f"clock-{stream}-{closed_through_ms}"
+    subject, msg_id = f"{_PREFIX['clock']}.{subject_token(stream)}", f"clock-{stream}-{closed_through_ms}"
+    if partition is not None:
+        body["partition"] = partition
+        subject, msg_id = f"{subject}.{subject_token(partition)}", f"clock-{stream}-{partition}-{closed_through_ms}"
+    return subject, orjson.dumps(body), msg_id
 
 
 def sli_message(report: SliReport) -> tuple[str, bytes, str]:

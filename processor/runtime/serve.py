@@ -30,7 +30,7 @@ from processor.runtime.alertmanager import credentials
 from processor.runtime.lease import DEFAULT_LEASE_TTL_S, Lease
 from processor.runtime.logs import configure_logging
 from processor.runtime.outbox import OutputPublisher
-from processor.runtime.partitions import Partition, partition_from_args, partition_instance, split_config
+from processor.runtime.partitions import Partition, Rest, partition_instance, share_config, share_from_args
 from processor.runtime.processor import CHECKPOINT_INTERVAL_S, Processor
 from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSignals, within
 from processor.runtime.telemetry import Telemetry
@@ -273,9 +273,10 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
         services = parse_services(getattr(args, "services", None))
         if services:
             config = services_config(config, services)
-        partition = partition_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None))
-        if partition is not None:
-            config = split_config(config, partition)
+        share = share_from_args(getattr(args, "partition", None), getattr(args, "partition_by", None),
+                                getattr(args, "rest_apart", False))
+        config = share_config(config, share)  # `--partition rest`: a sidecar of every SLI but the hot ones
+        partition = share if isinstance(share, Partition) else None
         if config.alertmanager is not None:
             credentials(config.alertmanager, os.environ)  # a variable not set: one line, before connecting
         outputs = outputs_for(config) if outputs_for is not None else None
@@ -286,8 +287,7 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
         print("--lease-ttl needs --standby", file=sys.stderr)
         return 2
     instance = sidecar_instance(services) if services and args.instance == "default" else args.instance
-    if partition is not None:
-        instance = partition_instance(instance, partition)
+    instance = instance if share is None else partition_instance(instance, share)
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
@@ -304,7 +304,7 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
             Path(args.store_dir),
             batch_size=args.batch_size,
             instance=instance,
-            sidecar=bool(services),
+            sidecar=bool(services) or isinstance(share, Rest),
             partition=partition,
             stop=stop,
             on_start=lambda proc: setattr(signals, "progress", proc.positions),

@@ -10,7 +10,7 @@ engine does with its own input, so every lane's part has them, with their alert 
 
 from __future__ import annotations
 
-__all__ = ["BUS_LANE", "consumer_prefix", "filter_subjects", "parse_services", "partition_config", "services_config", "sidecar_instance",
+__all__ = ["BUS_LANE", "consumer_filter", "consumer_prefix", "filter_subjects", "parse_services", "partition_config", "services_config", "sidecar_instance",
            "stream_subjects"]
 
 import hashlib
@@ -21,7 +21,7 @@ from typing import Any
 from processor.config.model import Config, SliConfig
 from processor.config.parse import subject_pattern_matches
 from processor.errors import ProcessorError
-from processor.runtime.partitions import Partition, partition_filter_subjects
+from processor.runtime.partitions import Partition, hot_slis, own_stream, partition_filter_subjects
 from processor.vocabulary import BUS_SUBJECT_PATTERN, INPUT_SUBJECT_PATTERN
 
 BUS_LANE = "BUS"  # the bus monitor's measurements: a time domain of their own, not a stream
@@ -42,16 +42,20 @@ def _home(subject: str, definitions: Sequence[dict[str, Any]]) -> str | None:
     )
 
 
-def partition_config(config: Config, definitions: Sequence[dict]) -> tuple[dict[str, Config], list[str]]:
-    """The part of the config each stream's engine evaluates, and the SLIs that no stream holds."""
+def partition_config(config: Config, definitions: Sequence[dict],
+                     partition: Partition | None = None) -> tuple[dict[str, Config], list[str]]:
+    """The part of the config each stream's engine evaluates, and the SLIs that no stream holds.
+    With ``partition`` and a stream of its own (partitions.own_stream), the hot SLIs read that one."""
     parts: dict[str, Config] = {}
     orphans = []
     measuring_input = []
+    own = None if partition is None else own_stream(definitions, partition)
+    hot = set() if own is None or partition is None else {s.name for s in hot_slis(config, partition.key)}
     for sli in config.slis:
         if subject_pattern_matches(INPUT_SUBJECT_PATTERN, sli.subject):
             measuring_input.append(sli)
             continue
-        home = _home(sli.subject, definitions)
+        home = own if sli.name in hot else _home(sli.subject, definitions)
         if home is None:
             orphans.append(sli.name)
             continue
@@ -109,6 +113,17 @@ def filter_subjects(part: Config, partition: Partition | None = None) -> list[st
         if not any(other != s and _covers(other, s) for other in subjects)
     )
     return kept if partition is None else partition_filter_subjects(kept, partition)
+
+
+def consumer_filter(stream: str, part: Config, definitions: Sequence[dict], partition: Partition | None,
+                    by_slis: bool) -> list[str] | None:
+    """A lane's durable's filter subjects: None (unfiltered) for an instance that reads every
+    stream whole, and for a partition's own stream (it holds the partition's share alone, and
+    nats-server delivers through an unfiltered durable for less: docs/scaling.md); else its SLIs'
+    subjects (``by_slis``: a sidecar), of the hot subject only the partition's share."""
+    if partition is not None and stream == own_stream(definitions, partition):
+        return None
+    return filter_subjects(part, partition) if by_slis or partition is not None else None
 
 
 def _covers(pattern: str, subject: str) -> bool:

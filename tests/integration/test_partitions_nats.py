@@ -18,15 +18,19 @@ from collections import Counter
 import orjson
 import pytest
 import pytest_asyncio
+import structlog
 
 from processor.bus.checkpoint import CheckpointStore, decode_checkpoint
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
+from processor.bus.streams import load_stream_definitions, provision_streams
+from processor.cli import main
 from processor.simulate import Incident, Simulator
 from processor.simulate.platform import SYMBOLS
 from processor.simulate.publish import publish
-from tests.partitionkit import (PartitionRun, fnv1a_partition, outputs_without_clock, partition_args, pending,
-                                wait_consumed, write_config, write_streams)
+from tests.partitionkit import (PARTITION_BY, PartitionRun, fnv1a_partition, live_outputs, outputs_without_clock, partition_args,
+                                pending, replayed_outputs, wait_consumed, wait_drained, write_config,
+                                write_mapping_conf, write_partition_streams, write_streams)
 from tests.slorun import END_MS, MIN_MS, START_MS, assert_same_outputs, stream_messages
 
 pytestmark = pytest.mark.integration
@@ -157,3 +161,89 @@ async def test_a_partition_killed_mid_backlog_and_restarted_still_gives_the_sing
     # The restart resumed from partition 1's own checkpoint (key p1of2), after the sequence it holds.
     restored = restarted.logged("checkpoint.restored")
     assert [("MARKET", decode_checkpoint(raw)["MARKET"][0])] == [(r["stream"], r["after_seq"]) for r in restored]
+
+
+async def test_with_a_stream_per_partition_each_reads_its_own_stream_unfiltered_with_the_same_outputs(tmp_path, single):
+    """The layout of docs/scaling.md's "One stream per partition": the server's account mapping
+    appends the partition token as the quotes are published, each partition's quotes have a stream
+    of their own (MARKET_P<I>), MARKET holds the other market subjects; each partition reads its
+    stream through an unfiltered durable, and together they give the single instance's outputs."""
+    streams, conf = write_partition_streams(tmp_path, COUNT), write_mapping_conf(tmp_path, COUNT)
+    async with EmbeddedServer(tmp_path / "nats", extra_args=("-c", str(conf))) as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        js = nc.jetstream()
+        runs = {}
+        try:
+            # As publishers send them (core publish, in order), through the server's mapping.
+            await provision_streams(nc, load_stream_definitions(streams), structlog.get_logger("test"))
+            events = [e for e in Simulator(START_MS, seed=8, rate=15.0, incidents=INCIDENTS).records(END_MS)
+                      if e.subject.startswith("market.")]
+            for event in events:
+                await nc.publish(event.subject, orjson.dumps(event.payload))
+            await nc.flush()
+            config = write_config(tmp_path)
+            runs = {i: PartitionRun(server.url, tmp_path / f"p{i}.log", config, streams, partition_args(i, COUNT))
+                    for i in range(COUNT)}
+            durables = {("MARKET_P0", "slo_p0of2_market_p0"), ("MARKET", "slo_p0of2_market"),
+                        ("MARKET_P1", "slo_p1of2_market_p1")}
+            await wait_drained(js, runs, durables)
+            # Each partition's stream holds exactly its symbols' quotes, read whole (no filter).
+            for i in range(COUNT):
+                quotes = await stream_messages(js, f"MARKET_P{i}", "market.quote.>")
+                assert quotes and {i} == {fnv1a_partition(m.subject.split(".")[2], COUNT) for m in quotes}
+                assert {i} == {int(m.subject.split(".")[3]) for m in quotes}
+                info = await js.consumer_info(f"MARKET_P{i}", f"slo_p{i}of2_market_p{i}")
+                assert (None, None, len(quotes)) == (info.config.filter_subject, info.config.filter_subjects,
+                                                     info.delivered.consumer_seq)
+            assert not await stream_messages(js, "MARKET", "market.quote.>")
+            stored = [len(await stream_messages(js, s, "market.>")) for s in ("MARKET", "MARKET_P0", "MARKET_P1")]
+            assert len(events) == sum(stored)
+            info = await js.consumer_info("MARKET", "slo_p0of2_market")
+            assert "market.request" in (info.config.filter_subject, *(info.config.filter_subjects or ()))
+            for run in runs.values():
+                code, _ = await run.signal_and_wait(15)
+                assert 0 == code, run.tail()
+            assert_same_outputs(single, await outputs_without_clock(js))
+            # Each partition replayed from its own stream, with its own time moves: the same.
+            live, replayed = live_outputs(await stream_messages(js, "SLO", "slo.>")), Counter()
+            for i in range(COUNT):
+                out = tmp_path / f"replay-p{i}"
+                assert 0 == await asyncio.to_thread(main, [
+                    "replay", "--config", str(config), "--streams-dir", str(streams), "--nats-url", server.url,
+                    "--out", str(out), *partition_args(i, COUNT)])
+                replayed += replayed_outputs(out)
+            assert live == replayed
+        finally:
+            for run in runs.values():
+                run.ensure_gone()
+            await nc.close()
+
+
+async def test_with_the_rest_apart_partitions_read_the_quotes_alone_and_a_rest_instance_the_others(scene, single):
+    """One config for all: `--rest-apart` partitions evaluate the quote SLIs alone (partition 0's
+    durable filtered to its quotes only) and `--partition rest` the request SLIs and SLOs; together
+    the single instance's outputs, and each one's replay gives them back."""
+    shares = {0: ["--rest-apart"], 1: ["--rest-apart"], "rest": []}
+    runs = {i: PartitionRun(scene.server.url, scene.tmp / f"apart-{i}.log", scene.config, scene.streams,
+                            ["--partition", f"{i}/{COUNT}" if i != "rest" else "rest", "--partition-by", PARTITION_BY,
+                             *extra]) for i, extra in shares.items()}
+    scene.runs += runs.values()
+    durables = {("MARKET", "slo_p0of2_market"), ("MARKET", "slo_p1of2_market"), ("MARKET", "slo_rest_market")}
+    await wait_drained(scene.js, runs, durables)
+    filters = {}
+    for _, name in sorted(durables):
+        info = await scene.js.consumer_info("MARKET", name)
+        filters[name] = info.config.filter_subject or " ".join(info.config.filter_subjects or ())
+    assert {"slo_p0of2_market": "market.quote.*.0", "slo_p1of2_market": "market.quote.*.1",
+            "slo_rest_market": "market.request"} == filters
+    await scene.stop_all()
+    assert_same_outputs(single, await outputs_without_clock(scene.js))
+    live, replayed = live_outputs(await stream_messages(scene.js, "SLO", "slo.>")), Counter()
+    for i, extra in shares.items():
+        out = scene.tmp / f"replay-{i}"
+        assert 0 == await asyncio.to_thread(main, [
+            "replay", "--config", str(scene.config), "--streams-dir", str(scene.streams), "--nats-url",
+            scene.server.url, "--out", str(out), "--partition", f"{i}/{COUNT}" if i != "rest" else "rest",
+            "--partition-by", PARTITION_BY, *extra])
+        replayed += replayed_outputs(out)
+    assert live == replayed

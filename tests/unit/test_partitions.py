@@ -1,6 +1,7 @@
 """Partitions of a hot subject (processor/runtime/partitions.py, `slo validate --partitions`): the
 flags, the stream transform, which SLIs can be split and why not, each partition's part and filter
-subjects. (On a real nats-server: tests/integration/test_partitions.py.)"""
+subjects, the partition's time moves and its replay's share. (On a real nats-server:
+tests/integration/test_partitions_nats.py and test_partitions_replay.py.)"""
 
 from __future__ import annotations
 
@@ -144,3 +145,108 @@ def test_validate_partitions_prints_the_transform_and_each_partition_or_every_re
     assert "SLI market_quote_freshness: SLO market_data_freshness counts every series" in err
     assert 1 == main(["validate", str(config), "--partition-by", "market.quote.{symbol}"])
     assert "--partitions N and --partition-by SUBJECT go together" in capsys.readouterr().err
+
+
+def test_a_partitions_time_move_names_it_in_subject_id_and_body_and_an_unpartitioned_one_is_unchanged():
+    from processor.replay.run import clock_move
+    from processor.runtime.render import clock_message
+
+    tag = Partition(KEY, 1, 2).tag
+    assert "p1of2" == tag and "p1of2" == partition_instance("default", Partition(KEY, 1, 2))
+    subject, payload, msg_id = clock_message("MARKET", 1_700_000_010_000, 42, tag)
+    assert ("slo.clock.MARKET.p1of2", "clock-MARKET-p1of2-1700000010000") == (subject, msg_id)
+    assert ("MARKET", "p1of2", (42, 1_700_000_010_000)) == clock_move(payload)
+    # Partition 0's move at the same boundary: another message, not a duplicate of this one.
+    assert msg_id != clock_message("MARKET", 1_700_000_010_000, 40, "p0of2")[2]
+    subject, payload, msg_id = clock_message("MARKET", 1_700_000_010_000, 42)
+    assert ("slo.clock.MARKET", "clock-MARKET-1700000010000") == (subject, msg_id)
+    assert ("MARKET", None, (42, 1_700_000_010_000)) == clock_move(payload)
+
+
+def test_a_partitions_replay_reads_only_what_its_consumer_is_delivered(tmp_path):
+    import orjson
+
+    from processor.bus.streams import load_stream_definitions
+    from processor.replay.run import Replay
+    from processor.replay.stored import StoredMsg
+
+    definitions = load_stream_definitions(write_streams(tmp_path, 2))
+    quote = {"symbol": "AAPL", "ts": "2026-11-30T12:00:01Z", "quote_ts": "2026-11-30T12:00:00.900Z", "bid": 1.0}
+    request = {"op": "get_quote", "status": "ok", "latency_ms": 3, "ts": "2026-11-30T12:00:01Z"}
+    msgs = [StoredMsg("MARKET", seq, 1_795_000_000_000, subject, orjson.dumps(body)) for seq, (subject, body) in
+            enumerate([("market.quote.AAPL.1", quote), ("market.quote.NVDA.0", {**quote, "symbol": "NVDA"}),
+                       ("market.request", request), ("market.quote.MSFT.1", {**quote, "symbol": "MSFT"})], 1)]
+    expected = {0: [2, 3], 1: [1, 4], None: [1, 2, 3, 4]}  # the sequences each one's consumer delivers
+    for index, seqs in expected.items():
+        partition = None if index is None else Partition(KEY, index, 2)
+        config = SMALL if partition is None else split_config(SMALL, partition)
+        replay = Replay(config, definitions, lambda out: None, partition=partition)
+        fed: list[int] = []
+        lane = replay.streams["MARKET"]
+        feed = lane.feed
+        lane.feed = lambda batch, feed=feed: (fed.extend(m.seq for m in batch), feed(batch))  # type: ignore[method-assign]
+        replay.feed("MARKET", msgs)
+        assert seqs == fed, index
+        assert (len(seqs), "MARKET" if partition is None else f"MARKET/{index}") == (lane.tally.messages,
+                                                                                       lane.engine.input.stream)
+
+
+def test_with_a_stream_per_partition_each_partition_reads_its_own_stream_whole(tmp_path, capsys):
+    from processor.bus.streams import load_stream_definitions
+    from processor.runtime.partitions import own_stream
+    from processor.runtime.topology import consumer_filter, partition_config
+    from tests.partitionkit import write_partition_streams
+
+    definitions = load_stream_definitions(write_partition_streams(tmp_path, 2))
+    shared = load_stream_definitions(write_streams(tmp_path, 2))
+    p0, p1 = Partition(KEY, 0, 2), Partition(KEY, 1, 2)
+    assert ("MARKET_P0", "MARKET_P1", None) == (own_stream(definitions, p0), own_stream(definitions, p1),
+                                                own_stream(shared, p0))
+    assert {"market.quote.*": "market.quote.{{wildcard(1)}}.{{partition(2,1)}}"} == KEY.mapping(2)
+    for partition, lanes in ((p0, {"MARKET": {"quote_request_latency", "request_outcomes"},
+                                   "MARKET_P0": {"quote_freshness", "quote_age"}}),
+                             (p1, {"MARKET_P1": {"quote_freshness", "quote_age"}})):
+        parts, orphans = partition_config(split_config(SMALL, partition), definitions, partition)
+        assert ([], lanes) == (orphans, {name: {s.name for s in part.slis} for name, part in parts.items()})
+        filters = {name: consumer_filter(name, part, definitions, partition, by_slis=False)
+                   for name, part in parts.items()}
+        # Its own stream unfiltered; MARKET (the other market subjects) filtered to what it reads.
+        assert {**{f"MARKET_P{partition.index}": None}, **({"MARKET": ["market.request"]} if partition.index == 0
+                                                           else {})} == filters
+    # A shared stream with the transform: filtered to the partition's share, as before.
+    parts, _ = partition_config(split_config(SMALL, p1), shared, p1)
+    assert ["market.quote.*.1"] == consumer_filter("MARKET", parts["MARKET"], shared, p1, by_slis=False)
+    assert 0 == main(["validate", str(write_config(tmp_path)), "--streams-dir", str(tmp_path / "streams-per-partition"),
+                      "--partitions", "2", "--partition-by", "market.quote.{symbol}"])
+    out = capsys.readouterr().out
+    assert "MARKET_P1: durable slo_p1of2_market_p1, unfiltered" in out
+    assert '"market.quote.{{wildcard(1)}}.{{partition(2,1)}}"' in out and "mappings" in out
+
+
+def test_with_the_rest_apart_the_partitions_take_the_hot_slis_alone_and_rest_the_others(tmp_path, capsys):
+    from processor.runtime.partitions import REST, Rest, rest_part, share_from_args
+
+    assert Rest(KEY) == share_from_args("rest", "market.quote.{symbol}")
+    assert Partition(KEY, 0, 2, True) == share_from_args("0/2", "market.quote.{symbol}", rest_apart=True)
+    assert (REST, "rest", "sc_market-data_rest") == (Rest(KEY).tag, partition_instance("default", Rest(KEY)),
+                                                     partition_instance("sc_market-data", Rest(KEY)))
+    for bad in (("rest", None, False), (None, None, True)):
+        with pytest.raises(ProcessorError):
+            share_from_args(*bad)
+    hot, rest = {"quote_freshness", "quote_age"}, {"quote_request_latency", "request_outcomes"}
+    parts = {i: {s.name for s in split_config(SMALL, Partition(KEY, i, 2, True)).slis} for i in (0, 1)}
+    assert {0: hot, 1: hot} == parts
+    assert {0: hot | rest, 1: hot} == {i: {s.name for s in split_config(SMALL, Partition(KEY, i, 2)).slis}
+                                       for i in (0, 1)}
+    left = rest_part(SMALL, KEY)
+    assert rest == {s.name for s in left.slis}
+    assert {s.name for s in SMALL.slos} == {s.name for s in left.slos}
+    assert {"QuoteRequestSlow"} == {a.name for a in left.alerts}
+    # Partition 0's durable then reads its quotes alone (one filter subject).
+    p0 = split_config(SMALL, Partition(KEY, 0, 2, True))
+    assert ["market.quote.*.0"] == filter_subjects(p0, Partition(KEY, 0, 2, True))
+    assert 0 == main(["validate", str(write_config(tmp_path)), "--streams-dir", str(write_streams(tmp_path, 2)),
+                      "--partitions", "2", "--partition-by", "market.quote.{symbol}", "--rest-apart"])
+    out = capsys.readouterr().out
+    assert "`slo run --partition rest --partition-by 'market.quote.{symbol}'`: instance rest" in out
+    assert "MARKET: durable slo_rest_market, filter_subjects market.request" in out
