@@ -163,4 +163,8 @@ async def test_kill_9_in_the_middle_of_the_backlog_loses_and_duplicates_nothing(
     assert partial[gateway] < lanes[gateway]  # the kill came before the end
     restored = (tmp_path / "run2.log").read_text()
     assert f'"lane": "{gateway}", "from_offset": {partial[gateway] + 1}, "restored": true' in restored
-    assert sorted(expected, key=lambda a: a[1]) == sorted(got, key=lambda a: a[1])
+    missing = {a[1] for a in expected} - {a[1] for a in got}
+    extra = {a[1] for a in got} - {a[1] for a in expected}
+    logs = "".join(line for run in ("run1", "run2") for line in (tmp_path / f"{run}.log").read_text().splitlines(True)
+                   if '"kafka.' in line and '"kafka.started"' not in line)
+    assert sorted(expected, key=lambda a: a[1]) == sorted(got, key=lambda a: a[1]), (sorted(missing), sorted(extra), logs)

