@@ -10,8 +10,8 @@ swapped, so nothing nats-py holds goes stale) and reads the MSG/HMSG lines of *r
 subscriptions itself: it splits the control line, slices the payload out of one snapshot of the
 read buffer and calls the route synchronously, in wire order. A run of plain deliveries (MSG
 with a reply, no headers: most of a pull request's answer) is read a buffer at a time, in passes
-of C (``_run``: about 40 % less CPU per message than the loop on recorded pull responses). Everything else -- other
-subscriptions, PING/PONG, INFO, -ERR, a split message -- is handed, one complete operation at a
+of C (``_run``: about 40 % less CPU per message than the loop, on recorded pull responses).
+Everything else -- other subscriptions, PING/PONG, INFO, -ERR, a split message -- is handed, one complete operation at a
 time, to nats-py's own parser, so its behaviour (reconnects, errors, slow-consumer accounting of
 other subscriptions) is unchanged. Connection, auth, TLS and reconnect stay nats-py's: this
 replaces only how bytes already read become messages.
