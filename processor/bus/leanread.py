@@ -224,7 +224,8 @@ class LeanParser(_nats_parser.Parser):
             return None
         subjects = list(map(self.subjects.get, map(_subject_of, fields)))
         if None in subjects:
-            subjects = [s if s is not None else self._subject(f[_SUBJECT]) for s, f in zip(subjects, fields, strict=True)]
+            subjects = [s if s is not None else self._subject(f[_SUBJECT])
+                        for s, f in zip(subjects, fields, strict=True)]
         replies = map(bytes.decode, map(_reply_of, fields))
         msgs = list(map(tuple.__new__, repeat(PulledMsg), zip(subjects, payloads, replies, repeat(None))))
         in_bytes = sum(sizes[:n])
