@@ -11,7 +11,8 @@ round, rotating the order so that none always runs on a warmer machine:
 - end to end:      the processor with config/slo.yaml (decode, extract, sketch, evaluate rules and
                    budgets, publish outputs and wait for their PubAcks, ack), on the lean path.
 
-It prints the rates and the ratios of end to end to both bare paths (targets: >= 0.9 of the lean
+It prints the rates, the client's CPU per message (process time; nats-server is another process:
+on a shared machine the steadier figure), and the ratios of end to end to both bare paths (targets: >= 0.9 of the lean
 bare path, and >= 100k events/s), and the rate of the engine alone on the same payloads in memory.
 Figures drift +-20 % between runs on the 2-core dev machine; the ratios are taken in one run.
 
@@ -34,7 +35,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull, publish_backlog  # noqa: E402
+from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
@@ -48,6 +49,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 async def measure_end_to_end(nc, spec, definitions, n: int, round_no: int, batch_size: int) -> float:
+    """Events/s of the processor draining the backlog (its start not counted)."""
+    return (await measure_end_to_end_cpu(nc, spec, definitions, n, round_no, batch_size))[0]
+
+
+async def measure_end_to_end_cpu(nc, spec, definitions, n: int, round_no: int, batch_size: int) -> tuple[float, float]:
+    """(events/s, client CPU µs per event) of ``measure_end_to_end``."""
     proc = Processor(
         spec,
         nc,
@@ -60,14 +67,14 @@ async def measure_end_to_end(nc, spec, definitions, n: int, round_no: int, batch
     )
     await proc.start()
     lane = proc.lanes[STREAM]
-    started_s = time.perf_counter()
+    started_s, cpu_started_s = time.perf_counter(), time.process_time()
     runner = asyncio.create_task(proc.run())
     while lane.stats.accepted + lane.stats.rejected + lane.stats.ignored < n:
         await asyncio.sleep(0.002)
-    elapsed_s = time.perf_counter() - started_s
+    elapsed_s, cpu_s = time.perf_counter() - started_s, time.process_time() - cpu_started_s
     proc.stop()
     await runner
-    return n / elapsed_s
+    return n / elapsed_s, cpu_s / n * 1e6
 
 
 @dataclass
@@ -107,22 +114,24 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             rate = await publish_backlog(nc, n)
             print(f"backlog: {n:,} events on {SUBJECT} ({rate:,.0f} msgs/s stored)")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
+            cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             order = list(_PATHS)
             for r in range(rounds):
                 for what in order[r % 3 :] + order[: r % 3]:
                     if what == "e2e":
-                        rate = await measure_end_to_end(nc, spec, definitions, n, r, batch_size)
+                        rate, us = await measure_end_to_end_cpu(nc, spec, definitions, n, r, batch_size)
                     else:
-                        rate = await measure_bare_pull(nc, STREAM, f"bare_{what}_{r}", n, batch_size=batch_size,
-                                                       lean=what == "lean")
+                        rate, us = await measure_bare_pull_cpu(nc, STREAM, f"bare_{what}_{r}", n,
+                                                               batch_size=batch_size, lean=what == "lean")
                     rates[what].append(rate)
-                    print(f"  round {r + 1}: {_PATHS[what]:<26} {rate:>10,.0f} /s")
+                    cpu[what].append(us)
+                    print(f"  round {r + 1}: {_PATHS[what]:<26} {rate:>10,.0f} /s  {us:5.2f} µs client CPU each")
             await nc.close()
     lean, old, e2e = (statistics.median(rates[what]) for what in _PATHS)
     print()
     print(f"median of {rounds} rounds, batch size {batch_size}, {n:,} events:")
     for what, rate in zip(_PATHS, (lean, old, e2e), strict=True):
-        print(f"  {_PATHS[what]:<26} {rate:>10,.0f} /s")
+        print(f"  {_PATHS[what]:<26} {rate:>10,.0f} /s  {statistics.median(cpu[what]):5.2f} µs client CPU each")
     print(f"  bare lean / bare callback:     {lean / old:.2f}   (target >= 1.5)")
     print(f"  end to end / bare (lean):      {e2e / lean:.2f}   (target >= 0.9; events/s target >= 100,000)")
     print(f"  end to end / bare (callback):  {e2e / old:.2f}")

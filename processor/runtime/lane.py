@@ -15,6 +15,7 @@ __all__ = ["PULL_BACKOFF", "Lane", "LocalMsg", "StreamStats"]
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,8 +106,23 @@ class Lane:
     async def run(self, stop: asyncio.Event) -> None:
         """Pull and apply batches until ``stop`` is set, noticed between batches."""
         assert self.puller is not None, "the bus monitor's lane runs with run_measurements()"
-        puller = self.puller
         self.idle.start()
+        # What is built by now (the config, every lane's engine state: budget rings, series,
+        # sketches, many thousands of containers) lives as long as the lanes run. Moved out of the
+        # collector's generations, it is not walked by every full collection, which the pull
+        # path's allocations (a batch's messages survive a few young collections) trigger now and
+        # then: the collector's share of the end-to-end bench drops from ~8 % to ~2 %. Given back
+        # when a lane ends, so that a processor stopped in a running process (a standby that
+        # steps down, a test) is collected as usual.
+        gc.freeze()
+        try:
+            await self._pull_and_apply(stop)
+        finally:
+            gc.unfreeze()
+
+    async def _pull_and_apply(self, stop: asyncio.Event) -> None:
+        puller = self.puller
+        assert puller is not None
 
         def keep_pulling(exc: Exception) -> bool:
             # Pulling holds nothing not yet applied; wait for the bus and pull again. A refusal

@@ -123,3 +123,40 @@ async def test_a_stream_that_never_had_an_event_starts_its_time_on_the_wall_cloc
     assert [] == [r for out in outs for r in out.rejections]
     resolved = [(a.label_map["alertname"], a.status, a.ends_at_ms) for out in outs for a in out.alerts][1:]
     assert [("ServiceNeverReported", "resolved", first_ms - 3_000 + 10_000)] == resolved
+
+
+class PullerStoppingAtOnce:
+    """Stands in for the puller: one empty batch, then the stop; notes what the collector froze."""
+
+    def __init__(self, stop) -> None:
+        self.stop = stop
+        self.frozen_while_pulling: int | None = None
+
+    async def next_batch(self, timeout_s: float) -> list:
+        import gc
+
+        self.frozen_while_pulling = gc.get_freeze_count()
+        self.stop.set()
+        return []
+
+    async def pending(self, timeout_s: float = 5.0) -> int:
+        return 0
+
+
+async def test_what_is_built_before_the_lane_runs_is_frozen_out_of_the_collector_until_it_ends():
+    import asyncio
+    import gc
+
+    class Engine(EngineFailingAtItsSecondBatch):
+        resolution_ms = 10_000
+
+    stop = asyncio.Event()
+    puller = PullerStoppingAtOnce(stop)
+    lane = Lane("S", Engine(), OutboxTakingEverything(), IdleClock(1.0), puller=puller,  # type: ignore[arg-type]
+                log=structlog.get_logger())
+    assert 0 == gc.get_freeze_count()
+    await lane.run(stop)
+    # Everything built before it ran (the lane, its engine, this test's objects) was frozen ...
+    assert puller.frozen_while_pulling is not None and puller.frozen_while_pulling > 0
+    # ... and all of it is given back to the collector when the lane ends.
+    assert 0 == gc.get_freeze_count()

@@ -47,8 +47,10 @@ class Recorder(Client):
 class Route:
     def __init__(self, sid: int, events: list[tuple]) -> None:
         self.sid, self.events = sid, events
+        self.calls: list[int] = []
 
     def on_deliveries(self, msgs: list[PulledMsg]) -> None:
+        self.calls.append(len(msgs))
         self.events.extend(("delivery", self.sid, m) for m in msgs)
 
     def on_status(self, subject: str, headers: dict[str, str]) -> None:
@@ -91,6 +93,32 @@ WIRE = b"".join([
 ])
 
 
+def run_of(sid: int, first_seq: int, count: int, subjects: tuple[str, ...] = ("a.b",)) -> bytes:
+    """``count`` plain deliveries in a row: what a pull request's answer mostly is."""
+    return b"".join(msg(sid, subjects[i % len(subjects)], b'{"i":%d}' % (first_seq + i) * (i % 3), ack(first_seq + i))
+                    for i in range(count))
+
+
+# Long runs of plain deliveries (read a run at a time, not a message at a time), each ended by
+# something the run reader must leave to the per-message loop or to nats-py.
+RUNS = b"".join([
+    run_of(7, 1, 20, ("a.b", "a.c", "a.b.d")),
+    msg(7, "a.b", b"holds\r\na CRLF\r\n", ack(21)),  # pieces at CRLF no longer alternate
+    run_of(7, 22, 12),
+    hmsg(7, "a.b", b"NATS/1.0\r\nNats-Msg-Id: m\r\n\r\n", b"{}", ack(34)),  # headers
+    run_of(7, 35, 9),
+    msg(9, "_INBOX.pub.1", b'{"stream":"S","seq":1}', ""),  # someone else's (a PubAck)
+    run_of(7, 44, 10),
+    run_of(8, 1, 10),  # another route
+    msg(7, "a.b", b"ok", "$JS.ACK.S.d.2.9.60.1764632000000000000.3"),  # a redelivery
+    run_of(7, 54, 8),
+    b"PING\r\n",
+    run_of(7, 62, 11),
+    msg(7, "a.b", b"x", "two tokens"),  # six tokens: nats-py's to read (it refuses the line)
+])
+RUNS_OK = RUNS[: RUNS.index(b"MSG a.b 7 two tokens")]
+
+
 async def reference(wire: bytes) -> list[tuple]:
     """What nats-py's stock parser makes of ``wire``, as the lean parser must deliver it."""
     client = Recorder()
@@ -109,7 +137,7 @@ async def reference(wire: bytes) -> list[tuple]:
     return expected
 
 
-async def lean_read(pieces: list[bytes], *, before: bytes = b"") -> list[tuple]:
+async def lean_read(pieces: list[bytes], *, before: bytes = b"", calls: list[int] | None = None) -> list[tuple]:
     client = Recorder()
     if before:
         await client._ps.parse(before)  # nats-py's parser, before the lean one is installed
@@ -117,6 +145,8 @@ async def lean_read(pieces: list[bytes], *, before: bytes = b"") -> list[tuple]:
     assert routes is not None
     for sid in ROUTED:
         routes[sid] = Route(sid, client.events)
+        if calls is not None:
+            routes[sid].calls = calls
     for piece in pieces:
         await client._ps.parse(piece)
     return client.events
@@ -198,3 +228,34 @@ def test_a_parser_it_was_not_written_against_keeps_the_callback_path() -> None:
     client._ps = Patched(client)
     assert lean_routes(client) is None
     assert type(client._ps) is Patched
+
+
+async def test_runs_of_deliveries_read_as_nats_py_reads_them_in_one_piece() -> None:
+    calls: list[int] = []
+    assert await reference(RUNS_OK) == await lean_read([RUNS_OK], calls=calls)
+    assert max(calls) >= 12  # read a run at a time: one call for many messages
+
+
+async def test_runs_of_deliveries_cut_anywhere_read_the_same() -> None:
+    expected = await reference(RUNS_OK)
+    for cut in range(1, len(RUNS_OK), 3):
+        assert expected == await lean_read([RUNS_OK[:cut], RUNS_OK[cut:]]), f"cut at byte {cut}"
+
+
+async def test_runs_of_deliveries_in_random_pieces_read_the_same() -> None:
+    expected = await reference(RUNS_OK)
+    rng = random.Random(34)
+    for _ in range(100):
+        pieces, at = [], 0
+        while at < len(RUNS_OK):
+            size = rng.choice((1, 7, 64, 200, 1000, 4096))
+            pieces.append(RUNS_OK[at : at + size])
+            at += size
+        assert expected == await lean_read(pieces)
+
+
+async def test_a_line_of_six_tokens_after_a_run_is_refused_as_nats_py_refuses_it() -> None:
+    with pytest.raises(ProtocolError):
+        await Parser(Recorder()).parse(RUNS)
+    with pytest.raises(ProtocolError):
+        await lean_read([RUNS])
