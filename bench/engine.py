@@ -8,6 +8,12 @@ same snapshot and outputs. Printed, medians of the rounds: µs per event of each
 and a breakdown of the batched path: decoding alone (one ``orjson.loads`` per message, part of
 both paths), and the rest.
 
+Times are this process's CPU time (``time.process_time``): the machine is shared, and wall time
+would count the turns of other processes. Building the engine (once per process: the catalogue's
+rules and budgets, ~0.2 s) is printed on its own, not spread over the events. The backlog is
+moved out of the garbage collector's sight (``gc.freeze``): 200k messages resident at once are
+the bench's, not a live lane's, which holds one batch.
+
     python bench/engine.py [--n 200000] [--rounds 3] [--batch-size 1000]
 
 The design's goal: the batched path at <= 1.5 µs per gateway event.
@@ -16,6 +22,7 @@ The design's goal: the batched path at <= 1.5 µs per gateway event.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -46,23 +53,30 @@ def run(config, msgs: list[Msg], batch_size: int, batched: bool) -> tuple[float,
     engine = Engine(config)
     engine.batched = batched
     out = Outputs()
-    started_s = time.perf_counter()
+    started_s = time.process_time()
     for i in range(0, len(msgs), batch_size):
         out.extend(engine.ingest(msgs[i : i + batch_size]))
-    return (time.perf_counter() - started_s) * 1e6 / len(msgs), engine, out
+    return (time.process_time() - started_s) * 1e6 / len(msgs), engine, out
+
+
+def build_s(config) -> float:
+    started_s = time.process_time()
+    Engine(config)
+    return time.process_time() - started_s
 
 
 def decode_only(msgs: list[Msg], batch_size: int) -> float:
     loads = orjson.loads
-    started_s = time.perf_counter()
+    started_s = time.process_time()
     for i in range(0, len(msgs), batch_size):
         [loads(m.data) for m in msgs[i : i + batch_size]]
-    return (time.perf_counter() - started_s) * 1e6 / len(msgs)
+    return (time.process_time() - started_s) * 1e6 / len(msgs)
 
 
 def main(n: int, rounds: int, batch_size: int) -> None:
     config = load_config(REPO / "config" / "slo.yaml")
     msgs = backlog(n)
+    gc.freeze()
     gateway_slis = [s.name for s in config.slis if s.subject == SUBJECT]
     print(f"{len(config.slis)} SLIs in the catalogue, {len(gateway_slis)} on {SUBJECT}: {', '.join(gateway_slis)}")
     print(f"{n:,} gateway events, batches of {batch_size}")
@@ -87,6 +101,7 @@ def main(n: int, rounds: int, batch_size: int) -> None:
     print(f"  batched:   {b:5.2f} µs/event ({1e6 / b:>9,.0f} events/s)   goal <= 1.5 µs")
     print(f"    of which decoding {d:4.2f} µs, the rest {b - d:4.2f} µs")
     print(f"  per-event: {p:5.2f} µs/event ({1e6 / p:>9,.0f} events/s)")
+    print(f"  building an engine: {build_s(config) * 1e3:.0f} ms CPU (once per process, not in the figures above)")
     print(f"  ratio per-event / batched: {p / b:.2f}x")
 
 
