@@ -169,7 +169,7 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
         if series is None:
             series = sli.series_for(())
         if instant is not None:
-            instant.observe_run(sli, (), series, times.tolist(), _listed(values), out)
+            instant.observe_run(sli, (), series, times, values, out)
         _record_series(sli, series, times, values, res)
         return
     for _, series, rows in _series_of(sli, column.payloads[a:b]):

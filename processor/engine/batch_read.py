@@ -66,7 +66,8 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
         exceptional[index[~objects]] = True
         index = index[objects]
         rows = [p for p, ok in zip(rows, objects) if ok]
-    msgs = [batch[i] for i in index.tolist()]
+    # The messages themselves are read only for stream timestamps (a missing or odd time field).
+    msgs = batch if len(rows) == len(batch) else [batch[i] for i in index.tolist()]
     _fill_fields(engine, subject, slis, rows, msgs)
     m = len(rows)
     msg_t = np.zeros(m, dtype=np.int64)
@@ -162,7 +163,7 @@ def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray,
             t = np.array(raw, dtype=np.int64)
         except OverflowError:
             t = None
-        if t is not None and not ((t < 0) | (t > MAX_EVENT_TIME_MS)).any():
+        if t is not None and len(t) and t.min() >= 0 and t.max() <= MAX_EVENT_TIME_MS:
             return t, np.zeros(len(raw), dtype=bool)
     t = np.zeros(len(raw), dtype=np.int64)
     bad = np.zeros(len(raw), dtype=bool)

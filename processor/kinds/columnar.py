@@ -63,7 +63,7 @@ def _order(key: str, op: np.ufunc, literal: int | float) -> ColumnFn:
             column = np.array(values, dtype=np.float64)
         except OverflowError:
             return None
-        if int in types and len(column) and np.abs(column).max() >= _EXACT_INT:
+        if int in types and len(column) and max(column.max(), -column.min()) >= _EXACT_INT:
             return None
         return op(column, literal)
 
