@@ -40,16 +40,51 @@ NOT_JSON = object()  # what a payload that does not decode stands for (shared wi
 
 
 def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
-    """Every message's payload, ``NOT_JSON`` for one that does not decode.
-
-    One ``loads`` per message: decoding the batch as one JSON array (b"[" + b",".join(...) + b"]")
-    is about 15 % faster here, but a hostile pair of messages (one ending inside an array, the
-    next closing it, a third holding two objects) decodes to the right number of objects, wrongly
-    aligned; only decoding each message tells which message holds what."""
+    """Every message's payload, ``NOT_JSON`` for one that does not decode: the batch decoded as
+    one JSON array where that provably gives each message its own object (``_decode_joined``),
+    otherwise one ``loads`` per message."""
+    datas = [m.data for m in batch]
+    if loads is orjson.loads and len(datas) > 1:
+        payloads = _decode_joined(datas)
+        if payloads is not None:
+            return payloads
     try:
-        return [loads(m.data) for m in batch]
+        return list(map(loads, datas))
     except orjson.JSONDecodeError:
-        return [_decode_one(loads, m.data) for m in batch]
+        return [_decode_one(loads, data) for data in datas]
+
+
+_OPEN, _CLOSE, _NEWLINE = b"{}\n"
+
+
+def _decode_joined(datas: list[bytes]) -> list | None:
+    """The messages' objects from one ``orjson.loads`` of ``[m1,\nm2,\n...]``, or None when it
+    cannot be shown that object i is what message i alone decodes to.
+
+    About 20 % faster than a ``loads`` per message, but only sound when every message is one
+    object: a hostile message can end inside a value that the next one closes. It is shown so:
+    no message holds a newline byte (so the n - 1 newlines are the separators, and where each
+    message starts and ends is known), each message's first byte is ``{`` and its last ``}``,
+    the joined bytes hold no other brace (n of each in all), and the array decodes to n dicts.
+    Each dict has an opening and a closing brace token, so those are all the braces there are:
+    the i-th dict opens at message i's first byte and closes at its last, and its value is those
+    bytes' alone. Anything else (nested objects, a brace in a string, a newline or whitespace
+    around a message, one that does not decode): None, and the caller decodes message by message."""
+    n = len(datas)
+    joined = b"[" + b",\n".join(datas) + b"]"
+    raw = np.frombuffer(joined, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == _NEWLINE)
+    if (len(newlines) != n - 1 or raw[1] != _OPEN or raw[-2] != _CLOSE or (raw[newlines + 1] != _OPEN).any()
+            or (raw[newlines - 2] != _CLOSE).any() or np.count_nonzero(raw == _OPEN) != n
+            or np.count_nonzero(raw == _CLOSE) != n):
+        return None
+    try:
+        payloads = orjson.loads(joined)
+    except orjson.JSONDecodeError:
+        return None
+    if len(payloads) != n or set(map(type, payloads)) != {dict}:
+        return None
+    return payloads
 
 
 def _decode_one(loads: Callable[[bytes], Any], data: bytes) -> Any:
