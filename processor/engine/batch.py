@@ -71,7 +71,7 @@ def _decode_joined(datas: list[bytes]) -> list | None:
     bytes' alone. Anything else (nested objects, a brace in a string, a newline or whitespace
     around a message, one that does not decode): None, and the caller decodes message by message."""
     n = len(datas)
-    joined = b"[" + b",\n".join(datas) + b"]"
+    joined = b",\n".join([b"[" + datas[0], *datas[1:-1], datas[-1] + b"]"])
     raw = np.frombuffer(joined, dtype=np.uint8)
     newlines = np.flatnonzero(raw == _NEWLINE)
     if (len(newlines) != n - 1 or raw[1] != _OPEN or raw[-2] != _CLOSE or (raw[newlines + 1] != _OPEN).any()

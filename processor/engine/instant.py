@@ -244,12 +244,19 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
     # Each touched sub-window's stat before the run, as ``Watch.value`` reads it per sub-window.
     touched = {s: _sub_value(watch, series, s) for s in set(subs)}
     rule = watch.rule
+    # Window ends a firing state needs nothing more for (``_kept``), known until the state changes.
+    kept_state, kept_ends = None, set()
     for t_ms, sub, grow in zip(times_ms, subs, grows):
         touched[sub] = max(touched[sub], grow) if stat == "max" else touched[sub] + grow
         b_ms = sub + res
         st = rule.states.get(labels)
+        if st is not kept_state:
+            kept_state, kept_ends = st, set()
+        elif b_ms in kept_ends:
+            continue
         firing = st is not None and st.state == FIRING
         if firing and (not watch.refires or _kept(st, b_ms)):
+            kept_ends.add(b_ms)
             continue
         lo_ms = b_ms - window_ms
         value = float(_window_with(watch, series, touched, lo_ms, b_ms))
@@ -259,6 +266,7 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
             _keep(st, b_ms, t_ms, value)
         else:
             _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
+            kept_state = None
 
 
 def _sub_value(watch: Watch, series: Series, sub: int) -> float:
