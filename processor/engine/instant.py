@@ -200,7 +200,7 @@ class InstantRules:
             if not targets:
                 continue
             grows = _contributions(watch, observed)
-            if not any(_may_hold(watch, series, b, subs, grows) for b in targets):
+            if not any(_may_hold(watch, series, b, subs, (lo, hi), grows) for b in targets):
                 continue
             _replay_run(watch, labels, series, times.tolist(), subs.tolist(), grows.tolist(), out, res)
 
@@ -219,12 +219,16 @@ def _contributions(watch: Watch, observed: Any) -> np.ndarray:
     return np.fromiter(map(watch.contrib, observed), dtype=np.float64, count=n)
 
 
-def _may_hold(watch: Watch, series: Series, b_ms: int, subs: np.ndarray, grows: np.ndarray) -> bool:
+def _may_hold(watch: Watch, series: Series, b_ms: int, subs: np.ndarray, span: tuple[int, int],
+              grows: np.ndarray) -> bool:
     """Whether the window ending at ``b_ms`` can hold after any prefix of the run: its value now
     grown by every positive contribution of the run inside it (a bound with a little room for the
-    order in which floats were added)."""
+    order in which floats were added). ``span``: the run's first and last sub-window."""
     lo_ms = b_ms - watch.window_ms
-    inside = grows[(subs >= lo_ms) & (subs < b_ms)]
+    if lo_ms <= span[0] and span[1] < b_ms:
+        inside = grows  # the whole run is in the window: the usual case
+    else:
+        inside = grows[(subs >= lo_ms) & (subs < b_ms)]
     if not len(inside):
         return False
     before = watch.value(series, b_ms)
