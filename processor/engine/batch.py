@@ -54,7 +54,9 @@ def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
         return [_decode_one(loads, data) for data in datas]
 
 
-_OPEN, _CLOSE, _NEWLINE = b"{}\n"
+# Every byte but the braces and the newline: what ``bytes.translate`` drops to leave the
+# joined batch's structure, one C pass.
+_NOT_BRACE_OR_NEWLINE = bytes(b for b in range(256) if b not in b"{}\n")
 
 
 def _decode_joined(datas: list[bytes]) -> list | None:
@@ -63,20 +65,18 @@ def _decode_joined(datas: list[bytes]) -> list | None:
 
     About 20 % faster than a ``loads`` per message, but only sound when every message is one
     object: a hostile message can end inside a value that the next one closes. It is shown so:
-    no message holds a newline byte (so the n - 1 newlines are the separators, and where each
-    message starts and ends is known), each message's first byte is ``{`` and its last ``}``,
-    the joined bytes hold no other brace (n of each in all), and the array decodes to n dicts.
-    Each dict has an opening and a closing brace token, so those are all the braces there are:
-    the i-th dict opens at message i's first byte and closes at its last, and its value is those
-    bytes' alone. Anything else (nested objects, a brace in a string, a newline or whitespace
-    around a message, one that does not decode): None, and the caller decodes message by message."""
+    the joined bytes' braces and newlines, in order, are ``{}`` then ``\n{}`` n - 1 times, and the
+    array decodes to n dicts. The newlines are then the separators (no message holds one), and
+    message i holds one ``{`` and, after it, one ``}``. Each dict has an opening and a closing
+    brace token, so those are all the braces there are (none nested, none in a string): the i-th
+    dict spans message i's braces, and what message i holds outside them lies between two
+    elements of the array, where only the one separator's comma and whitespace can be. So
+    message i alone decodes to dict i. Anything else (nested objects, a brace in a string, a
+    newline in a message, one that does not decode): None, and the caller decodes message by
+    message."""
     n = len(datas)
     joined = b",\n".join([b"[" + datas[0], *datas[1:-1], datas[-1] + b"]"])
-    raw = np.frombuffer(joined, dtype=np.uint8)
-    newlines = np.flatnonzero(raw == _NEWLINE)
-    if (len(newlines) != n - 1 or raw[1] != _OPEN or raw[-2] != _CLOSE or (raw[newlines + 1] != _OPEN).any()
-            or (raw[newlines - 2] != _CLOSE).any() or np.count_nonzero(raw == _OPEN) != n
-            or np.count_nonzero(raw == _CLOSE) != n):
+    if joined.translate(None, _NOT_BRACE_OR_NEWLINE) != b"{}" + b"\n{}" * (n - 1):
         return None
     try:
         payloads = orjson.loads(joined)
