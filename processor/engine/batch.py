@@ -149,6 +149,9 @@ def _run_length(engine: Any, t_ms: np.ndarray, staged: np.ndarray) -> int:
         ends = staged
     else:
         trigger_ms = closed + clock.resolution_ms + clock.lateness_ms
+        if len(t_ms) and staged.all() and t_ms.min() >= closed and t_ms.max() < trigger_ms \
+                and t_ms.max() <= engine._skew_ceiling_ms:
+            return len(t_ms)  # the usual case: every message is plain and fits
         ends = staged & ((t_ms < closed) | (t_ms >= trigger_ms) | (t_ms > engine._skew_ceiling_ms))
     if not len(ends):
         return 0
@@ -239,15 +242,16 @@ def _series_of(sli: SliState, payloads: list) -> list[tuple[tuple, Any, Any]]:
 
 def _record_series(sli: SliState, series: Any, times: np.ndarray, values: Any, res: int) -> None:
     """One SLI's events into one series: per sub-window, one call of the kind's run recorder."""
-    subs = times - times % res
-    lo, hi = int(subs.min()), int(subs.max())
+    first_ms, last_ms = int(times.min()), int(times.max())
+    lo = first_ms - first_ms % res
     record = sli.record_many
     last = series.last_by_sub
-    if lo == hi:
+    if lo == last_ms - last_ms % res:
         record(series, lo, values)
         if last is not None:
-            _saw(last, lo, int(times.max()))
+            _saw(last, lo, last_ms)
     else:
+        subs = times - times % res
         for sub in np.unique(subs).tolist():
             rows = subs == sub
             record(series, sub, values[rows])
