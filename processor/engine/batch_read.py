@@ -69,7 +69,6 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
     # The messages themselves are read only for stream timestamps (a missing or odd time field).
     msgs = batch if len(rows) == len(batch) else [batch[i] for i in index.tolist()]
     _fill_fields(engine, subject, slis, rows, msgs)
-    m = len(rows)
     times: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     observed = []
     clean = True  # every SLI takes every row, all at one readable time field
@@ -86,7 +85,15 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
         t_ms[index] = t
         staged[index] = True
         columns = [_column(engine, sli, None, values, index, t, rows) for sli, _, values, _, _ in observed]
-        return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
+    else:
+        columns = _masked_columns(engine, observed, len(times) > 1, index, rows, t_ms, staged, exceptional)
+    return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
+
+
+def _masked_columns(engine: Any, observed: list, several_times: bool, index: np.ndarray, rows: list,
+                    t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> list[Column]:
+    """The columns when some SLI leaves rows out, refuses them, or reads another time field."""
+    m = len(rows)
     msg_t = np.zeros(m, dtype=np.int64)
     taken = np.zeros(m, dtype=bool)
     odd = np.zeros(m, dtype=bool)  # refused by some SLI, or read at different times
@@ -98,7 +105,7 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
         if bad_t is not None:
             odd |= take & bad_t
             take &= ~bad_t
-        if len(times) > 1:
+        if several_times:
             odd |= take & taken & (msg_t != t)
         msg_t = np.where(take & ~taken, t, msg_t)
         taken |= take
@@ -107,8 +114,7 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
     plain = ~odd
     t_ms[index] = msg_t
     staged[index] = taken & plain
-    columns = [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
-    return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
+    return [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
 
 
 def _fill_fields(engine: Any, subject: str, slis: tuple, rows: list, msgs: list) -> None:
