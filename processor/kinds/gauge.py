@@ -103,9 +103,11 @@ def _top_level_many(field: str, unit_to_ms: float):
         if not set(map(type, raw)) <= _NUMBERS:
             return None
         try:
-            value = np.array(raw, dtype=np.float64) * unit_to_ms  # float(v) * unit, v rounded first
+            v = np.array(raw, dtype=np.float64)  # float(v): an int rounded first
         except OverflowError:
             return None
+        with np.errstate(over="ignore"):  # past a float after the unit: left to ``observer``
+            value = v * unit_to_ms
         if len(value) and not np.isfinite(value).all():
             return None
         return value
