@@ -40,16 +40,51 @@ NOT_JSON = object()  # what a payload that does not decode stands for (shared wi
 
 
 def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
-    """Every message's payload, ``NOT_JSON`` for one that does not decode.
-
-    One ``loads`` per message: decoding the batch as one JSON array (b"[" + b",".join(...) + b"]")
-    is about 15 % faster here, but a hostile pair of messages (one ending inside an array, the
-    next closing it, a third holding two objects) decodes to the right number of objects, wrongly
-    aligned; only decoding each message tells which message holds what."""
+    """Every message's payload, ``NOT_JSON`` for one that does not decode: the batch decoded as
+    one JSON array where that provably gives each message its own object (``_decode_joined``),
+    otherwise one ``loads`` per message."""
+    datas = [m.data for m in batch]
+    if loads is orjson.loads and len(datas) > 1:
+        payloads = _decode_joined(datas)
+        if payloads is not None:
+            return payloads
     try:
-        return [loads(m.data) for m in batch]
+        return list(map(loads, datas))
     except orjson.JSONDecodeError:
-        return [_decode_one(loads, m.data) for m in batch]
+        return [_decode_one(loads, data) for data in datas]
+
+
+# Every byte but the braces and the newline: what ``bytes.translate`` drops to leave the
+# joined batch's structure, one C pass.
+_NOT_BRACE_OR_NEWLINE = bytes(b for b in range(256) if b not in b"{}\n")
+
+
+def _decode_joined(datas: list[bytes]) -> list | None:
+    """The messages' objects from one ``orjson.loads`` of ``[m1,\nm2,\n...]``, or None when it
+    cannot be shown that object i is what message i alone decodes to.
+
+    About 20 % faster than a ``loads`` per message, but only sound when every message is one
+    object: a hostile message can end inside a value that the next one closes. It is shown so:
+    the joined bytes' braces and newlines, in order, are ``{}`` then ``\n{}`` n - 1 times, and the
+    array decodes to n dicts. The newlines are then the separators (no message holds one), and
+    message i holds one ``{`` and, after it, one ``}``. Each dict has an opening and a closing
+    brace token, so those are all the braces there are (none nested, none in a string): the i-th
+    dict spans message i's braces, and what message i holds outside them lies between two
+    elements of the array, where only the one separator's comma and whitespace can be. So
+    message i alone decodes to dict i. Anything else (nested objects, a brace in a string, a
+    newline in a message, one that does not decode): None, and the caller decodes message by
+    message."""
+    n = len(datas)
+    joined = b",\n".join([b"[" + datas[0], *datas[1:-1], datas[-1] + b"]"])
+    if joined.translate(None, _NOT_BRACE_OR_NEWLINE) != b"{}" + b"\n{}" * (n - 1):
+        return None
+    try:
+        payloads = orjson.loads(joined)
+    except orjson.JSONDecodeError:
+        return None
+    if len(payloads) != n or set(map(type, payloads)) != {dict}:
+        return None
+    return payloads
 
 
 def _decode_one(loads: Callable[[bytes], Any], data: bytes) -> Any:
@@ -114,6 +149,9 @@ def _run_length(engine: Any, t_ms: np.ndarray, staged: np.ndarray) -> int:
         ends = staged
     else:
         trigger_ms = closed + clock.resolution_ms + clock.lateness_ms
+        if len(t_ms) and staged.all() and t_ms.min() >= closed and t_ms.max() < trigger_ms \
+                and t_ms.max() <= engine._skew_ceiling_ms:
+            return len(t_ms)  # the usual case: every message is plain and fits
         ends = staged & ((t_ms < closed) | (t_ms >= trigger_ms) | (t_ms > engine._skew_ceiling_ms))
     if not len(ends):
         return 0
@@ -169,7 +207,7 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
         if series is None:
             series = sli.series_for(())
         if instant is not None:
-            instant.observe_run(sli, (), series, times.tolist(), _listed(values), out)
+            instant.observe_run(sli, (), series, times, values, out)
         _record_series(sli, series, times, values, res)
         return
     for _, series, rows in _series_of(sli, column.payloads[a:b]):
@@ -204,15 +242,16 @@ def _series_of(sli: SliState, payloads: list) -> list[tuple[tuple, Any, Any]]:
 
 def _record_series(sli: SliState, series: Any, times: np.ndarray, values: Any, res: int) -> None:
     """One SLI's events into one series: per sub-window, one call of the kind's run recorder."""
-    subs = times - times % res
-    lo, hi = int(subs.min()), int(subs.max())
+    first_ms, last_ms = int(times.min()), int(times.max())
+    lo = first_ms - first_ms % res
     record = sli.record_many
     last = series.last_by_sub
-    if lo == hi:
+    if lo == last_ms - last_ms % res:
         record(series, lo, values)
         if last is not None:
-            _saw(last, lo, int(times.max()))
+            _saw(last, lo, last_ms)
     else:
+        subs = times - times % res
         for sub in np.unique(subs).tolist():
             rows = subs == sub
             record(series, sub, values[rows])

@@ -66,23 +66,46 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
         exceptional[index[~objects]] = True
         index = index[objects]
         rows = [p for p, ok in zip(rows, objects) if ok]
-    msgs = [batch[i] for i in index.tolist()]
+    # The messages themselves are read only for stream timestamps (a missing or odd time field).
+    msgs = batch if len(rows) == len(batch) else [batch[i] for i in index.tolist()]
     _fill_fields(engine, subject, slis, rows, msgs)
-    m = len(rows)
-    msg_t = np.zeros(m, dtype=np.int64)
-    taken = np.zeros(m, dtype=bool)
-    odd = np.zeros(m, dtype=bool)  # refused by some SLI, or read at different times
-    times: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    takes = []
+    times: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    observed = []
+    clean = True  # every SLI takes every row, all at one readable time field
     for sli in slis:
         take, values, refused = _observe_column(sli, rows)
         field_times = times.get(sli.ts_field)
         if field_times is None:
             field_times = times[sli.ts_field] = _times(engine, sli.ts_field, rows, msgs)
-        t, bad_t = field_times
-        odd |= refused | (take & bad_t)
-        take &= ~bad_t
-        if len(times) > 1:
+        clean = clean and take is None and refused is None and field_times[1] is None
+        observed.append((sli, take, values, refused, field_times))
+    if clean and len(times) == 1:
+        # The common case, without a mask: every message is plain, at the one time read.
+        t = observed[0][4][0]
+        t_ms[index] = t
+        staged[index] = True
+        columns = [_column(engine, sli, None, values, index, t, rows) for sli, _, values, _, _ in observed]
+    else:
+        columns = _masked_columns(engine, observed, len(times) > 1, index, rows, t_ms, staged, exceptional)
+    return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
+
+
+def _masked_columns(engine: Any, observed: list, several_times: bool, index: np.ndarray, rows: list,
+                    t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> list[Column]:
+    """The columns when some SLI leaves rows out, refuses them, or reads another time field."""
+    m = len(rows)
+    msg_t = np.zeros(m, dtype=np.int64)
+    taken = np.zeros(m, dtype=bool)
+    odd = np.zeros(m, dtype=bool)  # refused by some SLI, or read at different times
+    takes = []
+    for sli, take, values, refused, (t, bad_t) in observed:
+        take = np.ones(m, dtype=bool) if take is None else take
+        if refused is not None:
+            odd |= refused
+        if bad_t is not None:
+            odd |= take & bad_t
+            take &= ~bad_t
+        if several_times:
             odd |= take & taken & (msg_t != t)
         msg_t = np.where(take & ~taken, t, msg_t)
         taken |= take
@@ -91,8 +114,7 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
     plain = ~odd
     t_ms[index] = msg_t
     staged[index] = taken & plain
-    columns = [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
-    return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
+    return [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
 
 
 def _fill_fields(engine: Any, subject: str, slis: tuple, rows: list, msgs: list) -> None:
@@ -106,8 +128,9 @@ def _fill_fields(engine: Any, subject: str, slis: tuple, rows: list, msgs: list)
             engine._fill_stream_times(payload, subject, slis, msg)
 
 
-def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray, Any, np.ndarray]:
-    """(rows the SLI takes, their observed values aligned with all rows, rows it refuses)."""
+def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray | None, Any, np.ndarray | None]:
+    """(rows the SLI takes, None for all; their observed values aligned with all rows; rows it
+    refuses, None for none)."""
     m = len(rows)
     if sli.where is None:
         chosen = rows
@@ -119,6 +142,8 @@ def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray, Any, np.ndar
         chosen = [p for p, ok in zip(rows, selected) if ok]
     values = sli.observe_many(chosen) if sli.observe_many is not None else None
     if values is not None:
+        if selected is None:
+            return None, values, None
         take = np.ones(len(chosen), dtype=bool)
         refused = np.zeros(len(chosen), dtype=bool)
     else:
@@ -154,16 +179,19 @@ def _observe_each(sli: SliState, rows: list) -> tuple[np.ndarray, np.ndarray, np
     return values, take, refused
 
 
-def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray, np.ndarray]:
-    """(event time of each row read at ``field``, rows whose time cannot be read)."""
-    raw = [p.get(field) for p in rows]
+def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray, np.ndarray | None]:
+    """(event time of each row read at ``field``, rows whose time cannot be read: None for none)."""
+    try:
+        raw = [p[field] for p in rows]  # faster than .get while every row has the field
+    except KeyError:
+        raw = [p.get(field) for p in rows]
     if set(map(type, raw)) == {int}:  # epoch ms as ints: the common case
         try:
             t = np.array(raw, dtype=np.int64)
         except OverflowError:
             t = None
-        if t is not None and not ((t < 0) | (t > MAX_EVENT_TIME_MS)).any():
-            return t, np.zeros(len(raw), dtype=bool)
+        if t is not None and t.min() >= 0 and t.max() <= MAX_EVENT_TIME_MS:
+            return t, None
     t = np.zeros(len(raw), dtype=np.int64)
     bad = np.zeros(len(raw), dtype=bool)
     for r, value in enumerate(raw):
@@ -174,13 +202,16 @@ def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray,
             t[r] = engine._event_time_ms(rows[r], field, msgs[r])
         except Reject:
             bad[r] = True
-    return t, bad
+    return t, (bad if bad.any() else None)
 
 
-def _column(engine: Any, sli: SliState, take: np.ndarray, values: Any, index: np.ndarray, msg_t: np.ndarray,
+def _column(engine: Any, sli: SliState, take: np.ndarray | None, values: Any, index: np.ndarray, msg_t: np.ndarray,
             rows: list) -> Column:
+    """The SLI's column: the rows in ``take`` (None: all of them)."""
     per_event = sli.record_many is None or sli.name in engine.per_event
-    keep = np.flatnonzero(take)
     needs_payloads = per_event or bool(sli.label_paths)
+    if take is None:
+        return Column(sli, index, msg_t, values, rows if needs_payloads else None, per_event)
+    keep = np.flatnonzero(take)
     payloads = [rows[r] for r in keep.tolist()] if needs_payloads else None
     return Column(sli, index[keep], msg_t[keep], values[keep], payloads, per_event)

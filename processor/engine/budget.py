@@ -370,6 +370,13 @@ class BudgetTracker:
             else:
                 w.good, w.total = self.ring1.sum_between(minute_start - w.window_ms, boundary_ms, starts1)  # type: ignore[union-attr]
 
+    def quiet(self) -> bool:
+        """No window counts anything, nothing is pending, no burn-rate rule holds state, no
+        calendar period: recording an empty boundary then changes only ``last_recorded`` (every
+        count leaving a window is 0), and evaluating it can publish only the periodic report."""
+        return (self.budget.calendar is None and not self.pending and not any(w.total for w in self.windows.values())
+                and not any(rule.states for _, rule in self.rules))
+
     def has_state(self) -> bool:
         return bool(self.pending) or any(w.total for w in self.windows.values()) or any(
             rule.states for _, rule in self.rules

@@ -220,6 +220,12 @@ class Budgets:
         """Feed each error budget what closed at boundary t, then evaluate it."""
         for tracker, sli in self.trackers:
             good, total = self.closed_counts(tracker, sli, t_ms, origin_ms)
+            if not total and tracker.quiet():
+                # Most of a catalogue's budgets at most boundaries: nothing to count or decide.
+                tracker.last_recorded = (t_ms, 0, 0)
+                if reports and t_ms % tracker.budget.report_every_ms == 0:
+                    tracker.evaluate(t_ms, out, reports)
+                continue
             tracker.record(t_ms, good, total)
             tracker.evaluate(t_ms, out, reports)
 

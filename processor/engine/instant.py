@@ -30,6 +30,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from processor.config.alerts import fires_on_event
 from processor.engine.outputs import Outputs
 from processor.engine.rules import FIRING, AlertRule
@@ -42,10 +44,18 @@ __all__ = ["InstantRules", "Watch"]
 def _contribution(stat: str, kind: str, counts_reported: bool) -> Callable[[Any], float]:
     """What one observation adds to the stat of its window (``observed`` as the SLI's kind reads it)."""
     if stat == "count":
-        return (lambda obs: obs[1]) if counts_reported else (lambda obs: 1)
+        return (lambda obs: obs[1]) if counts_reported else _one
     if stat == "bad_count":
-        return (lambda obs: obs[1] - obs[0]) if counts_reported else (lambda obs: 0 if obs else 1)
+        return (lambda obs: obs[1] - obs[0]) if counts_reported else _bad_if_falsy
     return float  # sum and max: the gauge's value
+
+
+def _one(obs: Any) -> int:
+    return 1
+
+
+def _bad_if_falsy(obs: Any) -> int:
+    return 0 if obs else 1
 
 
 class Watch:
@@ -176,11 +186,13 @@ class InstantRules:
         (the same transitions, in each rule's order, and the same rule states). Cheap when no
         rule can hold: one window read per rule and distinct window in the run.
         """
-        if not times_ms:
+        if not len(times_ms):
             return
         res = self.resolution_ms
-        subs = [t - t % res for t in times_ms]
-        ends = sorted(set(subs))
+        times = np.asarray(times_ms, dtype=np.int64)
+        subs = times - times % res
+        lo, hi = int(subs.min()), int(subs.max())
+        ends = [lo] if lo == hi else np.unique(subs).tolist()
         for watch in self.by_sli[id(sli)]:
             watch.slack.pop(labels, None)  # the per-event shortcut does not see this run
             st = watch.rule.states.get(labels)
@@ -188,24 +200,42 @@ class InstantRules:
             targets = [s + res for s in ends if not (firing and (not watch.refires or _kept(st, s + res)))]
             if not targets:
                 continue
-            grows = [watch.contrib(o) for o in observed]
-            if not any(_may_hold(watch, series, b, subs, grows) for b in targets):
+            grows = _contributions(watch, observed)
+            if not any(_may_hold(watch, series, b, subs, (lo, hi), grows) for b in targets):
                 continue
-            _replay_run(watch, labels, series, times_ms, subs, grows, out, res)
+            _replay_run(watch, labels, series, times.tolist(), subs.tolist(), grows.tolist(), out, res)
 
 
-def _may_hold(watch: Watch, series: Series, b_ms: int, subs: list[int], grows: list[float]) -> bool:
+def _contributions(watch: Watch, observed: Any) -> np.ndarray:
+    """``watch.contrib`` of each observation, as floats (whole numbers stay exact below 2**53):
+    at once for the plain columns a batched path holds (bools of a good predicate, numbers)."""
+    n = len(observed)
+    if isinstance(observed, np.ndarray) and observed.dtype.kind in "bif":
+        if watch.contrib is _one:
+            return np.ones(n)
+        if watch.contrib is _bad_if_falsy:
+            return (observed == 0).astype(np.float64)  # ``not obs`` for bools and numbers
+        if watch.contrib is float:
+            return observed.astype(np.float64)
+    return np.fromiter(map(watch.contrib, observed), dtype=np.float64, count=n)
+
+
+def _may_hold(watch: Watch, series: Series, b_ms: int, subs: np.ndarray, span: tuple[int, int],
+              grows: np.ndarray) -> bool:
     """Whether the window ending at ``b_ms`` can hold after any prefix of the run: its value now
     grown by every positive contribution of the run inside it (a bound with a little room for the
-    order in which floats were added)."""
+    order in which floats were added). ``span``: the run's first and last sub-window."""
     lo_ms = b_ms - watch.window_ms
-    inside = [g for s, g in zip(subs, grows) if lo_ms <= s < b_ms]
-    if not inside:
+    if lo_ms <= span[0] and span[1] < b_ms:
+        inside = grows  # the whole run is in the window: the usual case
+    else:
+        inside = grows[(subs >= lo_ms) & (subs < b_ms)]
+    if not len(inside):
         return False
     before = watch.value(series, b_ms)
     if watch.stat == "max":
-        return watch.holds(max(before, max(inside)))
-    bound = before + sum(g for g in inside if g > 0)
+        return watch.holds(max(before, float(inside.max())))
+    bound = before + float(inside[inside > 0].sum())
     if not watch.integral:
         bound += abs(bound) * 1e-9 + 1e-9
     return watch.holds(bound)
@@ -219,12 +249,19 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
     # Each touched sub-window's stat before the run, as ``Watch.value`` reads it per sub-window.
     touched = {s: _sub_value(watch, series, s) for s in set(subs)}
     rule = watch.rule
+    # Window ends a firing state needs nothing more for (``_kept``), known until the state changes.
+    kept_state, kept_ends = None, set()
     for t_ms, sub, grow in zip(times_ms, subs, grows):
         touched[sub] = max(touched[sub], grow) if stat == "max" else touched[sub] + grow
         b_ms = sub + res
         st = rule.states.get(labels)
+        if st is not kept_state:
+            kept_state, kept_ends = st, set()
+        elif b_ms in kept_ends:
+            continue
         firing = st is not None and st.state == FIRING
         if firing and (not watch.refires or _kept(st, b_ms)):
+            kept_ends.add(b_ms)
             continue
         lo_ms = b_ms - window_ms
         value = float(_window_with(watch, series, touched, lo_ms, b_ms))
@@ -234,6 +271,7 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
             _keep(st, b_ms, t_ms, value)
         else:
             _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
+            kept_state = None
 
 
 def _sub_value(watch: Watch, series: Series, sub: int, subs: dict | None = None) -> float:

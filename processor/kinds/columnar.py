@@ -27,6 +27,7 @@ _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
 _ORDER = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
 _EXACT_INT = 2**53  # past it an int compared as a float may round onto the literal
 _NUMBERS = {int, float}
+_INTS = {int}
 
 
 def column_predicate(predicate: Predicate | None) -> ColumnFn | None:
@@ -59,11 +60,17 @@ def _order(key: str, op: np.ufunc, literal: int | float) -> ColumnFn:
         types = set(map(type, values))
         if not types <= _NUMBERS:
             return None  # a bool, a string, null: the per-event predicate says which error
+        if types == _INTS and type(literal) is int and abs(literal) < _EXACT_INT:
+            # Ints against an int: compared exactly as int64, as Python compares them.
+            try:
+                return op(np.array(values, dtype=np.int64), literal)
+            except OverflowError:
+                return None
         try:
             column = np.array(values, dtype=np.float64)
         except OverflowError:
             return None
-        if int in types and len(column) and np.abs(column).max() >= _EXACT_INT:
+        if int in types and len(column) and max(column.max(), -column.min()) >= _EXACT_INT:
             return None
         return op(column, literal)
 

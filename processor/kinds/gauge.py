@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
+
 from processor.config.model import Condition, SliConfig
 from processor.config.parse import threshold_unit
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
@@ -77,11 +79,43 @@ class GaugeKind(Kind):
 
         return observe
 
+    def many_observer(self, sli: Any):
+        if "." in sli.value_field or sli.value_minus_field:
+            return None
+        return _top_level_many(sli.value_field, sli.unit_to_ms)
+
     def recorder(self, sli: Any, ctx: RecordContext, state: Any):
         return _record
 
     def restore_bucket(self, sli: Any, data: Any) -> Gauge | None:
         return Gauge.restore(data)
+
+
+def _top_level_many(field: str, unit_to_ms: float):
+    # ``observer`` over many payloads (a top-level field, no ``minus``): values only, still
+    # recorded event by event (a gauge's float sums depend on their order); any value it would
+    # refuse leaves the batch to it.
+    def observe_many(payloads: list) -> np.ndarray | None:
+        try:
+            raw = [p[field] for p in payloads]
+        except KeyError:
+            return None
+        if not set(map(type, raw)) <= _NUMBERS:
+            return None
+        try:
+            v = np.array(raw, dtype=np.float64)  # float(v): an int rounded first
+        except OverflowError:
+            return None
+        with np.errstate(over="ignore"):  # past a float after the unit: left to ``observer``
+            value = v * unit_to_ms
+        if len(value) and not np.isfinite(value).all():
+            return None
+        return value
+
+    return observe_many
+
+
+_NUMBERS = {int, float}
 
 
 def _record(series: Any, sub: int, t: int, value: float) -> None:

@@ -160,8 +160,10 @@ def _top_level_many(field: str, unit_to_ms: float):
             v = np.array(raw, dtype=np.float64)  # as Python's int * float: the int rounded first
         except OverflowError:
             return None
-        v_ms = v * unit_to_ms
-        if (v < 0).any() or (v_ms > MAX_TRACKABLE_MS).any():
+        if not len(v):
+            return v
+        v_ms = v * unit_to_ms if unit_to_ms != 1 else v
+        if v.min() < 0 or v_ms.max() > MAX_TRACKABLE_MS:
             return None
         return v_ms
 

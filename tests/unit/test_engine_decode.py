@@ -1,0 +1,75 @@
+"""The batched path's decoding (engine/batch.py ``decode_all``): one ``orjson.loads`` of the batch
+joined into an array where that provably hands each message its own object.
+
+Checked against the obvious reference, each message decoded alone (``NOT_JSON`` where it does not
+decode), on batches built from fragments that a hostile producer would use to shift objects across
+messages: a message ending inside an object or an array that the next one closes, one holding two
+objects, braces inside strings, newlines and whitespace around and inside a message, non-objects.
+"""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processor.engine.batch import NOT_JSON, _decode_joined, decode_all
+from tests.enginekit import Msg
+
+FRAGMENTS = [b"{", b"}", b"[", b"]", b",", b":", b'"a"', b'"b":1', b'"}"', b'"{"', b'"},{"', b"1", b"\n", b" ",
+             b"{}", b'{"a":1}', b'{"a":[1,{}]}', b"},{", b'"a":"x', b'y"', b"null", b'{"s":"}\\n{"}']
+
+
+def reference(batch: list[Msg]) -> list:
+    out = []
+    for m in batch:
+        try:
+            out.append(orjson.loads(m.data))
+        except orjson.JSONDecodeError:
+            out.append(NOT_JSON)
+    return out
+
+
+messages = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=6).map(b"".join)
+# One flat object each, with no brace or newline in a string: what the joined decode is for.
+flat = st.dictionaries(st.sampled_from(["a", "b", "ts"]),
+                       st.one_of(st.integers(-2**63, 2**63 - 1), st.text("ab ,:[]\"", max_size=4), st.none()),
+                       min_size=1).map(orjson.dumps)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.one_of(messages, flat), min_size=1, max_size=8))
+def test_each_message_gets_what_it_decodes_to_alone(datas):
+    batch = [Msg("s", data) for data in datas]
+    assert decode_all(batch, orjson.loads) == reference(batch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(flat, min_size=2, max_size=8))
+def test_a_batch_of_flat_objects_is_decoded_joined(datas):
+    # The fast path is taken where it should be (else it would be a no-op that hides nothing).
+    assert _decode_joined(datas) == [orjson.loads(d) for d in datas]
+
+
+def test_objects_shifted_across_messages_are_not_taken_from_the_joined_array():
+    # Joined, these decode to two dicts: {"a":1,"b":2} and {} (the second message closes the first's
+    # object and opens another). Alone, the first does not decode at all.
+    datas = [b'{"a":1', b'"b":2},{}']
+    assert _decode_joined(datas) is None
+    assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [NOT_JSON, NOT_JSON]
+
+
+def test_a_message_closing_what_the_one_before_opened_is_decoded_alone():
+    # Each message starts with "{" and ends with "}", and joined they decode to three dicts, but
+    # the first two make one ({"a":[{},{}]}) and the third makes two: only counting every brace
+    # tells, as the first two hold more braces than their own object's.
+    datas = [b'{"a":[{}', b'{}]}', b"{},{}"]
+    assert orjson.loads(b"[" + b",\n".join(datas) + b"]") == [{"a": [{}, {}]}, {}, {}]
+    assert _decode_joined(datas) is None
+    assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [NOT_JSON] * 3
+
+
+def test_a_brace_inside_a_string_leaves_the_batch_to_message_by_message_decoding():
+    datas = [b'{"s":"}"}', b'{"a":1}']
+    assert _decode_joined(datas) is None
+    assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [{"s": "}"}, {"a": 1}]
