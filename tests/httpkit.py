@@ -85,11 +85,17 @@ class _Recording(Telemetry):
     def __init__(self, *args, record: list, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._record = record
+        self.applied_analytics = 0
 
     def pulled(self, stream, msgs) -> None:
         super().pulled(stream, msgs)
         if stream == "ANALYTICS" and msgs:
             self._record.append(("pulled", *self.readiness()))
+
+    def applied(self, stream, msgs, out, seconds) -> None:
+        super().applied(stream, msgs, out, seconds)
+        if stream == "ANALYTICS":
+            self.applied_analytics += len(msgs)
 
 
 async def run_scenario(nc) -> tuple[Scenario, HttpServer, asyncio.Task]:
@@ -121,7 +127,9 @@ async def run_scenario(nc) -> tuple[Scenario, HttpServer, asyncio.Task]:
     readiness.append(("started", status == 200, orjson.loads(body)))
     task = asyncio.create_task(proc.run())
     # Every lane has pulled once (an empty stream's pull ends after 0.25 s) and ANALYTICS is drained.
-    await wait_for(lambda: _reported(telemetry) and telemetry.readiness()[0])
+    # (The report can come before the last batches are applied: wait for all of them too.)
+    backlog = len(gateway_events())
+    await wait_for(lambda: _reported(telemetry) and telemetry.readiness()[0] and telemetry.applied_analytics == backlog)
     await nc.flush()
     return scenario, server, task
 
