@@ -16,7 +16,7 @@ import numpy as np
 
 from processor.config.predicate import Predicate
 
-__all__ = ["column_predicate"]
+__all__ = ["column_predicate", "number_column"]
 
 ColumnFn = Callable[[list], "np.ndarray | None"]
 
@@ -43,6 +43,19 @@ def column_predicate(predicate: Predicate | None) -> ColumnFn | None:
     if _TRUTH_RE.fullmatch(text) and text not in _KEYWORDS:
         return _truth(text)
     return None
+
+
+def number_column(payloads: list, key: str) -> np.ndarray | None:
+    """Every payload's top-level number ``key`` as float64 (an int rounded first, as Python's
+    ``int * float`` rounds it), or None when one lacks it, holds anything but an int or a float,
+    or overflows a float: the kind's per-event observer then decides each payload."""
+    raw = _values(payloads, key)
+    if raw is None or not set(map(type, raw)) <= _NUMBERS:
+        return None
+    try:
+        return np.array(raw, dtype=np.float64)
+    except OverflowError:
+        return None
 
 
 def _values(payloads: list, key: str) -> list | None:

@@ -14,6 +14,7 @@ from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.latency import VALUE_YAML_FIELDS, value_fields, value_reader
 from processor.vocabulary import GAUGE_STATS
 from processor.kinds.buckets import Gauge
+from processor.kinds.columnar import number_column
 from processor.kinds.payload import Reject
 
 __all__ = ["GaugeKind", "GaugeSli", "KIND"]
@@ -96,15 +97,8 @@ def _top_level_many(field: str, unit_to_ms: float):
     # recorded event by event (a gauge's float sums depend on their order); any value it would
     # refuse leaves the batch to it.
     def observe_many(payloads: list) -> np.ndarray | None:
-        try:
-            raw = [p[field] for p in payloads]
-        except KeyError:
-            return None
-        if not set(map(type, raw)) <= _NUMBERS:
-            return None
-        try:
-            v = np.array(raw, dtype=np.float64)  # float(v): an int rounded first
-        except OverflowError:
+        v = number_column(payloads, field)
+        if v is None:
             return None
         with np.errstate(over="ignore"):  # past a float after the unit: left to ``observer``
             value = v * unit_to_ms
@@ -114,8 +108,6 @@ def _top_level_many(field: str, unit_to_ms: float):
 
     return observe_many
 
-
-_NUMBERS = {int, float}
 
 
 def _record(series: Any, sub: int, t: int, value: float) -> None:

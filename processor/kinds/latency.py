@@ -15,6 +15,7 @@ from processor.config.fields import FieldPath
 from processor.config.model import SliConfig
 from processor.config.parse import LATENCY_UNITS_MS
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latencies, add_latency
+from processor.kinds.columnar import number_column
 from processor.kinds.event_time import read_time_ms
 from processor.kinds.payload import Reject, field_path, read_number
 from processor.kinds.sketch import MAX_TRACKABLE_MS, LatencyStore
@@ -150,15 +151,8 @@ def _top_level_observer(field: str, unit_to_ms: float):
 def _top_level_many(field: str, unit_to_ms: float):
     # ``_top_level_observer`` over many payloads; any value it would refuse leaves the batch to it.
     def observe_many(payloads: list) -> np.ndarray | None:
-        try:
-            raw = [p[field] for p in payloads]
-        except KeyError:
-            return None
-        if not set(map(type, raw)) <= _NUMBERS:
-            return None
-        try:
-            v = np.array(raw, dtype=np.float64)  # as Python's int * float: the int rounded first
-        except OverflowError:
+        v = number_column(payloads, field)
+        if v is None:
             return None
         if not len(v):
             return v
@@ -169,8 +163,6 @@ def _top_level_many(field: str, unit_to_ms: float):
 
     return observe_many
 
-
-_NUMBERS = {int, float}
 
 
 def _out_of_range(value_ms: float, field: str) -> Reject:
