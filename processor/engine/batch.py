@@ -44,7 +44,9 @@ def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
     one JSON array where that provably gives each message its own object (``_decode_joined``),
     otherwise one ``loads`` per message."""
     datas = [m.data for m in batch]
-    if loads is orjson.loads and len(datas) > 1:
+    # (Only bytes are joined: a record without a value, such as a Kafka tombstone, has None, which
+    # its own ``loads`` turns down as not JSON.)
+    if loads is orjson.loads and len(datas) > 1 and set(map(type, datas)) == {bytes}:
         payloads = _decode_joined(datas)
         if payloads is not None:
             return payloads

@@ -50,7 +50,8 @@ RESEEK_S = 0.5  # ... seeking again at most this often meanwhile
 
 def _raw(message: Any) -> RawRecord:
     ts_s = message.timestamp  # faust gives the record timestamp in seconds (a float)
-    return RawRecord(message.offset, message.key, message.value, round(ts_s * 1000) if ts_s else None)
+    # A tombstone (a record without a value) is an empty payload: rejected as not JSON, dead-lettered.
+    return RawRecord(message.offset, message.key, message.value or b"", round(ts_s * 1000) if ts_s else None)
 
 
 class KafkaSource:

@@ -13,8 +13,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processor.engine import Engine
 from processor.engine.batch import NOT_JSON, _decode_joined, decode_all
-from tests.enginekit import Msg
+from tests.enginekit import T0_MS, Msg, event, ratio_sli, spec_of
 
 FRAGMENTS = [b"{", b"}", b"[", b"]", b",", b":", b'"a"', b'"b":1', b'"}"', b'"{"', b'"},{"', b"1", b"\n", b" ",
              b"{}", b'{"a":1}', b'{"a":[1,{}]}', b"},{", b'"a":"x', b'y"', b"null", b'{"s":"}\\n{"}']
@@ -73,3 +74,19 @@ def test_a_brace_inside_a_string_leaves_the_batch_to_message_by_message_decoding
     datas = [b'{"s":"}"}', b'{"a":1}']
     assert _decode_joined(datas) is None
     assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [{"s": "}"}, {"a": 1}]
+
+
+def test_a_message_without_bytes_is_not_json_as_alone_and_the_batch_is_not_joined():
+    # A Kafka tombstone has no value (None): the reviewer's crash, b"[" + None in the join.
+    batch = [Msg("svc.req", b'{"a":1}'), Msg("svc.req", None), Msg("svc.req", b'{"b":2}')]
+    assert [{"a": 1}, NOT_JSON, {"b": 2}] == decode_all(batch, orjson.loads)
+
+
+def test_a_tombstone_is_rejected_as_not_json_on_both_paths():
+    batch = [event("svc.req", T0_MS, status="ok"), Msg("svc.req", None)]
+    seen = []
+    for batched in (True, False):
+        engine = Engine(spec_of([ratio_sli()], []))
+        engine.batched = batched
+        seen.append([(r.index, r.reason) for r in engine.ingest(batch).rejections])
+    assert [[(1, "not_json")]] * 2 == seen
