@@ -112,6 +112,20 @@ async def the_active(*runs: SloRun) -> tuple[SloRun, list[SloRun]]:
     return found[0], [r for r in runs if r is not found[0]]
 
 
+async def first_save_since_ready(run: SloRun, readies: int, timeout_s: float = 10.0) -> int:
+    """The revision of ``run``'s first checkpoint save after its ``readies + 1``-th ready (its log
+    line may come a moment after the save that the test saw in the bucket)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = run.records()
+        ready_at = [i for i, r in enumerate(records) if r.get("event") == "processor.ready"][readies]
+        saves = [r["revision"] for r in records[ready_at:] if r.get("event") == "checkpoint.saved"]
+        if saves:
+            return min(saves)
+        assert time.monotonic() < deadline, run.tail()
+        await asyncio.sleep(0.05)
+
+
 def until_standby(run: SloRun, index: int) -> list[dict]:
     """``run``'s records from ``index`` up to its next ``lease.standby`` (what it did before it
     stepped down; it may legitimately be active again later)."""
@@ -175,9 +189,7 @@ async def test_a_standby_takes_over_from_a_killed_or_frozen_active_and_the_outpu
             assert [] == [e for e in events if e.startswith("alert.")], events
             # A save in flight at the freeze may log after the thaw: its write reached the server
             # before the takeover, so its revision is older than the new active's first save.
-            records = other.records()
-            ready_at = [i for i, r in enumerate(records) if r.get("event") == "processor.ready"][readies]
-            taken_over = min(r["revision"] for r in records[ready_at:] if r.get("event") == "checkpoint.saved")
+            taken_over = await first_save_since_ready(other, readies)
             late = [r["revision"] for r in thawed if r.get("event") == "checkpoint.saved"]
             assert [] == [rev for rev in late if rev >= taken_over], (late, taken_over, events)
             assert ["stepped down"] == [r["role"] for r in thawed if r.get("event") == "processor.stopped"]
