@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -105,6 +106,8 @@ class BatchPuller:
     ``None`` the durable's own position is used (or, for a new durable, the whole stream).
     """
 
+    _reack: str | None  # a redelivery of a message acked before (its ack lost), to ack again
+
     def __init__(
         self,
         nc: Client,
@@ -117,6 +120,7 @@ class BatchPuller:
         history: dict[str, Any] | None = None,
         may_pull: Callable[[], bool] | None = None,
         lean: bool = True,
+        check_gaps: bool = False,
     ) -> None:
         if batch_size < 1 or expires_ms < 10:
             raise ValueError("batch_size must be at least 1 and expires_ms at least 10")
@@ -133,6 +137,7 @@ class BatchPuller:
         # request of an instance that lost its lease takes messages from the new active's
         # consumer (same durable), which its ack of later ones (AckPolicy ALL) would then skip.
         self._may_pull = may_pull
+        self._check_gaps = check_gaps or may_pull is not None  # deliveries lost on the way: _check_no_gap
         self._next_subject = f"{_jsapi.API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self._pull_payload = json.dumps({"batch": batch_size, "expires": expires_ms * _NS_PER_MS, "no_wait": True}).encode()
         self._what = f"consumer {stream}/{durable}"
@@ -162,6 +167,7 @@ class BatchPuller:
         self._delivered_at_last_404 = -1
         self._empty_404s = 0
         self.redeliveries_dropped = 0
+        self._acked_seq, self._reack = 0, None  # the stream sequence of the last message acked
 
     @property
     def batch_size(self) -> int:
@@ -418,9 +424,13 @@ class BatchPuller:
         # ack_wait). It arrives out of order, behind newer messages; passing it on would count it
         # twice. One from before this puller existed is new to us and goes through.
         last = self._last_appended
-        if last is not None and stream_sequence(reply) <= stream_sequence(last.reply):
+        seq = stream_sequence(reply)
+        if last is not None and seq <= stream_sequence(last.reply):
             self.redeliveries_dropped += 1
             self._credit -= 1
+            if seq <= self._acked_seq:
+                # Acked before, the ack lost with a consumer leader: again, or its floor never moves.
+                self._reack = reply
             return False
         return True
 
@@ -497,6 +507,9 @@ class BatchPuller:
         # A refused pull request or ack is dropped by the server without an answer: an idle-looking
         # consumer. Checked once per batch, it costs nothing per message.
         self._refusals.check()
+        if self._reack is not None:
+            reply, self._reack = self._reack, None
+            await self._publish_ack(reply)
         await self._top_up()
         if not self._ready():
             loop = asyncio.get_running_loop()
@@ -527,12 +540,12 @@ class BatchPuller:
         return batch
 
     def _check_no_gap(self) -> None:
-        """--standby: every delivery of the consumer since it started came to this puller. The
-        consumer's delivery sequence counts every message it sent to anyone; more than this
-        puller received means another process took some (a stale instance's pull request that was
-        in its client's buffer when it froze), and acking later ones would skip them."""
+        """Every delivery of the consumer since it started came to this puller. The consumer's
+        delivery sequence counts every message it sent to anyone; more than this puller received
+        means some never reached it (a stale pull request of a frozen instance took them, or a
+        connection lost with its NATS node), and acking later ones (AckPolicy ALL) skips them."""
         last = self._last_appended
-        if self._may_pull is None or self._dseq_origin is None or last is None or not self._buffer:
+        if not self._check_gaps or self._dseq_origin is None or last is None or not self._buffer:
             return
         try:
             delivered = consumer_sequence(last.reply) - self._dseq_origin
@@ -540,8 +553,8 @@ class BatchPuller:
             return
         received = self._delivered_total + self.redeliveries_dropped
         if delivered > received:
-            raise DeliveryGapError(f"{self._what}: {delivered - received} message(s) delivered to another process; "
-                                   f"resuming from the checkpoint")
+            raise DeliveryGapError(f"{self._what}: {delivered - received} message(s) delivered but never received "
+                                   f"(taken by another process, or lost with a connection); resuming from the checkpoint")
 
     async def pending(self, timeout_s: float = _jsapi.DEFAULT_TIMEOUT_S) -> int:
         """Messages of the stream not delivered to this consumer yet (its ``num_pending``)."""
@@ -551,8 +564,13 @@ class BatchPuller:
         """Acknowledge ``last_msg`` and, with AckPolicy ALL, everything delivered before it."""
         if self._history is not None:
             return  # a read of history acks nothing
+        await self._publish_ack(last_msg.reply)
+        with contextlib.suppress(ValueError):
+            self._acked_seq = max(self._acked_seq, stream_sequence(last_msg.reply))
+
+    async def _publish_ack(self, reply: str) -> None:
         try:
-            await self._nc.publish(last_msg.reply, _ACK)
+            await self._nc.publish(reply, _ACK)
         except nats.errors.Error as exc:
             raise BusError(f"{self._what}: cannot ack: {exc}") from exc
 

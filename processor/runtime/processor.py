@@ -192,7 +192,7 @@ class Processor:
         subjects = consumer_filter(stream, part, self.definitions, self.partition, self.filter_by_slis)
         if stream != BUS_LANE:
             puller = BatchPuller(self.nc, stream, durable, filter_subject=subjects, batch_size=self.batch_size,
-                                 start_after_seq=start_after, may_pull=self._may_pull)
+                                 start_after_seq=start_after, may_pull=self._may_pull, check_gaps=True)
             await puller.start()
         lane = Lane(stream, engine, self.outbox, IdleClock(self.idle_after_s), puller=puller, saved=state, log=self.log,
                     stall=self._stall, telemetry=self.telemetry)

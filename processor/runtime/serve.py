@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
@@ -139,11 +140,7 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
                 await _active_or_standby(processor, Lease(LeaseStore(nc, instance, lease_ttl_s), log), stop, on_start,
                                          telemetry, log)
                 return
-            proc = processor()
-            on_start(proc)
-            if await _started(proc, stop, log):
-                await _run_until(proc, stop)
-                log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
+            proc = await _plain(processor, stop, on_start, log)
             if proc.fenced is not None:
                 raise ProcessorError(f"stopped: {proc.fenced}; give each `slo run` its own --instance, or run them "
                                      f"all with --standby")
@@ -154,6 +151,39 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
         if embedded is not None:
             await embedded.stop()
             log.info("embedded.stopped")
+
+
+# A plain `slo run` resumes from its checkpoint after a delivery gap; as many gaps in a row
+# within this long mean another process reads its durables, which no restart cures.
+GAP_RESTARTS_MAX = 5
+GAP_RESTARTS_WITHIN_S = 60.0
+
+
+async def _plain(processor: Callable[[], Processor], stop: asyncio.Event, on_start: Callable[[Processor], None],
+                 log: Any) -> Processor:
+    """One processor until ``stop``; after a delivery gap (deliveries lost with a connection to a
+    NATS node that went down: the consumer's new leader goes on after them) it has stopped and
+    checkpointed what it applied, and a new one resumes from that checkpoint, which repositions
+    the durables so that the stream delivers the lost messages again."""
+    gaps: list[float] = []
+    while True:
+        proc = processor()
+        on_start(proc)
+        try:
+            if await _started(proc, stop, log):
+                await _run_until(proc, stop)
+                log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
+            return proc
+        except DeliveryGapError as exc:
+            now_s = time.monotonic()
+            gaps = [t for t in gaps if now_s - t < GAP_RESTARTS_WITHIN_S] + [now_s]
+            if len(gaps) > GAP_RESTARTS_MAX:
+                raise ProcessorError(f"{exc}, {len(gaps)} times within {GAP_RESTARTS_WITHIN_S:g} s: another process "
+                                     "reads these durables; give each `slo run` its own --instance, or run them all "
+                                     "with --standby") from exc
+            log.error("consumer.delivery_gap", error=str(exc), action="resuming from the checkpoint")
+            if stop.is_set():
+                return proc
 
 
 async def _active_or_standby(processor: Callable[[Callable[[], bool]], Processor], lease: Lease,
