@@ -163,3 +163,8 @@ def both_paths(request):
     Engine.batched = request.param == "batched"
     yield request.param
     Engine.batched = saved
+
+
+def alert_key(a) -> tuple:
+    """What two runs must agree on for an alert transition."""
+    return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)

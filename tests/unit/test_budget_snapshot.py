@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from processor.config.model import Condition, Stat
 from processor.engine import Engine, run_all
 from processor.engine.budget import pack_ring, unpack_ring
-from tests.enginekit import T0_MS, budget_slo, event, ratio_sli, spec_of
+from tests.enginekit import T0_MS, alert_key, budget_slo, event, ratio_sli, spec_of
 
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
@@ -50,10 +50,6 @@ def to_events(drawn):
             t += 7_000
             events.append(event("svc.req", t, status="err" if i < n * bad_share else "ok"))
     return events
-
-
-def alert_key(a):
-    return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)
 
 
 def rings(engine):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine, run_all
-from tests.enginekit import T0_MS, event, rule, sli, spec_of
+from tests.enginekit import T0_MS, alert_key, event, rule, sli, spec_of
 from tests.enginekit import both_paths  # noqa: F401 - the fixture, by name
 
 # Each test runs on the batched path and on the per-event reference.
@@ -55,10 +55,6 @@ steps = st.lists(
 )
 
 
-def key(a):
-    return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)
-
-
 @settings(max_examples=80, deadline=None)
 @given(steps, st.data())
 def test_every_kind_resumes_from_a_snapshot_exactly(stream, data):
@@ -71,5 +67,5 @@ def test_every_kind_resumes_from_a_snapshot_exactly(stream, data):
     second = Engine(make_spec())
     assert [] == second.restore_bytes(first.snapshot_bytes())
     after = run_all(second, [events[cut:]], end_ms)
-    assert [key(a) for a in whole.alerts] == [key(a) for a in before.alerts + after.alerts]
+    assert [alert_key(a) for a in whole.alerts] == [alert_key(a) for a in before.alerts + after.alerts]
     assert whole.actions == before.actions + after.actions

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine, run_all
-from tests.enginekit import T0_MS, budget_slo, event, latency_sli, quantile_alert, spec_of
+from tests.enginekit import T0_MS, alert_key, budget_slo, event, latency_sli, quantile_alert, spec_of
 from tests.enginekit import both_paths  # noqa: F401 - the fixture, by name
 
 # Each test runs on the batched path and on the per-event reference.
@@ -57,10 +57,6 @@ def to_events(stream):
         t += dt
         events.append(event("svc.req", t, latency_ms=latency, route=route))
     return events
-
-
-def alert_key(a):
-    return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)
 
 
 def final_watermark(events):

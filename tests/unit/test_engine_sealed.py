@@ -15,7 +15,7 @@ from processor.engine import Engine, run_all
 from processor.engine.sealed import Sealed
 from processor.engine.series import SEAL_EVERY_MS, Series, aggregate
 from processor.kinds.buckets import Counts, Gauge
-from tests.enginekit import H_MS, T0_MS, event, ratio_sli, rule, sli, spec_of
+from tests.enginekit import H_MS, T0_MS, alert_key, event, ratio_sli, rule, sli, spec_of
 from tests.enginekit import both_paths  # noqa: F401 - the fixture, by name
 
 pytestmark = pytest.mark.usefixtures("both_paths")
@@ -49,10 +49,6 @@ steps = st.lists(st.tuples(st.integers(0, 600_000), st.integers(0, 1), st.intege
                  min_size=1, max_size=50)
 
 
-def key(a):
-    return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)
-
-
 @settings(max_examples=25, deadline=None)
 @given(steps, st.data())
 def test_a_long_history_resumes_from_a_snapshot_exactly_with_its_old_sub_windows_sealed(stream, data):
@@ -66,7 +62,7 @@ def test_a_long_history_resumes_from_a_snapshot_exactly_with_its_old_sub_windows
     second = Engine(make_spec())
     assert [] == second.restore_bytes(first.snapshot_bytes())
     after = run_all(second, [events[cut:]], end_ms)
-    assert [key(a) for a in whole.alerts] == [key(a) for a in before.alerts + after.alerts]
+    assert [alert_key(a) for a in whole.alerts] == [alert_key(a) for a in before.alerts + after.alerts]
     assert whole.actions == before.actions + after.actions
     # Sealed at the same cut whichever way the engine got there.
     assert whole_engine.snapshot() == second.snapshot()
@@ -127,7 +123,7 @@ def test_a_version_4_snapshot_with_hours_of_sub_windows_as_rows_restores_to_the_
     assert restored.snapshot() == now
     end_ms = T0_MS + 8 * H_MS
     a, b = run_all(engine, [later], end_ms), run_all(restored, [later], end_ms)
-    assert [key(x) for x in a.alerts] == [key(x) for x in b.alerts] and a.alerts
+    assert [alert_key(x) for x in a.alerts] == [alert_key(x) for x in b.alerts] and a.alerts
 
 
 def _as_rows(saved: dict) -> dict:
