@@ -27,6 +27,7 @@ __all__ = ["LeanParser", "PulledMsg", "Route", "lean_routes"]
 
 from itertools import repeat
 from operator import itemgetter
+from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 import structlog
@@ -42,6 +43,7 @@ _HMSG = b"HMSG "
 _AWAITING_CONTROL_LINE = getattr(_nats_parser, "AWAITING_CONTROL_LINE", None)
 _PARSER_FIELDS = ("buf", "state", "needed", "header_needed", "msg_arg")
 _SUBJECT_CACHE_MAX = 4096
+_SIZE_CACHE_MAX = 65536  # payload sizes written out, as a pull response's control lines have them
 _HEADER_LINES_AT = len(b"NATS/1.0\r\n")
 # Below this many complete messages in the buffer, the per-message loop reads them.
 _RUN_MIN = 8
@@ -97,6 +99,7 @@ class LeanParser(_nats_parser.Parser):
 
     routes: dict[int, Route]
     subjects: dict[bytes, str]
+    size_tokens: _SizeTokens
 
     async def parse(self, data: bytes = b"") -> None:
         if not self.routes:
@@ -207,30 +210,49 @@ class LeanParser(_nats_parser.Parser):
             return None
         # Five tokens, the first of them MSG (the line starts so), and the run's sid.
         n = _agreeing(list(map(len, fields)), 5)
-        n = _agreeing(list(map(bytes.startswith, lines[:n], repeat(_MSG))), True)
+        if not all(map(bytes.startswith, lines[:n], repeat(_MSG))):
+            n = _agreeing(list(map(bytes.startswith, lines[:n], repeat(_MSG))), True)
         del fields[n:]
         n = _agreeing(list(map(_sid_of, fields)), first[_SID])
         del fields[n:]
         payloads = parts[1 : 2 * n : 2]
-        sizes = list(map(len, payloads))
-        try:
-            declared = list(map(int, map(_size_of, fields)))
-        except ValueError:
-            return None  # a size that is not a number: the per-message loop hands it to nats-py
-        if declared != sizes:
-            n = next(i for i, (a, b) in enumerate(zip(declared, sizes, strict=True)) if a != b)
-            del fields[n:], payloads[n:]
+        n = self._sized(fields, payloads)
         if n == 0:
             return None
-        subjects = list(map(self.subjects.get, map(_subject_of, fields)))
-        if None in subjects:
-            subjects = [s if s is not None else self._subject(f[_SUBJECT])
-                        for s, f in zip(subjects, fields, strict=True)]
+        subjects = self._subjects_of(list(map(_subject_of, fields)))
         replies = map(bytes.decode, map(_reply_of, fields))
         msgs = list(map(tuple.__new__, repeat(PulledMsg), zip(subjects, payloads, replies, repeat(None))))
-        in_bytes = sum(sizes[:n])
+        in_bytes = sum(map(len, payloads))
         end = pos + sum(map(len, parts[: 2 * n])) + 2 * len(_CRLF) * n
         return end, route, first[_SID], msgs, in_bytes
+
+    def _sized(self, fields: list[list[bytes]], payloads: list[bytes]) -> int:
+        """How many pairs, from the first, declare the size their payload has; both lists are cut
+        to that many. A size token is compared as bytes with the payload's length written out
+        (cached), not parsed: one that ``int`` would also read (``0150``, ``+150``, ``1_50``)
+        ends the run, and the per-message loop reads it as before."""
+        tokens = self.size_tokens
+        if len(tokens) >= _SIZE_CACHE_MAX:
+            tokens.clear()
+        expected = list(map(tokens.__getitem__, map(len, payloads)))
+        declared = list(map(_size_of, fields))
+        if declared == expected:
+            return len(fields)
+        n = next(i for i, (a, b) in enumerate(zip(declared, expected, strict=True)) if a != b)
+        del fields[n:], payloads[n:]
+        return n
+
+    def _subjects_of(self, tokens: list[bytes]) -> Iterable[str]:
+        """The subjects of a run's subject tokens: one subject repeated, the usual pull response
+        of a single-subject stream, is looked up once."""
+        first = tokens[0]
+        if tokens.count(first) == len(tokens):
+            subject = self.subjects.get(first)
+            return repeat(subject if subject is not None else self._subject(first), len(tokens))
+        subjects = list(map(self.subjects.get, tokens))
+        if None in subjects:
+            subjects = [s if s is not None else self._subject(t) for s, t in zip(subjects, tokens, strict=True)]
+        return subjects
 
     def _subject(self, subject: bytes) -> str:
         # A stream's subjects are few; the cap bounds one with a token per entity.
@@ -271,6 +293,14 @@ class LeanParser(_nats_parser.Parser):
         return args[0].decode(), route, bytes(op[eol + 2 : eol + 2 + int(args[2])])
 
 
+class _SizeTokens(dict[int, bytes]):
+    """A payload length -> the token a control line declares it with (``150`` -> ``b"150"``)."""
+
+    def __missing__(self, size: int) -> bytes:
+        token = self[size] = str(size).encode()
+        return token
+
+
 def _agreeing(values: list[Any], wanted: Any) -> int:
     """How many of ``values``, from the first, equal ``wanted``."""
     if values.count(wanted) == len(values):
@@ -300,4 +330,5 @@ def lean_routes(nc: Client) -> dict[int, Route] | None:
     parser.__class__ = LeanParser
     parser.routes = {}
     parser.subjects = {}
+    parser.size_tokens = _SizeTokens()
     return parser.routes
