@@ -38,6 +38,9 @@ from nats.protocol import parser as _nats_parser
 _log = structlog.get_logger(__name__)
 
 _CRLF = b"\r\n"
+# What separates a control line's tokens as nats-server writes them. Not any whitespace: a
+# subject may hold a vertical tab or a form feed, which nats-server does not split at.
+_SP = b" "
 _MSG = b"MSG "
 _HMSG = b"HMSG "
 _AWAITING_CONTROL_LINE = getattr(_nats_parser, "AWAITING_CONTROL_LINE", None)
@@ -150,10 +153,10 @@ class LeanParser(_nats_parser.Parser):
                 if eol < 0:
                     return pos, _INCOMPLETE, route, msgs
                 if view.startswith(_MSG, pos):
-                    args = view[pos + 4 : eol].split()
+                    args = view[pos + 4 : eol].split(_SP)
                     header_size = 0
                 elif view.startswith(_HMSG, pos):
-                    args = view[pos + 5 : eol].split()
+                    args = view[pos + 5 : eol].split(_SP)
                     header_size = int(args.pop(-2))
                 else:
                     return pos, eol + 2, route, msgs
@@ -201,7 +204,7 @@ class LeanParser(_nats_parser.Parser):
         if pairs < _RUN_MIN:
             return None
         lines = parts[0 : 2 * pairs : 2]
-        fields = list(map(bytes.split, lines))
+        fields = list(map(bytes.split, lines, repeat(_SP)))
         first = fields[0]
         if len(first) != 5 or not first[_SID].isdigit():
             return None
@@ -258,7 +261,10 @@ class LeanParser(_nats_parser.Parser):
         # A stream's subjects are few; the cap bounds one with a token per entity.
         if len(self.subjects) >= _SUBJECT_CACHE_MAX:
             self.subjects.clear()
-        decoded = self.subjects[subject] = subject.decode()
+        # Not UTF-8 (nats-server stores what a producer's own client wrote): read with U+FFFD in
+        # place of the bytes that are not, so that it is routed, counted and dead-lettered like
+        # any other message instead of stopping the read loop at it, delivery after delivery.
+        decoded = self.subjects[subject] = subject.decode(errors="replace")
         return decoded
 
     async def _one_op(self, length: int, *, may_be_status: bool = True) -> bool:
