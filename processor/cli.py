@@ -17,7 +17,8 @@ from processor.errors import ConfigError, ProcessorError
 __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
-_STORE_URL_HELP = "NATS server URL; without it the embedded server's store (--store-dir) is read"
+_URL_ENV = "NATS server URL, comma-separated for a cluster (default SLO_NATS_URL, then NATS_URL)"
+_STORE_URL_HELP = f"{_URL_ENV}; without any, the embedded server on --store-dir: the running one, or one started on its store"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -127,6 +128,17 @@ def _instance_name(text: str) -> str:
     return text
 
 
+def _severity(text: str) -> str:
+    # A misspelt severity would follow a subject nothing is ever published on, silently.
+    from typing import get_args
+
+    from processor.config.model import Severity
+
+    if text not in get_args(Severity):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(get_args(Severity))}")
+    return text
+
+
 def _partition_by(text: str) -> str:
     from processor.runtime.partitions import parse_partition_by
 
@@ -213,7 +225,7 @@ def _http_address(text: str) -> tuple[str, int]:
 def _add_kafka_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--source", choices=["nats", "kafka"], default="nats",
                      help="where the events come from: NATS JetStream (default) or Kafka (docs/kafka.md; needs the "
-                     "kafka extra); outputs go to NATS slo.> either way")
+                     "kafka extra); the outputs go where --outputs says")
     run.add_argument("--kafka-brokers", default=None, metavar="HOST:PORT,…", help="with --source kafka: the bootstrap "
                      "brokers (default: kafka.brokers of the config)")
     run.add_argument("--topics", default=None, metavar="T,…", help="with --source kafka: the topics to read (default: "
@@ -237,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
     run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
-    _add_connection_arguments(run, "NATS server URL; without it an embedded nats-server is started")
+    _add_connection_arguments(run, f"{_URL_ENV}; without any, an embedded nats-server is started on --store-dir")
     run.add_argument("--batch-size", type=int, default=1000, help="messages per pull request (default 1000)")
     run.add_argument(
         "--instance",
@@ -357,7 +369,8 @@ def _add_operate_commands(commands: Any) -> None:
     tail.add_argument("kind", nargs="?", default=None, choices=["alerts", "actions", "budget", "sli", "deadletter"],
                       help="only this kind of output (default: everything on slo.>)")
     tail.add_argument("--service", default=None, help="only this service's outputs")
-    tail.add_argument("--severity", default=None, help="only alerts of this severity")
+    tail.add_argument("--severity", default=None, type=_severity, help="only alerts of this severity: info, warning, "
+                      "critical, emergency, page or ticket")
     tail.add_argument("--durable", default=None, metavar="NAME",
                       help="a durable consumer of that name: a later `slo tail --durable NAME` resumes where this stopped")
     tail.add_argument("--json", action="store_true",
@@ -445,19 +458,19 @@ def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) ->
     parser.add_argument("--nats-url", default=None, help=url_help)
     parser.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
     parser.add_argument("--store-dir", default=".slo", help="embedded server store and local state (default .slo)")
-    parser.add_argument("--user", default=None, help="NATS user")
+    parser.add_argument("--user", default=None, help="NATS user (or SLO_NATS_USER)")
     parser.add_argument("--password", default=None,
                         help="NATS password (prefer SLO_NATS_PASSWORD: arguments show in the process list)")
     parser.add_argument("--token", default=None, help="NATS token (prefer SLO_NATS_TOKEN)")
-    parser.add_argument("--creds", default=None, help="NATS credentials file (user JWT and NKey seed)")
-    parser.add_argument("--nkey-seed", default=None, metavar="FILE", help="file holding the NATS user's NKey seed (SU...)")
-    parser.add_argument("--tls-ca", default=None, help="CA certificate to verify the server")
-    parser.add_argument("--tls-cert", default=None, help="client certificate")
-    parser.add_argument("--tls-key", default=None, help="client certificate key")
+    parser.add_argument("--creds", default=None, help="NATS credentials file, user JWT and NKey seed (or SLO_NATS_CREDS)")
+    parser.add_argument("--nkey-seed", default=None, metavar="FILE", help="file holding the NATS user's NKey seed, SU... (or SLO_NATS_NKEY_SEED)")
+    parser.add_argument("--tls-ca", default=None, help="CA certificate to verify the server (or SLO_NATS_TLS_CA)")
+    parser.add_argument("--tls-cert", default=None, help="client certificate (or SLO_NATS_TLS_CERT)")
+    parser.add_argument("--tls-key", default=None, help="client certificate key (or SLO_NATS_TLS_KEY)")
 
 
 def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
-    simulate.add_argument("--nats-url", default=None, help="NATS server URL (default SLO_NATS_URL, then NATS_URL)")
+    simulate.add_argument("--nats-url", default=None, help=_URL_ENV)
     simulate.add_argument(
         "--rate", type=_simulate_type("parse_positive_number", "rate"), default=20.0,
         help="gateway requests per second of event time, the busiest subject; the other "
@@ -494,14 +507,45 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
     simulate.set_defaults(handler=_cmd_simulate)
 
 
+def _unknown_options(parser: argparse.ArgumentParser, command: str | None, extras: list[str]) -> None:
+    """Reported by the command's own parser, with its usage, and the nearest option it has: argparse
+    would name neither (it reports them from the top-level parser)."""
+    import difflib
+
+    sub = _subparsers(parser).get(command or "", parser)
+    known = [o for a in sub._actions for o in a.option_strings]  # noqa: SLF001
+    typed = [e.split("=", 1)[0] for e in extras if e.startswith("--")]
+    hints = [f"{t}: did you mean {m[0]}?" for t in typed for m in [difflib.get_close_matches(t, known, n=1)] if m]
+    sub.error(f"unrecognized arguments: {' '.join(extras)}" + ("".join(f"\n  {h}" for h in hints)))
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unknown_options(parser, args.command, extras)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        # Commands that stop cleanly on Ctrl-C say so themselves; any other one stops here, without
+        # a traceback: nothing it was doing needs finishing (the live processor handles its signals).
+        print(f"slo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`slo simulate --list-incidents | head`): not an error. Point stdout
+        # at /dev/null so that the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

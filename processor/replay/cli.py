@@ -102,8 +102,10 @@ async def open_bus(args: Any) -> AsyncIterator[Any]:
     if opts.url is None:
         store = Path(args.store_dir) / "nats"
         if not store.exists():
+            # Only replay and backtest take --input: status, tail and export read the streams or nothing.
+            or_input = ", or read an export file with --input" if hasattr(args, "input") else ""
             raise ReplayError(f"no --nats-url given and no embedded store at {store}: give --nats-url URL "
-                              "(or run `slo run` first), or replay an export file with --input")
+                              f"(or run `slo run` first){or_input}")
         embedded = EmbeddedServer(store)
         opts = replace(opts, url=await embedded.start())
     try:
@@ -418,6 +420,8 @@ def _check_replay_args(args: Any) -> None:
     if args.from_checkpoint and args.from_:
         raise ReplayError("--from and --from-checkpoint: a checkpoint decides where each stream starts (right after "
                           "the sequence it holds); give one of them")
+    if args.input and not Path(args.input).is_file():
+        raise ReplayError(f"--input {args.input}: no such file")
 
 
 def _check_kafka_args(args: Any, *other_sources: str) -> None:

@@ -88,8 +88,34 @@ def test_no_nats_and_no_embedded_store_is_one_line(capsys, tmp_path, no_nats_env
     store = tmp_path / "fresh"
     line = _one_line_error(capsys, ["replay", *BASE, "--store-dir", str(store)])
     assert f"slo replay: no --nats-url given and no embedded store at {store / 'nats'}" in line
+    assert line.endswith("or read an export file with --input")
     line = _one_line_error(capsys, ["export", "--store-dir", str(store), "--out", str(tmp_path / "e.ndjson")])
     assert f"slo export: no --nats-url given and no embedded store at {store / 'nats'}" in line
+    # export, status and tail take no --input: the hint must not send the user to an option they lack
+    assert "--input" not in line
+    for command in ("status", "tail"):
+        line = _one_line_error(capsys, [command, "--store-dir", str(store)])
+        assert line.startswith(f"slo {command}: no --nats-url given") and "--input" not in line
+
+
+def test_a_missing_input_file_is_one_line_naming_it(capsys, tmp_path):
+    line = _one_line_error(capsys, ["replay", *BASE, "--input", str(tmp_path / "nope.ndjson.gz"), "--out", str(tmp_path / "o")])
+    assert f"slo replay: --input {tmp_path / 'nope.ndjson.gz'}: no such file" == line
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_holds_every_kind_s_file_even_empty_and_none_left_from_an_earlier_replay(capsys, tmp_path, messages):
+    path = write_export(tmp_path / "e.ndjson", messages)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "deadletter.ndjson").write_text('{"subject": "slo.deadletter.late", "from": "an earlier replay"}\n')
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--out", str(out)])
+    capsys.readouterr()
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    for kind in ("alerts", "budget", "sli", "actions", "deadletter"):
+        lines = (out / f"{kind}.ndjson").read_bytes().splitlines()
+        assert summary["outputs"].get(kind, 0) == len(lines), kind
+    assert b"" == (out / "deadletter.ndjson").read_bytes()  # the simulator sends no bad input
 
 
 def test_from_and_from_checkpoint_together_is_one_line(capsys, tmp_path):
