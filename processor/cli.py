@@ -128,6 +128,16 @@ def _instance_name(text: str) -> str:
     return text
 
 
+def _batch_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of messages, at least 1")
+    return size
+
+
 def _severity(text: str) -> str:
     # A misspelt severity would follow a subject nothing is ever published on, silently.
     from typing import get_args
@@ -250,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     _add_connection_arguments(run, f"{_URL_ENV}; without any, an embedded nats-server is started on --store-dir")
-    run.add_argument("--batch-size", type=int, default=1000, help="messages per pull request (default 1000)")
+    run.add_argument("--batch-size", type=_batch_size, default=1000, metavar="N", help="messages per pull request (default 1000)")
     run.add_argument(
         "--instance",
         default="default",

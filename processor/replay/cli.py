@@ -52,23 +52,22 @@ class ReplayError(ProcessorError):
     """A replay or export that cannot start: says what to change."""
 
 
-def parse_moment(text: str, now_ms: int) -> int:
+def parse_moment(text: str, now_ms: int, flag: str = "--from") -> int:
     """``--from``/``--to``: an RFC 3339 time with a zone, ``now``, or ``now-<duration>`` (``now-1h``)."""
     from processor.simulate.cli import parse_start
 
     cleaned = text.strip().lower()
-    if cleaned.startswith("now-"):
-        try:
-            return now_ms - parse_duration_ms(cleaned[4:])
-        except (ValueError, TypeError, ProcessorError):
-            raise ValueError(f"expected now-<duration> such as now-1h, got {text!r}") from None
-    return parse_start(text, now_ms)
+    try:
+        return now_ms - parse_duration_ms(cleaned[4:]) if cleaned.startswith("now-") else parse_start(text, now_ms)
+    except (ValueError, TypeError, ProcessorError):
+        raise ValueError(f"{flag} {text}: expected an RFC 3339 time with a zone (2026-01-05T14:00:00Z), now, or "
+                         "now-<duration> such as now-1h") from None
 
 
 def _range_ms(args: Any) -> tuple[int | None, int | None]:
     now_ms = time.time_ns() // 1_000_000
     from_ms = parse_moment(args.from_, now_ms) if args.from_ else None
-    to_ms = parse_moment(args.to, now_ms) if args.to else None
+    to_ms = parse_moment(args.to, now_ms, "--to") if args.to else None
     if from_ms is not None and to_ms is not None and to_ms <= from_ms:
         raise ReplayError(f"--to {args.to} is not after --from {args.from_}: give a range that ends after it starts")
     return from_ms, to_ms

@@ -54,6 +54,13 @@ def test_a_misspelt_severity_is_refused_rather_than_followed_forever(capsys):
     assert "argument --severity: 'pgae': expected one of info, warning, critical, emergency, page, ticket" in err
 
 
+@pytest.mark.parametrize("size", ["0", "-5", "ten"])
+def test_a_batch_size_below_one_is_a_usage_error_not_a_crash_after_start(capsys, size):
+    err = _usage_error(capsys, ["run", "--batch-size", size])
+    assert f"argument --batch-size: '{size}': expected a whole number of messages, at least 1" in err
+    assert 1 == build_parser().parse_args(["run", "--batch-size", "1"]).batch_size
+
+
 def _slo(*args: str, **popen) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLO_", "NATS_"))}
     # A child inherits an ignored SIGINT (xdist workers, background jobs); a terminal's Ctrl-C is not ignored.

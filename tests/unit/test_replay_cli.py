@@ -222,3 +222,11 @@ def test_an_emptied_stream_refuses_a_range_its_lost_messages_may_have_been_in(fr
         _check_held(held, now_ms - from_ago_s * 1000)
     assert str(caught.value).startswith("stream MARKET no longer holds --from ")
     assert f"(messages 1 to 5 expired or were purged; max_age {max_age_s}s)" in str(caught.value)
+
+
+@pytest.mark.parametrize(("flag", "text"), [("--from", "yesterday"), ("--to", "now-1x"), ("--from", "2026-13-01T00:00:00Z")])
+def test_an_unreadable_time_is_one_line_naming_the_option_and_every_accepted_form(capsys, tmp_path, messages, flag, text):
+    path = write_export(tmp_path / "e.ndjson", messages[:10])
+    line = _one_line_error(capsys, ["replay", *BASE, flag, text, "--input", str(path)])
+    assert line == (f"slo replay: {flag} {text}: expected an RFC 3339 time with a zone (2026-01-05T14:00:00Z), now, "
+                    "or now-<duration> such as now-1h")
