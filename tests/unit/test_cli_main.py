@@ -140,3 +140,19 @@ def test_every_nats_url_help_names_the_variables_it_falls_back_on():
 def test_run_source_help_does_not_say_outputs_always_go_to_nats():
     helps = _connection_help()
     assert "either way" not in helps["--source"] and "--outputs" in helps["--source"]
+
+
+def test_kafka_brokers_that_cannot_be_reached_fail_the_start_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = _slo("run", "--source", "kafka", "--kafka-brokers", f"127.0.0.1:{port}", "--topics", "market",
+                "--config", str(CONFIG), "--streams-dir", str(STREAMS_DIR), "--store-dir", str(tmp_path / ".slo"),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=60)
+    assert 1 == proc.returncode
+    text = (out + err).decode()
+    assert "Traceback" not in text
+    assert f"kafka source: cannot start the consumer on 127.0.0.1:{port}: KafkaConnectionError" in text
