@@ -482,6 +482,8 @@ def _replay(args: Any) -> int:
                                                           share))
         except ConfigError as exc:
             return _fail(reading, exc.report(args.config))
+        except BrokenPipeError:
+            raise  # stdout's reader went away (`| head`): `slo` ends quietly (processor/cli.py)
         except (ProcessorError, ValueError, OSError) as exc:
             return _fail(reading, f"slo replay: {exc}")
         finally:
