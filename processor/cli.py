@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_cmd_validate)
 
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
-    run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
+    run = commands.add_parser("run", help="consume events (NATS JetStream, or Kafka) and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     _add_connection_arguments(run, f"{_URL_ENV}; without any, an embedded nats-server is started on --store-dir")
     run.add_argument("--batch-size", type=_batch_size, default=1000, metavar="N", help="messages per pull request (default 1000)")
@@ -295,9 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser(
         "simulate",
-        help="publish synthetic platform traffic, with injected incidents, to a running NATS",
+        help="publish synthetic platform traffic, with injected incidents, to a running NATS (or to a file: --out)",
         description="Publish realistic events on every subject of the trading platform to NATS "
-        "JetStream (a running `slo run` or NATS server), with named incidents to inject.",
+        "JetStream (a running `slo run` or NATS server), with named incidents to inject; or write them to an "
+        "export file (--out) that `slo replay --input` and `slo backtest --input` read.",
     )
     _add_simulate_arguments(simulate)
 
@@ -344,7 +345,7 @@ def _add_history_commands(commands: Any) -> None:
         "in .gz). MARKET keeps one hour and AI one day: export an incident while the streams still hold it. "
         "Ctrl-C: the file keeps its whole lines and ends with a trailer marked interrupted; exit 130.",
     )
-    _add_range_arguments(export)
+    _add_range_arguments(export, "every stream of --streams-dir but SLO")
     export.add_argument("--out", default=None, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
     export.add_argument("--checkpoint-out", default=None, metavar="FILE",
                         help="also save the checkpoint a live `slo run` keeps in the KV bucket to FILE (for `slo replay "
@@ -401,7 +402,7 @@ def _add_backtest_command(commands: Any) -> None:
     )
     backtest.add_argument("--baseline", required=True, metavar="PATH", help="the config in use (e.g. config/slo.yaml)")
     backtest.add_argument("--candidate", required=True, metavar="PATH", help="the changed config to compare with it")
-    _add_range_arguments(backtest)
+    _add_range_arguments(backtest, "every stream of --streams-dir but SLO")
     backtest.add_argument("--input", default=None, metavar="FILE",
                           help="an export file (NDJSON, .gz or not; `slo export` or `slo simulate --out`) instead of the streams")
     backtest.add_argument("--incidents", default=None, metavar="FILE",
@@ -442,13 +443,13 @@ def _add_kafka_history_arguments(parser: argparse.ArgumentParser) -> None:
                         "topic:partition:offset (the others from --from, or their earliest)")
 
 
-def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_range_arguments(parser: argparse.ArgumentParser, streams_default: str = "every stream the config reads") -> None:
     parser.add_argument("--from", dest="from_", default=None, metavar="T",
                         help="start: RFC 3339 with a zone (2026-01-05T14:00:00Z), now, or now-<duration> such as "
                         "now-1h (default: the oldest message held)")
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
-                        help="only these streams (default: every stream the config reads)")
+                        help=f"only these streams (default: {streams_default})")
     _add_kafka_history_arguments(parser)
 
 

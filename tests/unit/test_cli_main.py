@@ -165,3 +165,21 @@ def test_kafka_brokers_that_cannot_be_reached_fail_the_start_in_one_line(tmp_pat
     text = (out + err).decode()
     assert "Traceback" not in text
     assert f"kafka source: cannot start the consumer on 127.0.0.1:{port}: KafkaConnectionError" in text
+
+
+def test_the_streams_default_each_history_command_states_is_the_one_it_reads():
+    # export and backtest read without a config of their own (backtest has two): every stream of
+    # --streams-dir but the processor's own SLO stream; replay, the streams its config reads.
+    import json
+    from types import SimpleNamespace
+
+    from processor.replay.cli import _wanted_streams
+
+    definitions = [json.loads(p.read_text()) for p in sorted(Path(STREAMS_DIR).glob("*.json"))]
+    no_streams = SimpleNamespace(streams=None)
+    every_but_slo = sorted(d["name"] for d in definitions if d["name"] != "SLO")
+    assert every_but_slo == sorted(_wanted_streams(no_streams, definitions, None))
+    for command, default in (("replay", "every stream the config reads"), ("export", "every stream of --streams-dir but SLO"),
+                             ("backtest", "every stream of --streams-dir but SLO")):
+        (streams,) = [a for a in _subparsers()[command]._actions if "--streams" in a.option_strings]  # noqa: SLF001
+        assert f"(default: {default})" in streams.help
