@@ -293,14 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest_command(commands)
     _add_operate_commands(commands)
 
-    simulate = commands.add_parser(
+    _add_simulate_arguments(commands.add_parser(
         "simulate",
         help="publish synthetic platform traffic, with injected incidents, to a running NATS (or to a file: --out)",
         description="Publish realistic events on every subject of the trading platform to NATS "
         "JetStream (a running `slo run` or NATS server), with named incidents to inject; or write them to an "
         "export file (--out) that `slo replay --input` and `slo backtest --input` read.",
-    )
-    _add_simulate_arguments(simulate)
+    ))
 
     return parser
 
