@@ -394,7 +394,11 @@ def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink:
 def _load(args: Any) -> tuple[Config, list[dict]]:
     from processor.config.load import load_config
 
-    return load_config(args.config), load_stream_definitions(Path(args.streams_dir))
+    config = load_config(args.config)
+    try:  # a problem of --streams-dir, not of the config the report would otherwise name
+        return config, load_stream_definitions(Path(args.streams_dir))
+    except ConfigError as exc:
+        raise ReplayError(f"--streams-dir: {'; '.join(str(p) for p in exc.problems)}") from None
 
 
 def _fail(reading: _Reading, message: str) -> int:

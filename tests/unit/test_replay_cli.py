@@ -230,3 +230,11 @@ def test_an_unreadable_time_is_one_line_naming_the_option_and_every_accepted_for
     line = _one_line_error(capsys, ["replay", *BASE, flag, text, "--input", str(path)])
     assert line == (f"slo replay: {flag} {text}: expected an RFC 3339 time with a zone (2026-01-05T14:00:00Z), now, "
                     "or now-<duration> such as now-1h")
+
+
+def test_a_missing_streams_dir_is_one_line_blaming_it_not_the_config(capsys, tmp_path, messages):
+    path = write_export(tmp_path / "e.ndjson", messages[:10])
+    line = _one_line_error(capsys, ["replay", "--config", str(CONFIG), "--streams-dir", str(tmp_path / "nope"),
+                                    "--input", str(path)])
+    assert f"slo replay: --streams-dir: {tmp_path / 'nope'}: stream definition directory not found" == line
+    assert str(CONFIG) not in line
