@@ -17,7 +17,8 @@ from processor.errors import ConfigError, ProcessorError
 __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
-_STORE_URL_HELP = "NATS server URL; without it the embedded server's store (--store-dir) is read"
+_URL_ENV = "NATS server URL, comma-separated for a cluster (default SLO_NATS_URL, then NATS_URL)"
+_STORE_URL_HELP = f"{_URL_ENV}; without any, the embedded server on --store-dir: the running one, or one started on its store"
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -127,6 +128,27 @@ def _instance_name(text: str) -> str:
     return text
 
 
+def _batch_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of messages, at least 1")
+    return size
+
+
+def _severity(text: str) -> str:
+    # A misspelt severity would follow a subject nothing is ever published on, silently.
+    from typing import get_args
+
+    from processor.config.model import Severity
+
+    if text not in get_args(Severity):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one of {', '.join(get_args(Severity))}")
+    return text
+
+
 def _partition_by(text: str) -> str:
     from processor.runtime.partitions import parse_partition_by
 
@@ -213,7 +235,7 @@ def _http_address(text: str) -> tuple[str, int]:
 def _add_kafka_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--source", choices=["nats", "kafka"], default="nats",
                      help="where the events come from: NATS JetStream (default) or Kafka (docs/kafka.md; needs the "
-                     "kafka extra); outputs go to NATS slo.> either way")
+                     "kafka extra); the outputs go where --outputs says")
     run.add_argument("--kafka-brokers", default=None, metavar="HOST:PORT,…", help="with --source kafka: the bootstrap "
                      "brokers (default: kafka.brokers of the config)")
     run.add_argument("--topics", default=None, metavar="T,…", help="with --source kafka: the topics to read (default: "
@@ -235,10 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_cmd_validate)
 
     # ---- runtime commands: `run` is wired to processor.runtime.serve ----
-    run = commands.add_parser("run", help="consume events from NATS and evaluate SLOs live")
+    run = commands.add_parser("run", help="consume events (NATS JetStream, or Kafka) and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
-    _add_connection_arguments(run, "NATS server URL; without it an embedded nats-server is started")
-    run.add_argument("--batch-size", type=int, default=1000, help="messages per pull request (default 1000)")
+    _add_connection_arguments(run, f"{_URL_ENV}; without any, an embedded nats-server is started on --store-dir")
+    run.add_argument("--batch-size", type=_batch_size, default=1000, metavar="N", help="messages per pull request (default 1000)")
     run.add_argument(
         "--instance",
         default="default",
@@ -271,13 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest_command(commands)
     _add_operate_commands(commands)
 
-    simulate = commands.add_parser(
+    _add_simulate_arguments(commands.add_parser(
         "simulate",
-        help="publish synthetic platform traffic, with injected incidents, to a running NATS",
+        help="publish synthetic platform traffic, with injected incidents, to a running NATS (or to a file: --out)",
         description="Publish realistic events on every subject of the trading platform to NATS "
-        "JetStream (a running `slo run` or NATS server), with named incidents to inject.",
-    )
-    _add_simulate_arguments(simulate)
+        "JetStream (a running `slo run` or NATS server), with named incidents to inject; or write them to an "
+        "export file (--out) that `slo replay --input` and `slo backtest --input` read.",
+    ))
 
     return parser
 
@@ -322,7 +344,7 @@ def _add_history_commands(commands: Any) -> None:
         "in .gz). MARKET keeps one hour and AI one day: export an incident while the streams still hold it. "
         "Ctrl-C: the file keeps its whole lines and ends with a trailer marked interrupted; exit 130.",
     )
-    _add_range_arguments(export)
+    _add_range_arguments(export, "every stream of --streams-dir but SLO")
     export.add_argument("--out", default=None, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
     export.add_argument("--checkpoint-out", default=None, metavar="FILE",
                         help="also save the checkpoint a live `slo run` keeps in the KV bucket to FILE (for `slo replay "
@@ -357,7 +379,8 @@ def _add_operate_commands(commands: Any) -> None:
     tail.add_argument("kind", nargs="?", default=None, choices=["alerts", "actions", "budget", "sli", "deadletter"],
                       help="only this kind of output (default: everything on slo.>)")
     tail.add_argument("--service", default=None, help="only this service's outputs")
-    tail.add_argument("--severity", default=None, help="only alerts of this severity")
+    tail.add_argument("--severity", default=None, type=_severity, help="only alerts of this severity: info, warning, "
+                      "critical, emergency, page or ticket")
     tail.add_argument("--durable", default=None, metavar="NAME",
                       help="a durable consumer of that name: a later `slo tail --durable NAME` resumes where this stopped")
     tail.add_argument("--json", action="store_true",
@@ -378,7 +401,7 @@ def _add_backtest_command(commands: Any) -> None:
     )
     backtest.add_argument("--baseline", required=True, metavar="PATH", help="the config in use (e.g. config/slo.yaml)")
     backtest.add_argument("--candidate", required=True, metavar="PATH", help="the changed config to compare with it")
-    _add_range_arguments(backtest)
+    _add_range_arguments(backtest, "every stream of --streams-dir but SLO")
     backtest.add_argument("--input", default=None, metavar="FILE",
                           help="an export file (NDJSON, .gz or not; `slo export` or `slo simulate --out`) instead of the streams")
     backtest.add_argument("--incidents", default=None, metavar="FILE",
@@ -419,13 +442,13 @@ def _add_kafka_history_arguments(parser: argparse.ArgumentParser) -> None:
                         "topic:partition:offset (the others from --from, or their earliest)")
 
 
-def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_range_arguments(parser: argparse.ArgumentParser, streams_default: str = "every stream the config reads") -> None:
     parser.add_argument("--from", dest="from_", default=None, metavar="T",
                         help="start: RFC 3339 with a zone (2026-01-05T14:00:00Z), now, or now-<duration> such as "
                         "now-1h (default: the oldest message held)")
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
-                        help="only these streams (default: every stream the config reads)")
+                        help=f"only these streams (default: {streams_default})")
     _add_kafka_history_arguments(parser)
 
 
@@ -445,19 +468,19 @@ def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) ->
     parser.add_argument("--nats-url", default=None, help=url_help)
     parser.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
     parser.add_argument("--store-dir", default=".slo", help="embedded server store and local state (default .slo)")
-    parser.add_argument("--user", default=None, help="NATS user")
+    parser.add_argument("--user", default=None, help="NATS user (or SLO_NATS_USER)")
     parser.add_argument("--password", default=None,
                         help="NATS password (prefer SLO_NATS_PASSWORD: arguments show in the process list)")
     parser.add_argument("--token", default=None, help="NATS token (prefer SLO_NATS_TOKEN)")
-    parser.add_argument("--creds", default=None, help="NATS credentials file (user JWT and NKey seed)")
-    parser.add_argument("--nkey-seed", default=None, metavar="FILE", help="file holding the NATS user's NKey seed (SU...)")
-    parser.add_argument("--tls-ca", default=None, help="CA certificate to verify the server")
-    parser.add_argument("--tls-cert", default=None, help="client certificate")
-    parser.add_argument("--tls-key", default=None, help="client certificate key")
+    parser.add_argument("--creds", default=None, help="NATS credentials file, user JWT and NKey seed (or SLO_NATS_CREDS)")
+    parser.add_argument("--nkey-seed", default=None, metavar="FILE", help="file holding the NATS user's NKey seed, SU... (or SLO_NATS_NKEY_SEED)")
+    parser.add_argument("--tls-ca", default=None, help="CA certificate to verify the server (or SLO_NATS_TLS_CA)")
+    parser.add_argument("--tls-cert", default=None, help="client certificate (or SLO_NATS_TLS_CERT)")
+    parser.add_argument("--tls-key", default=None, help="client certificate key (or SLO_NATS_TLS_KEY)")
 
 
 def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
-    simulate.add_argument("--nats-url", default=None, help="NATS server URL (default SLO_NATS_URL, then NATS_URL)")
+    simulate.add_argument("--nats-url", default=None, help=_URL_ENV)
     simulate.add_argument(
         "--rate", type=_simulate_type("parse_positive_number", "rate"), default=20.0,
         help="gateway requests per second of event time, the busiest subject; the other "
@@ -494,14 +517,45 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
     simulate.set_defaults(handler=_cmd_simulate)
 
 
+def _unknown_options(parser: argparse.ArgumentParser, command: str | None, extras: list[str]) -> None:
+    """Reported by the command's own parser, with its usage, and the nearest option it has: argparse
+    would name neither (it reports them from the top-level parser)."""
+    import difflib
+
+    sub = _subparsers(parser).get(command or "", parser)
+    known = [o for a in sub._actions for o in a.option_strings]  # noqa: SLF001
+    typed = [e.split("=", 1)[0] for e in extras if e.startswith("--")]
+    hints = [f"{t}: did you mean {m[0]}?" for t in typed for m in [difflib.get_close_matches(t, known, n=1)] if m]
+    sub.error(f"unrecognized arguments: {' '.join(extras)}" + ("".join(f"\n  {h}" for h in hints)))
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unknown_options(parser, args.command, extras)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(handler(args))
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        # Commands that stop cleanly on Ctrl-C say so themselves; any other one stops here, without
+        # a traceback: nothing it was doing needs finishing (the live processor handles its signals).
+        print(f"slo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`slo simulate --list-incidents | head`): not an error. Point stdout
+        # at /dev/null so that the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -167,7 +167,9 @@ class Subscription:
                 self._name = (await self._js.add_consumer(self.stream, self._config())).name
             self._sub = await self._js.pull_subscribe_bind(self._name, self.stream)
         except nats.errors.Error as exc:
-            raise BusError(f"subscribing to {', '.join(self.subjects)} on stream {self.stream}: {exc}") from exc
+            hint = (" (not on this server: `slo run` creates the SLO stream when it starts; is this the processor's NATS?)"
+                    if "stream not found" in str(exc) else "")
+            raise BusError(f"subscribing to {', '.join(self.subjects)} on stream {self.stream}: {exc}{hint}") from exc
 
     async def _reposition(self, acked_seq: int) -> None:
         """Deliveries a stopped subscriber never acked would come back only after the ack wait (30 s),

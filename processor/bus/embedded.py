@@ -241,9 +241,10 @@ class EmbeddedServer:
                 holder = f" (pid {self._pid_path.read_text().strip()})"
             except OSError:
                 holder = ""
+            url = running_server_url(self._store_dir) or "URL"  # its ports file: the URL to paste
             raise EmbeddedServerError(
                 f"another nats-server{holder} is running on {self._store_dir}; stop it, or give "
-                "a NATS URL to use it instead of starting a new one"
+                f"--nats-url {url} to use it instead of starting a new one"
             ) from None
         return lock_file
 

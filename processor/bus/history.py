@@ -53,7 +53,14 @@ def rfc3339_ns(ms: int) -> str:
 
 
 async def stream_range(nc: Client, stream: str) -> StreamRange:
-    info = await _jsapi.request(nc, f"{_jsapi.API_PREFIX}.STREAM.INFO.{stream}", what=f"stream {stream}: info")
+    try:
+        info = await _jsapi.request(nc, f"{_jsapi.API_PREFIX}.STREAM.INFO.{stream}", what=f"stream {stream}: info")
+    except _jsapi.JsApiError as exc:
+        if exc.err_code != _jsapi.ERR_STREAM_NOT_FOUND:
+            raise
+        raise _jsapi.JsApiError(f"stream {stream}: not on this server: `slo run` creates the streams of its "
+                                "--streams-dir when it starts (is this the processor's NATS?)",
+                                exc.subject, exc.code, exc.err_code, exc.description) from None
     state: dict[str, Any] = info.get("state", {})
     return StreamRange(
         stream=stream,

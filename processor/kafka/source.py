@@ -36,6 +36,7 @@ from faust.types import TP
 
 from processor.config.model import Config, KafkaConfig
 from processor.engine import Engine
+from processor.errors import BusError
 from processor.kafka.checkpoints import PartitionCheckpoints
 from processor.kafka.lane import OutputSink, PartitionLane, RawRecord, record_ts_ms
 from processor.kafka.parts import lane_name, topic_part
@@ -106,7 +107,13 @@ class KafkaSource:
         return app
 
     async def start(self) -> None:
-        await self.app.start()
+        from aiokafka.errors import KafkaError
+
+        try:
+            await self.app.start()
+        except KafkaError as exc:  # a wrong --kafka-brokers: one line, not faust's traceback
+            raise BusError(f"kafka source: cannot start the consumer on {','.join(self.kafka.brokers)}: "
+                           f"{type(exc).__name__}: {exc}") from exc
         self._tasks += [asyncio.create_task(self._checkpoint_loop(), name="kafka-checkpoints"),
                        asyncio.create_task(self._idle_loop(), name="kafka-idle")]
         self.log.info("kafka.started", brokers=list(self.kafka.brokers), group=self.kafka.group, topics=sorted(self.parts))

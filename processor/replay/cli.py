@@ -52,23 +52,22 @@ class ReplayError(ProcessorError):
     """A replay or export that cannot start: says what to change."""
 
 
-def parse_moment(text: str, now_ms: int) -> int:
+def parse_moment(text: str, now_ms: int, flag: str = "--from") -> int:
     """``--from``/``--to``: an RFC 3339 time with a zone, ``now``, or ``now-<duration>`` (``now-1h``)."""
     from processor.simulate.cli import parse_start
 
     cleaned = text.strip().lower()
-    if cleaned.startswith("now-"):
-        try:
-            return now_ms - parse_duration_ms(cleaned[4:])
-        except (ValueError, TypeError, ProcessorError):
-            raise ValueError(f"expected now-<duration> such as now-1h, got {text!r}") from None
-    return parse_start(text, now_ms)
+    try:
+        return now_ms - parse_duration_ms(cleaned[4:]) if cleaned.startswith("now-") else parse_start(text, now_ms)
+    except (ValueError, TypeError, ProcessorError):
+        raise ValueError(f"{flag} {text}: expected an RFC 3339 time with a zone (2026-01-05T14:00:00Z), now, or "
+                         "now-<duration> such as now-1h") from None
 
 
 def _range_ms(args: Any) -> tuple[int | None, int | None]:
     now_ms = time.time_ns() // 1_000_000
     from_ms = parse_moment(args.from_, now_ms) if args.from_ else None
-    to_ms = parse_moment(args.to, now_ms) if args.to else None
+    to_ms = parse_moment(args.to, now_ms, "--to") if args.to else None
     if from_ms is not None and to_ms is not None and to_ms <= from_ms:
         raise ReplayError(f"--to {args.to} is not after --from {args.from_}: give a range that ends after it starts")
     return from_ms, to_ms
@@ -102,8 +101,10 @@ async def open_bus(args: Any) -> AsyncIterator[Any]:
     if opts.url is None:
         store = Path(args.store_dir) / "nats"
         if not store.exists():
+            # Only replay and backtest take --input: status, tail and export read the streams or nothing.
+            or_input = ", or read an export file with --input" if hasattr(args, "input") else ""
             raise ReplayError(f"no --nats-url given and no embedded store at {store}: give --nats-url URL "
-                              "(or run `slo run` first), or replay an export file with --input")
+                              f"(or run `slo run` first){or_input}")
         embedded = EmbeddedServer(store)
         opts = replace(opts, url=await embedded.start())
     try:
@@ -393,7 +394,11 @@ def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink:
 def _load(args: Any) -> tuple[Config, list[dict]]:
     from processor.config.load import load_config
 
-    return load_config(args.config), load_stream_definitions(Path(args.streams_dir))
+    config = load_config(args.config)
+    try:  # a problem of --streams-dir, not of the config the report would otherwise name
+        return config, load_stream_definitions(Path(args.streams_dir))
+    except ConfigError as exc:
+        raise ReplayError(f"--streams-dir: {'; '.join(str(p) for p in exc.problems)}") from None
 
 
 def _fail(reading: _Reading, message: str) -> int:
@@ -418,6 +423,8 @@ def _check_replay_args(args: Any) -> None:
     if args.from_checkpoint and args.from_:
         raise ReplayError("--from and --from-checkpoint: a checkpoint decides where each stream starts (right after "
                           "the sequence it holds); give one of them")
+    if args.input and not Path(args.input).is_file():
+        raise ReplayError(f"--input {args.input}: no such file")
 
 
 def _check_kafka_args(args: Any, *other_sources: str) -> None:
@@ -479,6 +486,8 @@ def _replay(args: Any) -> int:
                                                           share))
         except ConfigError as exc:
             return _fail(reading, exc.report(args.config))
+        except BrokenPipeError:
+            raise  # stdout's reader went away (`| head`): `slo` ends quietly (processor/cli.py)
         except (ProcessorError, ValueError, OSError) as exc:
             return _fail(reading, f"slo replay: {exc}")
         finally:

@@ -121,6 +121,11 @@ def simulate_to_file(args: Any) -> int:
     except (ProcessorError, OSError) as exc:
         print(f"slo simulate: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # A shorter file would replay as if the run had been shorter: leave none.
+        out.unlink(missing_ok=True)
+        print(f"slo simulate: interrupted: {out} removed (it held only part of the run)", file=sys.stderr)
+        return 130
     if any(inc.kind == "consumer_lag" for inc in simulator.incidents):
         print("slo simulate: consumer_lag left out: it pauses a consumer on the bus, which a file cannot hold", file=sys.stderr)
     streams = ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items()))

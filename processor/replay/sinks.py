@@ -25,6 +25,8 @@ from processor.errors import ProcessorError
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
 
 _LIVE_OUTPUTS = "slo.>"
+# The kinds a replay writes: not the clock, whose moves it makes rather than publishes.
+_FILES = tuple(kind for kind in OUTPUT_SUBJECT_PREFIXES if kind != "clock")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -59,6 +61,11 @@ class NdjsonSink:
         self.written: dict[str, int] = {}
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
+            # Every file the docs promise, empty when nothing of its kind came out: a script can
+            # count lines, and a file left in the directory by an earlier replay is never read as
+            # this one's.
+            for kind in _FILES:
+                self._file(kind)
 
     def __call__(self, messages: list[OutMessage]) -> None:
         for message in messages:

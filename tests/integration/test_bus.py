@@ -112,9 +112,11 @@ async def test_embedded_server_failing_to_start_reports_the_log_tail(
 
 
 async def test_a_second_embedded_server_on_the_same_store_is_refused(tmp_path: Path) -> None:
-    async with EmbeddedServer(tmp_path):
-        with pytest.raises(EmbeddedServerError, match=r"another nats-server \(pid \d+\) is running"):
+    async with EmbeddedServer(tmp_path) as first:
+        with pytest.raises(EmbeddedServerError, match=r"another nats-server \(pid \d+\) is running") as refused:
             await EmbeddedServer(tmp_path).start()
+        # the URL to use it instead, ready to paste
+        assert f"give --nats-url {first.url} to use it" in str(refused.value)
     async with EmbeddedServer(tmp_path) as again:  # the lock goes with the server
         assert again.url
 

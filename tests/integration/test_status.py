@@ -134,3 +134,24 @@ def test_on_a_terminal_the_same_rows_are_drawn_by_rich():
     assert ["api-gateway", "gateway_latency_p95", "0.95 / 30d", "42.0%", "prioritize_reliability",
             "5m=14.40 1h=6.00", "GatewayLatencyBudgetBurn/ticket"] == [c.strip() for c in row.split("│")[1:-1]]
     assert "firing alerts (3)" in out.getvalue()
+
+
+async def test_a_server_without_the_processor_s_streams_is_named_as_such(tmp_path):
+    """`slo status`, `tail` and `export` pointed at a NATS that no `slo run` provisioned (a wrong
+    URL, a fresh server): one line that says the stream is not on that server and who creates it."""
+    import asyncio
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLO_", "NATS_"))}
+    async with EmbeddedServer(tmp_path / "bare") as bare:
+        for argv, stream in ((["status"], "SLO"), (["tail"], "SLO"), (["export", "--out", str(tmp_path / "e.ndjson")], "AI")):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "processor.cli", *argv, "--nats-url", bare.url, "--streams-dir", str(ROOT / "streams"),
+                cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            assert 1 == proc.returncode, err
+            lines = err.decode().strip().splitlines()
+            assert 1 == len(lines), lines
+            assert lines[0].startswith(f"slo {argv[0]}: ") and f"stream {stream}" in lines[0]
+            assert "not on this server: `slo run` creates" in lines[0]

@@ -88,8 +88,34 @@ def test_no_nats_and_no_embedded_store_is_one_line(capsys, tmp_path, no_nats_env
     store = tmp_path / "fresh"
     line = _one_line_error(capsys, ["replay", *BASE, "--store-dir", str(store)])
     assert f"slo replay: no --nats-url given and no embedded store at {store / 'nats'}" in line
+    assert line.endswith("or read an export file with --input")
     line = _one_line_error(capsys, ["export", "--store-dir", str(store), "--out", str(tmp_path / "e.ndjson")])
     assert f"slo export: no --nats-url given and no embedded store at {store / 'nats'}" in line
+    # export, status and tail take no --input: the hint must not send the user to an option they lack
+    assert "--input" not in line
+    for command in ("status", "tail"):
+        line = _one_line_error(capsys, [command, "--store-dir", str(store)])
+        assert line.startswith(f"slo {command}: no --nats-url given") and "--input" not in line
+
+
+def test_a_missing_input_file_is_one_line_naming_it(capsys, tmp_path):
+    line = _one_line_error(capsys, ["replay", *BASE, "--input", str(tmp_path / "nope.ndjson.gz"), "--out", str(tmp_path / "o")])
+    assert f"slo replay: --input {tmp_path / 'nope.ndjson.gz'}: no such file" == line
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_holds_every_kind_s_file_even_empty_and_none_left_from_an_earlier_replay(capsys, tmp_path, messages):
+    path = write_export(tmp_path / "e.ndjson", messages)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "deadletter.ndjson").write_text('{"subject": "slo.deadletter.late", "from": "an earlier replay"}\n')
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--out", str(out)])
+    capsys.readouterr()
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    for kind in ("alerts", "budget", "sli", "actions", "deadletter"):
+        lines = (out / f"{kind}.ndjson").read_bytes().splitlines()
+        assert summary["outputs"].get(kind, 0) == len(lines), kind
+    assert b"" == (out / "deadletter.ndjson").read_bytes()  # the simulator sends no bad input
 
 
 def test_from_and_from_checkpoint_together_is_one_line(capsys, tmp_path):
@@ -196,3 +222,19 @@ def test_an_emptied_stream_refuses_a_range_its_lost_messages_may_have_been_in(fr
         _check_held(held, now_ms - from_ago_s * 1000)
     assert str(caught.value).startswith("stream MARKET no longer holds --from ")
     assert f"(messages 1 to 5 expired or were purged; max_age {max_age_s}s)" in str(caught.value)
+
+
+@pytest.mark.parametrize(("flag", "text"), [("--from", "yesterday"), ("--to", "now-1x"), ("--from", "2026-13-01T00:00:00Z")])
+def test_an_unreadable_time_is_one_line_naming_the_option_and_every_accepted_form(capsys, tmp_path, messages, flag, text):
+    path = write_export(tmp_path / "e.ndjson", messages[:10])
+    line = _one_line_error(capsys, ["replay", *BASE, flag, text, "--input", str(path)])
+    assert line == (f"slo replay: {flag} {text}: expected an RFC 3339 time with a zone (2026-01-05T14:00:00Z), now, "
+                    "or now-<duration> such as now-1h")
+
+
+def test_a_missing_streams_dir_is_one_line_blaming_it_not_the_config(capsys, tmp_path, messages):
+    path = write_export(tmp_path / "e.ndjson", messages[:10])
+    line = _one_line_error(capsys, ["replay", "--config", str(CONFIG), "--streams-dir", str(tmp_path / "nope"),
+                                    "--input", str(path)])
+    assert f"slo replay: --streams-dir: {tmp_path / 'nope'}: stream definition directory not found" == line
+    assert str(CONFIG) not in line

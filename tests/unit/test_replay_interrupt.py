@@ -55,7 +55,7 @@ def test_a_sigint_stops_a_replay_with_what_was_written_kept(tmp_path):
     lines = 0
     for path in out.glob("*.ndjson"):
         body = path.read_bytes()
-        assert body.endswith(b"\n")
+        assert body == b"" or body.endswith(b"\n")  # a kind with no output yet: its file, empty
         for line in body.splitlines():
             row = orjson.loads(line)
             assert row["subject"].startswith(f"slo.{path.stem}.")
