@@ -43,17 +43,23 @@ def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
     """Every message's payload, ``NOT_JSON`` for one that does not decode: the batch decoded as
     one JSON array where that provably gives each message its own object (``_decode_joined``),
     otherwise one ``loads`` per message."""
+    return decode_batch(batch, loads)[0]
+
+
+def decode_batch(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> tuple[list, bool]:
+    """``decode_all``'s payloads, and whether every one is known to be a dict (so read_subject
+    need not look)."""
     datas = [m.data for m in batch]
     # (Only bytes are joined: a record without a value, such as a Kafka tombstone, has None, which
     # its own ``loads`` turns down as not JSON.)
     if loads is orjson.loads and len(datas) > 1 and set(map(type, datas)) == {bytes}:
         payloads = _decode_joined(datas)
         if payloads is not None:
-            return payloads
+            return payloads, True
     try:
-        return list(map(loads, datas))
+        return list(map(loads, datas)), False
     except orjson.JSONDecodeError:
-        return [_decode_one(loads, data) for data in datas]
+        return [_decode_one(loads, data) for data in datas], False
 
 
 # Every byte but the braces and the newline: what ``bytes.translate`` drops to leave the
@@ -101,11 +107,11 @@ def ingest_batched(engine: Any, batch: Sequence[Any], loads: Callable[[bytes], A
     n = len(batch)
     if n == 0:
         return out
-    payloads = decode_all(batch, loads)
+    payloads, objects = decode_batch(batch, loads)
     t_ms = np.zeros(n, dtype=np.int64)  # a plain message's event time
     staged = np.zeros(n, dtype=bool)  # some SLI takes the plain message
     exceptional = np.zeros(n, dtype=bool)
-    plans = [read_subject(engine, subject, members, batch, payloads, t_ms, staged, exceptional)
+    plans = [read_subject(engine, subject, members, batch, payloads, objects, t_ms, staged, exceptional)
              for subject, members in _by_subject(batch).items()]
     plans = [plan for plan in plans if plan is not None]
     exceptions = np.flatnonzero(exceptional).tolist()

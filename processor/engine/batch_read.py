@@ -47,21 +47,24 @@ class SubjectPlan:
         self.columns = columns
 
 
-def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[Any], payloads: list,
+def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[Any], payloads: list, objects: bool,
                  t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> SubjectPlan | None:
-    """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages."""
+    """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages.
+    ``objects``: every payload is known to be a dict."""
     slis = engine._route.get(subject)
     if slis is None:
         slis = engine._match(subject)
     if not slis:
         return None  # ignored, as in the reference: counted by the run
-    rows = payloads if len(members) == len(payloads) else [payloads[i] for i in members]
-    index = np.asarray(members, dtype=np.int64)
+    if len(members) == len(payloads):  # the whole batch (members ascend): no list to convert
+        rows, index = payloads, np.arange(len(members))
+    else:
+        rows, index = [payloads[i] for i in members], np.asarray(members, dtype=np.int64)
     if any(sli.apply is not None for sli in slis):
         # Correlations keep state across SLIs' events (their open table): the reference loop.
         exceptional[index] = True
         return SubjectPlan(subject, members, [])
-    if set(map(type, rows)) != {dict}:
+    if not objects and set(map(type, rows)) != {dict}:
         objects = np.fromiter((type(p) is dict for p in rows), dtype=bool, count=len(rows))
         exceptional[index[~objects]] = True
         index = index[objects]
