@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from processor.engine.sli import SliState
+from processor.kinds.columnar import numbers
 from processor.kinds.event_time import MAX_EVENT_TIME_MS
 from processor.kinds.payload import Reject
 from processor.vocabulary import SUBJECT_FIELD
@@ -188,13 +189,9 @@ def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray,
         raw = [p[field] for p in rows]  # faster than .get while every row has the field
     except KeyError:
         raw = [p.get(field) for p in rows]
-    if set(map(type, raw)) == {int}:  # epoch ms as ints: the common case
-        try:
-            t = np.array(raw, dtype=np.int64)
-        except OverflowError:
-            t = None
-        if t is not None and t.min() >= 0 and t.max() <= MAX_EVENT_TIME_MS:
-            return t, None
+    t = numbers(raw)
+    if t is not None and t.dtype == np.int64 and len(t) and t.min() >= 0 and t.max() <= MAX_EVENT_TIME_MS:
+        return t, None  # epoch ms as ints: the common case
     t = np.zeros(len(raw), dtype=np.int64)
     bad = np.zeros(len(raw), dtype=bool)
     for r, value in enumerate(raw):
