@@ -190,7 +190,8 @@ def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray,
     except KeyError:
         raw = [p.get(field) for p in rows]
     t = numbers(raw)
-    if t is not None and t.dtype == np.int64 and len(t) and t.min() >= 0 and t.max() <= MAX_EVENT_TIME_MS:
+    if t is not None and t.dtype == np.int64 and len(t) and np.minimum.reduce(t) >= 0 \
+            and np.maximum.reduce(t) <= MAX_EVENT_TIME_MS:
         return t, None  # epoch ms as ints: the common case
     t = np.zeros(len(raw), dtype=np.int64)
     bad = np.zeros(len(raw), dtype=bool)
