@@ -115,7 +115,6 @@ def ingest_batched(engine: Any, batch: Sequence[Any], loads: Callable[[bytes], A
              for subject, members in _by_subject(batch).items()]
     plans = [plan for plan in plans if plan is not None]
     exceptions = np.flatnonzero(exceptional).tolist()
-    staged_before = np.concatenate(([0], np.cumsum(staged)))  # staged messages before each index
     spans = Spans()
     pos = next_exc = 0
     while pos < n:
@@ -123,7 +122,7 @@ def ingest_batched(engine: Any, batch: Sequence[Any], loads: Callable[[bytes], A
             next_exc += 1
         end = exceptions[next_exc] if next_exc < len(exceptions) else n
         stop = pos + _run_length(engine, t_ms, staged, pos, end, spans)
-        _apply_run(engine, out, plans, pos, stop, t_ms, staged_before, spans)
+        _apply_run(engine, out, plans, pos, stop, t_ms, staged, spans)
         if stop < n:  # the message that ends the run: exceptional, or it moves time
             engine._per_event(out, batch, payloads, stop, stop + 1)
         pos = stop + 1
@@ -188,11 +187,11 @@ def _run_length(engine: Any, t_all: np.ndarray, staged_all: np.ndarray, pos: int
 
 
 def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, stop: int,
-               t_ms: np.ndarray, staged_before: np.ndarray, spans: Spans) -> None:
+               t_ms: np.ndarray, staged: np.ndarray, spans: Spans) -> None:
     """Plain messages [start, stop): counted, their times noted, each SLI's events recorded."""
     if stop <= start:
         return
-    n_staged = int(staged_before[stop] - staged_before[start])
+    n_staged = int(np.count_nonzero(staged[start:stop]))  # (a batch has few runs: counted per run)
     out.ignored += (stop - start) - n_staged
     if n_staged:
         latest_ms = spans.of(t_ms, start, stop)[1]  # unstaged messages hold 0
