@@ -43,17 +43,23 @@ def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
     """Every message's payload, ``NOT_JSON`` for one that does not decode: the batch decoded as
     one JSON array where that provably gives each message its own object (``_decode_joined``),
     otherwise one ``loads`` per message."""
+    return decode_batch(batch, loads)[0]
+
+
+def decode_batch(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> tuple[list, bool]:
+    """``decode_all``'s payloads, and whether every one is known to be a dict (so read_subject
+    need not look)."""
     datas = [m.data for m in batch]
     # (Only bytes are joined: a record without a value, such as a Kafka tombstone, has None, which
     # its own ``loads`` turns down as not JSON.)
     if loads is orjson.loads and len(datas) > 1 and set(map(type, datas)) == {bytes}:
         payloads = _decode_joined(datas)
         if payloads is not None:
-            return payloads
+            return payloads, True
     try:
-        return list(map(loads, datas))
+        return list(map(loads, datas)), False
     except orjson.JSONDecodeError:
-        return [_decode_one(loads, data) for data in datas]
+        return [_decode_one(loads, data) for data in datas], False
 
 
 # Every byte but the braces and the newline: what ``bytes.translate`` drops to leave the
@@ -101,22 +107,22 @@ def ingest_batched(engine: Any, batch: Sequence[Any], loads: Callable[[bytes], A
     n = len(batch)
     if n == 0:
         return out
-    payloads = decode_all(batch, loads)
+    payloads, objects = decode_batch(batch, loads)
     t_ms = np.zeros(n, dtype=np.int64)  # a plain message's event time
     staged = np.zeros(n, dtype=bool)  # some SLI takes the plain message
     exceptional = np.zeros(n, dtype=bool)
-    plans = [read_subject(engine, subject, members, batch, payloads, t_ms, staged, exceptional)
+    plans = [read_subject(engine, subject, members, batch, payloads, objects, t_ms, staged, exceptional)
              for subject, members in _by_subject(batch).items()]
     plans = [plan for plan in plans if plan is not None]
     exceptions = np.flatnonzero(exceptional).tolist()
-    staged_before = np.concatenate(([0], np.cumsum(staged)))  # staged messages before each index
+    spans = Spans()
     pos = next_exc = 0
     while pos < n:
         while next_exc < len(exceptions) and exceptions[next_exc] < pos:
             next_exc += 1
         end = exceptions[next_exc] if next_exc < len(exceptions) else n
-        stop = pos + _run_length(engine, t_ms[pos:end], staged[pos:end])
-        _apply_run(engine, out, plans, pos, stop, t_ms, staged_before)
+        stop = pos + _run_length(engine, t_ms, staged, pos, end, spans)
+        _apply_run(engine, out, plans, pos, stop, t_ms, staged, spans)
         if stop < n:  # the message that ends the run: exceptional, or it moves time
             engine._per_event(out, batch, payloads, stop, stop + 1)
         pos = stop + 1
@@ -141,19 +147,38 @@ def _by_subject(batch: Sequence[Any]) -> dict[str, list[int]]:
     return groups
 
 
-def _run_length(engine: Any, t_ms: np.ndarray, staged: np.ndarray) -> int:
-    """How many of these plain messages apply without the clock's attention: each on time, not
-    ahead of the stream's highest timestamp plus the skew, and below the time that would close
-    the next boundary (the first message past any of these ends the run)."""
+class Spans(dict):
+    """The (first, last) of a slice of a times array, each found once per batch: a subject's
+    columns share one times array when all its SLIs take every message, and a run reads its span
+    for the clock, for each column's series and for the instant rules."""
+
+    def of(self, times: np.ndarray, a: int, b: int) -> tuple[int, int]:
+        key = (id(times), a, b)
+        span = self.get(key)
+        if span is None:
+            part = times[a:b]
+            span = self[key] = (int(_MIN(part)), int(_MAX(part)))
+        return span
+
+
+_MIN, _MAX, _ALL = np.minimum.reduce, np.maximum.reduce, np.logical_and.reduce  # without numpy's wrappers
+
+
+def _run_length(engine: Any, t_all: np.ndarray, staged_all: np.ndarray, pos: int, end: int, spans: Spans) -> int:
+    """How many of the plain messages from ``pos`` (up to ``end``) apply without the clock's
+    attention: each on time, not ahead of the stream's highest timestamp plus the skew, and below
+    the time that would close the next boundary (the first message past any of these ends the run)."""
     clock = engine.clock
     closed = clock.closed_until_ms
+    t_ms, staged = t_all[pos:end], staged_all[pos:end]
     if closed is None:  # the first event starts the grid: the reference does that
         ends = staged
     else:
         trigger_ms = closed + clock.resolution_ms + clock.lateness_ms
-        if len(t_ms) and staged.all() and t_ms.min() >= closed and t_ms.max() < trigger_ms \
-                and t_ms.max() <= engine._skew_ceiling_ms:
-            return len(t_ms)  # the usual case: every message is plain and fits
+        if end > pos and _ALL(staged):
+            first_ms, last_ms = spans.of(t_all, pos, end)
+            if first_ms >= closed and last_ms < trigger_ms and last_ms <= engine._skew_ceiling_ms:
+                return len(t_ms)  # the usual case: every message is plain and fits
         ends = staged & ((t_ms < closed) | (t_ms >= trigger_ms) | (t_ms > engine._skew_ceiling_ms))
     if not len(ends):
         return 0
@@ -162,14 +187,14 @@ def _run_length(engine: Any, t_ms: np.ndarray, staged: np.ndarray) -> int:
 
 
 def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, stop: int,
-               t_ms: np.ndarray, staged_before: np.ndarray) -> None:
+               t_ms: np.ndarray, staged: np.ndarray, spans: Spans) -> None:
     """Plain messages [start, stop): counted, their times noted, each SLI's events recorded."""
     if stop <= start:
         return
-    n_staged = int(staged_before[stop] - staged_before[start])
+    n_staged = int(np.count_nonzero(staged[start:stop]))  # (a batch has few runs: counted per run)
     out.ignored += (stop - start) - n_staged
     if n_staged:
-        latest_ms = int(t_ms[start:stop].max())  # unstaged messages hold 0
+        latest_ms = spans.of(t_ms, start, stop)[1]  # unstaged messages hold 0
         clock = engine.clock
         if clock.max_ts_ms is None or latest_ms > clock.max_ts_ms:
             clock.max_ts_ms = latest_ms  # below the trigger: no boundary to close (_run_length)
@@ -180,12 +205,12 @@ def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, 
             continue
         routed[plan.subject] = routed.get(plan.subject, 0) + (hi - lo)
         for column in plan.columns:
-            a, b = np.searchsorted(column.index, (start, stop)).tolist()
+            a, b = column.index.searchsorted((start, stop)).tolist()
             if a < b:
-                record_run(engine, out, column.sli, column, a, b)
+                record_run(engine, out, column.sli, column, a, b, spans)
 
 
-def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b: int) -> None:
+def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b: int, spans: Spans) -> None:
     """Events a..b of one SLI's column (plain, in batch order) into its series."""
     res = engine.clock.resolution_ms
     instant = engine.instant if sli in engine.instant.slis else None
@@ -208,12 +233,13 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
         series = sli.series.get(())
         if series is None:
             series = sli.series_for(())
+        span = spans.of(column.t_ms, a, b)
         if instant is not None:
-            instant.observe_run(sli, (), series, times, values, out)
-        _record_series(sli, series, times, values, res)
+            instant.observe_run(sli, (), series, times, values, out, span)
+        _record_series(sli, series, times, values, res, span)
         return
     for _, series, rows in _series_of(sli, column.payloads[a:b]):
-        _record_series(sli, series, times[rows], values[rows], res)
+        _record_series(sli, series, times[rows], values[rows], res, None)
 
 
 def _listed(values: Any) -> list:
@@ -242,9 +268,11 @@ def _series_of(sli: SliState, payloads: list) -> list[tuple[tuple, Any, Any]]:
     return [(labels, series, np.asarray(rows)) for series, (labels, rows) in rows_by_series.items()]
 
 
-def _record_series(sli: SliState, series: Any, times: np.ndarray, values: Any, res: int) -> None:
-    """One SLI's events into one series: per sub-window, one call of the kind's run recorder."""
-    first_ms, last_ms = int(times.min()), int(times.max())
+def _record_series(sli: SliState, series: Any, times: np.ndarray, values: Any, res: int,
+                   span: tuple[int, int] | None) -> None:
+    """One SLI's events into one series: per sub-window, one call of the kind's run recorder.
+    ``span``: the times' first and last, when known."""
+    first_ms, last_ms = span if span is not None else (int(_MIN(times)), int(_MAX(times)))
     lo = first_ms - first_ms % res
     record = sli.record_many
     last = series.last_by_sub

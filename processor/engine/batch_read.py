@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from processor.engine.sli import SliState
+from processor.kinds.columnar import numbers
 from processor.kinds.event_time import MAX_EVENT_TIME_MS
 from processor.kinds.payload import Reject
 from processor.vocabulary import SUBJECT_FIELD
@@ -47,21 +48,24 @@ class SubjectPlan:
         self.columns = columns
 
 
-def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[Any], payloads: list,
+def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[Any], payloads: list, objects: bool,
                  t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> SubjectPlan | None:
-    """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages."""
+    """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages.
+    ``objects``: every payload is known to be a dict."""
     slis = engine._route.get(subject)
     if slis is None:
         slis = engine._match(subject)
     if not slis:
         return None  # ignored, as in the reference: counted by the run
-    rows = payloads if len(members) == len(payloads) else [payloads[i] for i in members]
-    index = np.asarray(members, dtype=np.int64)
+    if len(members) == len(payloads):  # the whole batch (members ascend): no list to convert
+        rows, index = payloads, np.arange(len(members))
+    else:
+        rows, index = [payloads[i] for i in members], np.asarray(members, dtype=np.int64)
     if any(sli.apply is not None for sli in slis):
         # Correlations keep state across SLIs' events (their open table): the reference loop.
         exceptional[index] = True
         return SubjectPlan(subject, members, [])
-    if set(map(type, rows)) != {dict}:
+    if not objects and set(map(type, rows)) != {dict}:
         objects = np.fromiter((type(p) is dict for p in rows), dtype=bool, count=len(rows))
         exceptional[index[~objects]] = True
         index = index[objects]
@@ -185,13 +189,10 @@ def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray,
         raw = [p[field] for p in rows]  # faster than .get while every row has the field
     except KeyError:
         raw = [p.get(field) for p in rows]
-    if set(map(type, raw)) == {int}:  # epoch ms as ints: the common case
-        try:
-            t = np.array(raw, dtype=np.int64)
-        except OverflowError:
-            t = None
-        if t is not None and t.min() >= 0 and t.max() <= MAX_EVENT_TIME_MS:
-            return t, None
+    t = numbers(raw)
+    if t is not None and t.dtype == np.int64 and len(t) and np.minimum.reduce(t) >= 0 \
+            and np.maximum.reduce(t) <= MAX_EVENT_TIME_MS:
+        return t, None  # epoch ms as ints: the common case
     t = np.zeros(len(raw), dtype=np.int64)
     bad = np.zeros(len(raw), dtype=bool)
     for r, value in enumerate(raw):

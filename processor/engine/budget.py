@@ -374,8 +374,16 @@ class BudgetTracker:
         """No window counts anything, nothing is pending, no burn-rate rule holds state, no
         calendar period: recording an empty boundary then changes only ``last_recorded`` (every
         count leaving a window is 0), and evaluating it can publish only the periodic report."""
-        return (self.budget.calendar is None and not self.pending and not any(w.total for w in self.windows.values())
-                and not any(rule.states for _, rule in self.rules))
+        # (Loops, not any() over generators: every boundary asks this of every budget.)
+        if self.budget.calendar is not None or self.pending:
+            return False
+        for w in self.windows.values():
+            if w.total:
+                return False
+        for _, rule in self.rules:
+            if rule.states:
+                return False
+        return True
 
     def has_state(self) -> bool:
         return bool(self.pending) or any(w.total for w in self.windows.values()) or any(

@@ -276,7 +276,7 @@ def flush_latencies(pending: set, budgets: Budgets) -> None:
             store = series.subs.get(sub)
             if store is None:
                 store = series.subs[sub] = LatencyStore()
-            arr = np.asarray(values, dtype=np.float64)
+            arr = values.as_array()
             store.add_many(arr)
             budgets.count_latencies(sli, sub, arr)
         series.pending.clear()

@@ -175,7 +175,7 @@ class InstantRules:
                 _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
 
     def observe_run(self, sli: SliState, labels: tuple, series: Series, times_ms: Sequence[int],
-                    observed: Sequence[Any], out: Outputs) -> None:
+                    observed: Sequence[Any], out: Outputs, span_ms: tuple[int, int] | None = None) -> None:
         """A batched path's hook for a run of events of one series.
 
         Contract: called BEFORE the run is recorded into ``series`` (``labels`` of ``sli``, an SLI
@@ -184,14 +184,16 @@ class InstantRules:
         still open, and no boundary closes inside the run. The caller then records the run.
         It decides exactly what calling ``observe`` after recording each event in order would
         (the same transitions, in each rule's order, and the same rule states). Cheap when no
-        rule can hold: one window read per rule and distinct window in the run.
+        rule can hold: one window read per rule and distinct window in the run. ``span_ms``: the
+        run's first and last event time, when the caller knows them.
         """
         if not len(times_ms):
             return
         res = self.resolution_ms
         times = np.asarray(times_ms, dtype=np.int64)
         subs = times - times % res
-        lo, hi = int(subs.min()), int(subs.max())
+        first_ms, last_ms = span_ms if span_ms is not None else (int(times.min()), int(times.max()))
+        lo, hi = first_ms - first_ms % res, last_ms - last_ms % res  # flooring keeps the order
         ends = [lo] if lo == hi else np.unique(subs).tolist()
         for watch in self.by_sli[id(sli)]:
             watch.slack.pop(labels, None)  # the per-event shortcut does not see this run

@@ -34,7 +34,7 @@ class Series:
         self.subs: dict[int, Any] = {}  # sub-window start ms -> the kind's bucket
         self.sealed: Sealed | None = None  # older sub-windows, packed (all start before the live ones)
         self.sealed_until_ms = 0  # sub-windows starting before it were sealed (kept in memory only)
-        self.pending: dict[int, list[float]] = {}  # latency values waiting for a vectorised flush
+        self.pending: dict[int, Any] = {}  # latency values waiting for a vectorised flush (PendingLatencies)
         # For since_last: latest event time per sub-window (only for SLIs an absence rule reads).
         self.last_by_sub: dict[int, int] | None = {} if tracks_last else None
         self.older_last_ms: int | None = None  # latest event time among evicted sub-windows

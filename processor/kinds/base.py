@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+import numpy as np
+
 from processor.config.model import Condition, SliConfig
 from processor.config.problems import Issue, Problems
 from processor.config.tree import Loc
 
-__all__ = ["EVERY_KIND_STATS", "Kind", "RecordContext", "add_latencies", "add_latency", "written"]
+__all__ = ["EVERY_KIND_STATS", "Kind", "PendingLatencies", "RecordContext", "add_latencies", "add_latency", "written"]
 
 # Stats every kind offers: events in the window, and time since the series' last event.
 EVERY_KIND_STATS = frozenset({"count", "since_last"})
@@ -143,22 +145,49 @@ def written(given: dict[str, Any], key: str) -> bool:
     return given.get(key) is not None
 
 
+class PendingLatencies(list):
+    """One series' latency values of one sub-window waiting for the boundary's vectorised insert:
+    single values (the list itself, as the per-event path appends them) and the arrays of the
+    batched path's runs, kept as they are rather than turned into Python floats and back. Its
+    length counts both (instant rules count queued latencies); the insert is order-free."""
+
+    __slots__ = ("runs", "run_count")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list = []
+        self.run_count = 0
+
+    def __len__(self) -> int:
+        return list.__len__(self) + self.run_count
+
+    def add_run(self, values_ms: Any) -> None:
+        self.runs.append(values_ms)
+        self.run_count += len(values_ms)
+
+    def as_array(self) -> np.ndarray:
+        """Every value, as float64 (single values first, then the runs in order)."""
+        if not self.runs:
+            return np.asarray(self, dtype=np.float64)
+        parts = [np.asarray(run, dtype=np.float64) for run in self.runs]
+        if list.__len__(self):
+            parts.insert(0, np.asarray(list(self), dtype=np.float64))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def add_latency(ctx: RecordContext, state: Any, series: Any, sub: int, value_ms: float) -> None:
     """Queue a latency for the vectorised insert at the next boundary (``Engine`` flushes)."""
     buf = series.pending.get(sub)
     if buf is None:
-        series.pending[sub] = [value_ms]
+        buf = series.pending[sub] = PendingLatencies()
         ctx.pending.add((state, series))
-    else:
-        buf.append(value_ms)
+    buf.append(value_ms)
 
 
 def add_latencies(ctx: RecordContext, state: Any, series: Any, sub: int, values_ms: Any) -> None:
     """``add_latency`` for many values (an array, in event order) at once."""
-    values = values_ms.tolist()
     buf = series.pending.get(sub)
     if buf is None:
-        series.pending[sub] = values
+        buf = series.pending[sub] = PendingLatencies()
         ctx.pending.add((state, series))
-    else:
-        buf.extend(values)
+    buf.add_run(values_ms)

@@ -157,7 +157,7 @@ def _top_level_many(field: str, unit_to_ms: float):
         if not len(v):
             return v
         v_ms = v * unit_to_ms if unit_to_ms != 1 else v
-        if v.min() < 0 or v_ms.max() > MAX_TRACKABLE_MS:
+        if np.minimum.reduce(v) < 0 or np.maximum.reduce(v_ms) > MAX_TRACKABLE_MS:  # (not .min(): no wrapper)
             return None
         return v_ms
 

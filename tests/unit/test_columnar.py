@@ -2,16 +2,18 @@
 per-event predicate (config/predicate.py) says of it, or None (leave the column to it).
 
 Checked against the per-event predicate itself on columns of ints (small, near 2**53, past
-int64), floats, bools, strings, nulls and missing fields.
+int64), floats, bools, strings, nulls and missing fields; the number and bool columns they read,
+against Python's own conversion of each value.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.config.predicate import FieldTypeError, MissingField, parse_predicate
-from processor.kinds.columnar import column_predicate
+from processor.kinds.columnar import bools, column_predicate, number_column, numbers
 
 TEXTS = ["code < 500", "code >= 500", "code > 2.5", "code <= 0", "code < 9007199254740993", "ok"]
 VALUES = st.one_of(st.integers(-1_000, 1_000), st.sampled_from([2**53 + 1, 2**63, -(2**63) - 1, 2**70]),
@@ -43,3 +45,30 @@ def test_a_column_predicate_agrees_with_the_per_event_one(text, payloads):
 def test_a_column_of_plain_status_codes_is_answered_at_once():
     column = column_predicate(parse_predicate("code < 500"))
     assert column([{"code": 200}, {"code": 503}, {"code": 499}]).tolist() == [True, False, True]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(VALUES, st.just([1]), st.just({})), max_size=6))
+def test_a_number_column_holds_each_number_as_python_converts_it_or_is_refused(raw):
+    column = numbers(raw)
+    every_number = all(type(v) in (int, float) for v in raw)
+    if column is None:
+        # Refused: a value that is not a number, or an int past int64 (left to the per-event path).
+        assert not every_number or any(type(v) is int and not -(2**63) <= v < 2**63 for v in raw)
+        return
+    assert every_number
+    if column.dtype == np.int64:
+        assert all(type(v) is int for v in raw) and column.tolist() == raw
+    else:
+        assert column.tolist() == [float(v) for v in raw]
+    floats = number_column([{"x": v} for v in raw], "x")
+    assert floats is not None and floats.tolist() == [float(v) for v in raw]
+
+
+@given(st.lists(st.one_of(st.booleans(), VALUES), max_size=6))
+def test_a_truth_column_is_taken_only_when_every_value_is_a_bool(raw):
+    column = bools(raw)
+    if all(type(v) is bool for v in raw):
+        assert column is not None and column.dtype == bool and column.tolist() == raw
+    else:
+        assert column is None
