@@ -199,3 +199,43 @@ def test_an_sli_of_several_subjects_takes_its_events_in_stream_order_within_a_ru
     alerts, series = run(True, "latency")
     assert [["W"], ["X"], ["Y"], ["__overflow__"]] == [labels for labels, _ in series]
     assert [("Y", "firing"), ("Z", "firing")] == run(True, "gauge")[0][:2]
+
+
+def test_garbage_on_ever_new_subjects_keeps_the_input_ledger_bounded_and_counted():
+    # A flood of garbage moves no event time, so no boundary hands the ledger's counts over; on
+    # 12,000 new subjects (q.<i>, and long ones the route cache does not keep) it once held a count
+    # per subject, in memory and in every checkpoint. The counts the input SLIs get are the same.
+    from processor.engine.input import ROUTED_SUBJECTS_MAX
+    from tests.enginekit import T0_MS as T0, sli, spec_of
+
+    slis = [sli("q", "ratio", "q.>", good="ok"), sli("r", "ratio", "q.a.>", good="ok"),
+            sli("input", "ratio", "slo.input.stream", good_count_field="accepted", bad_count_field="rejected",
+                labels=("stream",)),
+            sli("by_sli", "ratio", "slo.input.sli", good_count_field="accepted", bad_count_field="rejected",
+                labels=("stream", "sli"), label_names=("stream", "target_sli"))]
+
+    def good(t_s: int) -> Msg:
+        return Msg("q.a.b", orjson.dumps({"ts": T0 + t_s * 1000, "ok": True}))
+
+    flood = [Msg(f"q.{'a.' if i % 3 == 0 else ''}{'z' * (300 if i % 5 == 0 else 1)}{i}", b"{") for i in range(12_000)]
+    snapshots, counted = [], []
+    for batched, size in ((True, 1_000), (False, 1_700)):
+        e = Engine(spec_of(slis, []), stream="S")
+        e.batched = batched
+        e.ingest([good(0), good(1)])
+        for at in range(0, len(flood), size):
+            e.ingest(flood[at : at + size])
+            assert len(e.input.routed) <= ROUTED_SUBJECTS_MAX + size
+        snapshots.append(e.snapshot_bytes())
+        e.ingest([good(30)])  # closes the boundaries: the counts are handed over
+        by_name = {s.name: s for s in e.slis}
+        counted.append({(name, labels): (sum(b.total - b.good for b in series.subs.values()),
+                                         sum(b.total for b in series.subs.values()))
+                        for name in ("input", "by_sli") for labels, series in by_name[name].series.items()})
+    assert snapshots[0] == snapshots[1]
+    assert len(orjson.loads(snapshots[0])["input"]["routed"]) == 2  # q.a.* and q.* but q.a.*
+    # Every message once (the one that closes the boundaries too): 12,000 dead-lettered, the three
+    # good ones used; per SLI what it reads.
+    assert counted[0] == counted[1] == {
+        ("input", ("S",)): (12_000, 12_003), ("by_sli", ("S", "q")): (12_000, 12_003),
+        ("by_sli", ("S", "r")): (4_000, 4_003)}
