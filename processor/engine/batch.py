@@ -152,12 +152,19 @@ class Spans(dict):
     columns share one times array when all its SLIs take every message, and a run reads its span
     for the clock, for each column's series and for the instant rules."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Keyed by the arrays' ids, so each array stays alive as long as its spans: a merged
+        # column's times (``_merged``) are a batch's temporary, whose id another could take.
+        self.arrays: list[np.ndarray] = []
+
     def of(self, times: np.ndarray, a: int, b: int) -> tuple[int, int]:
         key = (id(times), a, b)
         span = self.get(key)
         if span is None:
             part = times[a:b]
             span = self[key] = (int(_MIN(part)), int(_MAX(part)))
+            self.arrays.append(times)
         return span
 
 
@@ -199,6 +206,7 @@ def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, 
         if clock.max_ts_ms is None or latest_ms > clock.max_ts_ms:
             clock.max_ts_ms = latest_ms  # below the trigger: no boundary to close (_run_length)
     routed = engine.input.routed
+    parts_of: dict[SliState, list] = {}  # an SLI's columns in the run, one per subject
     for plan in plans:
         lo, hi = bisect_left(plan.members, start), bisect_left(plan.members, stop)
         if lo == hi:
@@ -207,7 +215,29 @@ def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, 
         for column in plan.columns:
             a, b = column.index.searchsorted((start, stop)).tolist()
             if a < b:
-                record_run(engine, out, column.sli, column, a, b, spans)
+                parts_of.setdefault(column.sli, []).append((column, a, b))
+    for sli, parts in parts_of.items():
+        if len(parts) > 1 and (sli.label_paths or parts[0][0].per_event or sli in engine.instant.slis):
+            # An SLI of several subjects (``q.>``) whose recording depends on the events' order
+            # (series created up to the cap, per-event buckets, rules firing on the event): its
+            # subjects' columns merged back into batch order.
+            parts = [(_merged(parts), 0, sum(b - a for _, a, b in parts))]
+        for column, a, b in parts:
+            record_run(engine, out, sli, column, a, b, spans)
+
+
+def _merged(parts: list) -> Any:
+    """One column of the rows ``a..b`` of each of these columns (one SLI's), in batch order."""
+    first = parts[0][0]
+    index = np.concatenate([c.index[a:b] for c, a, b in parts])
+    order = np.argsort(index, kind="stable")
+    values = np.concatenate([np.asarray(c.values[a:b]) for c, a, b in parts])[order]
+    payloads = None
+    if first.payloads is not None:
+        rows = [p for c, a, b in parts for p in c.payloads[a:b]]
+        payloads = [rows[i] for i in order.tolist()]
+    t_ms = np.concatenate([c.t_ms[a:b] for c, a, b in parts])[order]
+    return type(first)(first.sli, index[order], t_ms, values, payloads, first.per_event)
 
 
 def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b: int, spans: Spans) -> None:

@@ -140,9 +140,9 @@ class Engine:
         The batched path (engine/batch.py) unless ``batched`` is off; both give the same outputs
         and state as ``ingest_per_event``, the reference."""
         loads = orjson.loads if decode is None else decode
-        if self.batched:
-            return ingest_batched(self, batch, loads)
-        return self.ingest_per_event(batch, decode)
+        out = ingest_batched(self, batch, loads) if self.batched else self.ingest_per_event(batch, decode)
+        self.input.fold(self._slis_reading)  # bounded between boundaries, whatever the subjects
+        return out
 
     def ingest_per_event(self, batch: Sequence[Any], decode: Callable[[bytes], Any] | None = None) -> Outputs:
         """The reference: each event applied on its own, in batch order."""
@@ -378,6 +378,14 @@ class Engine:
     def _slis_of(self, subject: str) -> tuple[SliState, ...]:
         slis = self._route.get(subject)
         return self._match(subject) if slis is None else slis
+
+    def _slis_reading(self, subject: str) -> tuple[SliState, ...]:
+        """``_slis_of`` without remembering the subject: the input ledger's folding asks about
+        subjects the route cache may have let go of, and must not fill it again."""
+        slis = self._route.get(subject)
+        if slis is None:
+            slis = tuple(s for s in self._message_slis if subject_pattern_matches(s.config.subject, subject))
+        return slis
 
     # ------------------------------------------------------------------ time and evaluation
     def _event_time_ms(self, payload: dict, field: str, msg: Any) -> int:

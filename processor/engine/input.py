@@ -27,7 +27,13 @@ from typing import Any
 from processor.config.parse import subject_pattern_matches
 from processor.vocabulary import INPUT_SLI, INPUT_STREAM, INPUT_SUBJECT_PATTERN
 
-__all__ = ["InputLedger", "reads_input"]
+__all__ = ["ROUTED_SUBJECTS_MAX", "InputLedger", "reads_input"]
+
+# Distinct subjects counted between two hand-overs before they are folded (``fold``). Only event
+# time closes a boundary, and a flood of garbage moves none: counted by subject, a producer
+# sending it on ever new subjects (``market.quote.<anything>``) would grow the ledger, and every
+# checkpoint, without bound.
+ROUTED_SUBJECTS_MAX = 4096
 
 
 def reads_input(subject_pattern: str) -> bool:
@@ -86,12 +92,30 @@ class InputLedger:
                 offered[sli] = offered.get(sli, 0) + n
         return offered
 
+    def fold(self, slis_of: Callable[[str], Sequence[Any]], most: int = ROUTED_SUBJECTS_MAX) -> None:
+        """With more than ``most`` subjects counted, the subjects read by the same SLIs become one:
+        the least of them, with their sum. What ``hand_over`` makes of the counts is unchanged
+        (each SLI's sum, and the SLIs' order, which follows the least subject that reads each),
+        and folding again, or later, gives the same: a snapshot, always folded, does not depend on
+        when a batch ended."""
+        routed = self.routed
+        if len(routed) <= most:
+            return
+        least: dict[tuple, str] = {}
+        folded: dict[str, int] = {}
+        for subject in sorted(routed):
+            into = least.setdefault(tuple(slis_of(subject)), subject)
+            folded[into] = folded.get(into, 0) + routed[subject]
+        routed.clear()  # in place: the engine's per-message loop holds it
+        routed.update(folded)
+
     def _feed(self, subject: str, counts: dict[str, Any], t_ms: int, resolution_ms: int) -> None:
         payload = {"ts": t_ms, "stream": self.stream, **counts}
         for sli in self._readers[subject]:
             sli.add(payload, t_ms, resolution_ms)
 
-    def snapshot(self) -> dict:
+    def snapshot(self, slis_of: Callable[[str], Sequence[Any]]) -> dict:
+        self.fold(slis_of, most=0)
         return {"routed": dict(sorted(self.routed.items())), "refused": dict(sorted(self.refused.items())),
                 "dead": self.dead}
 

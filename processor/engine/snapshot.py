@@ -37,7 +37,7 @@ def snapshot_engine(engine: Any) -> dict:
         "budgets": engine.budgets.snapshot(),
         "counters": {"accepted": engine.accepted, "ignored": engine.ignored, "rejected": dict(engine.rejected),
                      "rejected_by_sli": {name: dict(reasons) for name, reasons in engine.rejected_by_sli.items()}},
-        "input": engine.input.snapshot(),
+        "input": engine.input.snapshot(engine._slis_reading),
     }
 
 

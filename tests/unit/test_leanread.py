@@ -264,14 +264,3 @@ async def test_a_line_of_six_tokens_after_a_run_is_refused_as_nats_py_refuses_it
     with pytest.raises(ProtocolError):
         await lean_read([RUNS])
 
-
-@pytest.mark.parametrize("subject", [b"a.b\x0bc", b"a.b\x0cc", b"a.\xff\xfe"])
-async def test_a_subject_nats_py_cannot_read_is_still_a_delivery(subject: bytes) -> None:
-    # nats-server splits a control line at spaces and tabs only, and keeps bytes that are not
-    # UTF-8: refused here, the delivery would stop the read loop, reconnect after reconnect.
-    odd = b"MSG " + subject + b" 7 " + ack(20).encode() + b" 2\r\n{}\r\n"
-    for before in (run_of(7, 1, 10), msg(7, "a.b", b"{}", ack(1))):
-        events = await lean_read([before + odd + run_of(7, 21, 10)])
-        delivered = {e[2].reply: e[2] for e in events if e[0] == "delivery"}
-        assert subject.decode(errors="replace") == delivered[ack(20)].subject
-        assert [ack(21 + i) for i in range(10)] == list(delivered)[-10:]
