@@ -34,7 +34,7 @@ import orjson
 
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
-from processor.engine.batch import NOT_JSON, ingest_batched
+from processor.engine.batch import NOT_JSON, counted, ingest_batched
 from processor.engine.cardinality import CardinalityAlerts
 from processor.engine.catchup import Models, forget_strayed, reports_from_ms, skip_quiet
 from processor.engine.clock import BoundaryClock
@@ -148,11 +148,7 @@ class Engine:
         """The reference: each event applied on its own, in batch order."""
         out = Outputs()
         self._per_event(out, batch, None, 0, len(batch), orjson.loads if decode is None else decode)
-        # Every message is ignored, rejected (dead-lettered, even if partly used) or accepted.
-        out.accepted = len(batch) - out.ignored - len(out.rejections)
-        self.accepted += out.accepted
-        self.ignored += out.ignored
-        return out
+        return counted(self, out, len(batch))
 
     def _per_event(self, out: Outputs, batch: Sequence[Any], payloads: list | None, start: int, stop: int,
                    loads: Callable[[bytes], Any] = orjson.loads) -> None:
