@@ -158,11 +158,13 @@ def rule(name: str, sli_name: str, stat: str, op: str, threshold: float, *, q: f
 def both_paths(request):
     """Runs a whole test module on the batched engine path and on the per-event reference
     (``Engine.batched``); a module uses it with ``pytestmark = pytest.mark.usefixtures("both_paths")``
-    after importing it."""
-    saved = Engine.batched
+    after importing it. The batched path plans every batch (``Engine.per_event_when_cheaper``
+    off), so that the planning is what the module checks."""
+    saved = Engine.batched, Engine.per_event_when_cheaper
     Engine.batched = request.param == "batched"
+    Engine.per_event_when_cheaper = False
     yield request.param
-    Engine.batched = saved
+    Engine.batched, Engine.per_event_when_cheaper = saved
 
 
 def alert_key(a) -> tuple:

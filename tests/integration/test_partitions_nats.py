@@ -141,7 +141,9 @@ def _checkpointed(raw: bytes | None) -> bool:
 
 
 async def test_a_partition_killed_mid_backlog_and_restarted_still_gives_the_single_instance_outputs(scene, single):
-    p1 = scene.start(1, OFTEN, batch_size=100)
+    # Small batches: the kill must land before the end of a backlog that the engine drains in
+    # well under a second in batches of 100.
+    p1 = scene.start(1, OFTEN, batch_size=20)
     await p1.wait_for_log("processor.ready")
     total = await pending(scene.js, 1, COUNT)
     p0 = scene.start(0, OFTEN, batch_size=100)

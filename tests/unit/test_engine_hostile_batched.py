@@ -116,6 +116,7 @@ def cut(msgs: list, cuts: set[int]) -> list[list]:
 def engine(stream: str, batched: bool) -> Engine:
     e = Engine(PARTS[stream], fallback_ts_ms=stamp_of, stream=stream)
     e.batched = batched
+    e.per_event_when_cheaper = False  # the batched planning on every batch
     return e
 
 
