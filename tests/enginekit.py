@@ -170,3 +170,25 @@ def both_paths(request):
 def alert_key(a) -> tuple:
     """What two runs must agree on for an alert transition."""
     return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)
+
+
+def feed(e: Engine, batches: list[list]) -> tuple:
+    """Everything the engine said, batch after batch: alerts, SLI reports, budgets, actions,
+    rejections (by their index in the whole stream), accepted and ignored counts."""
+    alerts, reports, budgets, actions, rejections = [], [], [], [], []
+    offset = accepted = ignored = 0
+    for batch in batches:
+        out = e.ingest(batch)
+        alerts += out.alerts
+        reports += out.slis
+        budgets += out.budgets
+        actions += out.actions
+        rejections += [(offset + r.index, r.reason, r.detail, r.slis, r.applied) for r in out.rejections]
+        accepted, ignored = accepted + out.accepted, ignored + out.ignored
+        offset += len(batch)
+    return alerts, reports, budgets, actions, rejections, accepted, ignored
+
+
+def state_of(e: Engine) -> tuple:
+    """What two engines that saw the same events must agree on."""
+    return e.snapshot_bytes(), e.rejected, e.rejected_by_sli, e.accepted, e.ignored, e.health()

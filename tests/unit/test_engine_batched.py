@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine
-from tests.enginekit import T0_MS, Msg, budget_slo, rule, sli, spec_of
+from tests.enginekit import T0_MS, Msg, budget_slo, feed, rule, sli, spec_of, state_of
 
 SUBJECT = "svc.req"
 SLIS = [
@@ -118,27 +118,6 @@ def engine(batched: bool, per_event: frozenset = frozenset()) -> Engine:
     e.batched = batched
     e.per_event_when_cheaper = False  # the batched planning on every batch, however it is made up
     return e
-
-
-def feed(e: Engine, batches: list[list]) -> tuple:
-    """Everything the engine said, rejections by their index in the whole stream."""
-    alerts, reports, budgets, actions, rejections = [], [], [], [], []
-    offset = 0
-    accepted = ignored = 0
-    for batch in batches:
-        out = e.ingest(batch)
-        alerts += out.alerts
-        reports += out.slis
-        budgets += out.budgets
-        actions += out.actions
-        rejections += [(offset + r.index, r.reason, r.detail, r.slis, r.applied) for r in out.rejections]
-        accepted, ignored = accepted + out.accepted, ignored + out.ignored
-        offset += len(batch)
-    return alerts, reports, budgets, actions, rejections, accepted, ignored
-
-
-def state_of(e: Engine) -> tuple:
-    return (e.snapshot_bytes(), e.rejected, e.rejected_by_sli, e.accepted, e.ignored, e.health())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -25,7 +25,7 @@ from processor.engine import Engine
 from processor.runtime.topology import partition_config
 from processor.simulate.generator import Simulator
 from processor.vocabulary import REJECTION_REASONS
-from tests.enginekit import Msg
+from tests.enginekit import Msg, feed, state_of
 
 ROOT = Path(__file__).parents[2]
 PARTS, _ = partition_config(load_config(ROOT / "config" / "slo.yaml"), load_stream_definitions(ROOT / "streams"))
@@ -118,25 +118,6 @@ def engine(stream: str, batched: bool) -> Engine:
     e.batched = batched
     e.per_event_when_cheaper = False  # the batched planning on every batch
     return e
-
-
-def feed(e: Engine, batches: list[list]) -> tuple:
-    alerts, reports, budgets, actions, rejections = [], [], [], [], []
-    offset = accepted = ignored = 0
-    for batch in batches:
-        out = e.ingest(batch)
-        alerts += out.alerts
-        reports += out.slis
-        budgets += out.budgets
-        actions += out.actions
-        rejections += [(offset + r.index, r.reason, r.detail, r.slis, r.applied) for r in out.rejections]
-        accepted, ignored = accepted + out.accepted, ignored + out.ignored
-        offset += len(batch)
-    return alerts, reports, budgets, actions, rejections, accepted, ignored
-
-
-def state_of(e: Engine) -> tuple:
-    return e.snapshot_bytes(), e.rejected, e.rejected_by_sli, e.accepted, e.ignored, e.health()
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
