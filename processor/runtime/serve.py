@@ -25,7 +25,7 @@ from processor.bus.embedded import EmbeddedServer
 from processor.bus.lease import LeaseStore
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
-from processor.errors import DeliveryGapError, ProcessorError
+from processor.errors import BusError, DeliveryGapError, PermissionDeniedError, ProcessorError
 from processor.runtime.http import HttpServer
 from processor.runtime.alertmanager import credentials
 from processor.runtime.lease import DEFAULT_LEASE_TTL_S, Lease
@@ -157,6 +157,7 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
 # within this long mean another process reads its durables, which no restart cures.
 GAP_RESTARTS_MAX = 5
 GAP_RESTARTS_WITHIN_S = 60.0
+RESTART_RETRY_S = 1.0
 
 
 async def _plain(processor: Callable[[], Processor], stop: asyncio.Event, on_start: Callable[[Processor], None],
@@ -170,10 +171,12 @@ async def _plain(processor: Callable[[], Processor], stop: asyncio.Event, on_sta
         proc = processor()
         on_start(proc)
         try:
-            if await _started(proc, stop, log):
+            started = await _restarted(proc, stop, log, gaps[-1] if gaps else None)
+            if started:
                 await _run_until(proc, stop)
                 log.info("processor.stopped", counters=proc.counters(), positions=proc.positions())
-            return proc
+            if started is not None:
+                return proc
         except DeliveryGapError as exc:
             now_s = time.monotonic()
             gaps = [t for t in gaps if now_s - t < GAP_RESTARTS_WITHIN_S] + [now_s]
@@ -182,8 +185,23 @@ async def _plain(processor: Callable[[], Processor], stop: asyncio.Event, on_sta
                                      "reads these durables; give each `slo run` its own --instance, or run them all "
                                      "with --standby") from exc
             log.error("consumer.delivery_gap", error=str(exc), action="resuming from the checkpoint")
-            if stop.is_set():
-                return proc
+        if stop.is_set():
+            return proc
+
+
+async def _restarted(proc: Processor, stop: asyncio.Event, log: Any, gap_s: float | None) -> bool | None:
+    """``_started``, except that within GAP_RESTARTS_WITHIN_S of a delivery gap (``gap_s``) a bus
+    that does not answer yet is waited for: a gap comes with a lost NATS node, and the restart's
+    first requests can meet the election of its streams' new leaders. None: not started, try again."""
+    try:
+        return await _started(proc, stop, log)
+    except BusError as exc:
+        if gap_s is None or isinstance(exc, PermissionDeniedError) or time.monotonic() - gap_s > GAP_RESTARTS_WITHIN_S:
+            raise
+        log.warning("processor.restart_failed", error=str(exc), retry_in_s=RESTART_RETRY_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=RESTART_RETRY_S)
+        return None
 
 
 async def _active_or_standby(processor: Callable[[Callable[[], bool]], Processor], lease: Lease,
