@@ -148,13 +148,10 @@ def _per_event_is_cheaper(engine: Any, groups: dict[str, list[int]], n: int) -> 
         return False  # planning a small batch costs little either way
     if len(groups) * _MIN_PER_SUBJECT > n:
         return True
-    route, batchable = engine._route, engine._batchable
+    batchable = engine._batchable
     per_event = 0
     for subject, members in groups.items():
-        slis = route.get(subject)
-        if slis is None:
-            slis = engine._match(subject)
-        if not all(map(batchable, slis)):
+        if not all(map(batchable, engine._slis_of(subject))):
             per_event += len(members)
     return 2 * per_event > n
 

@@ -52,9 +52,7 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
                  t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> SubjectPlan | None:
     """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages.
     ``objects``: every payload is known to be a dict."""
-    slis = engine._route.get(subject)
-    if slis is None:
-        slis = engine._match(subject)
+    slis = engine._slis_of(subject)
     if not slis:
         return None  # ignored, as in the reference: counted by the run
     if len(members) == len(payloads):  # the whole batch (members ascend): no list to convert
