@@ -38,6 +38,8 @@ from processor.engine.rules import FIRING, AlertRule
 from processor.engine.series import Series
 from processor.engine.sli import SliState
 
+_EXACT = 2**53  # whole numbers below it add exactly as floats
+
 __all__ = ["InstantRules", "Watch"]
 
 
@@ -205,7 +207,7 @@ class InstantRules:
             grows = _contributions(watch, observed)
             if not any(_may_hold(watch, series, b, subs, (lo, hi), grows) for b in targets):
                 continue
-            _replay_run(watch, labels, series, times.tolist(), subs.tolist(), grows.tolist(), out, res)
+            _replay_run(watch, labels, series, times.tolist(), subs.tolist(), grows, out, res, lo == hi)
 
 
 def _contributions(watch: Watch, observed: Any) -> np.ndarray:
@@ -244,16 +246,23 @@ def _may_hold(watch: Watch, series: Series, b_ms: int, subs: np.ndarray, span: t
 
 
 def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[int], subs: list[int],
-                grows: list[float], out: Outputs, res: int) -> None:
-    """The run event by event, on a copy of the touched sub-windows' part of the stat."""
+                grows_array: np.ndarray, out: Outputs, res: int, one_sub: bool) -> None:
+    """The run event by event, on a copy of the touched sub-windows' part of the stat.
+    ``one_sub``: every event of the run is in one sub-window."""
     window_ms = watch.window_ms
     stat = watch.stat
     # Each touched sub-window's stat before the run, as ``Watch.value`` reads it per sub-window.
     touched = {s: _sub_value(watch, series, s) for s in set(subs)}
+    start = _first_that_can_hold(watch, series, touched, subs[0], grows_array, res) if one_sub else 0
+    if start is None:
+        return
+    grows = grows_array.tolist()
+    if start:
+        touched[subs[0]] += math.fsum(grows[:start])  # whole numbers: exact, as one at a time
     rule = watch.rule
     # Window ends a firing state needs nothing more for (``_kept``), known until the state changes.
     kept_state, kept_ends = None, set()
-    for t_ms, sub, grow in zip(times_ms, subs, grows):
+    for t_ms, sub, grow in zip(times_ms[start:], subs[start:], grows[start:]):
         touched[sub] = max(touched[sub], grow) if stat == "max" else touched[sub] + grow
         b_ms = sub + res
         st = rule.states.get(labels)
@@ -263,6 +272,8 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
             continue
         firing = st is not None and st.state == FIRING
         if firing and (not watch.refires or _kept(st, b_ms)):
+            if one_sub:
+                break  # every later event ends the same window, which this state keeps
             kept_ends.add(b_ms)
             continue
         lo_ms = b_ms - window_ms
@@ -274,6 +285,22 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
         else:
             _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
             kept_state = None
+
+
+def _first_that_can_hold(watch: Watch, series: Series, touched: dict[int, float], sub: int, grows: np.ndarray,
+                         res: int) -> int | None:
+    """For a run in the one sub-window ``sub``: the first event after which the window can hold
+    (None: none), so that the events before it, which change nothing, are not replayed one at a
+    time. Only for whole-number stats grown by whole numbers >= 0, whose running values are then
+    exact and never fall: otherwise 0, every event replayed."""
+    if not watch.integral or not len(grows) or grows.min() < 0 or not np.array_equal(grows, np.floor(grows)):
+        return 0
+    b_ms = sub + res
+    values = float(_window_with(watch, series, touched, b_ms - watch.window_ms, b_ms)) + np.cumsum(grows)
+    if values[-1] >= _EXACT:
+        return 0
+    held = np.flatnonzero(values >= watch.threshold if watch.or_equal else values > watch.threshold)
+    return int(held[0]) if len(held) else None
 
 
 def _sub_value(watch: Watch, series: Series, sub: int, subs: dict | None = None) -> float:
