@@ -23,6 +23,7 @@ boundary costs O(windows), not O(window length).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -62,6 +63,7 @@ POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
 # The floors of the better tiers, exact: 50 % itself is already "25-50 %", 25 % still is, 10 % is
 # "10-25 %": only "> 50 %" is normal. (floor, strictly above it)
 _POLICY_FLOORS = ((Fraction(1, 2), True), (Fraction(1, 4), False), (Fraction(1, 10), False))
+_NO_MARGIN = Fraction(0)
 
 
 def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.ndarray:
@@ -72,15 +74,37 @@ def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.nda
     bad = np.asarray(bad, dtype=np.int64)
     allowed_num = np.broadcast_to(np.asarray(allowed_num, dtype=np.int64), bad.shape)
     ranks = np.full(bad.shape, len(_POLICY_FLOORS), dtype=np.int64)
+    terms = _rank_terms(margin)
     for rank in range(len(_POLICY_FLOORS) - 1, -1, -1):
-        floor, strict = _POLICY_FLOORS[rank]
-        c = 1 - margin - floor
-        lhs = c.numerator * allowed_num
-        rhs = c.denominator * bad * allowed_den
+        c_num, c_den, strict = terms[rank]
+        lhs = c_num * allowed_num
+        rhs = c_den * bad * allowed_den
         inside = (lhs > rhs) if strict else (lhs >= rhs)
         ranks = np.where(inside, rank, ranks)
     nothing_allowed = allowed_num == 0
     return np.where(nothing_allowed, np.where(bad == 0, 0, len(_POLICY_FLOORS)), ranks)
+
+
+def policy_rank(bad: int, allowed_num: int, allowed_den: int, margin: Fraction) -> int:
+    """``policy_ranks`` of one budget, in Python integers: what a boundary asks of each budget
+    with a policy (numpy's arrays cost more than the sums for one value)."""
+    if allowed_num == 0:
+        return 0 if bad == 0 else len(_POLICY_FLOORS)
+    for rank, (c_num, c_den, strict) in enumerate(_rank_terms(margin)):
+        lhs, rhs = c_num * allowed_num, c_den * bad * allowed_den
+        if (lhs > rhs) if strict else (lhs >= rhs):
+            return rank
+    return len(_POLICY_FLOORS)
+
+
+@functools.lru_cache(maxsize=64)  # the margins are 0 and each budget's hysteresis: a few
+def _rank_terms(margin: Fraction) -> tuple[tuple[int, int, bool], ...]:
+    """(numerator, denominator, strict) of 1 - margin - floor, for each floor of _POLICY_FLOORS."""
+    terms = []
+    for floor, strict in _POLICY_FLOORS:
+        c = 1 - margin - floor
+        terms.append((c.numerator, c.denominator, strict))
+    return tuple(terms)
 
 
 def calendar_period_ms(t_ms: int, calendar: str, zone: ZoneInfo) -> tuple[int, int]:
@@ -435,12 +459,12 @@ class BudgetTracker:
         if budget.policy and total >= max(1, budget.policy_min_events):
             allowed_exact = self.allowed_exact(total, end - start)
             rank_now = POLICY_RANK[previous]
-            target = int(policy_ranks(bad, allowed_exact.numerator, allowed_exact.denominator, Fraction(0)))
+            target = policy_rank(bad, allowed_exact.numerator, allowed_exact.denominator, _NO_MARGIN)
             if target > rank_now:
                 self.policy = POLICY_TIERS[target][0]
             elif target < rank_now:
                 # Recover only once the budget clears the border by the hysteresis margin.
-                recovered = int(policy_ranks(bad, allowed_exact.numerator, allowed_exact.denominator, self.hysteresis))
+                recovered = policy_rank(bad, allowed_exact.numerator, allowed_exact.denominator, self.hysteresis)
                 if recovered < rank_now:
                     self.policy = POLICY_TIERS[recovered][0]
         changed = self.policy != previous
