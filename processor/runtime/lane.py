@@ -15,7 +15,6 @@ __all__ = ["PULL_BACKOFF", "Lane", "LocalMsg", "StreamStats"]
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from processor.bus.consumer import BatchPuller, stream_sequence
 from processor.bus.monitor import BusMonitor
 from processor.engine import Engine, Outputs
 from processor.errors import BusError, PermissionDeniedError
+from processor.runtime import heap
 from processor.runtime.idle import IdleClock
 from processor.runtime.outbox import Outbox
 from processor.runtime.stopping import stop_aware_sleep
@@ -58,10 +58,6 @@ class LocalMsg:
     subject: str
     data: bytes
     reply: str = ""
-
-
-# The lanes in Lane.run now: the first freezes the heap out of the collector, the last gives it back.
-_lanes_running: list[Lane] = []
 
 
 class Lane:
@@ -111,23 +107,8 @@ class Lane:
         """Pull and apply batches until ``stop`` is set, noticed between batches."""
         assert self.puller is not None, "the bus monitor's lane runs with run_measurements()"
         self.idle.start()
-        # What is built by now (the config, every lane's engine state: budget rings, series,
-        # sketches, many thousands of containers) lives as long as the lanes run. Moved out of the
-        # collector's generations, it is not walked by every full collection, which the pull
-        # path's allocations (a batch's messages survive a few young collections) trigger now and
-        # then: the collector's share of the end-to-end bench drops from ~8 % to ~2 %. Given back
-        # when the last running lane ends (the freeze is the process's, not a lane's), so that a
-        # processor stopped in a running process (a standby that steps down, a test) is collected
-        # as usual.
-        _lanes_running.append(self)
-        if len(_lanes_running) == 1:
-            gc.freeze()
-        try:
+        with heap.held():  # the collector's settings while lanes run (runtime/heap.py)
             await self._pull_and_apply(stop)
-        finally:
-            _lanes_running.remove(self)
-            if not _lanes_running:
-                gc.unfreeze()
 
     async def _pull_and_apply(self, stop: asyncio.Event) -> None:
         puller = self.puller

@@ -131,11 +131,13 @@ class PullerStoppingAtOnce:
     def __init__(self, stop) -> None:
         self.stop = stop
         self.frozen_while_pulling: int | None = None
+        self.threshold_while_pulling: tuple[int, ...] = ()
 
     async def next_batch(self, timeout_s: float) -> list:
         import gc
 
         self.frozen_while_pulling = gc.get_freeze_count()
+        self.threshold_while_pulling = gc.get_threshold()
         self.stop.set()
         return []
 
@@ -147,6 +149,8 @@ async def test_what_is_built_before_the_lane_runs_is_frozen_out_of_the_collector
     import asyncio
     import gc
 
+    from processor.runtime.heap import YOUNG_COLLECTION_EVERY
+
     class Engine(EngineFailingAtItsSecondBatch):
         resolution_ms = 10_000
 
@@ -155,8 +159,12 @@ async def test_what_is_built_before_the_lane_runs_is_frozen_out_of_the_collector
     lane = Lane("S", Engine(), OutboxTakingEverything(), IdleClock(1.0), puller=puller,  # type: ignore[arg-type]
                 log=structlog.get_logger())
     assert 0 == gc.get_freeze_count()
+    threshold = gc.get_threshold()
     await lane.run(stop)
-    # Everything built before it ran (the lane, its engine, this test's objects) was frozen ...
+    # Everything built before it ran (the lane, its engine, this test's objects) was frozen, and
+    # young collections spaced ...
     assert puller.frozen_while_pulling is not None and puller.frozen_while_pulling > 0
+    assert (YOUNG_COLLECTION_EVERY, *threshold[1:]) == puller.threshold_while_pulling
     # ... and all of it is given back to the collector when the lane ends.
     assert 0 == gc.get_freeze_count()
+    assert threshold == gc.get_threshold()
