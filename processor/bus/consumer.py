@@ -48,7 +48,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import nats.errors
@@ -95,7 +95,7 @@ _EMPTY_404_LIMIT = 3
 # What next_batch() returns: a lean delivery, or a nats-py Msg on the fallback path. Both have
 # the subject, data and reply (the $JS.ACK subject) that the engine, the outbox and the lane read.
 Delivery = PulledMsg | Msg
-_reply_of = attrgetter("reply")
+_raw_reply_of = itemgetter(2)  # PulledMsg.raw_reply
 
 
 class BatchPuller:
@@ -159,6 +159,7 @@ class BatchPuller:
         # reply starting with it is a first delivery, which the callback checks with startswith
         # instead of parsing. Learned from the first delivery.
         self._first_delivery_prefix: str | None = None
+        self._first_delivery_prefix_raw: bytes | None = None  # the same, for PulledMsg.raw_reply
         self._last_appended: Delivery | None = None
         self._delivered_total = 0
         # The consumer's delivery sequence before this puller's first delivery (--standby: see
@@ -359,9 +360,9 @@ class BatchPuller:
     def on_deliveries(self, msgs: list[PulledMsg]) -> None:
         """Deliveries read by the lean parser: what ``_on_msg`` does, a run at a time."""
         try:
-            prefix = self._first_delivery_prefix
+            prefix = self._first_delivery_prefix_raw
             # All first deliveries (the rule): checked in C, no Python frame per message.
-            if prefix is None or not all(map(str.startswith, map(_reply_of, msgs), repeat(prefix))):
+            if prefix is None or not all(map(bytes.startswith, map(_raw_reply_of, msgs), repeat(prefix))):
                 msgs = self._new_to_us(msgs)
                 if not msgs:
                     return
@@ -419,6 +420,7 @@ class BatchPuller:
             return True
         if delivered_count(tokens) == 1:
             self._first_delivery_prefix = ".".join(tokens[: delivered_index(tokens)]) + ".1."
+            self._first_delivery_prefix_raw = self._first_delivery_prefix.encode()
             return True
         # Redelivered after ack_wait while this puller still held it unacked (a stall longer than
         # ack_wait). It arrives out of order, behind newer messages; passing it on would count it

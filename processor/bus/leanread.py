@@ -62,13 +62,18 @@ class PulledMsg(NamedTuple):
 
     ``reply`` is the ``$JS.ACK...`` subject: the stream sequence, the stream timestamp (the
     engine's fallback event time) and the ack all come from it. A tuple: built in C, read in C.
-    Headers stay raw until asked for (``headers``), which only a history export does.
+    The reply and the headers stay raw until asked for (``reply``, ``headers``): the puller checks
+    every raw reply at once, and the lane decodes two replies a batch (its first and last).
     """
 
     subject: str
     data: bytes
-    reply: str
+    raw_reply: bytes
     raw_headers: bytes | None
+
+    @property
+    def reply(self) -> str:
+        return self.raw_reply.decode()
 
     @property
     def headers(self) -> dict[str, str] | None:
@@ -175,7 +180,7 @@ class LeanParser(_nats_parser.Parser):
                 if subject is None:
                     subject = self._subject(args[0])
                 body = eol + 2 + header_size
-                append(new(PulledMsg, (subject, view[body:end], args[2].decode(),
+                append(new(PulledMsg, (subject, view[body:end], args[2],
                                        view[eol + 2 : body] if header_size else None)))
                 in_bytes += end - eol - 2
                 pos = end + 2
@@ -223,8 +228,7 @@ class LeanParser(_nats_parser.Parser):
         if n == 0:
             return None
         subjects = self._subjects_of(list(map(_subject_of, fields)))
-        replies = map(bytes.decode, map(_reply_of, fields))
-        msgs = list(map(tuple.__new__, repeat(PulledMsg), zip(subjects, payloads, replies, repeat(None))))
+        msgs = list(map(tuple.__new__, repeat(PulledMsg), zip(subjects, payloads, map(_reply_of, fields), repeat(None))))
         in_bytes = sum(map(len, payloads))
         end = pos + sum(map(len, parts[: 2 * n])) + 2 * len(_CRLF) * n
         return end, route, first[_SID], msgs, in_bytes

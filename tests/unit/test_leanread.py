@@ -134,7 +134,7 @@ async def reference(wire: bytes) -> list[tuple]:
             continue
         _, sid, subject, reply, data, headers = event
         if reply:
-            expected.append(("delivery", sid, PulledMsg(subject.decode(), data, reply.decode(), headers)))
+            expected.append(("delivery", sid, PulledMsg(subject.decode(), data, bytes(reply), headers)))
         else:
             parsed = await client._process_headers(headers)
             expected.append(("status", sid, subject.decode(), parsed))
@@ -172,9 +172,9 @@ async def test_headers_of_a_delivery_read_as_nats_py_reads_them() -> None:
         b"NATS/1.0\r\n\r\n",
     ]
     for block in blocks:
-        lean = PulledMsg("a", b"", ack(1), block).headers
+        lean = PulledMsg("a", b"", ack(1).encode(), block).headers
         assert await client._process_headers(block) == lean
-    assert PulledMsg("a", b"", ack(1), None).headers is None
+    assert PulledMsg("a", b"", ack(1).encode(), None).headers is None
 
 
 async def test_the_wire_in_one_piece_reads_as_nats_py_reads_it() -> None:
