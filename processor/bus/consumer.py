@@ -92,8 +92,7 @@ _FATAL_409_PREFIXES = (
 # idle puller spin; after this many such answers in a row the puller long-polls without no_wait.
 _EMPTY_404_LIMIT = 3
 
-# What next_batch() returns: a lean delivery, or a nats-py Msg on the fallback path. Both have
-# the subject, data and reply (the $JS.ACK subject) that the engine, the outbox and the lane read.
+# What next_batch() returns: a lean delivery, or a nats-py Msg on the fallback path (both: subject, data, reply).
 Delivery = PulledMsg | Msg
 _raw_reply_of = itemgetter(2)  # PulledMsg.raw_reply
 
@@ -158,8 +157,7 @@ class BatchPuller:
         # Everything before the <delivered> token of a first delivery ("$JS.ACK.S.C.1."): a
         # reply starting with it is a first delivery, which the callback checks with startswith
         # instead of parsing. Learned from the first delivery.
-        self._first_delivery_prefix: str | None = None
-        self._first_delivery_prefix_raw: bytes | None = None  # the same, for PulledMsg.raw_reply
+        self._first_delivery_prefix: bytes | None = None  # of a reply as its bytes (PulledMsg.raw_reply)
         self._last_appended: Delivery | None = None
         self._delivered_total = 0
         # The consumer's delivery sequence before this puller's first delivery (--standby: see
@@ -360,7 +358,7 @@ class BatchPuller:
     def on_deliveries(self, msgs: list[PulledMsg]) -> None:
         """Deliveries read by the lean parser: what ``_on_msg`` does, a run at a time."""
         try:
-            prefix = self._first_delivery_prefix_raw
+            prefix = self._first_delivery_prefix
             # All first deliveries (the rule): checked in C, no Python frame per message.
             if prefix is None or not all(map(bytes.startswith, map(_raw_reply_of, msgs), repeat(prefix))):
                 msgs = self._new_to_us(msgs)
@@ -380,7 +378,7 @@ class BatchPuller:
         kept = []
         for msg in msgs:
             prefix = self._first_delivery_prefix
-            if (prefix is not None and msg.reply.startswith(prefix)) or self._accept_slow_path(msg.reply):
+            if (prefix is not None and msg.raw_reply.startswith(prefix)) or self._accept_slow_path(msg.reply):
                 kept.append(msg)
                 self._last_appended = msg
         return kept
@@ -400,7 +398,7 @@ class BatchPuller:
         reply = msg.reply
         if reply:
             prefix = self._first_delivery_prefix
-            if prefix is None or not reply.startswith(prefix):
+            if prefix is None or not reply.encode().startswith(prefix):  # (the fallback path: str)
                 if not self._accept_slow_path(reply):
                     return
             self._buffer.append(msg)
@@ -419,8 +417,7 @@ class BatchPuller:
         except ValueError:
             return True
         if delivered_count(tokens) == 1:
-            self._first_delivery_prefix = ".".join(tokens[: delivered_index(tokens)]) + ".1."
-            self._first_delivery_prefix_raw = self._first_delivery_prefix.encode()
+            self._first_delivery_prefix = (".".join(tokens[: delivered_index(tokens)]) + ".1.").encode()
             return True
         # Redelivered after ack_wait while this puller still held it unacked (a stall longer than
         # ack_wait). It arrives out of order, behind newer messages; passing it on would count it

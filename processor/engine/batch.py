@@ -31,6 +31,7 @@ import numpy as np
 import orjson
 
 from processor.engine.batch_read import SubjectPlan, read_subject
+from processor.engine.instant import Placement
 from processor.engine.outputs import Outputs
 from processor.engine.sli import SliState
 
@@ -249,14 +250,40 @@ def _apply_run(engine: Any, out: Outputs, plans: list[SubjectPlan], start: int, 
             a, b = column.index.searchsorted((start, stop)).tolist()
             if a < b:
                 parts_of.setdefault(column.sli, []).append((column, a, b))
+    instant = engine.instant.slis
+    placed: list[tuple[int, int, list, list]] | None = [] if any(sli in instant for sli in parts_of) else None
     for sli, parts in parts_of.items():
-        if len(parts) > 1 and (sli.label_paths or parts[0][0].per_event or sli in engine.instant.slis):
+        if len(parts) > 1 and (sli.label_paths or parts[0][0].per_event or sli in instant):
             # An SLI of several subjects (``q.>``) whose recording depends on the events' order
             # (series created up to the cap, per-event buckets, rules firing on the event): its
             # subjects' columns merged back into batch order.
             parts = [(_merged(parts), 0, sum(b - a for _, a, b in parts))]
         for column, a, b in parts:
-            record_run(engine, out, sli, column, a, b, spans)
+            if placed is None or sli not in instant:
+                record_run(engine, out, sli, column, a, b, spans)
+            else:
+                _record_placed(engine, placed, sli, column, a, b, spans)
+    if placed:
+        # The reference publishes event by event, each event's SLIs in the engine's order and
+        # each SLI's rules in theirs; a run published SLI by SLI and rule by rule (a stable sort
+        # keeps the rules' order within an event).
+        placed.sort(key=lambda piece: piece[:2])
+        for _, _, alerts, actions in placed:
+            out.alerts.extend(alerts)
+            out.actions.extend(actions)
+
+
+def _record_placed(engine: Any, placed: list, sli: SliState, column: Any, a: int, b: int, spans: Spans) -> None:
+    """``record_run`` of an SLI with rules that fire on the event, its alerts and actions added to
+    ``placed`` as (batch index of the event, the SLI's rank, alerts, actions)."""
+    scratch = Outputs()
+    placement = Placement(column.index[a:b])
+    record_run(engine, scratch, sli, column, a, b, spans, placement)
+    rank = engine.sli_rank[sli.name]
+    alerts_at = actions_at = 0
+    for at, alerts_end, actions_end in placement.marks:
+        placed.append((at, rank, scratch.alerts[alerts_at:alerts_end], scratch.actions[actions_at:actions_end]))
+        alerts_at, actions_at = alerts_end, actions_end
 
 
 def _merged(parts: list) -> Any:
@@ -273,8 +300,10 @@ def _merged(parts: list) -> Any:
     return type(first)(first.sli, index[order], t_ms, values, payloads, first.per_event)
 
 
-def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b: int, spans: Spans) -> None:
-    """Events a..b of one SLI's column (plain, in batch order) into its series."""
+def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b: int, spans: Spans,
+               placement: Placement | None = None) -> None:
+    """Events a..b of one SLI's column (plain, in batch order) into its series; ``placement``
+    notes which event each alert comes from (``_record_placed``)."""
     res = engine.clock.resolution_ms
     instant = engine.instant if sli in engine.instant.slis else None
     # A rule that fires on the event, on an SLI with label series, goes event by event: its
@@ -288,6 +317,8 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
             recorded = sli.record_one(payloads[a + i], t, values[i], res)
             if instant is not None and recorded is not None:
                 instant.observe(sli, recorded[0], recorded[1], t, values[i], out)
+                if placement is not None:
+                    placement.mark(i, out)
         return
     times = column.t_ms[a:b]
     values = column.values[a:b]
@@ -298,7 +329,7 @@ def record_run(engine: Any, out: Outputs, sli: SliState, column: Any, a: int, b:
             series = sli.series_for(())
         span = spans.of(column.t_ms, a, b)
         if instant is not None:
-            instant.observe_run(sli, (), series, times, values, out, span)
+            instant.observe_run(sli, (), series, times, values, out, span, placement)
         _record_series(sli, series, times, values, res, span)
         return
     for _, series, rows in _series_of(sli, column.payloads[a:b]):

@@ -87,6 +87,9 @@ class Engine:
         # SLIs on the input subjects read the engine's own account of its input, never messages.
         self.input = InputLedger(stream, [s for s in self.slis if reads_input(s.config.subject)])
         self._message_slis = [s for s in self.slis if not reads_input(s.config.subject)]
+        # The order in which an event's SLIs read it (a subject's route keeps it): the batched
+        # path puts the alerts of a run back in it (engine/batch.py).
+        self.sli_rank = {s.name: i for i, s in enumerate(self.slis)}
         by_name = {s.name: s for s in self.slis}
         self.rules = AlertRules(config, by_name, config.defaults.resolution_ms)
         self.budgets = Budgets(config, by_name, config.defaults.resolution_ms)

@@ -40,7 +40,24 @@ from processor.engine.sli import SliState
 
 _EXACT = 2**53  # whole numbers below it add exactly as floats
 
-__all__ = ["InstantRules", "Watch"]
+__all__ = ["InstantRules", "Placement", "Watch"]
+
+
+class Placement:
+    """Which event of a batched run each alert (and action) published into ``out`` comes from:
+    (the event's index in the batch, and how many alerts and actions ``out`` held after it), so
+    that engine/batch.py can put a run's alerts of several rules and SLIs back in the order of
+    the events that completed them, as the per-event reference publishes them."""
+
+    __slots__ = ("at", "marks")
+
+    def __init__(self, at: np.ndarray) -> None:
+        self.at = at  # the batch index of each event of the run
+        self.marks: list[tuple[int, int, int]] = []
+
+    def mark(self, i: int, out: Outputs) -> None:
+        """Event ``i`` of the run published what ``out`` holds past the previous mark."""
+        self.marks.append((int(self.at[i]), len(out.alerts), len(out.actions)))
 
 
 def _contribution(stat: str, kind: str, counts_reported: bool) -> Callable[[Any], float]:
@@ -177,7 +194,8 @@ class InstantRules:
                 _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
 
     def observe_run(self, sli: SliState, labels: tuple, series: Series, times_ms: Sequence[int],
-                    observed: Sequence[Any], out: Outputs, span_ms: tuple[int, int] | None = None) -> None:
+                    observed: Sequence[Any], out: Outputs, span_ms: tuple[int, int] | None = None,
+                    placement: Placement | None = None) -> None:
         """A batched path's hook for a run of events of one series.
 
         Contract: called BEFORE the run is recorded into ``series`` (``labels`` of ``sli``, an SLI
@@ -187,7 +205,9 @@ class InstantRules:
         It decides exactly what calling ``observe`` after recording each event in order would
         (the same transitions, in each rule's order, and the same rule states). Cheap when no
         rule can hold: one window read per rule and distinct window in the run. ``span_ms``: the
-        run's first and last event time, when the caller knows them.
+        run's first and last event time, when the caller knows them. ``placement``: notes which
+        event of the run each published alert comes from (rules publish rule by rule here, event by
+        event in ``observe``).
         """
         if not len(times_ms):
             return
@@ -207,7 +227,7 @@ class InstantRules:
             grows = _contributions(watch, observed)
             if not any(_may_hold(watch, series, b, subs, (lo, hi), grows) for b in targets):
                 continue
-            _replay_run(watch, labels, series, times.tolist(), subs.tolist(), grows, out, res, lo == hi)
+            _replay_run(watch, labels, series, times.tolist(), subs.tolist(), grows, out, res, lo == hi, placement)
 
 
 def _contributions(watch: Watch, observed: Any) -> np.ndarray:
@@ -246,7 +266,7 @@ def _may_hold(watch: Watch, series: Series, b_ms: int, subs: np.ndarray, span: t
 
 
 def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[int], subs: list[int],
-                grows_array: np.ndarray, out: Outputs, res: int, one_sub: bool) -> None:
+                grows_array: np.ndarray, out: Outputs, res: int, one_sub: bool, placement: Placement | None) -> None:
     """The run event by event, on a copy of the touched sub-windows' part of the stat.
     ``one_sub``: every event of the run is in one sub-window."""
     window_ms = watch.window_ms
@@ -262,7 +282,7 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
     rule = watch.rule
     # Window ends a firing state needs nothing more for (``_kept``), known until the state changes.
     kept_state, kept_ends = None, set()
-    for t_ms, sub, grow in zip(times_ms[start:], subs[start:], grows[start:]):
+    for i, t_ms, sub, grow in zip(range(start, len(grows)), times_ms[start:], subs[start:], grows[start:]):
         touched[sub] = max(touched[sub], grow) if stat == "max" else touched[sub] + grow
         b_ms = sub + res
         st = rule.states.get(labels)
@@ -284,6 +304,8 @@ def _replay_run(watch: Watch, labels: tuple, series: Series, times_ms: Sequence[
             _keep(st, b_ms, t_ms, value)
         else:
             _publish(rule, rule.fire_on_event(labels, st, value, t_ms, b_ms), value, out)
+            if placement is not None:
+                placement.mark(i, out)
             kept_state = None
 
 
