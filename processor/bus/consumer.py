@@ -155,11 +155,10 @@ class BatchPuller:
         self._request_ended = False
         self._waiter: asyncio.Future[None] | None = None
         self._failure: BusError | None = None
-        # Everything before the <delivered> token of a first delivery ("$JS.ACK.S.C.1."): a
-        # reply starting with it is a first delivery, which the callback checks with startswith
-        # instead of parsing. Learned from the first delivery.
+        # Everything before the <delivered> token of a first delivery ("$JS.ACK.S.C.1.", and as bytes for
+        # PulledMsg.raw_reply): a reply starting with it is a first delivery, no parsing. Learned from the first.
         self._first_delivery_prefix: str | None = None
-        self._first_delivery_prefix_raw: bytes | None = None  # the same, for PulledMsg.raw_reply
+        self._first_delivery_prefix_raw: bytes | None = None
         self._last_appended: Delivery | None = None
         self._delivered_total = 0
         # The consumer's delivery sequence before this puller's first delivery (--standby: see
