@@ -75,6 +75,10 @@ def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.nda
     allowed_num = np.broadcast_to(np.asarray(allowed_num, dtype=np.int64), bad.shape)
     ranks = np.full(bad.shape, len(_POLICY_FLOORS), dtype=np.int64)
     terms = _rank_terms(margin)
+    if bad.size and _products_past_int64(bad, allowed_num, allowed_den, terms):
+        # Window sums of reported counts (up to 10**12 an event) times the terms: int64 would
+        # wrap, so the products are taken in Python integers, as ``policy_rank`` takes them.
+        bad, allowed_num = bad.astype(object), allowed_num.astype(object)
     for rank in range(len(_POLICY_FLOORS) - 1, -1, -1):
         c_num, c_den, strict = terms[rank]
         lhs = c_num * allowed_num
@@ -95,6 +99,14 @@ def policy_rank(bad: int, allowed_num: int, allowed_den: int, margin: Fraction) 
         if (lhs > rhs) if strict else (lhs >= rhs):
             return rank
     return len(_POLICY_FLOORS)
+
+
+def _products_past_int64(bad: np.ndarray, allowed_num: np.ndarray, allowed_den: int, terms) -> bool:
+    """Whether a product ``policy_ranks`` takes may not fit an int64."""
+    most_bad = max(abs(int(bad.max())), abs(int(bad.min())))
+    most_allowed = max(abs(int(allowed_num.max())), abs(int(allowed_num.min())))
+    largest = max(max(abs(c_num) * most_allowed, c_den * most_bad * abs(allowed_den)) for c_num, c_den, _ in terms)
+    return largest >= 2**63
 
 
 @functools.lru_cache(maxsize=64)  # the margins are 0 and each budget's hysteresis: a few
