@@ -64,6 +64,7 @@ POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
 # "10-25 %": only "> 50 %" is normal. (floor, strictly above it)
 _POLICY_FLOORS = ((Fraction(1, 2), True), (Fraction(1, 4), False), (Fraction(1, 10), False))
 _NO_MARGIN = Fraction(0)
+_INT32_MAX = 2**31 - 1
 
 
 def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.ndarray:
@@ -146,9 +147,9 @@ class _Ring:
         self.bucket_ms = bucket_ms
         self.size = span_ms // bucket_ms + 2
         # A 30-day ring of minutes is 43,202 slots per SLO: 4-byte slots halve what a catalogue
-        # of 64 such budgets holds (66 MB at 8 bytes). Minute numbers fit until the year 6053,
-        # and a minute of one SLO would need 2^31 events; sums are taken in int64 (bucket_starts,
-        # sum_between, budget_stretch). Finer rings are small and keep 8 bytes.
+        # of 64 such budgets holds (66 MB at 8 bytes). Minute numbers fit until the year 6053;
+        # a minute past 2^31 events (reported counts) widens the counts (``_widen``); sums are
+        # taken in int64 (bucket_starts, sum_between, budget_stretch). Finer rings keep 8 bytes.
         dtype = np.int32 if bucket_ms >= TIER1_BUCKET_MS else np.int64
         self.good = np.zeros(self.size, dtype=dtype)
         self.total = np.zeros(self.size, dtype=dtype)
@@ -161,6 +162,8 @@ class _Ring:
             self.ids[i] = bucket
             self.good[i] = 0
             self.total[i] = 0
+        if self.total.dtype != np.int64 and int(self.total[i]) + total > _INT32_MAX:
+            self._widen()
         self.good[i] += good
         self.total[i] += total
 
@@ -178,9 +181,18 @@ class _Ring:
         rev_slots, rev_index = np.unique(slots[::-1], return_index=True)
         latest = buckets.size - 1 - rev_index
         kept = self.ids[rev_slots] == buckets[latest]
+        if self.total.dtype != np.int64 and int(self.total.max()) + int(sums_total.max()) > _INT32_MAX:
+            self._widen()
         self.good[rev_slots] = np.where(kept, self.good[rev_slots], 0) + sums_good[latest]
         self.total[rev_slots] = np.where(kept, self.total[rev_slots], 0) + sums_total[latest]
         self.ids[rev_slots] = buckets[latest]
+
+    def _widen(self) -> None:
+        """8-byte counts from now on: a bucket past 2^31 events, which a ratio SLI's reported
+        counts (up to 10**12 an event) reach in a few events. In 4 bytes it would wrap, or raise
+        at a boundary, every time the processor restarts from the events that made it."""
+        self.good = self.good.astype(np.int64)
+        self.total = self.total.astype(np.int64)
 
     def get(self, start_ms: int) -> tuple[int, int]:
         bucket = start_ms // self.bucket_ms
