@@ -64,6 +64,7 @@ POLICY_RANK = {name: i for i, (name, _, _) in enumerate(POLICY_TIERS)}
 # "10-25 %": only "> 50 %" is normal. (floor, strictly above it)
 _POLICY_FLOORS = ((Fraction(1, 2), True), (Fraction(1, 4), False), (Fraction(1, 10), False))
 _NO_MARGIN = Fraction(0)
+_INT32_MAX = 2**31 - 1
 
 
 def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.ndarray:
@@ -75,6 +76,10 @@ def policy_ranks(bad, allowed_num, allowed_den: int, margin: Fraction) -> np.nda
     allowed_num = np.broadcast_to(np.asarray(allowed_num, dtype=np.int64), bad.shape)
     ranks = np.full(bad.shape, len(_POLICY_FLOORS), dtype=np.int64)
     terms = _rank_terms(margin)
+    if bad.size and _products_past_int64(bad, allowed_num, allowed_den, terms):
+        # Window sums of reported counts (up to 10**12 an event) times the terms: int64 would
+        # wrap, so the products are taken in Python integers, as ``policy_rank`` takes them.
+        bad, allowed_num = bad.astype(object), allowed_num.astype(object)
     for rank in range(len(_POLICY_FLOORS) - 1, -1, -1):
         c_num, c_den, strict = terms[rank]
         lhs = c_num * allowed_num
@@ -95,6 +100,14 @@ def policy_rank(bad: int, allowed_num: int, allowed_den: int, margin: Fraction) 
         if (lhs > rhs) if strict else (lhs >= rhs):
             return rank
     return len(_POLICY_FLOORS)
+
+
+def _products_past_int64(bad: np.ndarray, allowed_num: np.ndarray, allowed_den: int, terms) -> bool:
+    """Whether a product ``policy_ranks`` takes may not fit an int64."""
+    most_bad = max(abs(int(bad.max())), abs(int(bad.min())))
+    most_allowed = max(abs(int(allowed_num.max())), abs(int(allowed_num.min())))
+    largest = max(max(abs(c_num) * most_allowed, c_den * most_bad * abs(allowed_den)) for c_num, c_den, _ in terms)
+    return largest >= 2**63
 
 
 @functools.lru_cache(maxsize=64)  # the margins are 0 and each budget's hysteresis: a few
@@ -134,9 +147,9 @@ class _Ring:
         self.bucket_ms = bucket_ms
         self.size = span_ms // bucket_ms + 2
         # A 30-day ring of minutes is 43,202 slots per SLO: 4-byte slots halve what a catalogue
-        # of 64 such budgets holds (66 MB at 8 bytes). Minute numbers fit until the year 6053,
-        # and a minute of one SLO would need 2^31 events; sums are taken in int64 (bucket_starts,
-        # sum_between, budget_stretch). Finer rings are small and keep 8 bytes.
+        # of 64 such budgets holds (66 MB at 8 bytes). Minute numbers fit until the year 6053;
+        # a minute past 2^31 events (reported counts) widens the counts (``_widen``); sums are
+        # taken in int64 (bucket_starts, sum_between, budget_stretch). Finer rings keep 8 bytes.
         dtype = np.int32 if bucket_ms >= TIER1_BUCKET_MS else np.int64
         self.good = np.zeros(self.size, dtype=dtype)
         self.total = np.zeros(self.size, dtype=dtype)
@@ -149,6 +162,8 @@ class _Ring:
             self.ids[i] = bucket
             self.good[i] = 0
             self.total[i] = 0
+        if self.total.dtype != np.int64 and int(self.total[i]) + total > _INT32_MAX:
+            self._widen()
         self.good[i] += good
         self.total[i] += total
 
@@ -166,9 +181,18 @@ class _Ring:
         rev_slots, rev_index = np.unique(slots[::-1], return_index=True)
         latest = buckets.size - 1 - rev_index
         kept = self.ids[rev_slots] == buckets[latest]
+        if self.total.dtype != np.int64 and int(self.total.max()) + int(sums_total.max()) > _INT32_MAX:
+            self._widen()
         self.good[rev_slots] = np.where(kept, self.good[rev_slots], 0) + sums_good[latest]
         self.total[rev_slots] = np.where(kept, self.total[rev_slots], 0) + sums_total[latest]
         self.ids[rev_slots] = buckets[latest]
+
+    def _widen(self) -> None:
+        """8-byte counts from now on: a bucket past 2^31 events, which a ratio SLI's reported
+        counts (up to 10**12 an event) reach in a few events. In 4 bytes it would wrap, or raise
+        at a boundary, every time the processor restarts from the events that made it."""
+        self.good = self.good.astype(np.int64)
+        self.total = self.total.astype(np.int64)
 
     def get(self, start_ms: int) -> tuple[int, int]:
         bucket = start_ms // self.bucket_ms

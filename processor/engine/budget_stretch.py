@@ -126,7 +126,11 @@ class TrackerStretch:
     def _burns_at_least(self, window_ms: int, ratio, min_events: int) -> np.ndarray:
         good, total = self.sums[window_ms]  # _WindowSum.burns_at_least, vectorised
         counted = (total > 0) & (total >= min_events)
-        return counted & ((total - good) * ratio.bad_factor >= total * ratio.total_factor)
+        bad = total - good
+        if total.size and int(total.max()) * max(ratio.bad_factor, ratio.total_factor) >= 2**63:
+            # Reported counts (up to 10**12 an event) times the factors: int64 would wrap them.
+            bad, total = bad.astype(object), total.astype(object)
+        return counted & (bad * ratio.bad_factor >= total * ratio.total_factor)
 
     def _tier_change(self, tier, rule) -> int | None:
         ratio = self.tracker.burn_ratios[tier.tier]
