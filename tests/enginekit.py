@@ -172,6 +172,12 @@ def alert_key(a) -> tuple:
     return (a.status, a.labels, a.active_at_ms, a.starts_at_ms, a.ends_at_ms, a.value)
 
 
+def cut(messages: list, cuts: list[int]) -> list[list]:
+    """``messages`` cut into batches at the positions in ``cuts`` (those past the end ignored)."""
+    bounds = sorted({0, len(messages), *(c for c in cuts if c < len(messages))})
+    return [messages[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
 def feed(e: Engine, batches: list[list]) -> tuple:
     """Everything the engine said, batch after batch: alerts, SLI reports, budgets, actions,
     rejections (by their index in the whole stream), accepted and ignored counts."""

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine
-from tests.enginekit import T0_MS, Msg, feed, rule, sli, spec_of, state_of
+from tests.enginekit import T0_MS, Msg, cut, feed, rule, sli, spec_of, state_of
 
 SLIS = [
     sli("ok", "ratio", "s.ok", good="v < 50"),
@@ -62,8 +62,7 @@ def engine(batched: bool) -> Engine:
 @given(steps=st.lists(step, min_size=1, max_size=150), cuts=st.lists(st.integers(0, 150), max_size=5))
 def test_dense_runs_decide_as_the_per_event_reference(steps, cuts):
     messages = to_messages(steps)
-    bounds = sorted({0, len(messages), *(c for c in cuts if c < len(messages))})
-    batches = [messages[a:b] for a, b in zip(bounds, bounds[1:])]
+    batches = cut(messages, cuts)
     end_ms = T0_MS + 10_000_000
     batches.append([Msg("s.ok", orjson.dumps({"ts": end_ms, "v": 1}))])
     reference, batched = engine(False), engine(True)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine import Engine
-from tests.enginekit import T0_MS, event, feed, rule, sli, spec_of
+from tests.enginekit import T0_MS, cut, event, feed, rule, sli, spec_of
 
 SPEC = spec_of(
     [
@@ -57,9 +57,7 @@ def alerts_in_order(batched: bool, batches: list[list]) -> list[tuple]:
 @settings(max_examples=150, deadline=None)
 @given(stream=st.lists(steps, min_size=1, max_size=150), cuts=st.lists(st.integers(0, 150), max_size=4))
 def test_the_batched_path_publishes_in_the_reference_order(stream, cuts):
-    msgs = messages(stream)
-    bounds = sorted({0, len(msgs), *(c for c in cuts if c < len(msgs))})
-    batches = [msgs[a:b] for a, b in zip(bounds, bounds[1:])]
+    batches = cut(messages(stream), cuts)
     assert alerts_in_order(False, batches) == alerts_in_order(True, batches)
 
 
