@@ -62,13 +62,18 @@ async def scenario_on(cluster: Cluster, nc) -> dict[str, int]:
     return last_seqs
 
 
-async def reach(run: SloRun, js, fraction: float, total: int) -> int:
-    """Until ``READ`` is acked ``fraction`` of the way from where this run started; the ack floor."""
+async def reach(run: SloRun, js, fraction: float, total: int, *, hold: bool = False) -> int:
+    """Until ``READ`` is acked ``fraction`` of the way from where this run started; the ack floor.
+    ``hold``: then freeze the processor (SIGSTOP; ``lose_leader`` thaws it), so that a leader is
+    lost with the backlog not yet consumed: unfrozen, the processor drains the rest of ``READ``
+    faster than a leader can be moved and stopped, and would leave no progress to wait for."""
     await run.wait_for_log("processor.ready")
     start = await acked_seq(js, READ)
     while (acked := await acked_seq(js, READ)) < start + fraction * (total - start):
         assert run.proc.poll() is None, run.tail()
         await asyncio.sleep(0.005)
+    if hold:
+        run.proc.send_signal(signal.SIGSTOP)
     return acked
 
 
@@ -109,6 +114,7 @@ async def lose_leader(cluster: Cluster, nc, run: SloRun, stream: str, *, kill: b
     acked = await acked_seq(js, READ)
     started_s = time.monotonic()
     await (cluster.kill_node(leader) if kill else cluster.stop_node(leader))
+    run.proc.send_signal(signal.SIGCONT)  # frozen by ``reach(hold=True)``, or not: harmless
     new_leader = await cluster.wait_stream_leader(nc, stream, not_on=leader)
     elected_s = time.monotonic() - started_s
     resumed_s = await acked_past(run, nc, acked) + elected_s
@@ -142,8 +148,9 @@ async def test_losing_the_leader_of_a_read_stream_and_of_the_slo_stream_loses_no
             # What the processor provisions itself is replicated on all three nodes too.
             for stream in ("SLO", "KV_slo_checkpoints"):
                 assert 3 == (await cluster.stream_info(nc, stream))["config"]["num_replicas"], stream
+            await reach(run, js, 0, total, hold=True)
             await lose_leader(cluster, nc, run, READ, kill=False, with_it=(READ_CONSUMER,))
-            await reach(run, js, 0.2, total)
+            await reach(run, js, 0.2, total, hold=True)
             await lose_leader(cluster, nc, run, "SLO", kill=False)
             await wait_until_acked(js, last_seqs, run)
             code, took_s = await run.signal_and_wait(signal.SIGTERM)
@@ -185,7 +192,7 @@ async def test_sigkill_of_the_processor_at_random_points_and_of_a_leader_node_lo
             # The processor's node killed too, leading the stream it reads, its consumer and the SLO
             # stream, while a restarted processor catches up.
             run = runs.start(OFTEN, batch_size=250)
-            await reach(run, js, 0.2, total)
+            await reach(run, js, 0.2, total, hold=True)
             await lose_leader(cluster, nc, run, READ, kill=True, with_it=(READ_CONSUMER, "SLO"))
             await wait_until_acked(js, last_seqs, run)
             code, took_s = await run.signal_and_wait(signal.SIGTERM)
