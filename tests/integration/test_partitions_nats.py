@@ -13,6 +13,7 @@ budgets partition 0 alone evaluates.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections import Counter
 
 import orjson
@@ -136,6 +137,21 @@ async def test_two_partitions_produce_together_exactly_the_outputs_of_one_instan
     assert_same_outputs(single, await outputs_without_clock(scene.js))
 
 
+async def freeze_mid_backlog(scene: Scene, run: PartitionRun, total: int) -> None:
+    """Until partition 1 is half way through its backlog and past its first checkpoint (the
+    engine may take half the backlog before the first one); the processor is then frozen
+    (SIGSTOP). Each look is taken with it frozen, and it runs only a few milliseconds between
+    looks: running free, it drained the rest of the backlog between a look and the kill."""
+    while True:
+        assert run.proc.poll() is None, run.tail()
+        run.proc.send_signal(signal.SIGSTOP)
+        if (await pending(scene.js, 1, COUNT) <= total * 0.5
+                and _checkpointed(await CheckpointStore(scene.nc, key="p1of2").load())):
+            return
+        run.proc.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.003)
+
+
 def _checkpointed(raw: bytes | None) -> bool:
     return raw is not None and decode_checkpoint(raw)["MARKET"][0] > 0
 
@@ -147,12 +163,7 @@ async def test_a_partition_killed_mid_backlog_and_restarted_still_gives_the_sing
     await p1.wait_for_log("processor.ready")
     total = await pending(scene.js, 1, COUNT)
     p0 = scene.start(0, OFTEN, batch_size=100)
-    # Half way through, and past its first checkpoint (the engine may take half the backlog
-    # before the first one).
-    while (await pending(scene.js, 1, COUNT) > total * 0.5
-           or not _checkpointed(await CheckpointStore(scene.nc, key="p1of2").load())):
-        assert p1.proc.poll() is None, p1.tail()
-        await asyncio.sleep(0.02)
+    await freeze_mid_backlog(scene, p1, total)
     await p1.kill()
     assert 0 < await pending(scene.js, 1, COUNT), "the kill came after the end of the backlog"
     raw = await CheckpointStore(scene.nc, key="p1of2").load()  # the last one it saved
