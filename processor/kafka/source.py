@@ -55,6 +55,20 @@ def _raw(message: Any) -> RawRecord:
     return RawRecord(message.offset, message.key, message.value or b"", round(ts_s * 1000) if ts_s else None)
 
 
+def _ascending(raws: list[RawRecord], first_offset: int | None) -> list[RawRecord]:
+    """The records from ``first_offset`` on whose offset is above every one before it. A batch
+    can hold a partition's records twice: fetched before a seek back and again after it (a lane
+    that opens seeks to its checkpoint while faust's fetcher may already hold records from the
+    committed offset), which applied as they come would count the repeated ones twice, or
+    reject them as late. (A jump forward is kept: a partition's offsets have real gaps.)"""
+    due = []
+    for record in raws:
+        if first_offset is None or record.offset >= first_offset:
+            due.append(record)
+            first_offset = record.offset + 1
+    return due
+
+
 class KafkaSource:
     """The topics' partitions held by this worker, each with its lane; ``start()`` / ``stop()``."""
 
@@ -143,11 +157,12 @@ class KafkaSource:
                     await lane.apply(due)
 
     async def _in_order(self, lane: PartitionLane, raws: list[RawRecord]) -> list[RawRecord]:
-        """The records the lane has not applied, from its next offset on; a gap before them makes
-        it seek back (and drops them), unless the partition has a real gap there."""
+        """The records the lane has not applied, from its next offset on, each once and in offset
+        order; a gap before them makes it seek back (and drops them), unless the partition has a
+        real gap there."""
         tp = (lane.topic, lane.partition)
         expected = lane.next_offset
-        due = [r for r in raws if expected is None or r.offset >= expected]
+        due = _ascending(raws, expected)
         if not due or expected is None or due[0].offset == expected:
             self._seeking.pop(tp, None)
             return due
