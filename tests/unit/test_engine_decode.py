@@ -82,6 +82,18 @@ def test_a_message_without_bytes_is_not_json_as_alone_and_the_batch_is_not_joine
     assert [{"a": 1}, NOT_JSON, {"b": 2}] == decode_all(batch, orjson.loads)
 
 
+def test_data_of_other_types_gets_what_it_decodes_to_alone_wherever_it_stands():
+    # Not bytes: None first, last or between (nothing to join), a str (orjson reads one alone);
+    # bytes-like: a bytearray and a memoryview, which join as bytes do.
+    others = [None, '{"s":1}', bytearray(b'{"b":2}'), memoryview(b'{"m":3}')]
+    for other in others:
+        for at in range(3):
+            datas = [b'{"a":1}', b'{"c":4}']
+            datas.insert(at, other)
+            batch = [Msg("s", d) for d in datas]
+            assert reference(batch) == decode_all(batch, orjson.loads), (other, at)
+
+
 def test_a_tombstone_is_rejected_as_not_json_on_both_paths():
     batch = [event("svc.req", T0_MS, status="ok"), Msg("svc.req", None)]
     seen = []

@@ -264,3 +264,25 @@ async def test_a_line_of_six_tokens_after_a_run_is_refused_as_nats_py_refuses_it
     with pytest.raises(ProtocolError):
         await lean_read([RUNS])
 
+
+
+# Pretty-printed JSON: payloads holding lone line breaks (LF, CR), which split the buffer at
+# every line break into more pieces than messages. The run reader then splits at CRLF alone.
+PRETTY = b"".join(msg(7, "a.b", b'{\n  "i": %d,\r  "s": "x"\n}' % i, ack(i + 1)) for i in range(20))
+
+
+async def test_runs_of_pretty_printed_payloads_read_as_nats_py_reads_them_a_run_at_a_time() -> None:
+    assert await reference(PRETTY) == await lean_read([PRETTY])
+    # Taken by the run reader (the per-message loop would deliver the same, message by message).
+    client = Recorder()
+    routes = lean_routes(client)
+    assert routes is not None
+    routes[7] = Route(7, client.events)
+    end, _, sid, msgs, _ = client._ps._run(PRETTY, 0)
+    assert (len(PRETTY), b"7", 20) == (end, sid, len(msgs))
+
+
+async def test_runs_of_pretty_printed_payloads_cut_anywhere_read_the_same() -> None:
+    expected = await reference(PRETTY)
+    for cut in range(1, len(PRETTY), 5):
+        assert expected == await lean_read([PRETTY[:cut], PRETTY[cut:]]), f"cut at byte {cut}"
