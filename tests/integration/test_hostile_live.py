@@ -322,7 +322,8 @@ async def test_a_subject_nats_py_cannot_read_is_dead_lettered_or_ignored_not_a_s
         await provision_streams(admin, DEFINITIONS, LogRecorder())
         good = b"PUB analytics.gateway.request 2\r\n{}\r\n"
         await raw_publish(server.url, [good] * 20 + [b"PUB " + subject + b" 2\r\n{}\r\n"] + [good] * 20)
-        assert 41 == await stream_last_seq(admin, "ANALYTICS")  # the server took it
+        # The server took it (stored a moment after the PONG that answers the publishes).
+        assert 41 == await wait_for(lambda: stream_last_seq(admin, "ANALYTICS"), lambda got: got >= 41)
         try:
             nc, proc, task, _ = await asyncio.wait_for(start(server.url, batch_size=100), 8)
             await wait_for(lambda: proc.lanes["ANALYTICS"].stats.last_seq, lambda seq: seq >= 41, timeout_s=8)
