@@ -27,7 +27,6 @@ __all__ = ["LeanParser", "PulledMsg", "Route", "lean_routes"]
 
 from itertools import repeat
 from operator import itemgetter
-from collections.abc import Iterable
 from typing import Any, NamedTuple, Protocol
 
 import structlog
@@ -50,10 +49,11 @@ _SIZE_CACHE_MAX = 65536  # payload sizes written out, as a pull response's contr
 _HEADER_LINES_AT = len(b"NATS/1.0\r\n")
 # Below this many complete messages in the buffer, the per-message loop reads them.
 _RUN_MIN = 8
-_VERB, _SUBJECT, _SID, _REPLY, _SIZE = range(5)  # the tokens of "MSG <subject> <sid> <reply> <size>"
+# A control line "MSG <subject> <sid> <reply> <size>" split from the right: head, reply, size.
+_HEAD, _REPLY, _SIZE = range(3)
 _MSG_VERB = _MSG.strip()
-_verb_of, _subject_of, _sid_of = itemgetter(_VERB), itemgetter(_SUBJECT), itemgetter(_SID)
-_reply_of, _size_of = itemgetter(_REPLY), itemgetter(_SIZE)
+_head_of, _reply_of, _size_of = itemgetter(_HEAD), itemgetter(_REPLY), itemgetter(_SIZE)
+_subject_of = itemgetter(1)  # of a head's (sid, subject)
 # nats-py's own reading of a header block (2.16+); without it the lean parser is not used.
 _parse_header_lines = getattr(Client, "_parse_header_lines", None)
 
@@ -109,6 +109,7 @@ class LeanParser(_nats_parser.Parser):
 
     routes: dict[int, Route]
     subjects: dict[bytes, str]
+    heads: dict[bytes, tuple[bytes, str]]
     size_tokens: _SizeTokens
 
     async def parse(self, data: bytes = b"") -> None:
@@ -223,26 +224,28 @@ class LeanParser(_nats_parser.Parser):
     def _run_of(self, parts: list[bytes], complete: int, pos: int, *,
                 whole: bool) -> tuple[int, Route, bytes, list[PulledMsg], int] | object | None:
         """``_run`` on pieces of which the first ``complete`` are followed by a CRLF.
-        ``whole``: ``_SIZE_DISAGREES`` instead of a run that a payload's size cuts short."""
+        ``whole``: ``_SIZE_DISAGREES`` instead of a run that a payload's size cuts short.
+
+        Each control line is split from the right into its head (``MSG <subject> <sid>``), reply
+        and size: a stream's heads are few, so each is read once (``_head``) and looked up after."""
         pairs = complete // 2
         if pairs < _RUN_MIN:
             return None
-        lines = parts[0 : 2 * pairs : 2]
-        fields = list(map(bytes.split, lines, repeat(_SP)))
-        first = fields[0]
-        if len(first) != 5 or not first[_SID].isdigit():
+        fields = list(map(bytes.rsplit, parts[0 : 2 * pairs : 2], repeat(_SP), repeat(2)))
+        first = self._head(fields[0][_HEAD]) if len(fields[0]) == 3 else None
+        if first is None:
             return None
-        route = self.routes.get(int(first[_SID]))
+        sid = first[0]
+        route = self.routes.get(int(sid))
         if route is None:
             return None
-        # Five tokens, the first of them MSG (the line starts so: split at single spaces, a
-        # line that starts otherwise has another first token), and the run's sid.
-        n = _agreeing(list(map(len, fields)), 5)
+        n = _agreeing(list(map(len, fields)), 3)
         del fields[n:]
-        n = _agreeing(list(map(_verb_of, fields)), _MSG_VERB)
-        del fields[n:]
-        n = _agreeing(list(map(_sid_of, fields)), first[_SID])
-        del fields[n:]
+        heads = list(map(self.heads.get, map(_head_of, fields)))
+        one_head = heads.count(first) == n  # one subject: the usual pull response of a stream
+        if not one_head:
+            n = self._same_sid(heads, fields, sid)
+            del fields[n:], heads[n:]
         payloads = parts[1 : 2 * n : 2]
         sized = self._sized(fields, payloads)
         if sized < n and whole:
@@ -250,11 +253,37 @@ class LeanParser(_nats_parser.Parser):
         n = sized
         if n == 0:
             return None
-        subjects = self._subjects_of(list(map(_subject_of, fields)))
+        subjects = repeat(first[1], n) if one_head else list(map(_subject_of, heads[:n]))
         msgs = list(map(tuple.__new__, repeat(PulledMsg), zip(subjects, payloads, map(_reply_of, fields), repeat(None))))
         in_bytes = sum(map(len, payloads))
         end = pos + sum(map(len, parts[: 2 * n])) + 2 * len(_CRLF) * n
-        return end, route, first[_SID], msgs, in_bytes
+        return end, route, sid, msgs, in_bytes
+
+    def _same_sid(self, heads: list[tuple[bytes, str] | None], fields: list[list[bytes]], sid: bytes) -> int:
+        """How many lines, from the first, have a head of the run's sid (heads not seen before
+        read here)."""
+        for i, head in enumerate(heads):
+            if head is None:
+                head = heads[i] = self._head(fields[i][_HEAD])
+            if head is None or head[0] != sid:
+                return i
+        return len(heads)
+
+    def _head(self, head: bytes) -> tuple[bytes, str] | None:
+        """(sid, subject) of a control line's head ``MSG <subject> <sid>``, split as the
+        per-message loop splits it (single spaces); None for anything else."""
+        known = self.heads.get(head)
+        if known is not None:
+            return known
+        tokens = head.split(_SP)
+        if len(tokens) != 3 or tokens[0] != _MSG_VERB or not tokens[2].isdigit():
+            return None
+        if len(self.heads) >= _SUBJECT_CACHE_MAX:  # a token per entity: bounded, as the subjects
+            self.heads.clear()
+        subjects = self.subjects
+        subject = subjects.get(tokens[1])
+        known = self.heads[head] = (tokens[2], subject if subject is not None else self._subject(tokens[1]))
+        return known
 
     def _sized(self, fields: list[list[bytes]], payloads: list[bytes]) -> int:
         """How many pairs, from the first, declare the size their payload has; both lists are cut
@@ -271,18 +300,6 @@ class LeanParser(_nats_parser.Parser):
         n = next(i for i, (a, b) in enumerate(zip(declared, expected, strict=True)) if a != b)
         del fields[n:], payloads[n:]
         return n
-
-    def _subjects_of(self, tokens: list[bytes]) -> Iterable[str]:
-        """The subjects of a run's subject tokens: one subject repeated, the usual pull response
-        of a single-subject stream, is looked up once."""
-        first = tokens[0]
-        if tokens.count(first) == len(tokens):
-            subject = self.subjects.get(first)
-            return repeat(subject if subject is not None else self._subject(first), len(tokens))
-        subjects = list(map(self.subjects.get, tokens))
-        if None in subjects:
-            subjects = [s if s is not None else self._subject(t) for s, t in zip(subjects, tokens, strict=True)]
-        return subjects
 
     def _subject(self, subject: bytes) -> str:
         # A stream's subjects are few; the cap bounds one with a token per entity.
@@ -363,5 +380,6 @@ def lean_routes(nc: Client) -> dict[int, Route] | None:
     parser.__class__ = LeanParser
     parser.routes = {}
     parser.subjects = {}
+    parser.heads = {}
     parser.size_tokens = _SizeTokens()
     return parser.routes
