@@ -211,11 +211,13 @@ class LeanParser(_nats_parser.Parser):
 
         Split first at every line break (``splitlines``: CRLF, CR or LF), which takes about half
         the CPU of splitting at CRLF alone; when a payload's size then disagrees (it holds a
-        lone CR or LF: pretty-printed JSON), split again at CRLF alone, as before, so that such
-        payloads still run."""
+        lone CR or LF: pretty-printed JSON), or a run's break is a lone CR or LF (a wire that
+        nats-server does not write, _breaks_are_crlf), split again at CRLF alone, as before."""
         rest = view[pos:] if pos else view
         parts = rest.splitlines()
         run = self._run_of(parts, len(parts) if rest.endswith(_CRLF) else len(parts) - 1, pos, whole=True)
+        if isinstance(run, tuple) and not _breaks_are_crlf(rest, parts, run[0] - pos, 2 * len(run[3])):
+            run = _SIZE_DISAGREES  # a lone CR or LF, which nats-py does not take for a break
         if run is _SIZE_DISAGREES:
             parts = rest.split(_CRLF)
             run = self._run_of(parts, len(parts) - 1, pos, whole=False)
@@ -349,6 +351,32 @@ class _SizeTokens(dict[int, bytes]):
     def __missing__(self, size: int) -> bytes:
         token = self[size] = str(size).encode()
         return token
+
+
+def _breaks_are_crlf(rest: bytes, parts: list[bytes], end: int, pieces: int) -> bool:
+    """Whether the first ``pieces`` of ``parts = rest.splitlines()`` are each followed by a CRLF,
+    as a run taken from them says (``end``: where it ends, counting a CRLF after each). A lone
+    CR or LF is no break to nats-py: a MSG line ended by one is refused, and after a payload it
+    skips two bytes. False also when it cannot be shown (an empty piece after them): the run is
+    then read again split at CRLF alone.
+
+    First all of ``rest``: its bytes are the pieces' and the breaks', two a CRLF and one a lone
+    CR or LF, so the lone ones are counted with a sum over the few pieces after the run. None,
+    or only a CR that ends ``rest`` (after its last piece, which no run takes): every break of
+    the run is a CRLF. Otherwise (a payload after the run holds one, or a run's break is one):
+    each lone break among the run's leaves ``end`` one byte past where its pieces and breaks
+    end. When they are all of ``rest``, ``end`` is its length only without one. Else the next
+    piece starts there, not a CR or LF when it is not empty; every CR and LF before ``end`` is a
+    break's (the pieces hold none), and with a lone break among them, ``pieces`` of each would
+    need the bytes past them, from that piece's first on, to be CRs or LFs."""
+    breaks = len(parts) if rest.endswith((b"\r", b"\n")) else len(parts) - 1
+    piece_bytes = end - 2 * pieces + sum(map(len, parts[pieces:]))
+    lone = 2 * breaks - (len(rest) - piece_bytes)
+    if lone == rest.endswith(b"\r"):
+        return True
+    if pieces == len(parts):
+        return end == len(rest)
+    return parts[pieces] != b"" and rest.count(b"\n", 0, end) == pieces == rest.count(b"\r", 0, end)
 
 
 def _agreeing(values: list[Any], wanted: Any) -> int:

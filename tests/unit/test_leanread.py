@@ -127,6 +127,11 @@ async def reference(wire: bytes) -> list[tuple]:
     """What nats-py's stock parser makes of ``wire``, as the lean parser must deliver it."""
     client = Recorder()
     await Parser(client).parse(wire)
+    return await _as_lean_delivers(client)
+
+
+async def _as_lean_delivers(client: Recorder) -> list[tuple]:
+    """What nats-py's parser handed ``client``, as the lean parser must deliver it."""
     expected = []
     for event in client.events:
         if event[0] != "nats-py" or event[1] not in ROUTED or not (event[3] or event[5]):
@@ -286,3 +291,49 @@ async def test_runs_of_pretty_printed_payloads_cut_anywhere_read_the_same() -> N
     expected = await reference(PRETTY)
     for cut in range(1, len(PRETTY), 5):
         assert expected == await lean_read([PRETTY[:cut], PRETTY[cut:]]), f"cut at byte {cut}"
+
+
+def _lone_breaks(count: int, *, after_line: bytes = b"\r\n", after_payload: bytes = b"\r\n") -> bytes:
+    """``count`` deliveries whose control lines or payloads end in ``after_line`` /
+    ``after_payload`` instead of the CRLF nats-server writes."""
+    out = []
+    for i in range(count):
+        data = b'{"i":%d}' % i
+        out.append(b"MSG a.b 7 " + ack(i + 1).encode() + b" %d" % len(data) + after_line + data + after_payload)
+    return b"".join(out)
+
+
+async def _until_refused(pieces: list[bytes], *, lean: bool) -> tuple[list[tuple], bool]:
+    """What a parser hands on before it refuses the wire, and whether it did (ProtocolError)."""
+    client = Recorder()
+    if lean:
+        routes = lean_routes(client)
+        assert routes is not None
+        for sid in ROUTED:
+            routes[sid] = Route(sid, client.events)
+    try:
+        for piece in pieces:
+            await client._ps.parse(piece)
+    except ProtocolError:
+        refused = True
+    else:
+        refused = False
+    return (client.events if lean else await _as_lean_delivers(client)), refused
+
+
+@pytest.mark.parametrize("wire", [
+    _lone_breaks(10, after_line=b"\n"),  # nats-py's MSG line must end in CRLF
+    _lone_breaks(10, after_line=b"\r"),
+    _lone_breaks(10, after_payload=b"\n"),  # nats-py skips two bytes after a payload: "\nM"
+    _lone_breaks(10, after_payload=b"\r"),
+    run_of(7, 1, 9) + _lone_breaks(1, after_line=b"\n") + run_of(7, 11, 9),  # one inside a run
+    run_of(7, 1, 9) + _lone_breaks(1, after_payload=b"\n") + run_of(7, 11, 9),
+])
+async def test_a_run_whose_line_breaks_are_not_crlf_is_read_as_nats_py_reads_it(wire: bytes) -> None:
+    # bytes.splitlines, which the run reader splits at first, breaks at a lone CR or LF too;
+    # nats-py refuses such a line (a delivery of the route as it is to nats-py: the reference).
+    expected = await _until_refused([wire], lean=False)
+    assert expected[1]
+    assert expected == await _until_refused([wire], lean=True)
+    for cut in range(1, len(wire), 7):
+        assert expected == await _until_refused([wire[:cut], wire[cut:]], lean=True), f"cut at byte {cut}"
