@@ -165,10 +165,10 @@ class LeanParser(_nats_parser.Parser):
                     header_size = 0
                 elif view.startswith(_HMSG, pos):
                     args = view[pos + 5 : eol].split(_SP)
-                    header_size = int(args.pop(-2))
+                    header_size = _size(args.pop(-2))
                 else:
                     return pos, eol + 2, route, msgs
-                end = eol + 2 + int(args[-1])
+                end = eol + 2 + _size(args[-1])
                 if end + 2 > size:
                     return pos, _INCOMPLETE, route, msgs
                 if args[1] != sid or len(args) != 4:
@@ -291,7 +291,7 @@ class LeanParser(_nats_parser.Parser):
         """How many pairs, from the first, declare the size their payload has; both lists are cut
         to that many. A size token is compared as bytes with the payload's length written out
         (cached), not parsed: one that ``int`` would also read (``0150``, ``+150``, ``1_50``)
-        ends the run, and the per-message loop reads it as before."""
+        ends the run, and the per-message loop reads it as nats-py does (``_size``)."""
         tokens = self.size_tokens
         if len(tokens) >= _SIZE_CACHE_MAX:
             tokens.clear()
@@ -377,6 +377,15 @@ def _breaks_are_crlf(rest: bytes, parts: list[bytes], end: int, pieces: int) -> 
     if pieces == len(parts):
         return end == len(rest)
     return parts[pieces] != b"" and rest.count(b"\n", 0, end) == pieces == rest.count(b"\r", 0, end)
+
+
+def _size(token: bytes) -> int:
+    """A size as nats-py reads it (``\\d+``): ASCII digits only, where ``int`` also takes ``+2``,
+    ``1_0`` and white space around (``0\\n``, a line ended by a lone LF before the CRLF). A
+    ValueError hands the line to nats-py, which refuses it."""
+    if not token.isdigit():
+        raise ValueError(token)
+    return int(token)
 
 
 def _agreeing(values: list[Any], wanted: Any) -> int:

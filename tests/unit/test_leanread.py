@@ -220,7 +220,12 @@ async def test_without_routes_it_is_nats_py_s_parser() -> None:
     assert expected.events == client.events
 
 
-@pytest.mark.parametrize("line", [b"MSG a.b 7 x notanumber\r\n", b"MSG a.b seven 3\r\nabc\r\n", b"BOGUS\r\n"])
+@pytest.mark.parametrize("line", [
+    b"MSG a.b 7 x notanumber\r\n", b"MSG a.b seven 3\r\nabc\r\n", b"BOGUS\r\n",
+    # Sizes that int() reads and nats-py's \d+ does not.
+    b"MSG a.b 7 x +2\r\nab\r\n", b"MSG a.b 7 x 1_0\r\n0123456789\r\n", b"MSG a.b 7 x 0\n\r\n\r\n",
+    b"HMSG a.b 7 x +12 12\r\nNATS/1.0\r\n\r\n\r\n", b"HMSG a.b 7 x 12 +12\r\nNATS/1.0\r\n\r\n\r\n",
+])
 async def test_a_line_nats_py_rejects_is_rejected(line: bytes) -> None:
     with pytest.raises(ProtocolError):
         await Parser(Recorder()).parse(line)
