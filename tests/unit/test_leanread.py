@@ -308,7 +308,7 @@ def _lone_breaks(count: int, *, after_line: bytes = b"\r\n", after_payload: byte
     return b"".join(out)
 
 
-async def _until_refused(pieces: list[bytes], *, lean: bool) -> tuple[list[tuple], bool]:
+async def read_until_refused(pieces: list[bytes], *, lean: bool) -> tuple[list[tuple], bool]:
     """What a parser hands on before it refuses the wire, and whether it did (ProtocolError)."""
     client = Recorder()
     if lean:
@@ -337,8 +337,8 @@ async def _until_refused(pieces: list[bytes], *, lean: bool) -> tuple[list[tuple
 async def test_a_run_whose_line_breaks_are_not_crlf_is_read_as_nats_py_reads_it(wire: bytes) -> None:
     # bytes.splitlines, which the run reader splits at first, breaks at a lone CR or LF too;
     # nats-py refuses such a line (a delivery of the route as it is to nats-py: the reference).
-    expected = await _until_refused([wire], lean=False)
+    expected = await read_until_refused([wire], lean=False)
     assert expected[1]
-    assert expected == await _until_refused([wire], lean=True)
+    assert expected == await read_until_refused([wire], lean=True)
     for cut in range(1, len(wire), 7):
-        assert expected == await _until_refused([wire[:cut], wire[cut:]], lean=True), f"cut at byte {cut}"
+        assert expected == await read_until_refused([wire[:cut], wire[cut:]], lean=True), f"cut at byte {cut}"

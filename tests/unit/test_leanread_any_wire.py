@@ -9,7 +9,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_leanread import ack, lean_read, reference
+from tests.unit.test_leanread import ack, lean_read, read_until_refused, reference
 
 _WS = set(b" \t\r\n\x0b\x0c")
 token = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6).map(str.encode).filter(
@@ -37,3 +37,31 @@ def test_any_wire_nats_py_reads_reads_the_same(ops, seed):
     expected = asyncio.run(reference(wire))
     assert asyncio.run(lean_read([wire])) == expected
     assert asyncio.run(lean_read(pieces)) == expected
+
+
+# Runs (at least _RUN_MIN = 8 deliveries in a row, of one route or two interleaved) whose payloads
+# hold line breaks and the bytes str.splitlines breaks at (bytes.splitlines does not), and a few
+# of whose breaks are a lone CR or LF instead of nats-server's CRLF, cut at every byte.
+_ODD = [b"\r", b"\n", b"\r\n", b"\n\r", b"\x0b", b"\x0c", b"\x1c", b"\x85", b"{}", b"MSG a 7 r 1", b"x"]
+run_op = st.tuples(st.sampled_from([7, 7, 7, 8]), st.sampled_from([b"a", b"a.b", b"c"]),
+                   st.lists(st.sampled_from(_ODD), max_size=4).map(b"".join),
+                   st.sampled_from([b"\r\n"] * 12 + [b"\n", b"\r"]),  # after the control line
+                   st.sampled_from([b"\r\n"] * 12 + [b"\n", b"\r"]))  # after the payload
+
+
+def run_wire_of(ops) -> bytes:
+    return b"".join(b"MSG %s %d r%d %d%s%s%s" % (subject, sid, seq, len(data), after_line, data, after_data)
+                    for seq, (sid, subject, data, after_line, after_data) in enumerate(ops, 1))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(run_op, min_size=8, max_size=14))
+def test_runs_with_line_breaks_anywhere_read_as_nats_py_reads_them_cut_anywhere(ops):
+    asyncio.run(_reads_the_same_cut_anywhere(run_wire_of(ops)))
+
+
+async def _reads_the_same_cut_anywhere(wire: bytes) -> None:
+    expected = await read_until_refused([wire], lean=False)
+    assert await read_until_refused([wire], lean=True) == expected
+    for cut in range(1, len(wire)):
+        assert await read_until_refused([wire[:cut], wire[cut:]], lean=True) == expected, f"cut at byte {cut}"
