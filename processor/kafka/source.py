@@ -158,11 +158,18 @@ class KafkaSource:
 
     async def _in_order(self, lane: PartitionLane, raws: list[RawRecord]) -> list[RawRecord]:
         """The records the lane has not applied, from its next offset on, each once and in offset
-        order; a gap before them makes it seek back (and drops them), unless the partition has a
-        real gap there."""
+        order; a gap before them makes it seek back (and drops them), unless the batch holds the
+        next offset after them (the seek's records: read from there) or the partition has a real
+        gap there."""
         tp = (lane.topic, lane.partition)
         expected = lane.next_offset
         due = _ascending(raws, expected)
+        if due and expected is not None and due[0].offset != expected:
+            # Records fetched before a seek back, then the seek's own from the next offset: those
+            # (the others come again after them). Not a gap, however long the lane has sought.
+            at = next((i for i, r in enumerate(raws) if r.offset == expected), None)
+            if at is not None:
+                due = _ascending(raws[at:], expected)
         if not due or expected is None or due[0].offset == expected:
             self._seeking.pop(tp, None)
             return due

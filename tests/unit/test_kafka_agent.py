@@ -10,6 +10,7 @@ The expectations are written from the events put, not from the code's outputs.
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 import structlog
 
 from processor.config.load import load_config_text
+from processor.kafka.lane import RawRecord
 from processor.kafka.source import KafkaSource, _raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +161,30 @@ async def test_records_fetched_twice_in_one_batch_are_applied_once_in_offset_ord
     applied = [offset for call in sink.calls for _, offset in call[1]]
     assert [0, 1, 2, 3, 4, 5] == applied
     assert [] == [r for call in sink.calls for r in call[2]]  # none rejected (late) either
+
+
+@pytest.mark.parametrize("seeking_for_s", [1.0, 60.0])  # within SEEK_SETTLE_S, and long after
+async def test_a_batch_holding_the_lanes_next_offset_after_records_fetched_before_the_seek_applies_from_it(
+        seeking_for_s: float) -> None:
+    # The lane (next offset 5) sought back while the fetcher held records from offset 8 on: the
+    # batch has those, then the seek's own records from 5 on. The partition has no gap (5 is
+    # there): what is due is 5 onwards, each once, whether the seek started a moment ago or so
+    # long ago that a first record past the next offset is taken for a real gap.
+    source = _source(Sink())
+    lane = source.open_lane("trade", 0, None, first_offset=5)
+    assert 5 == lane.next_offset
+    sought: list[int] = []
+
+    async def seek(tp, offset):
+        sought.append(offset)
+
+    source._seek = seek  # type: ignore[method-assign]
+    now_s = time.monotonic()
+    source._seeking[("trade", 0)] = (now_s - seeking_for_s, now_s)
+    offsets = [8, 9, 10, 5, 6, 7, 8, 9, 10, 11]
+    raws = [RawRecord(offset, b"k", _order(offset), None) for offset in offsets]
+
+    due = await source._in_order(lane, raws)
+
+    assert list(range(5, 12)) == [r.offset for r in due]
+    assert ("trade", 0) not in source._seeking
