@@ -70,6 +70,10 @@ def decode_batch(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> tuple[l
 _NOT_BRACE_OR_NEWLINE = bytes(b for b in range(256) if b not in b"{}\n")
 
 
+# The types orjson.loads takes (exactly) that the join takes too.
+_JOINABLE = frozenset((bytes, bytearray, memoryview))
+
+
 def _decode_joined(datas: list[bytes]) -> list | None:
     """The messages' objects from one ``orjson.loads`` of ``[m1,\nm2,\n...]``, or None when it
     cannot be shown that object i is what message i alone decodes to.
@@ -86,12 +90,14 @@ def _decode_joined(datas: list[bytes]) -> list | None:
     newline in a message, one that does not decode): None, and the caller decodes message by
     message."""
     n = len(datas)
+    if not _JOINABLE.issuperset(map(type, datas)):
+        # A subclass of bytes or bytearray, which the join takes and orjson.loads alone turns
+        # down (it takes those types exactly); a record without a value (a Kafka tombstone's
+        # None, not JSON alone either), a str.
+        return None
     try:
         joined = b",\n".join([b"[" + datas[0], *datas[1:-1], datas[-1] + b"]"])
-    except TypeError:
-        # Data that is not bytes-like: a record without a value (a Kafka tombstone's None, which
-        # its own ``loads`` turns down as not JSON), a str. (Asked of the join, not looked at
-        # beforehand: one pass fewer over the batch.)
+    except TypeError:  # a memoryview last (it has no +)
         return None
     if joined.translate(None, _NOT_BRACE_OR_NEWLINE) != b"{}" + b"\n{}" * (n - 1):
         return None

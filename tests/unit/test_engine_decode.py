@@ -82,10 +82,21 @@ def test_a_message_without_bytes_is_not_json_as_alone_and_the_batch_is_not_joine
     assert [{"a": 1}, NOT_JSON, {"b": 2}] == decode_all(batch, orjson.loads)
 
 
+class _Bytes(bytes):
+    pass
+
+
+class _Bytearray(bytearray):
+    pass
+
+
 def test_data_of_other_types_gets_what_it_decodes_to_alone_wherever_it_stands():
     # Not bytes: None first, last or between (nothing to join), a str (orjson reads one alone);
     # bytes-like: a bytearray and a memoryview, which join as bytes do.
-    others = [None, '{"s":1}', bytearray(b'{"b":2}'), memoryview(b'{"m":3}')]
+    # A subclass of bytes or bytearray, which orjson.loads turns down alone (it takes those types
+    # exactly) and the join would take.
+    others = [None, '{"s":1}', bytearray(b'{"b":2}'), memoryview(b'{"m":3}'), _Bytes(b'{"x":5}'),
+              _Bytearray(b'{"y":6}')]
     for other in others:
         for at in range(3):
             datas = [b'{"a":1}', b'{"c":4}']
