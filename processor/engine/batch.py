@@ -70,8 +70,9 @@ def decode_batch(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> tuple[l
 _NOT_BRACE_OR_NEWLINE = bytes(b for b in range(256) if b not in b"{}\n")
 
 
-# The types orjson.loads takes (exactly) that the join takes too.
-_JOINABLE = frozenset((bytes, bytearray, memoryview))
+# The types orjson.loads takes (exactly) that the join takes in any position (a memoryview has no
+# ``+``: one is decoded message by message).
+_JOINABLE = frozenset((bytes, bytearray))
 
 
 def _decode_joined(datas: list[bytes]) -> list | None:
@@ -93,12 +94,9 @@ def _decode_joined(datas: list[bytes]) -> list | None:
     if not _JOINABLE.issuperset(map(type, datas)):
         # A subclass of bytes or bytearray, which the join takes and orjson.loads alone turns
         # down (it takes those types exactly); a record without a value (a Kafka tombstone's
-        # None, not JSON alone either), a str.
+        # None, not JSON alone either), a str, a memoryview.
         return None
-    try:
-        joined = b",\n".join([b"[" + datas[0], *datas[1:-1], datas[-1] + b"]"])
-    except TypeError:  # a memoryview last (it has no +)
-        return None
+    joined = b",\n".join([b"[" + datas[0], *datas[1:-1], datas[-1] + b"]"])
     if joined.translate(None, _NOT_BRACE_OR_NEWLINE) != b"{}" + b"\n{}" * (n - 1):
         return None
     try:

@@ -92,8 +92,8 @@ class _Bytearray(bytearray):
 
 def test_data_of_other_types_gets_what_it_decodes_to_alone_wherever_it_stands():
     # Not bytes: None first, last or between (nothing to join), a str (orjson reads one alone);
-    # bytes-like: a bytearray and a memoryview, which join as bytes do.
-    # A subclass of bytes or bytearray, which orjson.loads turns down alone (it takes those types
+    # a bytearray, which joins as bytes do; a memoryview, decoded alone (it has no ``+``); a
+    # subclass of bytes or bytearray, which orjson.loads turns down alone (it takes those types
     # exactly) and the join would take.
     others = [None, '{"s":1}', bytearray(b'{"b":2}'), memoryview(b'{"m":3}'), _Bytes(b'{"x":5}'),
               _Bytearray(b'{"y":6}')]
