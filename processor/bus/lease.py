@@ -29,6 +29,7 @@ from processor.errors import BusError, LeaseLostError
 LEASE_BUCKET = "slo_leases"
 _WANTED_REPLICAS = 3
 _KV_ERRORS = (nats.errors.Error, OSError)
+_CREATE_ATTEMPTS = 3
 
 
 class LeaseStore:
@@ -67,12 +68,18 @@ class LeaseStore:
     async def acquire(self, holder: bytes) -> int | None:
         """Create the key if it does not exist: its revision (the lease's epoch), or None when
         another instance holds it."""
-        try:
-            return int(await guarded(self._nc, self._store().create(self.key, holder), self._subject()))
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return None
-        except _KV_ERRORS as exc:
-            raise BusError(f"lease {self._bucket}/{self.key}: cannot acquire: {exc}") from exc
+        for _ in range(_CREATE_ATTEMPTS):
+            try:
+                return int(await guarded(self._nc, self._store().create(self.key, holder), self._subject()))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
+            except nats.js.errors.KeyNotFoundError:
+                # nats-py's create met the key, then read it (to tell a deleted one) after the
+                # server had expired it (its TTL): the lease is free now, so create again.
+                continue
+            except _KV_ERRORS as exc:
+                raise BusError(f"lease {self._bucket}/{self.key}: cannot acquire: {exc}") from exc
+        return None  # the key came and went every time: held by someone, or free at the next try
 
     async def renew(self, revision: int, holder: bytes) -> int:
         """Write the key again if ``revision`` is still its last write: the new revision.

@@ -55,6 +55,32 @@ async def test_one_holder_at_a_time_and_the_server_frees_a_dead_holders_lease_af
     assert await first.acquire(b"first") is not None  # released: no TTL to wait
 
 
+async def test_a_lease_that_expires_while_it_is_being_acquired_is_taken(nc: Client, monkeypatch) -> None:
+    # nats-py's create writes "only if new", is refused (the key is held), then reads the key to
+    # tell a deleted one. Here that read comes after the server expired the key (a fresh-clone CI
+    # run met it by chance): the lease is free, not an error. Real server, real expiry; only the
+    # read is delayed past the TTL.
+    name = bucket()
+    holder, taker = LeaseStore(nc, "p2", TTL_S, bucket=name), LeaseStore(nc, "p2", TTL_S, bucket=name)
+    await holder.open()
+    await taker.open()
+    assert await holder.acquire(b"holder") is not None
+    store = taker._store()
+    read = store._get
+    delayed = []
+
+    async def read_after_the_ttl(key, *args, **kwargs):
+        if not delayed:
+            delayed.append(key)
+            await asyncio.sleep(TTL_S + 0.5)
+        return await read(key, *args, **kwargs)
+
+    monkeypatch.setattr(store, "_get", read_after_the_ttl)
+    taken = await taker.acquire(b"taker")
+    assert ["p2"] == delayed and taken is not None
+    assert b"taker" == await holder.holder()
+
+
 async def test_a_lease_acts_only_until_its_local_deadline_and_a_late_renewal_cannot_revive_it(nc: Client) -> None:
     now = [100.0]
     lease = Lease(LeaseStore(nc, "p1", TTL_S, bucket=bucket()), structlog.get_logger(), clock=lambda: now[0])
