@@ -19,6 +19,9 @@ It prints the rates, the client's CPU per message (process time; nats-server is 
 on a shared machine the steadier figure), and the ratios of end to end to both bare paths (targets: >= 0.9 of the lean
 bare path, and >= 100k events/s), and the rate of the engine alone on the same payloads in memory.
 Figures drift +-20 % between runs on the 2-core dev machine; the ratios are taken in one run.
+The embedded nats-server runs as `slo run` starts it: GOMAXPROCS = cores - 1 (processor/bus/
+embedded.py), unless the environment sets GOMAXPROCS (``GOMAXPROCS=2 python bench/throughput.py``
+measures a server on every core).
 
     python bench/throughput.py [--n 200000] [--rounds 3] [--batch-size 1000]
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -42,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
-from processor.bus.embedded import EmbeddedServer  # noqa: E402
+from processor.bus.embedded import EmbeddedServer, server_gomaxprocs  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
 from processor.engine.input import reads_input  # noqa: E402
@@ -118,6 +122,8 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             await provision_streams(nc, definitions, structlog.get_logger())
             rate = await publish_backlog(nc, n)
             print(f"backlog: {n:,} events on {SUBJECT} ({rate:,.0f} msgs/s stored)")
+            print(f"nats-server: GOMAXPROCS={os.environ.get('GOMAXPROCS', server_gomaxprocs())} "
+                  f"({'from the environment' if 'GOMAXPROCS' in os.environ else 'the embedded default: cores - 1'})")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             for r in range(rounds):

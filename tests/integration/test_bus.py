@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -100,6 +101,27 @@ async def test_embedded_server_serves_jetstream_on_loopback_and_stops(tmp_path: 
     assert (tmp_path / "store" / "nats-server.log").stat().st_size > 0
     with pytest.raises(BusError, match="cannot connect to nats://127.0.0.1"):
         await connect(ConnectOptions(url=url, connect_timeout_s=1))
+
+
+def _server_gomaxprocs(monitor_port: int) -> int:
+    """What the running server's Go runtime reports as its GOMAXPROCS (/varz)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{monitor_port}/varz", timeout=5) as answer:
+        return json.load(answer)["gomaxprocs"]
+
+
+async def test_the_embedded_server_leaves_a_core_to_the_processor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its Go runtime gets the cores this process may use less one (the lanes' thread), at least 1.
+    monkeypatch.delenv("GOMAXPROCS", raising=False)
+    port = free_ports(1)[0]
+    async with EmbeddedServer(tmp_path / "default", monitor_port=port):
+        assert max(1, len(os.sched_getaffinity(0)) - 1) == await asyncio.to_thread(_server_gomaxprocs, port)
+
+
+async def test_a_gomaxprocs_the_operator_set_is_the_embedded_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOMAXPROCS", "3")
+    port = free_ports(1)[0]
+    async with EmbeddedServer(tmp_path / "set", monitor_port=port):
+        assert 3 == await asyncio.to_thread(_server_gomaxprocs, port)
 
 
 async def test_embedded_server_failing_to_start_reports_the_log_tail(
