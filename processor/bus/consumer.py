@@ -6,8 +6,9 @@ request asks for ``batch_size`` messages, the deliveries are appended to a list 
 and the caller is woken once when the batch is complete. One request stays in flight ahead of the
 batch being processed, so the server streams the next batch while the engine works on this one.
 
-Deliveries are read by ``leanread.LeanParser`` off the connection's read buffer, a ``PulledMsg``
-each, with no nats-py ``Msg``, queue or task per message (about twice the rate). With a nats-py it
+Deliveries are read by ``leanread.LeanParser`` off the connection's read buffer into columns
+(``leanread.Deliveries``), with no nats-py ``Msg``, queue or task per message (about twice the
+rate), and a batch is handed over as columns too. With a nats-py it
 was not written against, or ``lean=False``, the same logic runs in a subscription callback.
 
 What the server does, read in nats-server's consumer.go and measured against 2.15, that shapes it:
@@ -48,7 +49,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
 import nats.errors
@@ -60,7 +60,7 @@ from nats.aio.subscription import Subscription
 from processor.bus import _jsapi
 from processor.bus.denials import denials
 from processor.bus.durable import checked_start_seq, consumer_pending, filter_config
-from processor.bus.leanread import PulledMsg, Route, lean_routes
+from processor.bus.leanread import Deliveries, PulledMsg, Route, lean_routes
 from processor.bus.jsreply import (
     ack_tokens,
     consumer_sequence,
@@ -92,9 +92,8 @@ _FATAL_409_PREFIXES = (
 # idle puller spin; after this many such answers in a row the puller long-polls without no_wait.
 _EMPTY_404_LIMIT = 3
 
-# What next_batch() returns: a lean delivery, or a nats-py Msg on the fallback path (both: subject, data, reply).
+# What a batch holds: a lean delivery, or a nats-py Msg on the fallback path (both: subject, data, reply).
 Delivery = PulledMsg | Msg
-_raw_reply_of = itemgetter(2)  # PulledMsg.raw_reply
 
 
 class BatchPuller:
@@ -150,7 +149,7 @@ class BatchPuller:
         # reply subject of each pull request the server may still be serving -> when it expires
         self._live_requests: dict[str, float] = {}
         self._credit = 0
-        self._buffer: list[Delivery] = []
+        self._buffer: Deliveries | list[Msg] = []  # Deliveries once the lean parser reads for us
         self._request_ended = False
         self._waiter: asyncio.Future[None] | None = None
         self._failure: BusError | None = None
@@ -200,6 +199,7 @@ class BatchPuller:
         if routes is not None:
             routes[self._sub._id] = self
             self._routes = routes
+            self._buffer = Deliveries()
         await self._top_up()
 
     async def _ensure_consumer(self) -> None:
@@ -355,12 +355,12 @@ class BatchPuller:
                 raise BusError(f"{self._what}: cannot send a pull request: {exc}") from exc
         return sent
 
-    def on_deliveries(self, msgs: list[PulledMsg]) -> None:
+    def on_deliveries(self, msgs: Deliveries) -> None:
         """Deliveries read by the lean parser: what ``_on_msg`` does, a run at a time."""
         try:
             prefix = self._first_delivery_prefix
             # All first deliveries (the rule): checked in C, no Python frame per message.
-            if prefix is None or not all(map(bytes.startswith, map(_raw_reply_of, msgs), repeat(prefix))):
+            if prefix is None or not all(map(bytes.startswith, msgs.raw_replies, repeat(prefix))):
                 msgs = self._new_to_us(msgs)
                 if not msgs:
                     return
@@ -373,9 +373,9 @@ class BatchPuller:
         except Exception as exc:  # noqa: BLE001 - raised here, it would end nats-py's read loop
             self._fail(f"cannot read a delivery: {exc!r}")
 
-    def _new_to_us(self, msgs: list[PulledMsg]) -> list[PulledMsg]:
+    def _new_to_us(self, msgs: Deliveries) -> Deliveries:
         """``msgs`` without the redeliveries ``_accept_slow_path`` drops, one at a time."""
-        kept = []
+        kept = Deliveries()
         for msg in msgs:
             prefix = self._first_delivery_prefix
             if (prefix is not None and msg.raw_reply.startswith(prefix)) or self._accept_slow_path(msg.reply):
@@ -496,7 +496,7 @@ class BatchPuller:
             or self._failure is not None
         )
 
-    async def next_batch(self, timeout_s: float) -> list[Delivery]:
+    async def next_batch(self, timeout_s: float) -> Sequence[Delivery]:
         """Up to ``batch_size`` messages in stream order; fewer or none once the server ends a
         request early (no messages, request expired) or ``timeout_s`` has passed."""
         if self._sub is None:
@@ -527,7 +527,7 @@ class BatchPuller:
         self._request_ended = False
         buffer = self._buffer
         if len(buffer) <= self._batch_size:
-            batch, self._buffer = buffer, []
+            batch, self._buffer = buffer, buffer[:0]
         else:
             batch, self._buffer = buffer[: self._batch_size], buffer[self._batch_size :]
         if batch and await self._top_up():

@@ -24,6 +24,7 @@ SLIs named in ``Engine.per_event`` are applied one event at a time, in order, by
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import attrgetter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,7 +55,7 @@ def decode_all(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> list:
 def decode_batch(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> tuple[list, bool]:
     """``decode_all``'s payloads, and whether every one is known to be a dict (so read_subject
     need not look)."""
-    datas = [m.data for m in batch]
+    datas = _column_of(batch, "datas", "data")
     if loads is orjson.loads and len(datas) > 1:
         payloads = _decode_joined(datas)
         if payloads is not None:
@@ -123,7 +124,8 @@ def ingest_batched(engine: Any, batch: Sequence[Any], loads: Callable[[bytes], A
     payloads, objects = decode_batch(batch, loads)
     groups = _by_subject(batch)
     if _per_event_is_cheaper(engine, groups, n):
-        engine._per_event(out, batch, payloads, 0, n)
+        # A message at a time: the batch as a list (a message by index may be built each time).
+        engine._per_event(out, batch if type(batch) is list else list(batch), payloads, 0, n)
         return counted(engine, out, n)
     t_ms = np.zeros(n, dtype=np.int64)  # a plain message's event time
     staged = np.zeros(n, dtype=bool)  # some SLI takes the plain message
@@ -165,6 +167,14 @@ def _per_event_is_cheaper(engine: Any, groups: dict[str, list[int]], n: int) -> 
     return 2 * per_event > n
 
 
+def _column_of(batch: Sequence[Any], column: str, field: str) -> list:
+    """Every message's ``field``: the batch's own ``column`` when it keeps its messages as
+    columns (bus/leanread.Deliveries: ``subjects``, ``datas``; read, never changed), else read
+    from each message."""
+    kept = getattr(batch, column, None)
+    return kept if kept is not None else list(map(attrgetter(field), batch))
+
+
 def counted(engine: Any, out: Outputs, n: int) -> Outputs:
     """``out`` with its accepted count, the engine's totals updated: every message of the batch
     is ignored, rejected (dead-lettered, even if partly used) or accepted."""
@@ -175,7 +185,7 @@ def counted(engine: Any, out: Outputs, n: int) -> Outputs:
 
 
 def _by_subject(batch: Sequence[Any]) -> dict[str, list[int]]:
-    subjects = [m.subject for m in batch]
+    subjects = _column_of(batch, "subjects", "subject")
     first = subjects[0]
     if subjects.count(first) == len(subjects):
         return {first: list(range(len(subjects)))}

@@ -68,8 +68,10 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
         exceptional[index[~objects]] = True
         index = index[objects]
         rows = [p for p, ok in zip(rows, objects) if ok]
-    # The messages themselves are read only for stream timestamps (a missing or odd time field).
-    msgs = batch if len(rows) == len(batch) else [batch[i] for i in index.tolist()]
+    # The messages themselves are read only for stream timestamps (a missing or odd time field),
+    # each when its row needs it: row r is message at[r] of the batch.
+    at = range(len(batch)) if len(rows) == len(batch) else index.tolist()
+    msgs = _Rows(batch, at)
     _fill_fields(engine, subject, slis, rows, msgs)
     times: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     observed = []
@@ -119,15 +121,28 @@ def _masked_columns(engine: Any, observed: list, several_times: bool, index: np.
     return [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
 
 
-def _fill_fields(engine: Any, subject: str, slis: tuple, rows: list, msgs: list) -> None:
+class _Rows:
+    """Row r's message, looked up when asked for (a batch's messages may be built on demand:
+    bus/leanread.Deliveries)."""
+
+    __slots__ = ("at", "batch")
+
+    def __init__(self, batch: Sequence[Any], at: Sequence[int]) -> None:
+        self.batch, self.at = batch, at
+
+    def __getitem__(self, r: int) -> Any:
+        return self.batch[self.at[r]]
+
+
+def _fill_fields(engine: Any, subject: str, slis: tuple, rows: list, msgs: _Rows) -> None:
     """What the reference puts into a payload before its SLIs read it: the subject, for SLIs
     whose predicates read it, and missing time fields that a value subtracts from."""
     if engine._subject_readers and any(sli.needs_subject for sli in slis):
         for payload in rows:
             payload[SUBJECT_FIELD] = subject
     if engine._time_readers and any(sli.value_reads_time for sli in slis):
-        for payload, msg in zip(rows, msgs):
-            engine._fill_stream_times(payload, subject, slis, msg)
+        for r, payload in enumerate(rows):
+            engine._fill_stream_times(payload, subject, slis, msgs[r])
 
 
 def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray | None, Any, np.ndarray | None]:
@@ -181,7 +196,7 @@ def _observe_each(sli: SliState, rows: list) -> tuple[np.ndarray, np.ndarray, np
     return values, take, refused
 
 
-def _times(engine: Any, field: str, rows: list, msgs: list) -> tuple[np.ndarray, np.ndarray | None]:
+def _times(engine: Any, field: str, rows: list, msgs: _Rows) -> tuple[np.ndarray, np.ndarray | None]:
     """(event time of each row read at ``field``, rows whose time cannot be read: None for none)."""
     try:
         raw = [p[field] for p in rows]  # faster than .get while every row has the field

@@ -14,6 +14,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from processor.bus.leanread import Deliveries
 from processor.engine import Engine
 from tests.enginekit import T0_MS, Msg, budget_slo, feed, rule, sli, spec_of, state_of
 
@@ -133,6 +134,40 @@ def test_the_batched_path_equals_the_per_event_path_for_any_stream_and_any_batch
     end_ms = T0_MS + 3_600_000
     assert batched.advance(end_ms) == reference.advance(end_ms)
     assert state_of(batched) == state_of(reference)
+
+
+def as_columns(batch: list[Msg]) -> Deliveries:
+    """The batch as the lean reader hands it over: its messages kept as columns."""
+    return Deliveries([m.subject for m in batch], [m.data for m in batch], [m.reply.encode() for m in batch])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=1, max_size=120), st.sets(st.integers(1, 119)),
+       st.sampled_from([0, SKEW_MS - 2_000, None]), st.booleans())
+def test_batches_kept_as_columns_give_what_their_messages_give(steps, cuts, lag_ms, per_event_when_cheaper):
+    # The engine reads a columnar batch's subjects and payloads whole, and a message (for its
+    # stream timestamp) by index: the same outputs and state as the reference on the messages.
+    msgs = to_messages(steps, lag_ms)
+    reference = engine(batched=False)
+    columns = engine(batched=True)
+    columns.per_event_when_cheaper = per_event_when_cheaper
+    assert feed(columns, [as_columns(b) for b in cut(msgs, cuts)]) == feed(reference, cut(msgs, cuts))
+    assert state_of(columns) == state_of(reference)
+
+
+def test_a_message_without_its_time_takes_its_own_stream_timestamp_among_other_subjects():
+    # The requests come after the quotes of the batch: a request's row is not its place in the
+    # batch, and each without a "ts" must be read at its own message's stream timestamp.
+    quotes = [Msg("svc.quote", orjson.dumps({"ts": T0_MS + i, "quote_ts": T0_MS, "route": "/a"}), reply=str(T0_MS))
+              for i in range(70)]
+    requests = [Msg(SUBJECT, orjson.dumps({"latency_ms": 300.0 + i, "status": 200, "ok": True, "route": "/a"}),
+                    reply=str(T0_MS + 15_000 + 100 * i)) for i in range(70)]
+    end = [Msg(SUBJECT, orjson.dumps({"ts": T0_MS + 60_000, "latency_ms": 1.0, "status": 200}), reply=str(T0_MS + 60_000))]
+    for batch in (quotes + requests + end, as_columns(quotes + requests + end)):
+        batched, reference = engine(batched=True), engine(batched=False)
+        got = feed(batched, [batch])
+        assert got == feed(reference, [quotes + requests + end])
+        assert state_of(batched) == state_of(reference)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,7 +16,7 @@ from nats.aio.client import Client
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
-from processor.bus.leanread import LeanParser, PulledMsg, lean_routes
+from processor.bus.leanread import Deliveries, LeanParser, PulledMsg, lean_routes
 
 ROUTED = (7, 8)
 
@@ -180,6 +180,25 @@ async def test_headers_of_a_delivery_read_as_nats_py_reads_them() -> None:
         lean = PulledMsg("a", b"", ack(1).encode(), block).headers
         assert await client._process_headers(block) == lean
     assert PulledMsg("a", b"", ack(1).encode(), None).headers is None
+
+
+def test_deliveries_kept_as_columns_read_as_the_list_of_their_messages() -> None:
+    msgs = [PulledMsg(f"s.{i % 3}", b"{%d}" % i, ack(i + 1).encode(), b"NATS/1.0\r\n\r\n" if i == 4 else None)
+            for i in range(7)]
+    kept = Deliveries()
+    for m in msgs[:3]:
+        kept.append(m)
+    kept.extend(Deliveries([m.subject for m in msgs[3:]], [m.data for m in msgs[3:]],
+                           [m.raw_reply for m in msgs[3:]], [m.raw_headers for m in msgs[3:]]))
+    assert msgs == list(kept)
+    assert (7, msgs[4], msgs[-1]) == (len(kept), kept[4], kept[-1])
+    assert msgs[2:5] == list(kept[2:5]) and isinstance(kept[2:5], Deliveries)
+    assert [] == list(kept[:0])
+    assert kept == msgs and kept != msgs[:6]
+    assert ([m.subject for m in msgs], [m.data for m in msgs]) == (kept.subjects, kept.datas)
+    assert ack(5) == kept[4].reply
+    # Without headers given, none: a run of plain deliveries.
+    assert [None, None] == [m.raw_headers for m in Deliveries(["a", "b"], [b"1", b"2"], [b"r1", b"r2"])]
 
 
 async def test_the_wire_in_one_piece_reads_as_nats_py_reads_it() -> None:
