@@ -38,6 +38,7 @@ pytestmark = pytest.mark.integration
 
 COUNT = 2
 OFTEN = {"SLO_TEST_CHECKPOINT_INTERVAL_S": "0.2"}
+FREQUENT = {"SLO_TEST_CHECKPOINT_INTERVAL_S": "0.02"}  # a checkpoint within the first tenth of a backlog
 INCIDENTS = (
     Incident("stale_quotes", START_MS + 3 * MIN_MS, 3 * MIN_MS, "AAPL"),
     Incident("quotes_stop", START_MS + 4 * MIN_MS, 2 * MIN_MS, "NVDA"),
@@ -140,16 +141,18 @@ async def test_two_partitions_produce_together_exactly_the_outputs_of_one_instan
 async def freeze_mid_backlog(scene: Scene, run: PartitionRun, total: int) -> None:
     """Until partition 1 is half way through its backlog and past its first checkpoint (the
     engine may take half the backlog before the first one); the processor is then frozen
-    (SIGSTOP). Each look is taken with it frozen, and it runs only a few milliseconds between
-    looks: running free, it drained the rest of the backlog between a look and the kill."""
+    (SIGSTOP). Each look is taken with it frozen, and it runs only a millisecond between looks:
+    running free, it drained the rest of the backlog between a look and the kill, and then in
+    the 3 ms it once had between looks, before its first checkpoint (hence FREQUENT for it)."""
     while True:
         assert run.proc.poll() is None, run.tail()
         run.proc.send_signal(signal.SIGSTOP)
-        if (await pending(scene.js, 1, COUNT) <= total * 0.5
-                and _checkpointed(await CheckpointStore(scene.nc, key="p1of2").load())):
+        left = await pending(scene.js, 1, COUNT)
+        assert left, "partition 1 drained its backlog before its first checkpoint: nothing to kill it in the middle of"
+        if left <= total * 0.5 and _checkpointed(await CheckpointStore(scene.nc, key="p1of2").load()):
             return
         run.proc.send_signal(signal.SIGCONT)
-        await asyncio.sleep(0.003)
+        await asyncio.sleep(0.001)
 
 
 def _checkpointed(raw: bytes | None) -> bool:
@@ -159,7 +162,7 @@ def _checkpointed(raw: bytes | None) -> bool:
 async def test_a_partition_killed_mid_backlog_and_restarted_still_gives_the_single_instance_outputs(scene, single):
     # Small batches: the kill must land before the end of a backlog that the engine drains in
     # well under a second in batches of 100.
-    p1 = scene.start(1, OFTEN, batch_size=20)
+    p1 = scene.start(1, FREQUENT, batch_size=20)
     await p1.wait_for_log("processor.ready")
     total = await pending(scene.js, 1, COUNT)
     p0 = scene.start(0, OFTEN, batch_size=100)
