@@ -92,9 +92,9 @@ class Deliveries(Sequence[PulledMsg]):
     """Deliveries in wire order, kept as columns: what the lean parser hands a route and the
     puller hands its caller as a batch. A message is a ``PulledMsg`` built when one is asked
     for (by index, or iterating); the engine reads ``subjects`` and ``datas`` whole, so a run of
-    a backlog is read with no Python object per message beyond its payload and reply (about 5 %
-    of the end-to-end CPU per event, against a ``PulledMsg`` each). The columns are not to be
-    changed by a reader."""
+    a backlog is read with no Python object per message beyond its payload and reply (parsing,
+    buffering and ingesting recorded pull responses: 1.39-1.47 µs a message, against 1.60-1.76
+    with a ``PulledMsg`` each). The columns are not to be changed by a reader."""
 
     __slots__ = ("datas", "raw_headers", "raw_replies", "subjects")
 
