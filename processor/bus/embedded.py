@@ -6,9 +6,10 @@ loopback only, and writes everything it prints to ``<store_dir>/nats-server.log`
 
 It shares the machine with the processor, whose lanes run on one Python thread: its Go runtime
 gets one core fewer than the process may use (``GOMAXPROCS``, at least 1; ``server_gomaxprocs``),
-unless the environment already sets ``GOMAXPROCS``. With every core, the server's helper threads
-(write loops, the poller, its collector) preempt the processor's thread: on the 2-core dev machine
-end to end ran about 25 % slower, and the bare pull no faster (README, "Performance").
+unless the environment already sets ``GOMAXPROCS`` to a value Go reads. With every core, the
+server's helper threads (write loops, the poller, its collector) preempt the processor's thread:
+on the 2-core dev machine end to end ran about 25 % slower, and the bare pull no faster
+(README, "Performance").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url", "server
 import asyncio
 import ctypes
 import json
+import math
 import os
 import shutil
 import signal
@@ -69,19 +71,89 @@ def nats_server_binary() -> Path:
     )
 
 
+# Where this process's cgroups are named, and where their limits are read (Linux).
+_OWN_CGROUP = Path("/proc/self/cgroup")
+_CGROUP_FS = Path("/sys/fs/cgroup")
+_GO_INT32_MAX = 2**31 - 1
+
+
 def server_gomaxprocs() -> int:
-    """The embedded server's ``GOMAXPROCS``: the cores this process may run on, less the one
-    its lanes' thread takes, at least 1 (a ``GOMAXPROCS`` set in the environment wins)."""
+    """The embedded server's ``GOMAXPROCS``: the cores this process may run on (its CPU affinity,
+    cut to its cgroup's CPU limit, rounded up), less the one its lanes' thread takes, at least 1
+    (a ``GOMAXPROCS`` set in the environment wins).
+
+    The limit is counted here because setting ``GOMAXPROCS`` turns off Go's own reading of it
+    (Go 1.25+): in a container limited to 2 CPUs on a 16-core node the server would otherwise get
+    15, and its threads would use up the quota the processor shares with it."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         cores = os.cpu_count() or 1
+    limit_cpus = _cgroup_cpu_limit()
+    if limit_cpus is not None:
+        cores = min(cores, max(1, math.ceil(limit_cpus)))
     return max(1, cores - 1)
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """The CPU bandwidth limit of this process's cgroup, in CPUs (None: none, or not readable),
+    read where Go's runtime reads it: the cgroup v2 ``cpu.max`` of the process's own cgroup, else
+    the v1 ``cpu`` controller's CFS quota; each at the cgroup's path, or at the root of the mount
+    (a container's cgroup namespace shows its own cgroup there)."""
+    try:
+        lines = _OWN_CGROUP.read_text().splitlines()
+    except OSError:
+        return None
+    v2, v1 = [], []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            v2 += [_CGROUP_FS / path.lstrip("/"), _CGROUP_FS]
+        elif "cpu" in controllers.split(","):
+            for mount in dict.fromkeys((_CGROUP_FS / controllers, _CGROUP_FS / "cpu")):
+                v1 += [mount / path.lstrip("/"), mount]
+    for where in v2:
+        text = _read(where / "cpu.max")
+        if text is not None:
+            quota, _, period = text.partition(" ")
+            return _cpus(quota, period)
+    for where in v1:
+        quota = _read(where / "cpu.cfs_quota_us")
+        if quota is not None:
+            return _cpus(quota, _read(where / "cpu.cfs_period_us") or "")
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _cpus(quota: str, period: str) -> float | None:
+    """``quota`` microseconds of CPU every ``period``, in CPUs; None for no limit (``max``, -1)."""
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def _go_reads(gomaxprocs: str) -> bool:
+    """Whether Go's runtime takes this ``GOMAXPROCS``: a positive decimal that fits 32 bits. It
+    ignores anything else (an empty value among them: a template's unset variable) and takes
+    every core, which is what the default here is for."""
+    return gomaxprocs.isascii() and gomaxprocs.isdigit() and 0 < int(gomaxprocs) <= _GO_INT32_MAX
 
 
 def _server_environment() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("GOMAXPROCS", str(server_gomaxprocs()))
+    if not _go_reads(env.get("GOMAXPROCS", "")):
+        env["GOMAXPROCS"] = str(server_gomaxprocs())
     return env
 
 
