@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import threading
@@ -18,7 +19,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from structlog.testing import capture_logs
 
-from processor.bus import _jsapi
+from processor.bus import _jsapi, embedded
 from processor.bus.checkpoint import CheckpointStore
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller, consumer_pending, js_timestamp_ms, stream_sequence
@@ -110,11 +111,16 @@ def _server_gomaxprocs(monitor_port: int) -> int:
 
 
 async def test_the_embedded_server_leaves_a_core_to_the_processor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Its Go runtime gets the cores this process may use less one (the lanes' thread), at least 1.
+    # Its Go runtime gets the cores this process may use less one (the lanes' thread), at least 1;
+    # in a container, its CPU limit (read as tests/unit/test_embedded_gomaxprocs.py checks) counts.
     monkeypatch.delenv("GOMAXPROCS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    limit_cpus = embedded._cgroup_cpu_limit()
+    if limit_cpus is not None:
+        cores = min(cores, max(1, math.ceil(limit_cpus)))
     port = free_ports(1)[0]
     async with EmbeddedServer(tmp_path / "default", monitor_port=port):
-        assert max(1, len(os.sched_getaffinity(0)) - 1) == await asyncio.to_thread(_server_gomaxprocs, port)
+        assert max(1, cores - 1) == await asyncio.to_thread(_server_gomaxprocs, port)
 
 
 async def test_a_gomaxprocs_the_operator_set_is_the_embedded_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
