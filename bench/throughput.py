@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -46,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
-from processor.bus.embedded import EmbeddedServer, server_gomaxprocs  # noqa: E402
+from processor.bus.embedded import EmbeddedServer, server_environment, server_gomaxprocs  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
 from processor.engine.input import reads_input  # noqa: E402
@@ -122,8 +121,9 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             await provision_streams(nc, definitions, structlog.get_logger())
             rate = await publish_backlog(nc, n)
             print(f"backlog: {n:,} events on {SUBJECT} ({rate:,.0f} msgs/s stored)")
-            print(f"nats-server: GOMAXPROCS={os.environ.get('GOMAXPROCS', server_gomaxprocs())} "
-                  f"({'from the environment' if 'GOMAXPROCS' in os.environ else 'the embedded default: cores - 1'})")
+            gomaxprocs = server_environment()["GOMAXPROCS"]
+            print(f"nats-server: GOMAXPROCS={gomaxprocs} "
+                  f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'})")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             for r in range(rounds):

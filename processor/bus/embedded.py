@@ -14,7 +14,7 @@ on the 2-core dev machine end to end ran about 25 % slower, and the bare pull no
 
 from __future__ import annotations
 
-__all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url", "server_gomaxprocs"]
+__all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url", "server_environment", "server_gomaxprocs"]
 
 import asyncio
 import ctypes
@@ -150,7 +150,8 @@ def _go_reads(gomaxprocs: str) -> bool:
     return gomaxprocs.isascii() and gomaxprocs.isdigit() and 0 < int(gomaxprocs) <= _GO_INT32_MAX
 
 
-def _server_environment() -> dict[str, str]:
+def server_environment() -> dict[str, str]:
+    """The environment the embedded server runs with: this process's, with its ``GOMAXPROCS``."""
     env = dict(os.environ)
     if not _go_reads(env.get("GOMAXPROCS", "")):
         env["GOMAXPROCS"] = str(server_gomaxprocs())
@@ -273,7 +274,7 @@ class EmbeddedServer:
             args += ["--http_port", str(self._monitor_port)]
         args += self._extra_args
 
-        env = _server_environment()
+        env = server_environment()
         # Append, so the log of a previous run that failed is still there to read.
         with open(self.log_path, "ab") as log_file:
             try:

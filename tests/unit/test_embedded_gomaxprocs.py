@@ -72,10 +72,10 @@ def test_a_gomaxprocs_go_would_not_read_is_replaced(value: str, monkeypatch: pyt
     # Go ignores these (a positive decimal or nothing) and takes every core, which is what the
     # default is there to avoid; an empty GOMAXPROCS= is what a template with an unset variable writes.
     monkeypatch.setenv("GOMAXPROCS", value)
-    assert str(embedded.server_gomaxprocs()) == embedded._server_environment()["GOMAXPROCS"]
+    assert str(embedded.server_gomaxprocs()) == embedded.server_environment()["GOMAXPROCS"]
 
 
 @pytest.mark.parametrize("value", ["1", "3", "03", "64"])
 def test_a_gomaxprocs_go_reads_is_kept(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOMAXPROCS", value)
-    assert value == embedded._server_environment()["GOMAXPROCS"]
+    assert value == embedded.server_environment()["GOMAXPROCS"]
