@@ -78,9 +78,9 @@ _GO_INT32_MAX = 2**31 - 1
 
 
 def server_gomaxprocs() -> int:
-    """The embedded server's ``GOMAXPROCS``: the cores this process may run on (its CPU affinity,
-    cut to its cgroup's CPU limit, rounded up), less the one its lanes' thread takes, at least 1
-    (a ``GOMAXPROCS`` set in the environment wins).
+    """The embedded server's default ``GOMAXPROCS``: the cores this process may run on (its CPU
+    affinity, cut to its cgroup's CPU limit, rounded up), less the one its lanes' thread takes, at
+    least 1 (``server_environment`` keeps a ``GOMAXPROCS`` of the environment that Go reads).
 
     The limit is counted here because setting ``GOMAXPROCS`` turns off Go's own reading of it
     (Go 1.25+): in a container limited to 2 CPUs on a 16-core node the server would otherwise get

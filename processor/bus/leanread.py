@@ -212,8 +212,8 @@ class LeanParser(_nats_parser.Parser):
         run = self._run(view, pos) if view.startswith(_MSG, pos) else None
         if run is not None:
             pos, route, sid, msgs, in_bytes = run
-        columns = msgs.subjects.append, msgs.datas.append, msgs.raw_replies.append, msgs.raw_headers.append
-        add_subject, add_data, add_reply, add_headers = columns
+        add_subject, add_data, add_reply, add_headers = (msgs.subjects.append, msgs.datas.append,
+                                                         msgs.raw_replies.append, msgs.raw_headers.append)
         try:
             while pos < size:
                 eol = view.find(_CRLF, pos)

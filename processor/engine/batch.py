@@ -24,8 +24,8 @@ SLIs named in ``Engine.per_event`` are applied one event at a time, in order, by
 from __future__ import annotations
 
 from bisect import bisect_left
-from operator import attrgetter
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
