@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
+from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer, server_environment, server_gomaxprocs  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
@@ -124,6 +125,7 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             gomaxprocs = server_environment()["GOMAXPROCS"]
             print(f"nats-server: GOMAXPROCS={gomaxprocs} "
                   f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'})")
+            print(f"event loop: {eventloop.LOOP_NAME} (processor/bus/eventloop.py; bench/event_loop.py measures it against asyncio's)")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             for r in range(rounds):
@@ -176,4 +178,4 @@ def bench_args(doc: str, n: int) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = bench_args(__doc__, 200_000)
-    asyncio.run(main(args.n, args.rounds, args.batch_size))
+    eventloop.run(main(args.n, args.rounds, args.batch_size))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["ConnectOptions", "connect"]
+__all__ = ["ConnectOptions", "connect", "let_go"]
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -207,6 +208,15 @@ class _FirstConnect:
 
     async def on_reconnected(self) -> None:
         _log.info("nats.reconnected", server=self.where)
+
+
+async def let_go(nc: Client) -> None:
+    """Close a connection that is being let go, whatever became of its server. nats-py first
+    writes what it still holds into the socket; to a server that has gone that raises
+    (ConnectionResetError on asyncio's loop, RuntimeError on uvloop's: bus/eventloop.py), and what
+    it held is lost either way: acks only mean redeliveries, which the checkpoint skips."""
+    with contextlib.suppress(nats.errors.Error, OSError, RuntimeError):
+        await nc.close()
 
 
 def _client_options(opts: ConnectOptions, watch: _FirstConnect) -> dict[str, object]:

@@ -20,7 +20,8 @@ from typing import Any
 
 import structlog
 
-from processor.bus.connect import ConnectOptions, connect
+from processor.bus import eventloop
+from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.publisher import Publisher
 from processor.bus.streams import load_stream_definitions, provision_streams
@@ -94,7 +95,7 @@ async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opt
             log.info("processor.stopped", positions=source.positions())
         finally:
             await exits.aclose()
-            await nc.close()
+            await let_go(nc)
     finally:
         if embedded is not None:
             await embedded.stop()
@@ -131,7 +132,7 @@ def run_from_args(args: Any, outputs_for: Any = None) -> int:
                           commit_every=int(os.environ.get("SLO_TEST_KAFKA_COMMIT_EVERY", "0")) or None)
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except ProcessorError as exc:
         log.error("processor.failed", error=str(exc))
         return 1

@@ -20,7 +20,8 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
-from processor.bus.connect import ConnectOptions, connect
+from processor.bus import eventloop
+from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.lease import LeaseStore
 from processor.bus.streams import load_stream_definitions
@@ -281,8 +282,7 @@ async def _close(nc: Client, log: Any) -> None:
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             if nc.is_connected:
                 await nc.flush(timeout=CLOSE_GRACE_S)
-        with contextlib.suppress(nats.errors.Error, OSError):
-            await nc.close()
+        await let_go(nc)
 
     closed, _ = await within(CLOSE_GRACE_S, flush_and_close())
     if not closed:
@@ -339,7 +339,7 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
-    # interpreter is done with the loop, asyncio.run()'s own cleanup included.
+    # interpreter is done with the loop, eventloop.run()'s own cleanup included.
     stop = asyncio.Event()
     signals = StopSignals(stop, log)
 
@@ -362,7 +362,7 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
         )
 
     try:
-        asyncio.run(main())
+        eventloop.run(main())
     except ProcessorError as exc:
         log.error("processor.failed", error=str(exc))
         return 1

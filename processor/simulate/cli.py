@@ -19,7 +19,6 @@ __all__ = [
 ]
 
 import argparse
-import asyncio
 import math
 import os
 import sys
@@ -29,7 +28,8 @@ from datetime import datetime
 
 import structlog
 
-from processor.bus.connect import ConnectOptions, connect
+from processor.bus import eventloop
+from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.config.parse import parse_duration_ms
 from processor.errors import ConfigError, ProcessorError
 from processor.simulate.generator import Simulator
@@ -128,7 +128,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
     try:
-        return asyncio.run(_simulate(opts, simulator, until_ms, time_scale, args.streams_dir))
+        return eventloop.run(_simulate(opts, simulator, until_ms, time_scale, args.streams_dir))
     except KeyboardInterrupt:
         print("slo simulate: interrupted", file=sys.stderr)
         return 130
@@ -207,7 +207,7 @@ async def _simulate(opts: ConnectOptions, simulator: Simulator, until_ms: int, t
         print(f"slo simulate: {exc}", file=sys.stderr)
         return 1
     finally:
-        await nc.close()
+        await let_go(nc)
     for note in result.notes:
         print(f"slo simulate: {note}", file=sys.stderr)
     streams = ", ".join(f"{name} {count:,}" for name, count in sorted(result.per_stream.items()))

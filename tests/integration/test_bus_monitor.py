@@ -18,7 +18,7 @@ from nats.aio.client import Client
 from structlog.testing import capture_logs
 
 from processor.bus import _jsapi
-from processor.bus.connect import ConnectOptions, connect
+from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.monitor import BusMonitor
 from processor.bus.streams import load_stream_definitions, provision_streams
@@ -62,10 +62,7 @@ async def bus(tmp_path: Path) -> AsyncIterator[Bus]:
     try:
         yield Bus(server, nc)
     finally:
-        try:
-            await nc.close()
-        except ConnectionResetError:
-            pass  # nats-py flushes into the socket of a server the test has already stopped
+        await let_go(nc)  # the tests may have stopped the server
         await server.stop()
 
 
