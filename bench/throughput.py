@@ -19,8 +19,8 @@ It prints the rates, the client's CPU per message (process time; nats-server is 
 on a shared machine the steadier figure), and the ratios of end to end to both bare paths (targets: >= 0.9 of the lean
 bare path, and >= 100k events/s), and the rate of the engine alone on the same payloads in memory.
 Figures drift +-20 % between runs on the 2-core dev machine; the ratios are taken in one run.
-The embedded nats-server runs as `slo run` starts it: GOMAXPROCS = cores - 1 (processor/bus/
-embedded.py), unless the environment sets GOMAXPROCS (``GOMAXPROCS=2 python bench/throughput.py``
+The embedded nats-server runs as `slo run` starts it: GOMAXPROCS = cores - 1, on every core but
+the last (processor/bus/embedded.py), unless the environment sets GOMAXPROCS (``GOMAXPROCS=2 python bench/throughput.py``
 measures a server on every core).
 
     python bench/throughput.py [--n 200000] [--rounds 3] [--batch-size 1000]
@@ -46,7 +46,7 @@ from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cp
 
 from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
-from processor.bus.embedded import EmbeddedServer, server_environment, server_gomaxprocs  # noqa: E402
+from processor.bus.embedded import EmbeddedServer, server_cpus, server_environment, server_gomaxprocs  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
 from processor.engine.input import reads_input  # noqa: E402
@@ -123,8 +123,10 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             rate = await publish_backlog(nc, n)
             print(f"backlog: {n:,} events on {SUBJECT} ({rate:,.0f} msgs/s stored)")
             gomaxprocs = server_environment()["GOMAXPROCS"]
+            cpus = server_cpus()
             print(f"nats-server: GOMAXPROCS={gomaxprocs} "
-                  f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'})")
+                  f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'}), "
+                  f"on cores {'all' if cpus is None else sorted(cpus)}")
             print(f"event loop: {eventloop.LOOP_NAME} (processor/bus/eventloop.py; bench/event_loop.py measures it against asyncio's)")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}

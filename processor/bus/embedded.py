@@ -9,14 +9,18 @@ gets one core fewer than the process may use (``GOMAXPROCS``, at least 1; ``serv
 unless the environment already sets ``GOMAXPROCS`` to a value Go reads. With every core, the
 server's helper threads (write loops, the poller, its collector) preempt the processor's thread:
 on the 2-core dev machine end to end ran about 25 % slower, and the bare pull no faster
-(README, "Performance").
+(README, "Performance"). With that default the server also runs on all those cores but one
+(``server_cpus``): GOMAXPROCS bounds only the threads running Go code, not those in system calls
+or the kernel's work on its sockets, which otherwise still take turns on the lanes' core.
 """
 
 from __future__ import annotations
 
-__all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url", "server_environment", "server_gomaxprocs"]
+__all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url", "server_cpus", "server_environment",
+           "server_gomaxprocs"]
 
 import asyncio
+import contextlib
 import ctypes
 import json
 import math
@@ -27,7 +31,7 @@ import ssl
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -150,6 +154,20 @@ def _go_reads(gomaxprocs: str) -> bool:
     return gomaxprocs.isascii() and gomaxprocs.isdigit() and 0 < int(gomaxprocs) <= _GO_INT32_MAX
 
 
+def server_cpus() -> set[int] | None:
+    """The cores the embedded server runs on: those this process may run on but the last, which
+    is left to the lanes' thread; None (where this process runs) with fewer than two, where CPU
+    affinity is not supported, or when the environment sets a ``GOMAXPROCS`` that Go reads (an
+    operator who sizes the server places it too)."""
+    if _go_reads(os.environ.get("GOMAXPROCS", "")):
+        return None
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return None
+    return set(cores[:-1]) if len(cores) >= 2 else None
+
+
 def server_environment() -> dict[str, str]:
     """The environment the embedded server runs with: this process's, with its ``GOMAXPROCS``."""
     env = dict(os.environ)
@@ -181,6 +199,23 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, sigterm)
 
     return set_parent_death_signal
+
+
+@contextlib.contextmanager
+def _affinity_inherited(cpus: set[int] | None) -> Iterator[None]:
+    """While spawning: this thread on ``cpus`` (None: as it is). A child starts with the affinity
+    of the thread that forks it, so the server's every thread is placed from its first
+    instruction, with no call between fork and exec (see ``_die_with_parent_hook``) and no race
+    with the threads Go starts."""
+    if cpus is None:
+        yield
+        return
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
 
 
 async def _ignore_error(exc: Exception) -> None:
@@ -275,10 +310,12 @@ class EmbeddedServer:
         args += self._extra_args
 
         env = server_environment()
+        cpus = server_cpus()
         # Append, so the log of a previous run that failed is still there to read.
         with open(self.log_path, "ab") as log_file:
             try:
-                self._proc = await self._spawn(args, log_file, env)
+                with _affinity_inherited(cpus):
+                    self._proc = await self._spawn(args, log_file, env)
             except OSError as exc:
                 self._release_lock()
                 raise EmbeddedServerError(f"cannot run {binary}: {exc}") from exc
@@ -300,6 +337,7 @@ class EmbeddedServer:
             pid=self._proc.pid,
             log=str(self.log_path),
             gomaxprocs=env["GOMAXPROCS"],
+            cpus="all" if cpus is None else ",".join(map(str, sorted(cpus))),
         )
         return self._url
 

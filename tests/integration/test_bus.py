@@ -123,6 +123,28 @@ async def test_the_embedded_server_leaves_a_core_to_the_processor(tmp_path: Path
         assert max(1, cores - 1) == await asyncio.to_thread(_server_gomaxprocs, port)
 
 
+def _thread_cores(pid: int) -> list[set[int]]:
+    """The cores each thread of process ``pid`` may run on."""
+    return [os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")]
+
+
+async def test_every_thread_of_the_embedded_server_keeps_off_the_lanes_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not only the threads running Go code (GOMAXPROCS): those in system calls too, from the first.
+    monkeypatch.delenv("GOMAXPROCS", raising=False)
+    own = os.sched_getaffinity(0)
+    expected = set(sorted(own)[:-1]) if len(own) >= 2 else own
+    async with EmbeddedServer(tmp_path / "placed") as server:
+        threads = _thread_cores(server._proc.pid)
+        assert (True, {frozenset(expected)}) == (len(threads) > 1, set(map(frozenset, threads)))
+    assert own == os.sched_getaffinity(0)  # this thread's own, back as it was
+
+
+async def test_an_operator_who_sets_gomaxprocs_places_the_embedded_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOMAXPROCS", "3")
+    async with EmbeddedServer(tmp_path / "unplaced") as server:
+        assert {frozenset(os.sched_getaffinity(0))} == set(map(frozenset, _thread_cores(server._proc.pid)))
+
+
 async def test_a_gomaxprocs_the_operator_set_is_the_embedded_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOMAXPROCS", "3")
     port = free_ports(1)[0]
