@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput_pull import publish_messages  # noqa: E402
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.jsadmin import stream_last_seq  # noqa: E402
@@ -136,4 +135,4 @@ if __name__ == "__main__":
     parser.add_argument("--symbols", type=int, default=1_000_000)
     parser.add_argument("--subjects", type=int, default=1_000_000)
     args = parser.parse_args()
-    sys.exit(eventloop.run(main(args.symbols, args.subjects)))
+    sys.exit(asyncio.run(main(args.symbols, args.subjects)))

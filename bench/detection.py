@@ -40,7 +40,6 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
@@ -151,4 +150,4 @@ if __name__ == "__main__":
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--poll", action="store_true", help="the idle clock as it was: polled, 1 s idle")
     args = parser.parse_args()
-    eventloop.run(main(args.trials, args.poll))
+    asyncio.run(main(args.trials, args.poll))

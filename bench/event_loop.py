@@ -1,12 +1,12 @@
-"""What uvloop buys: the same backlog drained on asyncio's own event loop and on uvloop's, in turns.
+"""What uvloop would buy: the same backlog drained on asyncio's own event loop and on uvloop's, in turns.
 
-processor/bus/eventloop.py runs every command on uvloop. This measures that choice against its
-baseline in one run: one embedded nats-server (GOMAXPROCS as `slo run` starts it) holds a backlog
-of N gateway events; each round drains it on a new loop of each kind in turn (which goes first
-alternates), each time end to end (the processor with config/slo.yaml) and bare lean pull-and-ack
-(the ceiling of bench/throughput.py), back to back. It prints every drain, then per loop the
-medians of the rates and of the client's CPU per message (process time: the steadier figure on a
-shared machine), and the ratios uvloop / asyncio and end to end / bare.
+uvloop is not a dependency (README "Performance": measured, not adopted); install it to run this
+(``.venv/bin/pip install uvloop``). One embedded nats-server (as `slo run` starts it) holds a
+backlog of N gateway events; each round drains it on a new loop of each kind in turn (which goes
+first alternates), each time end to end (the processor with config/slo.yaml) and bare lean
+pull-and-ack (the ceiling of bench/throughput.py), back to back. It prints every drain, then per
+loop the medians of the rates and of the client's CPU per message (process time: the steadier
+figure on a shared machine), and the ratios uvloop / asyncio and end to end / bare.
 
     python bench/event_loop.py [--n 300000] [--rounds 8] [--batch-size 1000]
 """
@@ -21,7 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import structlog
-import uvloop
+
+try:
+    import uvloop
+except ImportError:
+    sys.exit("bench/event_loop.py needs uvloop, which slo-processor does not depend on: .venv/bin/pip install uvloop")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -29,7 +33,7 @@ from throughput import bench_args, measure_end_to_end_cpu  # noqa: E402
 from throughput_pull import STREAM, publish_backlog, measure_bare_pull_cpu  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
-from processor.bus.embedded import EmbeddedServer, server_environment  # noqa: E402
+from processor.bus.embedded import EmbeddedServer, server_cpus, server_environment  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
 from processor.runtime.heap import held  # noqa: E402
@@ -45,7 +49,8 @@ async def _setup(url: str, definitions, n: int) -> None:
     await provision_streams(nc, definitions, structlog.get_logger())
     rate = await publish_backlog(nc, n)
     await nc.close()
-    print(f"backlog: {n:,} events ({rate:,.0f} msgs/s stored); nats-server GOMAXPROCS={server_environment()['GOMAXPROCS']}")
+    print(f"backlog: {n:,} events ({rate:,.0f} msgs/s stored); nats-server GOMAXPROCS={server_environment()['GOMAXPROCS']}, "
+          f"on cores {'all' if server_cpus() is None else sorted(server_cpus())}")
 
 
 async def _drain(url: str, spec, definitions, n: int, key: str, paths: tuple[str, ...],

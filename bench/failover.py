@@ -36,7 +36,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.jsadmin import stream_last_seq  # noqa: E402
@@ -155,4 +154,4 @@ if __name__ == "__main__":
     parser.add_argument("--warm", type=float, default=20.0, help="seconds of live traffic before the kill")
     parser.add_argument("--down", type=float, default=30.0, help="seconds between the second kill and the restart")
     parser.add_argument("--seed", type=int, default=1)
-    eventloop.run(main(parser.parse_args()))
+    asyncio.run(main(parser.parse_args()))

@@ -15,6 +15,7 @@ least 0.9 (throughput with 1 % garbage within 10 % of clean throughput).
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -31,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import bench_args, measure_end_to_end  # noqa: E402
 from throughput_pull import SUBJECT, gateway_event, publish_messages  # noqa: E402
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
@@ -111,4 +111,4 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
 
 if __name__ == "__main__":
     args = bench_args(__doc__, 100_000)
-    eventloop.run(main(args.n, args.rounds, args.batch_size))
+    asyncio.run(main(args.n, args.rounds, args.batch_size))

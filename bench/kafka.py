@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT))
 import structlog  # noqa: E402
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.publisher import Publisher  # noqa: E402
@@ -130,4 +129,4 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=int, default=10)
     parser.add_argument("--rate", type=int, default=20)
     args = parser.parse_args()
-    eventloop.run(main(args.minutes, args.rate))
+    asyncio.run(main(args.minutes, args.rate))

@@ -28,6 +28,7 @@ load through a real KV bucket.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import ctypes
 import gc
@@ -46,7 +47,6 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.checkpoint import decode_checkpoint, encode_checkpoint  # noqa: E402
 from processor.bus.streams import load_stream_definitions  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
@@ -218,7 +218,7 @@ def measure(path: Path) -> None:
         for fn, (_, _, tt, _, _) in sorted(pstats.Stats(profile).stats.items(), key=lambda kv: -kv[1][2])[:5]))
     print("largest parts (JSON MB): " + ", ".join(f"{name} {size / 2**20:.1f}" for name, size in _largest(docs)))
     _previous_format(docs, len(raw_json), len(encoded), restore_cpu_s)
-    eventloop.run(_through_kv(encoded))
+    asyncio.run(_through_kv(encoded))
 
 
 def _previous_format(docs: dict, json_bytes: int, stored_bytes: int, restore_cpu_s: float) -> None:

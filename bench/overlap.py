@@ -23,6 +23,7 @@ core being there, and on a shared machine it is not always.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import sys
@@ -37,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import bench_args, measure_end_to_end_cpu  # noqa: E402
 from throughput_pull import STREAM, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.consumer import BatchPuller  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
@@ -163,4 +163,4 @@ def _print_row(label: str, figure: dict[str, float]) -> None:
 
 if __name__ == "__main__":
     args = bench_args(__doc__, 300_000)
-    eventloop.run(main(args.n, args.rounds, args.batch_size))
+    asyncio.run(main(args.n, args.rounds, args.batch_size))

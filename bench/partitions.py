@@ -48,7 +48,6 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.throughput_pull import publish_messages  # noqa: E402
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.consumer import BatchPuller  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
@@ -266,4 +265,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=1000)
     a = parser.parse_args()
-    eventloop.run(main(a.n, a.rounds, a.batch_size))
+    asyncio.run(main(a.n, a.rounds, a.batch_size))

@@ -45,7 +45,6 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer  # noqa: E402
 from processor.bus.jsadmin import stream_last_seq  # noqa: E402
@@ -232,7 +231,7 @@ def main() -> None:
                 await server.stop()
 
         url = ""
-        eventloop.run(run_all())
+        asyncio.run(run_all())
     engine = statistics.median(rates["engine"])
     live_rate = statistics.median(rates["live"])
     week = f"a week at the baseline ({WEEK_EVENTS / 1e6:.1f} M events):"

@@ -44,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
-from processor.bus import eventloop  # noqa: E402
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
 from processor.bus.embedded import EmbeddedServer, server_cpus, server_environment, server_gomaxprocs  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
@@ -127,7 +126,6 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             print(f"nats-server: GOMAXPROCS={gomaxprocs} "
                   f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'}), "
                   f"on cores {'all' if cpus is None else sorted(cpus)}")
-            print(f"event loop: {eventloop.LOOP_NAME} (processor/bus/eventloop.py; bench/event_loop.py measures it against asyncio's)")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             for r in range(rounds):
@@ -180,4 +178,4 @@ def bench_args(doc: str, n: int) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = bench_args(__doc__, 200_000)
-    eventloop.run(main(args.n, args.rounds, args.batch_size))
+    asyncio.run(main(args.n, args.rounds, args.batch_size))

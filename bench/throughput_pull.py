@@ -35,7 +35,6 @@ import structlog
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from processor.bus import eventloop
 from processor.bus.jsadmin import stream_last_seq
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.consumer import BatchPuller
@@ -207,4 +206,4 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 if __name__ == "__main__":
     args = _parse_args(sys.argv[1:])
     sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
-    eventloop.run(main(args.n, sizes, args.fetch_batch, args.repeat))
+    asyncio.run(main(args.n, sizes, args.fetch_batch, args.repeat))

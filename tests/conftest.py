@@ -8,14 +8,8 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from processor.bus import eventloop
 from processor.bus.connect import ConnectOptions, connect
 from processor.bus.embedded import EmbeddedServer
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
-    """Every async test on the loop the product runs on (processor/bus/eventloop.py)."""
-    return {eventloop.LOOP_NAME: eventloop.new_event_loop}
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -1,3 +1,3 @@
 """NATS JetStream edge: connect, provision streams, batch pull consumer, publisher, KV checkpoints,
-embedded nats-server, the event loop commands run on (eventloop.py). Import the submodules; this package imports nothing so that
+embedded nats-server. Import the submodules; this package imports nothing so that
 ``processor.bus.jsreply`` stays importable without nats-py."""

@@ -212,10 +212,10 @@ class _FirstConnect:
 
 async def let_go(nc: Client) -> None:
     """Close a connection that is being let go, whatever became of its server. nats-py first
-    writes what it still holds into the socket; to a server that has gone that raises
-    (ConnectionResetError on asyncio's loop, RuntimeError on uvloop's: bus/eventloop.py), and what
-    it held is lost either way: acks only mean redeliveries, which the checkpoint skips."""
-    with contextlib.suppress(nats.errors.Error, OSError, RuntimeError):
+    writes what it still holds into the socket, and into that of a server that has gone this
+    raises (ConnectionResetError); what it held is lost either way: acks only mean redeliveries,
+    which the checkpoint skips."""
+    with contextlib.suppress(nats.errors.Error, OSError):
         await nc.close()
 
 

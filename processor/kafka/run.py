@@ -20,7 +20,6 @@ from typing import Any
 
 import structlog
 
-from processor.bus import eventloop
 from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.publisher import Publisher
@@ -132,7 +131,7 @@ def run_from_args(args: Any, outputs_for: Any = None) -> int:
                           commit_every=int(os.environ.get("SLO_TEST_KAFKA_COMMIT_EVERY", "0")) or None)
 
     try:
-        eventloop.run(main())
+        asyncio.run(main())
     except ProcessorError as exc:
         log.error("processor.failed", error=str(exc))
         return 1

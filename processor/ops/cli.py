@@ -14,7 +14,6 @@ from typing import IO, Any
 
 import orjson
 
-from processor.bus import eventloop
 from processor.client import Output, Subscription, kind_subjects
 from processor.errors import ProcessorError
 from processor.ops.lines import format_line
@@ -37,7 +36,7 @@ async def _status(args: Any, out: IO[str]) -> None:
 def status_from_args(args: Any, out: IO[str] | None = None) -> int:
     try:
         with warnings_on_stderr():
-            eventloop.run(_status(args, out or sys.stdout))
+            asyncio.run(_status(args, out or sys.stdout))
     except ProcessorError as exc:
         print(f"slo status: {exc}", file=sys.stderr)
         return 1
@@ -78,7 +77,7 @@ def tail_from_args(args: Any, out: IO[str] | None = None) -> int:
 
     try:
         with warnings_on_stderr(), contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-            eventloop.run(main())
+            asyncio.run(main())
     except (ProcessorError, ValueError) as exc:
         print(f"slo tail: {exc}", file=sys.stderr)
         return 1

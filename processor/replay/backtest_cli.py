@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["BacktestResult", "backtest_from_args", "result_of"]
 
+import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from processor.bus import eventloop
 from processor.bus.history import read_history, stream_range
 from processor.bus.streams import load_stream_definitions
 from processor.config.load import load_config
@@ -116,9 +116,9 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
     elif getattr(args, "source", "nats") == "kafka":
         from processor.replay.kafka_input import backtest_from_kafka
 
-        run = eventloop.run(backtest_from_kafka(args, make, definitions, from_ms, to_ms, baseline))
+        run = asyncio.run(backtest_from_kafka(args, make, definitions, from_ms, to_ms, baseline))
     else:
-        run = eventloop.run(_from_streams(args, make, definitions, from_ms, to_ms))
+        run = asyncio.run(_from_streams(args, make, definitions, from_ms, to_ms))
     run.finish()
     return run, from_ms, to_ms
 

@@ -21,7 +21,6 @@ from typing import IO, Any
 import orjson
 import structlog
 
-from processor.bus import eventloop
 from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.bus.connect import connect
 from processor.bus.embedded import EmbeddedServer, running_server_url
@@ -472,18 +471,19 @@ def _replay(args: Any) -> int:
                 states: StreamStates = {}
                 if args.from_checkpoint:
                     instance, path = _checkpoint_source(args.from_checkpoint, share)
-                    states = _file_checkpoint(path) if instance is None else eventloop.run(_kv_states(args, instance))
+                    states = _file_checkpoint(path) if instance is None else asyncio.run(_kv_states(args, instance))
                 replay = _replay_from_file(Path(args.input), config, definitions, sink, args, from_ms, to_ms, states,
                                            reading, share)
             elif args.source == "kafka":
                 from processor.replay.kafka_input import replay_from_kafka
 
-                replay, read_from, kafka = eventloop.run(replay_from_kafka(args, config, definitions, sink, from_ms, to_ms,
-                                                                           reading))
+                replay, read_from, kafka = asyncio.run(replay_from_kafka(args, config, definitions, sink, from_ms,
+                                                                         to_ms, reading))
                 source = read_from.describe()
             else:
                 source = "streams"
-                replay = eventloop.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading, share))
+                replay = asyncio.run(_replay_from_streams(args, config, definitions, sink, from_ms, to_ms, reading,
+                                                          share))
         except ConfigError as exc:
             return _fail(reading, exc.report(args.config))
         except BrokenPipeError:
@@ -581,11 +581,11 @@ def _export_file(args: Any) -> int:
 
                 _check_kafka_args(args, "--checkpoint-out")
             if path is None:
-                counts = eventloop.run(export(args, definitions, None, from_ms, to_ms, reading))
+                counts = asyncio.run(export(args, definitions, None, from_ms, to_ms, reading))
             else:
                 opener = gzip.open if path.suffix == ".gz" else open
                 with opener(path, "wb") as out:  # type: ignore[operator]
-                    counts = eventloop.run(export(args, definitions, out, from_ms, to_ms, reading))
+                    counts = asyncio.run(export(args, definitions, out, from_ms, to_ms, reading))
         except (ProcessorError, ValueError, OSError) as exc:
             return _fail(reading, f"slo export: {exc}")
         finally:

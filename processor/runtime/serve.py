@@ -20,7 +20,6 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
-from processor.bus import eventloop
 from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.embedded import EmbeddedServer
 from processor.bus.lease import LeaseStore
@@ -339,7 +338,7 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
     opts = connect_options(args, os.environ)
 
     # A signal sets ``stop`` (and arms the watchdog) from the first line of main() until the
-    # interpreter is done with the loop, eventloop.run()'s own cleanup included.
+    # interpreter is done with the loop, asyncio.run()'s own cleanup included.
     stop = asyncio.Event()
     signals = StopSignals(stop, log)
 
@@ -362,7 +361,7 @@ def run_from_args(args: Any, outputs_for: Callable[[Config], Outputs] | None = N
         )
 
     try:
-        eventloop.run(main())
+        asyncio.run(main())
     except ProcessorError as exc:
         log.error("processor.failed", error=str(exc))
         return 1

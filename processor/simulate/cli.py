@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 import argparse
+import asyncio
 import math
 import os
 import sys
@@ -28,7 +29,6 @@ from datetime import datetime
 
 import structlog
 
-from processor.bus import eventloop
 from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.config.parse import parse_duration_ms
 from processor.errors import ConfigError, ProcessorError
@@ -128,7 +128,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
     try:
-        return eventloop.run(_simulate(opts, simulator, until_ms, time_scale, args.streams_dir))
+        return asyncio.run(_simulate(opts, simulator, until_ms, time_scale, args.streams_dir))
     except KeyboardInterrupt:
         print("slo simulate: interrupted", file=sys.stderr)
         return 130

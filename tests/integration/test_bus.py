@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from processor.bus import _jsapi, embedded
 from processor.bus.checkpoint import CheckpointStore
-from processor.bus.connect import ConnectOptions, connect
+from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.consumer import BatchPuller, consumer_pending, js_timestamp_ms, stream_sequence
 from processor.bus.embedded import EmbeddedServer, nats_server_binary
 from processor.bus.publisher import OutMessage, Publisher
@@ -121,6 +121,17 @@ async def test_the_embedded_server_leaves_a_core_to_the_processor(tmp_path: Path
     port = free_ports(1)[0]
     async with EmbeddedServer(tmp_path / "default", monitor_port=port):
         assert max(1, cores - 1) == await asyncio.to_thread(_server_gomaxprocs, port)
+
+
+async def test_a_connection_to_a_server_that_has_gone_is_let_go(tmp_path: Path) -> None:
+    # nats-py writes what it still holds before it closes: into the socket of a stopped server,
+    # which raises.
+    server = EmbeddedServer(tmp_path)
+    nc = await connect(ConnectOptions(url=await server.start(), name="let-go"))
+    await server.stop()
+    await nc.publish("anything", b"held by nats-py until its flusher runs")
+    await let_go(nc)
+    assert nc.is_closed
 
 
 def _thread_cores(pid: int) -> list[set[int]]:

@@ -91,7 +91,6 @@ def test_the_checkpoint_interval_hook_overrides_the_default_only_when_set():
 CHILD = """
 import asyncio, sys, time
 import structlog
-from processor.bus import eventloop
 from processor.runtime.stopping import StopSignals
 
 async def main():
@@ -106,7 +105,7 @@ async def main():
     signals.uninstall()
     print("stopped by the loop", flush=True)
 
-eventloop.run(main())  # the loop `slo run` runs on
+asyncio.run(main())
 """
 
 
