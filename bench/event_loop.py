@@ -50,7 +50,7 @@ async def _setup(url: str, definitions, n: int) -> None:
     rate = await publish_backlog(nc, n)
     await nc.close()
     print(f"backlog: {n:,} events ({rate:,.0f} msgs/s stored); nats-server GOMAXPROCS={server_environment()['GOMAXPROCS']}, "
-          f"on cores {'all' if server_cpus() is None else sorted(server_cpus())}")
+          f"on cores {'as this process' if server_cpus() is None else sorted(server_cpus())}")
 
 
 async def _drain(url: str, spec, definitions, n: int, key: str, paths: tuple[str, ...],

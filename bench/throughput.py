@@ -125,7 +125,7 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             cpus = server_cpus()
             print(f"nats-server: GOMAXPROCS={gomaxprocs} "
                   f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'}), "
-                  f"on cores {'all' if cpus is None else sorted(cpus)}")
+                  f"on cores {'as this process' if cpus is None else sorted(cpus)}")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             for r in range(rounds):

@@ -206,7 +206,8 @@ def _affinity_inherited(cpus: set[int] | None) -> Iterator[None]:
     """While spawning: this thread on ``cpus`` (None: as it is). A child starts with the affinity
     of the thread that forks it, so the server's every thread is placed from its first
     instruction, with no call between fork and exec (see ``_die_with_parent_hook``) and no race
-    with the threads Go starts."""
+    with the threads Go starts. The spawn's await (milliseconds, before any lane runs) holds this
+    thread's other tasks there too."""
     if cpus is None:
         yield
         return
@@ -337,7 +338,7 @@ class EmbeddedServer:
             pid=self._proc.pid,
             log=str(self.log_path),
             gomaxprocs=env["GOMAXPROCS"],
-            cpus="all" if cpus is None else ",".join(map(str, sorted(cpus))),
+            cpus="as this process" if cpus is None else ",".join(map(str, sorted(cpus))),
         )
         return self._url
 
