@@ -33,7 +33,7 @@ from throughput import bench_args, measure_end_to_end_cpu  # noqa: E402
 from throughput_pull import STREAM, publish_backlog, measure_bare_pull_cpu  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
-from processor.bus.embedded import EmbeddedServer, server_cpus, server_environment  # noqa: E402
+from processor.bus.embedded import EmbeddedServer, describe_cpus, server_cpus, server_environment  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
 from processor.runtime.heap import held  # noqa: E402
@@ -50,7 +50,7 @@ async def _setup(url: str, definitions, n: int) -> None:
     rate = await publish_backlog(nc, n)
     await nc.close()
     print(f"backlog: {n:,} events ({rate:,.0f} msgs/s stored); nats-server GOMAXPROCS={server_environment()['GOMAXPROCS']}, "
-          f"on cores {'as this process' if server_cpus() is None else sorted(server_cpus())}")
+          f"on cores {describe_cpus(server_cpus())}")
 
 
 async def _drain(url: str, spec, definitions, n: int, key: str, paths: tuple[str, ...],

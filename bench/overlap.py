@@ -24,7 +24,6 @@ core being there, and on a shared machine it is not always.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from partitions import cpu_s  # noqa: E402
 from throughput import bench_args, measure_end_to_end_cpu  # noqa: E402
 from throughput_pull import STREAM, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
@@ -111,12 +111,6 @@ class Timeline:
         return {name: statistics.median(values) * 1e3 for name, values in phases.items() if values}
 
 
-def _cpu_s(pid: int) -> float:
-    """A process's CPU time (user + system) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def main(n: int, rounds: int, batch_size: int) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     spec = load_config(REPO / "config" / "slo.yaml")
@@ -133,14 +127,14 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             for r in range(rounds):
                 for what in (PATHS if r % 2 == 0 else list(PATHS)[::-1]):
                     timeline.clear()
-                    server_cpu_s = _cpu_s(server_pid)
+                    server_cpu_s = cpu_s(server_pid)
                     with held():
                         if what == "e2e":
                             rate, client_us = await measure_end_to_end_cpu(nc, spec, definitions, n, f"ov{r}", batch_size)
                         else:
                             rate, client_us = await measure_bare_pull_cpu(nc, STREAM, f"ov_lean_{r}", n, batch_size=batch_size)
                     figure = timeline.phases_ms(batch_size)
-                    figure.update(rate=rate, client_us=client_us, server_us=(_cpu_s(server_pid) - server_cpu_s) / n * 1e6)
+                    figure.update(rate=rate, client_us=client_us, server_us=(cpu_s(server_pid) - server_cpu_s) / n * 1e6)
                     figures[what].append(figure)
                     _print_row(f"round {r + 1}: {PATHS[what]}", figure)
             await nc.close()

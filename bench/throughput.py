@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput_pull import STREAM, SUBJECT, gateway_event, measure_bare_pull_cpu, publish_backlog  # noqa: E402
 
 from processor.bus.connect import ConnectOptions, connect  # noqa: E402
-from processor.bus.embedded import EmbeddedServer, server_cpus, server_environment, server_gomaxprocs  # noqa: E402
+from processor.bus.embedded import EmbeddedServer, describe_cpus, server_cpus, server_environment, server_gomaxprocs  # noqa: E402
 from processor.bus.streams import load_stream_definitions, provision_streams  # noqa: E402
 from processor.engine import Engine  # noqa: E402
 from processor.engine.input import reads_input  # noqa: E402
@@ -122,10 +122,9 @@ async def main(n: int, rounds: int, batch_size: int) -> None:
             rate = await publish_backlog(nc, n)
             print(f"backlog: {n:,} events on {SUBJECT} ({rate:,.0f} msgs/s stored)")
             gomaxprocs = server_environment()["GOMAXPROCS"]
-            cpus = server_cpus()
             print(f"nats-server: GOMAXPROCS={gomaxprocs} "
                   f"({'the embedded default: cores - 1' if gomaxprocs == str(server_gomaxprocs()) else 'from the environment'}), "
-                  f"on cores {'as this process' if cpus is None else sorted(cpus)}")
+                  f"on cores {describe_cpus(server_cpus())}")
             rates: dict[str, list[float]] = {what: [] for what in _PATHS}
             cpu: dict[str, list[float]] = {what: [] for what in _PATHS}
             for r in range(rounds):

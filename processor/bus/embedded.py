@@ -16,8 +16,8 @@ or the kernel's work on its sockets, which otherwise still take turns on the lan
 
 from __future__ import annotations
 
-__all__ = ["EmbeddedServer", "nats_server_binary", "running_server_url", "server_cpus", "server_environment",
-           "server_gomaxprocs"]
+__all__ = ["EmbeddedServer", "describe_cpus", "nats_server_binary", "running_server_url", "server_cpus",
+           "server_environment", "server_gomaxprocs"]
 
 import asyncio
 import contextlib
@@ -89,10 +89,8 @@ def server_gomaxprocs() -> int:
     The limit is counted here because setting ``GOMAXPROCS`` turns off Go's own reading of it
     (Go 1.25+): in a container limited to 2 CPUs on a 16-core node the server would otherwise get
     15, and its threads would use up the quota the processor shares with it."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cores = os.cpu_count() or 1
+    own = _own_cores()
+    cores = len(own) if own is not None else os.cpu_count() or 1
     limit_cpus = _cgroup_cpu_limit()
     if limit_cpus is not None:
         cores = min(cores, max(1, math.ceil(limit_cpus)))
@@ -159,13 +157,24 @@ def server_cpus() -> set[int] | None:
     is left to the lanes' thread; None (where this process runs) with fewer than two, where CPU
     affinity is not supported, or when the environment sets a ``GOMAXPROCS`` that Go reads (an
     operator who sizes the server places it too)."""
-    if _go_reads(os.environ.get("GOMAXPROCS", "")):
+    cores = _own_cores()
+    if _go_reads(os.environ.get("GOMAXPROCS", "")) or cores is None or len(cores) < 2:
         return None
+    return set(cores[:-1])
+
+
+def describe_cpus(cpus: set[int] | None) -> str:
+    """``server_cpus`` as the start line and the benches print it."""
+    return "as this process" if cpus is None else ",".join(map(str, sorted(cpus)))
+
+
+def _own_cores() -> list[int] | None:
+    """The cores this process may run on (its CPU affinity), in order; None where there is no
+    CPU affinity (not Linux)."""
     try:
-        cores = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
         return None
-    return set(cores[:-1]) if len(cores) >= 2 else None
 
 
 def server_environment() -> dict[str, str]:
@@ -338,7 +347,7 @@ class EmbeddedServer:
             pid=self._proc.pid,
             log=str(self.log_path),
             gomaxprocs=env["GOMAXPROCS"],
-            cpus="as this process" if cpus is None else ",".join(map(str, sorted(cpus))),
+            cpus=describe_cpus(cpus),
         )
         return self._url
 
