@@ -152,6 +152,10 @@ class Runs:
             run.ensure_gone()
 
 
+# What a JetStream request gets while its stream's or consumer's leader is being elected.
+_UNANSWERED = (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError)
+
+
 async def acked_seq(js, stream: str, timeout_s: float = 30.0) -> int:
     """The ack floor of the processor's durable on ``stream`` (0 before it exists). Asked again
     while nobody answers: in a cluster that lost a node, the consumer's leader is being elected
@@ -162,7 +166,7 @@ async def acked_seq(js, stream: str, timeout_s: float = 30.0) -> int:
             info = await js.consumer_info(stream, durable_name("slo", stream), timeout=2)
         except nats.js.errors.NotFoundError:
             return 0
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
+        except (nats.errors.TimeoutError, *_UNANSWERED):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
@@ -187,9 +191,22 @@ async def checkpoint_seqs(nc) -> dict[str, int] | None:
     return None if raw is None else {stream: seq for stream, (seq, _) in decode_checkpoint(raw).items()}
 
 
-async def stream_messages(js, stream: str, subject: str) -> list:
+async def stream_messages(js, stream: str, subject: str, timeout_s: float = 30.0) -> list:
     """Every message of ``stream`` on ``subject``. (Unacked, a consumer stops at its
-    max_ack_pending, 1,000 by default: hence no acks at all.)"""
+    max_ack_pending, 1,000 by default: hence no acks at all.) Read again from the start while
+    nobody answers: in a cluster that just lost a node, the stream's or the new consumer's leader
+    is still being elected (a 503 mid-read leaves the consumer's position unknown)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return await _read_all(js, stream, subject)
+        except _UNANSWERED:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def _read_all(js, stream: str, subject: str) -> list:
     sub = await js.pull_subscribe(subject, stream=stream, config=ConsumerConfig(ack_policy=AckPolicy.NONE))
     out = []
     try:
