@@ -13,18 +13,24 @@ import orjson
 from processor.replay.stored import EXPORT_FORMAT, StoredMsg, message_line, trailer_line
 
 
-def stored(events: Iterable) -> list[StoredMsg]:
+def stored(events: Iterable, stored_at_ms: int | None = None) -> list[StoredMsg]:
+    """``stored_at_ms``: the stream timestamps of a fast publish instead (``slo simulate --fast``):
+    from that moment on, 1,000 a millisecond, whatever the event times."""
     seqs: dict[str, int] = {}
     out = []
-    for e in events:
+    for i, e in enumerate(events):
         stream = e.subject.split(".", 1)[0].upper()
         seqs[stream] = seqs.get(stream, 0) + 1
-        out.append(StoredMsg(stream, seqs[stream], e.ts_ms, e.subject, orjson.dumps(e.payload)))
+        ts_ms = e.ts_ms if stored_at_ms is None else stored_at_ms + i // 1000
+        out.append(StoredMsg(stream, seqs[stream], ts_ms, e.subject, orjson.dumps(e.payload)))
     return out
 
 
-def write_export(path: Path, msgs: list[StoredMsg], trailer: bool = True) -> Path:
-    header = {"slo_export": EXPORT_FORMAT, "from_ms": None, "to_ms": None, "streams": {}, "clock_moves": {}}
+def write_export(path: Path, msgs: list[StoredMsg], trailer: bool = True,
+                 clock_moves: dict[str, list[tuple[int, int]]] | None = None) -> Path:
+    """``clock_moves``: per stream, the live run's recorded time moves (after sequence, closed through ms)."""
+    header = {"slo_export": EXPORT_FORMAT, "from_ms": None, "to_ms": None, "streams": {},
+              "clock_moves": clock_moves or {}}
     body = orjson.dumps(header) + b"\n" + b"".join(message_line(m) for m in msgs)
     if trailer:
         body += trailer_line(False, {})

@@ -548,7 +548,7 @@ class BudgetTracker:
             remaining_bad=allowed - (total - good),
             burn_rates=burns,
             time_to_exhaustion_ms=tte,
-            policy=self.policy,
+            policy=self.policy if budget.policy else None,
         )
 
     # ------------------------------------------------------------------ snapshot

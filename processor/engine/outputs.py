@@ -111,7 +111,7 @@ class BudgetReport:
     remaining_bad: float  # allowed_bad - bad: how many more bad events (or slices) the budget takes
     burn_rates: tuple[tuple[int, float | None], ...]  # (window_ms, burn rate or None: no data)
     time_to_exhaustion_ms: int | None  # at the burn rate over the exhaustion window; None: not burning
-    policy: str
+    policy: str | None  # the policy tier; None: the SLO has no budget policy (``policy: false``)
     previous_policy: str | None = None
 
 

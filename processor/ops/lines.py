@@ -34,7 +34,7 @@ def _alert(b: dict[str, Any]) -> str:
 def _budget(b: dict[str, Any]) -> str:
     burns = " ".join(f"{w}={rate(v)}" for w, v in b.get("burnRates", {}).items())
     return (f"{b.get('evaluatedAt')} BUDGET   {b.get('service')} {b.get('slo')} remaining={percent(b.get('remaining'))} "
-            f"policy={b.get('policy')} burn {burns}".rstrip())
+            f"policy={b.get('policy') or '-'} burn {burns}".rstrip())
 
 
 def _sli(b: dict[str, Any]) -> str:

@@ -123,9 +123,19 @@ class StreamReplay:
         tally.last_seq = last_seq
 
     def finish(self) -> None:
-        """The moves recorded after the last message of the range."""
-        while self._next_move < len(self._moves):
-            self._move(self._moves[self._next_move][1])
+        """The moves recorded right after the last message of the range, before the next one. Not
+        those after a later message: a range cut by stored time (``--to``) can hold moves whose
+        closed-through time is before its end but that the live run made after messages past it
+        (events published long after their event time, as ``slo simulate --fast`` does); made
+        here, they would move this replay's time past events a chained replay then reads late.
+        A stream that read nothing (nor resumed) makes the moves of the first position it has."""
+        moves = self._moves
+        if self._next_move >= len(moves):
+            return
+        held = self.tally.last_seq if self.tally.last_seq is not None else self.resumed_after
+        last_after_seq = moves[self._next_move][0] if held is None else held
+        while self._next_move < len(moves) and moves[self._next_move][0] <= last_after_seq:
+            self._move(moves[self._next_move][1])
 
     @staticmethod
     def _first_after(msgs: Sequence[Any], lo: int, after_seq: int) -> int:

@@ -67,7 +67,7 @@ class _BoardCollector(Collector):
             for window_ms, rate in report.burn_rates:
                 if rate is not None:
                     burn.add_metric([report.service, name, format_duration(window_ms)], rate)
-            for policy, _, _ in POLICY_TIERS:
+            for policy, _, _ in (POLICY_TIERS if report.policy is not None else ()):
                 tier.add_metric([report.service, name, policy], 1.0 if policy == report.policy else 0.0)
         yield from (sli, remaining, consumed, burn, tier, self._alerts())
 

@@ -81,7 +81,7 @@ def _row(board: SloBoard, slo: SloConfig) -> str:
         esc(report.window if report is not None else format_duration(slo.window_ms)),
         esc(format_value(slo.objective.stat, track.sli_now)) + series,
         "-" if report is None else f"{report.remaining * 100:.2f}%",
-        "-" if report is None else esc(report.policy),
+        "-" if report is None or report.policy is None else esc(report.policy),
         esc(_burn_text(board, slo)),
         '<span class="firing">' + esc(", ".join(_alert_text(a) for a in firing)) + "</span>" if firing else "",
     ]
@@ -182,7 +182,7 @@ def render_slo(board: SloBoard, name: str) -> str | None:
              ("SLI now", format_value(slo.objective.stat, board.tracks[name].sli_now))]
     if report is not None:
         facts += [("budget left", f"{report.remaining * 100:.2f}%"), ("budget spent", f"{report.consumed * 100:.2f}%"),
-                  ("good / total", f"{report.good} / {report.total}"), ("policy", report.policy),
+                  ("good / total", f"{report.good} / {report.total}"), ("policy", report.policy or "-"),
                   ("burn rates", _burn_text(board, slo)),
                   ("time to exhaustion", _exhaustion_text(report.time_to_exhaustion_ms)),
                   ("as of", rfc3339_ms(report.evaluated_at_ms))]

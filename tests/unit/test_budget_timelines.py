@@ -278,3 +278,16 @@ def test_a_burn_rate_alert_names_its_slo_tier_window_and_what_the_burn_means_for
     )
     # Every bad event: the burn is 1 / 0.001 = 1000x.
     assert firing.value == pytest.approx(1000.0)
+
+
+def test_an_slo_without_a_budget_policy_reports_no_tier_even_overspent():
+    # Half the events bad at 99 %: the budget is spent fifty times over. With a policy the
+    # report says emergency; without one (``policy: false``) it names no tier at all, never
+    # "normal", and makes no policy transition.
+    events = traffic(0, 3000, bad=lambda t: t % 20 == 0)
+    with_policy = run(budget_slo(objective=0.99, tiers=(), policy=True), events)
+    without = run(budget_slo(objective=0.99, tiers=(), policy=False), events)
+    assert "emergency" == with_policy.budgets[-1].policy
+    assert without.budgets and {None} == {r.policy for r in without.budgets}
+    assert without.budgets[-1].remaining < 0
+    assert [] == without.actions

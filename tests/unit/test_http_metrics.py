@@ -24,7 +24,7 @@ def sli(t_ms: int, p95: float | None, labels=(), name="gateway_request_latency",
                      values=(("p50", 40.0), ("p95", p95), ("p99", None)))
 
 
-def budget(t_ms: int, bad: int, policy: str = "normal", slo: str = "gateway_latency_p95") -> BudgetReport:
+def budget(t_ms: int, bad: int, policy: str | None = "normal", slo: str = "gateway_latency_p95") -> BudgetReport:
     allowed = 50.0  # 5 % of 1000
     return BudgetReport(slo=slo, service="api-gateway", sli="gateway_request_latency", reason="periodic",
                         evaluated_at_ms=t_ms, method="occurrences", objective=0.95, window="30d",
@@ -61,7 +61,8 @@ def test_the_gauges_hold_the_latest_published_outputs_with_their_exact_labels():
     telemetry = Telemetry(CONFIG)
     out = Outputs(slis=[sli(T_MS, 180.0), sli(T_MS, 7.5, labels=(("provider", "openai"), ("model", "gpt-4o")),
                                                 name="ai_model_cost", service="ai-decision")],
-                  budgets=[budget(T_MS, 20, "prioritize_reliability")],
+                  budgets=[budget(T_MS, 20, "prioritize_reliability"),
+                           budget(T_MS, 90, None, slo="sla_api_response_time")],  # policy: false
                   alerts=[alert("firing", "f1", "/a"), alert("firing", "f2", "/b"), alert("firing", "f3", "/c", tier="page")])
     telemetry.published(out, 0.002)
     telemetry.published(Outputs(alerts=[alert("resolved", "f3", "/c", tier="page")]), None)
@@ -74,9 +75,11 @@ def test_the_gauges_hold_the_latest_published_outputs_with_their_exact_labels():
             (("series", "model=gpt-4o,provider=openai"), ("service", "ai-decision"), ("sli", "ai_model_cost"),
              ("stat", "p95")): 7.5} == samples(m, "slo_sli_value")  # p99 None: no sample
     key = (("service", "api-gateway"), ("slo", "gateway_latency_p95"))
-    assert {key: 0.6} == samples(m, "slo_budget_remaining_ratio")
-    assert {key: 0.4} == samples(m, "slo_budget_consumed_ratio")
-    assert {(*key, ("window", "5m")): 12.0, (*key, ("window", "1h")): 2.5} == samples(m, "slo_burn_rate")
+    no_policy = (("service", "api-gateway"), ("slo", "sla_api_response_time"))
+    assert {key: 0.6, no_policy: pytest.approx(-0.8)} == samples(m, "slo_budget_remaining_ratio")
+    assert {key: 0.4, no_policy: 1.8} == samples(m, "slo_budget_consumed_ratio")
+    assert {(*k, ("window", w)): v for k in (key, no_policy) for w, v in (("5m", 12.0), ("1h", 2.5))} == samples(
+        m, "slo_burn_rate")
     assert {(*key[:1], key[1], ("tier", t)): v for t, v in (("normal", 0.0), ("prioritize_reliability", 1.0),
                                                             ("feature_freeze", 0.0), ("emergency", 0.0))} == samples(
         m, "slo_policy_tier")

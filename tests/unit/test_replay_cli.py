@@ -185,6 +185,36 @@ def test_a_replay_chained_from_the_checkpoint_of_another_equals_one_replay_of_th
         assert stream["first_seq"] is None or stream["first_seq"] == stream["resumed_after"] + 1
 
 
+def test_a_chain_cut_by_stored_time_equals_the_whole_when_stored_time_is_not_event_time(tmp_path, messages):
+    """A fast publish (``slo simulate --fast`` into a live run): 16 minutes of events stored within
+    a second, 30 minutes later; the live run's idle clock then moved each stream's time on to the
+    wall clock, 10 minutes past the last event, after that stream's last sequence. A ``--to`` in the
+    middle of the burst must not make those moves: they came after messages it does not read."""
+    fast = stored((_Event(m) for m in messages), stored_at_ms=T0_MS + 30 * MIN_MS)
+    last = {}
+    for m in fast:
+        last[m.stream] = (m.seq, max(orjson.loads(m.data)["ts"], last.get(m.stream, (0, 0))[1]))
+    moves = {stream: [(seq, (ts_ms // 10_000 + k) * 10_000) for k in range(1, 61)] for stream, (seq, ts_ms) in last.items()}
+    path = write_export(tmp_path / "fast.ndjson", fast, clock_moves=moves)
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--out", str(tmp_path / "whole")])
+    cut = rfc3339_ms(fast[len(fast) // 2].ts_ms)
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--to", cut, "--out", str(tmp_path / "first")])
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--from-checkpoint", str(tmp_path / "first" / "checkpoint.bin"),
+                      "--out", str(tmp_path / "rest")])
+    whole, first, rest = (outputs(tmp_path / d) for d in ("whole", "first", "rest"))
+    assert first and rest
+    assert [] == [row for row in first + rest if row[0].startswith("slo.deadletter.")]
+    assert sorted(whole) == sorted(first + rest)
+
+
+class _Event:
+    """A stored message as the simulator's event again (subject, payload, event time)."""
+
+    def __init__(self, msg) -> None:
+        self.subject, self.payload = msg.subject, orjson.loads(msg.data)
+        self.ts_ms = self.payload["ts"]
+
+
 def test_the_summary_names_the_windows_only_partly_filled_from_the_first_data(tmp_path, messages):
     path = write_export(tmp_path / "e.ndjson", messages)
     assert 0 == main(["replay", *BASE, "--input", str(path), "--streams", "MARKET", "--out", str(tmp_path / "o")])
