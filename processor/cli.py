@@ -29,22 +29,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.report(args.path), file=sys.stderr)
         return 1
-    print(
-        f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
-    )
+    ok = f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
     if args.services is None and args.partitions is None and args.partition_by is None:
+        print(ok)
         return 0
     from processor.ops.sidecar import describe_partition, describe_partitions
 
-    try:
+    try:  # described before anything is printed: no OK above an unknown service's error
         if args.partitions is None and args.partition_by is None:
-            print(describe_partition(config, args.services, args.streams_dir, args.instance))
+            described = describe_partition(config, args.services, args.streams_dir, args.instance)
         else:
-            print(describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
-                                      args.instance, getattr(args, "rest_apart", False)))
+            described = describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
+                                            args.instance, getattr(args, "rest_apart", False))
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    print(ok)
+    print(described)
     return 0
 
 
@@ -377,7 +378,7 @@ def _add_operate_commands(commands: Any) -> None:
         "through a durable consumer that resumes after the last message it printed. Ctrl-C stops cleanly.",
     )
     tail.add_argument("kind", nargs="?", default=None, choices=["alerts", "actions", "budget", "sli", "deadletter"],
-                      help="only this kind of output (default: everything on slo.>)")
+                      help="only this kind of output (default: every kind; not the processor's own slo.probe and slo.clock.*)")
     tail.add_argument("--service", default=None, help="only this service's outputs")
     tail.add_argument("--severity", default=None, type=_severity, help="only alerts of this severity: info, warning, "
                       "critical, emergency, page or ticket")
@@ -448,7 +449,7 @@ def _add_range_arguments(parser: argparse.ArgumentParser, streams_default: str =
                         "now-1h (default: the oldest message held)")
     parser.add_argument("--to", default=None, metavar="T", help="end, in the same forms (default: the newest message)")
     parser.add_argument("--streams", default=None, metavar="MARKET,TRADE,...",
-                        help=f"only these streams (default: {streams_default})")
+                        help=f"only these event streams, not SLO (default: {streams_default})")
     _add_kafka_history_arguments(parser)
 
 

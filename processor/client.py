@@ -41,7 +41,8 @@ def alerts_subject(service: str | None = None, severity: str | None = None) -> s
 
 
 def kind_subjects(kind: str | None, service: str | None = None, severity: str | None = None) -> list[str]:
-    """The subjects of one kind of output (every kind when None), for one service when given;
+    """The subjects of one kind of output (every kind when None: alerts, actions, budget, sli,
+    dead letters), for one service when given;
     ``severity`` narrows the alerts (the other kinds have none)."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {', '.join(KINDS)}")
@@ -56,7 +57,9 @@ def kind_subjects(kind: str | None, service: str | None = None, severity: str | 
     if kind is not None:
         return [by_kind[kind]]
     if service is None and severity is None:
-        return ["slo.>"]
+        # Every kind, not ``slo.>``: that also holds the processor's own bus probes (slo.probe,
+        # every 5 s) and idle-clock moves (slo.clock.<stream>), which are not outputs.
+        return list(by_kind.values())
     return [s for k, s in by_kind.items() if k != "deadletter" and (severity is None or k == "alerts")]
 
 

@@ -10,7 +10,7 @@ __all__ = ["BacktestResult", "backtest_from_args", "result_of"]
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from processor.config.load import load_config
 from processor.config.model import Config
 from processor.errors import ConfigError, ProcessorError
 from processor.replay.backtest import Backtest, feed_export, moves_in_range
-from processor.replay.cli import ReplayError, _check_held, _check_kafka_args, _clock_moves, _range_ms, _wanted_streams, open_bus
+from processor.replay.cli import (ReplayError, _check_held, _check_kafka_args, _clock_moves, _range_ms, _wanted_streams,
+                                  empty_range_note, open_bus)
 from processor.replay.incidents import Incident, load_incidents
 from processor.replay.scoring import score_rule_set
 from processor.replay.stored import read_export
@@ -69,11 +70,13 @@ def _config(path: str, flag: str) -> Config:
         raise ReplayError(f"{flag} {path} does not validate: {first}{tail}") from None
 
 
-def _incidents(path: str | None) -> list[Incident] | None:
+def _incidents(path: str | None, configs: Sequence[Config]) -> list[Incident] | None:
     if path is None:
         return None
+    services = {item.service for config in configs for item in (*config.slis, *config.slos, *config.alerts)}
+    slos = {slo.name for config in configs for slo in config.slos}
     try:
-        return load_incidents(path)
+        return load_incidents(path, services, slos)
     except ConfigError as exc:
         more = len(exc.problems) - 1
         tail = f" (and {more} more)" if more else ""
@@ -131,13 +134,16 @@ def backtest_from_args(args: Any) -> int:
             if path is not None and not Path(path).is_file():
                 raise ReplayError(f"{flag} {path}: no such file")
         baseline, candidate = _config(args.baseline, "--baseline"), _config(args.candidate, "--candidate")
-        incidents = _incidents(args.incidents)
+        incidents = _incidents(args.incidents, (baseline, candidate))
         definitions = load_stream_definitions(Path(args.streams_dir))
-        from_ms, to_ms = _range_ms(args)
+        asked_ms = from_ms, to_ms = _range_ms(args)
         run, from_ms, to_ms = _run(args, baseline, candidate, definitions, from_ms, to_ms)
     except (ProcessorError, ValueError, OSError) as exc:
         print(f"slo backtest: {exc}", file=sys.stderr)
         return 1
+    note = empty_range_note("backtest", *asked_ms, run.messages)
+    if note:
+        print(note, file=sys.stderr)
     seen = run.event_range() or (0, 0)
     start_ms = from_ms if from_ms is not None else seen[0]
     end_ms = to_ms if to_ms is not None else max(seen[1], start_ms)

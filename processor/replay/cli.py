@@ -81,10 +81,19 @@ def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | Non
         names = [n for n in names if n in parts and n != BUS_LANE]
     if args.streams:
         asked = [s.strip().upper() for s in args.streams.split(",") if s.strip()]
-        unknown = sorted(set(asked) - {d["name"] for d in definitions})
+        readable = [d["name"] for d in definitions if d["name"] != SLO_STREAM]
+        if SLO_STREAM in asked:
+            raise ReplayError(f"--streams: {SLO_STREAM} holds the processor's own outputs, not events: it is not "
+                              f"replayed or exported (the time moves a replay needs come with the streams; read the "
+                              f"outputs with `slo tail`); the event streams are {', '.join(readable)}")
+        unknown = sorted(set(asked) - set(readable))
         if unknown:
             raise ReplayError(f"--streams: no stream {', '.join(unknown)} in {args.streams_dir}/ "
-                              f"(there are {', '.join(d['name'] for d in definitions)})")
+                              f"(there are {', '.join(readable)})")
+        unread = [s for s in asked if s not in names]
+        if unread:
+            raise ReplayError(f"--streams: the config reads nothing from {', '.join(unread)} "
+                              f"(it reads {', '.join(names) or 'no stream'})")
         names = [n for n in names if n in asked]
     return names
 
@@ -239,6 +248,16 @@ def _summary(replay: Replay, written: dict[str, int] | int, source: str, from_ms
         first_ms = engine.origin_ms if engine.origin_ms is not None else from_ms
         summary["partial_windows"] += partial_windows(name, engine.config, first_ms, engine.closed_until_ms)
     return summary
+
+
+def empty_range_note(command: str, from_ms: int | None, to_ms: int | None, messages: int) -> str | None:
+    """Why a ranged read found nothing, when it did: --from/--to are easily taken for event time."""
+    if messages or (from_ms is None and to_ms is None):
+        return None
+    asked = " ".join(f"{flag} {rfc3339_ms(ms)}" for flag, ms in (("--from", from_ms), ("--to", to_ms)) if ms is not None)
+    return (f"slo {command}: no message in {asked}: the range is the streams' stored time (JetStream "
+            "timestamps, the moment each event was published), not the events' own time; with events "
+            "published late or in a burst (slo simulate --fast) the two differ")
 
 
 def _partial_lines(windows: list[dict]) -> list[str]:
@@ -507,6 +526,9 @@ def _replay(args: Any) -> int:
         (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     windows = summary["partial_windows"]
     print(orjson.dumps({**summary, "partial_windows": len(windows)}).decode(), file=sys.stderr)
+    note = empty_range_note("replay", from_ms, to_ms, sum(lane.tally.messages for lane in replay.streams.values()))
+    if note and not reading.stopped:
+        print(note, file=sys.stderr)
     for line in _partial_lines(windows):
         print(f"slo replay: {line}", file=sys.stderr)
     if reading.stopped:
@@ -568,6 +590,7 @@ def export_from_args(args: Any) -> int:
 
 def _export_file(args: Any) -> int:
     path = Path(args.out) if args.out else None
+    created = False  # whether this export made the file (then a failed one removes it)
     with Interrupt() as interrupt:
         reading = _Reading(Progress("export", None, "msg"), interrupt)
         try:
@@ -580,19 +603,27 @@ def _export_file(args: Any) -> int:
                 from processor.replay.kafka_input import export_from_kafka as export
 
                 _check_kafka_args(args, "--checkpoint-out")
+            else:
+                _wanted_streams(args, definitions, None)  # a bad --streams before the file is opened
             if path is None:
                 counts = asyncio.run(export(args, definitions, None, from_ms, to_ms, reading))
             else:
+                created = not path.exists()
                 opener = gzip.open if path.suffix == ".gz" else open
                 with opener(path, "wb") as out:  # type: ignore[operator]
                     counts = asyncio.run(export(args, definitions, out, from_ms, to_ms, reading))
         except (ProcessorError, ValueError, OSError) as exc:
+            if path is not None and created and path.exists():
+                path.unlink()  # a file without its trailer would only fail a replay later
             return _fail(reading, f"slo export: {exc}")
         finally:
             reading.progress.close()
     print(orjson.dumps({"out": None if path is None else str(path), "checkpoint_out": args.checkpoint_out,
                         "messages": counts, "interrupted": reading.stopped,
                         **({"stopped_at": reading.stopped_at} if reading.stopped else {})}).decode(), file=sys.stderr)
+    note = empty_range_note("export", from_ms, to_ms, sum(counts.values())) if path is not None else None
+    if note and not reading.stopped:
+        print(note, file=sys.stderr)
     if reading.stopped:
         print(f"slo export: interrupted: {path} holds whole lines up to where each stream stopped and ends with a "
               "trailer saying so (\"interrupted\": true)", file=sys.stderr)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 __all__ = ["Incident", "incidents_yaml", "load_incidents", "parse_incidents"]
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from processor.config.problems import choices_hint
 from processor.config.tree import compose
 from processor.errors import ConfigError, ConfigProblem
 from processor.runtime.render import rfc3339_ms
@@ -105,8 +106,11 @@ def _text(item: dict, key: str) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def parse_incidents(text: str, source: str) -> list[Incident]:
-    """The incidents of a file's text; ConfigError lists every problem with its line."""
+def parse_incidents(text: str, source: str, services: Collection[str] | None = None,
+                    slos: Collection[str] | None = None) -> list[Incident]:
+    """The incidents of a file's text; ConfigError lists every problem with its line. With
+    ``services`` / ``slos`` (those of the configs scored), a name that is not among them is a
+    problem too: a misspelt service would otherwise match no alert and score as a missed incident."""
     tree = compose(text, source)
     if tree is None:
         return []
@@ -121,18 +125,31 @@ def parse_incidents(text: str, source: str) -> list[Incident]:
         incident = _item(item, index, tree.lines, source, problems)
         if incident is not None:
             incidents.append(incident)
+            _check_names(incident, index, tree.lines, source, {"service": services, "slo": slos}, problems)
     if problems:
         raise ConfigError(problems)
     return sorted(incidents, key=lambda i: (i.start_ms, i.end_ms))
 
 
-def load_incidents(path: Path | str) -> list[Incident]:
+def _check_names(incident: Incident, index: int, lines: dict, source: str,
+                 known: dict[str, Collection[str] | None], problems: list[ConfigProblem]) -> None:
+    for field, names in known.items():
+        name = getattr(incident, field)
+        if name is None or names is None or name in names:
+            continue
+        line = lines.get((index, field), lines.get((index,)))
+        hint = choices_hint(name, sorted(names), "the configs have")
+        problems.append(ConfigProblem(source, line, f"[{index}].{field}", f"no {field} {name!r} in the configs: {hint}"))
+
+
+def load_incidents(path: Path | str, services: Collection[str] | None = None,
+                   slos: Collection[str] | None = None) -> list[Incident]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigProblem(str(path), None, "", f"cannot read the incidents file: {exc.strerror or exc}")]) from exc
-    return parse_incidents(text, str(path))
+    return parse_incidents(text, str(path), services, slos)
 
 
 def incidents_yaml(incidents: Sequence[Incident]) -> str:

@@ -186,8 +186,13 @@ class Outbox:
                 subject=message.subject,
             )
         for action in out.actions:
-            self._log.warning("action." + ("budget_policy" if isinstance(action, PolicyAction) else "alert"),
-                              service=action.service, action=action.action)
+            if isinstance(action, PolicyAction):
+                self._log.warning("action.budget_policy", service=action.service, slo=action.slo,
+                                  policy=action.policy, previous_policy=action.previous_policy,
+                                  remaining=round(action.remaining, 4), action=action.action)
+            else:
+                self._log.warning("action.alert", service=action.service, alertname=action.alertname,
+                                  action=action.action)
         if out.rejections:
             self._log_rejections(stream, msgs, out.rejections)
 

@@ -55,7 +55,7 @@ def test_subjects_of_each_kind():
     assert ["slo.alerts.*.api-gateway"] == kind_subjects("alerts", "api-gateway")
     assert ["slo.alerts.page.*"] == kind_subjects("alerts", severity="page")
     assert ["slo.budget.x.*"] == kind_subjects("budget", "x")
-    assert ["slo.>"] == kind_subjects(None)
+    assert ["slo.alerts.*.*", "slo.actions.*", "slo.budget.*.*", "slo.sli.*.*", "slo.deadletter.*"] == kind_subjects(None)
     assert ["slo.alerts.*.x", "slo.actions.x", "slo.budget.x.*", "slo.sli.x.*"] == kind_subjects(None, "x")
     with pytest.raises(ValueError, match="unknown output kind"):
         kind_subjects("nope")

@@ -19,6 +19,10 @@ BUDGET = ("slo.budget.api-gateway.gateway_latency_p95", orjson.dumps({
     "slo": "gateway_latency_p95", "service": "api-gateway", "evaluatedAt": "2026-12-01T10:00:00.000Z",
     "remaining": 0.4215, "policy": "prioritize_reliability", "burnRates": {"5m": 14.4, "1h": 6.0}}))
 
+NO_POLICY = ("slo.budget.api-gateway.sla_api_response_time", orjson.dumps({  # policy: false
+    "slo": "sla_api_response_time", "service": "api-gateway", "evaluatedAt": "2026-12-01T10:00:00.000Z",
+    "remaining": -0.697, "policy": None, "burnRates": {}}))
+
 
 async def start_tail(url: str, *args: str) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
@@ -41,13 +45,17 @@ async def interrupt(proc: asyncio.subprocess.Process) -> int:
 async def test_tail_prints_one_line_per_output_from_now_and_stops_on_sigint(server):  # noqa: F811
     await publish(server, [alert_body(1)])  # before the tail: not shown
     proc = await start_tail(server)
-    await publish(server, [alert_body(2), BUDGET, alert_body(3, "api-gateway", "resolved")])
+    # The processor's own bus probe and idle-clock move are not outputs: not shown.
+    probe = ("slo.probe", orjson.dumps({"sentAt": "2026-12-01T09:00:00.000Z"}))
+    clock = ("slo.clock.ANALYTICS", orjson.dumps({"stream": "ANALYTICS", "afterSeq": 7, "closedThroughMs": 0}))
+    await publish(server, [probe, clock, alert_body(2), BUDGET, NO_POLICY, alert_body(3, "api-gateway", "resolved")])
     assert [
         "2026-12-01T09:05:00.000Z FIRING   critical trading-engine Rule2 value=202 threshold=150 sli=s",
         "2026-12-01T10:00:00.000Z BUDGET   api-gateway gateway_latency_p95 remaining=42.1% "
         "policy=prioritize_reliability burn 5m=14.40 1h=6.00",
+        "2026-12-01T10:00:00.000Z BUDGET   api-gateway sla_api_response_time remaining=-69.7% policy=- burn",
         "2026-12-01T09:09:00.000Z RESOLVED critical api-gateway Rule3 value=203 threshold=150 sli=s",
-    ] == await lines(proc, 3)
+    ] == await lines(proc, 4)
     assert 0 == await interrupt(proc)
 
 

@@ -172,6 +172,8 @@ def test_the_command_writes_the_diff_and_scores_it_prints(tmp_path: Path, capsys
     ({"candidate": "broken"}, "slo backtest: --candidate {candidate} does not validate: {candidate}:"),
     ({"from": "2026-01-05T15:00:00Z", "to": "2026-01-05T14:00:00Z"}, "slo backtest: --to 2026-01-05T14:00:00Z is not after"),
     ({"incidents": "broken"}, "slo backtest: --incidents: {incidents}:3: [0].end: is not after start"),
+    ({"incidents": "misspelt"}, "slo backtest: --incidents: {incidents}:1: [0].service: no service 'svx' in the configs: "
+                                "did you mean 'svc'?"),
     ({"input": "truncated"}, "slo backtest: {events}:"),
 ])
 def test_a_bad_argument_is_one_line_and_exit_1(tmp_path: Path, capsys, change, expected):
@@ -180,6 +182,8 @@ def test_a_bad_argument_is_one_line_and_exit_1(tmp_path: Path, capsys, change, e
         p["candidate"].write_text(kit.CONFIG.format(for_="soon"))
     if change.get("incidents") == "broken":
         p["incidents"].write_text("- service: svc\n  start: 2026-01-05T14:00:00Z\n  end: 2026-01-05T13:00:00Z\n")
+    if change.get("incidents") == "misspelt":
+        p["incidents"].write_text("- service: svx\n  start: 2026-01-05T14:00:00Z\n  end: 2026-01-05T14:10:00Z\n")
     if change.get("input") == "truncated":
         p["events"].write_bytes(p["events"].read_bytes()[:-20])
     args = ["backtest", "--baseline", change.get("baseline", str(p["baseline"])), "--candidate", str(p["candidate"]),
@@ -201,6 +205,19 @@ def test_an_incidents_file_names_every_problem_with_its_line():
         "inc.yaml:6: [1].colour: unknown key; an incident has service, slo, start, end, severity, description",
         "inc.yaml:4: [1]: name the service or the slo the incident affected",
     ] == [str(p) for p in info.value.problems]
+
+
+def test_an_incident_of_a_service_or_slo_the_configs_do_not_have_is_a_problem_with_a_hint():
+    text = ("- service: api-gatway\n  start: 2026-01-05T13:00:00Z\n  end: 2026-01-05T14:00:00Z\n"
+            "- slo: nothing_like_it\n  start: 2026-01-05T13:00:00Z\n  end: 2026-01-05T14:00:00Z\n"
+            "- service: api-gateway\n  slo: gateway_availability\n  start: 2026-01-05T13:00:00Z\n  end: 2026-01-05T14:00:00Z\n")
+    with pytest.raises(Exception) as info:
+        parse_incidents(text, "inc.yaml", services={"api-gateway", "market-data"}, slos={"gateway_availability"})
+    assert [
+        "inc.yaml:1: [0].service: no service 'api-gatway' in the configs: did you mean 'api-gateway'?",
+        "inc.yaml:4: [1].slo: no slo 'nothing_like_it' in the configs: the configs have: gateway_availability",
+    ] == [str(p) for p in info.value.problems]
+    assert 3 == len(parse_incidents(text, "inc.yaml"))  # without the configs' names, nothing to check against
 
 
 def _options(command: str) -> set[str]:

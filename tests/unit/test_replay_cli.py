@@ -84,6 +84,18 @@ def test_an_unknown_stream_is_one_line_naming_the_known_ones(capsys, tmp_path, m
     assert "MARKET" in line and "TRADE" in line
 
 
+def test_the_slo_stream_in_streams_is_refused_by_replay_and_export_naming_the_event_streams(capsys, tmp_path, messages,
+                                                                                            no_nats_env):
+    path = write_export(tmp_path / "e.ndjson", messages)
+    line = _one_line_error(capsys, ["replay", *BASE, "--input", str(path), "--streams", "slo"])
+    assert line.startswith("slo replay: --streams: SLO holds the processor's own outputs, not events")
+    assert line.endswith("the event streams are AI, ANALYTICS, MARKET, TRADE")
+    line = _one_line_error(capsys, ["export", "--streams", "SLO", "--streams-dir", str(STREAMS_DIR),
+                                    "--store-dir", str(tmp_path / "none"), "--out", str(tmp_path / "e2.ndjson")])
+    assert line.startswith("slo export: --streams: SLO holds the processor's own outputs, not events")
+    assert not (tmp_path / "e2.ndjson").exists()
+
+
 def test_no_nats_and_no_embedded_store_is_one_line(capsys, tmp_path, no_nats_env):
     store = tmp_path / "fresh"
     line = _one_line_error(capsys, ["replay", *BASE, "--store-dir", str(store)])
@@ -183,6 +195,17 @@ def test_a_replay_chained_from_the_checkpoint_of_another_equals_one_replay_of_th
     for name, stream in summary["streams"].items():
         assert last_of_first[name]["last_seq"] == stream["resumed_after"]
         assert stream["first_seq"] is None or stream["first_seq"] == stream["resumed_after"] + 1
+
+
+def test_a_range_with_no_message_says_that_it_is_stored_time(capsys, tmp_path, messages):
+    path = write_export(tmp_path / "e.ndjson", messages)
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--from", "2025-01-05T14:00:00Z", "--to", "2025-01-05T15:00:00Z",
+                      "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert ("slo replay: no message in --from 2025-01-05T14:00:00.000Z --to 2025-01-05T15:00:00.000Z: the range is the "
+            "streams' stored time") in err
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--to", "2026-01-05T14:05:00Z", "--out", str(tmp_path / "o")])
+    assert "no message in" not in capsys.readouterr().err
 
 
 def test_a_chain_cut_by_stored_time_equals_the_whole_when_stored_time_is_not_event_time(tmp_path, messages):

@@ -68,3 +68,12 @@ def test_run_with_an_unknown_service_exits_1_before_connecting(capsys):
     finally:
         structlog.configure(**previous)
     assert "--services: no SLI of the config belongs to nope" in capsys.readouterr().err
+
+
+def test_validate_with_an_unknown_service_prints_no_ok_only_the_error(capsys):
+    assert 1 == main(["validate", str(ROOT / "config" / "slo.yaml"), "--services", "api-gatway",
+                      "--streams-dir", str(ROOT / "streams")])
+    out, err = capsys.readouterr()
+    assert "" == out
+    assert "--services: no SLI of the config belongs to api-gatway" in err
+    assert "api-gateway" in err
