@@ -72,7 +72,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from processor.replay.cli import export_from_args
+    from processor.replay.export import export_from_args
 
     return int(export_from_args(args))
 

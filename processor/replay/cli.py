@@ -1,22 +1,21 @@
-"""``slo replay`` and ``slo export``: history from the streams (or an export file) through the
-same engines as ``slo run``. Handlers return the exit code: 0 done, 1 a bad argument (one line on
+"""``slo replay``: history from the streams (or an export file) through the same engines as
+``slo run``; what ``slo export`` (replay/export.py) shares with it: the range, the streams, the bus. Handlers return the exit code: 0 done, 1 a bad argument (one line on
 stderr; a config that does not validate prints its problems as ``slo validate`` does), 130 stopped
 by Ctrl-C with everything written so far kept (progress.py)."""
 
 from __future__ import annotations
 
-__all__ = ["export_from_args", "open_bus", "parse_moment", "replay_from_args"]
+__all__ = ["empty_range_note", "open_bus", "parse_moment", "replay_from_args"]
 
 import asyncio
 import contextlib
-import gzip
 import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 import structlog
@@ -31,12 +30,11 @@ from processor.config.parse import parse_duration_ms
 from processor.bus.jsreply import js_timestamp_ms, stream_sequence
 from processor.errors import ConfigError, ProcessorError
 from processor.replay.progress import INTERRUPTED_EXIT, Interrupt, Progress
-from processor.replay.moves import HISTORY_BATCH, SLO_STREAM, header_moves, recorded_moves
+from processor.replay.moves import HISTORY_BATCH, SLO_STREAM, header_moves
 from processor.replay.moves import clock_moves as _clock_moves
 from processor.replay.run import Replay
 from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
-from processor.replay.stored import (EXPORT_FORMAT, StoredMsg, from_delivery, message_line, read_export,
-                                     trailer_line)
+from processor.replay.stored import StoredMsg, read_export
 from processor.replay.windows import partial_windows
 from processor.runtime.logs import warnings_on_stderr
 from processor.runtime.partitions import Partition, Rest, partition_instance, share_config, share_from_args
@@ -524,13 +522,7 @@ def _replay(args: Any) -> int:
         (out / CHECKPOINT_FILE).write_bytes(encode_checkpoint(replay.checkpoint()))
         summary["checkpoint_out"] = str(out / CHECKPOINT_FILE)
         (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    windows = summary["partial_windows"]
-    print(orjson.dumps({**summary, "partial_windows": len(windows)}).decode(), file=sys.stderr)
-    note = empty_range_note("replay", from_ms, to_ms, sum(lane.tally.messages for lane in replay.streams.values()))
-    if note and not reading.stopped:
-        print(note, file=sys.stderr)
-    for line in _partial_lines(windows):
-        print(f"slo replay: {line}", file=sys.stderr)
+    _print_summary(summary, replay, from_ms, to_ms, reading)
     if reading.stopped:
         print("slo replay: interrupted: the outputs so far are kept; summary says where each stream stopped",
               file=sys.stderr)
@@ -538,94 +530,18 @@ def _replay(args: Any) -> int:
     return 0
 
 
+def _print_summary(summary: dict, replay: Replay, from_ms: int | None, to_ms: int | None, reading: _Reading) -> None:
+    """stderr: the summary as one JSON line (the windows counted), why a range read nothing, and
+    the windows still partly filled, a line per stream."""
+    windows = summary["partial_windows"]
+    print(orjson.dumps({**summary, "partial_windows": len(windows)}).decode(), file=sys.stderr)
+    note = empty_range_note("replay", from_ms, to_ms, sum(lane.tally.messages for lane in replay.streams.values()))
+    if note and not reading.stopped:
+        print(note, file=sys.stderr)
+    for line in _partial_lines(windows):
+        print(f"slo replay: {line}", file=sys.stderr)
+
+
 async def _kv_states(args: Any, instance: str) -> StreamStates:
     async with open_bus(args) as nc:
         return (await _kv_checkpoint(nc, instance))[0]
-
-
-async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, from_ms: int | None, to_ms: int | None,
-                  reading: _Reading) -> dict:
-    names = _wanted_streams(args, definitions, None)
-    async with open_bus(args) as nc:
-        after: dict[str, int] = {}
-        if args.checkpoint_out:
-            states, raw = await _kv_checkpoint(nc, args.instance)
-            Path(args.checkpoint_out).write_bytes(raw)
-            if from_ms is None:  # the events after the checkpoint: what a replay from it needs
-                after = {n: states[n][0] for n in names if n in states}
-        if out is None:
-            return {}
-        ranges = {}
-        for name in names:
-            ranges[name] = held = await stream_range(nc, name)
-            _check_held(held, from_ms, after.get(name))
-        recorded = await recorded_moves(nc, names, from_ms, to_ms)
-        header = {"slo_export": EXPORT_FORMAT, "from_ms": from_ms, "to_ms": to_ms,
-                  "streams": {n: {"last_seq": r.last_seq} for n, r in ranges.items()},
-                  "clock_moves": {n: sorted(m) for n, m in recorded.pop(None, {}).items() if m}}
-        partitioned = {tag: {n: sorted(m) for n, m in moves.items() if m} for tag, moves in sorted(recorded.items())}
-        if partitioned:  # `slo run --partition` instances' moves, by partition tag (`slo replay --partition`)
-            header["partition_clock_moves"] = partitioned
-        out.write(orjson.dumps(header) + b"\n")
-        reading.progress.total = _expected_messages(ranges, after)
-        counts = {n: 0 for n in names}
-
-        def write(name: str, batch: list[Any]) -> None:
-            out.write(b"".join([message_line(from_delivery(name, m)) for m in batch]))
-            counts[name] += len(batch)
-
-        try:
-            await _read_streams(nc, names, ranges, from_ms, to_ms, after, reading, write)
-        finally:
-            stopped = {n: {"messages": c, **reading.stopped_at.get(n, {})} for n, c in counts.items()}
-            out.write(trailer_line(reading.stopped, stopped))
-    return counts
-
-
-def export_from_args(args: Any) -> int:
-    """``slo export``: the exit code."""
-    with warnings_on_stderr():
-        return _export_file(args)
-
-
-def _export_file(args: Any) -> int:
-    path = Path(args.out) if args.out else None
-    created = False  # whether this export made the file (then a failed one removes it)
-    with Interrupt() as interrupt:
-        reading = _Reading(Progress("export", None, "msg"), interrupt)
-        try:
-            if path is None and not args.checkpoint_out:
-                raise ReplayError("give --out FILE (the events) and/or --checkpoint-out FILE (the live checkpoint)")
-            definitions = load_stream_definitions(Path(args.streams_dir))
-            from_ms, to_ms = _range_ms(args)
-            export: Callable[..., Any] = _export
-            if getattr(args, "source", "nats") == "kafka":
-                from processor.replay.kafka_input import export_from_kafka as export
-
-                _check_kafka_args(args, "--checkpoint-out")
-            else:
-                _wanted_streams(args, definitions, None)  # a bad --streams before the file is opened
-            if path is None:
-                counts = asyncio.run(export(args, definitions, None, from_ms, to_ms, reading))
-            else:
-                created = not path.exists()
-                opener = gzip.open if path.suffix == ".gz" else open
-                with opener(path, "wb") as out:  # type: ignore[operator]
-                    counts = asyncio.run(export(args, definitions, out, from_ms, to_ms, reading))
-        except (ProcessorError, ValueError, OSError) as exc:
-            if path is not None and created and path.exists():
-                path.unlink()  # a file without its trailer would only fail a replay later
-            return _fail(reading, f"slo export: {exc}")
-        finally:
-            reading.progress.close()
-    print(orjson.dumps({"out": None if path is None else str(path), "checkpoint_out": args.checkpoint_out,
-                        "messages": counts, "interrupted": reading.stopped,
-                        **({"stopped_at": reading.stopped_at} if reading.stopped else {})}).decode(), file=sys.stderr)
-    note = empty_range_note("export", from_ms, to_ms, sum(counts.values())) if path is not None else None
-    if note and not reading.stopped:
-        print(note, file=sys.stderr)
-    if reading.stopped:
-        print(f"slo export: interrupted: {path} holds whole lines up to where each stream stopped and ends with a "
-              "trailer saying so (\"interrupted\": true)", file=sys.stderr)
-        return INTERRUPTED_EXIT
-    return 0
