@@ -28,9 +28,8 @@ import orjson
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from processor.errors import BusError
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SLO_STREAM
 
-SLO_STREAM = "SLO"
 KINDS = ("alerts", "actions", "budget", "sli", "deadletter")
 _EPHEMERAL_INACTIVE_S = 30.0
 
@@ -41,8 +40,8 @@ def alerts_subject(service: str | None = None, severity: str | None = None) -> s
 
 
 def kind_subjects(kind: str | None, service: str | None = None, severity: str | None = None) -> list[str]:
-    """The subjects of one kind of output (every kind when None: alerts, actions, budget, sli,
-    dead letters), for one service when given;
+    """The subjects of one kind of output (every kind when None: alerts, actions, budget, sli and,
+    without ``service`` and ``severity``, dead letters), for one service when given;
     ``severity`` narrows the alerts (the other kinds have none)."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {', '.join(KINDS)}")

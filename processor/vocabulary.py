@@ -24,6 +24,7 @@ __all__ = [
     "OUTPUT_SUBJECT_PREFIXES",
     "OVERFLOW_LABEL",
     "REJECTION_REASONS",
+    "SLO_STREAM",
     "STAT_NAMES",
     "SUBJECT_FIELD",
     "TEMPLATE_PLACEHOLDERS",
@@ -98,6 +99,9 @@ def durable_name(consumer_prefix: str, stream: str) -> str:
     """The durable pull consumer of ``stream`` for processors named by ``consumer_prefix``
     (``slo_market``): the runtime creates it, the simulator pauses it for ``consumer_lag``."""
     return f"{consumer_prefix}_{stream}".lower()
+
+# The stream of the processor's outputs (streams/slo.json: ``slo.>``).
+SLO_STREAM = "SLO"
 
 # Where the processor publishes: ``<prefix>.<tokens...>`` (see README, "subjects").
 OUTPUT_SUBJECT_PREFIXES = {

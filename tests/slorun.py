@@ -200,7 +200,7 @@ async def stream_messages(js, stream: str, subject: str, timeout_s: float = 30.0
     while True:
         try:
             return await _read_all(js, stream, subject)
-        except _UNANSWERED:
+        except (nats.errors.TimeoutError, *_UNANSWERED):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
@@ -211,13 +211,15 @@ async def _read_all(js, stream: str, subject: str) -> list:
     out = []
     try:
         while True:
-            batch = await sub.fetch(500, timeout=1.0)
-            out += batch
-    except TimeoutError:
-        pass
+            try:
+                out += await sub.fetch(500, timeout=1.0)
+            except TimeoutError:
+                # nats-py also reports a 408/409 status (a consumer's leader change) as a timeout:
+                # done only when the consumer has nothing left to deliver.
+                if (await sub.consumer_info()).num_pending == 0:
+                    return out
     finally:
         await sub.unsubscribe()
-    return out
 
 
 def _bus_lane_names() -> tuple[frozenset[str], frozenset[str]]:

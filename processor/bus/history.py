@@ -8,8 +8,9 @@ it began (what arrives during a replay is not part of it) or at the first messag
 
 from __future__ import annotations
 
-__all__ = ["StreamRange", "read_history", "stream_range"]
+__all__ = ["StreamRange", "first_seq_after", "read_history", "stream_range"]
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,14 +29,15 @@ _EMPTY_PULLS_BEFORE_ASKING = 2
 
 @dataclass(frozen=True, slots=True)
 class StreamRange:
-    """What a stream holds now: its first and last sequence and when its first message was stored
-    (None when empty)."""
+    """What a stream holds now: its first and last sequence and when its first and last messages
+    were stored (None when empty)."""
 
     stream: str
     first_seq: int
     last_seq: int
     first_ts_ms: int | None
     max_age_ms: int
+    last_ts_ms: int | None = None
 
 
 def _rfc3339_to_ms(text: str) -> int | None:
@@ -68,7 +70,20 @@ async def stream_range(nc: Client, stream: str) -> StreamRange:
         last_seq=int(state.get("last_seq", 0)),
         first_ts_ms=_rfc3339_to_ms(str(state.get("first_ts", ""))) if int(state.get("messages", 0)) else None,
         max_age_ms=int(info.get("config", {}).get("max_age", 0)) // 1_000_000,
+        last_ts_ms=_rfc3339_to_ms(str(state.get("last_ts", ""))) if int(state.get("messages", 0)) else None,
     )
+
+
+async def first_seq_after(nc: Client, held: StreamRange, after_ms: int) -> int | None:
+    """The sequence of the first message of ``held``'s stream stored after ``after_ms`` (a range's
+    ``--to``); None when none is (no consumer is made then)."""
+    if held.last_ts_ms is None or held.last_ts_ms <= after_ms:
+        return None
+    reading = read_history(nc, held.stream, from_ms=after_ms + 1, until_seq=held.last_seq, batch_size=1)
+    async with contextlib.aclosing(reading) as batches:
+        async for batch in batches:
+            return stream_sequence(batch[0].reply)
+    return None
 
 
 async def read_history(

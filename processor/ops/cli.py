@@ -12,14 +12,20 @@ import sys
 import time
 from typing import IO, Any
 
+import nats.js.errors
 import orjson
 
-from processor.client import Output, Subscription, kind_subjects
+from processor.client import KINDS, Output, Subscription, kind_subjects
 from processor.errors import ProcessorError
 from processor.ops.lines import format_line
 from processor.ops.status import print_rich, read_status, render_table, status_json
 from processor.replay.cli import open_bus
 from processor.runtime.logs import warnings_on_stderr
+from processor.vocabulary import SLO_STREAM
+
+
+# What a `slo tail --durable` of every kind followed before it followed the kinds one by one.
+EVERYTHING = "slo.>"
 
 
 async def _status(args: Any, out: IO[str]) -> None:
@@ -54,12 +60,27 @@ def json_line(item: Output) -> str:
 
 async def _tail(args: Any, out: IO[str]) -> None:
     subjects = kind_subjects(args.kind, args.service, args.severity)
-    async with open_bus(args) as nc, Subscription(nc, subjects, durable=args.durable) as sub:
-        print(f"following {' '.join(subjects)}" + (f" as durable {args.durable}" if args.durable else "")
-              + " (Ctrl-C stops)", file=sys.stderr, flush=True)
-        async for item in sub.outputs():
-            out.write((json_line(item) if args.json else format_line(item)) + "\n")
-            out.flush()
+    async with open_bus(args) as nc:
+        if args.durable and args.kind is None and args.service is None and args.severity is None:
+            subjects = await _everything_durable(nc, args.durable) or subjects
+        async with Subscription(nc, subjects, durable=args.durable) as sub:
+            print(f"following {' '.join(subjects)}" + (f" as durable {args.durable}" if args.durable else "")
+                  + " (Ctrl-C stops)", file=sys.stderr, flush=True)
+            async for item in sub.outputs():
+                if item.kind not in KINDS:
+                    continue  # slo.probe, slo.clock.*: a durable of slo.> gets them (_everything_durable)
+                out.write((json_line(item) if args.json else format_line(item)) + "\n")
+                out.flush()
+
+
+async def _everything_durable(nc: Any, durable: str) -> list[str] | None:
+    """``["slo.>"]`` when ``durable`` was made by a `slo tail --durable` of every kind before it
+    followed the five kinds' subjects: it still resumes (the rest is skipped as it comes)."""
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        held = (await nc.jetstream().consumer_info(SLO_STREAM, durable)).config
+        if (held.filter_subjects or [held.filter_subject]) == [EVERYTHING]:
+            return [EVERYTHING]
+    return None
 
 
 def tail_from_args(args: Any, out: IO[str] | None = None) -> int:

@@ -17,9 +17,8 @@ from typing import IO, Any
 import orjson
 
 from processor.bus.history import read_history
-from processor.client import SLO_STREAM
 from processor.ops.lines import percent, rate
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SLO_STREAM
 
 ALERT_HISTORY_MS = 30 * 24 * 3600 * 1000
 

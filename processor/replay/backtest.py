@@ -7,7 +7,7 @@ kept for the diff (``timeline``), the scores (``scoring``) and the report (``rep
 
 from __future__ import annotations
 
-__all__ = ["Backtest", "SharedDecode", "Side", "feed_export", "moves_in_range"]
+__all__ = ["Backtest", "SharedDecode", "Side", "feed_export"]
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -128,6 +128,10 @@ class Backtest:
         for side in self.sides:
             side.replay.feed(stream, msgs)
 
+    def ends_before(self, stream: str, seq: int) -> None:
+        for side in self.sides:
+            side.replay.ends_before(stream, seq)
+
     def finish(self) -> None:
         for side in self.sides:
             side.replay.finish()
@@ -136,18 +140,19 @@ class Backtest:
             self.decode.reset()
 
 
-def moves_in_range(header: dict, streams: Iterable[str], from_ms: int | None, to_ms: int | None) -> dict[str, list[ClockMove]]:
-    """The time moves an export file recorded for ``streams``, within the range."""
-    return {s: [(int(m[0]), int(m[1])) for m in header.get("clock_moves", {}).get(s, [])
-                if (from_ms is None or m[1] >= from_ms) and (to_ms is None or m[1] <= to_ms)] for s in streams}
-
-
 def feed_export(messages: Iterable[StoredMsg], into: Any, from_ms: int | None, to_ms: int | None,
                 batch_size: int = _FEED_BATCH) -> None:
-    """An export file's messages within the range, in batches of one stream, into ``into.feed``."""
+    """An export file's messages within the range, in batches of one stream, into ``into.feed``;
+    the first of each stream past ``to_ms`` to ``into.ends_before``."""
     batch: list[StoredMsg] = []
+    ended: set[str] = set()
     for msg in messages:
-        if (from_ms is not None and msg.ts_ms < from_ms) or (to_ms is not None and msg.ts_ms > to_ms):
+        if to_ms is not None and msg.ts_ms > to_ms:
+            if msg.stream not in ended:  # each stream's messages come in sequence order
+                ended.add(msg.stream)
+                into.ends_before(msg.stream, msg.seq)
+            continue
+        if from_ms is not None and msg.ts_ms < from_ms:
             continue
         if batch and (msg.stream != batch[0].stream or len(batch) >= batch_size):
             into.feed(batch[0].stream, batch)

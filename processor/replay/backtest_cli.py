@@ -22,10 +22,11 @@ from processor.bus.streams import load_stream_definitions
 from processor.config.load import load_config
 from processor.config.model import Config
 from processor.errors import ConfigError, ProcessorError
-from processor.replay.backtest import Backtest, feed_export, moves_in_range
+from processor.replay.backtest import Backtest, feed_export
 from processor.replay.cli import (ReplayError, _check_held, _check_kafka_args, _clock_moves, _range_ms, _wanted_streams,
-                                  empty_range_note, open_bus)
+                                  empty_range_note, ends_at, open_bus)
 from processor.replay.incidents import Incident, load_incidents
+from processor.replay.moves import header_moves
 from processor.replay.scoring import score_rule_set
 from processor.replay.stored import read_export
 from processor.replay.tables import diff_table, scores_table
@@ -92,6 +93,7 @@ async def _from_streams(args: Any, make: Callable[[dict, list[str]], Backtest], 
             ranges[name] = held = await stream_range(nc, name)
             _check_held(held, from_ms)
         run = make(await _clock_moves(nc, names, from_ms, to_ms), names)
+        await ends_at(nc, run, ranges, to_ms)
         for name in names:
             async for batch in read_history(nc, name, from_ms=from_ms, to_ms=to_ms, until_seq=ranges[name].last_seq):
                 run.feed(name, batch)
@@ -112,7 +114,7 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
     if args.input:
         header, messages = read_export(Path(args.input))
         names = _wanted_streams(args, definitions, None)
-        run = make(moves_in_range(header, names, from_ms, to_ms), names)
+        run = make(header_moves(header, names, from_ms, to_ms), names)
         feed_export(messages, run, from_ms, to_ms)
         from_ms = header.get("from_ms") if from_ms is None else from_ms
         to_ms = header.get("to_ms") if to_ms is None else to_ms
@@ -141,7 +143,7 @@ def backtest_from_args(args: Any) -> int:
     except (ProcessorError, ValueError, OSError) as exc:
         print(f"slo backtest: {exc}", file=sys.stderr)
         return 1
-    note = empty_range_note("backtest", *asked_ms, run.messages)
+    note = empty_range_note("backtest", *asked_ms, run.messages, not args.input and getattr(args, "source", "nats") == "kafka")
     if note:
         print(note, file=sys.stderr)
     seen = run.event_range() or (0, 0)

@@ -5,7 +5,7 @@ by Ctrl-C with everything written so far kept (progress.py)."""
 
 from __future__ import annotations
 
-__all__ = ["empty_range_note", "open_bus", "parse_moment", "replay_from_args"]
+__all__ = ["empty_range_note", "ends_at", "open_bus", "parse_moment", "replay_from_args"]
 
 import asyncio
 import contextlib
@@ -23,14 +23,14 @@ import structlog
 from processor.bus.checkpoint import CheckpointStore, StreamStates, decode_checkpoint, encode_checkpoint
 from processor.bus.connect import connect
 from processor.bus.embedded import EmbeddedServer, running_server_url
-from processor.bus.history import StreamRange, read_history, stream_range
+from processor.bus.history import StreamRange, first_seq_after, read_history, stream_range
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
 from processor.config.parse import parse_duration_ms
 from processor.bus.jsreply import js_timestamp_ms, stream_sequence
 from processor.errors import ConfigError, ProcessorError
 from processor.replay.progress import INTERRUPTED_EXIT, Interrupt, Progress
-from processor.replay.moves import HISTORY_BATCH, SLO_STREAM, header_moves
+from processor.replay.moves import HISTORY_BATCH, header_moves
 from processor.replay.moves import clock_moves as _clock_moves
 from processor.replay.run import Replay
 from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
@@ -41,6 +41,7 @@ from processor.runtime.partitions import Partition, Rest, partition_instance, sh
 from processor.runtime.render import rfc3339_ms
 from processor.runtime.serve import connect_options
 from processor.runtime.topology import BUS_LANE, partition_config
+from processor.vocabulary import SLO_STREAM
 
 _FEED_BATCH = 1000
 CHECKPOINT_FILE = "checkpoint.bin"
@@ -90,7 +91,8 @@ def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | Non
                               f"(there are {', '.join(readable)})")
         unread = [s for s in asked if s not in names]
         if unread:
-            raise ReplayError(f"--streams: the config reads nothing from {', '.join(unread)} "
+            whose = "the config" if getattr(args, "partition", None) is None else "this --partition's share of the config"
+            raise ReplayError(f"--streams: {whose} reads nothing from {', '.join(unread)} "
                               f"(it reads {', '.join(names) or 'no stream'})")
         names = [n for n in names if n in asked]
     return names
@@ -215,6 +217,17 @@ async def _read_streams(nc: Any, names: Sequence[str], ranges: dict[str, StreamR
                 return
 
 
+async def ends_at(nc: Any, into: Any, ranges: dict[str, StreamRange], to_ms: int | None) -> None:
+    """Tell ``into`` (a Replay, a Backtest) where each stream's range ends: at its first message
+    stored after ``to_ms`` (``StreamReplay.ends_before``)."""
+    if to_ms is None:
+        return
+    for name, held in ranges.items():
+        beyond = await first_seq_after(nc, held, to_ms)
+        if beyond is not None:
+            into.ends_before(name, beyond)
+
+
 def _expected_messages(ranges: dict[str, StreamRange], after: dict[str, int]) -> int:
     """At most how many messages the read has (a --from starts somewhere inside)."""
     return sum(max(r.last_seq - max(r.first_seq, after.get(n, 0) + 1) + 1, 0) for n, r in ranges.items())
@@ -248,14 +261,16 @@ def _summary(replay: Replay, written: dict[str, int] | int, source: str, from_ms
     return summary
 
 
-def empty_range_note(command: str, from_ms: int | None, to_ms: int | None, messages: int) -> str | None:
+def empty_range_note(command: str, from_ms: int | None, to_ms: int | None, messages: int,
+                     kafka: bool = False) -> str | None:
     """Why a ranged read found nothing, when it did: --from/--to are easily taken for event time."""
     if messages or (from_ms is None and to_ms is None):
         return None
     asked = " ".join(f"{flag} {rfc3339_ms(ms)}" for flag, ms in (("--from", from_ms), ("--to", to_ms)) if ms is not None)
-    return (f"slo {command}: no message in {asked}: the range is the streams' stored time (JetStream "
-            "timestamps, the moment each event was published), not the events' own time; with events "
-            "published late or in a burst (slo simulate --fast) the two differ")
+    stamps = ("the records' Kafka timestamps (the producer's or the broker's)" if kafka else
+              "the streams' stored time (JetStream timestamps, the moment each event was published)")
+    return (f"slo {command}: no message in {asked}: the range is {stamps}, not the events' own time; with "
+            "events published late or in a burst (slo simulate --fast) the two differ")
 
 
 def _partial_lines(windows: list[dict]) -> list[str]:
@@ -341,6 +356,7 @@ async def _replay_from_streams(args: Any, config: Config, definitions: list[dict
         moves = await _clock_moves(nc, names, from_ms, to_ms, None if partition is None else partition.tag)
         replay = Replay(config, definitions, sink, moves=moves, streams=names, partition=partition,
                         by_slis=isinstance(share, Rest))
+        await ends_at(nc, replay, ranges, to_ms)
         after = _restore(replay, states)
         reading.progress.total = _expected_messages(ranges, after)
         reading.event_time = _event_time(replay)
@@ -384,9 +400,14 @@ def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink:
     # messages are gathered into batches of their own, as a stream read delivers them (batches
     # of a message or two would cost the engine its per-batch work each time).
     pending: dict[str, list[StoredMsg]] = {}
+    ended: set[str] = set()
     for msg in messages:
-        if ((from_ms is not None and msg.ts_ms < from_ms) or (to_ms is not None and msg.ts_ms > to_ms)
-                or msg.seq <= after.get(msg.stream, 0)):
+        if to_ms is not None and msg.ts_ms > to_ms:
+            if msg.stream not in ended:  # each stream's messages come in sequence order
+                ended.add(msg.stream)
+                replay.ends_before(msg.stream, msg.seq)
+            continue
+        if (from_ms is not None and msg.ts_ms < from_ms) or msg.seq <= after.get(msg.stream, 0):
             continue
         batch = pending.get(msg.stream)
         if batch is None:
@@ -522,7 +543,7 @@ def _replay(args: Any) -> int:
         (out / CHECKPOINT_FILE).write_bytes(encode_checkpoint(replay.checkpoint()))
         summary["checkpoint_out"] = str(out / CHECKPOINT_FILE)
         (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    _print_summary(summary, replay, from_ms, to_ms, reading)
+    _print_summary(summary, from_ms, to_ms, reading, kafka is not None)
     if reading.stopped:
         print("slo replay: interrupted: the outputs so far are kept; summary says where each stream stopped",
               file=sys.stderr)
@@ -530,12 +551,13 @@ def _replay(args: Any) -> int:
     return 0
 
 
-def _print_summary(summary: dict, replay: Replay, from_ms: int | None, to_ms: int | None, reading: _Reading) -> None:
+def _print_summary(summary: dict, from_ms: int | None, to_ms: int | None, reading: _Reading, kafka: bool) -> None:
     """stderr: the summary as one JSON line (the windows counted), why a range read nothing, and
     the windows still partly filled, a line per stream."""
     windows = summary["partial_windows"]
     print(orjson.dumps({**summary, "partial_windows": len(windows)}).decode(), file=sys.stderr)
-    note = empty_range_note("replay", from_ms, to_ms, sum(lane.tally.messages for lane in replay.streams.values()))
+    # Every message read, not only those the engines were fed: a partition's share may be none.
+    note = empty_range_note("replay", from_ms, to_ms, reading.events, kafka)
     if note and not reading.stopped:
         print(note, file=sys.stderr)
     for line in _partial_lines(windows):

@@ -8,6 +8,7 @@ __all__ = ["export_from_args"]
 
 import asyncio
 import gzip
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import IO, Any
 
 import orjson
 
-from processor.bus.history import stream_range
+from processor.bus.history import first_seq_after, stream_range
 from processor.bus.streams import load_stream_definitions
 from processor.errors import ProcessorError
 from processor.replay.cli import (ReplayError, _check_held, _check_kafka_args, _expected_messages, _fail,
@@ -43,7 +44,8 @@ async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, fro
         for name in names:
             ranges[name] = held = await stream_range(nc, name)
             _check_held(held, from_ms, after.get(name))
-        recorded = await recorded_moves(nc, names, from_ms, to_ms)
+        recorded = _before_the_end(await recorded_moves(nc, names, from_ms, to_ms),
+                                   {n: await first_seq_after(nc, r, to_ms) for n, r in ranges.items()} if to_ms else {})
         header = {"slo_export": EXPORT_FORMAT, "from_ms": from_ms, "to_ms": to_ms,
                   "streams": {n: {"last_seq": r.last_seq} for n, r in ranges.items()},
                   "clock_moves": {n: sorted(m) for n, m in recorded.pop(None, {}).items() if m}}
@@ -66,15 +68,37 @@ async def _export(args: Any, definitions: list[dict], out: IO[bytes] | None, fro
     return counts
 
 
+def _before_the_end(recorded: dict, beyond: dict[str, int | None]) -> dict:
+    """The moves of each stream recorded before its first message past ``--to`` (``beyond``): one
+    made after a later message is not the range's (``StreamReplay.ends_before``)."""
+    return {tag: {n: [m for m in ms if beyond.get(n) is None or m[0] < beyond[n]] for n, ms in streams.items()}
+            for tag, streams in recorded.items()}
+
+
 def export_from_args(args: Any) -> int:
     """``slo export``: the exit code."""
     with warnings_on_stderr():
         return _export_file(args)
 
 
+def _export_to(path: Path, write: Callable[[IO[bytes]], dict]) -> dict:
+    """``write`` into ``<path>.partial``, renamed to ``path`` once it ends (done or Ctrl-C, a valid
+    file either way): a failed export leaves no file without its trailer, and an earlier file of
+    that name as it was."""
+    partial = path.with_name(path.name + ".partial")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(partial, "wb") as out:  # type: ignore[operator]
+            counts = write(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+    return counts
+
+
 def _export_file(args: Any) -> int:
     path = Path(args.out) if args.out else None
-    created = False  # whether this export made the file (then a failed one removes it)
     with Interrupt() as interrupt:
         reading = _Reading(Progress("export", None, "msg"), interrupt)
         try:
@@ -92,20 +116,16 @@ def _export_file(args: Any) -> int:
             if path is None:
                 counts = asyncio.run(export(args, definitions, None, from_ms, to_ms, reading))
             else:
-                created = not path.exists()
-                opener = gzip.open if path.suffix == ".gz" else open
-                with opener(path, "wb") as out:  # type: ignore[operator]
-                    counts = asyncio.run(export(args, definitions, out, from_ms, to_ms, reading))
+                counts = _export_to(path, lambda out: asyncio.run(export(args, definitions, out, from_ms, to_ms, reading)))
         except (ProcessorError, ValueError, OSError) as exc:
-            if path is not None and created and path.exists():
-                path.unlink()  # a file without its trailer would only fail a replay later
             return _fail(reading, f"slo export: {exc}")
         finally:
             reading.progress.close()
     print(orjson.dumps({"out": None if path is None else str(path), "checkpoint_out": args.checkpoint_out,
                         "messages": counts, "interrupted": reading.stopped,
                         **({"stopped_at": reading.stopped_at} if reading.stopped else {})}).decode(), file=sys.stderr)
-    note = empty_range_note("export", from_ms, to_ms, sum(counts.values())) if path is not None else None
+    note = (empty_range_note("export", from_ms, to_ms, sum(counts.values()), getattr(args, "source", "nats") == "kafka")
+            if path is not None else None)
     if note and not reading.stopped:
         print(note, file=sys.stderr)
     if reading.stopped:

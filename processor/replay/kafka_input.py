@@ -217,7 +217,17 @@ def partition_lanes(replays: Sequence[Any], configs: Sequence[Config], subjects:
     return lane_of
 
 
-# ---- the three commands' reads (replay/cli.py and backtest_cli.py call these for --source kafka) ----
+def _no_streams(args: Any) -> list[str]:
+    """Engines by topic-partition read no streams: a --streams would be silently ignored."""
+    if getattr(args, "streams", None):
+        from processor.replay.cli import ReplayError
+
+        raise ReplayError("--streams with --kafka-engines partition: each topic-partition has an engine, there are "
+                          "no streams to pick; choose what is read with --topics (or give --kafka-engines stream)")
+    return []
+
+
+# ---- the three commands' reads (replay/cli.py, export.py and backtest_cli.py call these for --source kafka) ----
 
 async def replay_from_kafka(args: Any, config: Config, definitions: list[dict], sink: Any, from_ms: int | None,
                             to_ms: int | None, reading: Any) -> tuple[Any, KafkaHistory, KafkaTally]:
@@ -227,7 +237,7 @@ async def replay_from_kafka(args: Any, config: Config, definitions: list[dict], 
 
     source = kafka_history(args, config)
     by_partition = getattr(args, "kafka_engines", "partition") == "partition"
-    names = [] if by_partition else _wanted_streams(args, definitions, config)
+    names = _no_streams(args) if by_partition else _wanted_streams(args, definitions, config)
     replay = Replay(config, definitions, sink, moves={}, streams=names)
     lane_of = partition_lanes([replay], [config], source.subjects) if by_partition else None
     reading.event_time = _event_time(replay)
@@ -253,7 +263,7 @@ async def backtest_from_kafka(args: Any, make: Callable[[dict, list[str]], Any],
 
     source = kafka_history(args, baseline)
     by_partition = getattr(args, "kafka_engines", "partition") == "partition"
-    names = [] if by_partition else _wanted_streams(args, definitions, None)
+    names = _no_streams(args) if by_partition else _wanted_streams(args, definitions, None)
     run = make({}, names)
     lane_of = None
     if by_partition:

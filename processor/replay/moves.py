@@ -20,9 +20,8 @@ import structlog
 from processor.bus.history import read_history, stream_range
 from processor.errors import ProcessorError
 from processor.replay.run import ClockMove, clock_move
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SLO_STREAM
 
-SLO_STREAM = "SLO"
 _CLOCK = OUTPUT_SUBJECT_PREFIXES["clock"]
 # Messages per pull of a history read; 5000 measured no faster than 1000 (bench/replay.py
 # --history-batch): nats-py's per-message delivery, not the round trips, is the cost.

@@ -79,6 +79,8 @@ class StreamReplay:
         self.tally = StreamTally()
         # The sequence a checkpoint left this stream at (restore()); None: it started empty.
         self.resumed_after: int | None = None
+        # The first sequence past the range's --to (ends_before()); None: the range has no end.
+        self._beyond_seq: int | None = None
         # Engine.ingest's decode: a backtest feeding two engines decodes each message once.
         self.decode: Callable[[bytes], Any] | None = None
 
@@ -122,19 +124,20 @@ class StreamReplay:
             self._ingest(msgs[start:])
         tally.last_seq = last_seq
 
+    def ends_before(self, seq: int) -> None:
+        """The range ends before sequence ``seq``, the stream's first message stored after ``--to``:
+        a move recorded after it, or after a later message, is not this range's. A ``--to`` by
+        stored time admits moves by their closed-through time, and with events stored long after
+        their event time (``slo simulate --fast`` into a live run) that lets in moves the live run
+        made after messages past it: made here, they would carry this replay's time past events
+        that a chained replay then reads late."""
+        if self._beyond_seq is None or seq < self._beyond_seq:
+            self._beyond_seq = seq
+
     def finish(self) -> None:
-        """The moves recorded right after the last message of the range, before the next one. Not
-        those after a later message: a range cut by stored time (``--to``) can hold moves whose
-        closed-through time is before its end but that the live run made after messages past it
-        (events published long after their event time, as ``slo simulate --fast`` does); made
-        here, they would move this replay's time past events a chained replay then reads late.
-        A stream that read nothing (nor resumed) makes the moves of the first position it has."""
-        moves = self._moves
-        if self._next_move >= len(moves):
-            return
-        held = self.tally.last_seq if self.tally.last_seq is not None else self.resumed_after
-        last_after_seq = moves[self._next_move][0] if held is None else held
-        while self._next_move < len(moves) and moves[self._next_move][0] <= last_after_seq:
+        """The moves recorded after the last message of the range (and before the first past it)."""
+        moves, beyond = self._moves, self._beyond_seq
+        while self._next_move < len(moves) and (beyond is None or moves[self._next_move][0] < beyond):
             self._move(moves[self._next_move][1])
 
     @staticmethod
@@ -210,6 +213,12 @@ class Replay:
         if subjects is not None:
             msgs = [m for m in msgs if any(subject_pattern_matches(s, m.subject) for s in subjects)]
         lane.feed(msgs)
+
+    def ends_before(self, stream: str, seq: int) -> None:
+        """``StreamReplay.ends_before`` of ``stream``'s lane (none: nothing to do)."""
+        lane = self.streams.get(stream)
+        if lane is not None:
+            lane.ends_before(seq)
 
     def finish(self) -> None:
         for lane in self.streams.values():

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import orjson
 import pytest
@@ -27,6 +28,7 @@ from processor.bus.streams import load_stream_definitions, provision_streams
 from processor.cli import main
 from processor.replay import cli as replay_cli
 from processor.replay.stored import read_export
+from processor.runtime.render import clock_message, rfc3339_ms
 from processor.simulate import Simulator
 from processor.simulate.publish import publish
 from tests.replaykit import outputs
@@ -198,12 +200,14 @@ async def test_a_sigint_stops_an_export_with_whole_lines_and_a_trailer_saying_so
         proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "export", "--nats-url", server.url,
                                  "--streams-dir", str(STREAMS_DIR), "--out", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-        while proc.poll() is None and (not out.exists() or out.stat().st_size < 1_000_000):
+        partial = tmp_path / "events.ndjson.partial"  # the export's file until it ends
+        while proc.poll() is None and (not partial.exists() or partial.stat().st_size < 1_000_000):
             await asyncio.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.to_thread(proc.communicate, timeout=30)
         assert 130 == proc.returncode, err.decode()
     assert "slo export: interrupted" in err.decode()
+    assert not partial.exists()  # renamed: an interrupted export is a valid file
     _, messages = read_export(out)
     read = list(messages)
     assert messages.end is not None and messages.end["interrupted"] is True
@@ -213,3 +217,45 @@ async def test_a_sigint_stops_an_export_with_whole_lines_and_a_trailer_saying_so
     for name, stopped in messages.end["streams"].items():
         if stopped["messages"]:
             assert stopped["last_seq"] == max(m.seq for m in read if m.stream == name)
+
+
+async def test_a_to_by_stored_time_never_makes_a_move_recorded_after_a_later_message(tmp_path, capsys):
+    # A burst published long after its event time (`slo simulate --fast` into a live run): the
+    # first half, then a moment, then the second half; the live run's idle clock then moved each
+    # stream's time on, after its last sequence. Every move's closed-through time is before that
+    # moment, so a --to there admits them by time; they came after messages it does not read.
+    events = list(Simulator(START_MS, seed=3, rate=2.0, incidents=INCIDENTS).records(END_MS))
+    async with EmbeddedServer(tmp_path / "nats") as server:
+        nc = await connect(ConnectOptions(url=server.url))
+        await provision_streams(nc, load_stream_definitions(STREAMS_DIR), structlog.get_logger("test"))
+        await _publish_after(nc, events[: len(events) // 2])
+        await asyncio.sleep(0.05)
+        cut_ms = time.time_ns() // 1_000_000
+        await asyncio.sleep(0.05)
+        await _publish_after(nc, events[len(events) // 2:])
+        js = nc.jetstream()
+        for stream in ("MARKET", "TRADE", "AI", "ANALYTICS"):
+            last_seq = (await stream_range(nc, stream)).last_seq
+            for k in range(1, 31):
+                subject, payload, msg_id = clock_message(stream, END_MS + k * 10_000, last_seq)
+                await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+        await nc.close()
+        bus = ["--config", str(CONFIG), "--streams-dir", str(STREAMS_DIR), "--nats-url", server.url]
+        cut = rfc3339_ms(cut_ms)
+
+        def run(*argv: str) -> int:
+            return main(list(argv))
+
+        assert 0 == await asyncio.to_thread(run, "replay", *bus, "--out", str(tmp_path / "whole"))
+        assert 0 == await asyncio.to_thread(run, "replay", *bus, "--to", cut, "--out", str(tmp_path / "first"))
+        assert 0 == await asyncio.to_thread(run, "replay", *bus, "--from-checkpoint", str(tmp_path / "first" / "checkpoint.bin"),
+                                            "--out", str(tmp_path / "rest"))
+        assert 0 == await asyncio.to_thread(run, "export", *bus, "--to", cut, "--out", str(tmp_path / "first.ndjson"))
+    capsys.readouterr()
+    summary = orjson.loads((tmp_path / "first" / "summary.json").read_bytes())
+    assert {0} == {s["time_moves"] for s in summary["streams"].values()}
+    whole, first, rest = (outputs(tmp_path / d) for d in ("whole", "first", "rest"))
+    assert [] == [row for row in first + rest if row[0].startswith("slo.deadletter.")]
+    assert sorted(whole) == sorted(first + rest)
+    header, _ = read_export(tmp_path / "first.ndjson")
+    assert {} == header["clock_moves"]

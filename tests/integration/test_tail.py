@@ -10,7 +10,9 @@ import sys
 
 import orjson
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from processor.bus.connect import ConnectOptions, connect
 from tests.integration.test_client import ROOT, alert_body, publish, server  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -89,3 +91,21 @@ async def test_tail_of_one_service_follows_its_outputs_of_every_kind_and_nothing
     await asyncio.sleep(1)  # the trading engine's alert 3 and the dead letter, were they delivered, would be printed
     assert 0 == await interrupt(proc)
     assert b"" == await proc.stdout.read()
+
+
+async def test_a_durable_of_everything_made_before_the_kinds_were_followed_one_by_one_still_resumes(server):  # noqa: F811
+    # `slo tail --durable` of every kind once followed slo.>: such a durable is kept, and the
+    # processor's own probes and time moves it gets are skipped.
+    nc = await connect(ConnectOptions(url=server))
+    await nc.jetstream().add_consumer("SLO", ConsumerConfig(durable_name="old", name="old", ack_policy=AckPolicy.EXPLICIT,
+                                                            deliver_policy=DeliverPolicy.NEW, filter_subject="slo.>"))
+    await nc.close()
+    probe = ("slo.probe", orjson.dumps({"sentAt": "2026-12-01T09:00:00.000Z"}))
+    await publish(server, [probe, alert_body(1), probe, BUDGET])
+    proc = await start_tail(server, "--durable", "old")
+    assert [
+        "2026-12-01T09:05:00.000Z FIRING   critical trading-engine Rule1 value=201 threshold=150 sli=s",
+        "2026-12-01T10:00:00.000Z BUDGET   api-gateway gateway_latency_p95 remaining=42.1% "
+        "policy=prioritize_reliability burn 5m=14.40 1h=6.00",
+    ] == await lines(proc, 2)
+    assert 0 == await interrupt(proc)

@@ -230,6 +230,36 @@ def test_a_chain_cut_by_stored_time_equals_the_whole_when_stored_time_is_not_eve
     assert sorted(whole) == sorted(first + rest)
 
 
+def test_a_stream_with_nothing_before_the_cut_makes_no_move_recorded_after_its_messages(tmp_path, messages):
+    # AI's events published after every other stream's: a --to before them reads nothing of AI,
+    # and the moves the live run made after AI's last message are not that range's either.
+    ai_last = [m for m in messages if m.stream != "AI"] + [m for m in messages if m.stream == "AI"]
+    fast = stored((_Event(m) for m in ai_last), stored_at_ms=T0_MS + 30 * MIN_MS)
+    ai = [m for m in fast if m.stream == "AI"]
+    last_ai_ts = max(orjson.loads(m.data)["ts"] for m in ai)
+    moves = {"AI": [(ai[-1].seq, (last_ai_ts // 10_000 + k) * 10_000) for k in range(1, 61)]}
+    path = write_export(tmp_path / "fast.ndjson", fast, clock_moves=moves)
+    cut = rfc3339_ms(ai[0].ts_ms - 1)
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--out", str(tmp_path / "whole")])
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--to", cut, "--out", str(tmp_path / "first")])
+    assert 0 == main(["replay", *BASE, "--input", str(path), "--from-checkpoint", str(tmp_path / "first" / "checkpoint.bin"),
+                      "--out", str(tmp_path / "rest")])
+    summary = orjson.loads((tmp_path / "first" / "summary.json").read_bytes())
+    assert (0, 0) == (summary["streams"]["AI"]["messages"], summary["streams"]["AI"]["time_moves"])
+    whole, first, rest = (outputs(tmp_path / d) for d in ("whole", "first", "rest"))
+    assert sorted(whole) == sorted(first + rest)
+
+
+def test_a_failed_export_leaves_an_earlier_file_of_that_name_as_it_was(capsys, tmp_path, no_nats_env):
+    earlier = tmp_path / "e.ndjson"
+    earlier.write_text("an earlier export\n")
+    line = _one_line_error(capsys, ["export", "--streams-dir", str(STREAMS_DIR), "--store-dir", str(tmp_path / "none"),
+                                    "--out", str(earlier)])
+    assert line.startswith("slo export: no --nats-url given")
+    assert "an earlier export\n" == earlier.read_text()
+    assert [earlier] == list(tmp_path.glob("e.ndjson*"))
+
+
 class _Event:
     """A stored message as the simulator's event again (subject, payload, event time)."""
 
