@@ -60,10 +60,20 @@ def decode_batch(batch: Sequence[Any], loads: Callable[[bytes], Any]) -> tuple[l
         payloads = _decode_joined(datas)
         if payloads is not None:
             return payloads, True
-    try:
-        return list(map(loads, datas)), False
-    except orjson.JSONDecodeError:
-        return [_decode_one(loads, data) for data in datas], False
+    return _decode_each(datas, loads), False
+
+
+def _decode_each(datas: list, loads: Callable[[bytes], Any]) -> list:
+    """A ``loads`` per message, in C between the messages that are not JSON (NOT_JSON there):
+    ``list.extend`` keeps what it took before one raised, so a batch with a few garbage messages
+    is not decoded twice, nor the second time message by message in Python."""
+    payloads: list = []
+    while True:
+        try:
+            payloads.extend(map(loads, datas[len(payloads):] if payloads else datas))
+            return payloads
+        except orjson.JSONDecodeError:
+            payloads.append(NOT_JSON)
 
 
 # Every byte but the braces and the newline: what ``bytes.translate`` drops to leave the
@@ -107,13 +117,6 @@ def _decode_joined(datas: list[bytes]) -> list | None:
     if len(payloads) != n or set(map(type, payloads)) != {dict}:
         return None
     return payloads
-
-
-def _decode_one(loads: Callable[[bytes], Any], data: bytes) -> Any:
-    try:
-        return loads(data)
-    except orjson.JSONDecodeError:
-        return NOT_JSON
 
 
 def ingest_batched(engine: Any, batch: Sequence[Any], loads: Callable[[bytes], Any]) -> Outputs:

@@ -153,16 +153,22 @@ def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray | None, Any, 
         chosen = rows
         selected = None
     else:
-        selected = sli.select_many(rows) if sli.select_many is not None else None
+        selected, odd = _split(sli.select_many(rows) if sli.select_many is not None else None)
         if selected is None:
             selected = np.fromiter((sli.selects(p) for p in rows), dtype=bool, count=m)
+        elif odd is not None:
+            for r in np.flatnonzero(odd).tolist():
+                selected[r] = sli.selects(rows[r])
         chosen = [p for p, ok in zip(rows, selected) if ok]
-    values = sli.observe_many(chosen) if sli.observe_many is not None else None
+    values, odd = _split(sli.observe_many(chosen) if sli.observe_many is not None else None)
     if values is not None:
+        take = refused = None
+        if odd is not None:
+            take, refused = _observe_odd(sli, chosen, values, odd)
         if selected is None:
-            return None, values, None
-        take = np.ones(len(chosen), dtype=bool)
-        refused = np.zeros(len(chosen), dtype=bool)
+            return take, values, refused
+        take = np.ones(len(chosen), dtype=bool) if take is None else take
+        refused = np.zeros(len(chosen), dtype=bool) if refused is None else refused
     else:
         values, take, refused = _observe_each(sli, chosen)
     if selected is None:
@@ -176,24 +182,42 @@ def _observe_column(sli: SliState, rows: list) -> tuple[np.ndarray | None, Any, 
     return full_take, full_values, full_refused
 
 
+def _split(result: Any) -> tuple[Any, np.ndarray | None]:
+    """A column function's answer (kinds/columnar.py) as (values or None, odd rows or None)."""
+    return result if type(result) is tuple else (result, None)
+
+
+def _observe_odd(sli: SliState, rows: list, values: np.ndarray, odd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows taken, rows refused) when the per-event observe decides the rows of ``odd``, each
+    value it observes written into ``values``: a few garbage payloads cost their own rows only."""
+    take, refused = ~odd, np.zeros(len(rows), dtype=bool)
+    _observe_rows(sli, rows, np.flatnonzero(odd).tolist(), values, take, refused)
+    return take, refused
+
+
 def _observe_each(sli: SliState, rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kind's per-event observe, row by row: for kinds without a vectorised one, and for a
-    batch where the vectorised one met a value it leaves to the reference's checks."""
+    batch where the vectorised one met values it leaves to the reference's checks."""
     m = len(rows)
-    values = np.empty(m, dtype=object)
-    take = np.zeros(m, dtype=bool)
-    refused = np.zeros(m, dtype=bool)
+    values, take, refused = np.empty(m, dtype=object), np.zeros(m, dtype=bool), np.zeros(m, dtype=bool)
+    _observe_rows(sli, rows, range(m), values, take, refused)
+    return values, take, refused
+
+
+def _observe_rows(sli: SliState, rows: list, at: Any, values: np.ndarray, take: np.ndarray,
+                  refused: np.ndarray) -> None:
+    """The per-event observe of rows ``at``: what it observes into ``values`` and ``take``, what
+    it rejects into ``refused``."""
     observe = sli.observe
-    for r, payload in enumerate(rows):
+    for r in at:
         try:
-            observed = observe(payload)
+            observed = observe(rows[r])
         except Reject:
             refused[r] = True
             continue
         if observed is not None:
             values[r] = observed
             take[r] = True
-    return values, take, refused
 
 
 def _times(engine: Any, field: str, rows: list, msgs: _Rows) -> tuple[np.ndarray, np.ndarray | None]:

@@ -29,8 +29,9 @@ EVERY_KIND_STATS = frozenset({"count", "since_last"})
 Observer = Callable[[dict], Any]
 Recorder = Callable[[Any, int, int, Any], None]  # (series, sub-window start ms, event ms, observed)
 Apply = Callable[[dict, int, Any], None]  # (payload, event ms, observed)
-# The batched engine's (engine/batch.py): observed values of many payloads at once (an array, or
-# None when some payload needs the per-event observer's checks), and a run of them into one
+# The batched engine's (engine/batch.py): observed values of many payloads at once (an array;
+# (values, odd) when the rows of ``odd`` need the per-event observer's checks; None when all
+# may), and a run of them into one
 # sub-window's bucket of a series (series, sub-window start ms, observed values in event order).
 ManyObserver = Callable[[list], Any]
 RunRecorder = Callable[[Any, int, Any], None]
@@ -108,8 +109,9 @@ class Kind:
 
     def many_observer(self, sli: Any) -> ManyObserver | None:
         """``observer`` for a list of payloads, vectorised; None: the engine calls ``observer``
-        per payload. It returns None, not a partial answer, when any payload is one the per-event
-        observer would reject or skip, so that rejections have one home."""
+        per payload. For payloads the per-event observer would reject or skip it gives no answer
+        of its own, so that rejections have one home: it returns None (every payload to the
+        observer), or ``(values, odd)``, the rows of ``odd`` to the observer (kinds/columnar.py)."""
         return None
 
     def run_recorder(self, sli: Any, ctx: RecordContext, state: Any) -> RunRecorder | None:

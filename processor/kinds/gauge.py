@@ -14,7 +14,7 @@ from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext
 from processor.kinds.latency import VALUE_YAML_FIELDS, value_fields, value_reader
 from processor.vocabulary import GAUGE_STATS
 from processor.kinds.buckets import Gauge
-from processor.kinds.columnar import number_column
+from processor.kinds.columnar import ColumnResult, number_column, or_odd
 from processor.kinds.payload import Reject
 
 __all__ = ["GaugeKind", "GaugeSli", "KIND"]
@@ -94,17 +94,16 @@ class GaugeKind(Kind):
 
 def _top_level_many(field: str, unit_to_ms: float):
     # ``observer`` over many payloads (a top-level field, no ``minus``): values only, still
-    # recorded event by event (a gauge's float sums depend on their order); any value it would
-    # refuse leaves the batch to it.
-    def observe_many(payloads: list) -> np.ndarray | None:
-        v = number_column(payloads, field)
-        if v is None:
-            return None
+    # recorded event by event (a gauge's float sums depend on their order); a value it would
+    # refuse leaves its row to it.
+    def observe_many(payloads: list) -> ColumnResult:
+        v, odd = number_column(payloads, field)  # odd: rows without a plain number, for ``observer``
         with np.errstate(over="ignore"):  # past a float after the unit: left to ``observer``
             value = v * unit_to_ms
         if len(value) and not np.isfinite(value).all():
-            return None
-        return value
+            infinite = ~np.isfinite(value)
+            odd = infinite if odd is None else odd | infinite
+        return value if odd is None else or_odd(value, odd)
 
     return observe_many
 

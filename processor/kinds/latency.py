@@ -15,7 +15,7 @@ from processor.config.fields import FieldPath
 from processor.config.model import SliConfig
 from processor.config.parse import LATENCY_UNITS_MS
 from processor.kinds.base import EVERY_KIND_STATS, Kind, RecordContext, add_latencies, add_latency
-from processor.kinds.columnar import number_column
+from processor.kinds.columnar import ColumnResult, number_column, or_odd
 from processor.kinds.event_time import read_time_ms
 from processor.kinds.payload import Reject, field_path, read_number
 from processor.kinds.sketch import MAX_TRACKABLE_MS, LatencyStore
@@ -149,17 +149,16 @@ def _top_level_observer(field: str, unit_to_ms: float):
 
 
 def _top_level_many(field: str, unit_to_ms: float):
-    # ``_top_level_observer`` over many payloads; any value it would refuse leaves the batch to it.
-    def observe_many(payloads: list) -> np.ndarray | None:
-        v = number_column(payloads, field)
-        if v is None:
-            return None
+    # ``_top_level_observer`` over many payloads; a value it would refuse leaves its row to it.
+    def observe_many(payloads: list) -> ColumnResult:
+        v, odd = number_column(payloads, field)  # odd: rows without a plain number, for the observer
         if not len(v):
             return v
         v_ms = v * unit_to_ms if unit_to_ms != 1 else v
         if np.minimum.reduce(v) < 0 or np.maximum.reduce(v_ms) > MAX_TRACKABLE_MS:  # (not .min(): no wrapper)
-            return None
-        return v_ms
+            refused = (v < 0) | (v_ms > MAX_TRACKABLE_MS)
+            odd = refused if odd is None else odd | refused
+        return v_ms if odd is None else or_odd(v_ms, odd)
 
     return observe_many
 

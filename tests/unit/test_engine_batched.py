@@ -228,3 +228,24 @@ def test_a_batch_of_scattered_subjects_gives_what_the_reference_gives():
         assert state_of(b) == state_of(r)
         # Not vacuous: the quotes' series pass their cap, in the order of the events.
         assert any(("sli", "quotes") in a.labels for a in feed(Engine(spec, fallback_ts_ms=stamp_of), batches)[0])
+
+
+def test_a_few_odd_values_leave_only_their_rows_to_the_reference_and_it_decides_them():
+    # A batch whose status and latency columns are not all plain numbers: a string, a bool and a
+    # missing field are refused (dead letters); an int past 2**53 beside them is odd too (a float
+    # column may not compare it exactly), but the reference takes it: ``status < 500`` is False
+    # for it, a bad event. The batched path decides only those rows one by one, the rest as columns.
+    odd = {3: {"status": "503"}, 4: {"status": 2**60}, 7: {"latency_ms": True}, 9: {"latency_ms": None},
+           12: {"status": 2**60 + 1, "latency_ms": 2**60}, 15: {"load": "high"}, 16: {"load": 2**60}}
+    msgs = []
+    for i in range(40):
+        body = {"ts": T0_MS + i * 200, "latency_ms": float(i), "status": 200 + i, "ok": True, "route": "a",
+                "load": float(i), **odd.get(i, {})}
+        msgs.append(Msg(SUBJECT, orjson.dumps(body), reply=str(T0_MS + i * 200)))
+    msgs.append(Msg(SUBJECT, orjson.dumps({"ts": T0_MS + 40_000, "latency_ms": 1.0, "status": 200, "ok": True}),
+                    reply=str(T0_MS + 40_000)))  # closes the boundaries: the rows' counts are published
+    batched, reference = engine(batched=True), engine(batched=False)
+    got = feed(batched, [msgs])
+    assert got == feed(reference, [msgs])
+    assert state_of(batched) == state_of(reference)
+    assert {3, 7, 9, 12, 15} == {r[0] for r in got[4]}  # rejected; 4 and 16 taken as they are
