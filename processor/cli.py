@@ -346,7 +346,8 @@ def _add_history_commands(commands: Any) -> None:
         "Ctrl-C: the file keeps its whole lines and ends with a trailer marked interrupted; exit 130.",
     )
     _add_range_arguments(export, "every stream of --streams-dir but SLO")
-    export.add_argument("--out", default=None, metavar="FILE", help="the file to write (events.ndjson or events.ndjson.gz)")
+    export.add_argument("--out", default=None, metavar="FILE",
+                        help="the file to write (events.ndjson or events.ndjson.gz), as FILE.partial until it ends")
     export.add_argument("--checkpoint-out", default=None, metavar="FILE",
                         help="also save the checkpoint a live `slo run` keeps in the KV bucket to FILE (for `slo replay "
                         "--from-checkpoint FILE`); without --from, --out then holds the events after it")
