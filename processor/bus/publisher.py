@@ -7,7 +7,7 @@ subjects under one wildcard inbox, a callback collects the PubAcks, and the call
 
 from __future__ import annotations
 
-__all__ = ["OutMessage", "Publisher"]
+__all__ = ["OutMessage", "Publisher", "Sent"]
 
 import asyncio
 import itertools
@@ -36,6 +36,17 @@ class OutMessage:
     # Stable id of what this message says (e.g. an alert transition): the stream drops a second
     # copy within its duplicate_window, whichever replica or restart publishes it.
     msg_id: str | None = None
+
+
+class Sent:
+    """What ``Publisher.send_all`` sent, for ``wait_all``: the messages, their PubAcks' batch,
+    their reply tokens and the connection's reconnect count when they went out."""
+
+    __slots__ = ("messages", "batch", "tokens", "reconnects")
+
+    def __init__(self, messages: Sequence[OutMessage], batch: _Batch, reconnects: int) -> None:
+        self.messages, self.batch, self.reconnects = messages, batch, reconnects
+        self.tokens: list[str] = []
 
 
 class _Batch:
@@ -79,22 +90,27 @@ class Publisher:
 
     async def publish_all(self, messages: Sequence[OutMessage], timeout_s: float = 5.0) -> None:
         """Publish every message; return once JetStream has stored (or deduplicated) all of them."""
+        sent = await self.send_all(messages)
+        if sent is not None:
+            await self.wait_all(sent, timeout_s)
+
+    async def send_all(self, messages: Sequence[OutMessage]) -> Sent | None:
+        """Publish every message without waiting for the PubAcks (``wait_all`` waits for them);
+        None when there is nothing to send."""
         if not messages:
-            return
+            return None
         refusals = denials(self._nc)
         refusals.check()
         for message in messages:
             refusals.expect(message.subject)
         await self._ensure_subscribed()
-        loop = asyncio.get_running_loop()
-        batch = _Batch([m.subject for m in messages], loop.create_future())
-        reconnects = self._reconnects()
-        tokens = []
+        sent = Sent(messages, _Batch([m.subject for m in messages], asyncio.get_running_loop().create_future()),
+                    self._reconnects())
         try:
             for index, message in enumerate(messages):
                 token = str(next(self._counter))
-                tokens.append(token)
-                self._waiting[token] = (batch, index)
+                sent.tokens.append(token)
+                self._waiting[token] = (sent.batch, index)
                 headers = message.headers
                 if message.msg_id is not None:
                     headers = {**headers, MSG_ID_HEADER: message.msg_id} if headers else {
@@ -106,24 +122,37 @@ class Publisher:
                     reply=f"{self._inbox}.{token}",
                     headers=headers,
                 )
-            if not await self._acked(batch, timeout_s, reconnects):
+        except nats.errors.Error as exc:
+            self._forget(sent)
+            raise BusError(f"publish to {messages[len(sent.tokens) - 1].subject}: {exc}") from exc
+        except BaseException:
+            self._forget(sent)
+            raise
+        return sent
+
+    async def wait_all(self, sent: Sent, timeout_s: float = 5.0) -> None:
+        """Return once JetStream has stored (or deduplicated) every message ``send_all`` sent."""
+        batch = sent.batch
+        try:
+            if not await self._acked(batch, timeout_s, sent.reconnects):
                 missing = next(
-                    (messages[i].subject for t, (b, i) in self._waiting.items() if b is batch),
+                    (sent.messages[i].subject for t, (b, i) in self._waiting.items() if b is batch),
                     "?",
                 )
-                waited = "the connection was replaced" if self._reconnects() != reconnects else (
+                waited = "the connection was replaced" if self._reconnects() != sent.reconnects else (
                     f"no acknowledgement from JetStream within {timeout_s:g} s")
                 raise BusError(
-                    f"publish to {missing}: {waited} ({batch.remaining} of {len(messages)} unacknowledged)"
+                    f"publish to {missing}: {waited} ({batch.remaining} of {len(sent.messages)} unacknowledged)"
                 ) from None
-        except nats.errors.Error as exc:
-            raise BusError(f"publish to {messages[len(tokens) - 1].subject}: {exc}") from exc
         finally:
-            for token in tokens:
-                self._waiting.pop(token, None)
+            self._forget(sent)
         if batch.error is not None:
             raise BusError(batch.error)
         self.duplicates += batch.duplicates
+
+    def _forget(self, sent: Sent) -> None:
+        for token in sent.tokens:
+            self._waiting.pop(token, None)
 
     def _reconnects(self) -> int:
         return int(self._nc.stats.get("reconnects", 0))

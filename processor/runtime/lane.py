@@ -5,6 +5,10 @@ letters and wait for their PubAcks, ack the batch's last message (AckPolicy.ALL)
 anywhere before the ack redelivers the batch; the outputs' ``Nats-Msg-Id`` make the republish a
 no-op in the stream. When the stream is idle, the lane's idle clock moves event time instead.
 
+The wait for a batch's PubAcks, and its ack, run in a task (``_confirm``) while the lane pulls and
+ingests the next batch; that batch's outputs are sent, and a checkpoint snapshots the engine,
+only once the task has ended (``_settle``): one batch at most is waiting for the bus.
+
 The bus monitor's lane has no stream: it applies the monitor's measurements every interval, the
 same way, and acks nothing.
 """
@@ -27,7 +31,7 @@ from processor.engine import Engine, Outputs
 from processor.errors import BusError, PermissionDeniedError
 from processor.runtime import heap
 from processor.runtime.idle import IdleClock
-from processor.runtime.outbox import Outbox
+from processor.runtime.outbox import Delivery, Outbox
 from processor.runtime.stopping import stop_aware_sleep
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
@@ -93,9 +97,14 @@ class Lane:
         self.changes_saved = 0  # ... of which the last stored checkpoint holds
         self.saved = saved
         self.unsafe = False
-        # (first, last) stream sequence of the batch being applied, until it is acked: what a
-        # stop that cannot finish it leaves for redelivery.
+        # (first, last) stream sequence of the batches applied and not yet acked: what a stop
+        # that cannot finish them leaves for redelivery.
         self.in_hand: tuple[int, int] | None = None
+        # The last stream sequence applied (acked or not): what a time move comes after.
+        self.applied_seq = self.stats.last_seq
+        # The last batch's outputs being confirmed, then the batch acked (``_confirm``): the next
+        # batch is evaluated meanwhile, instead of after the PubAcks.
+        self._confirming: asyncio.Task[bool] | None = None
         self._stall = stall  # test-only (runtime/testhooks.py)
         self.telemetry = telemetry  # /metrics and /readyz (runtime/http.py), when served
 
@@ -109,6 +118,8 @@ class Lane:
         self.idle.start()
         with heap.held():  # the collector's settings while lanes run (runtime/heap.py)
             await self._pull_and_apply(stop)
+            async with self.lock:
+                await self._settle()
 
     async def _pull_and_apply(self, stop: asyncio.Event) -> None:
         puller = self.puller
@@ -154,18 +165,22 @@ class Lane:
             events = await monitor.sample()
             async with self.lock:
                 await self.apply([LocalMsg(subject, data) for subject, data in events])
+                await self._settle()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     async def apply(self, msgs: Sequence[Any]) -> None:
         """Ingest a batch and, if the stream is idle (no event time moved for a while, whether
-        messages came or not), move event time; publish the outputs, then ack the batch. Call
-        under ``lock``."""
+        messages came or not), move event time; send the outputs, and confirm them and ack the
+        batch in the background (``_confirm``): the batch before is confirmed and acked first,
+        after this one's engine work, so that the PubAcks' wait overlaps it. Call under ``lock``."""
         engine = self.engine
         started_s = time.perf_counter()
         now_s = self.idle.now()
         before = (engine.max_ts_ms, engine.closed_until_ms)
         try:
+            if self._confirming is not None and self._confirming.done() and not await self._settle():
+                return  # the batch before could not be confirmed: nothing more is sent
             out = self._ingest(msgs) if msgs else None
             if engine.max_ts_ms == before[0]:
                 # Nothing moved event time: the stream is idle for the windows even while messages
@@ -181,18 +196,46 @@ class Lane:
             if out is None:
                 return
             self.idle.applied(before[0], engine.max_ts_ms, now_s)
-            if not await self.outbox.deliver(self.stream, msgs, out, self._after_seq(msgs)):
+            after_seq = self._after_seq(msgs)
+            if not await self._settle():
+                return
+            delivery = await self.outbox.send(self.stream, msgs, out, after_seq)
+            if delivery is None:
                 self.unsafe = True
                 return
-            await self._ack(msgs)
+            moved_time = (engine.max_ts_ms, engine.closed_until_ms) != before
+            self._confirming = asyncio.create_task(self._confirm(msgs, delivery, moved_time, started_s),
+                                                   name=f"confirm-{self.stream}")
+            await asyncio.sleep(0)  # the outputs written out now, before the next batch's engine work
         except BaseException:
             # The engine holds effects (of a batch, or of part of one if the engine failed) that
             # may not be stored: never checkpoint them.
             self.unsafe = True
             raise
-        self._count(msgs, out, moved=(engine.max_ts_ms, engine.closed_until_ms) != before)
+
+    async def _confirm(self, msgs: Sequence[Any], delivery: Delivery, moved: bool, started_s: float) -> bool:
+        """The outputs stored, then the batch acked and counted; False (and the lane unsafe) when
+        the processor stopped before the bus took them."""
+        try:
+            if not await self.outbox.confirm(self.stream, delivery):
+                self.unsafe = True
+                return False
+            await self._ack(msgs)
+        except BaseException:
+            self.unsafe = True
+            raise
+        self._count(msgs, delivery.out, moved=moved)
         if self.telemetry is not None:
-            self.telemetry.applied(self.stream, msgs, out, time.perf_counter() - started_s)
+            self.telemetry.applied(self.stream, msgs, delivery.out, time.perf_counter() - started_s)
+        return True
+
+    async def _settle(self) -> bool:
+        """Wait for the batch being confirmed (``_confirm``), if any; False when it could not be
+        (the lane is then unsafe). Under ``lock``, or from the lane itself."""
+        task, self._confirming = self._confirming, None
+        if task is None:
+            return not self.unsafe
+        return await task
 
     async def _idle_watermark(self, now_s: float) -> int | None:
         """Where the idle clock moves event time now, or None."""
@@ -227,11 +270,13 @@ class Lane:
         """The stream sequence a time move of this batch comes after (None: no stream)."""
         if self.puller is None:
             return None
-        return stream_sequence(msgs[-1].reply) if msgs else self.stats.last_seq
+        return stream_sequence(msgs[-1].reply) if msgs else self.applied_seq
 
     def _ingest(self, msgs: Sequence[Any]) -> Outputs:
         if self.puller is not None:
-            self.in_hand = (stream_sequence(msgs[0].reply), stream_sequence(msgs[-1].reply))
+            self.applied_seq = stream_sequence(msgs[-1].reply)
+            first = self.in_hand[0] if self.in_hand is not None else stream_sequence(msgs[0].reply)
+            self.in_hand = (first, self.applied_seq)
             if self._stall is not None and self._stall.reached("engine"):
                 self._stall.block_loop(self.log, stream=self.stream, in_hand=self.in_hand)
         return self.engine.ingest(msgs)
@@ -239,8 +284,9 @@ class Lane:
     async def _ack(self, msgs: Sequence[Any]) -> None:
         if not msgs or self.puller is None:
             return
-        self.stats.last_seq = stream_sequence(msgs[-1].reply)
-        self.in_hand = None
+        last_seq = self.stats.last_seq = stream_sequence(msgs[-1].reply)
+        # A batch applied after this one (its outputs still being sent) stays in hand.
+        self.in_hand = None if self.in_hand is None or self.in_hand[1] <= last_seq else (last_seq + 1, self.in_hand[1])
         try:
             await self.puller.ack(msgs[-1])
         except BusError as exc:
@@ -267,7 +313,9 @@ class Lane:
             # Without the lock: a lane cut off in the middle of a batch may still hold it.
             return self.saved, None
         async with self.lock:
-            if self.unsafe or not self.dirty:
+            # A batch still being confirmed is in the engine: the snapshot waits until it is
+            # stored and acked (or the lane turned unsafe).
+            if not await self._settle() or self.unsafe or not self.dirty:
                 return self.saved, None
             self.saved = (self.stats.last_seq, self.engine.snapshot())
             return self.saved, self.changes

@@ -10,7 +10,7 @@ logged: one line per alert transition and per action, one line per batch for its
 
 from __future__ import annotations
 
-__all__ = ["PUBLISH_BACKOFF", "Outbox", "OutputPublisher", "render_outputs"]
+__all__ = ["PUBLISH_BACKOFF", "Delivery", "Outbox", "OutputPublisher", "render_outputs"]
 
 import asyncio
 import time
@@ -96,6 +96,16 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
     return messages
 
 
+class Delivery:
+    """A batch's outputs between ``Outbox.send`` and ``Outbox.confirm``."""
+
+    __slots__ = ("messages", "out", "started_s", "sent")
+
+    def __init__(self, messages: list[OutMessage], out: Outputs, started_s: float) -> None:
+        self.messages, self.out, self.started_s = messages, out, started_s
+        self.sent: Any = None  # Publisher.send_all's, when the messages went out already
+
+
 class Outbox:
     """Publishes the outputs of the lanes through one publisher; gives up only once stopping."""
 
@@ -121,10 +131,16 @@ class Outbox:
         """Log, render and publish a batch's outputs; False if the processor stopped before the
         bus took them (the batch must then stay unacked and out of every checkpoint).
         ``after_seq``: see ``render_outputs``."""
+        delivery = await self.send(stream, msgs, out, after_seq)
+        return delivery is not None and await self.confirm(stream, delivery)
+
+    async def send(self, stream: str, msgs: Sequence[Any], out: Outputs, after_seq: int | None = None) -> Delivery | None:
+        """``deliver``'s first half: log and render the outputs and send them, without waiting for
+        the bus to store them (``confirm`` waits); None when this instance may not publish."""
         if not self._may_act():
             self._log.warning("publish.fenced", stream=stream, note="this instance lost its lease: nothing published, "
                               "the batch stays unacked for the active instance")
-            return False
+            return None
         messages = render_outputs(stream, msgs, out, self.publisher.max_payload, self._runbook_base_url, after_seq,
                                   self._partition)
         self._log_outputs(stream, msgs, out, messages)
@@ -134,19 +150,42 @@ class Outbox:
             kept = messages[: stall.keep]
             await self.publisher.publish_all(kept)
             await stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
-        started_s = time.perf_counter()
-        if not await self.publish(stream, messages):
+        delivery = Delivery(messages, out, time.perf_counter())
+        send_all = getattr(self.publisher, "send_all", None)  # a publisher that only publishes whole: confirm does
+        if messages and send_all is not None:
+            try:
+                delivery.sent = await send_all(messages)
+            except PermissionDeniedError:
+                raise
+            except BusError as exc:  # confirm publishes them again, until the bus takes them
+                self._log.warning("publish.retrying", stream=stream, error=str(exc), retry_in_s=0)
+        return delivery
+
+    async def confirm(self, stream: str, delivery: Delivery) -> bool:
+        """``deliver``'s second half: wait until the bus has stored what ``send`` sent (sent
+        again while it is unavailable); False if the processor stopped first."""
+        if not await self.publish(stream, delivery.messages, delivery.sent):
             return False
+        out = delivery.out
         if self.telemetry is not None:
-            self.telemetry.published(out, time.perf_counter() - started_s if messages else None)
+            self.telemetry.published(out, time.perf_counter() - delivery.started_s if delivery.messages else None)
         if out.alerts and self.alert_sink is not None:
             self.alert_sink(out.alerts)
         return True
 
-    async def publish(self, stream: str, messages: list[OutMessage]) -> bool:
-        """Publish until every message is stored, retrying while the bus is unavailable."""
+    async def publish(self, stream: str, messages: list[OutMessage], sent: Any = None) -> bool:
+        """Publish until every message is stored, retrying while the bus is unavailable; ``sent``:
+        they were sent already (``Publisher.send_all``), the first attempt only waits for them."""
         if not messages:
             return True
+        first = [sent]
+
+        async def attempt() -> None:
+            already, first[0] = first[0], None
+            if already is not None:
+                await self.publisher.wait_all(already)  # type: ignore[attr-defined]
+            else:
+                await self.publisher.publish_all(messages)
 
         def keep_trying(exc: Exception) -> bool:
             # A refusal is not an outage: it never passes, and the processor stops on it.
@@ -157,7 +196,7 @@ class Outbox:
 
         try:
             await retry(
-                lambda: self.publisher.publish_all(messages),
+                attempt,
                 backoff=self._backoff,
                 retry_if=keep_trying,
                 on_retry=retrying,

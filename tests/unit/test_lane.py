@@ -9,6 +9,7 @@ import structlog
 from processor.engine import Outputs
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane, LocalMsg
+from processor.runtime.outbox import Delivery
 
 
 class EngineFailingAtItsSecondBatch:
@@ -34,7 +35,10 @@ class EngineFailingAtItsSecondBatch:
 class OutboxTakingEverything:
     """Stands in for the outbox: the bus takes every batch's outputs at once."""
 
-    async def deliver(self, stream, msgs, out, after_seq=None) -> bool:
+    async def send(self, stream, msgs, out, after_seq=None) -> Delivery:
+        return Delivery([], out, 0.0)
+
+    async def confirm(self, stream, delivery) -> bool:
         return True
 
 
@@ -63,13 +67,13 @@ class PullerWithPending:
         pass
 
 
-class OutboxKeepingEverything:
+class OutboxKeepingEverything(OutboxTakingEverything):
     def __init__(self) -> None:
         self.delivered: list = []
 
-    async def deliver(self, stream, msgs, out, after_seq=None) -> bool:
+    async def send(self, stream, msgs, out, after_seq=None) -> Delivery:
         self.delivered.append((after_seq, out))
-        return True
+        return Delivery([], out, 0.0)
 
 
 async def test_a_stream_that_never_had_an_event_starts_its_time_on_the_wall_clock_once_it_holds_nothing():
@@ -168,3 +172,75 @@ async def test_what_is_built_before_the_lane_runs_is_frozen_out_of_the_collector
     # ... and all of it is given back to the collector when the lane ends.
     assert 0 == gc.get_freeze_count()
     assert threshold == gc.get_threshold()
+
+
+class CountingEngine(EngineFailingAtItsSecondBatch):
+    """Applies every batch; notes what it had applied when asked for a snapshot."""
+
+    def ingest(self, msgs) -> Outputs:
+        self.applied += 1
+        return Outputs(accepted=len(msgs))
+
+    def snapshot(self) -> dict:
+        return {"batches": self.applied}
+
+
+class OutboxWaitingForTheBus(OutboxTakingEverything):
+    """The bus stores a batch's outputs only when the test says so."""
+
+    def __init__(self) -> None:
+        self.stored: list = []
+        self.release = None
+
+    async def confirm(self, stream, delivery) -> bool:
+        import asyncio
+
+        self.release = asyncio.get_running_loop().create_future()
+        await self.release
+        self.stored.append(delivery.out.accepted)
+        return True
+
+
+class AckingPuller:
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    async def ack(self, msg) -> None:
+        self.acked.append(int(msg.reply))
+
+
+def _stream_batch(first: int, n: int) -> list:
+    return [LocalMsg("s.x", b"{}", reply=str(seq)) for seq in range(first, first + n)]
+
+
+async def test_the_next_batch_is_evaluated_while_the_outputs_before_it_wait_for_the_bus(monkeypatch):
+    import asyncio
+
+    from processor.runtime import lane as lane_module
+
+    monkeypatch.setattr(lane_module, "stream_sequence", int)  # these batches' replies are their sequences
+    engine, outbox, puller = CountingEngine(), OutboxWaitingForTheBus(), AckingPuller()
+    lane = Lane("S", engine, outbox, IdleClock(1.0), puller=puller, saved=(0, {"batches": 0}),  # type: ignore[arg-type]
+                log=structlog.get_logger())
+    async with lane.lock:
+        await lane.apply(_stream_batch(1, 3))  # sent; its PubAcks not yet in
+    assert (1, [], []) == (engine.applied, outbox.stored, puller.acked)
+    second = asyncio.create_task(_apply(lane, _stream_batch(4, 2)))
+    await asyncio.sleep(0.01)
+    # The second batch is evaluated, but not sent or acked before the first is stored and acked.
+    assert (2, [], [], (1, 5)) == (engine.applied, outbox.stored, puller.acked, lane.in_hand)
+    outbox.release.set_result(None)
+    await second
+    assert ([3], [3], (4, 5)) == (outbox.stored, puller.acked, lane.in_hand)
+    # A checkpoint waits for the batch being confirmed: it never holds an unstored batch's effects.
+    checkpoint = asyncio.create_task(lane.checkpoint_state())
+    await asyncio.sleep(0.01)
+    assert not checkpoint.done()
+    outbox.release.set_result(None)
+    assert ((5, {"batches": 2}), 2) == await checkpoint
+    assert ([3, 2], [3, 5], None) == (outbox.stored, puller.acked, lane.in_hand)
+
+
+async def _apply(lane: Lane, msgs: list) -> None:
+    async with lane.lock:
+        await lane.apply(msgs)

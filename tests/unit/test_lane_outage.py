@@ -14,6 +14,7 @@ from processor.errors import BusError
 from processor.replay.stored import StoredMsg
 from processor.runtime.idle import IdleClock
 from processor.runtime.lane import PENDING_TIMEOUT_S, Lane
+from processor.runtime.outbox import Delivery
 from tests.unit.test_engine_never_seen import CONFIG
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -40,8 +41,11 @@ class Outbox:
     def __init__(self) -> None:
         self.moves: list[int] = []
 
-    async def deliver(self, stream, msgs, out, after_seq=None) -> bool:
+    async def send(self, stream, msgs, out, after_seq=None) -> Delivery:
         self.moves += out.time_moves
+        return Delivery([], out, 0.0)
+
+    async def confirm(self, stream, delivery) -> bool:
         return True
 
 
