@@ -1,7 +1,7 @@
 """One consumed stream's loop: pull a batch -> ``engine.ingest`` -> outbox -> ack.
 
-A lane does, in this order and nothing else: pull a batch, ingest it, publish the alerts and dead
-letters and wait for their PubAcks, ack the batch's last message (AckPolicy.ALL). A crash
+A lane does, for each batch in this order and nothing else: pull it, ingest it, publish the alerts
+and dead letters and wait for their PubAcks, ack the batch's last message (AckPolicy.ALL). A crash
 anywhere before the ack redelivers the batch; the outputs' ``Nats-Msg-Id`` make the republish a
 no-op in the stream. When the stream is idle, the lane's idle clock moves event time instead.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 __all__ = ["PULL_BACKOFF", "Lane", "LocalMsg", "StreamStats"]
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Sequence
@@ -97,9 +98,8 @@ class Lane:
         self.changes_saved = 0  # ... of which the last stored checkpoint holds
         self.saved = saved
         self.unsafe = False
-        # (first, last) stream sequence of the batches applied and not yet acked: what a stop
-        # that cannot finish them leaves for redelivery.
-        self.in_hand: tuple[int, int] | None = None
+        # (first, last) stream sequence of each batch applied and not yet acked, oldest first.
+        self._unacked: collections.deque[tuple[int, int]] = collections.deque()
         # The last stream sequence applied (acked or not): what a time move comes after.
         self.applied_seq = self.stats.last_seq
         # The last batch's outputs being confirmed, then the batch acked (``_confirm``): the next
@@ -107,6 +107,12 @@ class Lane:
         self._confirming: asyncio.Task[bool] | None = None
         self._stall = stall  # test-only (runtime/testhooks.py)
         self.telemetry = telemetry  # /metrics and /readyz (runtime/http.py), when served
+
+    @property
+    def in_hand(self) -> tuple[int, int] | None:
+        """(first, last) stream sequence of the batches applied and not yet acked: what a stop
+        that cannot finish them leaves for redelivery."""
+        return (self._unacked[0][0], self._unacked[-1][1]) if self._unacked else None
 
     @property
     def dirty(self) -> bool:
@@ -117,7 +123,11 @@ class Lane:
         assert self.puller is not None, "the bus monitor's lane runs with run_measurements()"
         self.idle.start()
         with heap.held():  # the collector's settings while lanes run (runtime/heap.py)
-            await self._pull_and_apply(stop)
+            try:
+                await self._pull_and_apply(stop)
+            except BaseException:
+                await self._abandon()
+                raise
             async with self.lock:
                 await self._settle()
 
@@ -229,6 +239,19 @@ class Lane:
             self.telemetry.applied(self.stream, msgs, delivery.out, time.perf_counter() - started_s)
         return True
 
+    async def _abandon(self) -> None:
+        """The lane ends on an error or is cut off: a batch still being confirmed is cut off too
+        (it stays unacked, and the lane unsafe: out of every checkpoint)."""
+        task, self._confirming = self._confirming, None
+        if task is None:
+            return
+        self.unsafe = True
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        if not task.cancelled() and task.exception() is not None:
+            self.log.warning("lane.confirm_failed", stream=self.stream, error=repr(task.exception()))
+
     async def _settle(self) -> bool:
         """Wait for the batch being confirmed (``_confirm``), if any; False when it could not be
         (the lane is then unsafe). Under ``lock``, or from the lane itself."""
@@ -275,8 +298,7 @@ class Lane:
     def _ingest(self, msgs: Sequence[Any]) -> Outputs:
         if self.puller is not None:
             self.applied_seq = stream_sequence(msgs[-1].reply)
-            first = self.in_hand[0] if self.in_hand is not None else stream_sequence(msgs[0].reply)
-            self.in_hand = (first, self.applied_seq)
+            self._unacked.append((stream_sequence(msgs[0].reply), self.applied_seq))
             if self._stall is not None and self._stall.reached("engine"):
                 self._stall.block_loop(self.log, stream=self.stream, in_hand=self.in_hand)
         return self.engine.ingest(msgs)
@@ -285,8 +307,8 @@ class Lane:
         if not msgs or self.puller is None:
             return
         last_seq = self.stats.last_seq = stream_sequence(msgs[-1].reply)
-        # A batch applied after this one (its outputs still being sent) stays in hand.
-        self.in_hand = None if self.in_hand is None or self.in_hand[1] <= last_seq else (last_seq + 1, self.in_hand[1])
+        while self._unacked and self._unacked[0][1] <= last_seq:  # a batch applied after it stays in hand
+            self._unacked.popleft()
         try:
             await self.puller.ack(msgs[-1])
         except BusError as exc:
@@ -314,8 +336,11 @@ class Lane:
             return self.saved, None
         async with self.lock:
             # A batch still being confirmed is in the engine: the snapshot waits until it is
-            # stored and acked (or the lane turned unsafe).
-            if not await self._settle() or self.unsafe or not self.dirty:
+            # stored and acked (or the lane turned unsafe). Its result, and any error, stay the
+            # lane's own to take (``_settle``): a refusal must end the lane, not the checkpoint.
+            if self._confirming is not None:
+                await asyncio.wait({self._confirming})
+            if self.unsafe or not self.dirty:
                 return self.saved, None
             self.saved = (self.stats.last_seq, self.engine.snapshot())
             return self.saved, self.changes

@@ -96,6 +96,10 @@ def render_outputs(stream: str, msgs: Sequence[Any], out: Outputs, max_payload: 
     return messages
 
 
+class _Fenced(Exception):
+    """The lease was lost between two attempts to publish a batch's outputs."""
+
+
 class Delivery:
     """A batch's outputs between ``Outbox.send`` and ``Outbox.confirm``."""
 
@@ -146,7 +150,7 @@ class Outbox:
         self._log_outputs(stream, msgs, out, messages)
         # A stream's batch (its messages have a reply subject), not the bus monitor's.
         stall = self._stall
-        if stall is not None and len(messages) > stall.keep and msgs[0].reply and stall.reached("publish"):
+        if stall is not None and msgs and len(messages) > stall.keep and msgs[0].reply and stall.reached("publish"):
             kept = messages[: stall.keep]
             await self.publisher.publish_all(kept)
             await stall.forever(self._log, stream=stream, published=len(kept), of=len(messages))
@@ -184,6 +188,8 @@ class Outbox:
             already, first[0] = first[0], None
             if already is not None:
                 await self.publisher.wait_all(already)  # type: ignore[attr-defined]
+            elif not self._may_act():
+                raise _Fenced  # this instance lost its lease while the bus was away: no re-send
             else:
                 await self.publisher.publish_all(messages)
 
@@ -204,6 +210,10 @@ class Outbox:
             )
         except PermissionDeniedError:
             raise
+        except _Fenced:
+            self._log.warning("publish.fenced", stream=stream, note="this instance lost its lease: not published "
+                              "again, the batch stays unacked for the active instance")
+            return False
         except BusError as exc:
             # Only a stop ends the retries on a BusError: the batch stays unacked.
             self._log.error("publish.abandoned", stream=stream, error=str(exc),

@@ -3,9 +3,10 @@
 One engine per consumed JetStream stream (each stream is its own time domain, see engine/core.py),
 assigned by ``topology``; one ``Lane`` per stream that pulls, ingests, publishes through the
 ``Outbox`` and acks; a ``Checkpointer`` that restores every engine at start and saves them all
-every interval and at the end. A stop is noticed by each lane between batches, so the batch in
-hand is published and acked before its lane ends; only a lane still waiting for the bus after
-``LANE_GRACE_S`` is cancelled, its batch left unacked and out of the checkpoint (redelivered on
+every interval and at the end. A stop is noticed by each lane between batches, so the batches in
+hand (the one evaluated, and the one before it still waiting for its PubAcks: runtime/lane.py) are
+published and acked before its lane ends; only a lane still waiting for the bus after
+``LANE_GRACE_S`` is cancelled, its batches left unacked and out of the checkpoint (redelivered on
 restart). Every wait of the shutdown is bounded (``runtime/stopping.py``).
 """
 
@@ -257,7 +258,7 @@ class Processor:
             self._stop.set()
 
     async def _finish_lanes(self, lanes: list[asyncio.Task[None]], checkpoints: asyncio.Task[None]) -> None:
-        """Give the lanes ``LANE_GRACE_S`` to finish their batch in hand (and a periodic checkpoint
+        """Give the lanes ``LANE_GRACE_S`` to finish their batches in hand (and a periodic checkpoint
         under way as long to end), then cut off what still waits for the bus."""
         _, late = await asyncio.wait([*lanes, checkpoints], timeout=LANE_GRACE_S)
         for task in late:
@@ -318,7 +319,7 @@ class Processor:
                            note="alerts are still published on slo.alerts, no longer sent to Alertmanager")
 
     def positions(self) -> dict[str, dict[str, Any]]:
-        """Per stream: the last sequence acked, the batch in hand, the last one checkpointed."""
+        """Per stream: the last sequence acked, the batches in hand, the last one checkpointed."""
         return {
             name: {"acked_seq": lane.stats.last_seq, "unacked": _seq_range(lane.in_hand),
                    "checkpoint_seq": _saved_seq(lane)}

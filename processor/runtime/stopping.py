@@ -1,6 +1,6 @@
 """Stopping promptly: SIGINT/SIGTERM, how long each step of a shutdown may wait, and a watchdog.
 
-A stop lets every lane finish the batch in hand (engine, publish, PubAcks, ack), then writes the
+A stop lets every lane finish the batches in hand (engine, publish, PubAcks, ack), then writes the
 final checkpoint and closes the connection. Each of those waits is bounded, so that the process is
 gone within ``STOP_DEADLINE_S`` of the signal whatever the bus does:
 

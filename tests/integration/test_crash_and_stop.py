@@ -142,9 +142,10 @@ async def test_sigterm_stops_within_10s_whatever_the_processor_is_doing_and_a_re
         total = last_seqs["ANALYTICS"]
         runs = Runs(server.url, tmp_path)
         try:
-            # Consuming a backlog in big batches: the batch in hand is finished, published, acked
-            # and checkpointed, and the checkpoint is where the acks are. (First, from the start:
-            # in 5000-event batches it stops at 5000 or 10000 of ANALYTICS' 15,472.)
+            # Consuming a backlog in big batches: the batches in hand are finished, published,
+            # acked and checkpointed, and the checkpoint is where the acks are. (First, from the
+            # start: in 5000-event batches it stops at 5000, 10000 or 15000 of ANALYTICS' 15,472:
+            # the batch being evaluated and the one before it, waiting for its PubAcks, both end.)
             run = runs.start(batch_size=5000)
             await reach(run, js, 0.1, total)
             await stopped_within_10s(run)
@@ -158,8 +159,9 @@ async def test_sigterm_stops_within_10s_whatever_the_processor_is_doing_and_a_re
             [forced] = run.logged("processor.stop_forced")
             assert ("stop deadline", True) == (forced["reason"], forced["progress"]["ANALYTICS"]["acked_seq"] < total)
 
-            # Blocked on a publish that never completes: cut off, its batch left unacked.
-            run = runs.start({**OFTEN, "SLO_TEST_STALL": "publish:2:3"}, batch_size=250)
+            # Blocked on a publish that never completes: cut off, its batch left unacked. (The
+            # first batch with outputs to publish: what is left of the backlog may hold few.)
+            run = runs.start({**OFTEN, "SLO_TEST_STALL": "publish:1:1"}, batch_size=250)
             stalled = await run.wait_for_log("test.stalled")
             await stopped_within_10s(run)
             [unfinished] = run.logged("lane.unfinished")

@@ -244,3 +244,25 @@ async def test_the_next_batch_is_evaluated_while_the_outputs_before_it_wait_for_
 async def _apply(lane: Lane, msgs: list) -> None:
     async with lane.lock:
         await lane.apply(msgs)
+
+
+async def test_a_refusal_met_while_a_checkpoint_waits_for_the_bus_still_ends_the_lane(monkeypatch):
+    import asyncio
+
+    from processor.errors import PermissionDeniedError
+    from processor.runtime import lane as lane_module
+
+    monkeypatch.setattr(lane_module, "stream_sequence", int)
+    engine, outbox, puller = CountingEngine(), OutboxWaitingForTheBus(), AckingPuller()
+    lane = Lane("S", engine, outbox, IdleClock(1.0), puller=puller, saved=(0, {"batches": 0}),  # type: ignore[arg-type]
+                log=structlog.get_logger())
+    await _apply(lane, _stream_batch(1, 3))
+    checkpoint = asyncio.create_task(lane.checkpoint_state())
+    await asyncio.sleep(0.01)
+    outbox.release.set_exception(PermissionDeniedError("publish to slo.alerts.x: permissions violation"))
+    # The checkpoint keeps what was saved; the refusal is the lane's, raised where it goes on.
+    assert ((0, {"batches": 0}), None) == await checkpoint
+    assert lane.unsafe and [] == puller.acked
+    with pytest.raises(PermissionDeniedError):
+        await _apply(lane, _stream_batch(4, 2))
+    assert 1 == engine.applied  # the batch after it is not evaluated
