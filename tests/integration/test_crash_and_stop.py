@@ -144,9 +144,10 @@ async def test_sigterm_stops_within_10s_whatever_the_processor_is_doing_and_a_re
         try:
             # Consuming a backlog in big batches: the batches in hand are finished, published,
             # acked and checkpointed, and the checkpoint is where the acks are. (First, from the
-            # start: in 5000-event batches it stops at 5000, 10000 or 15000 of ANALYTICS' 15,472:
-            # the batch being evaluated and the one before it, waiting for its PubAcks, both end.)
-            run = runs.start(batch_size=5000)
+            # start: in 3000-event batches it stops at 3000, 6000 or 9000 of ANALYTICS' 15,472:
+            # the batch being evaluated and the one before it, waiting for its PubAcks, both end;
+            # the rest is left for the runs below, which each need batches with outputs.)
+            run = runs.start(batch_size=3000)
             await reach(run, js, 0.1, total)
             await stopped_within_10s(run)
             acked = await acked_seq(js, "ANALYTICS")
