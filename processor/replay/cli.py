@@ -74,13 +74,13 @@ def _range_ms(args: Any) -> tuple[int | None, int | None]:
 
 def _wanted_streams(args: Any, definitions: Sequence[dict], config: Config | None,
                     partition: Partition | None = None) -> list[str]:
-    names = [d["name"] for d in definitions if d["name"] != SLO_STREAM]
+    readable = [d["name"] for d in definitions if d["name"] != SLO_STREAM]
+    names = readable
     if config is not None:
         parts, _ = partition_config(config, definitions, partition)
         names = [n for n in names if n in parts and n != BUS_LANE]
     if args.streams:
         asked = [s.strip().upper() for s in args.streams.split(",") if s.strip()]
-        readable = [d["name"] for d in definitions if d["name"] != SLO_STREAM]
         if SLO_STREAM in asked:
             raise ReplayError(f"--streams: {SLO_STREAM} holds the processor's own outputs, not events: it is not "
                               f"replayed or exported (the time moves a replay needs come with the streams; read the "

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from processor.bus.backoff import Backoff, retry
 from processor.bus.consumer import stream_sequence
-from processor.bus.publisher import OutMessage
+from processor.bus.publisher import OutMessage, Sent
 from processor.engine import Outputs
 from processor.engine.outputs import AlertTransition, PolicyAction, Rejection
 from processor.errors import BusError, PermissionDeniedError
@@ -107,7 +107,7 @@ class Delivery:
 
     def __init__(self, messages: list[OutMessage], out: Outputs, started_s: float) -> None:
         self.messages, self.out, self.started_s = messages, out, started_s
-        self.sent: Any = None  # Publisher.send_all's, when the messages went out already
+        self.sent: Sent | None = None  # Publisher.send_all's, when the messages went out already
 
 
 class Outbox:
@@ -177,7 +177,7 @@ class Outbox:
             self.alert_sink(out.alerts)
         return True
 
-    async def publish(self, stream: str, messages: list[OutMessage], sent: Any = None) -> bool:
+    async def publish(self, stream: str, messages: list[OutMessage], sent: Sent | None = None) -> bool:
         """Publish until every message is stored, retrying while the bus is unavailable; ``sent``:
         they were sent already (``Publisher.send_all``), the first attempt only waits for them."""
         if not messages:
