@@ -4,12 +4,17 @@ its SLIs, for a whole batch at once.
 Nothing here depends on the engine's state: the filter, the observed value and the event time
 are functions of the payload (and, for a missing time, of the message's stream timestamp). Each
 SLI's column holds the plain messages it takes, in batch order; the messages that need the
-reference loop are marked exceptional (see engine/batch.py).
+reference loop are marked exceptional (see engine/batch.py). A message that some SLI refuses
+(garbage: not an object, a value or a time it cannot read) is not exceptional when its dead
+letter can be written here: the reference's own step for one message (``Engine._stage``) names
+the refusals, and the SLIs that take it have it in their columns. Its dead letter is then
+written in its run (``Marks.refusals``), and garbage does not cut a batch into runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -20,7 +25,7 @@ from processor.kinds.event_time import MAX_EVENT_TIME_MS
 from processor.kinds.payload import Reject
 from processor.vocabulary import SUBJECT_FIELD
 
-__all__ = ["Column", "SubjectPlan", "read_subject"]
+__all__ = ["Column", "Marks", "SubjectPlan", "read_subject"]
 
 
 class Column:
@@ -39,6 +44,22 @@ class Column:
         self.per_event = per_event
 
 
+class Marks:
+    """What reading a batch's subjects finds about each message, in batch order: its event time
+    and whether some SLI takes it (``t_ms``, ``staged``), whether it needs the reference loop
+    (``exceptional``), and for a message dead-lettered inside its run, its refusals
+    (``refusals``: batch index -> (the (SLI, Reject) pairs in the reference's order, whether
+    some SLI takes it))."""
+
+    __slots__ = ("t_ms", "staged", "exceptional", "refusals")
+
+    def __init__(self, n: int) -> None:
+        self.t_ms = np.zeros(n, dtype=np.int64)  # a plain message's event time (0: no SLI takes it)
+        self.staged = np.zeros(n, dtype=bool)
+        self.exceptional = np.zeros(n, dtype=bool)
+        self.refusals: dict[int, tuple[tuple, bool]] = {}
+
+
 class SubjectPlan:
     __slots__ = ("subject", "members", "columns")
 
@@ -49,9 +70,9 @@ class SubjectPlan:
 
 
 def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[Any], payloads: list, objects: bool,
-                 t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> SubjectPlan | None:
-    """The subject's plan; fills ``t_ms``, ``staged`` and ``exceptional`` at its messages.
-    ``objects``: every payload is known to be a dict."""
+                 marks: Marks) -> SubjectPlan | None:
+    """The subject's plan; fills ``marks`` at its messages. ``objects``: every payload is known
+    to be a dict."""
     slis = engine._slis_of(subject)
     if not slis:
         return None  # ignored, as in the reference: counted by the run
@@ -61,13 +82,16 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
         rows, index = [payloads[i] for i in members], np.asarray(members, dtype=np.int64)
     if any(sli.apply is not None for sli in slis):
         # Correlations keep state across SLIs' events (their open table): the reference loop.
-        exceptional[index] = True
+        marks.exceptional[index] = True
         return SubjectPlan(subject, members, [])
-    if not objects and set(map(type, rows)) != {dict}:
-        objects = np.fromiter((type(p) is dict for p in rows), dtype=bool, count=len(rows))
-        exceptional[index[~objects]] = True
-        index = index[objects]
-        rows = [p for p, ok in zip(rows, objects) if ok]
+    unreadable = [] if objects else [r for r, p in enumerate(rows) if type(p) is not dict]
+    if unreadable:
+        for r in unreadable:  # no SLI takes it: dead-lettered inside its run
+            marks.refusals[int(index[r])] = (tuple(engine._unreadable_refusals(slis, rows[r])), False)
+        readable = np.ones(len(rows), dtype=bool)
+        readable[unreadable] = False
+        index = index[readable]
+        rows = list(compress(rows, readable.tolist()))
     # The messages themselves are read only for stream timestamps (a missing or odd time field),
     # each when its row needs it: row r is message at[r] of the batch.
     at = range(len(batch)) if len(rows) == len(batch) else index.tolist()
@@ -86,16 +110,16 @@ def read_subject(engine: Any, subject: str, members: list[int], batch: Sequence[
     if clean and len(times) == 1:
         # The common case, without a mask: every message is plain, at the one time read.
         t = observed[0][4][0]
-        t_ms[index] = t
-        staged[index] = True
+        marks.t_ms[index] = t
+        marks.staged[index] = True
         columns = [_column(engine, sli, None, values, index, t, rows) for sli, _, values, _, _ in observed]
     else:
-        columns = _masked_columns(engine, observed, len(times) > 1, index, rows, t_ms, staged, exceptional)
+        columns = _masked_columns(engine, observed, len(times) > 1, index, rows, msgs, marks)
     return SubjectPlan(subject, members, [c for c in columns if len(c.index)])
 
 
 def _masked_columns(engine: Any, observed: list, several_times: bool, index: np.ndarray, rows: list,
-                    t_ms: np.ndarray, staged: np.ndarray, exceptional: np.ndarray) -> list[Column]:
+                    msgs: _Rows, marks: Marks) -> list[Column]:
     """The columns when some SLI leaves rows out, refuses them, or reads another time field."""
     m = len(rows)
     msg_t = np.zeros(m, dtype=np.int64)
@@ -114,11 +138,32 @@ def _masked_columns(engine: Any, observed: list, several_times: bool, index: np.
         msg_t = np.where(take & ~taken, t, msg_t)
         taken |= take
         takes.append((sli, take, values))
-    exceptional[index[odd]] = True
     plain = ~odd
-    t_ms[index] = msg_t
-    staged[index] = taken & plain
+    if odd.any():
+        plain |= _dead_letters_in_run(engine, takes, rows, msgs, odd, msg_t, index, marks)
+    marks.exceptional[index[~plain]] = True
+    marks.t_ms[index] = msg_t
+    marks.staged[index] = taken & plain
     return [_column(engine, sli, take & plain, values, index, msg_t, rows) for sli, take, values in takes]
+
+
+def _dead_letters_in_run(engine: Any, takes: list, rows: list, msgs: _Rows, odd: np.ndarray, msg_t: np.ndarray,
+                         index: np.ndarray, marks: Marks) -> np.ndarray:
+    """The rows of ``odd`` whose dead letters are written inside their runs, their refusals
+    (the reference's, ``Engine._stage``) noted in ``marks``: those that the reference refuses
+    and whose takers are the columns', all at the row's one time (so its run decides whether it
+    is on time, as for a plain row). Not the others: times that differ between SLIs, which the
+    reference weighs against the clock, or (never expected) a kind's column function and its
+    per-event observe that disagree; the reference loop applies those rows."""
+    slis = [sli for sli, _, _ in takes]
+    absorbed = np.zeros(len(rows), dtype=bool)
+    for r in np.flatnonzero(odd).tolist():
+        staged, refused, t_lo, t_hi = engine._stage(rows[r], slis, msgs[r])
+        takers = [sli for sli, take, _ in takes if take[r]]
+        if refused and [sli for sli, _, _ in staged] == takers and (not staged or t_lo == t_hi == msg_t[r]):
+            marks.refusals[int(index[r])] = (refused, bool(staged))
+            absorbed[r] = True
+    return absorbed
 
 
 class _Rows:
@@ -230,17 +275,35 @@ def _times(engine: Any, field: str, rows: list, msgs: _Rows) -> tuple[np.ndarray
     if t is not None and t.dtype == np.int64 and len(t) and np.minimum.reduce(t) >= 0 \
             and np.maximum.reduce(t) <= MAX_EVENT_TIME_MS:
         return t, None  # epoch ms as ints: the common case
-    t = np.zeros(len(raw), dtype=np.int64)
+    t, odd_rows = _epoch_ms_or_odd(raw)
     bad = np.zeros(len(raw), dtype=bool)
-    for r, value in enumerate(raw):
-        if type(value) is int and 0 <= value <= MAX_EVENT_TIME_MS:
-            t[r] = value
-            continue
+    for r in odd_rows:  # the reference's full reading, for the rows that are not epoch ms as ints
         try:
             t[r] = engine._event_time_ms(rows[r], field, msgs[r])
         except Reject:
             bad[r] = True
     return t, (bad if bad.any() else None)
+
+
+def _epoch_ms_or_odd(raw: list) -> tuple[np.ndarray, list[int]]:
+    """``raw`` as int64 epoch ms, and the rows that are not an int in range (0 there)."""
+    odd_rows = [r for r, v in enumerate(raw) if type(v) is not int]
+    if odd_rows:
+        raw = raw.copy()
+        for r in odd_rows:
+            raw[r] = 0
+    try:
+        t = np.fromiter(raw, np.int64, len(raw))
+    except OverflowError:  # an int past int64
+        big = [r for r, v in enumerate(raw) if not 0 <= v <= MAX_EVENT_TIME_MS]
+        for r in big:
+            raw[r] = 0
+        return np.fromiter(raw, np.int64, len(raw)), sorted(odd_rows + big)
+    out_of_range = np.flatnonzero((t < 0) | (t > MAX_EVENT_TIME_MS)).tolist()
+    if out_of_range:
+        t[out_of_range] = 0
+        odd_rows = sorted(set(odd_rows).union(out_of_range))
+    return t, odd_rows
 
 
 def _column(engine: Any, sli: SliState, take: np.ndarray | None, values: Any, index: np.ndarray, msg_t: np.ndarray,

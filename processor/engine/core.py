@@ -62,6 +62,15 @@ _ROUTE_CACHE_SUBJECT_CHARS = 256
 _NOT_JSON = NOT_JSON  # what a payload that does not decode stands for (engine/batch.py)
 
 
+def _bare(rej: Reject) -> Reject:
+    """A refusal as it is kept: without the traceback of its raise and of the error it was
+    raised from. Those hold the frames it passed, which hold the refusals that hold it: a cycle
+    only the collector frees, and garbage then cost a young collection every few batches
+    (about a sixth of the engine's time on bench/garbage.py's messages)."""
+    rej.__traceback__ = rej.__context__ = rej.__cause__ = None
+    return rej
+
+
 class Engine:
     # The batched path (engine/batch.py); off, every batch takes the per-event reference. A class
     # attribute so that tests can run a whole module on either path.
@@ -165,14 +174,16 @@ class Engine:
         # The per-event loop, written out in one function on purpose: it runs for every message,
         # and the locals bound here (instead of attribute lookups and calls per event) are most of
         # the engine's speed. Per-kind work happens in closures each SLI's kind built once. Each
-        # SLI takes or rejects the event on its own; what is rare leaves the loop for a method.
+        # SLI takes or rejects the event on its own (``_stage``, which the batched path also asks
+        # about the few messages it dead-letters inside a run); what is rare leaves the loop for
+        # a method.
         route = self._route
         routed = self.input.routed  # cleared in place by the ledger, so these stay bound to it
         routed_get = routed.get
         clock = self.clock
         res = clock.resolution_ms
         skew_ceiling_ms = self._skew_ceiling_ms
-        max_event_time_ms = MAX_EVENT_TIME_MS
+        stage = self._stage
         instant_slis = self.instant.slis
         instant_observe = self.instant.observe
         for index in range(start, stop):
@@ -199,36 +210,7 @@ class Engine:
                 payload[SUBJECT_FIELD] = subject
             if self._time_readers:
                 self._fill_stream_times(payload, subject, slis, msg)
-            staged = []
-            refused: tuple = ()  # (SLI, Reject) of the SLIs that cannot use the event
-            ts_field = None
-            ts_ms = t_lo = t_hi = 0
-            for sli in slis:
-                if sli.where is not None and not sli.selects(payload):
-                    continue
-                try:
-                    observed = sli.observe(payload)
-                    if observed is None:
-                        continue
-                    if sli.ts_field != ts_field:
-                        ts_field = sli.ts_field
-                        raw_ts = payload.get(ts_field)
-                        # Epoch ms as an int is the common case; anything else takes the full path.
-                        if type(raw_ts) is int and 0 <= raw_ts <= max_event_time_ms:
-                            ts_ms = raw_ts
-                        else:
-                            ts_ms = self._event_time_ms(payload, ts_field, msg)
-                        if not staged:
-                            t_lo = t_hi = ts_ms
-                        elif ts_ms < t_lo:
-                            t_lo = ts_ms
-                        elif ts_ms > t_hi:
-                            t_hi = ts_ms
-                except Reject as rej:
-                    refused += ((sli, rej),)
-                    ts_field = None  # its time may be what was wrong: the next SLI reads it again
-                    continue
-                staged.append((sli, ts_ms, observed))
+            staged, refused, t_lo, t_hi = stage(payload, slis, msg)
             if staged and (t_hi > skew_ceiling_ms or t_lo != t_hi
                            or (clock.closed_until_ms is not None and t_lo < clock.closed_until_ms)):
                 staged, t_hi, refused = self._settle_times(msg, staged, t_hi, refused)
@@ -261,6 +243,43 @@ class Engine:
                 sli.record(series, sub, t, observed)
                 if sli in instant_slis:
                     instant_observe(sli, labels, series, t, observed, out)
+
+    def _stage(self, payload: dict, slis: Sequence[SliState], msg: Any) -> tuple[list, tuple, int, int]:
+        """What each SLI makes of one readable payload, as the reference applies it: (the
+        (SLI, event time, observed) of those that take it, the (SLI, Reject) of those that
+        cannot, in the SLIs' order, the earliest and the latest of the taken times). A function
+        of the message alone: the clock's checks (late, future) come after it."""
+        staged = []
+        refused: tuple = ()
+        ts_field = None
+        ts_ms = t_lo = t_hi = 0
+        for sli in slis:
+            if sli.where is not None and not sli.selects(payload):
+                continue
+            try:
+                observed = sli.observe(payload)
+                if observed is None:
+                    continue
+                if sli.ts_field != ts_field:
+                    ts_field = sli.ts_field
+                    raw_ts = payload.get(ts_field)
+                    # Epoch ms as an int is the common case; anything else takes the full path.
+                    if type(raw_ts) is int and 0 <= raw_ts <= MAX_EVENT_TIME_MS:
+                        ts_ms = raw_ts
+                    else:
+                        ts_ms = self._event_time_ms(payload, ts_field, msg)
+                    if not staged:
+                        t_lo = t_hi = ts_ms
+                    elif ts_ms < t_lo:
+                        t_lo = ts_ms
+                    elif ts_ms > t_hi:
+                        t_hi = ts_ms
+            except Reject as rej:
+                refused += ((sli, _bare(rej)),)
+                ts_field = None  # its time may be what was wrong: the next SLI reads it again
+                continue
+            staged.append((sli, ts_ms, observed))
+        return staged, refused, t_lo, t_hi
 
     def advance(self, watermark_ms: int) -> Outputs:
         """Move time without events (idle bus): close every sub-window ending at or before it."""
@@ -357,11 +376,16 @@ class Engine:
 
     def _unreadable(self, out: Outputs, index: int, slis: Sequence[SliState], payload: Any) -> None:
         """A message that is not a JSON object: every SLI that reads its subject rejects it."""
+        self._dead_letter(out, index, self._unreadable_refusals(slis, payload))
+
+    @staticmethod
+    def _unreadable_refusals(slis: Sequence[SliState], payload: Any) -> list[tuple[SliState, Reject]]:
+        """The (SLI, Reject) of every SLI reading a message whose payload is not a JSON object."""
         if payload is _NOT_JSON:
             rej = Reject("not_json", "payload is not valid JSON")
         else:
             rej = Reject("not_object", f"payload is a JSON {type(payload).__name__}, not an object")
-        self._dead_letter(out, index, [(sli, rej) for sli in slis])
+        return [(sli, rej) for sli in slis]
 
     def _dead_letter(self, out: Outputs, index: int, refused: Sequence, applied: bool = False) -> None:
         """Message ``index`` goes to the dead letters once, naming the SLIs that rejected it;

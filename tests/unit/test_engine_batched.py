@@ -230,6 +230,38 @@ def test_a_batch_of_scattered_subjects_gives_what_the_reference_gives():
         assert any(("sli", "quotes") in a.labels for a in feed(Engine(spec, fallback_ts_ms=stamp_of), batches)[0])
 
 
+def test_garbage_inside_a_run_is_dead_lettered_there_and_does_not_cut_the_run(monkeypatch):
+    # Messages that no SLI can use whole (not JSON, not an object) or in part (a refused value,
+    # a time that cannot be read) are written as dead letters inside their run, as the reference
+    # writes them, instead of each going through the reference loop and cutting the batch.
+    garbage = {5: b"{not json", 11: b"[1, 2]", 17: {"latency_ms": "slow"}, 23: {"ts": "text"}, 29: {"status": True}}
+    msgs = []
+    for i in range(40):
+        body = {"ts": T0_MS + i * 200, "latency_ms": float(i), "status": 200 + i, "ok": True, "route": "a"}
+        spoilt = garbage.get(i, {})
+        data = spoilt if type(spoilt) is bytes else orjson.dumps({**body, **spoilt})
+        msgs.append(Msg(SUBJECT, data, reply=str(T0_MS + i * 200)))
+    msgs.append(Msg(SUBJECT, orjson.dumps({"ts": T0_MS + 40_000, "latency_ms": 1.0, "status": 200, "ok": True}),
+                    reply=str(T0_MS + 40_000)))  # closes the boundaries: the runs' counts are published
+    batched, reference = engine(batched=True), engine(batched=False)
+    by_reference_loop = []
+    per_event = batched._per_event
+
+    def spy(out, batch, payloads, start, stop, *rest):
+        by_reference_loop.extend(range(start, stop))
+        per_event(out, batch, payloads, start, stop, *rest)
+
+    monkeypatch.setattr(batched, "_per_event", spy)
+    got = feed(batched, [msgs])
+    assert got == feed(reference, [msgs])
+    assert state_of(batched) == state_of(reference)
+    rejections = {r[0]: r for r in got[4]}
+    assert set(garbage) == set(rejections)
+    assert [rejections[i][4] for i in sorted(garbage)] == [False, False, True, False, True]  # partly used: 17, 29
+    # The first event (it starts the grid) and those that move time past a boundary, no garbage.
+    assert by_reference_loop == [0, 15, 40]
+
+
 def test_a_few_odd_values_leave_only_their_rows_to_the_reference_and_it_decides_them():
     # A batch whose status and latency columns are not all plain numbers: a string, a bool and a
     # missing field are refused (dead letters); an int past 2**53 beside them is odd too (a float

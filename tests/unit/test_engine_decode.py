@@ -49,14 +49,33 @@ def test_each_message_gets_what_it_decodes_to_alone(datas):
 @given(st.lists(flat, min_size=2, max_size=8))
 def test_a_batch_of_flat_objects_is_decoded_joined(datas):
     # The fast path is taken where it should be (else it would be a no-op that hides nothing).
-    assert _decode_joined(datas) == [orjson.loads(d) for d in datas]
+    assert _decode_joined(datas) == ([orjson.loads(d) for d in datas], True)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(flat, min_size=6, max_size=12), st.lists(st.tuples(st.integers(0, 12), messages), max_size=3))
+def test_a_few_odd_messages_among_flat_objects_each_get_what_they_decode_to_alone(flats, odd):
+    # The flat ones decoded joined around the odd ones (``_decode_around``), which a hostile
+    # producer would make to shift objects across their neighbours.
+    datas = list(flats)
+    for at, data in odd:
+        datas.insert(at % (len(datas) + 1), data)
+    batch = [Msg("s", data) for data in datas]
+    assert decode_all(batch, orjson.loads) == reference(batch)
+
+
+def test_garbage_among_flat_objects_leaves_the_others_decoded_joined():
+    datas = [b'{"a":1}'] * 6 + [b"{not json", b'[1, 2]', b'{"b":{"c":2}}'] + [b'{"d":4}'] * 6
+    payloads, objects = _decode_joined(datas)
+    assert payloads == [{"a": 1}] * 6 + [NOT_JSON, [1, 2], {"b": {"c": 2}}] + [{"d": 4}] * 6
+    assert objects is False  # read_subject looks at each payload's type
 
 
 def test_objects_shifted_across_messages_are_not_taken_from_the_joined_array():
     # Joined, these decode to two dicts: {"a":1,"b":2} and {} (the second message closes the first's
     # object and opens another). Alone, the first does not decode at all.
     datas = [b'{"a":1', b'"b":2},{}']
-    assert _decode_joined(datas) is None
+    assert _decode_joined(datas) == (None, False)
     assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [NOT_JSON, NOT_JSON]
 
 
@@ -66,13 +85,13 @@ def test_a_message_closing_what_the_one_before_opened_is_decoded_alone():
     # tells, as the first two hold more braces than their own object's.
     datas = [b'{"a":[{}', b'{}]}', b"{},{}"]
     assert orjson.loads(b"[" + b",\n".join(datas) + b"]") == [{"a": [{}, {}]}, {}, {}]
-    assert _decode_joined(datas) is None
+    assert _decode_joined(datas) == (None, False)
     assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [NOT_JSON] * 3
 
 
 def test_a_brace_inside_a_string_leaves_the_batch_to_message_by_message_decoding():
     datas = [b'{"s":"}"}', b'{"a":1}']
-    assert _decode_joined(datas) is None
+    assert _decode_joined(datas) == (None, False)
     assert decode_all([Msg("s", d) for d in datas], orjson.loads) == [{"s": "}"}, {"a": 1}]
 
 
