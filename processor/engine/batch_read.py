@@ -6,9 +6,10 @@ are functions of the payload (and, for a missing time, of the message's stream t
 SLI's column holds the plain messages it takes, in batch order; the messages that need the
 reference loop are marked exceptional (see engine/batch.py). A message that some SLI refuses
 (garbage: not an object, a value or a time it cannot read) is not exceptional when its dead
-letter can be written here: the reference's own step for one message (``Engine._stage``) names
-the refusals, and the SLIs that take it have it in their columns. Its dead letter is then
-written in its run (``Marks.refusals``), and garbage does not cut a batch into runs.
+letter can be told here: the reference's own step for one message (``Engine._stage``) names
+the refusals, and the SLIs that take it have it in their columns. The dead letter is then
+written in its run (``Marks.refusals``; engine/batch.py), and garbage does not cut a batch into
+runs.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Marks:
     __slots__ = ("t_ms", "staged", "exceptional", "refusals")
 
     def __init__(self, n: int) -> None:
-        self.t_ms = np.zeros(n, dtype=np.int64)  # a plain message's event time (0: no SLI takes it)
+        self.t_ms = np.zeros(n, dtype=np.int64)  # a staged message's event time (0 for one no SLI takes)
         self.staged = np.zeros(n, dtype=bool)
         self.exceptional = np.zeros(n, dtype=bool)
         self.refusals: dict[int, tuple[tuple, bool]] = {}
@@ -288,10 +289,9 @@ def _times(engine: Any, field: str, rows: list, msgs: _Rows) -> tuple[np.ndarray
 def _epoch_ms_or_odd(raw: list) -> tuple[np.ndarray, list[int]]:
     """``raw`` as int64 epoch ms, and the rows that are not an int in range (0 there)."""
     odd_rows = [r for r, v in enumerate(raw) if type(v) is not int]
-    if odd_rows:
-        raw = raw.copy()
-        for r in odd_rows:
-            raw[r] = 0
+    raw = raw.copy()
+    for r in odd_rows:
+        raw[r] = 0
     try:
         t = np.fromiter(raw, np.int64, len(raw))
     except OverflowError:  # an int past int64
