@@ -8,7 +8,7 @@
     │   ├── EmbeddedServerError    the embedded nats-server binary is missing or did not start
     │   ├── PermissionDeniedError  the server refused a publish or subscription (never retried)
     │   └── LeaseLostError         another instance holds the lease this one renewed (standby mode)
-    ├── DeliveryGapError           a durable consumer delivered messages to another process (standby mode)
+    ├── DeliveryGapError           a durable consumer delivered messages to another process, or was deleted
     ├── CheckpointError            a snapshot could not be written, read or decoded
     │   └── CheckpointFencedError  another process wrote the checkpoint since this one read it
     └── AlertmanagerError          Alertmanager refused alerts or could not be reached, or its
@@ -91,9 +91,10 @@ class LeaseLostError(BusError):
 
 class DeliveryGapError(ProcessorError):
     """Messages of this process's durable consumer went to another process (a stale instance's
-    pull request, sent after its lease was gone): acking past them would skip them, so this
-    process stops and resumes from its checkpoint, which delivers them again. Not a BusError:
-    waiting and pulling again cannot bring them back."""
+    pull request, sent after its lease was gone), or the consumer was deleted (with its position
+    and what it had delivered unacked): acking past them would skip them, so this process stops
+    and resumes from its checkpoint, which creates the consumer again where needed and delivers
+    them again. Not a BusError: waiting and pulling again cannot bring them back."""
 
 
 class CheckpointError(ProcessorError):

@@ -27,6 +27,7 @@ __all__ = [
     "SLO_STREAM",
     "STAT_NAMES",
     "SUBJECT_FIELD",
+    "TIME_REJECTION_REASONS",
     "TEMPLATE_PLACEHOLDERS",
     "durable_name",
 ]
@@ -63,6 +64,9 @@ REJECTION_REASONS = (
     "late",
     "future",
 )
+# The reasons about a message's time: each rejects it for every SLI reading that time (normally
+# all of them), so a dead letter names one of these when it has one, before any one SLI's.
+TIME_REJECTION_REASONS = ("bad_timestamp", "no_timestamp", "late", "future")
 
 # The engine's own account of its input, fed to the SLIs that read these subjects as events of
 # their own (never published, never read from a stream): at every boundary the watermark passes,

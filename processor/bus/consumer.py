@@ -81,13 +81,9 @@ _ACK_WAIT_S = 30
 _HISTORY_INACTIVE_S = 60
 # Statuses after which sending the same pull request again cannot succeed.
 _FATAL_STATUSES = frozenset({"400", "412"})
-_FATAL_409_PREFIXES = (
-    "Consumer Deleted",
-    "Consumer is push based",
-    "Exceeded MaxRequestBatch",
-    "Exceeded MaxRequestExpires",
-    "Exceeded MaxRequestMaxBytes",
-)
+_CONSUMER_DELETED = "Consumer Deleted"
+_FATAL_409_PREFIXES = (_CONSUMER_DELETED, "Consumer is push based", "Exceeded MaxRequestBatch",
+                       "Exceeded MaxRequestExpires", "Exceeded MaxRequestMaxBytes")
 # An old server that answers an empty no_wait request at once, even with expires, would make an
 # idle puller spin; after this many such answers in a row the puller long-polls without no_wait.
 _EMPTY_404_LIMIT = 3
@@ -152,7 +148,7 @@ class BatchPuller:
         self._buffer: Deliveries | list[Msg] = []  # Deliveries once the lean parser reads for us
         self._request_ended = False
         self._waiter: asyncio.Future[None] | None = None
-        self._failure: BusError | None = None
+        self._failure: BusError | DeliveryGapError | None = None
         # Everything before the <delivered> token of a first delivery ("$JS.ACK.S.C.1."): a
         # reply starting with it is a first delivery, which the callback checks with startswith
         # instead of parsing. Learned from the first delivery.
@@ -458,7 +454,10 @@ class BatchPuller:
         if status == "404":
             self._note_404()
         description = str(headers.get("Description", ""))
-        if status in _FATAL_STATUSES or (
+        if status == "409" and description.startswith(_CONSUMER_DELETED) and self._history is None:
+            # Its position and unacked deliveries are gone: resume from the checkpoint, as for a gap.
+            self._failure = DeliveryGapError(f"{self._what}: the durable consumer was deleted; resuming from the checkpoint")
+        elif status in _FATAL_STATUSES or (
             status == "409" and description.startswith(_FATAL_409_PREFIXES)
         ):
             self._failure = BusError(f"{self._what}: server ended the pull: {status} {description}")

@@ -48,7 +48,7 @@ from processor.engine.plan import plan_slis
 from processor.engine.sli import SliState
 from processor.engine.snapshot import restore_engine, snapshot_engine
 from processor.kinds.base import Kind, RecordContext
-from processor.vocabulary import SUBJECT_FIELD
+from processor.vocabulary import SUBJECT_FIELD, TIME_REJECTION_REASONS
 from processor.kinds.payload import Reject
 from processor.kinds.sketch import LatencyStore
 
@@ -391,7 +391,9 @@ class Engine:
         """Message ``index`` goes to the dead letters once, naming the SLIs that rejected it;
         each of them counts a rejection for its reason."""
         names = tuple(sli.name for sli, _ in refused)
-        first = refused[0][1]
+        # Named by its time when that is what rejects it whole (a clock-skew alert on ``future``
+        # sees it even when some SLI also missed a field), else by its first SLI's reason.
+        first = next((rej for _, rej in refused if rej.reason in TIME_REJECTION_REASONS), refused[0][1])
         reasons = {(rej.reason, rej.detail) for _, rej in refused}
         detail = first.detail if len(reasons) == 1 else "; ".join(
             f"{sli.name}: {rej.reason} {rej.detail}" for sli, rej in refused

@@ -10,7 +10,8 @@ Families (names and labels are relied on by deploy/grafana and deploy/prometheus
   ``slo_policy_tier{service,slo,tier}`` (1 for the current tier, 0 for the others),
   ``slo_alert_firing{alertname,service,severity,slo,sli,tier}`` (1 while firing, 0 once resolved);
 - counted by the lanes, the outbox and the checkpointer: ``slo_events_total{stream}`` (messages
-  applied), ``slo_events_rejected_total{stream,reason}`` (dead-lettered),
+  read: applied, dead-lettered or ignored), ``slo_events_rejected_total{stream,reason}``
+  (dead-lettered, each once, by its dead letter's reason),
   ``slo_consumer_pending_messages{stream}``, ``slo_batch_duration_seconds{stream}``,
   ``slo_publish_duration_seconds``, ``slo_checkpoint_age_seconds``;
 - ``slo_alertmanager_queue_length`` and ``slo_alertmanager_dropped_total``: 0 until an
@@ -91,7 +92,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._clock = clock
         reg = self.registry
-        self.events = Counter("slo_events", "Messages applied by a stream's lane", ["stream"], registry=reg)
+        self.events = Counter("slo_events", "Messages a stream's lane read: applied, dead-lettered or ignored",
+                              ["stream"], registry=reg)
         self.rejected = Counter("slo_events_rejected", "Messages dead-lettered, by reason", ["stream", "reason"],
                                 registry=reg)
         self.pending = Gauge("slo_consumer_pending_messages", "Messages of the stream not yet delivered to the "

@@ -153,3 +153,21 @@ def test_every_sli_reading_an_unreadable_time_field_rejects_the_event_and_the_ot
     out = eng.ingest([request(0, sent_ts="noon")])
     assert [("bad_timestamp", ("s1", "s2"), True)] == [(r.reason, r.slis, r.applied) for r in out.rejections]
     assert ((1, 1), T0_MS) == (counts(eng, "latency"), eng.max_ts_ms)
+
+
+def test_a_message_rejected_for_its_time_is_named_by_its_time_even_when_an_sli_also_missed_a_field():
+    # An hour ahead of its stream timestamp and without rate_limit_correct: rate_limit refuses it
+    # for the field first, the other two for the time, which rejects it whole. The dead letter and
+    # the count by reason say future (what a clock-skew alert reads); each SLI keeps its own reason.
+    def stamp(msg: Msg) -> int:
+        return T0_MS
+    for batched in (True, False):
+        eng = Engine(spec_of(gateway_slis(), []), fallback_ts_ms=stamp)
+        eng.batched = batched
+        out = eng.ingest([request(3600, rate_limit_correct=None)])
+        (rej,) = out.rejections
+        assert ("future", ("rate_limit", "latency", "availability"), False) == (rej.reason, rej.slis, rej.applied)
+        assert rej.detail.startswith("rate_limit: missing_field rate_limit_correct; latency: future event time")
+        assert {"future": 1} == eng.rejected
+        assert {"rate_limit": {"missing_field": 1}, "latency": {"future": 1}, "availability": {"future": 1}} == \
+            eng.rejected_by_sli
