@@ -45,6 +45,8 @@ def kind_subjects(kind: str | None, service: str | None = None, severity: str | 
     ``severity`` narrows the alerts (the other kinds have none)."""
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {', '.join(KINDS)}")
+    if severity is not None and kind not in (None, "alerts"):
+        raise ValueError(f"a severity narrows alerts only, and {kind} has none: leave out the severity, or follow alerts")
     svc = service or "*"
     by_kind = {
         "alerts": alerts_subject(service, severity),

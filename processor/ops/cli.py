@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = ["status_from_args", "tail_from_args"]
 
 import asyncio
+import base64
 import contextlib
 import signal
 import sys
@@ -50,11 +51,18 @@ def status_from_args(args: Any, out: IO[str] | None = None) -> int:
 
 
 def json_line(item: Output) -> str:
-    """``--json``: the message as the replay's NDJSON lines have it: subject, seq, headers, data."""
+    """``--json``: the message as the replay's NDJSON lines have it: subject, seq, headers, data
+    (a dead letter's raw message as text, or ``data_b64`` when it is not UTF-8: kept unchanged)."""
     line: dict[str, Any] = {"subject": item.subject, "seq": item.stream_seq}
     if item.headers:
         line["headers"] = item.headers
-    line["data"] = item.body if item.body is not None else item.data.decode(errors="replace")
+    if item.body is not None:
+        line["data"] = item.body
+    else:
+        try:
+            line["data"] = item.data.decode("utf-8")
+        except UnicodeDecodeError:
+            line["data_b64"] = base64.b64encode(item.data).decode("ascii")
     return orjson.dumps(line).decode()
 
 

@@ -18,6 +18,8 @@ def rate(value: float | None) -> str:
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "-"  # a stat with no events to take it from (JSON null), as slo status shows it
     return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 

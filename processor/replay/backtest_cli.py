@@ -31,6 +31,7 @@ from processor.replay.scoring import score_rule_set
 from processor.replay.stored import read_export
 from processor.replay.tables import diff_table, scores_table
 from processor.replay.timeline import Episode, SeriesDiff, diff_timelines, episodes
+from processor.runtime.logs import warnings_on_stderr
 
 
 @dataclass
@@ -116,6 +117,7 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
         names = _wanted_streams(args, definitions, None)
         run = make(header_moves(header, names, from_ms, to_ms), names)
         feed_export(messages, run, from_ms, to_ms)
+        messages.warn_if_cut_short(header, "backtest")
         from_ms = header.get("from_ms") if from_ms is None else from_ms
         to_ms = header.get("to_ms") if to_ms is None else to_ms
     elif getattr(args, "source", "nats") == "kafka":
@@ -123,7 +125,8 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
 
         run = asyncio.run(backtest_from_kafka(args, make, definitions, from_ms, to_ms, baseline))
     else:
-        run = asyncio.run(_from_streams(args, make, definitions, from_ms, to_ms))
+        with warnings_on_stderr():  # stdout carries the report
+            run = asyncio.run(_from_streams(args, make, definitions, from_ms, to_ms))
     run.finish()
     return run, from_ms, to_ms
 

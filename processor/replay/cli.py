@@ -425,6 +425,7 @@ def _replay_from_file(path: Path, config: Config, definitions: list[dict], sink:
         structlog.get_logger("slo").warning("replay.input_interrupted", input=str(path),
                                             note="the export was stopped before its end", streams=messages.end.get("streams"))
     if not reading.stopped:
+        messages.warn_if_cut_short(header, "replay")
         replay.finish()
     return replay
 

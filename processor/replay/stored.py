@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import orjson
+import structlog
 
 from processor.bus.jsreply import js_timestamp_ms, stream_sequence
 from processor.errors import ProcessorError
@@ -97,9 +98,27 @@ class ExportMessages:
 
     def __init__(self, path: Path, handle: io.BufferedIOBase, raw: IO[bytes]) -> None:
         self._raw = raw
+        self.path = path
         self.size = path.stat().st_size
         self.end: dict[str, Any] | None = None
+        self.last_seqs: dict[str, int] = {}  # each stream's last message read so far
         self._lines = _messages(path, handle, self)
+
+    def warn_if_cut_short(self, header: dict[str, Any], command: str) -> None:
+        """Once every line is read: a warning when the file has no trailer and some stream ends
+        before the last sequence its header lists (a copy cut at the end of a line: ``head``, a
+        full disk), which reads as a whole file of fewer messages."""
+        listed = header.get("streams")
+        if self.end is not None or not isinstance(listed, dict):
+            return
+        short = {stream: {"read_to": self.last_seqs.get(stream, 0), "header_last_seq": info["last_seq"]}
+                 for stream, info in listed.items()
+                 if isinstance(info, dict) and type(info.get("last_seq")) is int
+                 and self.last_seqs.get(stream, 0) < info["last_seq"]}
+        if short:
+            structlog.get_logger("slo").warning(f"{command}.input_cut_short", input=str(self.path), streams=short,
+                                                note="the file ends before the messages its header lists, without "
+                                                     "the trailer an export ends with: it was cut short")
 
     def __iter__(self) -> Iterator[StoredMsg]:
         return self._lines
@@ -163,7 +182,9 @@ def _messages(path: Path, handle: io.BufferedIOBase, into: ExportMessages) -> It
                 if line.startswith(end):
                     into.end = _trailer(path, line_no, line)
                     continue
-                yield _stored(path, line_no, line)
+                msg = _stored(path, line_no, line)
+                into.last_seqs[msg.stream] = msg.seq
+                yield msg
 
 
 def _trailer(path: Path, line_no: int, line: bytes) -> dict[str, Any]:

@@ -226,7 +226,8 @@ INCIDENT_KINDS = _kinds(
         "consumer_lag",
         "not in any payload: publish() pauses the processor's durable consumer slo_<stream> "
         "(JetStream consumer pause) from the moment it reaches start_ms until end_ms in paced mode, "
-        "or for duration of wall time with --fast; lag = messages published on the stream since",
+        "or for duration of wall time with --fast; lag = the messages published on the stream since the "
+        "pause began, drained once it ends",
         targets=tuple(STREAM_OF_PREFIX), default_target="analytics", bus=True,
     ),
     IncidentKind(

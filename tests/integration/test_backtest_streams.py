@@ -23,7 +23,7 @@ END_MS = START_MS + 12 * MIN_MS
 INCIDENTS = "- service: api-gateway\n  start: {start}\n  end: {end}\n"
 
 
-async def test_a_backtest_of_the_streams_equals_one_of_their_export(tmp_path):
+async def test_a_backtest_of_the_streams_equals_one_of_their_export(tmp_path, capsys):
     incident = parse_incident("latency_spike:gateway@2m+6m").at(START_MS)
     (tmp_path / "incidents.yaml").write_text(INCIDENTS.format(start=rfc3339_ms(incident.start_ms),
                                                               end=rfc3339_ms(incident.end_ms)))
@@ -37,7 +37,9 @@ async def test_a_backtest_of_the_streams_equals_one_of_their_export(tmp_path):
         bus = ["--nats-url", server.url, "--streams-dir", str(STREAMS_DIR)]
         common = ["--baseline", str(CONFIG), "--candidate", str(ROOT / "examples" / "candidate.yaml"),
                   "--incidents", str(tmp_path / "incidents.yaml")]
+        capsys.readouterr()
         assert 0 == await asyncio.to_thread(main, ["backtest", *common, *bus, "--out", str(tmp_path / "streams")])
+        assert "nats.connected" not in capsys.readouterr().out  # stdout is the report's, logs go to stderr
         export = tmp_path / "events.ndjson.gz"
         assert 0 == await asyncio.to_thread(main, ["export", *bus, "--out", str(export)])
     assert 0 == main(["backtest", *common, "--streams-dir", str(STREAMS_DIR), "--input", str(export),

@@ -59,6 +59,8 @@ def test_subjects_of_each_kind():
     assert ["slo.alerts.*.x", "slo.actions.x", "slo.budget.x.*", "slo.sli.x.*"] == kind_subjects(None, "x")
     with pytest.raises(ValueError, match="unknown output kind"):
         kind_subjects("nope")
+    with pytest.raises(ValueError, match="a severity narrows alerts only"):
+        kind_subjects("budget", severity="page")  # would follow every budget report, the severity ignored
 
 
 async def test_a_restarted_durable_subscriber_resumes_after_its_last_acked_alert(server):

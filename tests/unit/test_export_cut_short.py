@@ -1,0 +1,44 @@
+"""An export file cut at the end of a line (``head``, a full disk) reads as a whole file of fewer
+messages: with no trailer, a stream ending before the last sequence its header lists is named in
+a warning, so a replay or a backtest of it is not taken for one of the whole range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from structlog.testing import capture_logs
+
+from processor.replay.stored import StoredMsg, message_line, read_export, trailer_line
+
+T_MS = 1_767_225_600_000
+
+
+def export_file(path: Path, lines: int, trailer: bool) -> Path:
+    header = {"slo_export": 1, "from_ms": None, "to_ms": None, "streams": {"AI": {"last_seq": 3}, "TRADE": {"last_seq": 1}}}
+    msgs = [StoredMsg("AI", 1, T_MS, "ai.x", b"{}", None), StoredMsg("TRADE", 1, T_MS, "trade.x", b"{}", None),
+            StoredMsg("AI", 2, T_MS + 1, "ai.x", b"{}", None), StoredMsg("AI", 3, T_MS + 2, "ai.x", b"{}", None)]
+    body = orjson.dumps(header) + b"\n" + b"".join(message_line(m) for m in msgs[:lines])
+    if trailer:
+        body += trailer_line(False, {"AI": {"messages": 3, "last_seq": 3}, "TRADE": {"messages": 1, "last_seq": 1}})
+    path.write_bytes(body)
+    return path
+
+
+def warnings_reading(path: Path) -> list[dict]:
+    header, messages = read_export(path)
+    with capture_logs() as logs:
+        assert all(isinstance(m, StoredMsg) for m in messages)
+        messages.warn_if_cut_short(header, "replay")
+    return logs
+
+
+def test_a_file_cut_at_the_end_of_a_line_is_named_with_how_far_each_stream_got(tmp_path):
+    (log,) = warnings_reading(export_file(tmp_path / "cut.ndjson", 3, trailer=False))
+    assert ("replay.input_cut_short", "warning") == (log["event"], log["log_level"])
+    assert {"AI": {"read_to": 2, "header_last_seq": 3}} == log["streams"]
+
+
+def test_a_whole_file_with_or_without_its_trailer_reads_without_a_warning(tmp_path):
+    assert [] == warnings_reading(export_file(tmp_path / "whole.ndjson", 4, trailer=True))
+    assert [] == warnings_reading(export_file(tmp_path / "older.ndjson", 4, trailer=False))  # an older export's
