@@ -78,13 +78,17 @@ def status_json(status: Status) -> dict[str, Any]:
     } for b in status.budgets]
     firing = [{"alertname": a["labels"].get("alertname"), "severity": a["labels"].get("severity"),
                "service": a["labels"].get("service"), "slo": a["labels"].get("slo"), "startsAt": a.get("startsAt"),
-               "value": a.get("value"), "threshold": a.get("threshold"), "fingerprint": a["fingerprint"]}
+               "value": a.get("value"), "threshold": a.get("threshold"), "fingerprint": a["fingerprint"],
+               "labels": {k: v for k, v in sorted(a["labels"].items()) if k not in _NAMED_LABELS}}
               for a in status.firing]
     return {"slos": slos, "firing": firing}
 
 
 HEADERS = ("SERVICE", "SLO", "OBJECTIVE", "REMAINING", "POLICY", "BURN RATES", "FIRING")
-ALERT_HEADERS = ("SERVICE", "ALERT", "SEVERITY", "SLO", "SINCE", "VALUE")
+ALERT_HEADERS = ("SERVICE", "ALERT", "SEVERITY", "SLO", "LABELS", "SINCE", "VALUE")
+# An alert's labels that have columns of their own; LABELS shows the rest (its SLI, its series' labels: what
+# tells apart the alerts of one rule firing for several symbols or SLIs).
+_NAMED_LABELS = frozenset({"alertname", "service", "severity", "slo"})
 
 
 def _rows(status: Status) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -93,7 +97,8 @@ def _rows(status: Status) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]
              else "-", percent(s["remaining"]), s["policy"] or "-",
              " ".join(f"{w}={rate(v)}" for w, v in s["burnRates"].items()) or "-", ", ".join(s["firing"]) or "-")
             for s in doc["slos"]]
-    alerts = [(a["service"] or "", a["alertname"] or "", a["severity"] or "", a["slo"] or "-", a["startsAt"] or "-",
+    alerts = [(a["service"] or "", a["alertname"] or "", a["severity"] or "", a["slo"] or "-",
+               ",".join(f"{k}={v}" for k, v in a["labels"].items()) or "-", a["startsAt"] or "-",
                "-" if a["value"] is None else f"{a['value']:g}") for a in doc["firing"]]
     return slos, alerts
 

@@ -33,7 +33,7 @@ from processor.replay.progress import INTERRUPTED_EXIT, Interrupt, Progress
 from processor.replay.moves import HISTORY_BATCH, header_moves
 from processor.replay.moves import clock_moves as _clock_moves
 from processor.replay.run import Replay
-from processor.replay.sinks import NdjsonSink, PublishSink, check_publish_prefix
+from processor.replay.sinks import SUMMARY_FILE, NdjsonSink, PublishSink, check_publish_prefix
 from processor.replay.stored import StoredMsg, read_export
 from processor.replay.windows import partial_windows
 from processor.runtime.logs import warnings_on_stderr
@@ -543,7 +543,7 @@ def _replay(args: Any) -> int:
         out = Path(args.out)
         (out / CHECKPOINT_FILE).write_bytes(encode_checkpoint(replay.checkpoint()))
         summary["checkpoint_out"] = str(out / CHECKPOINT_FILE)
-        (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        (out / SUMMARY_FILE).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     _print_summary(summary, from_ms, to_ms, reading, kafka is not None)
     if reading.stopped:
         print("slo replay: interrupted: the outputs so far are kept; summary says where each stream stopped",

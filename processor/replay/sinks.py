@@ -9,7 +9,7 @@ the raw rejected message: text, or ``data_b64`` when it is not UTF-8). Files in 
 
 from __future__ import annotations
 
-__all__ = ["NdjsonSink", "PublishSink", "check_publish_prefix", "output_line"]
+__all__ = ["SUMMARY_FILE", "NdjsonSink", "PublishSink", "check_publish_prefix", "output_line"]
 
 import base64
 import re
@@ -51,6 +51,9 @@ def _kind(subject: str) -> str:
     return "other"
 
 
+SUMMARY_FILE = "summary.json"  # written by the replay last (replay/cli.py)
+
+
 class NdjsonSink:
     """One NDJSON file per kind of output in ``out_dir``, or every line on ``stream`` (stdout)."""
 
@@ -63,7 +66,9 @@ class NdjsonSink:
             out_dir.mkdir(parents=True, exist_ok=True)
             # Every file the docs promise, empty when nothing of its kind came out: a script can
             # count lines, and a file left in the directory by an earlier replay is never read as
-            # this one's.
+            # this one's. Its summary goes too: this replay writes its own once it ends, so files
+            # without one are those of a replay that failed before its end.
+            (out_dir / SUMMARY_FILE).unlink(missing_ok=True)
             for kind in _FILES:
                 self._file(kind)
 

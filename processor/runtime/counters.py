@@ -12,8 +12,9 @@ from processor.runtime.lane import Lane
 
 
 def counters(lanes: Mapping[str, Lane], publisher: Publisher) -> dict[str, dict[str, Any]]:
-    """Per stream: the lane's counts, the engine's rejections by reason (dead-lettered messages)
-    and by SLI and reason (what each SLI could not use), its health; and the publisher's
+    """Per stream: the lane's counts (this process's, since it started), the engine's
+    rejections by reason (dead-lettered messages) and by SLI and reason (what each SLI could not
+    use; in the checkpoint, so since the state began), its health; and the publisher's
     deduplicated publishes."""
     out = {}
     for name, lane in lanes.items():

@@ -225,11 +225,14 @@ class Outbox:
         # render_outputs() puts the alerts first, in order.
         for alert, message in zip(out.alerts, messages, strict=False):
             labels = alert.label_map
+            # Its other labels too (slo, tier, sli, a series' symbol): what tells apart one rule's
+            # alerts, such as a budget burn's tiers.
             self._log.info(
                 "alert." + alert.status,
                 alertname=labels["alertname"],
                 severity=labels["severity"],
                 service=labels["service"],
+                labels={k: v for k, v in labels.items() if k not in ("alertname", "severity", "service")},
                 value=alert.value,
                 expr=alert.expr,
                 subject=message.subject,

@@ -91,6 +91,7 @@ async def test_status_json_has_each_slos_latest_budget_and_the_firing_alerts(url
         ("api-gateway", "GatewayLatencyP95High", "warning", None, "2026-12-01T09:20:00.000Z", 250.0),
         ("trading-engine", "TradingOrderLatencyP95High", "critical", None, "2026-12-01T09:40:00.000Z", 320.0),
     ] == [(a["service"], a["alertname"], a["severity"], a["slo"], a["startsAt"], a["value"]) for a in doc["firing"]]
+    assert [{"sli": "x"}] * 3 == [a["labels"] for a in doc["firing"]]  # the rest: what tells one rule's series apart
 
 
 async def test_status_table_in_plain_text_when_not_a_terminal(url_with_outputs):
@@ -100,10 +101,10 @@ api-gateway     gateway_latency_p95   0.95 / 30d   42.0%      prioritize_reliabi
 trading-engine  trading_availability  0.999 / 30d  100.0%     normal                  5m=0.00 1h=0.50   -
 
 firing alerts (3)
-SERVICE         ALERT                       SEVERITY  SLO                  SINCE                     VALUE
-api-gateway     GatewayLatencyBudgetBurn    ticket    gateway_latency_p95  2026-12-01T09:10:00.000Z  3.5
-api-gateway     GatewayLatencyP95High       warning   -                    2026-12-01T09:20:00.000Z  250
-trading-engine  TradingOrderLatencyP95High  critical  -                    2026-12-01T09:40:00.000Z  320
+SERVICE         ALERT                       SEVERITY  SLO                  LABELS  SINCE                     VALUE
+api-gateway     GatewayLatencyBudgetBurn    ticket    gateway_latency_p95  sli=x   2026-12-01T09:10:00.000Z  3.5
+api-gateway     GatewayLatencyP95High       warning   -                    sli=x   2026-12-01T09:20:00.000Z  250
+trading-engine  TradingOrderLatencyP95High  critical  -                    sli=x   2026-12-01T09:40:00.000Z  320
 """
     assert expected == await run_status(url_with_outputs)
 

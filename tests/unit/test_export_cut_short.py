@@ -42,3 +42,17 @@ def test_a_file_cut_at_the_end_of_a_line_is_named_with_how_far_each_stream_got(t
 def test_a_whole_file_with_or_without_its_trailer_reads_without_a_warning(tmp_path):
     assert [] == warnings_reading(export_file(tmp_path / "whole.ndjson", 4, trailer=True))
     assert [] == warnings_reading(export_file(tmp_path / "older.ndjson", 4, trailer=False))  # an older export's
+
+
+def test_a_replay_that_fails_leaves_no_summary_beside_its_partial_files(tmp_path, capsys):
+    # An earlier replay's summary.json in the same DIR would pass this one's partial files for whole.
+    from processor.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"interrupted": false}')
+    path = export_file(tmp_path / "events.ndjson", 4, trailer=True)
+    path.write_bytes(path.read_bytes() + b'{"stream": "AI", "seq": 4, "ts_ms": 1, "subj')  # cut mid-line
+    assert 1 == main(["replay", "--input", str(path), "--out", str(out)])
+    assert "the last line is cut off" in capsys.readouterr().err
+    assert (out / "alerts.ndjson").exists() and not (out / "summary.json").exists()
