@@ -2,7 +2,8 @@
 
 Each file is one JetStream API ``StreamConfig`` (what ``nats stream add --config FILE`` reads and
 ``nats stream info --json`` prints under ``config``): durations in nanoseconds, ``-1`` for
-"unlimited". Provisioning creates what is missing, updates what may be updated in place, and never
+"unlimited"; a key that is not one of its fields is an error (nats-server would ignore it, and
+make the stream without the limit it meant). Provisioning creates what is missing, updates what may be updated in place, and never
 deletes a stream or its messages.
 """
 
@@ -16,6 +17,7 @@ __all__ = [
     "provision_streams",
 ]
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +25,11 @@ from typing import Any, Literal
 
 import structlog
 from nats.aio.client import Client
+from nats.js.api import StreamConfig
 
 from processor.bus import _jsapi
 from processor.bus.backoff import Backoff, retry
+from processor.config.problems import closest
 from processor.errors import BusError, ConfigError, ConfigProblem
 
 Action = Literal["created", "updated", "unchanged"]
@@ -62,14 +66,15 @@ def load_stream_definitions(directory: Path) -> list[dict[str, Any]]:
     for path in sorted(directory.glob("*.json")):
         file = str(path)
         try:
-            definition = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            definition = json.loads(text)
         except json.JSONDecodeError as exc:
             problems.append(ConfigProblem(file, exc.lineno, "", f"invalid JSON: {exc.msg}"))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(ConfigProblem(file, None, "", f"cannot read: {exc}"))
             continue
-        file_problems = _check_definition(file, definition)
+        file_problems = _check_definition(file, definition) or _unknown_fields(file, text, definition)
         if file_problems:
             problems.extend(file_problems)
             continue
@@ -86,6 +91,23 @@ def load_stream_definitions(directory: Path) -> list[dict[str, Any]]:
     if problems:
         raise ConfigError(problems)
     return definitions
+
+
+# The fields of a JetStream stream configuration, as nats-py models them: nats-server ignores a key
+# outside them, so a misspelt one (``max_agee``) would make the stream without its limit.
+_STREAM_FIELDS = sorted(field.name for field in dataclasses.fields(StreamConfig))
+
+
+def _unknown_fields(file: str, text: str, definition: dict[str, Any]) -> list[ConfigProblem]:
+    problems = []
+    for key in definition:
+        if key not in _STREAM_FIELDS:
+            near = closest(key, _STREAM_FIELDS)
+            hint = f"did you mean {near!r}?" if near else "see the JetStream StreamConfig"
+            line = next((n for n, row in enumerate(text.splitlines(), 1) if f'"{key}"' in row), None)
+            problems.append(ConfigProblem(file, line, key, f"not a field of a stream's configuration, which the "
+                                                           f"server would ignore; {hint}"))
+    return problems
 
 
 def _check_definition(file: str, definition: object) -> list[ConfigProblem]:

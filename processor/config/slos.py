@@ -157,7 +157,7 @@ def _expected_per_min(written: str) -> float | None:
     m = _VOLUME_RE.fullmatch(written)
     try:
         per_min = float(m[1]) * 60_000 / parse_duration_ms(m[2]) if m else None
-    except ValueError:
+    except (ValueError, ZeroDivisionError):  # not a duration, or none at all (0/0, 5/0s)
         return None
     return per_min or None
 

@@ -104,6 +104,20 @@ def test_a_bad_stream_definition_is_reported_with_its_file_and_line(tmp_path: Pa
     assert {("broken.json", 3, ""), ("nameless.json", None, "name"), ("nameless.json", None, "subjects")} == problems
 
 
+def test_a_misspelt_field_of_a_stream_is_named_with_its_line_and_the_field_it_may_mean(tmp_path: Path) -> None:
+    # nats-server ignores a key it does not know: the stream would be made without its max_age.
+    (tmp_path / "ai.json").write_text('{\n  "name": "AI",\n  "subjects": ["ai.>"],\n  "max_agee": 86400000000000\n}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_stream_definitions(tmp_path)
+    (problem,) = caught.value.problems
+    assert ("ai.json", 4, "max_agee") == (Path(problem.file).name, problem.line, problem.field)
+    assert "did you mean 'max_age'?" in problem.message
+
+
+def test_every_shipped_stream_definition_uses_known_fields_only() -> None:
+    assert 5 == len(load_stream_definitions(Path(__file__).parents[2] / "streams"))
+
+
 def test_two_files_defining_one_stream_are_an_error(tmp_path: Path) -> None:
     for file in ("a.json", "b.json"):
         (tmp_path / file).write_text(json.dumps({"name": "SAME", "subjects": [f"{file[0]}.>"]}))

@@ -54,3 +54,11 @@ def test_a_required_key_given_as_null_is_missing():
     with pytest.raises(ConfigError) as err:
         load_config_text("version: 1\nslis:\n  a: {service: s, kind: latency, subject: x.y, value: ~}\n", "n.yaml")
     assert ["a latency SLI needs value: the payload field with the latency"] == [p.message for p in err.value.problems]
+
+
+@pytest.mark.parametrize("volume", ["0/0", "5/0s", "5/0m"])
+def test_an_expected_volume_over_no_time_is_a_problem_not_a_division_by_zero(volume):
+    # Found by the fuzz test above (edits=[(1227, '0/0')]).
+    text = "\n".join(LINES).replace("expected: 1200/1m", f"expected: {volume}", 1)
+    with pytest.raises(ConfigError, match=r"expected: expected events per duration such as 48/1d"):
+        load_config_text(text, "slo.yaml", base_dir=ROOT / "config")
