@@ -35,13 +35,7 @@ What the server does, read in nats-server's consumer.go and measured against 2.1
 
 from __future__ import annotations
 
-__all__ = [
-    "BatchPuller",
-    "Delivery",
-    "consumer_pending",
-    "js_timestamp_ms",
-    "stream_sequence",
-]
+__all__ = ["BatchPuller", "Delivery", "consumer_pending", "js_timestamp_ms", "stream_sequence"]
 
 import asyncio
 import contextlib
@@ -61,14 +55,8 @@ from processor.bus import _jsapi
 from processor.bus.denials import denials
 from processor.bus.durable import checked_start_seq, consumer_pending, filter_config
 from processor.bus.leanread import Deliveries, PulledMsg, Route, lean_routes
-from processor.bus.jsreply import (
-    ack_tokens,
-    consumer_sequence,
-    delivered_count,
-    delivered_index,
-    js_timestamp_ms,
-    stream_sequence,
-)
+from processor.bus.jsreply import (ack_tokens, consumer_sequence, delivered_count, delivered_index, js_timestamp_ms,
+                                   stream_sequence)
 from processor.errors import BusError, DeliveryGapError, LeaseLostError
 
 _log = structlog.get_logger(__name__)
@@ -146,9 +134,9 @@ class BatchPuller:
         self._live_requests: dict[str, float] = {}
         self._credit = 0
         self._buffer: Deliveries | list[Msg] = []  # Deliveries once the lean parser reads for us
-        self._request_ended = False
         self._waiter: asyncio.Future[None] | None = None
         self._failure: BusError | DeliveryGapError | None = None
+        self._no_responders = self._request_ended = False  # a pull answered 503: the consumer may be gone
         # Everything before the <delivered> token of a first delivery ("$JS.ACK.S.C.1."): a
         # reply starting with it is a first delivery, which the callback checks with startswith
         # instead of parsing. Learned from the first delivery.
@@ -455,8 +443,9 @@ class BatchPuller:
             self._note_404()
         description = str(headers.get("Description", ""))
         if status == "409" and description.startswith(_CONSUMER_DELETED) and self._history is None:
-            # Its position and unacked deliveries are gone: resume from the checkpoint, as for a gap.
-            self._failure = DeliveryGapError(f"{self._what}: the durable consumer was deleted; resuming from the checkpoint")
+            self._failure = self._deleted()
+        elif status == "503" and self._history is None:
+            self._no_responders = True  # a deleted consumer's 409 goes only to a pull waiting then: next_batch asks
         elif status in _FATAL_STATUSES or (
             status == "409" and description.startswith(_FATAL_409_PREFIXES)
         ):
@@ -522,6 +511,10 @@ class BatchPuller:
             return []  # stop() was called while we waited
         if self._failure is not None:
             raise self._failure
+        if self._no_responders:
+            self._no_responders = False
+            if await self._consumer_info() is None:
+                raise self._deleted()
         self._check_no_gap()
         self._request_ended = False
         buffer = self._buffer
@@ -536,6 +529,11 @@ class BatchPuller:
             # batch. One turn of the loop lets it write the request.
             await asyncio.sleep(0)
         return batch
+
+    def _deleted(self) -> DeliveryGapError:
+        # Its position and unacked deliveries are gone: resume from the checkpoint, as for a gap. The pulls
+        # waiting when it was deleted get a 409 Consumer Deleted, later ones a 503 (no responders).
+        return DeliveryGapError(f"{self._what}: the durable consumer was deleted; resuming from the checkpoint")
 
     def _check_no_gap(self) -> None:
         """Every delivery of the consumer since it started came to this puller. The consumer's

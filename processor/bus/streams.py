@@ -19,6 +19,7 @@ __all__ = [
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -104,7 +105,8 @@ def _unknown_fields(file: str, text: str, definition: dict[str, Any]) -> list[Co
         if key not in _STREAM_FIELDS:
             near = closest(key, _STREAM_FIELDS)
             hint = f"did you mean {near!r}?" if near else "see the JetStream StreamConfig"
-            line = next((n for n, row in enumerate(text.splitlines(), 1) if f'"{key}"' in row), None)
+            key_re = re.compile(rf'"{re.escape(key)}"\s*:')  # the key, not a value spelt alike
+            line = next((n for n, row in enumerate(text.splitlines(), 1) if key_re.search(row)), None)
             problems.append(ConfigProblem(file, line, key, f"not a field of a stream's configuration, which the "
                                                            f"server would ignore; {hint}"))
     return problems

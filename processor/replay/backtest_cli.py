@@ -112,22 +112,22 @@ def _run(args: Any, baseline: Config, candidate: Config, definitions: list[dict]
         _check_kafka_args(args, "--input")
     elif getattr(args, "from_offset", None):
         raise ReplayError("--from-offset reads Kafka: give --source kafka")
-    if args.input:
-        header, messages = read_export(Path(args.input))
-        names = _wanted_streams(args, definitions, None)
-        run = make(header_moves(header, names, from_ms, to_ms), names)
-        feed_export(messages, run, from_ms, to_ms)
-        messages.warn_if_cut_short(header, "backtest")
-        from_ms = header.get("from_ms") if from_ms is None else from_ms
-        to_ms = header.get("to_ms") if to_ms is None else to_ms
-    elif getattr(args, "source", "nats") == "kafka":
-        from processor.replay.kafka_input import backtest_from_kafka
+    with warnings_on_stderr():  # stdout carries the report
+        if args.input:
+            header, messages = read_export(Path(args.input))
+            names = _wanted_streams(args, definitions, None)
+            run = make(header_moves(header, names, from_ms, to_ms), names)
+            feed_export(messages, run, from_ms, to_ms)
+            messages.warn_if_cut_short(header, "backtest")
+            from_ms = header.get("from_ms") if from_ms is None else from_ms
+            to_ms = header.get("to_ms") if to_ms is None else to_ms
+        elif getattr(args, "source", "nats") == "kafka":
+            from processor.replay.kafka_input import backtest_from_kafka
 
-        run = asyncio.run(backtest_from_kafka(args, make, definitions, from_ms, to_ms, baseline))
-    else:
-        with warnings_on_stderr():  # stdout carries the report
+            run = asyncio.run(backtest_from_kafka(args, make, definitions, from_ms, to_ms, baseline))
+        else:
             run = asyncio.run(_from_streams(args, make, definitions, from_ms, to_ms))
-    run.finish()
+        run.finish()
     return run, from_ms, to_ms
 
 

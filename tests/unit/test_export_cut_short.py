@@ -56,3 +56,12 @@ def test_a_replay_that_fails_leaves_no_summary_beside_its_partial_files(tmp_path
     assert 1 == main(["replay", "--input", str(path), "--out", str(out)])
     assert "the last line is cut off" in capsys.readouterr().err
     assert (out / "alerts.ndjson").exists() and not (out / "summary.json").exists()
+
+
+def test_a_backtest_of_a_file_cut_short_warns_on_stderr_and_keeps_stdout_for_its_report(tmp_path, capsys):
+    from processor.cli import main
+
+    path = export_file(tmp_path / "cut.ndjson", 3, trailer=False)
+    assert 0 == main(["backtest", "--baseline", "config/slo.yaml", "--candidate", "config/slo.yaml", "--input", str(path)])
+    captured = capsys.readouterr()
+    assert "backtest.input_cut_short" in captured.err and "input_cut_short" not in captured.out
