@@ -3,8 +3,8 @@
 Each file is one JetStream API ``StreamConfig`` (what ``nats stream add --config FILE`` reads and
 ``nats stream info --json`` prints under ``config``): durations in nanoseconds, ``-1`` for
 "unlimited"; a key that is not one of its fields is an error (nats-server would ignore it, and
-make the stream without the limit it meant). Provisioning creates what is missing, updates what may be updated in place, and never
-deletes a stream or its messages.
+make the stream without the limit it meant). Provisioning creates what is missing, updates what
+may be updated in place, and never deletes a stream or its messages.
 """
 
 from __future__ import annotations

@@ -288,22 +288,11 @@ def _times(engine: Any, field: str, rows: list, msgs: _Rows) -> tuple[np.ndarray
 
 def _epoch_ms_or_odd(raw: list) -> tuple[np.ndarray, list[int]]:
     """``raw`` as int64 epoch ms, and the rows that are not an int in range (0 there)."""
-    odd_rows = [r for r, v in enumerate(raw) if type(v) is not int]
+    odd_rows = [r for r, v in enumerate(raw) if type(v) is not int or not 0 <= v <= MAX_EVENT_TIME_MS]
     raw = raw.copy()
     for r in odd_rows:
         raw[r] = 0
-    try:
-        t = np.fromiter(raw, np.int64, len(raw))
-    except OverflowError:  # an int past int64
-        big = [r for r, v in enumerate(raw) if not 0 <= v <= MAX_EVENT_TIME_MS]
-        for r in big:
-            raw[r] = 0
-        return np.fromiter(raw, np.int64, len(raw)), sorted(odd_rows + big)
-    out_of_range = np.flatnonzero((t < 0) | (t > MAX_EVENT_TIME_MS)).tolist()
-    if out_of_range:
-        t[out_of_range] = 0
-        odd_rows = sorted(set(odd_rows).union(out_of_range))
-    return t, odd_rows
+    return np.fromiter(raw, np.int64, len(raw)), odd_rows
 
 
 def _column(engine: Any, sli: SliState, take: np.ndarray | None, values: Any, index: np.ndarray, msg_t: np.ndarray,
