@@ -17,6 +17,7 @@ import structlog
 from nats.aio.client import Client
 
 from processor.bus.denials import denials
+from processor.bus.leanread import widen_reads
 from processor.errors import BusError
 
 _log = structlog.get_logger(__name__)
@@ -159,6 +160,7 @@ async def connect(opts: ConnectOptions) -> Client:
     """
     if not opts.url:
         raise BusError("no NATS URL given (the embedded server provides one)")
+    widen_reads()
     nc = Client()
     watch = _FirstConnect(nc, opts.redacted_url())
     connect_task = asyncio.ensure_future(nc.connect(**_client_options(opts, watch)))  # type: ignore[arg-type]

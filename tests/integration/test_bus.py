@@ -24,6 +24,7 @@ from processor.bus.checkpoint import CheckpointStore
 from processor.bus.connect import ConnectOptions, connect, let_go
 from processor.bus.consumer import BatchPuller, consumer_pending, js_timestamp_ms, stream_sequence
 from processor.bus.embedded import EmbeddedServer, nats_server_binary
+from processor.bus.leanread import LeanParser
 from processor.bus.publisher import OutMessage, Publisher
 from processor.bus.streams import cluster_size, load_stream_definitions, provision_streams
 from processor.errors import BusError, EmbeddedServerError
@@ -561,6 +562,37 @@ async def test_the_lean_path_delivers_what_nats_py_delivers(nc: Client) -> None:
     ]
     # The same messages, headers and stream timestamps (the engine's fallback event time).
     assert plain == lean
+
+
+async def test_the_lean_path_reads_a_backlog_more_than_32_kib_at_a_time(
+    nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-py reads 32 KiB at a time unless told otherwise (leanread.widen_reads, which
+    connect() applies): a pull response of a thousand messages is then parsed in ~130-message
+    slices, each paying for a parse call, a buffer copy and a route call."""
+    stream, prefix = await make_stream(nc)
+    payload = b"x" * 400
+    for _ in range(1000):
+        await nc.publish(f"{prefix}.a", payload)
+    await nc.flush()
+    while (await stream_state(nc, stream))["state"]["messages"] < 1000:
+        await asyncio.sleep(0.01)
+    chunk_bytes: list[int] = []
+    parse = LeanParser.parse
+
+    async def counted(self: LeanParser, data: bytes = b"") -> None:
+        chunk_bytes.append(len(data))
+        await parse(self, data)
+
+    monkeypatch.setattr(LeanParser, "parse", counted)
+    puller = BatchPuller(nc, stream, "wide", batch_size=1000, lean=True)
+    await puller.start()  # its first pull request is out
+    try:
+        time.sleep(0.3)  # blocking the loop: the response waits in the socket, read at once after
+        assert sum(map(len, await drain(puller, 1000))) == 1000
+    finally:
+        await puller.stop()
+    assert max(chunk_bytes) > 32 * 1024, chunk_bytes
 
 
 async def test_two_lean_pullers_on_one_connection_each_get_their_own_stream_in_order(nc: Client) -> None:
