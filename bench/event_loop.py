@@ -8,7 +8,7 @@ pull-and-ack (the ceiling of bench/throughput.py), back to back. It prints every
 loop the medians of the rates and of the client's CPU per message (process time: the steadier
 figure on a shared machine), and the ratios uvloop / asyncio and end to end / bare.
 
-    python bench/event_loop.py [--n 300000] [--rounds 8] [--batch-size 1000]
+    python bench/event_loop.py [--n 300000] [--rounds 8] [--batch-size 2000]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ publish outputs and dead letters, wait for PubAcks, ack), alternating which goes
 It prints the rates (messages/s, garbage included) and their ratio; issue 8's goal is a ratio of at
 least 0.9 (throughput with 1 % garbage within 10 % of clean throughput).
 
-    python bench/garbage.py [--n 100000] [--rounds 3] [--batch-size 1000]
+    python bench/garbage.py [--n 100000] [--rounds 3] [--batch-size 2000]
 """
 
 from __future__ import annotations

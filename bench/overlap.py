@@ -18,7 +18,7 @@ bare pull alternates the two processes (the server works, then this one reads), 
 about one core at a time; end to end keeps both busy at once, so its rate depends on the second
 core being there, and on a shared machine it is not always.
 
-    python bench/overlap.py [--n 300000] [--rounds 4] [--batch-size 1000]
+    python bench/overlap.py [--n 300000] [--rounds 4] [--batch-size 2000]
 """
 
 from __future__ import annotations

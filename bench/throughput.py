@@ -23,7 +23,7 @@ The embedded nats-server runs as `slo run` starts it: GOMAXPROCS = cores - 1, on
 the last (processor/bus/embedded.py), unless the environment sets GOMAXPROCS (``GOMAXPROCS=2 python bench/throughput.py``
 measures a server on every core).
 
-    python bench/throughput.py [--n 200000] [--rounds 3] [--batch-size 1000]
+    python bench/throughput.py [--n 200000] [--rounds 3] [--batch-size 2000]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from processor.runtime.heap import held  # noqa: E402
 from processor.runtime.processor import Processor  # noqa: E402
 from processor.runtime.telemetry import Telemetry  # noqa: E402
 from processor.config.load import load_config  # noqa: E402
+from processor.vocabulary import PULL_BATCH_SIZE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,7 +192,7 @@ def bench_args(doc: str, n: int) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--n", type=int, default=n)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=PULL_BATCH_SIZE, help=f"default {PULL_BATCH_SIZE}, slo run's")
     return parser.parse_args()
 
 

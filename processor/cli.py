@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from processor.errors import ConfigError, ProcessorError
+from processor.vocabulary import PULL_BATCH_SIZE
 
 __all__ = ["build_parser", "main"]
 
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="consume events (NATS JetStream, or Kafka) and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     _add_connection_arguments(run, f"{_URL_ENV}; without any, an embedded nats-server is started on --store-dir")
-    run.add_argument("--batch-size", type=_batch_size, default=1000, metavar="N", help="messages per pull request (default 1000)")
+    run.add_argument("--batch-size", type=_batch_size, default=PULL_BATCH_SIZE, metavar="N", help=f"messages per pull request (default {PULL_BATCH_SIZE})")
     run.add_argument(
         "--instance",
         default="default",

@@ -23,6 +23,7 @@ __all__ = [
     "INPUT_SUBJECT_PATTERN",
     "OUTPUT_SUBJECT_PREFIXES",
     "OVERFLOW_LABEL",
+    "PULL_BATCH_SIZE",
     "REJECTION_REASONS",
     "SLO_STREAM",
     "STAT_NAMES",
@@ -103,6 +104,14 @@ def durable_name(consumer_prefix: str, stream: str) -> str:
     """The durable pull consumer of ``stream`` for processors named by ``consumer_prefix``
     (``slo_market``): the runtime creates it, the simulator pauses it for ``consumer_lag``."""
     return f"{consumer_prefix}_{stream}".lower()
+
+# Messages a pull request of the processor asks for, and at most a batch its engine evaluates at once
+# (`slo run --batch-size`; the runtime, the CLI and the benches). 2,000 rather than 1,000: the
+# engine's work per batch (a few dozen numpy calls per SLI) is spread over twice the events, and
+# nats-server answers a pull of 2,000 as fast per message as one of 1,000 (bench/throughput.py on
+# the gateway backlog: end to end 1.9-2.0 us of client CPU an event against 2.1; 3,000 and 4,000
+# made the bare pull slower, 393,000-429,000 msgs/s against 450,000). Only a backlog fills one.
+PULL_BATCH_SIZE = 2000
 
 # The stream of the processor's outputs (streams/slo.json: ``slo.>``).
 SLO_STREAM = "SLO"

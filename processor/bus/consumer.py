@@ -58,6 +58,7 @@ from processor.bus.leanread import Deliveries, PulledMsg, Route, lean_routes
 from processor.bus.jsreply import (ack_tokens, consumer_sequence, delivered_count, delivered_index, js_timestamp_ms,
                                    stream_sequence)
 from processor.errors import BusError, DeliveryGapError, LeaseLostError
+from processor.vocabulary import PULL_BATCH_SIZE
 
 _log = structlog.get_logger(__name__)
 
@@ -96,7 +97,7 @@ class BatchPuller:
         stream: str,
         durable: str,
         filter_subject: str | Sequence[str] | None = None,
-        batch_size: int = 1000,
+        batch_size: int = PULL_BATCH_SIZE,
         expires_ms: int = 500,
         start_after_seq: int | None = None,
         history: dict[str, Any] | None = None,

@@ -44,7 +44,7 @@ from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHE
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
 from processor.runtime.topology import BUS_LANE, consumer_filter, partition_config
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, durable_name
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, PULL_BATCH_SIZE, durable_name
 
 
 CHECKPOINT_INTERVAL_S = 15.0
@@ -71,7 +71,7 @@ class Processor:
         nc: Any,
         definitions: Sequence[dict],
         *,
-        batch_size: int = 1000,
+        batch_size: int = PULL_BATCH_SIZE,
         checkpoint_key: str = "default",
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
         idle_after_s: float = 1.0,

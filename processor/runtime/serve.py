@@ -37,6 +37,7 @@ from processor.runtime.stopping import CLOSE_GRACE_S, EMBEDDED_STOP_S, StopSigna
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import checkpoint_interval_s, idle_after_s, stall_from_env
 from processor.runtime.topology import consumer_prefix, parse_services, services_config, sidecar_instance
+from processor.vocabulary import PULL_BATCH_SIZE
 
 # Opens (and at the end closes) the publisher of the outputs, when they do not go to NATS.
 Outputs = Callable[[], AbstractAsyncContextManager[OutputPublisher]]
@@ -48,7 +49,7 @@ async def serve(
     streams_dir: Path,
     store_dir: Path,
     *,
-    batch_size: int = 1000,
+    batch_size: int = PULL_BATCH_SIZE,
     instance: str = "default",
     sidecar: bool = False,
     partition: Partition | None = None,
