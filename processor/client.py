@@ -13,7 +13,7 @@ ephemeral: from now, nothing kept. See docs/subscribing.md.
 
 from __future__ import annotations
 
-__all__ = ["Alert", "KINDS", "Output", "Subscription", "alerts_subject", "kind_subjects"]
+__all__ = ["Alert", "KINDS", "Output", "Subscription", "alerts_subject", "kind_subjects", "subject_service"]
 
 import asyncio
 import contextlib
@@ -62,6 +62,18 @@ def kind_subjects(kind: str | None, service: str | None = None, severity: str | 
         # every 5 s) and idle-clock moves (slo.clock.<stream>), which are not outputs.
         return list(by_kind.values())
     return [s for k, s in by_kind.items() if k != "deadletter" and (severity is None or k == "alerts")]
+
+
+def subject_service(subject: str) -> str | None:
+    """The service an output's subject names (``slo.alerts.<severity>.<service>``,
+    ``slo.actions.<service>``, ``slo.budget.<service>.<slo>``, ``slo.sli.<service>.<sli>``); None
+    for a subject of no service (dead letters, the processor's probes and clock moves)."""
+    for kind, at in (("alerts", 3), ("actions", 2), ("budget", 2), ("sli", 2)):
+        prefix = OUTPUT_SUBJECT_PREFIXES[kind] + "."
+        if subject.startswith(prefix):
+            tokens = subject.split(".")
+            return tokens[at] if len(tokens) > at else None
+    return None
 
 
 def _moment(text: str | None) -> datetime | None:

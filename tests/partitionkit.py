@@ -106,6 +106,8 @@ _REST_ALERTS = """\
 """
 # The hot subject's SLIs and, unless hot_only, request SLIs with SLOs that partition 0 evaluates.
 CONFIG_YAML = _HEAD + "slis:\n" + _HOT_SLIS + _REST_SLIS + _REST_SLOS + "alerts:\n" + _HOT_ALERTS + _REST_ALERTS
+# The same config, shipped for the README's Partitions section (its catalogue path relative to it).
+EXAMPLE = ROOT / "examples" / "partitioned.yaml"
 HOT_ONLY_YAML = _HEAD + "slis:\n" + _HOT_SLIS + "alerts:\n" + _HOT_ALERTS
 
 

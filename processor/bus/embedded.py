@@ -342,8 +342,9 @@ class EmbeddedServer:
             await self.stop()
             raise
         _log.info(
-            "embedded_server.started",
+            "embedded.started",
             url=self._url,
+            store_dir=str(self._store_dir),
             pid=self._proc.pid,
             log=str(self.log_path),
             gomaxprocs=env["GOMAXPROCS"],
@@ -492,7 +493,7 @@ class EmbeddedServer:
             await proc.wait()
         self._release_lock()
         _log.info(
-            "embedded_server.stopped",
+            "embedded.stopped",
             pid=proc.pid,
             returncode=proc.returncode,
             stop_s=round(time.monotonic() - started_s, 3),

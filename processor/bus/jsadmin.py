@@ -1,5 +1,6 @@
-"""JetStream requests for tools beside the processor (``slo simulate``): which streams store a
-subject, how far a stream has got, its live config, pausing and resuming a durable consumer.
+"""JetStream requests for tools beside the processor (``slo simulate``, ``slo tail``): which streams
+store a subject, how far a stream has got, which subjects it holds, its live config, pausing and
+resuming a durable consumer.
 
 Errors are ``BusError``; a request that JetStream refuses is a ``JsApiError`` carrying JetStream's
 ``err_code``, and the pause of a consumer that does not exist a ``ConsumerNotFoundError``.
@@ -14,6 +15,7 @@ __all__ = [
     "resume_consumer",
     "stream_config",
     "stream_last_seq",
+    "stream_subjects",
     "streams_storing",
 ]
 
@@ -41,6 +43,13 @@ async def stream_last_seq(nc: Client, stream: str) -> int:
     go down when ``max_age`` expires old messages."""
     info = await request(nc, f"{API_PREFIX}.STREAM.INFO.{stream}", what=f"stream {stream}: info")
     return int(info["state"]["last_seq"])
+
+
+async def stream_subjects(nc: Client, stream: str, pattern: str) -> dict[str, int]:
+    """The subjects matching ``pattern`` that ``stream`` holds messages of, with their counts."""
+    info = await request(nc, f"{API_PREFIX}.STREAM.INFO.{stream}", {"subjects_filter": pattern},
+                         what=f"stream {stream}: subjects")
+    return dict((info.get("state") or {}).get("subjects") or {})
 
 
 async def stream_config(nc: Client, stream: str) -> dict:

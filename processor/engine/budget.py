@@ -549,6 +549,7 @@ class BudgetTracker:
             burn_rates=burns,
             time_to_exhaustion_ms=tte,
             policy=self.policy if budget.policy else None,
+            policy_min_events=max(1, budget.policy_min_events) if budget.policy else None,
         )
 
     # ------------------------------------------------------------------ snapshot

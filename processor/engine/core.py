@@ -391,8 +391,10 @@ class Engine:
         """Message ``index`` goes to the dead letters once, naming the SLIs that rejected it;
         each of them counts a rejection for its reason."""
         names = tuple(sli.name for sli, _ in refused)
-        # Named by its time when that is what rejects it whole (a clock-skew alert on ``future``
-        # sees it even when some SLI also missed a field), else by its first SLI's reason.
+        # Named by its time when some SLI refused it for that (late, future, no or a bad
+        # timestamp: a clock-skew alert on ``future`` sees it even when another SLI missed a
+        # field, or took it at a time of its own ``event_time_field``), else by its first SLI's
+        # reason.
         first = next((rej for _, rej in refused if rej.reason in TIME_REJECTION_REASONS), refused[0][1])
         reasons = {(rej.reason, rej.detail) for _, rej in refused}
         detail = first.detail if len(reasons) == 1 else "; ".join(

@@ -113,6 +113,9 @@ class BudgetReport:
     time_to_exhaustion_ms: int | None  # at the burn rate over the exhaustion window; None: not burning
     policy: str | None  # the policy tier; None: the SLO has no budget policy (``policy: false``)
     previous_policy: str | None = None
+    # Events (or slices) the budget window must hold before the policy moves (``policy_min_events``):
+    # below it the tier stays where it was whatever ``remaining`` says. None without a policy.
+    policy_min_events: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,8 +73,7 @@ async def serve_kafka(config: Config, kafka: KafkaConfig, topics: list[str], opt
     embedded = None
     if opts.url is None:
         embedded = EmbeddedServer(store_dir / "nats", stop_timeout_s=EMBEDDED_STOP_S)
-        opts = replace(opts, url=await embedded.start())
-        log.info("embedded.started", url=opts.url)
+        opts = replace(opts, url=await embedded.start())  # which logs embedded.started
     try:
         nc = await connect(opts)
         exits = contextlib.AsyncExitStack()  # the Kafka outputs' publisher (slo run --outputs kafka)

@@ -16,7 +16,8 @@ from typing import IO, Any
 import nats.js.errors
 import orjson
 
-from processor.client import KINDS, Output, Subscription, kind_subjects
+from processor.bus.jsadmin import stream_subjects
+from processor.client import KINDS, Output, Subscription, kind_subjects, subject_service
 from processor.errors import ProcessorError
 from processor.ops.lines import format_line
 from processor.ops.status import print_rich, read_status, render_table, status_json
@@ -74,11 +75,25 @@ async def _tail(args: Any, out: IO[str]) -> None:
         async with Subscription(nc, subjects, durable=args.durable) as sub:
             print(f"following {' '.join(subjects)}" + (f" as durable {args.durable}" if args.durable else "")
                   + " (Ctrl-C stops)", file=sys.stderr, flush=True)
+            if args.service is not None:
+                await _warn_if_unseen(nc, args.service)
             async for item in sub.outputs():
                 if item.kind not in KINDS:
                     continue  # slo.probe, slo.clock.*: a durable of slo.> gets them (_everything_durable)
                 out.write((json_line(item) if args.json else format_line(item)) + "\n")
                 out.flush()
+
+
+async def _warn_if_unseen(nc: Any, service: str) -> None:
+    """A ``--service`` that no stored output names is most likely misspelt: say so, and which
+    services have outputs (the tail follows anyway: a service's first output may be yet to come)."""
+    try:
+        seen = {subject_service(subject) for subject in await stream_subjects(nc, SLO_STREAM, EVERYTHING)} - {None}
+    except ProcessorError:
+        return  # not readable here (permissions): nothing to compare with
+    if seen and service not in seen:
+        print(f"slo tail: no output of service {service!r} is stored on the {SLO_STREAM} stream; services with "
+              f"outputs: {', '.join(sorted(seen))} (following anyway)", file=sys.stderr, flush=True)
 
 
 async def _everything_durable(nc: Any, durable: str) -> list[str] | None:

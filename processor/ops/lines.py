@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["format_line", "percent", "rate"]
+__all__ = ["format_line", "percent", "policy_held", "rate"]
 
 from typing import Any
 
@@ -33,10 +33,25 @@ def _alert(b: dict[str, Any]) -> str:
             + (f" {extra}" if extra else ""))
 
 
+def policy_held(budget: dict[str, Any]) -> str | None:
+    """Why the policy has not moved, when its budget window holds fewer events (or slices) than
+    ``policy_min_events``: a spent budget with a ``normal`` policy is then no contradiction."""
+    total, needed = budget.get("total"), budget.get("policyMinEvents")
+    if budget.get("policy") is None or not isinstance(total, int) or not isinstance(needed, int) or total >= needed:
+        return None
+    unit = "slices" if budget.get("method") == "time_slices" else "events"
+    return f"held: {total} of the {needed} {unit} it needs"
+
+
 def _budget(b: dict[str, Any]) -> str:
     burns = " ".join(f"{w}={rate(v)}" for w, v in b.get("burnRates", {}).items())
     return (f"{b.get('evaluatedAt')} BUDGET   {b.get('service')} {b.get('slo')} remaining={percent(b.get('remaining'))} "
-            f"policy={b.get('policy') or '-'} burn {burns}".rstrip())
+            f"policy={b.get('policy') or '-'}{_held(b)} burn {burns}".rstrip())
+
+
+def _held(b: dict[str, Any]) -> str:
+    held = policy_held(b)
+    return f" ({held})" if held else ""
 
 
 def _sli(b: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from typing import IO, Any
 import orjson
 
 from processor.bus.history import read_history
-from processor.ops.lines import percent, rate
+from processor.ops.lines import percent, policy_held, rate
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SLO_STREAM
 
 ALERT_HISTORY_MS = 30 * 24 * 3600 * 1000
@@ -72,7 +72,8 @@ def status_json(status: Status) -> dict[str, Any]:
     """What ``slo status --json`` prints."""
     slos = [{
         "service": b.get("service"), "slo": b.get("slo"), "objective": b.get("objective"), "window": b.get("window"),
-        "remaining": b.get("remaining"), "policy": b.get("policy"), "burnRates": b.get("burnRates", {}),
+        "remaining": b.get("remaining"), "policy": b.get("policy"), "policyHeld": policy_held(b),
+        "burnRates": b.get("burnRates", {}),
         "timeToExhaustionSeconds": b.get("timeToExhaustionSeconds"), "evaluatedAt": b.get("evaluatedAt"),
         "firing": [_alert_name(a) for a in _firing_of(status, b)],
     } for b in status.budgets]
@@ -94,13 +95,26 @@ _NAMED_LABELS = frozenset({"alertname", "service", "severity", "slo"})
 def _rows(status: Status) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     doc = status_json(status)
     slos = [(s["service"] or "", s["slo"] or "", f"{s['objective']:g} / {s['window']}" if s["objective"] is not None
-             else "-", percent(s["remaining"]), s["policy"] or "-",
+             else "-", percent(s["remaining"]), _policy_cell(s),
              " ".join(f"{w}={rate(v)}" for w, v in s["burnRates"].items()) or "-", ", ".join(s["firing"]) or "-")
             for s in doc["slos"]]
     alerts = [(a["service"] or "", a["alertname"] or "", a["severity"] or "", a["slo"] or "-",
-               ",".join(f"{k}={v}" for k, v in a["labels"].items()) or "-", a["startsAt"] or "-",
+               ",".join(f"{k}={_label_value(v)}" for k, v in a["labels"].items()) or "-", a["startsAt"] or "-",
                "-" if a["value"] is None else f"{a['value']:g}") for a in doc["firing"]]
     return slos, alerts
+
+
+def _label_value(value: Any) -> str:
+    """A label's value as the LABELS column shows it: quoted (JSON) when it holds what separates
+    the column's labels or columns (a comma, an equals sign, white space) or a quote."""
+    text = str(value)
+    return orjson.dumps(text).decode() if not text or any(c in text for c in ',="') or any(
+        c.isspace() for c in text) else text
+
+
+def _policy_cell(slo: dict[str, Any]) -> str:
+    policy = slo["policy"] or "-"
+    return f"{policy} ({slo['policyHeld']})" if slo["policyHeld"] else policy
 
 
 def _plain(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

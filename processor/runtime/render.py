@@ -188,6 +188,7 @@ def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:
         else report.time_to_exhaustion_ms / 1000,
         "policy": report.policy,
         "previousPolicy": report.previous_policy,
+        "policyMinEvents": report.policy_min_events,
     }
     subject = f"{_PREFIX['budget']}.{subject_token(report.service)}.{subject_token(report.slo)}"
     msg_id = f"budget-{report.slo}-{report.evaluated_at_ms}-{report.reason}"

@@ -115,12 +115,9 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
     embedded = None
     if opts.url is None:
         embedded = EmbeddedServer(store_dir / "nats", stop_timeout_s=EMBEDDED_STOP_S)
-        url = await embedded.start()
-        log.info("embedded.started", url=url, store_dir=str(store_dir / "nats"))
-        opts = replace(opts, url=url)
+        opts = replace(opts, url=await embedded.start())  # which logs embedded.started
     try:
-        nc = await connect(opts)
-        log.info("nats.connected", server=opts.redacted())
+        nc = await connect(opts)  # which logs nats.connected
         exits = contextlib.AsyncExitStack()
         try:
             prefix = consumer_prefix(instance)

@@ -156,3 +156,29 @@ async def test_a_server_without_the_processor_s_streams_is_named_as_such(tmp_pat
             assert 1 == len(lines), lines
             assert lines[0].startswith(f"slo {argv[0]}: ") and f"stream {stream}" in lines[0]
             assert "not on this server: `slo run` creates" in lines[0]
+
+
+def test_a_policy_held_by_policy_min_events_says_so_beside_a_spent_budget():
+    from processor.ops.status import Status, render_table, status_json
+
+    _, held = budget("api-gateway", "gateway_error_rate", 0.999, -10.111, "normal", {"5m": 1011.1})
+    held.update(total=9, good=8, bad=1, policyMinEvents=100)  # 1 bad in 9: the budget is spent ten times over
+    _, moved = budget("api-gateway", "gateway_latency_p95", 0.95, -0.5, "freeze_features", {"5m": 3.0})
+    moved.update(total=100, policyMinEvents=100)
+    _, slices = budget("trading-engine", "trading_uptime", 0.999, -1.0, "normal", {"5m": 2.0})
+    slices.update(method="time_slices", total=3, policyMinEvents=10)
+    status = Status(budgets=[held, moved, slices], firing=[])
+    assert ["held: 9 of the 100 events it needs", None, "held: 3 of the 10 slices it needs"] == [
+        s["policyHeld"] for s in status_json(status)["slos"]]
+    rows = render_table(status).splitlines()
+    assert "-1011.1%   normal (held: 9 of the 100 events it needs)  5m=1011.10" in rows[1]
+    assert rows[2].split()[6] == "freeze_features"  # service, slo, "0.95", "/", "30d", remaining, policy
+
+
+def test_a_label_value_with_a_comma_or_a_space_is_quoted_in_the_labels_column():
+    from processor.ops.status import Status, render_table
+
+    _, firing = alert("a9", "firing", "QuoteStale", "critical", "market-data")
+    firing["labels"].update(symbol="BRK A", venue="x,y", plain="AAPL", empty="")
+    rows = render_table(Status(budgets=[], firing=[firing])).splitlines()
+    assert 'empty="",plain=AAPL,sli=x,symbol="BRK A",venue="x,y"' in rows[-1]  # sorted by name

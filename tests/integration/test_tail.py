@@ -109,3 +109,17 @@ async def test_a_durable_of_everything_made_before_the_kinds_were_followed_one_b
         "policy=prioritize_reliability burn 5m=14.40 1h=6.00",
     ] == await lines(proc, 2)
     assert 0 == await interrupt(proc)
+
+
+async def test_a_service_no_stored_output_names_is_pointed_out_and_followed_anyway(server):  # noqa: F811
+    await publish(server, [alert_body(1), BUDGET])  # trading-engine and api-gateway have outputs
+    typo = await start_tail(server, "--service", "trading-engin")
+    warning = (await asyncio.wait_for(typo.stderr.readline(), timeout=10)).decode()
+    assert "no output of service 'trading-engin' is stored on the SLO stream" in warning
+    assert "api-gateway" in warning and "trading-engine" in warning
+    await publish(server, [alert_body(4, "trading-engin")])  # still followed: its first output shows
+    assert ["2026-12-01T09:05:00.000Z FIRING   critical trading-engin Rule4 value=204 threshold=150 sli=s"] == await lines(typo, 1)
+    assert 0 == await interrupt(typo)
+    known = await start_tail(server, "--service", "trading-engine")
+    assert 0 == await interrupt(known)
+    assert b"no output of service" not in await known.stderr.read()

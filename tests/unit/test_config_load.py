@@ -200,6 +200,12 @@ CASES: list[tuple[str, str, list[tuple[int | None, str, str]]]] = [
         [(4, "", "YAML syntax error: expected ',' or ']'")],
     ),
     (
+        "a quote never closed is reported where it opens, not at the end of the file",
+        'version: 1\nslis:\n  a:\n    subject: "x.y\n    kind: ratio\nslos: {}\n',
+        [(4, "", "YAML syntax error: a quoted scalar that starts on this line is never closed: it runs to the end "
+                 "of the file (line 7)")],
+    ),
+    (
         "an empty file asks for a version",
         "# nothing here\n",
         [(None, "", "the file is empty")],

@@ -250,3 +250,13 @@ def test_with_the_rest_apart_the_partitions_take_the_hot_slis_alone_and_rest_the
     out = capsys.readouterr().out
     assert "`slo run --partition rest --partition-by 'market.quote.{symbol}'`: instance rest" in out
     assert "MARKET: durable slo_rest_market, filter_subjects market.request" in out
+
+
+def test_the_shipped_example_is_this_config_and_validate_prints_its_transform(capsys):
+    from tests.partitionkit import EXAMPLE
+
+    body = "\n".join(line for line in EXAMPLE.read_text().splitlines() if not line.startswith("#")) + "\n"
+    assert CONFIG_YAML.format(catalogues="../config/burn-rates.yaml") == body  # README's, the tests' config
+    assert 0 == main(["validate", str(EXAMPLE), "--partitions", "2", "--partition-by", "market.quote.{symbol}"])
+    assert ('stream MARKET: needs {"subject_transform": {"src": "market.quote.*", '
+            '"dest": "market.quote.{{wildcard(1)}}.{{partition(2,1)}}"}}') in capsys.readouterr().out

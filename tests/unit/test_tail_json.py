@@ -37,3 +37,16 @@ def test_a_readable_sli_line_shows_a_stat_without_events_as_a_dash_not_none():
             "values": {"count": 0, "good_ratio": None, "bad_count": 2}}
     line = format_line(Output("slo.sli.api-gateway.gateway_requests", "sli", body, orjson.dumps(body), {}, 3))
     assert line.endswith("SLI      api-gateway gateway_requests count=0 good_ratio=- bad_count=2")
+
+
+def test_a_budget_line_says_when_its_policy_is_held_by_policy_min_events():
+    from processor.ops.lines import format_line
+
+    def line(total: int) -> str:
+        body = {"evaluatedAt": "2026-12-03T10:00:00.000Z", "service": "api-gateway", "slo": "gateway_error_rate",
+                "method": "occurrences", "total": total, "remaining": -10.111, "policy": "normal",
+                "policyMinEvents": 100, "burnRates": {"5m": 1011.1}}
+        return format_line(Output("slo.budget.api-gateway.gateway_error_rate", "budget", body, orjson.dumps(body), {}, 4))
+
+    assert line(9).endswith("remaining=-1011.1% policy=normal (held: 9 of the 100 events it needs) burn 5m=1011.10")
+    assert line(100).endswith("remaining=-1011.1% policy=normal burn 5m=1011.10")
