@@ -28,7 +28,7 @@ import orjson
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from processor.errors import BusError
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SLO_STREAM
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SERVICE_TOKEN_AT, SLO_STREAM
 
 KINDS = ("alerts", "actions", "budget", "sli", "deadletter")
 _EPHEMERAL_INACTIVE_S = 30.0
@@ -68,7 +68,7 @@ def subject_service(subject: str) -> str | None:
     """The service an output's subject names (``slo.alerts.<severity>.<service>``,
     ``slo.actions.<service>``, ``slo.budget.<service>.<slo>``, ``slo.sli.<service>.<sli>``); None
     for a subject of no service (dead letters, the processor's probes and clock moves)."""
-    for kind, at in (("alerts", 3), ("actions", 2), ("budget", 2), ("sli", 2)):
+    for kind, at in SERVICE_TOKEN_AT.items():
         prefix = OUTPUT_SUBJECT_PREFIXES[kind] + "."
         if subject.startswith(prefix):
             tokens = subject.split(".")

@@ -25,6 +25,7 @@ __all__ = [
     "OVERFLOW_LABEL",
     "PULL_BATCH_SIZE",
     "REJECTION_REASONS",
+    "SERVICE_TOKEN_AT",
     "SLO_STREAM",
     "STAT_NAMES",
     "SUBJECT_FIELD",
@@ -125,3 +126,7 @@ OUTPUT_SUBJECT_PREFIXES = {
     "deadletter": "slo.deadletter",  # .<reason>
     "clock": "slo.clock",  # .<stream>[.p<I>of<N>]: event time moved without events (idle), for replay
 }
+
+# Where the service is among the tokens of each kind of output's subject that names one (above):
+# the Kafka outputs key by it, `slo tail --service` looks for it.
+SERVICE_TOKEN_AT = {"alerts": 3, "actions": 2, "budget": 2, "sli": 2}

@@ -174,7 +174,7 @@ async def connect(opts: ConnectOptions) -> Client:
         fatal_task.cancel()
     if connect_task.done() and not connect_task.cancelled() and connect_task.exception() is None:
         watch.connected = True
-        _log.info("nats.connected", server=watch.where, server_version=str(nc.connected_server_version))
+        _log.info("nats.connected", server=opts.redacted(), server_version=str(nc.connected_server_version))
         return nc
     raise await _failed_connect(nc, connect_task, watch, opts)
 

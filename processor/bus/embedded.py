@@ -485,7 +485,7 @@ class EmbeddedServer:
         try:
             await asyncio.wait_for(proc.wait(), timeout=self._stop_timeout_s)
         except TimeoutError:
-            _log.warning("embedded_server.kill", pid=proc.pid, waited_s=self._stop_timeout_s)
+            _log.warning("embedded.kill", pid=proc.pid, waited_s=self._stop_timeout_s)
             try:
                 proc.kill()
             except ProcessLookupError:

@@ -45,11 +45,14 @@ async def stream_last_seq(nc: Client, stream: str) -> int:
     return int(info["state"]["last_seq"])
 
 
-async def stream_subjects(nc: Client, stream: str, pattern: str) -> dict[str, int]:
-    """The subjects matching ``pattern`` that ``stream`` holds messages of, with their counts."""
+async def stream_subjects(nc: Client, stream: str, pattern: str) -> dict[str, int] | None:
+    """The subjects matching ``pattern`` that ``stream`` holds messages of, with their counts;
+    None when there are more than nats-server lists in one answer (100,000: it says how many in
+    ``total``; an older server refuses)."""
     info = await request(nc, f"{API_PREFIX}.STREAM.INFO.{stream}", {"subjects_filter": pattern},
                          what=f"stream {stream}: subjects")
-    return dict((info.get("state") or {}).get("subjects") or {})
+    subjects = dict((info.get("state") or {}).get("subjects") or {})
+    return None if info.get("total", len(subjects)) > len(subjects) else subjects
 
 
 async def stream_config(nc: Client, stream: str) -> dict:

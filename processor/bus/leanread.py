@@ -58,7 +58,7 @@ _head_of, _reply_of, _size_of = itemgetter(_HEAD), itemgetter(_REPLY), itemgette
 _subject_of = itemgetter(1)  # of a head's (sid, subject)
 # What nats-py reads off its socket at a time (its DEFAULT_BUFFER_SIZE, 32 KiB, the read loop's
 # read size and the stream reader's limit): as much as asyncio's socket transport takes in one
-# recv (256 KiB). A pull response of 1,000 gateway events is about 250 KB: read 32 KiB at a time,
+# recv (256 KiB). A pull response of 2,000 gateway events is about 500 KB: read 32 KiB at a time,
 # each read pays for a parse call, a buffer copy and a route call for ~130 messages.
 _READ_BYTES = 256 * 1024
 # nats-py's own reading of a header block (2.16+); without it the lean parser is not used.
@@ -491,9 +491,10 @@ def lean_routes(nc: Client) -> dict[int, Route] | None:
 def widen_reads() -> None:
     """Make nats-py read up to ``_READ_BYTES`` at a time, on every connection made after (the
     reader's limit is set at connect) and on those made before (the read size is read at each
-    read). End to end on the gateway backlog: 2.0-2.1 µs of client CPU a message against
-    2.2-2.4 with 32 KiB reads; the bare lean path 0.80-0.84 against 0.93-0.95 (bench/throughput.py).
-    nats-py reads this module constant at each use; without it (not the nats-py this was
-    written against), nothing changes."""
+    read). End to end on the gateway backlog: 2.00-2.18 µs of client CPU a message against
+    2.15-2.40 with 32 KiB reads; the bare lean path 0.80-0.88 against 0.93-1.11 (README,
+    Performance). On plain TCP only: nats-py's TLS transport keeps asyncio's reader limit (64
+    KiB), its websocket transport reads a frame at a time. nats-py reads this module constant at
+    each use; without it (not the nats-py this was written against), nothing changes."""
     if getattr(_nats_client, "DEFAULT_BUFFER_SIZE", _READ_BYTES) < _READ_BYTES:
         _nats_client.DEFAULT_BUFFER_SIZE = _READ_BYTES

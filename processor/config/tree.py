@@ -135,10 +135,10 @@ def _reader_problem(exc: yaml.reader.ReaderError, text: str, source: str) -> Con
 def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> ConfigProblem:
     if exc.context and exc.context_mark is not None and exc.problem_mark is not None and (
             exc.problem or "").startswith("found unexpected end of stream"):
-        # What runs to the end of the file (an unclosed quote or bracket) is at fault where it opens.
+        # What runs to the end of the file (an unclosed quote) is at fault where it opens.
         what = exc.context.removeprefix("while scanning ").removeprefix("while parsing ")
         return ConfigProblem(source, exc.context_mark.line + 1, "", f"YAML syntax error: {what} that starts on this line"
-                             f" is never closed: it runs to the end of the file (line {exc.problem_mark.line + 1})")
+                             " is never closed: it runs to the end of the file")
     mark = exc.problem_mark or exc.context_mark
     detail = exc.problem or ""
     if exc.context:

@@ -36,7 +36,7 @@ from processor.bus.publisher import OutMessage
 from processor.config.kafka import parse_brokers, topic_problem
 from processor.config.model import Config
 from processor.errors import BusError, PermissionDeniedError, ProcessorError
-from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES
+from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SERVICE_TOKEN_AT
 
 DEDUPE_HEADER = "Slo-Msg-Id"
 SUBJECT_HEADER = "Slo-Subject"
@@ -47,7 +47,7 @@ _FRAMING_BYTES = 4096
 # The service's place in each kind's subject (runtime/render.py): slo.alerts.<severity>.<service>,
 # slo.budget.<service>.<slo>, slo.sli.<service>.<sli>, slo.actions.<service>; a dead letter
 # (slo.deadletter.<reason>) is keyed by its source stream, a time move (slo.clock.<stream>) by its stream.
-_KEY_TOKEN = {"alerts": 3, "budget": 2, "sli": 2, "actions": 2, "clock": 2}
+_KEY_TOKEN = {**SERVICE_TOKEN_AT, "clock": 2}
 _KINDS = {prefix: kind for kind, prefix in OUTPUT_SUBJECT_PREFIXES.items()}
 
 

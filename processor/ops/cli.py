@@ -18,6 +18,7 @@ import orjson
 
 from processor.bus.jsadmin import stream_subjects
 from processor.client import KINDS, Output, Subscription, kind_subjects, subject_service
+from processor.config.fields import is_token_name
 from processor.errors import ProcessorError
 from processor.ops.lines import format_line
 from processor.ops.status import print_rich, read_status, render_table, status_json
@@ -87,10 +88,15 @@ async def _tail(args: Any, out: IO[str]) -> None:
 async def _warn_if_unseen(nc: Any, service: str) -> None:
     """A ``--service`` that no stored output names is most likely misspelt: say so, and which
     services have outputs (the tail follows anyway: a service's first output may be yet to come)."""
+    if not is_token_name(service):
+        return  # a wildcard, or several tokens: not one service's name
     try:
-        seen = {subject_service(subject) for subject in await stream_subjects(nc, SLO_STREAM, EVERYTHING)} - {None}
+        subjects = await stream_subjects(nc, SLO_STREAM, EVERYTHING)
     except ProcessorError:
         return  # not readable here (permissions): nothing to compare with
+    if subjects is None:
+        return  # too many to list at once
+    seen = {subject_service(subject) for subject in subjects} - {None}
     if seen and service not in seen:
         print(f"slo tail: no output of service {service!r} is stored on the {SLO_STREAM} stream; services with "
               f"outputs: {', '.join(sorted(seen))} (following anyway)", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ __all__ = ["format_line", "percent", "policy_held", "rate"]
 from typing import Any
 
 from processor.client import Output
+from processor.runtime.render import policy_held as render_policy_held
 
 
 def percent(fraction: float | None) -> str:
@@ -34,13 +35,9 @@ def _alert(b: dict[str, Any]) -> str:
 
 
 def policy_held(budget: dict[str, Any]) -> str | None:
-    """Why the policy has not moved, when its budget window holds fewer events (or slices) than
-    ``policy_min_events``: a spent budget with a ``normal`` policy is then no contradiction."""
-    total, needed = budget.get("total"), budget.get("policyMinEvents")
-    if budget.get("policy") is None or not isinstance(total, int) or not isinstance(needed, int) or total >= needed:
-        return None
-    unit = "slices" if budget.get("method") == "time_slices" else "events"
-    return f"held: {total} of the {needed} {unit} it needs"
+    """``render.policy_held`` of a budget report as published."""
+    return render_policy_held(budget.get("policy"), budget.get("total"), budget.get("policyMinEvents"),
+                              budget.get("method"))
 
 
 def _budget(b: dict[str, Any]) -> str:

@@ -136,6 +136,7 @@ def print_rich(status: Status, file: IO[str], width: int | None = None) -> None:
     """The same two tables drawn by rich, for a terminal."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     slos, alerts = _rows(status)
     console = Console(file=file, width=width)
@@ -144,5 +145,5 @@ def print_rich(status: Status, file: IO[str], width: int | None = None) -> None:
         for h in headers:
             table.add_column(h, overflow="fold")
         for r in rows:
-            table.add_row(*r)
+            table.add_row(*map(Text, r))  # as text: a label value like "[/]" is no markup
         console.print(table)

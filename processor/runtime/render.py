@@ -25,6 +25,7 @@ __all__ = [
     "budget_message",
     "clock_message",
     "deadletter_message",
+    "policy_held",
     "rfc3339_ms",
     "runbook_anchor",
     "runbook_url",
@@ -193,6 +194,16 @@ def budget_message(report: BudgetReport) -> tuple[str, bytes, str]:
     subject = f"{_PREFIX['budget']}.{subject_token(report.service)}.{subject_token(report.slo)}"
     msg_id = f"budget-{report.slo}-{report.evaluated_at_ms}-{report.reason}"
     return subject, orjson.dumps(body), msg_id
+
+
+def policy_held(policy: str | None, total: object, min_events: object, method: object) -> str | None:
+    """Why a budget's policy has not moved, when its window holds fewer events (or slices) than
+    ``policy_min_events`` (the report's ``policyMinEvents``): a spent budget beside a ``normal``
+    policy is then no contradiction. For `slo status`, `slo tail` and the SLO page."""
+    if policy is None or not isinstance(total, int) or not isinstance(min_events, int) or total >= min_events:
+        return None
+    unit = "slices" if method == "time_slices" else "events"
+    return f"held: {total} of the {min_events} {unit} it needs"
 
 
 def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]:

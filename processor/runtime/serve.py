@@ -147,8 +147,7 @@ async def _serve(config: Config, opts: ConnectOptions, streams_dir: Path, store_
             await _close(nc, log)
     finally:
         if embedded is not None:
-            await embedded.stop()
-            log.info("embedded.stopped")
+            await embedded.stop()  # which logs embedded.stopped
 
 
 # A plain `slo run` resumes from its checkpoint after a delivery gap; as many gaps in a row

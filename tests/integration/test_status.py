@@ -182,3 +182,13 @@ def test_a_label_value_with_a_comma_or_a_space_is_quoted_in_the_labels_column():
     firing["labels"].update(symbol="BRK A", venue="x,y", plain="AAPL", empty="")
     rows = render_table(Status(budgets=[], firing=[firing])).splitlines()
     assert 'empty="",plain=AAPL,sli=x,symbol="BRK A",venue="x,y"' in rows[-1]  # sorted by name
+
+
+def test_on_a_terminal_a_label_value_that_looks_like_markup_is_shown_as_it_is():
+    from processor.ops.status import Status, print_rich
+
+    _, firing = alert("a8", "firing", "QuoteStale", "critical", "market-data")
+    firing["labels"].update(symbol="[/]", venue="[bold]X")  # a producer's values: rich would read them as markup
+    out = io.StringIO()
+    print_rich(Status(budgets=[], firing=[firing]), out, width=250)
+    assert 'sli=x,symbol=[/],venue=[bold]X' in out.getvalue()

@@ -121,5 +121,7 @@ async def test_a_service_no_stored_output_names_is_pointed_out_and_followed_anyw
     assert ["2026-12-01T09:05:00.000Z FIRING   critical trading-engin Rule4 value=204 threshold=150 sli=s"] == await lines(typo, 1)
     assert 0 == await interrupt(typo)
     known = await start_tail(server, "--service", "trading-engine")
+    await publish(server, [alert_body(5)])  # printed: the look at the stored subjects is over
+    assert 1 == len(await lines(known, 1))
     assert 0 == await interrupt(known)
     assert b"no output of service" not in await known.stderr.read()

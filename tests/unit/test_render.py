@@ -159,3 +159,24 @@ def test_a_time_move_names_its_stream_the_sequence_it_follows_and_the_boundary()
             "closedThrough": "2023-11-14T22:13:30.000Z"} == orjson.loads(payload)
     # One move per boundary and stream: a replica or a restart making the same move is a duplicate.
     assert "clock-TRADE-1700000010000" == msg_id
+
+
+def test_a_budget_report_carries_policy_min_events_and_the_slo_page_says_when_it_holds_the_policy():
+    from dataclasses import replace
+
+    from processor.engine.outputs import BudgetReport
+    from processor.runtime import page
+    from processor.runtime.render import budget_message
+
+    report = BudgetReport(
+        slo="gateway_error_rate", service="api-gateway", sli="gateway_requests", reason="periodic",
+        evaluated_at_ms=1_700_000_060_000, method="occurrences", objective=0.999, window="30d",
+        period_start_ms=1_697_408_060_000, period_end_ms=1_700_000_060_000, good=8, total=9, allowed_bad=0.009,
+        consumed=111.1, remaining=-110.1, remaining_bad=-0.991, burn_rates=(), time_to_exhaustion_ms=0,
+        policy="normal", policy_min_events=100,
+    )
+    assert 100 == orjson.loads(budget_message(report)[1])["policyMinEvents"]
+    assert "normal (held: 9 of the 100 events it needs)" == page._policy_text(report)
+    assert "normal" == page._policy_text(replace(report, good=99, total=100))
+    slices = replace(report, method="time_slices", total=3, policy_min_events=10)
+    assert "normal (held: 3 of the 10 slices it needs)" == page._policy_text(slices)
