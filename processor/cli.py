@@ -8,6 +8,7 @@ call it directly (argparse still exits with 2 on a usage error, as every CLI doe
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from processor.vocabulary import PULL_BATCH_SIZE
 __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
+DEFAULT_STREAMS_DIR = "streams"
 _URL_ENV = "NATS server URL, comma-separated for a cluster (default SLO_NATS_URL, then NATS_URL)"
 _STORE_URL_HELP = f"{_URL_ENV}; without any, the embedded server on --store-dir: the running one, or one started on its store"
 
@@ -30,7 +32,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.report(args.path), file=sys.stderr)
         return 1
-    ok = f"OK: {args.path}: {len(config.slis)} SLIs, {len(config.slos)} SLOs, {len(config.alerts)} alert rules"
+    ok = (f"OK: {args.path}: {_count(len(config.slis), 'SLI')}, {_count(len(config.slos), 'SLO')}, "
+          f"{_count(len(config.alerts), 'alert rule')}")
+    _warn_unset_secrets(config)
     if args.services is None and args.partitions is None and args.partition_by is None:
         print(ok)
         return 0
@@ -41,7 +45,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             described = describe_partition(config, args.services, args.streams_dir, args.instance)
         else:
             described = describe_partitions(config, args.services, args.partitions, args.partition_by, args.streams_dir,
-                                            args.instance, getattr(args, "rest_apart", False))
+                                            args.instance, getattr(args, "rest_apart", False), _run_options(args))
     except ProcessorError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -128,6 +132,32 @@ def _instance_name(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", text):
         raise argparse.ArgumentTypeError(f"{text!r}: use 1-32 letters, digits, _ or - (it becomes part of consumer names)")
     return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _warn_unset_secrets(config: Any) -> None:
+    """The environment variables the alertmanager section names and this environment lacks: said
+    on stderr (the file is valid, and CI may validate without secrets), as `slo run` refuses them."""
+    if config.alertmanager is None:
+        return
+    import os
+
+    from processor.runtime.alertmanager import credentials
+
+    try:
+        credentials(config.alertmanager, os.environ)
+    except ProcessorError as exc:
+        print(f"warning: {exc}: `slo run` with this config refuses to start until it is", file=sys.stderr)
+
+
+def _run_options(args: argparse.Namespace) -> str:
+    """``--config`` and ``--streams-dir`` as `slo run` needs them to run what validate read, when
+    they are not its defaults: the commands validate prints then run as printed."""
+    given = (("--config", args.path, DEFAULT_CONFIG), ("--streams-dir", args.streams_dir, DEFAULT_STREAMS_DIR))
+    return "".join(f" {flag} {shlex.quote(str(value))}" for flag, value, default in given if str(value) != default)
 
 
 def _batch_size(text: str) -> int:
@@ -253,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--services", default=None, metavar="S,…",
                           help="also say what `slo run --services S,…` would evaluate and consume: per stream its "
                           "SLIs, SLOs, alert rules, filter subjects and durable consumer")
-    validate.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
+    validate.add_argument("--streams-dir", default=DEFAULT_STREAMS_DIR, help=f"JetStream stream definitions (default {DEFAULT_STREAMS_DIR})")
     validate.add_argument("--instance", default="default", type=_instance_name, help="as `slo run --instance`")
     _add_partition_arguments(validate, run=False)
     validate.set_defaults(handler=_cmd_validate)
@@ -469,7 +499,7 @@ def _add_standby_arguments(run: argparse.ArgumentParser) -> None:
 
 def _add_connection_arguments(parser: argparse.ArgumentParser, url_help: str) -> None:
     parser.add_argument("--nats-url", default=None, help=url_help)
-    parser.add_argument("--streams-dir", default="streams", help="JetStream stream definitions (default streams)")
+    parser.add_argument("--streams-dir", default=DEFAULT_STREAMS_DIR, help=f"JetStream stream definitions (default {DEFAULT_STREAMS_DIR})")
     parser.add_argument("--store-dir", default=".slo", help="embedded server store and local state (default .slo)")
     parser.add_argument("--user", default=None, help="NATS user (or SLO_NATS_USER)")
     parser.add_argument("--password", default=None,
@@ -511,7 +541,7 @@ def _add_simulate_arguments(simulate: argparse.ArgumentParser) -> None:
         metavar="KIND[:TARGET][=MAGNITUDE]@OFFSET+DURATION",
         help="inject an incident, e.g. latency_spike:gateway@2m+5m (repeatable; see --list-incidents)",
     )
-    simulate.add_argument("--streams-dir", default="streams",
+    simulate.add_argument("--streams-dir", default=DEFAULT_STREAMS_DIR,
                           help="stream definitions: for streams that are missing, and with --out the stream of each subject (default streams)")
     simulate.add_argument("--out", default=None, metavar="FILE",
                           help="write the events to this export file (events.ndjson[.gz], as `slo export` does) instead of NATS, "

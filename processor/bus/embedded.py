@@ -390,7 +390,8 @@ class EmbeddedServer:
                 holder = ""
             url = running_server_url(self._store_dir) or "URL"  # its ports file: the URL to paste
             raise EmbeddedServerError(
-                f"another nats-server{holder} is running on {self._store_dir}; stop it, or give "
+                f"another nats-server{holder} is running on {self._store_dir} (a `slo run`'s, or one that `slo "
+                f"status`, `tail`, `export`, `replay` or `backtest` started on this store); stop it, or give "
                 f"--nats-url {url} to use it instead of starting a new one (a second `slo run` on it "
                 f"also needs an --instance of its own, or --standby on both: two processors of one "
                 f"instance take each other's consumers)"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from processor.bus.streams import load_stream_definitions
 from processor.config.model import Config
-from processor.config.parse import subject_pattern_matches
 from processor.errors import ProcessorError
 from processor.runtime.partitions import (MAX_PARTITIONS, Partition, PartitionKey, Rest, hot_slis, own_stream,
-                                          parse_partition_by, partition_instance, rest_part, split_config)
+                                          parse_partition_by, partition_instance, rest_part, split_config,
+                                          transform_holder)
 from processor.runtime.topology import (BUS_LANE, consumer_filter, consumer_prefix, parse_services, partition_config,
-                                        services_config, sidecar_instance, stream_subjects)
+                                        services_config, sidecar_instance)
 from processor.vocabulary import durable_name
 
 
@@ -56,10 +56,12 @@ def _lanes(part: Config, definitions: list[dict], name: str, partition: Partitio
 
 
 def describe_partitions(config: Config, services_text: str | None, count: int | None, key_text: str | None,
-                        streams_dir: str | Path, instance: str = "default", rest_apart: bool = False) -> str:
+                        streams_dir: str | Path, instance: str = "default", rest_apart: bool = False,
+                        run_options: str = "") -> str:
     """Whether the config (``--services``' part of it) splits into ``count`` partitions of the hot
     subject ``key_text``; if it does, the stream's transform and each partition's consumers and
-    SLIs (``rest_apart``: and the ``--partition rest`` instance's). Raises ProcessorError naming
+    SLIs (``rest_apart``: and the ``--partition rest`` instance's), each with the `slo run` that
+    runs it (``run_options``: what else it needs, ``--config PATH``). Raises ProcessorError naming
     every SLI that cannot be split, and why."""
     if count is None or key_text is None:
         raise ProcessorError("--partitions N and --partition-by SUBJECT go together, e.g. --partitions 2 "
@@ -79,7 +81,7 @@ def describe_partitions(config: Config, services_text: str | None, count: int | 
         partition = Partition(key, index, count, rest_apart)
         shard = split_config(part, partition)
         name = partition_instance(base, partition)
-        lines.append(f"partition {index}: `slo run --partition {index}/{count} --partition-by '{key}'"
+        lines.append(f"partition {index}: `slo run{run_options} --partition {index}/{count} --partition-by '{key}'"
                      f"{' --rest-apart' if rest_apart else ''}{' --services ' + ','.join(services) if services else ''}`"
                      f": instance {name} (checkpoint key {name}), {len(shard.slis)} SLIs, {len(shard.slos)} SLOs, "
                      f"{len(shard.alerts)} alert rules")
@@ -87,7 +89,7 @@ def describe_partitions(config: Config, services_text: str | None, count: int | 
     if rest_apart:
         rest = Rest(key)
         shard, name = rest_part(part, key), partition_instance(base, rest)
-        lines.append(f"the rest: `slo run --partition rest --partition-by '{key}'"
+        lines.append(f"the rest: `slo run{run_options} --partition rest --partition-by '{key}'"
                      f"{' --services ' + ','.join(services) if services else ''}`: instance {name} (checkpoint key "
                      f"{name}), {len(shard.slis)} SLIs, {len(shard.slos)} SLOs, {len(shard.alerts)} alert rules")
         lines += _lanes(shard, definitions, name, None)
@@ -107,10 +109,7 @@ def _transform_lines(key: PartitionKey, count: int, definitions: list[dict]) -> 
         return [f"streams {', '.join(str(o) for o in own)}: one per partition, each read whole; the server's "
                 f"account mapping must append the partition token as the subject is published: "
                 f"{json.dumps({'mappings': key.mapping(count)})} (docs/scaling.md)"]
-    holders = [d for d in definitions if any(subject_pattern_matches(s, key.published) for s in stream_subjects(d))]
-    if not holders:
-        raise ProcessorError(f"--partition-by {key}: no stream in the stream definitions holds {key.published}")
-    stream = holders[0]
+    stream = transform_holder(definitions, key)
     have = stream.get("subject_transform") == transform
     text = json.dumps({"subject_transform": transform})
     return [f"stream {stream['name']}: {'has' if have else 'needs'} {text}"

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 __all__ = ["PartitionKey", "Partition", "REST", "Rest", "parse_partition", "rest_part", "share_config", "share_from_args", "parse_partition_by", "partition_part",
            "partition_filter_subjects", "partition_problems", "partition_instance", "partition_from_args", "split_config",
-           "hot_slis", "intersect", "own_stream"]
+           "hot_slis", "intersect", "own_stream", "transform_holder", "transform_missing"]
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,6 +256,33 @@ def own_stream(definitions: Sequence[dict], partition: Partition) -> str | None:
                 and any(subject_pattern_matches(s, share) for s in subjects):
             return str(definition["name"])
     return None
+
+
+def transform_holder(definitions: Sequence[dict], key: PartitionKey) -> dict:
+    """The definition of the stream that holds the hot subject (the first, as the consumers take
+    it): the one the partition transform goes on. ProcessorError when none does."""
+    for definition in definitions:
+        if any(subject_pattern_matches(s, key.published) for s in definition.get("subjects", [])):
+            return definition
+    raise ProcessorError(f"--partition-by {key}: no stream in the stream definitions holds {key.published}")
+
+
+def transform_missing(definitions: Sequence[dict], partition: Partition) -> str | None:
+    """Why ``partition``'s instance would never be delivered its share, or None: the stream that
+    holds the hot subject lacks the ``subject_transform`` for ``partition.count`` partitions (its
+    messages are then stored without the token its filter asks for). None too when each
+    partition has a stream of its own (an account mapping's job, which only the server knows)."""
+    if all(own_stream(definitions, Partition(partition.key, i, partition.count)) for i in range(partition.count)):
+        return None
+    holder = transform_holder(definitions, partition.key)
+    transform = partition.key.transform(partition.count)
+    if holder.get("subject_transform") == transform:
+        return None
+    return (f"stream {holder['name']} stores {partition.key.published} without the partition token that "
+            f"partition {partition.index}'s filter {partition.key.filter(partition.index)} asks for: none of them "
+            f"would reach it. Add {json.dumps({'subject_transform': transform})} to its definition in the streams "
+            f"directory (`slo validate --partitions {partition.count} --partition-by '{partition.key}'` prints it; "
+            f"docs/scaling.md)")
 
 
 def partition_instance(base: str, partition: Partition | Rest) -> str:

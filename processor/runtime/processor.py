@@ -31,7 +31,7 @@ from processor.bus.streams import provision_streams
 from processor.config.model import Config
 from processor.config.parse import subject_pattern_matches
 from processor.engine import Engine
-from processor.errors import BusError
+from processor.errors import BusError, ProcessorError
 from processor.runtime.alertmanager import AlertmanagerSender
 from processor.runtime.checkpoints import Checkpointer
 from processor.runtime.counters import OverflowReport, counters
@@ -39,7 +39,7 @@ from processor.runtime.idle import IdleClock
 from processor.runtime.lane import Lane
 from processor.runtime.lease import check_duplicate_window
 from processor.runtime.outbox import Outbox, OutputPublisher
-from processor.runtime.partitions import Partition
+from processor.runtime.partitions import Partition, transform_missing
 from processor.runtime.stopping import ALERTMANAGER_FLUSH_S, CANCEL_GRACE_S, CHECKPOINT_GRACE_S, LANE_GRACE_S, within
 from processor.runtime.telemetry import Telemetry
 from processor.runtime.testhooks import Stall
@@ -128,6 +128,9 @@ class Processor:
 
     async def start(self) -> None:
         """Provision the streams, restore the last checkpoint, start one consumer per stream."""
+        missing = transform_missing(self.definitions, self.partition) if self.partition is not None else None
+        if missing is not None:
+            raise ProcessorError(missing)
         for r in await provision_streams(self.nc, self.definitions, self.log):
             self.log.info("stream.provisioned", stream=r.name, action=r.action, replicas=r.replicas)
         await self._check_duplicate_window()

@@ -119,3 +119,22 @@ def test_validate_reports_catalogue_problems_with_the_catalogue_files_name(
         "the long window (5m): it confirms that the burn is still going on",
         f"{path}: 2 problems",
     ] == err.splitlines()
+
+
+def test_validate_warns_of_an_alertmanager_secret_the_environment_lacks_and_counts_in_the_singular(
+        tmp_path, capsys, monkeypatch):
+    from processor.cli import main
+
+    config = tmp_path / "am.yaml"
+    config.write_text("version: 1\nslis:\n  req: {service: s, kind: ratio, subject: a.b, good: ok == true}\n"
+                      "alerts:\n  - {name: Bad, sli: req, expr: bad_count > 0, severity: critical}\n"
+                      "alertmanager:\n  urls: [http://127.0.0.1:9093]\n  bearer_token_env: AM_TOKEN_FOR_TEST\n")
+    monkeypatch.delenv("AM_TOKEN_FOR_TEST", raising=False)
+    assert 0 == main(["validate", str(config)])
+    out, err = capsys.readouterr()
+    assert out.strip() == f"OK: {config}: 1 SLI, 0 SLOs, 1 alert rule"
+    assert ("warning: alertmanager.bearer_token_env: environment variable AM_TOKEN_FOR_TEST is not set: `slo run` "
+            "with this config refuses to start until it is") in err
+    monkeypatch.setenv("AM_TOKEN_FOR_TEST", "x")
+    assert 0 == main(["validate", str(config)])
+    assert "" == capsys.readouterr().err

@@ -134,7 +134,8 @@ def test_validate_partitions_prints_the_transform_and_each_partition_or_every_re
                       "--streams-dir", str(streams)])
     out = capsys.readouterr().out
     assert 'stream MARKET: has {"subject_transform": {"src": "market.quote.*", "dest": ' in out
-    assert "partition 1: `slo run --partition 1/2 --partition-by 'market.quote.{symbol}'`: instance p1of2" in out
+    assert (f"partition 1: `slo run --config {config} --streams-dir {streams} --partition 1/2 --partition-by "
+            f"'market.quote.{{symbol}}'`: instance p1of2") in out
     assert "  MARKET: durable slo_p1of2_market, filter_subjects market.quote.*.1\n" in out
     assert 0 == main(["validate", str(config), "--partitions", "3", "--partition-by", "market.quote.{symbol}",
                       "--streams-dir", str(streams)])
@@ -248,7 +249,7 @@ def test_with_the_rest_apart_the_partitions_take_the_hot_slis_alone_and_rest_the
     assert 0 == main(["validate", str(write_config(tmp_path)), "--streams-dir", str(write_streams(tmp_path, 2)),
                       "--partitions", "2", "--partition-by", "market.quote.{symbol}", "--rest-apart"])
     out = capsys.readouterr().out
-    assert "`slo run --partition rest --partition-by 'market.quote.{symbol}'`: instance rest" in out
+    assert "--partition rest --partition-by 'market.quote.{symbol}'`: instance rest" in out
     assert "MARKET: durable slo_rest_market, filter_subjects market.request" in out
 
 
@@ -260,3 +261,35 @@ def test_the_shipped_example_is_this_config_and_validate_prints_its_transform(ca
     assert 0 == main(["validate", str(EXAMPLE), "--partitions", "2", "--partition-by", "market.quote.{symbol}"])
     assert ('stream MARKET: needs {"subject_transform": {"src": "market.quote.*", '
             '"dest": "market.quote.{{wildcard(1)}}.{{partition(2,1)}}"}}') in capsys.readouterr().out
+
+
+def test_a_partition_refuses_to_start_on_a_stream_without_its_transform(tmp_path):
+    """`slo run --partition 0/2` on the shipped streams/ (no transform): the quotes would be stored
+    as market.quote.AAPL and never reach the filter market.quote.*.0; the start is refused."""
+    from processor.bus.streams import load_stream_definitions
+    from processor.runtime.partitions import transform_missing
+    from tests.partitionkit import write_partition_streams
+
+    partition = Partition(parse_partition_by("market.quote.{symbol}"), 0, 2)
+    missing = transform_missing(load_stream_definitions(ROOT / "streams"), partition)
+    assert missing is not None and missing.startswith(
+        "stream MARKET stores market.quote.* without the partition token that partition 0's filter market.quote.*.0 "
+        "asks for")
+    assert '"dest": "market.quote.{{wildcard(1)}}.{{partition(2,1)}}"' in missing
+    assert None is transform_missing(load_stream_definitions(write_streams(tmp_path, 2)), partition)
+    assert None is transform_missing(load_stream_definitions(write_partition_streams(tmp_path, 2)), partition)
+    two = tmp_path / "two"
+    two.mkdir()
+    # The transform for 2 partitions is not that for 3.
+    assert transform_missing(load_stream_definitions(write_streams(two, 2)), Partition(partition.key, 0, 3)) is not None
+
+
+def test_the_slo_run_commands_validate_prints_name_the_config_and_streams_it_read(tmp_path, capsys):
+    from tests.partitionkit import EXAMPLE
+
+    assert 0 == main(["validate", str(EXAMPLE), "--partitions", "2", "--partition-by", "market.quote.{symbol}"])
+    assert f"partition 1: `slo run --config {EXAMPLE} --partition 1/2 --partition-by" in capsys.readouterr().out
+    streams = write_streams(tmp_path, 2)
+    assert 0 == main(["validate", str(EXAMPLE), "--streams-dir", str(streams), "--partitions", "2",
+                      "--partition-by", "market.quote.{symbol}", "--rest-apart"])
+    assert f"the rest: `slo run --config {EXAMPLE} --streams-dir {streams} --partition rest" in capsys.readouterr().out
