@@ -8,6 +8,7 @@ __all__ = ["status_from_args", "tail_from_args"]
 import asyncio
 import base64
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -24,6 +25,7 @@ from processor.ops.lines import format_line
 from processor.ops.status import print_rich, read_status, render_table, status_json
 from processor.replay.cli import open_bus
 from processor.runtime.logs import warnings_on_stderr
+from processor.runtime.serve import connect_options
 from processor.vocabulary import SLO_STREAM
 
 
@@ -78,11 +80,40 @@ async def _tail(args: Any, out: IO[str]) -> None:
                   + " (Ctrl-C stops)", file=sys.stderr, flush=True)
             if args.service is not None:
                 await _warn_if_unseen(nc, args.service)
-            async for item in sub.outputs():
-                if item.kind not in KINDS:
-                    continue  # slo.probe, slo.clock.*: a durable of slo.> gets them (_everything_durable)
-                out.write((json_line(item) if args.json else format_line(item)) + "\n")
-                out.flush()
+
+            async def follow() -> None:
+                async for item in sub.outputs():
+                    if item.kind not in KINDS:
+                        continue  # slo.probe, slo.clock.*: a durable of slo.> gets them (_everything_durable)
+                    out.write((json_line(item) if args.json else format_line(item)) + "\n")
+                    out.flush()
+
+            tasks = {asyncio.create_task(follow())}
+            if connect_options(args, os.environ).url is None:  # the embedded server of --store-dir
+                tasks.add(asyncio.create_task(_until_gone(nc, args.store_dir)))
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+            for task in done:
+                task.result()
+
+
+async def _until_gone(nc: Any, store_dir: str, gone_after_s: float = 3.0) -> None:
+    """Raises once the store's embedded server has been unreachable ``gone_after_s``: its `slo run`
+    stopped. nats-py would retry its port for ever, and a `slo run` started again listens on
+    another port: the tail would wait, silent, for outputs that go elsewhere."""
+    down_since_s = None
+    while True:
+        await asyncio.sleep(0.5)
+        if nc.is_connected:
+            down_since_s = None
+            continue
+        down_since_s = down_since_s or time.monotonic()
+        if time.monotonic() - down_since_s >= gone_after_s:
+            raise ProcessorError(f"the embedded server on {store_dir} stopped (the `slo run` of that store ended); "
+                                 f"run `slo tail` again once it runs")
 
 
 async def _warn_if_unseen(nc: Any, service: str) -> None:

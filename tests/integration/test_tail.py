@@ -4,12 +4,14 @@ JSON; with --durable a second run resumes after what the first printed; SIGINT e
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 
 import orjson
 import pytest
+import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from processor.bus.connect import ConnectOptions, connect
@@ -125,3 +127,25 @@ async def test_a_service_no_stored_output_names_is_pointed_out_and_followed_anyw
     assert 1 == len(await lines(known, 1))
     assert 0 == await interrupt(known)
     assert b"no output of service" not in await known.stderr.read()
+
+
+async def test_a_tail_of_a_stores_embedded_server_ends_when_that_server_stops(tmp_path, monkeypatch):
+    """Found by its store (no --nats-url), the server is the `slo run`'s: once it stops, nats-py
+    would retry its port for ever while a new `slo run` listens on another; the tail says so and
+    ends (exit 1) instead of waiting, silent."""
+    from processor.bus.embedded import EmbeddedServer
+    from processor.bus.streams import load_stream_definitions, provision_streams
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SLO_NATS_URL", "NATS_URL")}
+    async with EmbeddedServer(tmp_path / "store" / "nats") as embedded:  # as `slo run --store-dir <tmp>/store`
+        nc = await connect(ConnectOptions(url=embedded.url))
+        await provision_streams(nc, load_stream_definitions(ROOT / "streams"), structlog.get_logger("test"))
+        await nc.close()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "processor.cli", "tail", "--store-dir", str(tmp_path / "store"), cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = await asyncio.wait_for(proc.stderr.readline(), timeout=20)
+        assert line.startswith(b"following "), line
+    assert 1 == await asyncio.wait_for(proc.wait(), timeout=20)
+    err = (await proc.stderr.read()).decode()
+    assert f"slo tail: the embedded server on {tmp_path / 'store'} stopped" in err, err
