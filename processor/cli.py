@@ -20,6 +20,7 @@ __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
 DEFAULT_STREAMS_DIR = "streams"
+_MAX_BATCH_SIZE = 50_000  # the durable's floor of max_ack_pending (bus/consumer.py)
 _URL_ENV = "NATS server URL, comma-separated for a cluster (default SLO_NATS_URL, then NATS_URL)"
 _STORE_URL_HELP = f"{_URL_ENV}; without any, the embedded server on --store-dir: the running one, or one started on its store"
 
@@ -165,8 +166,10 @@ def _batch_size(text: str) -> int:
         size = int(text)
     except ValueError:
         size = 0
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of messages, at least 1")
+    if not 1 <= size <= _MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of messages, at least 1 and at most "
+                                         f"{_MAX_BATCH_SIZE} (a lane holds two batches, decoded: a larger one only "
+                                         f"costs memory)")
     return size
 
 
@@ -292,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="consume events (NATS JetStream, or Kafka) and evaluate SLOs live")
     run.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     _add_connection_arguments(run, f"{_URL_ENV}; without any, an embedded nats-server is started on --store-dir")
-    run.add_argument("--batch-size", type=_batch_size, default=PULL_BATCH_SIZE, metavar="N", help=f"messages per pull request (default {PULL_BATCH_SIZE})")
+    run.add_argument("--batch-size", type=_batch_size, default=PULL_BATCH_SIZE, metavar="N", help=f"messages per pull request (default {PULL_BATCH_SIZE}, at most {_MAX_BATCH_SIZE})")
     run.add_argument(
         "--instance",
         default="default",

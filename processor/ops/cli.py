@@ -8,6 +8,7 @@ __all__ = ["status_from_args", "tail_from_args"]
 import asyncio
 import base64
 import contextlib
+import difflib
 import os
 import signal
 import sys
@@ -129,8 +130,10 @@ async def _warn_if_unseen(nc: Any, service: str) -> None:
         return  # too many to list at once
     seen = {subject_service(subject) for subject in subjects} - {None}
     if seen and service not in seen:
-        print(f"slo tail: no output of service {service!r} is stored on the {SLO_STREAM} stream; services with "
-              f"outputs: {', '.join(sorted(seen))} (following anyway)", file=sys.stderr, flush=True)
+        near = difflib.get_close_matches(service, sorted(seen), n=1)
+        print(f"slo tail: no output of service {service!r} is stored on the {SLO_STREAM} stream"
+              + (f" (did you mean {near[0]!r}?)" if near else "")
+              + f"; services with outputs: {', '.join(sorted(seen))} (following anyway)", file=sys.stderr, flush=True)
 
 
 async def _everything_durable(nc: Any, durable: str) -> list[str] | None:

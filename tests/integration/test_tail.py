@@ -117,7 +117,7 @@ async def test_a_service_no_stored_output_names_is_pointed_out_and_followed_anyw
     await publish(server, [alert_body(1), BUDGET])  # trading-engine and api-gateway have outputs
     typo = await start_tail(server, "--service", "trading-engin")
     warning = (await asyncio.wait_for(typo.stderr.readline(), timeout=10)).decode()
-    assert "no output of service 'trading-engin' is stored on the SLO stream" in warning
+    assert "no output of service 'trading-engin' is stored on the SLO stream (did you mean 'trading-engine'?)" in warning
     assert "api-gateway" in warning and "trading-engine" in warning
     await publish(server, [alert_body(4, "trading-engin")])  # still followed: its first output shows
     assert ["2026-12-01T09:05:00.000Z FIRING   critical trading-engin Rule4 value=204 threshold=150 sli=s"] == await lines(typo, 1)

@@ -54,11 +54,12 @@ def test_a_misspelt_severity_is_refused_rather_than_followed_forever(capsys):
     assert "argument --severity: 'pgae': expected one of info, warning, critical, emergency, page, ticket" in err
 
 
-@pytest.mark.parametrize("size", ["0", "-5", "ten"])
-def test_a_batch_size_below_one_is_a_usage_error_not_a_crash_after_start(capsys, size):
+@pytest.mark.parametrize("size", ["0", "-5", "ten", "50001", "1000000"])
+def test_a_batch_size_below_one_or_past_the_bound_is_a_usage_error_not_a_crash_after_start(capsys, size):
     err = _usage_error(capsys, ["run", "--batch-size", size])
-    assert f"argument --batch-size: '{size}': expected a whole number of messages, at least 1" in err
+    assert f"argument --batch-size: '{size}': expected a whole number of messages, at least 1 and at most 50000" in err
     assert 1 == build_parser().parse_args(["run", "--batch-size", "1"]).batch_size
+    assert 50_000 == build_parser().parse_args(["run", "--batch-size", "50000"]).batch_size
 
 
 def _slo(*args: str, **popen) -> subprocess.Popen:
