@@ -90,6 +90,7 @@ ALERT_HEADERS = ("SERVICE", "ALERT", "SEVERITY", "SLO", "LABELS", "SINCE", "VALU
 # An alert's labels that have columns of their own; LABELS shows the rest (its SLI, its series' labels: what
 # tells apart the alerts of one rule firing for several symbols or SLIs).
 _NAMED_LABELS = frozenset({"alertname", "service", "severity", "slo"})
+_NAME_COLUMNS = frozenset({"SERVICE", "SLO", "ALERT"})
 
 
 def _rows(status: Status) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -143,7 +144,8 @@ def print_rich(status: Status, file: IO[str], width: int | None = None) -> None:
     for title, headers, rows in (("SLOs", HEADERS, slos), (f"firing alerts ({len(alerts)})", ALERT_HEADERS, alerts)):
         table = Table(title=title)
         for h in headers:
-            table.add_column(h, overflow="fold")
+            # Names whole (they are what one copies into `slo tail` or a query); the rest folds.
+            table.add_column(h, overflow="fold", no_wrap=h in _NAME_COLUMNS)
         for r in rows:
             table.add_row(*map(Text, r))  # as text: a label value like "[/]" is no markup
         console.print(table)

@@ -192,3 +192,13 @@ def test_on_a_terminal_a_label_value_that_looks_like_markup_is_shown_as_it_is():
     out = io.StringIO()
     print_rich(Status(budgets=[], firing=[firing]), out, width=250)
     assert 'sli=x,symbol=[/],venue=[bold]X' in out.getvalue()
+
+
+def test_on_a_narrow_terminal_names_stay_whole_and_the_other_columns_fold():
+    from processor.ops.status import Status, print_rich
+
+    long_burns = {f"{w}": 12.345 for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")}
+    _, b = budget("ai-decision-service", "ai_decision_error_rate", 0.999, -0.5, "emergency", long_burns)
+    out = io.StringIO()
+    print_rich(Status(budgets=[b], firing=[]), out, width=100)
+    assert "ai_decision_error_rate" in out.getvalue() and "ai-decision-service" in out.getvalue()
