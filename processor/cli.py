@@ -20,7 +20,7 @@ __all__ = ["build_parser", "main"]
 
 DEFAULT_CONFIG = "config/slo.yaml"
 DEFAULT_STREAMS_DIR = "streams"
-_MAX_BATCH_SIZE = 50_000  # the durable's floor of max_ack_pending (bus/consumer.py)
+_MAX_BATCH_SIZE = 50_000  # a lane holds two batches, decoded: past this, a larger one only costs memory
 _URL_ENV = "NATS server URL, comma-separated for a cluster (default SLO_NATS_URL, then NATS_URL)"
 _STORE_URL_HELP = f"{_URL_ENV}; without any, the embedded server on --store-dir: the running one, or one started on its store"
 

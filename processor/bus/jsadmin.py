@@ -13,9 +13,9 @@ __all__ = [
     "JsApiError",
     "pause_consumer",
     "resume_consumer",
+    "stored_subjects",
     "stream_config",
     "stream_last_seq",
-    "stream_subjects",
     "streams_storing",
 ]
 
@@ -45,7 +45,7 @@ async def stream_last_seq(nc: Client, stream: str) -> int:
     return int(info["state"]["last_seq"])
 
 
-async def stream_subjects(nc: Client, stream: str, pattern: str) -> dict[str, int] | None:
+async def stored_subjects(nc: Client, stream: str, pattern: str) -> dict[str, int] | None:
     """The subjects matching ``pattern`` that ``stream`` holds messages of, with their counts;
     None when there are more than nats-server lists in one answer (100,000: it says how many in
     ``total``; an older server refuses)."""

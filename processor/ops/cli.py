@@ -18,7 +18,7 @@ from typing import IO, Any
 import nats.js.errors
 import orjson
 
-from processor.bus.jsadmin import stream_subjects
+from processor.bus.jsadmin import stored_subjects
 from processor.client import KINDS, Output, Subscription, kind_subjects, subject_service
 from processor.config.fields import is_token_name
 from processor.errors import ProcessorError
@@ -123,7 +123,7 @@ async def _warn_if_unseen(nc: Any, service: str) -> None:
     if not is_token_name(service):
         return  # a wildcard, or several tokens: not one service's name
     try:
-        subjects = await stream_subjects(nc, SLO_STREAM, EVERYTHING)
+        subjects = await stored_subjects(nc, SLO_STREAM, EVERYTHING)
     except ProcessorError:
         return  # not readable here (permissions): nothing to compare with
     if subjects is None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["format_line", "percent", "policy_held", "rate"]
+__all__ = ["format_line", "percent", "policy_facts", "rate"]
 
 from typing import Any
 
 from processor.client import Output
-from processor.runtime.render import policy_held as render_policy_held
+from processor.runtime.render import policy_text
 
 
 def percent(fraction: float | None) -> str:
@@ -34,21 +34,16 @@ def _alert(b: dict[str, Any]) -> str:
             + (f" {extra}" if extra else ""))
 
 
-def policy_held(budget: dict[str, Any]) -> str | None:
-    """``render.policy_held`` of a budget report as published."""
-    return render_policy_held(budget.get("policy"), budget.get("total"), budget.get("policyMinEvents"),
-                              budget.get("method"))
+def policy_facts(budget: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """The arguments of ``render.policy_held`` and ``render.policy_text``, from a budget report as
+    published: its policy, total, policyMinEvents and method."""
+    return budget.get("policy"), budget.get("total"), budget.get("policyMinEvents"), budget.get("method")
 
 
 def _budget(b: dict[str, Any]) -> str:
     burns = " ".join(f"{w}={rate(v)}" for w, v in b.get("burnRates", {}).items())
     return (f"{b.get('evaluatedAt')} BUDGET   {b.get('service')} {b.get('slo')} remaining={percent(b.get('remaining'))} "
-            f"policy={b.get('policy') or '-'}{_held(b)} burn {burns}".rstrip())
-
-
-def _held(b: dict[str, Any]) -> str:
-    held = policy_held(b)
-    return f" ({held})" if held else ""
+            f"policy={policy_text(*policy_facts(b))} burn {burns}".rstrip())
 
 
 def _sli(b: dict[str, Any]) -> str:

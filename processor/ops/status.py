@@ -17,7 +17,8 @@ from typing import IO, Any
 import orjson
 
 from processor.bus.history import read_history
-from processor.ops.lines import percent, policy_held, rate
+from processor.ops.lines import percent, policy_facts, rate
+from processor.runtime.render import policy_held, policy_text
 from processor.vocabulary import OUTPUT_SUBJECT_PREFIXES, SLO_STREAM
 
 ALERT_HISTORY_MS = 30 * 24 * 3600 * 1000
@@ -72,7 +73,7 @@ def status_json(status: Status) -> dict[str, Any]:
     """What ``slo status --json`` prints."""
     slos = [{
         "service": b.get("service"), "slo": b.get("slo"), "objective": b.get("objective"), "window": b.get("window"),
-        "remaining": b.get("remaining"), "policy": b.get("policy"), "policyHeld": policy_held(b),
+        "remaining": b.get("remaining"), "policy": b.get("policy"), "policyHeld": policy_held(*policy_facts(b)),
         "burnRates": b.get("burnRates", {}),
         "timeToExhaustionSeconds": b.get("timeToExhaustionSeconds"), "evaluatedAt": b.get("evaluatedAt"),
         "firing": [_alert_name(a) for a in _firing_of(status, b)],
@@ -96,9 +97,9 @@ _NAME_COLUMNS = frozenset({"SERVICE", "SLO", "ALERT"})
 def _rows(status: Status) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     doc = status_json(status)
     slos = [(s["service"] or "", s["slo"] or "", f"{s['objective']:g} / {s['window']}" if s["objective"] is not None
-             else "-", percent(s["remaining"]), _policy_cell(s),
+             else "-", percent(s["remaining"]), policy_text(*policy_facts(b)),
              " ".join(f"{w}={rate(v)}" for w, v in s["burnRates"].items()) or "-", ", ".join(s["firing"]) or "-")
-            for s in doc["slos"]]
+            for b, s in zip(status.budgets, doc["slos"], strict=True)]
     alerts = [(a["service"] or "", a["alertname"] or "", a["severity"] or "", a["slo"] or "-",
                ",".join(f"{k}={_label_value(v)}" for k, v in a["labels"].items()) or "-", a["startsAt"] or "-",
                "-" if a["value"] is None else f"{a['value']:g}") for a in doc["firing"]]
@@ -111,11 +112,6 @@ def _label_value(value: Any) -> str:
     text = str(value)
     return orjson.dumps(text).decode() if not text or any(c in text for c in ',="') or any(
         c.isspace() for c in text) else text
-
-
-def _policy_cell(slo: dict[str, Any]) -> str:
-    policy = slo["policy"] or "-"
-    return f"{policy} ({slo['policyHeld']})" if slo["policyHeld"] else policy
 
 
 def _plain(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

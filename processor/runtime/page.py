@@ -21,7 +21,7 @@ from processor.config.parse import format_duration
 from processor.engine.outputs import AlertTransition, BudgetReport
 from processor.runtime.board import SloBoard
 from processor.runtime.charts import PALETTE, bands, esc, line_chart
-from processor.runtime.render import policy_held, rfc3339_ms
+from processor.runtime.render import policy_text, rfc3339_ms
 
 _STYLE = """body{font-family:sans-serif;margin:20px;color:#222}table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left;vertical-align:top}th{background:#eee}
@@ -81,7 +81,7 @@ def _row(board: SloBoard, slo: SloConfig) -> str:
         esc(report.window if report is not None else format_duration(slo.window_ms)),
         esc(format_value(slo.objective.stat, track.sli_now)) + series,
         "-" if report is None else f"{report.remaining * 100:.2f}%",
-        "-" if report is None or report.policy is None else esc(_policy_text(report)),
+        "-" if report is None else esc(_policy_text(report)),
         esc(_burn_text(board, slo)),
         '<span class="firing">' + esc(", ".join(_alert_text(a) for a in firing)) + "</span>" if firing else "",
     ]
@@ -182,7 +182,7 @@ def render_slo(board: SloBoard, name: str) -> str | None:
              ("SLI now", format_value(slo.objective.stat, board.tracks[name].sli_now))]
     if report is not None:
         facts += [("budget left", f"{report.remaining * 100:.2f}%"), ("budget spent", f"{report.consumed * 100:.2f}%"),
-                  ("good / total", f"{report.good} / {report.total}"), ("policy", _policy_text(report) if report.policy else "-"),
+                  ("good / total", f"{report.good} / {report.total}"), ("policy", _policy_text(report)),
                   ("burn rates", _burn_text(board, slo)),
                   ("time to exhaustion", _exhaustion_text(report.time_to_exhaustion_ms)),
                   ("as of", rfc3339_ms(report.evaluated_at_ms))]
@@ -197,5 +197,4 @@ def render_slo(board: SloBoard, name: str) -> str | None:
 
 
 def _policy_text(report: BudgetReport) -> str:
-    held = policy_held(report.policy, report.total, report.policy_min_events, report.method)
-    return f"{report.policy} ({held})" if held else str(report.policy)
+    return policy_text(report.policy, report.total, report.policy_min_events, report.method)

@@ -26,6 +26,7 @@ __all__ = [
     "clock_message",
     "deadletter_message",
     "policy_held",
+    "policy_text",
     "rfc3339_ms",
     "runbook_anchor",
     "runbook_url",
@@ -204,6 +205,13 @@ def policy_held(policy: str | None, total: object, min_events: object, method: o
         return None
     unit = "slices" if method == "time_slices" else "events"
     return f"held: {total} of the {min_events} {unit} it needs"
+
+
+def policy_text(policy: str | None, total: object, min_events: object, method: object) -> str:
+    """The policy tier as `slo status`, `slo tail` and the SLO page show it: with ``policy_held``
+    when there is a reason, ``-`` without a policy."""
+    held = policy_held(policy, total, min_events, method)
+    return f"{policy} ({held})" if held else (policy or "-")
 
 
 def action_message(action: PolicyAction | AlertAction) -> tuple[str, bytes, str]:
